@@ -1,0 +1,15 @@
+#!/bin/sh
+# Runs one libFuzzer driver for a bounded time on a copy of its seed corpus.
+# Usage: run-fuzzer.sh BINARY SEED_DIR SECONDS
+set -eu
+bin=$1
+seeds=$2
+secs=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/corpus"
+if [ -d "$seeds" ]; then cp -r "$seeds"/. "$work/corpus/"; fi
+cd "$work"
+ASAN_OPTIONS=detect_leaks=1 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 "$work/corpus" 2>"$work/log" || { tail -60 "$work/log"; exit 1; }
+grep -E "stat::number_of_executed_units|Done" "$work/log" | tail -2

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Helpers shared by the command handlers: error printing, JSON output,
+ * option parsing and loading policy packs from disk.
+ */
+#include "cli/cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/io.h"
+#include "common/jsonout.h"
+#include "common/util.h"
+#include "policy/policy.h"
+#include "common/banned.h"
+
+int sl_cli_fail(const struct sl_error *e)
+{
+    fprintf(stderr, "sluice: error: %s\n", e->msg[0] ? e->msg : sl_strerror(e->code));
+    return sl_err_exit_code(e->code);
+}
+
+int sl_cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "sluice %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see `sluice %s --help`)\n", cmd);
+    return 2;
+}
+
+void sl_cli_print_json(json_t *v)
+{
+    size_t len;
+    char *s = sl_json_dump(v, 2, &len);
+
+    fwrite(s, 1, len, stdout);
+    fputc('\n', stdout);
+    free(s);
+}
+
+void sl_opt_init(struct sl_opt *o, const char *cmd, int argc, char **argv)
+{
+    o->i = 1;
+    o->argc = argc;
+    o->argv = argv;
+    o->cmd = cmd;
+    o->opt_buf = NULL;
+}
+
+static bool only_positionals;
+
+const char *sl_opt_next(struct sl_opt *o, bool *is_opt)
+{
+    const char *a;
+
+    if (o->i == 1)
+        only_positionals = false;
+    if (o->i >= o->argc)
+        return NULL;
+    a = o->argv[o->i++];
+    if (!only_positionals && strcmp(a, "--") == 0) {
+        only_positionals = true;
+        return sl_opt_next(o, is_opt);
+    }
+    *is_opt = !only_positionals && a[0] == '-' && a[1] != '\0';
+    free(o->opt_buf);
+    o->opt_buf = NULL;
+    if (*is_opt) {
+        const char *eq = strchr(a, '=');
+        if (eq) {
+            o->opt_buf = sl_xstrdup(a);
+            o->opt_buf[eq - a] = '\0';
+            return o->opt_buf;
+        }
+    }
+    return a;
+}
+
+const char *sl_opt_value(struct sl_opt *o, const char *name)
+{
+    if (o->opt_buf)
+        return o->opt_buf + strlen(o->opt_buf) + 1;
+    if (o->i >= o->argc) {
+        sl_cli_usage(o->cmd, "%s needs a value", name);
+        return NULL;
+    }
+    return o->argv[o->i++];
+}
+
+void sl_opt_release(struct sl_opt *o)
+{
+    free(o->opt_buf);
+    o->opt_buf = NULL;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+enum sl_err sl_cli_load_packs(const char *dir, struct sl_packset **out, struct sl_error *err)
+{
+    struct sl_packset *ps;
+    enum sl_err rc = sl_packset_builtin(&ps, err);
+    DIR *d;
+    struct dirent *e;
+    char **names = NULL;
+    size_t n = 0;
+
+    if (rc)
+        return rc;
+    if (!dir)
+        dir = getenv("SLUICE_POLICY_DIR");
+    if (!dir || !dir[0]) {
+        *out = ps;
+        return SL_OK;
+    }
+    d = opendir(dir);
+    if (!d) {
+        sl_packset_free(ps);
+        return sl_error_set(err, SL_EIO, "%s: cannot open policy folder: %s", dir, strerror(errno));
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || !sl_str_has_suffix(e->d_name, strlen(e->d_name), ".json"))
+            continue;
+        if (n >= 1000)
+            break;
+        names = sl_xrealloc(names, (n + 1) * sizeof(char *));
+        names[n++] = sl_xstrdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof(char *), cmp_name);
+    for (size_t i = 0; i < n; i++) {
+        char *path = sl_path_join(dir, names[i]), *text = NULL;
+        size_t len;
+        if (!rc)
+            rc = sl_read_file(path, 4u << 20, &text, &len, err);
+        if (!rc)
+            rc = sl_packset_add(ps, path, text, len, err);
+        free(text);
+        free(path);
+        free(names[i]);
+    }
+    free(names);
+    if (!rc)
+        rc = sl_packset_check(ps, err);
+    if (rc) {
+        sl_packset_free(ps);
+        return rc;
+    }
+    *out = ps;
+    return SL_OK;
+}
