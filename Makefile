@@ -32,7 +32,9 @@ fuzz:
 	@scripts/deps.sh test
 	@scripts/sanitize-build.sh $(CURDIR) $(CURDIR)/$(BUILD)/sanitize
 	@for f in fuzz/fuzz_*.c; do n=$$(basename $$f .c); echo "== $$n"; \
-	  scripts/run-fuzzer.sh $(CURDIR)/$(BUILD)/sanitize/fuzz/$$n $(CURDIR)/fuzz/corpus/$$n $${FUZZ_SECONDS:-60} || exit 1; done
+	  extra=""; [ $$n = fuzz_pack ] && extra=$(CURDIR)/policy; \
+	  scripts/run-fuzzer.sh $(CURDIR)/$(BUILD)/sanitize/fuzz/$$n $${FUZZ_SECONDS:-60} \
+	    $(CURDIR)/fuzz/corpus/$$n $$extra || exit 1; done
 
 lint:
 	@scripts/check-format.sh .

@@ -1,15 +1,18 @@
 #!/bin/sh
-# Runs one libFuzzer driver for a bounded time on a copy of its seed corpus.
-# Usage: run-fuzzer.sh BINARY SEED_DIR SECONDS
+# Runs one libFuzzer driver for a bounded time on a copy of its seed corpora.
+# Usage: run-fuzzer.sh BINARY SECONDS SEED_DIR...
 set -eu
 bin=$1
-seeds=$2
-secs=$3
+secs=$2
+shift 2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/corpus"
-if [ -d "$seeds" ]; then cp -r "$seeds"/. "$work/corpus/"; fi
+for seeds in "$@"; do
+    if [ -d "$seeds" ]; then cp -r "$seeds"/. "$work/corpus/"; fi
+done
 cd "$work"
 ASAN_OPTIONS=detect_leaks=1 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 "$work/corpus" 2>"$work/log" || { tail -60 "$work/log"; exit 1; }
+    -max_len=1048576 -print_final_stats=1 "$work/corpus" 2>"$work/log" ||
+    { tail -60 "$work/log"; exit 1; }
 grep -E "stat::number_of_executed_units|Done" "$work/log" | tail -2

@@ -137,7 +137,8 @@ enum sl_err sl_cli_load_packs(const char *dir, struct sl_packset **out, struct s
         names[n++] = sl_xstrdup(e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof(char *), cmp_name);
+    if (n > 1)
+        qsort(names, n, sizeof(char *), cmp_name);
     for (size_t i = 0; i < n; i++) {
         char *path = sl_path_join(dir, names[i]), *text = NULL;
         size_t len;

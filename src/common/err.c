@@ -34,6 +34,9 @@ int sl_err_exit_code(enum sl_err code)
 }
 
 static void vset(struct sl_error *e, enum sl_err code, const char *kind, const char *fmt,
+                 va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void vset(struct sl_error *e, enum sl_err code, const char *kind, const char *fmt,
                  va_list ap)
 {
     e->code = code;

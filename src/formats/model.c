@@ -207,7 +207,8 @@ static enum sl_err expand_dir(struct sl_model *m, const char *dir, struct cands 
         names[n++] = sl_xstrdup(e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof(char *), cmp_str);
+    if (n > 1)
+        qsort(names, n, sizeof(char *), cmp_str);
     for (size_t i = 0; i < n; i++) {
         enum cand_kind k;
         if (kind_of(names[i], &k))

@@ -177,16 +177,19 @@ static enum sl_err check_value(struct vctx *c, json_t *v, const struct field *f)
             d = (double)json_integer_value(v);
         } else if (json_is_real(v)) {
             d = json_real_value(v);
-            if (d < 0 || floor(d) != d || d > 9007199254740992.0)
+            if (d < 0 || floor(d) != d)
                 return fail(c, "must be a whole number, got %s",
                             sl_fmt_double(d, num, sizeof(num)));
-            /* Store as an exact integer from here on. */
         } else {
             return fail(c, "must be a whole number");
         }
         if (f->max > 0 && d > f->max)
             return fail(c, "%s is over the limit of %s", sl_fmt_double(d, num, sizeof(num)),
                         sl_fmt_double(f->max, lim, sizeof(lim)));
+        /* Reals become exact integers later; beyond 2^53 they are not exact. */
+        if (json_is_real(v) && d > 9007199254740992.0)
+            return fail(c, "%s is too large to be exact as a real; write it as an integer",
+                        sl_fmt_double(d, num, sizeof(num)));
         return SL_OK;
     }
     case F_NUM:

@@ -645,9 +645,14 @@ enum sl_err sl_packset_check(const struct sl_packset *ps, struct sl_error *err)
     return SL_OK;
 }
 
+struct sl_packset *sl_packset_new(void)
+{
+    return sl_xcalloc(1, sizeof(struct sl_packset));
+}
+
 enum sl_err sl_packset_builtin(struct sl_packset **out, struct sl_error *err)
 {
-    struct sl_packset *ps = sl_xcalloc(1, sizeof(*ps));
+    struct sl_packset *ps = sl_packset_new();
     enum sl_err rc = SL_OK;
 
     for (const struct sl__embedded_pack *e = sl__embedded_packs; e->file && !rc; e++) {

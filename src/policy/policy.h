@@ -43,6 +43,9 @@ struct sl_pack_info {
  * sl_packset_free(). */
 enum sl_err sl_packset_builtin(struct sl_packset **out, struct sl_error *err);
 
+/* Returns a new, empty pack set. */
+struct sl_packset *sl_packset_new(void);
+
 /* Adds (or, for an id already present, replaces) a pack from JSON text;
  * `source` names it in messages and listings. Obligation references are
  * checked by sl_packset_check() once all packs are in. */
