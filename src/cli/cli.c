@@ -18,9 +18,23 @@
 #include "policy/policy.h"
 #include "common/banned.h"
 
+void sl_cli_put_safe(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
+    }
+}
+
 int sl_cli_fail(const struct sl_error *e)
 {
-    fprintf(stderr, "sluice: error: %s\n", e->msg[0] ? e->msg : sl_strerror(e->code));
+    /* Names from files may hold newlines or escape codes: one line, always. */
+    fputs("sluice: error: ", stderr);
+    sl_cli_put_safe(stderr, e->msg[0] ? e->msg : sl_strerror(e->code));
+    fputc('\n', stderr);
     return sl_err_exit_code(e->code);
 }
 

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "common/err.h"
 
@@ -23,7 +24,11 @@ struct sl_cli_cmd {
 
 extern const struct sl_cli_cmd sl_cli_commands[];
 
-/* Prints "sluice: error: MSG" and returns the exit code for `e`. */
+/* Writes `s` with control characters shown as \xNN, so text taken from
+ * files can never break a line or drive the terminal. */
+void sl_cli_put_safe(FILE *f, const char *s);
+
+/* Prints "sluice: error: MSG" (one line) and returns the exit code for `e`. */
 int sl_cli_fail(const struct sl_error *e);
 
 /* Prints a usage error and returns 2. */

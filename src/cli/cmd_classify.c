@@ -70,7 +70,9 @@ static void print_human(json_t *d)
         v = json_object_get(d, "cost_usd");
         if (json_is_number(v))
             printf("Cost         about $%s (%s)\n",
-                   sl_fmt_count((uint64_t)json_number_value(v), a, sizeof(a)),
+                   json_number_value(v) < 1e15
+                       ? sl_fmt_count((uint64_t)json_number_value(v), a, sizeof(a))
+                       : sl_fmt_sig(json_number_value(v), 3, a, sizeof(a)),
                    str(d, "cost_basis"));
     } else {
         printf("Compute      unknown: %s\n", str(c, "note"));

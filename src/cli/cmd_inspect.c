@@ -107,7 +107,9 @@ int sl_cmd_inspect(int argc, char **argv)
         if (tensors) {
             for (size_t i = 0; i < m->ntensors; i++) {
                 const struct sl_tensor *t = &m->tensors[i];
-                printf("  %-60s %-8s [", t->name, sl_dtype_name(t->dtype));
+                fputs("  ", stdout);
+                sl_cli_put_safe(stdout, t->name);
+                printf("  %-8s [", sl_dtype_name(t->dtype));
                 for (unsigned d = 0; d < t->ndim; d++)
                     printf("%s%llu", d ? ", " : "", (unsigned long long)t->shape[d]);
                 printf("]\n");

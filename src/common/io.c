@@ -17,7 +17,9 @@
 enum sl_err sl_file_open(const char *path, int *fd, uint64_t *size, struct sl_error *err)
 {
     struct stat st;
-    int f = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused
+     * below as not a regular file. */
+    int f = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
     if (f < 0)
         return sl_error_set(err, SL_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -30,6 +32,7 @@ enum sl_err sl_file_open(const char *path, int *fd, uint64_t *size, struct sl_er
         close(f);
         return sl_error_set(err, SL_EINPUT, "%s: not a regular file", path);
     }
+    (void)fcntl(f, F_SETFL, fcntl(f, F_GETFL) & ~O_NONBLOCK);
     *fd = f;
     *size = (uint64_t)st.st_size;
     return SL_OK;

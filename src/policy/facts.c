@@ -163,6 +163,7 @@ static bool market_code(const char *s)
 }
 
 static enum sl_err check_object(struct vctx *c, json_t *o, const struct field *fields);
+static enum sl_err check_hardware(struct vctx *c, json_t *h);
 
 static enum sl_err check_value(struct vctx *c, json_t *v, const struct field *f)
 {
@@ -264,6 +265,8 @@ static enum sl_err check_value(struct vctx *c, json_t *v, const struct field *f)
             if (!json_is_object(e))
                 return fail(c, "must be an object");
             rc = check_object(c, e, f->children);
+            if (!rc && f->children == hardware_fields)
+                rc = check_hardware(c, e);
             if (rc)
                 return rc;
             c->path[n] = '\0';
@@ -271,6 +274,26 @@ static enum sl_err check_value(struct vctx *c, json_t *v, const struct field *f)
         return SL_OK;
     }
     }
+    return SL_OK;
+}
+
+/* A hardware period needs a peak figure: from the chip table, or given. */
+static enum sl_err check_hardware(struct vctx *c, json_t *h)
+{
+    json_t *chip = json_object_get(h, "chip"), *prec = json_object_get(h, "precision");
+    double peak;
+
+    if (json_is_number(json_object_get(h, "peak_flops")))
+        return SL_OK;
+    if (!json_is_string(chip))
+        return fail(c, "needs \"chip\" (or \"peak_flops\")");
+    if (!sl_peak_flops(json_string_value(chip),
+                       json_is_string(prec) ? json_string_value(prec) : "bf16", &peak))
+        return fail(c,
+                    "no peak figure for chip \"%s\" at precision \"%s\" (see `sluice "
+                    "classify --help` for the chips, or give \"peak_flops\")",
+                    json_string_value(chip),
+                    json_is_string(prec) ? json_string_value(prec) : "bf16");
     return SL_OK;
 }
 

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * OpenSSL 3 libcrypto behind crypto.h. SHA-256 goes through EVP so the
+ * SHA-NI code path is used where the CPU has it.
+ */
+#include "crypto/crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/banned.h"
+
+struct sl_sha256_ctx {
+    EVP_MD_CTX *md;
+};
+
+static const EVP_MD *sha256_md(void)
+{
+    static EVP_MD *md;
+
+    /* Fetch once: EVP_sha256() re-resolves the provider on every init. */
+    if (!md) {
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (!md)
+            abort();
+    }
+    return md;
+}
+
+void sl_sha256(const void *data, size_t n, unsigned char out[SL_SHA256_LEN])
+{
+    unsigned int len = 0;
+
+    if (!EVP_Digest(data, n, out, &len, sha256_md(), NULL) || len != SL_SHA256_LEN)
+        abort();
+}
+
+struct sl_sha256_ctx *sl_sha256_new(void)
+{
+    struct sl_sha256_ctx *c = calloc(1, sizeof(*c));
+
+    if (!c || !(c->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(c->md, sha256_md(), NULL))
+        abort();
+    return c;
+}
+
+void sl_sha256_update(struct sl_sha256_ctx *c, const void *data, size_t n)
+{
+    if (n && !EVP_DigestUpdate(c->md, data, n))
+        abort();
+}
+
+void sl_sha256_final(struct sl_sha256_ctx *c, unsigned char out[SL_SHA256_LEN])
+{
+    unsigned int len = 0;
+
+    if (!EVP_DigestFinal_ex(c->md, out, &len) || len != SL_SHA256_LEN)
+        abort();
+    sl_sha256_free(c);
+}
+
+void sl_sha256_free(struct sl_sha256_ctx *c)
+{
+    if (!c)
+        return;
+    EVP_MD_CTX_free(c->md);
+    free(c);
+}
+
+void sl_random(void *buf, size_t n)
+{
+    if (RAND_bytes(buf, (int)n) != 1) {
+        fprintf(stderr, "sluice: the system random number generator failed\n");
+        abort();
+    }
+}
+
+bool sl_secret_eq(const void *a, const void *b, size_t n)
+{
+    return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+void sl_wipe(void *p, size_t n)
+{
+    OPENSSL_cleanse(p, n);
+}
+
+void sl_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool sl_unhex(const char *in, size_t inlen, unsigned char *out, size_t n)
+{
+    if (inlen != 2 * n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return true;
+}
+
+size_t sl_base64(const unsigned char *in, size_t n, char *out)
+{
+    int len = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+
+    return len < 0 ? 0 : (size_t)len;
+}
+
+bool sl_unbase64(const char *in, size_t inlen, unsigned char *out, size_t cap, size_t *outlen)
+{
+    unsigned char *tmp;
+    int len;
+    size_t pad = 0;
+
+    if (inlen % 4 != 0 || inlen / 4 * 3 > cap + 2)
+        return false;
+    for (size_t i = 0; i < inlen; i++) {
+        char ch = in[i];
+        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                  (ch >= '0' && ch <= '9') || ch == '+' || ch == '/' ||
+                  (ch == '=' && i >= inlen - 2);
+        if (!ok)
+            return false;
+    }
+    if (inlen >= 1 && in[inlen - 1] == '=')
+        pad++;
+    if (inlen >= 2 && in[inlen - 2] == '=')
+        pad++;
+    if (pad == 1 && in[inlen - 2] == '=')
+        return false;
+    tmp = malloc(inlen / 4 * 3 + 1);
+    if (!tmp)
+        abort();
+    len = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)inlen);
+    if (len < 0 || (size_t)len < pad || (size_t)len - pad > cap) {
+        free(tmp);
+        return false;
+    }
+    memcpy(out, tmp, (size_t)len - pad);
+    *outlen = (size_t)len - pad;
+    free(tmp);
+    return true;
+}
+
+void sl_ed25519_keygen(unsigned char pub[SL_ED25519_PUB_LEN],
+                       unsigned char priv[SL_ED25519_PRIV_LEN])
+{
+    sl_random(priv, SL_ED25519_PRIV_LEN);
+    if (sl_ed25519_public(priv, pub) != SL_OK)
+        abort();
+}
+
+enum sl_err sl_ed25519_public(const unsigned char priv[SL_ED25519_PRIV_LEN],
+                              unsigned char pub[SL_ED25519_PUB_LEN])
+{
+    EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, priv, SL_ED25519_PRIV_LEN);
+    size_t len = SL_ED25519_PUB_LEN;
+    enum sl_err rc = SL_OK;
+
+    if (!k)
+        return SL_EINPUT;
+    if (EVP_PKEY_get_raw_public_key(k, pub, &len) != 1 || len != SL_ED25519_PUB_LEN)
+        rc = SL_EINTERNAL;
+    EVP_PKEY_free(k);
+    return rc;
+}
+
+enum sl_err sl_ed25519_sign(const unsigned char priv[SL_ED25519_PRIV_LEN], const void *msg,
+                            size_t n, unsigned char sig[SL_ED25519_SIG_LEN])
+{
+    EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, priv, SL_ED25519_PRIV_LEN);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    size_t len = SL_ED25519_SIG_LEN;
+    enum sl_err rc = SL_OK;
+
+    if (!k || !md || EVP_DigestSignInit(md, NULL, NULL, NULL, k) != 1 ||
+        EVP_DigestSign(md, sig, &len, msg, n) != 1 || len != SL_ED25519_SIG_LEN)
+        rc = SL_EINTERNAL;
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
+bool sl_ed25519_verify(const unsigned char pub[SL_ED25519_PUB_LEN], const void *msg, size_t n,
+                       const unsigned char sig[SL_ED25519_SIG_LEN])
+{
+    EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, SL_ED25519_PUB_LEN);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    bool ok = k && md && EVP_DigestVerifyInit(md, NULL, NULL, NULL, k) == 1 &&
+              EVP_DigestVerify(md, sig, SL_ED25519_SIG_LEN, msg, n) == 1;
+
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(k);
+    return ok;
+}

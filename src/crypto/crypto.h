@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The only module that includes OpenSSL: SHA-256 (one-shot and streaming),
+ * Ed25519 keys and signatures, random bytes, constant-time comparison and
+ * hex/base64 helpers.
+ */
+#ifndef SL_CRYPTO_CRYPTO_H
+#define SL_CRYPTO_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define SL_SHA256_LEN       32
+#define SL_ED25519_PUB_LEN  32
+#define SL_ED25519_PRIV_LEN 32 /* the seed */
+#define SL_ED25519_SIG_LEN  64
+
+/* One-shot SHA-256 of `n` bytes. */
+void sl_sha256(const void *data, size_t n, unsigned char out[SL_SHA256_LEN]);
+
+/* Streaming SHA-256; the context is opaque and freed by _final or _free. */
+struct sl_sha256_ctx;
+struct sl_sha256_ctx *sl_sha256_new(void);
+void sl_sha256_update(struct sl_sha256_ctx *c, const void *data, size_t n);
+/* Writes the digest and frees the context. */
+void sl_sha256_final(struct sl_sha256_ctx *c, unsigned char out[SL_SHA256_LEN]);
+void sl_sha256_free(struct sl_sha256_ctx *c);
+
+/* Fills `buf` with `n` bytes from the OS CSPRNG; aborts if it cannot (there
+ * is no safe fallback). */
+void sl_random(void *buf, size_t n);
+
+/* Constant-time equality of two secrets of `n` bytes. */
+bool sl_secret_eq(const void *a, const void *b, size_t n);
+
+/* Wipes `n` bytes so they do not linger in memory. */
+void sl_wipe(void *p, size_t n);
+
+/* Lower-case hex of `n` bytes into `out` (2n + 1 bytes). */
+void sl_hex(const unsigned char *in, size_t n, char *out);
+
+/* Parses exactly 2n hex digits into `out`; false on anything else. */
+bool sl_unhex(const char *in, size_t inlen, unsigned char *out, size_t n);
+
+/* Standard base64 (with padding); `out` needs 4 * ((n + 2) / 3) + 1 bytes.
+ * Returns the length written. */
+size_t sl_base64(const unsigned char *in, size_t n, char *out);
+
+/* Decodes standard base64; returns false on bad input or when the result
+ * would exceed `cap`. */
+bool sl_unbase64(const char *in, size_t inlen, unsigned char *out, size_t cap, size_t *outlen);
+
+/* Ed25519. Keys are raw 32-byte values (the private key is the seed). */
+void sl_ed25519_keygen(unsigned char pub[SL_ED25519_PUB_LEN],
+                       unsigned char priv[SL_ED25519_PRIV_LEN]);
+enum sl_err sl_ed25519_public(const unsigned char priv[SL_ED25519_PRIV_LEN],
+                              unsigned char pub[SL_ED25519_PUB_LEN]);
+enum sl_err sl_ed25519_sign(const unsigned char priv[SL_ED25519_PRIV_LEN], const void *msg,
+                            size_t n, unsigned char sig[SL_ED25519_SIG_LEN]);
+bool sl_ed25519_verify(const unsigned char pub[SL_ED25519_PUB_LEN], const void *msg, size_t n,
+                       const unsigned char sig[SL_ED25519_SIG_LEN]);
+
+#endif

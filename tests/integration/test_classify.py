@@ -1,0 +1,571 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`sluice classify`: training compute against Epoch AI's figures, and the
+decisions of the shipped policy packs on fixtures with known answers.
+
+Every decision is evaluated with an explicit --as-of date (the law changes
+with the date; the tests must not).
+"""
+import datetime
+import json
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sluicetest as st  # noqa: E402
+
+AS_OF = "2026-06-01"  # EU AI Act and California SB 53 in force, New York RAISE not yet
+
+# --- Epoch AI training compute ---------------------------------------------
+#
+# For every row of tests/data/epoch-models.tsv, sluice's central estimate from
+# {"params": P, "active_params": A, "training": {"tokens": D}} must be exactly
+# the operation-counting figure 6 * A * D. Against Epoch's published
+# training_compute_flop we check the rows where 6ND and Epoch agree (the
+# research table's ratio 6ND/Epoch is 1.00, i.e. within 1%): those whose Epoch figure
+# is pure operation counting (LLaMA-65B, OLMo-7B, Mixtral 8x7B, DeepSeek-V2,
+# Gemma 2 27B, Qwen2.5-72B, Llama 4 Scout), counting combined with hardware or
+# a reported figure that agrees (Llama 2-7B, Falcon-7B, Falcon-180B,
+# Llama 3.2 1B), and reported figures that equal 6ND (GPT-3, PaLM) -- within 1%.
+#
+# Not held to 1%, each for a reason:
+EPOCH_EXCLUDED = {
+    # Epoch's 4.3e23 is the metaseq logbook figure including restarts: 6ND/Epoch = 0.73
+    # (Epoch/6ND = 1.37). Checked: the ratio stays 0.73.
+    "OPT-175B": "reported figure incl. restarts (ratio 1.37)",
+    # Epoch's figure is the geometric mean of 6ND and hardware; checked below with the
+    # hardware figure given to sluice as well.
+    "Phi-4": "geometric mean of counting and hardware",
+    # Reported (Chinchilla) or counting+hardware (Nemotron-4) figures 2% off 6ND
+    # (ratio 1.02): checked within 3%.
+    "Chinchilla": "reported figure, ratio 1.02",
+    "Nemotron-4 340B": "counting+hardware, ratio 1.02",
+}
+EPOCH_CHECKED_1PCT = [
+    "GPT-3 175B (davinci)", "PaLM (540B)", "LLaMA-65B", "Llama 2-7B", "Falcon-7B", "Falcon-180B",
+    "OLMo-7B", "Mixtral 8x7B", "DeepSeek-V2", "Llama 3.2 1B", "Gemma 2 27B", "Qwen2.5-72B",
+    "Llama 4 Scout",
+]
+
+
+class ClassifyBase(st.TempDirTestCase):
+
+    def classify(self, facts, *extra, as_of=AS_OF, paths=()):
+        args = ["classify"] + list(paths)
+        if facts is not None:
+            args += ["--facts", self.write_json("facts-%d.json" % id(facts), facts)]
+        if as_of:
+            args += ["--as-of", as_of]
+        return st.run_json(self, *args, *extra, "--json")
+
+    @staticmethod
+    def fired(d):
+        return {r["rule"] for r in d["rules_fired"]}
+
+    @staticmethod
+    def obligation_ids(d):
+        return {o["id"] for o in d["obligations"]}
+
+    @staticmethod
+    def not_applied(d):
+        return {p["pack"]: p["reason"] for p in d["packs_not_applied"]}
+
+
+class EpochCompute(ClassifyBase):
+
+    def setUp(self):
+        super().setUp()
+        self.rows = st.read_tsv("epoch-models.tsv")
+        self.by_name = {r["model"]: r for r in self.rows}
+
+    def compute_for(self, row):
+        facts = {"params": float(row["params"]), "active_params": float(row["active_params"]),
+                 "training": {"tokens": float(row["training_tokens"])}}
+        return self.classify(facts)["compute"]
+
+    def test_lists_cover_the_tsv(self):
+        self.assertEqual(sorted(EPOCH_CHECKED_1PCT + list(EPOCH_EXCLUDED)),
+                         sorted(self.by_name), "epoch-models.tsv changed: update the lists")
+        for name in EPOCH_CHECKED_1PCT:
+            row = self.by_name[name]
+            ratio = (6 * float(row["active_params"]) * float(row["training_tokens"]) /
+                     float(row["training_compute_flop"]))
+            self.assertLessEqual(abs(ratio - 1), 0.01, name)
+
+    def test_central_is_exactly_6ND_for_every_row(self):
+        for row in self.rows:
+            with self.subTest(model=row["model"]):
+                c = self.compute_for(row)
+                expect = 6 * float(row["active_params"]) * float(row["training_tokens"])
+                self.assertTrue(c["known"])
+                self.assertRelClose(c["flop_central"], expect, 1e-12)
+                self.assertEqual([m["method"] for m in c["methods"]], ["operation_counting"])
+                self.assertRelClose(c["methods"][0]["flop"], expect, 1e-12)
+
+    def test_matches_epoch_within_1pct(self):
+        for name in EPOCH_CHECKED_1PCT:
+            row = self.by_name[name]
+            with self.subTest(model=name):
+                c = self.compute_for(row)
+                self.assertRelClose(c["flop_central"], float(row["training_compute_flop"]), 0.01)
+
+    def test_ratio_1_02_rows_within_3pct(self):
+        for name in ("Chinchilla", "Nemotron-4 340B"):
+            row = self.by_name[name]
+            with self.subTest(model=name):
+                c = self.compute_for(row)
+                self.assertRelClose(c["flop_central"], float(row["training_compute_flop"]), 0.03)
+
+    def test_opt_175b_ratio(self):
+        row = self.by_name["OPT-175B"]
+        c = self.compute_for(row)
+        self.assertAlmostEqual(c["flop_central"] / float(row["training_compute_flop"]), 0.733,
+                               places=2)
+
+    def test_phi4_geometric_mean(self):
+        """Phi-4: 1920 H100 SXM x 504 h x 0.30 utilisation and 6 x 14e9 x 1e13;
+        Epoch reports their geometric mean, 9.3202e23."""
+        row = self.by_name["Phi-4"]
+        facts = {"params": 14000000000, "training": {
+            "tokens": 1e13,
+            "hardware": [{"chip": "nvidia-h100-sxm", "count": 1920, "hours": 504,
+                          "utilization": 0.30}]}}
+        d = self.classify(facts)
+        c = d["compute"]
+        counting = 6 * 14e9 * 1e13
+        hardware = 1920 * 504 * 3600 * 9.894e14 * 0.30
+        methods = {m["method"]: m["flop"] for m in c["methods"]}
+        self.assertEqual(set(methods), {"operation_counting", "hardware"})
+        self.assertRelClose(methods["operation_counting"], counting, 1e-12)
+        self.assertRelClose(methods["hardware"], hardware, 1e-9)
+        self.assertRelClose(c["flop_central"], math.sqrt(counting * hardware), 1e-9)
+        self.assertRelClose(c["flop_central"], float(row["training_compute_flop"]), 0.02)
+
+    def test_declared_flop_is_central(self):
+        facts = {"params": 7e9, "training": {"tokens": 2e12, "declared_flop": 9e22}}
+        c = self.classify(facts)["compute"]
+        self.assertEqual(c["flop_central"], 9e22)
+        self.assertEqual({m["method"] for m in c["methods"]}, {"operation_counting", "declared"})
+
+
+class Fixtures(ClassifyBase):
+
+    def test_llama_3_2_1b_not_gpai(self):
+        d = self.classify({"params": 1.23e9, "training": {"tokens": 9e12}, "modality": ["text"]})
+        self.assertNotIn("eu.gpai", d["labels"])
+        self.assertNotIn("eu.gpai", self.fired(d))
+        self.assertEqual(d["min_tier"], "open")
+        self.assertIn("baseline.small-model", self.fired(d))
+        self.assertIn("baseline.small-model", d["labels"])
+        self.assertEqual(d["obligations"], [])
+
+    def test_gemma_2_27b_gpai_not_systemic(self):
+        d = self.classify({"params": 2.7e10, "training": {"tokens": 1.3e13}, "modality": ["text"]})
+        self.assertIn("eu.gpai", d["labels"])
+        self.assertNotIn("eu.gpai-systemic-risk", d["labels"])
+        self.assertEqual(d["min_tier"], "open")
+        self.assertNotIn("baseline.small-model", d["labels"])
+        self.assertEqual(self.obligation_ids(d), {
+            "eu.art53.technical-documentation", "eu.art53.downstream-information",
+            "eu.art53.copyright-policy", "eu.art53.training-summary",
+            "eu.art54.authorised-representative"})
+
+    def test_nemotron_4_340b_systemic_not_frontier(self):
+        d = self.classify({"params": 3.4e11, "training": {"tokens": 9e12}, "modality": ["text"]})
+        self.assertIn("eu.gpai", d["labels"])
+        self.assertIn("eu.gpai-systemic-risk", d["labels"])
+        self.assertNotIn("us-ca.frontier-model", d["labels"])
+        # tiered release: above 1e25 -> click, evaluations required before release
+        self.assertEqual(d["min_tier"], "click")
+        self.assertIn("tiered.systemic-click", self.fired(d))
+        self.assertNotIn("tiered.frontier-gated", self.fired(d))
+        obl = {o["id"]: o for o in d["obligations"]}
+        self.assertTrue(obl["safety.evaluations-required"]["blocking"])
+        self.assertTrue(obl["eu.art52.notification"]["blocking"])
+        self.assertFalse(obl["eu.art53.copyright-policy"]["blocking"])
+
+    def test_frontier_model_by_date_and_market(self):
+        facts = {"params": 2000000000000, "training": {"declared_flop": 4e26},
+                 "developer": {"annual_revenue_usd": 1e9}, "markets": ["EU", "US-CA", "US-NY"],
+                 "modality": ["text"]}
+        d = self.classify(facts, as_of="2026-06-01")
+        fired = self.fired(d)
+        self.assertIn("us-ca.frontier-model", fired)
+        self.assertIn("us-ca.large-frontier-developer", fired)
+        self.assertNotIn("us-ny.frontier-model", fired)
+        self.assertNotIn("us-ny.large-frontier-developer", fired)
+        self.assertIn("us-ny-raise", self.not_applied(d))
+        self.assertIn("2027-01-01", self.not_applied(d)["us-ny-raise"])
+        self.assertNotIn("us-ny-raise@1.0.0", d["packs"])
+        self.assertIn("us-ca-sb53@1.0.0", d["packs"])
+        self.assertEqual(d["min_tier"], "gated")
+        self.assertIn("us-ca.sb53.frontier-ai-framework", self.obligation_ids(d))
+
+        d = self.classify(facts, as_of="2027-02-01")
+        fired = self.fired(d)
+        for rule in ("us-ca.frontier-model", "us-ca.large-frontier-developer",
+                     "us-ny.frontier-model", "us-ny.large-frontier-developer",
+                     "eu.gpai-systemic-risk", "tiered.frontier-gated"):
+            self.assertIn(rule, fired)
+        self.assertIn("us-ny-raise@1.0.0", d["packs"])
+        self.assertNotIn("us-ny-raise", self.not_applied(d))
+        self.assertEqual(d["min_tier"], "gated")
+        self.assertIn("us-ny.raise.frontier-ai-framework", self.obligation_ids(d))
+
+    def test_markets_limit_the_packs(self):
+        facts = {"params": 2000000000000, "training": {"declared_flop": 4e26},
+                 "developer": {"annual_revenue_usd": 1e9}, "markets": ["EU"]}
+        d = self.classify(facts, as_of="2027-02-01")
+        self.assertIn("us-ca-sb53", self.not_applied(d))
+        self.assertIn("us-ny-raise", self.not_applied(d))
+        self.assertNotIn("us-ca.frontier-model", self.fired(d))
+        self.assertIn("eu.gpai-systemic-risk", self.fired(d))
+        # "US" covers its states
+        d = self.classify(dict(facts, markets=["US"]), as_of="2027-02-01")
+        self.assertIn("us-ca.frontier-model", self.fired(d))
+        self.assertIn("eu-ai-act", self.not_applied(d))
+
+    def test_evaluation_levels(self):
+        base = {"params": 7e9, "training": {"tokens": 2e12}}
+        d = self.classify(dict(base, evaluations=[{"domain": "cbrn", "level": "high"}]))
+        self.assertEqual(d["min_tier"], "hosted")
+        self.assertIn("safety.high-capability", self.fired(d))
+        self.assertNotIn("baseline.small-model", self.fired(d))
+        self.assertEqual(d["facts"]["eval"]["max_level"], "high")
+        d = self.classify(dict(base, evaluations=[{"domain": "cyber", "level": "low"},
+                                                  {"domain": "cbrn", "level": "critical"}]))
+        self.assertEqual(d["min_tier"], "withheld")
+        self.assertIn("safety.critical-capability", self.fired(d))
+        self.assertIn("safety.halt-development", self.obligation_ids(d))
+        d = self.classify(dict(base, evaluations=[{"domain": "cyber", "level": "medium"}]))
+        self.assertEqual(d["min_tier"], "open")
+        self.assertIn("baseline.small-model", self.fired(d))
+        self.assertEqual(d["rules_undecided"], [])
+
+
+class HistoricalPacks(ClassifyBase):
+
+    def test_eo14110_only_with_pack_and_while_in_force(self):
+        facts = {"params": 1000000000000, "training": {"declared_flop": 2e26}}
+        d = self.classify(facts, as_of="2024-06-01")
+        self.assertNotIn("us.eo14110.dual-use-reporting", self.fired(d))
+        self.assertNotIn("us-eo14110", self.not_applied(d))
+        self.assertFalse(any(p.startswith("us-eo14110") for p in d["packs"]))
+
+        d = self.classify(facts, "--pack", "us-eo14110", as_of="2024-06-01")
+        self.assertEqual(self.fired(d), {"us.eo14110.dual-use-reporting"})
+        self.assertEqual(d["packs"], ["us-eo14110@1.0.0"])
+        self.assertEqual(self.obligation_ids(d), {"us.eo14110.report-training",
+                                                  "us.eo14110.report-weights",
+                                                  "us.eo14110.report-red-team"})
+
+        d = self.classify(facts, "--pack", "us-eo14110", as_of="2025-06-01")
+        self.assertEqual(d["rules_fired"], [])
+        self.assertEqual(d["packs"], [])
+        self.assertIn("us-eo14110", self.not_applied(d))
+        self.assertIn("2025-01-20", self.not_applied(d)["us-eo14110"])
+        # the revocation date itself is the first day it no longer applies
+        d = self.classify(facts, "--pack", "us-eo14110", as_of="2025-01-20")
+        self.assertEqual(d["rules_fired"], [])
+        d = self.classify(facts, "--pack", "us-eo14110", as_of="2025-01-19")
+        self.assertEqual(self.fired(d), {"us.eo14110.dual-use-reporting"})
+
+    def test_eo14110_biological_sequence_data(self):
+        facts = {"params": 1000000000, "training": {"declared_flop": 2e23},
+                 "biological_sequence_data": True}
+        d = self.classify(facts, "--pack", "us-eo14110", as_of="2024-06-01")
+        self.assertIn("us.eo14110.dual-use-reporting", self.fired(d))
+        facts["biological_sequence_data"] = False
+        d = self.classify(facts, "--pack", "us-eo14110", as_of="2024-06-01")
+        self.assertEqual(d["rules_fired"], [])
+
+    def test_bis_ai_diffusion_window(self):
+        facts = {"params": 1000000000000, "training": {"declared_flop": 2e26}}
+        expect = {"2025-01-12": False, "2025-01-13": True, "2025-03-01": True,
+                  "2025-05-12": True, "2025-05-13": False, "2026-06-01": False}
+        for date, fires in expect.items():
+            with self.subTest(as_of=date):
+                d = self.classify(facts, "--pack", "us-bis-ai-diffusion", as_of=date)
+                self.assertEqual("us.bis.eccn-4e091" in self.fired(d), fires)
+                self.assertEqual("us-bis-ai-diffusion" in self.not_applied(d), not fires)
+        d = self.classify(facts, as_of="2025-03-01")
+        self.assertNotIn("us.bis.eccn-4e091", self.fired(d))
+
+    def test_sb1047_vetoed_what_if(self):
+        facts = {"params": 1000000000000, "training": {"declared_flop": 2e26}}
+        d = self.classify(facts, as_of="2026-06-01")
+        self.assertFalse(any(r.startswith("us-ca.sb1047") for r in self.fired(d)))
+        d = self.classify(facts, "--pack", "us-ca-sb1047", as_of="2026-06-01")
+        self.assertEqual(self.fired(d), {"us-ca.sb1047.covered-model"})
+        self.assertEqual(d["packs"], ["us-ca-sb1047@1.0.0"])
+        self.assertTrue(any("vetoed" in n and "as if enacted" in n for n in d["notes"]),
+                        d["notes"])
+        self.assertGreater(d["cost_usd"], 1e8)
+
+
+class IndexedThreshold(ClassifyBase):
+    """tiered-release-indexed: gated above base 1e26 at 2026-01-01, doubling
+    every 2.5 years (docs/policy.md: base * 2^((date - base_date) / doubling_years),
+    years of 365.25 days)."""
+
+    @staticmethod
+    def threshold(as_of, base=1e26):
+        days = (datetime.date.fromisoformat(as_of) - datetime.date(2026, 1, 1)).days
+        return base * 2 ** ((days / 365.25) / 2.5)
+
+    def decide(self, flop, as_of):
+        facts = {"params": 1000000000000, "training": {"declared_flop": flop}}
+        return self.classify(facts, "--pack", "tiered-release-indexed", as_of=as_of)
+
+    def test_gated_now_not_later(self):
+        t2026 = self.threshold("2026-06-01")
+        t2030 = self.threshold("2030-01-01")
+        self.assertLess(t2026, 1.5e26)
+        self.assertGreater(t2030, 1.5e26)
+        self.assertAlmostEqual(t2030 / 1e26, 2 ** 1.6, places=6)
+        d = self.decide(1.5e26, "2026-06-01")
+        self.assertEqual(d["min_tier"], "gated")
+        self.assertIn("tiered.indexed-frontier-gated", self.fired(d))
+        why = [r["why"] for r in d["rules_fired"] if r["rule"] == "tiered.indexed-frontier-gated"]
+        self.assertIn("%.3g" % t2026, why[0])
+        d = self.decide(1.5e26, "2030-01-01")
+        self.assertEqual(d["min_tier"], "click")
+        self.assertNotIn("tiered.indexed-frontier-gated", self.fired(d))
+        self.assertIn("tiered.indexed-systemic-click", self.fired(d))
+        self.assertEqual(d["packs"], ["tiered-release-indexed@1.0.0"])
+
+    def test_boundary_follows_the_formula(self):
+        for as_of in ("2026-01-01", "2027-03-15", "2030-01-01", "2035-07-01"):
+            t = self.threshold(as_of)
+            with self.subTest(as_of=as_of):
+                self.assertEqual(self.decide(t * 1.001, as_of)["min_tier"], "gated")
+                self.assertEqual(self.decide(t * 0.999, as_of)["min_tier"], "click")
+
+    def test_not_default_active(self):
+        facts = {"params": 1000000000000, "training": {"declared_flop": 1.5e26}}
+        d = self.classify(facts)
+        self.assertFalse(any(p.startswith("tiered-release-indexed") for p in d["packs"]))
+
+
+class EuRules(ClassifyBase):
+
+    WAIVED = {"eu.art53.technical-documentation", "eu.art53.downstream-information",
+              "eu.art54.authorised-representative"}
+
+    def test_open_source_exemption(self):
+        facts = {"params": 7e10, "training": {"declared_flop": 2e24}, "modality": ["text"],
+                 "license": {"spdx": "Apache-2.0"}}
+        d = self.classify(facts)
+        self.assertIn("eu.open-source-exempt", self.fired(d))
+        self.assertIn("eu.open-source-exempt", d["labels"])
+        obl = self.obligation_ids(d)
+        for o in self.WAIVED:
+            self.assertNotIn(o, obl)
+            self.assertIn(o, d["waived"])
+        self.assertIn("eu.art53.copyright-policy", obl)
+        self.assertIn("eu.art53.training-summary", obl)
+        self.assertNotIn("eu.art53.copyright-policy", d["waived"])
+
+    def test_noncommercial_license_is_not_exempt(self):
+        facts = {"params": 7e10, "training": {"declared_flop": 2e24}, "modality": ["text"],
+                 "license": {"spdx": "Apache-2.0", "noncommercial": True}}
+        d = self.classify(facts)
+        self.assertNotIn("eu.open-source-exempt", self.fired(d))
+        self.assertTrue(self.WAIVED <= self.obligation_ids(d))
+        self.assertEqual(d["waived"], [])
+
+    def test_systemic_risk_is_never_exempt(self):
+        facts = {"params": 7e11, "training": {"declared_flop": 2e25}, "modality": ["text"],
+                 "license": {"spdx": "Apache-2.0"}}
+        d = self.classify(facts)
+        self.assertNotIn("eu.open-source-exempt", self.fired(d))
+        self.assertIn("eu.gpai-systemic-risk", d["labels"])
+        self.assertTrue(self.WAIVED <= self.obligation_ids(d))
+
+    def test_downstream_modifier(self):
+        base = {"name": "Example-70B", "training_flop": 3.8e25}
+        # own = 6 x 7e10 x fine-tune tokens; one third of the base is 1.2667e25
+        above = {"params": 7e10, "training": {"fine_tune_tokens": 3.5e13},
+                 "base_model": base, "modality": ["text"]}
+        d = self.classify(above)
+        own = 6 * 7e10 * 3.5e13
+        self.assertRelClose(d["compute"]["own_flop"], own, 1e-12)
+        self.assertRelClose(d["compute"]["modification_ratio"], own / 3.8e25, 1e-12)
+        self.assertGreater(own / 3.8e25, 1 / 3)
+        self.assertRelClose(d["compute"]["flop_central"], own + 3.8e25, 1e-12)
+        self.assertIn("eu.downstream-provider", self.fired(d))
+        self.assertIn("eu.downstream.modification-documentation", self.obligation_ids(d))
+
+        below = dict(above, training={"fine_tune_tokens": 1e13})
+        d = self.classify(below)
+        self.assertLess(d["compute"]["modification_ratio"], 1 / 3)
+        self.assertNotIn("eu.downstream-provider", self.fired(d))
+
+    def test_near_threshold(self):
+        d = self.classify({"params": 1e11, "training": {"declared_flop": 9e24},
+                           "modality": ["text"]})
+        near = d["compute"]["near_threshold"]
+        self.assertIn("eu.gpai-systemic-risk", near)
+        self.assertIn("tiered.systemic-click", near)
+        self.assertNotIn("eu.gpai", near)
+        self.assertNotIn("eu.gpai-systemic-risk", d["labels"])
+        d = self.classify({"params": 1e11, "training": {"declared_flop": 2e24},
+                           "modality": ["text"]})
+        self.assertNotIn("eu.gpai-systemic-risk", d["compute"]["near_threshold"])
+
+
+class FactsHandling(ClassifyBase):
+
+    def test_compute_unknown(self):
+        d = self.classify({"params": 7000000000, "modality": ["text"]})
+        c = d["compute"]
+        self.assertIs(c["known"], False)
+        self.assertIsNone(c["flop_central"])
+        self.assertIsNone(c["flop_low"])
+        self.assertIsNone(c["flop_high"])
+        self.assertIsNone(d["cost_usd"])
+        self.assertIn("tiered.compute-undeclared", self.fired(d))
+        obl = {o["id"]: o for o in d["obligations"]}
+        self.assertIn("facts.training-compute", obl)
+        self.assertIs(obl["facts.training-compute"]["blocking"], True)
+        undecided = {u["rule"]: u["missing"] for u in d["rules_undecided"]}
+        for rule in ("eu.gpai", "eu.gpai-systemic-risk", "tiered.frontier-gated",
+                     "tiered.systemic-click", "us-ca.frontier-model"):
+            self.assertIn(rule, undecided)
+            self.assertTrue(undecided[rule], rule)
+            self.assertTrue(all(m.startswith("compute.") for m in undecided[rule]),
+                            (rule, undecided[rule]))
+        self.assertEqual(undecided["eu.gpai"], ["compute.param_update"])
+        self.assertEqual(undecided["eu.gpai-systemic-risk"], ["compute.cumulative"])
+
+    def test_tokens_option(self):
+        d = self.classify({"params": 7000000000}, "--tokens", "2e12")
+        self.assertEqual(d["facts"]["training"]["tokens"], 2000000000000)
+        self.assertRelClose(d["compute"]["flop_central"], 6 * 7e9 * 2e12, 1e-12)
+        # --tokens overrides the facts' figure
+        d = self.classify({"params": 7000000000, "training": {"tokens": 1e12}}, "--tokens", "2e12")
+        self.assertEqual(d["facts"]["training"]["tokens"], 2000000000000)
+        self.assertRelClose(d["compute"]["flop_central"], 6 * 7e9 * 2e12, 1e-12)
+
+    def test_files_and_facts(self):
+        folder = self.mkdir("tiny")
+        tensors = [("model.embed_tokens.weight", "BF16", [32000, 2048]),
+                   ("model.layers.0.mlp.up_proj.weight", "BF16", [5632, 2048]),
+                   ("lm_head.weight", "BF16", [32000, 2048])]
+        st.write_safetensors(os.path.join(folder, "model.safetensors"), tensors)
+        n = sum(st.numel(s) for _, _, s in tensors)
+        d = self.classify({"training": {"tokens": 1e12}}, paths=[folder])
+        self.assertEqual(d["facts"]["sources"]["params"], "files")
+        self.assertEqual(d["facts"]["sources"]["active_params"], "files")
+        self.assertEqual(d["facts"]["params"], n)
+        self.assertEqual(d["facts"]["active_params"], n)
+        self.assertRelClose(d["compute"]["flop_central"], 6 * n * 1e12, 1e-12)
+        # declared params that disagree with the files: the files win, with a note
+        d = self.classify({"params": 5, "training": {"tokens": 1e12}}, paths=[folder])
+        self.assertEqual(d["facts"]["params"], n)
+        self.assertTrue(any("differ from the files" in x for x in d["notes"]), d["notes"])
+        # --tokens alone, no facts file
+        d = self.classify(None, "--tokens", "1e12", paths=[folder])
+        self.assertEqual(d["facts"]["params"], n)
+        self.assertRelClose(d["compute"]["flop_central"], 6 * n * 1e12, 1e-12)
+
+    def test_epochs_and_fine_tune_tokens(self):
+        d = self.classify({"params": 7000000000, "training": {"tokens": 1e12, "epochs": 2,
+                                                               "fine_tune_tokens": 5e11}})
+        self.assertRelClose(d["compute"]["flop_central"], 6 * 7e9 * (2e12 + 5e11), 1e-12)
+
+    def test_synthetic_data_counts_towards_cumulative(self):
+        """EU: cumulative compute includes non-public synthetic data generation
+        (Guidelines Annex A.1); the compute that updated the parameters does not."""
+        facts = {"params": 1e11, "training": {"declared_flop": 6e24,
+                                              "synthetic_data_flop": 5e24},
+                 "modality": ["text"]}
+        d = self.classify(facts)
+        c = d["compute"]
+        self.assertRelClose(c["flop_central"], 1.1e25, 1e-12)
+        self.assertRelClose(c["param_update_flop"], 6e24, 1e-12)
+        self.assertRelClose(c["own_flop"], 6e24, 1e-12)
+        self.assertIn("eu.gpai-systemic-risk", d["labels"])
+        del facts["training"]["synthetic_data_flop"]
+        self.assertNotIn("eu.gpai-systemic-risk", self.classify(facts)["labels"])
+
+    def test_default_as_of_is_today(self):
+        before = st.utc_today()
+        r = st.run("classify", "--facts", self.write_json("f.json", {"params": 7000000000}),
+                   "--json")
+        after = st.utc_today()
+        self.assertEqual(r.rc, 0, repr(r))
+        self.assertIn(json.loads(r.stdout)["as_of"], {before, after})
+
+
+class OutputContract(ClassifyBase):
+
+    FACTS = {"params": 3.4e11, "training": {"tokens": 9e12}, "modality": ["text"],
+             "license": {"spdx": "Apache-2.0"}}
+
+    def test_json_keys(self):
+        d = self.classify(self.FACTS)
+        for k in ("facts", "compute", "cost_usd", "min_tier", "labels", "obligations",
+                  "rules_fired", "packs", "as_of"):
+            self.assertIn(k, d)
+        self.assertEqual(d["as_of"], AS_OF)
+        c = d["compute"]
+        for k in ("flop_central", "flop_low", "flop_high", "methods", "near_threshold"):
+            self.assertIn(k, c)
+        self.assertRelClose(c["flop_low"], 0.7 * c["flop_central"], 1e-12)
+        self.assertRelClose(c["flop_high"], 1.3 * c["flop_central"], 1e-12)
+        for m in c["methods"]:
+            self.assertIsInstance(m["method"], str)
+            self.assertIsInstance(m["flop"], (int, float))
+        self.assertIsInstance(c["near_threshold"], list)
+        self.assertIsInstance(d["cost_usd"], (int, float))
+        self.assertIn(d["min_tier"], ("open", "click", "gated", "hosted", "withheld"))
+        self.assertTrue(d["obligations"])
+        for o in d["obligations"]:
+            self.assertEqual({"id", "title", "cite", "blocking"} - set(o), set())
+            self.assertIsInstance(o["blocking"], bool)
+            self.assertTrue(o["cite"])
+        self.assertTrue(d["rules_fired"])
+        for r in d["rules_fired"]:
+            self.assertEqual({"pack", "rule", "cite", "why"} - set(r), set())
+            self.assertTrue(r["why"])
+        for p in d["packs"]:
+            self.assertRegex(p, r"^[a-z0-9-]+@[0-9]+\.[0-9]+\.[0-9]+$")
+        # counts are JSON integers, even when the facts wrote 3.4e11
+        self.assertIs(type(d["facts"]["params"]), int)
+        self.assertIs(type(d["facts"]["active_params"]), int)
+        self.assertEqual(d["facts"]["params"], 340000000000)
+        self.assertEqual(d["labels"], sorted(d["labels"]))
+
+    def test_human_cost_matches_json(self):
+        """The human "Cost about $N" line shows the JSON cost_usd, also for a
+        cost beyond 2^64 dollars (a long-ago training.date makes FLOP dear)."""
+        for facts in ({"params": 3.4e11, "training": {"tokens": 9e12}},
+                      {"params": 7000000000,
+                       "training": {"declared_flop": 1e35, "date": "1990-01-01"}}):
+            with self.subTest(facts=facts):
+                d = self.classify(facts)
+                r = st.run("classify", "--facts", self.write_json("cost.json", facts),
+                           "--as-of", AS_OF)
+                self.assertEqual(r.rc, 0, repr(r))
+                line = [l for l in r.stdout.splitlines() if l.startswith("Cost ")]
+                self.assertEqual(len(line), 1, r.stdout)
+                shown = float(line[0].split("about $")[1].split()[0].replace(",", ""))
+                self.assertRelClose(shown, d["cost_usd"], 1e-3, line[0])
+
+    def test_human_output(self):
+        facts_file = self.write_json("human.json", self.FACTS)
+        d = self.classify(self.FACTS)
+        r = st.run("classify", "--facts", facts_file, "--as-of", AS_OF)
+        self.assertEqual(r.rc, 0, repr(r))
+        self.assertEqual(r.stderr, "")
+        self.assertIn("minimum tier %s" % d["min_tier"], r.stdout)
+        for rule in d["rules_fired"]:
+            self.assertIn(rule["rule"], r.stdout)
+            self.assertIn(rule["cite"], r.stdout)
+        for o in d["obligations"]:
+            self.assertIn(o["id"], r.stdout)
+
+
+if __name__ == "__main__":
+    st.main()

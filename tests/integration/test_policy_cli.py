@@ -1,0 +1,291 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`sluice policy list/show` and run-time policy packs (--policy-dir,
+SLUICE_POLICY_DIR), including how a broken pack file is reported."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sluicetest as st  # noqa: E402
+
+EXPECTED_PACKS = {
+    # id: (status, jurisdiction, effective, rescinded, default_active)
+    "eu-ai-act": ("in_force", "EU", "2025-08-02", None, True),
+    "us-ca-sb53": ("in_force", "US-CA", "2026-01-01", None, True),
+    "us-ny-raise": ("in_force", "US-NY", "2027-01-01", None, True),
+    "tiered-release": ("proposal", "global", "2025-01-01", None, True),
+    "tiered-release-indexed": ("proposal", "global", "2025-01-01", None, False),
+    "us-eo14110": ("rescinded", "US", "2023-10-30", "2025-01-20", False),
+    "us-bis-ai-diffusion": ("rescinded", "US", "2025-01-13", "2025-05-13", False),
+    "us-ca-sb1047": ("vetoed", "US-CA", "2025-01-01", None, False),
+}
+
+
+def local_pack(**over):
+    """A minimal valid pack "test-local": any model with params > 1 is withheld."""
+    p = {
+        "id": "test-local",
+        "version": "0.1.0",
+        "title": "Integration test pack",
+        "jurisdiction": "global",
+        "status": "framework",
+        "default_active": False,
+        "effective": "2020-01-01",
+        "rescinded": None,
+        "sources": [{"title": "sluice integration tests", "url": "https://example.invalid/"}],
+        "obligations": [{"id": "test.local-review", "title": "Local review", "cite": "Test §1",
+                         "blocking": True}],
+        "rules": [{"id": "test.everything-withheld", "title": "Everything is withheld",
+                   "cite": "Test §2",
+                   "when": {"fact": "params", "op": ">", "value": 1},
+                   "then": {"min_tier": "withheld", "labels": ["test.withheld"],
+                            "obligations": ["test.local-review"]}}],
+    }
+    p.update(over)
+    return p
+
+
+class PolicyList(st.TempDirTestCase):
+
+    def test_list_json(self):
+        packs = st.run_json(self, "policy", "list", "--json")
+        by_id = {p["id"]: p for p in packs}
+        self.assertEqual(len(packs), 8)
+        self.assertEqual(set(by_id), set(EXPECTED_PACKS))
+        for pid, (status, where, eff, resc, default) in EXPECTED_PACKS.items():
+            with self.subTest(pack=pid):
+                p = by_id[pid]
+                self.assertEqual(p["status"], status)
+                self.assertEqual(p["jurisdiction"], where)
+                self.assertEqual(p["effective"], eff)
+                self.assertEqual(p["rescinded"], resc)
+                self.assertIs(p["default_active"], default)
+                self.assertEqual(p["source"], "built-in")
+                self.assertRegex(p["version"], r"^[0-9]+\.[0-9]+\.[0-9]+$")
+                self.assertIsInstance(p["rules"], int)
+                self.assertIsInstance(p["obligations"], int)
+                self.assertGreater(p["rules"], 0)
+
+    def test_list_human(self):
+        r = st.run("policy", "list")
+        self.assertEqual(r.rc, 0, repr(r))
+        for pid, (status, _, eff, resc, _) in EXPECTED_PACKS.items():
+            line = [l for l in r.stdout.splitlines() if l.startswith(pid + " ")]
+            self.assertEqual(len(line), 1, pid)
+            self.assertIn(status, line[0])
+            self.assertIn(eff, line[0])
+            if resc:
+                self.assertIn(resc, line[0])
+
+    def test_show_json_is_the_pack_file(self):
+        """The built-in packs are the files in policy/."""
+        for pid in EXPECTED_PACKS:
+            with self.subTest(pack=pid):
+                doc = st.run_json(self, "policy", "show", pid, "--json")
+                with open(os.path.join(st.SOURCE, "policy", pid + ".json")) as f:
+                    self.assertEqual(doc, json.load(f))
+
+    def test_show_human_has_every_rule_and_citation(self):
+        for pid in EXPECTED_PACKS:
+            with self.subTest(pack=pid):
+                doc = st.run_json(self, "policy", "show", pid, "--json")
+                r = st.run("policy", "show", pid)
+                self.assertEqual(r.rc, 0, repr(r))
+                self.assertTrue(r.stdout.startswith(pid + " "), r.stdout[:200])
+                self.assertTrue(doc["rules"])
+                for rule in doc["rules"]:
+                    self.assertIn("  %s: " % rule["id"], r.stdout)
+                    self.assertTrue(rule["cite"])
+                    self.assertIn(rule["cite"], r.stdout)
+                for o in doc["obligations"]:
+                    self.assertIn(o["id"], r.stdout)
+                    self.assertIn(o["cite"], r.stdout)
+
+    def test_show_eu_ai_act(self):
+        r = st.run("policy", "show", "eu-ai-act")
+        self.assertEqual(r.rc, 0, repr(r))
+        for rule in ("eu.gpai", "eu.gpai-systemic-risk", "eu.open-source-exempt",
+                     "eu.downstream-provider", "eu.downstream-systemic-risk"):
+            self.assertIn("  %s: " % rule, r.stdout)
+        self.assertIn("Art. 51(2)", r.stdout)
+        self.assertIn("compute.cumulative > 1e+25", r.stdout)
+
+    def test_show_unknown(self):
+        r = st.run("policy", "show", "nope")
+        self.assertEqual(r.rc, 1, repr(r))
+        self.assertEqual(r.stdout, "")
+        self.assertEqual(r.stderr.count("\n"), 1)
+        self.assertTrue(r.stderr.startswith("sluice: error: "), r.stderr)
+        self.assertIn('"nope"', r.stderr)
+
+    def test_usage(self):
+        for args in (("policy",), ("policy", "frobnicate"), ("policy", "show"),
+                     ("policy", "show", "a", "b")):
+            with self.subTest(args=args):
+                r = st.run(*args)
+                self.assertEqual(r.rc, 2, repr(r))
+                self.assertEqual(r.stdout, "")
+
+
+class PolicyDir(st.TempDirTestCase):
+
+    FACTS = {"params": 7000000000, "training": {"tokens": 2e12}}
+
+    def pack_dir(self, *packs, name="packs"):
+        d = self.mkdir(name)
+        for i, p in enumerate(packs):
+            fname = "%02d-%s.json" % (i, p.get("id", "x") if isinstance(p, dict) else "raw")
+            with open(os.path.join(d, fname), "w") as f:
+                f.write(p if isinstance(p, str) else json.dumps(p, indent=1))
+        return d
+
+    def classify(self, *extra, env=None):
+        facts = self.write_json("facts.json", self.FACTS)
+        return st.run_json(self, "classify", "--facts", facts, "--as-of", "2026-06-01",
+                           "--json", *extra, env=env)
+
+    def test_local_pack_with_option(self):
+        d = self.pack_dir(local_pack())
+        base = self.classify()
+        self.assertEqual(base["min_tier"], "open")
+        # loaded but not default-active: no change without --pack
+        d0 = self.classify("--policy-dir", d)
+        self.assertEqual(d0["min_tier"], "open")
+        self.assertNotIn("test-local@0.1.0", d0["packs"])
+        # selected: withheld, with its label, obligation and citation
+        d1 = self.classify("--policy-dir", d, "--pack", "test-local")
+        self.assertEqual(d1["min_tier"], "withheld")
+        self.assertEqual(d1["packs"], ["test-local@0.1.0"])
+        self.assertEqual(d1["labels"], ["test.withheld"])
+        self.assertEqual([(r["pack"], r["rule"], r["cite"]) for r in d1["rules_fired"]],
+                         [("test-local", "test.everything-withheld", "Test §2")])
+        self.assertEqual(d1["obligations"][0]["id"], "test.local-review")
+        self.assertIs(d1["obligations"][0]["blocking"], True)
+        # together with a built-in pack
+        d2 = self.classify("--policy-dir", d, "--pack", "test-local", "--pack", "tiered-release")
+        self.assertEqual(d2["min_tier"], "withheld")
+        self.assertEqual(sorted(d2["packs"]), ["test-local@0.1.0", "tiered-release@1.0.0"])
+        # listed, with its file as source
+        packs = st.run_json(self, "policy", "list", "--json", "--policy-dir", d)
+        self.assertEqual(len(packs), 9)
+        mine = [p for p in packs if p["id"] == "test-local"]
+        self.assertEqual(len(mine), 1)
+        self.assertIn("test-local.json", mine[0]["source"])
+        r = st.run("policy", "show", "test-local", "--policy-dir", d)
+        self.assertEqual(r.rc, 0, repr(r))
+        self.assertIn("test.everything-withheld", r.stdout)
+        self.assertIn("Test §2", r.stdout)
+
+    def test_local_pack_with_environment(self):
+        d = self.pack_dir(local_pack())
+        d1 = self.classify("--pack", "test-local", env={"SLUICE_POLICY_DIR": d})
+        self.assertEqual(d1["min_tier"], "withheld")
+        self.assertEqual(d1["packs"], ["test-local@0.1.0"])
+        packs = st.run_json(self, "policy", "list", "--json", env={"SLUICE_POLICY_DIR": d})
+        self.assertIn("test-local", {p["id"] for p in packs})
+        # without the variable the pack is unknown
+        facts = self.write_json("facts.json", self.FACTS)
+        r = st.run("classify", "--facts", facts, "--pack", "test-local", "--json")
+        self.assertEqual(r.rc, 2, repr(r))
+
+    def test_default_active_local_pack(self):
+        d = self.pack_dir(local_pack(default_active=True))
+        d1 = self.classify("--policy-dir", d)
+        self.assertEqual(d1["min_tier"], "withheld")
+        self.assertIn("test-local@0.1.0", d1["packs"])
+        self.assertIn("eu-ai-act@1.0.0", d1["packs"])
+
+    def test_same_id_replaces_builtin(self):
+        with open(os.path.join(st.SOURCE, "policy", "tiered-release.json")) as f:
+            pack = json.load(f)
+        pack["version"] = "9.0.0"
+        for rule in pack["rules"]:
+            if rule["id"] == "baseline.small-model":
+                rule["then"]["min_tier"] = "gated"
+        d = self.pack_dir(pack)
+        d1 = self.classify("--policy-dir", d)
+        self.assertIn("tiered-release@9.0.0", d1["packs"])
+        self.assertNotIn("tiered-release@1.0.0", d1["packs"])
+        self.assertEqual(d1["min_tier"], "gated")
+        packs = st.run_json(self, "policy", "list", "--json", "--policy-dir", d)
+        self.assertEqual(len(packs), 8)
+        self.assertEqual({p["id"]: p["version"] for p in packs}["tiered-release"], "9.0.0")
+
+    def assertPackError(self, pack, fname_part, needs, code=2):
+        d = self.pack_dir(pack, name="bad")
+        for args in (("policy", "list"),
+                     ("classify", "--facts", self.write_json("f.json", self.FACTS))):
+            for how in ("option", "env"):
+                with self.subTest(args=args[0], how=how):
+                    if how == "option":
+                        r = st.run(*args, "--policy-dir", d)
+                    else:
+                        r = st.run(*args, env={"SLUICE_POLICY_DIR": d})
+                    self.assertGreaterEqual(r.rc, 0, repr(r))
+                    self.assertEqual(r.rc, code, repr(r))
+                    self.assertEqual(r.stdout, "", repr(r))
+                    self.assertEqual(r.stderr.count("\n"), 1, repr(r))
+                    self.assertTrue(r.stderr.startswith("sluice: error: "), repr(r))
+                    self.assertIn(fname_part, r.stderr)
+                    for n in needs:
+                        self.assertIn(n, r.stderr)
+
+    def test_unknown_top_level_key(self):
+        self.assertPackError(local_pack(colour="blue"), "test-local.json", ['"colour"'])
+
+    def test_unknown_rule_key(self):
+        p = local_pack()
+        p["rules"][0]["whenn"] = p["rules"][0]["when"]
+        self.assertPackError(p, "test-local.json", ["rules[0]", '"whenn"'])
+
+    def test_unknown_fact(self):
+        p = local_pack()
+        p["rules"][0]["when"] = {"all": [{"fact": "params", "op": ">", "value": 1},
+                                         {"fact": "compute.flops", "op": ">", "value": 1e25}]}
+        self.assertPackError(p, "test-local.json", ["rules[0].when.all[1]", "compute.flops"])
+
+    def test_bad_values(self):
+        cases = {
+            "bad-op": ({"fact": "params", "op": "=~", "value": 1}, ["rules[0].when", "=~"]),
+            "bad-threshold": ({"fact": "compute.cumulative", "op": ">",
+                               "value": {"indexed": {"base": 1e26}}},
+                              ["rules[0].when", "indexed"]),
+            "bad-not": ({"not": {"fact": "nope", "op": ">", "value": 1}},
+                        ["rules[0].when.not", '"nope"']),
+        }
+        for name, (cond, needs) in cases.items():
+            with self.subTest(case=name):
+                p = local_pack()
+                p["rules"][0]["when"] = cond
+                self.assertPackError(p, "test-local.json", needs)
+        p = local_pack()
+        p["rules"][0]["then"]["min_tier"] = "secret"
+        self.assertPackError(p, "test-local.json", ["rules[0].then", "min_tier"])
+        p = local_pack()
+        p["obligations"][0]["blocking"] = "yes"
+        self.assertPackError(p, "test-local.json", ["obligations[0]", "blocking"])
+
+    def test_unknown_obligation(self):
+        p = local_pack()
+        p["rules"][0]["then"]["obligations"] = ["test.no-such-obligation"]
+        self.assertPackError(p, "test-local.json", ["test.no-such-obligation"])
+
+    def test_duplicate_obligation_of_builtin(self):
+        p = local_pack()
+        p["obligations"][0]["id"] = "eu.art52.notification"
+        self.assertPackError(p, "test-local.json", ["eu.art52.notification"])
+
+    def test_not_json(self):
+        self.assertPackError('{"id": "test-local",', "raw.json", ["line"])
+
+    def test_missing_dir(self):
+        missing = self.path("no-such-dir")
+        r = st.run("policy", "list", "--policy-dir", missing)
+        self.assertEqual(r.rc, 3, repr(r))
+        self.assertIn(missing, r.stderr)
+        r = st.run("policy", "list", env={"SLUICE_POLICY_DIR": missing})
+        self.assertEqual(r.rc, 3, repr(r))
+
+
+if __name__ == "__main__":
+    st.main()
