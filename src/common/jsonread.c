@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/strmap.h"
 #include "common/banned.h"
 
 /* Decoded strings are at most the input length, which callers bound. */
@@ -50,12 +51,78 @@ enum sl_err sl_jr_fail(struct sl_jr *jr, const char *fmt, ...)
 
 static inline void skip_ws(struct sl_jr *jr)
 {
-    while (jr->pos < jr->len) {
-        char c = jr->p[jr->pos];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+    jr->pos = sl_jr_skip_blank(jr->p, jr->len, jr->pos);
+}
+
+/* SWAR (Mycroft's zero-byte test): a byte of `w` is flagged when it equals
+ * `c`, or is below 0x20 for ctl_bytes(). The lowest flagged byte is always a
+ * real match; flags above it may be false, so callers only use "any flag". */
+#define ONES  0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+static inline uint64_t eq_bytes(uint64_t w, unsigned char c)
+{
+    uint64_t x = w ^ (ONES * c);
+
+    return (x - ONES) & ~x & HIGHS;
+}
+
+static inline uint64_t ctl_bytes(uint64_t w)
+{
+    return (w - ONES * 0x20) & ~w & HIGHS;
+}
+
+size_t sl_jr_plain_string_hash(const char *p, size_t len, size_t i, uint64_t *hash)
+{
+    uint64_t h = SL_STRHASH_SEED, tail = 0;
+    size_t start = i, end;
+
+    /* As sl_jr_plain_string_end(), hashing each word that holds no special
+     * byte on the way; the word with the quote is hashed as the tail. */
+    while (i + 8 <= len) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (eq_bytes(w, '"') | eq_bytes(w, '\\') | ctl_bytes(w))
             break;
-        jr->pos++;
+        h = sl_strhash_word(h, w);
+        i += 8;
     }
+    for (end = i; end < len; end++) {
+        unsigned char c = (unsigned char)p[end];
+        if (c == '"')
+            break;
+        if (c == '\\' || c < 0x20)
+            return 0;
+    }
+    if (end >= len)
+        return 0;
+    if (end > i) {
+        memcpy(&tail, p + i, end - i);
+        h = sl_strhash_word(h, tail);
+    }
+    *hash = sl_strhash_finish(h, end - start);
+    return end;
+}
+
+size_t sl_jr_plain_string_end(const char *p, size_t len, size_t i)
+{
+    /* Eight bytes at a time until a word holds a quote, a backslash or a
+     * control character, then byte by byte to find which. */
+    while (i + 8 <= len) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (eq_bytes(w, '"') | eq_bytes(w, '\\') | ctl_bytes(w))
+            break;
+        i += 8;
+    }
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '"')
+            return i;
+        if (c == '\\' || c < 0x20)
+            return 0;
+    }
+    return 0;
 }
 
 int sl_jr_peek(struct sl_jr *jr)
@@ -301,6 +368,14 @@ enum sl_err sl_jr_string(struct sl_jr *jr, const char **s, size_t *n)
         return sl_jr_fail(jr, "expected a string, found %s", describe(c, d));
     start = jr->pos + 1;
     /* Fast path: no escapes, point into the input. */
+    i = sl_jr_plain_string_end(jr->p, jr->len, start);
+    if (i) {
+        *s = jr->p + start;
+        *n = i - start;
+        jr->pos = i + 1;
+        return SL_OK;
+    }
+    /* An escape, a control character or the end: find which, as before. */
     for (i = start; i < jr->len; i++) {
         unsigned char ch = (unsigned char)jr->p[i];
         if (ch == '"') {

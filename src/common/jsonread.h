@@ -74,6 +74,58 @@ enum sl_err sl_jr_skip(struct sl_jr *jr);
 /* Fails unless only blanks remain. */
 enum sl_err sl_jr_end(struct sl_jr *jr);
 
+/* ---- Fast paths for known layouts ----
+ *
+ * Readers of big files (safetensors headers, the shard index) read their
+ * common layout straight from the bytes with these helpers and hand anything
+ * unusual to the pull reader above, which then reports errors exactly as it
+ * always does. Both accept only what the pull reader would accept and yield
+ * the same values. */
+
+/* Returns the index of the '"' that closes the string whose body starts at
+ * p[i] (i >= 1, just past the opening quote), or 0 when a backslash or a
+ * control character comes first or the input ends (the pull reader must
+ * then decode or reject the string). */
+size_t sl_jr_plain_string_end(const char *p, size_t len, size_t i);
+
+/* Same, and also sets `*hash` to sl_strhash() of the string's body when it
+ * returns non-zero: one pass over a name that is about to be hashed. */
+size_t sl_jr_plain_string_hash(const char *p, size_t len, size_t i, uint64_t *hash);
+
+/* Reads a non-negative integer of at most 19 digits at p[*i], as sl_jr_u64()
+ * would. Returns false, leaving `*i`, when p[*i] is not a digit, the number has
+ * a leading zero or more digits, or a '.', 'e' or 'E' follows it. */
+static inline bool sl_jr_plain_u64(const char *p, size_t len, size_t *i, uint64_t *v)
+{
+    size_t k = *i, end;
+    uint64_t acc;
+
+    if (k >= len || p[k] < '0' || p[k] > '9')
+        return false;
+    acc = (uint64_t)(p[k] - '0');
+    end = k + 19 < len ? k + 19 : len;
+    for (k++; k < end && p[k] >= '0' && p[k] <= '9'; k++) {
+        if (acc == 0)
+            return false; /* leading zero */
+        acc = acc * 10 + (uint64_t)(p[k] - '0');
+    }
+    /* 19 digits always fit in 64 bits; a 20th digit or a fraction is left
+     * to the pull reader. */
+    if (k < len && ((p[k] >= '0' && p[k] <= '9') || p[k] == '.' || p[k] == 'e' || p[k] == 'E'))
+        return false;
+    *i = k;
+    *v = acc;
+    return true;
+}
+
+/* Skips JSON blanks from p[i]; returns the index of the first other byte. */
+static inline size_t sl_jr_skip_blank(const char *p, size_t len, size_t i)
+{
+    while (i < len && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
+        i++;
+    return i;
+}
+
 /* File offset of the reader's position (for callers' own messages). */
 static inline uint64_t sl_jr_offset(const struct sl_jr *jr)
 {

@@ -26,31 +26,155 @@ struct comps {
     int count;
 };
 
-static void split(const char *name, size_t len, struct comps *c)
+static void add_comp(struct comps *c, const char *start, const char *stop)
 {
-    size_t start = 0;
-
-    c->count = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i == len || name[i] == '.') {
-            if (c->count < MAX_COMPS) {
-                c->p[c->count] = name + start;
-                c->n[c->count] = (uint32_t)(i - start);
-                c->count++;
-            } else {
-                /* fold the rest into the last component */
-                c->n[MAX_COMPS - 1] = (uint32_t)(i - (size_t)(c->p[MAX_COMPS - 1] - name));
-            }
-            start = i + 1;
-        }
+    if (c->count < MAX_COMPS) {
+        c->p[c->count] = start;
+        c->n[c->count] = (uint32_t)(stop - start);
+        c->count++;
+    } else {
+        /* fold the rest into the last component */
+        c->n[MAX_COMPS - 1] = (uint32_t)(stop - c->p[MAX_COMPS - 1]);
     }
 }
 
-static bool ceq(const struct comps *c, int i, const char *s)
+/* Splits a name at its dots. Every tensor is split once per count, so dots
+ * are found eight bytes at a time where the byte order allows. */
+static void split(const char *name, size_t len, struct comps *c)
 {
-    size_t n = strlen(s);
+    const char *start = name;
+    size_t i = 0;
 
-    return i >= 0 && i < c->count && c->n[i] == n && memcmp(c->p[i], s, n) == 0;
+    c->count = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; i + 8 <= len; i += 8) {
+        const uint64_t low7 = 0x7f7f7f7f7f7f7f7fULL;
+        uint64_t w, x, dots;
+        memcpy(&w, name + i, 8);
+        x = w ^ 0x2e2e2e2e2e2e2e2eULL; /* '.' bytes become zero */
+        /* 0x80 in exactly the zero bytes (no borrows between bytes) */
+        dots = ~(((x & low7) + low7) | x | low7);
+        while (dots) {
+            const char *dot = name + i + (unsigned)__builtin_ctzll(dots) / 8;
+            add_comp(c, start, dot);
+            start = dot + 1;
+            dots &= dots - 1;
+        }
+    }
+#endif
+    for (; i < len; i++) {
+        if (name[i] == '.') {
+            add_comp(c, start, name + i);
+            start = name + i + 1;
+        }
+    }
+    add_comp(c, start, name + len);
+}
+
+/* Component i exists and is `n` bytes equal to `lit`. */
+static inline bool ceq(const struct comps *c, int i, const char *lit, size_t n)
+{
+    return i >= 0 && i < c->count && c->n[i] == n && memcmp(c->p[i], lit, n) == 0;
+}
+
+/* Component i equals string literal `lit`; the length is a constant. */
+#define CEQ(c, i, lit) ceq((c), (i), (lit), sizeof(lit) - 1)
+
+/* Component i exists and is in the set that `is` tests. */
+static inline bool cin(const struct comps *c, int i, bool (*is)(const char *, uint32_t))
+{
+    return i >= 0 && i < c->count && is(c->p[i], c->n[i]);
+}
+
+/* Set membership by length, then by literal compares that the compiler turns
+ * into a word or two; each tensor name meets these several times. */
+#define EQ(p, lit) (memcmp((p), (lit), sizeof(lit) - 1) == 0)
+
+/* Buffers stored beside the weights. */
+static bool is_buffer_word(const char *p, uint32_t n)
+{
+    switch (n) {
+    case 8:
+        return EQ(p, "inv_freq");
+    case 11:
+        return EQ(p, "masked_bias");
+    case 12:
+        return EQ(p, "position_ids");
+    default:
+        return false;
+    }
+}
+
+/* Quantisation bookkeeping. */
+static bool is_quant_word(const char *p, uint32_t n)
+{
+    switch (n) {
+    case 3:
+        return EQ(p, "SCB");
+    case 5:
+        return EQ(p, "g_idx");
+    case 6:
+        return EQ(p, "qzeros") || EQ(p, "scales") || EQ(p, "absmax");
+    case 7:
+        return EQ(p, "k_scale") || EQ(p, "v_scale") || EQ(p, "q_scale");
+    case 9:
+        return EQ(p, "quant_map");
+    case 11:
+        return EQ(p, "input_scale");
+    case 12:
+        return EQ(p, "weight_scale") || EQ(p, "output_scale") || EQ(p, "weight_shape") ||
+               EQ(p, "weight_g_idx");
+    case 13:
+        return EQ(p, "nested_absmax") || EQ(p, "weight_format");
+    case 16:
+        return EQ(p, "weight_scale_inv") || EQ(p, "nested_quant_map") || EQ(p, "input_zero_point");
+    case 17:
+        return EQ(p, "weight_zero_point");
+    case 18:
+        return EQ(p, "input_global_scale");
+    case 19:
+        return EQ(p, "weight_global_scale");
+    default:
+        return false;
+    }
+}
+
+/* Components followed by a layer number. */
+static bool is_layer_word(const char *p, uint32_t n)
+{
+    switch (n) {
+    case 1:
+        return EQ(p, "h");
+    case 3:
+        return EQ(p, "blk");
+    case 5:
+        return EQ(p, "layer") || EQ(p, "block");
+    case 6:
+        return EQ(p, "layers") || EQ(p, "blocks");
+    default:
+        return false;
+    }
+}
+
+/* Token embeddings. */
+static bool is_embed_word(const char *p, uint32_t n)
+{
+    switch (n) {
+    case 3:
+        return EQ(p, "wte");
+    case 8:
+        return EQ(p, "embed_in");
+    case 10:
+        return EQ(p, "token_embd");
+    case 12:
+        return EQ(p, "embed_tokens");
+    case 14:
+        return EQ(p, "tok_embeddings");
+    case 15:
+        return EQ(p, "word_embeddings");
+    default:
+        return false;
+    }
 }
 
 static bool cends(const struct comps *c, int i, const char *suffix)
@@ -74,14 +198,6 @@ static bool cdigits(const struct comps *c, int i, uint64_t *v)
     return true;
 }
 
-static bool cin(const struct comps *c, int i, const char *const *set)
-{
-    for (; *set; set++)
-        if (ceq(c, i, *set))
-            return true;
-    return false;
-}
-
 static bool has_sibling(const struct sl_model *m, const struct sl_tensor *t, const char *suffix)
 {
     char buf[1024];
@@ -90,72 +206,58 @@ static bool has_sibling(const struct sl_model *m, const struct sl_tensor *t, con
     return n > 0 && (size_t)n < sizeof(buf) && sl_strmap_get(&m->names, buf, (size_t)n, NULL);
 }
 
-enum sl_tensor_role sl_tensor_role(const struct sl_model *m, const struct sl_tensor *t,
-                                   uint64_t *num, uint64_t *den)
+/* sl_tensor_role() on a name already split into `c`. */
+static enum sl_tensor_role role_of(const struct sl_model *m, const struct sl_tensor *t,
+                                   const struct comps *c, uint64_t *num, uint64_t *den)
 {
-    static const char *const buffers[] = {"position_ids", "inv_freq", "masked_bias", NULL};
-    static const char *const quant[] = {"weight_scale",
-                                        "weight_scale_inv",
-                                        "weight_zero_point",
-                                        "input_scale",
-                                        "output_scale",
-                                        "k_scale",
-                                        "v_scale",
-                                        "q_scale",
-                                        "qzeros",
-                                        "g_idx",
-                                        "scales",
-                                        "absmax",
-                                        "quant_map",
-                                        "nested_absmax",
-                                        "nested_quant_map",
-                                        "weight_shape",
-                                        "weight_g_idx",
-                                        "SCB",
-                                        "weight_format",
-                                        "input_zero_point",
-                                        "weight_global_scale",
-                                        "input_global_scale",
-                                        NULL};
-    struct comps c;
-    int last;
+    int last = c->count - 1;
 
     *num = 1;
     *den = 1;
-    if (t->dtype >= SL_DT_GGML)
-        return SL_ROLE_PARAM; /* GGUF stores no buffers or bookkeeping tensors */
-    split(t->name, t->name_len, &c);
-    last = c.count - 1;
-    if (cin(&c, last, buffers))
+    if (cin(c, last, is_buffer_word))
         return SL_ROLE_BUFFER;
     /* Causal-mask buffers: GPT-2's h.N.attn.bias [1,1,n_ctx,n_ctx], GPT-Neo's
      * attn.attention.bias. A real attention bias is never 4-D. */
-    if (ceq(&c, last, "bias") && (ceq(&c, last - 1, "attn") || ceq(&c, last - 1, "attention")) &&
+    if (CEQ(c, last, "bias") && (CEQ(c, last - 1, "attn") || CEQ(c, last - 1, "attention")) &&
         t->ndim == 4)
         return SL_ROLE_BUFFER;
-    if (cin(&c, last, quant) || cends(&c, last, "_scales"))
+    if (cin(c, last, is_quant_word) || cends(c, last, "_scales"))
         return SL_ROLE_QUANT;
-    for (int i = 0; i < c.count; i++)
-        if (ceq(&c, i, "quant_state"))
+    for (int i = 0; i < c->count; i++)
+        if (CEQ(c, i, "quant_state"))
             return SL_ROLE_QUANT;
     /* Packed containers. */
-    if (ceq(&c, last, "qweight") || ceq(&c, last, "weight_packed")) {
+    if (CEQ(c, last, "qweight") || CEQ(c, last, "weight_packed")) {
         uint64_t bits = m->hints.quant_bits > 0 ? (uint64_t)m->hints.quant_bits : 4;
         *num = sl_st_dtype_bits(t->dtype);
         *den = bits;
         return SL_ROLE_PARAM;
     }
-    if (t->dtype == SL_DT_U8 && cends(&c, last, "_blocks")) {
+    if (t->dtype == SL_DT_U8 && cends(c, last, "_blocks")) {
         *num = 2; /* MXFP4: two 4-bit values per byte (gpt-oss) */
         return SL_ROLE_PARAM;
     }
-    if (t->dtype == SL_DT_U8 && ceq(&c, last, "weight") &&
+    if (t->dtype == SL_DT_U8 && CEQ(c, last, "weight") &&
         (has_sibling(m, t, ".absmax") || has_sibling(m, t, ".quant_state.bitsandbytes__nf4") ||
          has_sibling(m, t, ".quant_state.bitsandbytes__fp4"))) {
         *num = 2; /* bitsandbytes 4-bit: two values per byte */
         return SL_ROLE_PARAM;
     }
     return SL_ROLE_PARAM;
+}
+
+enum sl_tensor_role sl_tensor_role(const struct sl_model *m, const struct sl_tensor *t,
+                                   uint64_t *num, uint64_t *den)
+{
+    struct comps c;
+
+    if (t->dtype >= SL_DT_GGML) {
+        *num = 1;
+        *den = 1;
+        return SL_ROLE_PARAM; /* GGUF stores no buffers or bookkeeping tensors */
+    }
+    split(t->name, t->name_len, &c);
+    return role_of(m, t, &c, num, den);
 }
 
 struct group {
@@ -173,7 +275,7 @@ static size_t expert_group(const struct sl_tensor *t, const struct comps *c, uin
 
     for (int i = 0; i < c->count - 1; i++) {
         uint64_t id;
-        if (!ceq(c, i, "experts"))
+        if (!CEQ(c, i, "experts"))
             continue;
         if (cdigits(c, i + 1, &id)) {
             *e_implied = id + 1;
@@ -208,29 +310,36 @@ static void add_dtype(struct sl_param_count *out, unsigned dtype, uint64_t param
     }
 }
 
-static void read_arch(const struct sl_tensor *t, const struct comps *c, int64_t *max_layer,
-                      int64_t *vocab, int64_t *hidden, bool *head)
+/* What the architecture scan must find: only what config.json or the GGUF
+ * metadata leave unknown. */
+struct arch_need {
+    bool layers; /* the highest layer number */
+    bool embed;  /* vocabulary and hidden size from the embedding */
+    bool head;   /* whether an output head exists (for tied embeddings) */
+};
+
+static void read_arch(const struct sl_tensor *t, const struct comps *c,
+                      const struct arch_need *need, int64_t *max_layer, int64_t *vocab,
+                      int64_t *hidden, bool *head)
 {
-    static const char *const layer_words[] = {"layers", "h",     "blk", "layer",
-                                              "blocks", "block", NULL};
-    static const char *const embeds[] = {
-        "embed_tokens", "wte", "token_embd", "word_embeddings", "tok_embeddings", "embed_in", NULL};
     int last = c->count - 1;
 
-    for (int i = 0; i + 1 < c->count; i++) {
+    for (int i = 0; need->layers && i + 1 < c->count; i++) {
         uint64_t n;
-        if (cin(c, i, layer_words) && cdigits(c, i + 1, &n)) {
+        if (cin(c, i, is_layer_word) && cdigits(c, i + 1, &n)) {
             if ((int64_t)n > *max_layer)
                 *max_layer = (int64_t)n;
             break;
         }
     }
-    if (ceq(c, last, "weight") && cin(c, last - 1, embeds) && t->ndim == 2 && *vocab < 0) {
+    if (!CEQ(c, last, "weight"))
+        return;
+    if (need->embed && cin(c, last - 1, is_embed_word) && t->ndim == 2 && *vocab < 0) {
         *vocab = (int64_t)t->shape[0];
         *hidden = (int64_t)t->shape[1];
     }
-    if (ceq(c, last, "weight") && (ceq(c, last - 1, "lm_head") || ceq(c, last - 1, "embed_out") ||
-                                   (c->count == 2 && ceq(c, 0, "output"))))
+    if (need->head && (CEQ(c, last - 1, "lm_head") || CEQ(c, last - 1, "embed_out") ||
+                       (c->count == 2 && CEQ(c, 0, "output"))))
         *head = true;
 }
 
@@ -238,20 +347,30 @@ void sl_count_params(const struct sl_model *m, struct sl_param_count *out)
 {
     struct sl_strmap gmap = SL_STRMAP_INIT;
     struct group *groups = NULL;
-    size_t ngroups = 0;
+    size_t ngroups = 0, last_glen = 0;
+    const char *last_gname = NULL;
+    uint32_t last_gi = 0;
     int64_t max_layer = -1, vocab = -1, hidden = -1;
     bool head = false;
     uint64_t e_model = 0, inactive = 0;
+    struct arch_need need;
 
+    /* The tied-embeddings answer needs the vocabulary as well as the head. */
+    need.layers = m->hints.layers < 0;
+    need.head = m->hints.tie_word_embeddings < 0;
+    need.embed = m->hints.hidden_size < 0 || m->hints.vocab_size < 0 || need.head;
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < m->ntensors; i++) {
         const struct sl_tensor *t = &m->tensors[i];
         struct comps c;
-        uint64_t num, den, p, e_implied = 0;
+        uint64_t num = 1, den = 1, p, e_implied = 0;
         bool merged = false;
         size_t glen;
-        enum sl_tensor_role role = sl_tensor_role(m, t, &num, &den);
+        enum sl_tensor_role role = SL_ROLE_PARAM;
 
+        split(t->name, t->name_len, &c);
+        if (t->dtype < SL_DT_GGML)
+            role = role_of(m, t, &c, &num, &den);
         out->header_elements += t->nelem;
         out->data_bytes += t->nbytes;
         if (role == SL_ROLE_BUFFER) {
@@ -262,24 +381,29 @@ void sl_count_params(const struct sl_model *m, struct sl_param_count *out)
             out->quant_elements += t->nelem;
             continue;
         }
-        p = sl_muldiv_u64(t->nelem, num, den);
+        p = num == den ? t->nelem : sl_muldiv_u64(t->nelem, num, den);
         if (num != 1 || den != 1)
             out->packed_tensors++;
         out->total += p;
         add_dtype(out, t->dtype, p);
 
-        split(t->name, t->name_len, &c);
-        read_arch(t, &c, &max_layer, &vocab, &hidden, &head);
+        read_arch(t, &c, &need, &max_layer, &vocab, &hidden, &head);
         glen = expert_group(t, &c, &e_implied, &merged);
         if (glen > 0) {
             uint32_t gi;
-            if (!sl_strmap_get(&gmap, t->name, glen, &gi)) {
+            /* Tensors of one group come together: try the last group first. */
+            if (glen == last_glen && memcmp(t->name, last_gname, glen) == 0) {
+                gi = last_gi;
+            } else if (!sl_strmap_get(&gmap, t->name, glen, &gi)) {
                 gi = (uint32_t)ngroups;
                 groups = sl_xrealloc(groups, (ngroups + 1) * sizeof(*groups));
                 memset(&groups[ngroups], 0, sizeof(*groups));
                 ngroups++;
                 sl_strmap_insert(&gmap, t->name, glen, gi, NULL);
             }
+            last_gname = t->name;
+            last_glen = glen;
+            last_gi = gi;
             groups[gi].params += p;
             if (e_implied > groups[gi].experts)
                 groups[gi].experts = e_implied;

@@ -11,32 +11,39 @@
 
 #include "common/banned.h"
 
+/* Name, its length (parsing compares lengths first) and bits per element. */
+#define ST(name, bits)                                                                             \
+    {                                                                                              \
+        name, sizeof(name) - 1, bits                                                               \
+    }
+
 static const struct {
     const char *name;
+    unsigned len;
     unsigned bits;
 } st_types[SL_DT_ST_COUNT] = {
-    [SL_DT_BOOL] = {"BOOL", 8},
-    [SL_DT_F4] = {"F4", 4},
-    [SL_DT_F6_E2M3] = {"F6_E2M3", 6},
-    [SL_DT_F6_E3M2] = {"F6_E3M2", 6},
-    [SL_DT_U8] = {"U8", 8},
-    [SL_DT_I8] = {"I8", 8},
-    [SL_DT_F8_E5M2] = {"F8_E5M2", 8},
-    [SL_DT_F8_E4M3] = {"F8_E4M3", 8},
-    [SL_DT_F8_E8M0] = {"F8_E8M0", 8},
-    [SL_DT_F8_E4M3FNUZ] = {"F8_E4M3FNUZ", 8},
-    [SL_DT_F8_E5M2FNUZ] = {"F8_E5M2FNUZ", 8},
-    [SL_DT_I16] = {"I16", 16},
-    [SL_DT_U16] = {"U16", 16},
-    [SL_DT_F16] = {"F16", 16},
-    [SL_DT_BF16] = {"BF16", 16},
-    [SL_DT_I32] = {"I32", 32},
-    [SL_DT_U32] = {"U32", 32},
-    [SL_DT_F32] = {"F32", 32},
-    [SL_DT_C64] = {"C64", 64},
-    [SL_DT_F64] = {"F64", 64},
-    [SL_DT_I64] = {"I64", 64},
-    [SL_DT_U64] = {"U64", 64},
+    [SL_DT_BOOL] = ST("BOOL", 8),
+    [SL_DT_F4] = ST("F4", 4),
+    [SL_DT_F6_E2M3] = ST("F6_E2M3", 6),
+    [SL_DT_F6_E3M2] = ST("F6_E3M2", 6),
+    [SL_DT_U8] = ST("U8", 8),
+    [SL_DT_I8] = ST("I8", 8),
+    [SL_DT_F8_E5M2] = ST("F8_E5M2", 8),
+    [SL_DT_F8_E4M3] = ST("F8_E4M3", 8),
+    [SL_DT_F8_E8M0] = ST("F8_E8M0", 8),
+    [SL_DT_F8_E4M3FNUZ] = ST("F8_E4M3FNUZ", 8),
+    [SL_DT_F8_E5M2FNUZ] = ST("F8_E5M2FNUZ", 8),
+    [SL_DT_I16] = ST("I16", 16),
+    [SL_DT_U16] = ST("U16", 16),
+    [SL_DT_F16] = ST("F16", 16),
+    [SL_DT_BF16] = ST("BF16", 16),
+    [SL_DT_I32] = ST("I32", 32),
+    [SL_DT_U32] = ST("U32", 32),
+    [SL_DT_F32] = ST("F32", 32),
+    [SL_DT_C64] = ST("C64", 64),
+    [SL_DT_F64] = ST("F64", 64),
+    [SL_DT_I64] = ST("I64", 64),
+    [SL_DT_U64] = ST("U64", 64),
 };
 
 /* id, name, elements per block, bytes per block; NULL name = removed id. */
@@ -79,8 +86,16 @@ unsigned sl_st_dtype_bits(unsigned dtype)
 
 bool sl_st_dtype_parse(const char *s, size_t n, unsigned *dtype)
 {
+    /* Called for every tensor with names of at most 11 bytes: a byte loop
+     * after the length check beats calling memcmp(). */
     for (unsigned i = 0; i < SL_DT_ST_COUNT; i++) {
-        if (strlen(st_types[i].name) == n && memcmp(st_types[i].name, s, n) == 0) {
+        const char *name = st_types[i].name;
+        size_t k = 0;
+        if (st_types[i].len != n)
+            continue;
+        while (k < n && name[k] == s[k])
+            k++;
+        if (k == n) {
             *dtype = i;
             return true;
         }

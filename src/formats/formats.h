@@ -88,6 +88,7 @@ struct sl_tensor {
     uint64_t nelem;   /* product of shape; 1 for a scalar */
     uint64_t offset;  /* absolute file offset of the data */
     uint64_t nbytes;  /* bytes of data */
+    uint64_t hash;    /* sl_strhash(name, name_len), so the name is hashed once */
     uint32_t name_len;
     uint16_t dtype; /* enum sl_dtype */
     uint16_t file;  /* index into sl_model.files */

@@ -46,6 +46,11 @@
 
 #include "formats/formats.h"
 
+/* sl_utf8_valid() for headers and indexes, which are nearly always ASCII:
+ * skips the ASCII prefix 32 bytes at a time and checks only the rest. Same
+ * result and same `*bad_at`. */
+bool sl__utf8_valid(const char *s, size_t len, size_t *bad_at);
+
 /* Adds a file to the model; returns its index. */
 uint16_t sl__model_add_file(struct sl_model *m, const char *path, uint64_t size,
                             enum sl_format fmt);
@@ -62,16 +67,99 @@ void sl__model_warn(struct sl_model *m, const char *fmt, ...) __attribute__((for
 
 struct sl_model *sl__model_new(void);
 
-/* Parses the safetensors header of file `file` (`size` bytes in total).
- * `json` holds the N header bytes that follow the 8-byte length. */
-enum sl_err sl__st_parse_header(struct sl_model *m, uint16_t file, const char *json, size_t n,
-                                uint64_t size, struct sl_error *err);
+/* One safetensors file read on its own, so that many can be read at once
+ * (st_shards.c). Reading fills the part without touching the model;
+ * sl__st_parts_merge() then appends parts to the model in file order and
+ * checks what needs the whole model (duplicate names, limits), so errors come
+ * out exactly as if the files had been read one after another. */
+struct sl_st_part {
+    const char *path;          /* shown as m->files[].path; borrowed */
+    const char *listed;        /* shard name as the index lists it (NULL without
+                                  index), for the merge's "listed but missing" */
+    const char *index_path;    /* the index, for "listed but missing"; NULL without */
+    struct sl_arena *arena;    /* gets names and shapes; must end up in the model's */
+    uint64_t size;             /* file size */
+    uint64_t data_start;       /* 8 + header length, once validated */
+    struct sl_tensor *tensors; /* the good tensors in header order, .file unset */
+    size_t ntensors;
+    size_t cap;
+    char **warnings;
+    size_t nwarnings;
+    bool opened;    /* the file was opened, so the model lists it */
+    enum sl_err rc; /* first failure, met after the ntensors good tensors */
+    struct sl_error err;
+};
 
-/* Reads a safetensors file's header from an open descriptor. `scratch` is
- * reused across shards. */
+/* Reads the file `p->path` into `p`, with `scratch` as the header buffer
+ * (reused across files). Never fails itself: the outcome is in p->rc. */
 struct sl_buf;
-enum sl_err sl__st_read_fd(struct sl_model *m, uint16_t file, int fd, struct sl_buf *scratch,
-                           struct sl_error *err);
+void sl__st_part_read(struct sl_st_part *p, struct sl_buf *scratch);
+
+/* Frees what a part holds apart from its arena. */
+void sl__st_part_release(struct sl_st_part *p);
+
+/* Merging parts into a model, in file order: sl__st_merge_part() appends a
+ * part's file, tensors and warnings (and may run while later parts are still
+ * being read). Names go into m->names in model order, so that the first name
+ * seen twice is the one a one-file-at-a-time reader met: from the start once
+ * sl__st_merge_reserve() has sized the map, else all at the end.
+ * sl__st_merge_end() returns the first error that reader would have met: a
+ * part's own failure, a name seen before, or a model limit. */
+struct sl_st_merge {
+    size_t first_tensor; /* m->ntensors when the merge began */
+    size_t named;        /* tensors before this one are in m->names */
+    bool reserved;       /* enter names as parts are merged */
+    bool stopped;        /* a failure was met; later parts are not appended */
+    enum sl_err rc;      /* that failure */
+    struct sl_error err;
+    enum sl_err name_rc; /* a name seen twice, which comes before any failure */
+    struct sl_error name_err;
+};
+
+void sl__st_merge_begin(struct sl_model *m, struct sl_st_merge *mg);
+
+/* Sizes m->names for `count` more names and enters names from now on. */
+void sl__st_merge_reserve(struct sl_model *m, struct sl_st_merge *mg, size_t count);
+
+/* Appends `p` unless the merge has stopped; returns false once it has. The
+ * part keeps its own storage (release it after). */
+bool sl__st_merge_part(struct sl_model *m, struct sl_st_merge *mg, const struct sl_st_part *p);
+
+enum sl_err sl__st_merge_end(struct sl_model *m, struct sl_st_merge *mg, struct sl_error *err);
+
+/* Reads safetensors files into a model on up to 8 threads (st_shards.c),
+ * with the result and the first error of reading them one after another in
+ * the order they were added. Files can be added while earlier ones are being
+ * read, so shards are read while their index is still being parsed. */
+struct sl_st_reader;
+
+/* Starts a reader for `m`; `index_path` (NULL without an index) is named in
+ * the message about a missing shard. With `eager`, threads start as files
+ * are added (the caller is busy meanwhile); otherwise when it finishes.
+ * Never fails: without threads the caller reads every file. */
+struct sl_st_reader *sl__st_reader_start(struct sl_model *m, const char *index_path, bool eager);
+
+/* Adds file `path` (copied) to the model; `listed` (copied, NULL without
+ * index) is its name as the index lists it. */
+void sl__st_reader_add(struct sl_st_reader *r, const char *path, const char *listed);
+
+/* Lets threads read `path` before it is known to be part of the model (a
+ * file in the index's folder while the index is still being read). It is
+ * merged only if sl__st_reader_add() names the same path later; otherwise
+ * the work is dropped. */
+void sl__st_reader_guess(struct sl_st_reader *r, const char *path);
+
+/* Tells the reader how many tensors to expect in all (the index's count), so
+ * that names enter the model's map while files are still being read. */
+void sl__st_reader_expect(struct sl_st_reader *r, size_t ntensors);
+
+/* Reads what is left, waits for the threads and fills `m`; returns the first
+ * error. Frees the reader. */
+enum sl_err sl__st_reader_finish(struct sl_st_reader *r, struct sl_error *err);
+
+/* Stops the threads without merging anything more and frees the reader; for
+ * when reading the index failed. */
+void sl__st_reader_abort(struct sl_st_reader *r);
 
 /* A byte source for the GGUF reader: a file descriptor or memory. */
 struct sl_src {
@@ -89,19 +177,39 @@ struct sl_src {
 enum sl_err sl__gguf_read(struct sl_model *m, uint16_t file, struct sl_src *src,
                           struct sl_error *err);
 
+/* One weight_map member. */
+struct sl_st_index_entry {
+    const char *name; /* the key: into the index text, or the arena if it had
+                         escapes; NOT NUL-terminated */
+    uint64_t hash;    /* sl_strhash(name, len) */
+    uint32_t len;
+    uint32_t shard; /* the value, as an index into shards */
+};
+
 /* The parsed index: shard names and, per tensor, its shard. */
 struct sl_st_index {
     char **shards; /* unique shard file names, in first-seen order */
     size_t nshards;
-    const char **tensor_names; /* weight_map keys, in the arena */
-    uint32_t *tensor_shard;    /* weight_map values as shard indexes */
+    struct sl_st_index_entry *tensors; /* weight_map members, in order */
     size_t ntensors;
     uint64_t total_size; /* metadata.total_size, 0 if absent */
     struct sl_arena arena;
 };
 
-enum sl_err sl__st_index_parse(const char *name, const char *data, size_t len,
+/* Parses index text `data` (which must outlive `idx`: names point into it).
+ * With `find_repeats` false it does not look for a key listed twice, which
+ * needs a map of all names; the caller then must find out another way (the
+ * check against the shards does) and parse again with it true to get the
+ * exact error, which is the one a single careful pass reports. */
+enum sl_err sl__st_index_parse(const char *name, const char *data, size_t len, bool find_repeats,
                                struct sl_st_index *idx, struct sl_error *err);
+
+/* Same, calling on_shard(arg, name) for each shard name as soon as it is
+ * found (in the order of idx->shards), so its reading can start. */
+enum sl_err sl__st_index_parse_cb(const char *name, const char *data, size_t len, bool find_repeats,
+                                  struct sl_st_index *idx,
+                                  void (*on_shard)(void *arg, const char *shard), void *arg,
+                                  struct sl_error *err);
 void sl__st_index_release(struct sl_st_index *idx);
 
 /* Reads config.json text into hints. */

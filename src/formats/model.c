@@ -100,7 +100,8 @@ enum sl_err sl__model_add_tensor(struct sl_model *m, uint16_t file, const char *
     t = &m->tensors[m->ntensors];
     t->name = sl_arena_strndup(&m->arena, name, name_len);
     t->name_len = (uint32_t)name_len;
-    if (!sl_strmap_insert(&m->names, t->name, name_len, (uint32_t)m->ntensors, &prev)) {
+    t->hash = sl_strhash(name, name_len);
+    if (!sl_strmap_insert_h(&m->names, t->name, name_len, t->hash, (uint32_t)m->ntensors, &prev)) {
         const struct sl_tensor *p = &m->tensors[prev];
         if (p->file == file)
             return sl_error_set(err, SL_EINPUT, "%s: tensor \"%.200s\" appears twice",
@@ -241,25 +242,6 @@ static enum sl_err sniff(const char *path, enum cand_kind *k, struct sl_error *e
     return SL_OK;
 }
 
-static enum sl_err read_st(struct sl_model *m, const char *path, struct sl_buf *scratch,
-                           struct sl_error *err)
-{
-    int fd;
-    uint64_t size;
-    uint16_t file;
-    enum sl_err rc;
-
-    if (m->nfiles >= SL_MODEL_MAX_FILES)
-        return sl_error_set(err, SL_ELIMIT, "more than %d weight files", SL_MODEL_MAX_FILES);
-    rc = sl_file_open(path, &fd, &size, err);
-    if (rc)
-        return rc;
-    file = sl__model_add_file(m, path, size, SL_FMT_SAFETENSORS);
-    rc = sl__st_read_fd(m, file, fd, scratch, err);
-    close(fd);
-    return rc;
-}
-
 static enum sl_err read_gguf(struct sl_model *m, const char *path, struct sl_error *err)
 {
     int fd;
@@ -292,81 +274,180 @@ static char *dir_of(const char *path)
     return sl_xstrndup(path, (size_t)(slash - path));
 }
 
+/* The index was parsed without looking for keys listed twice. A single
+ * careful pass would have stopped at such a key before reading any shard, so
+ * before reporting `found`, an error met later, parse again looking for
+ * them. Returns the error of that pass, or `found` (leaving `err` alone) when
+ * no key repeats. */
+static enum sl_err index_repeats(const char *index_path, const char *text, size_t len,
+                                 enum sl_err found, struct sl_error *err)
+{
+    struct sl_st_index again;
+    struct sl_error e; /* a pass that succeeds may still have written here */
+    enum sl_err rc = sl__st_index_parse(index_path, text, len, true, &again, &e);
+
+    if (!rc) {
+        sl__st_index_release(&again);
+        return found;
+    }
+    if (err)
+        *err = e;
+    return rc;
+}
+
+/* True when each index member names a model tensor in its shard, no tensor
+ * twice, and the counts agree: then index and shards agree exactly. */
+static bool index_matches(const struct sl_model *m, const struct sl_st_index *idx)
+{
+    unsigned char *seen;
+    bool ok = idx->ntensors == m->ntensors;
+
+    if (!ok)
+        return false;
+    seen = sl_xcalloc(m->ntensors ? m->ntensors : 1, 1);
+    for (size_t i = 0; i < idx->ntensors && ok; i++) {
+        const struct sl_st_index_entry *e = &idx->tensors[i];
+        uint32_t ti;
+        /* Lookups miss the cache twice, on the slot and on the name it
+         * points to: fetch slots 16 names ahead and their names 8 ahead. */
+        if (i + 16 < idx->ntensors)
+            sl_strmap_prefetch(&m->names, idx->tensors[i + 16].hash);
+        if (i + 8 < idx->ntensors)
+            sl_strmap_prefetch_key(&m->names, idx->tensors[i + 8].hash);
+        ok = sl_strmap_get_h(&m->names, e->name, e->len, e->hash, &ti) && !seen[ti];
+        if (!ok)
+            break;
+        seen[ti] = 1;
+        /* Shards were read in index order, so file == shard is the usual
+         * case; otherwise compare file names as the messages below do. */
+        ok = m->tensors[ti].file == e->shard ||
+             strcmp(m->files[m->tensors[ti].file].name, sl_path_base(idx->shards[e->shard])) == 0;
+    }
+    free(seen);
+    return ok;
+}
+
+/* Says how index and shards disagree, member by member, as the messages
+ * always have. */
+static enum sl_err index_mismatch(const struct sl_model *m, const struct sl_st_index *idx,
+                                  const char *index_path, struct sl_error *err)
+{
+    struct sl_strmap listed = SL_STRMAP_INIT;
+    enum sl_err rc = SL_OK;
+
+    /* Every tensor of the index must be in its shard, and nothing else. */
+    for (size_t i = 0; i < idx->ntensors; i++) {
+        const struct sl_st_index_entry *e = &idx->tensors[i];
+        const char *want = idx->shards[e->shard];
+        int nl = (int)(e->len > 200 ? 200 : e->len);
+        uint32_t ti;
+        if (!sl_strmap_get_h(&m->names, e->name, e->len, e->hash, &ti))
+            return sl_error_set(err, SL_EINPUT, "%s: tensor \"%.*s\" is not in shard %s",
+                                index_path, nl, e->name, want);
+        if (strcmp(m->files[m->tensors[ti].file].name, sl_path_base(want)) != 0)
+            return sl_error_set(err, SL_EINPUT, "%s: tensor \"%.*s\" is in %s, not in %s",
+                                index_path, nl, e->name, m->files[m->tensors[ti].file].name, want);
+    }
+    if (idx->ntensors == m->ntensors)
+        return SL_OK;
+    for (size_t i = 0; i < idx->ntensors; i++)
+        sl_strmap_insert_h(&listed, idx->tensors[i].name, idx->tensors[i].len, idx->tensors[i].hash,
+                           0, NULL);
+    for (size_t i = 0; i < m->ntensors; i++) {
+        const struct sl_tensor *t = &m->tensors[i];
+        if (!sl_strmap_get_h(&listed, t->name, t->name_len, t->hash, NULL)) {
+            rc = sl_error_set(err, SL_EINPUT,
+                              "%s: shard %s holds tensor \"%.200s\" that the index does not list",
+                              index_path, m->files[t->file].name, t->name);
+            break;
+        }
+    }
+    sl_strmap_release(&listed);
+    return rc;
+}
+
+struct shard_sink {
+    struct sl_st_reader *reader;
+    const char *dir;
+};
+
+/* Starts reading a shard as soon as the index names it. */
+static void add_shard(void *arg, const char *shard)
+{
+    struct shard_sink *sink = arg;
+    char *path = sl_path_join(sink->dir, shard);
+
+    sl__st_reader_add(sink->reader, path, shard);
+    free(path);
+}
+
+/* Reading the index of a big checkpoint takes milliseconds in which the
+ * shards could be read already: guess that the files in its folder named
+ * like shards (model-00001-of-00004.safetensors) are its shards. A guess is
+ * only work done early; what the model holds is still decided by the index. */
+static void guess_shards(struct sl_st_reader *r, const char *dir, const struct cands *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        const char *path = c->v[i].path, *base = sl_path_base(path);
+        size_t dlen = (size_t)(base - path);
+        if (c->v[i].kind != C_ST || !strstr(base, "-of-"))
+            continue;
+        /* The same folder, spelt as the index's shard paths will be. */
+        if (dlen == 0 || dlen - 1 != strlen(dir) || memcmp(path, dir, dlen - 1) != 0)
+            continue;
+        sl__st_reader_guess(r, path);
+    }
+}
+
 static enum sl_err load_index(struct sl_model *m, const char *index_path, struct cands *c,
-                              struct sl_buf *scratch, struct sl_error *err)
+                              struct sl_error *err)
 {
     struct sl_st_index idx;
+    struct sl_strmap names = SL_STRMAP_INIT;
+    struct shard_sink sink;
     char *text = NULL, *dir = dir_of(index_path);
     size_t len;
     enum sl_err rc;
 
+    memset(&idx, 0, sizeof(idx));
+    sink.reader = sl__st_reader_start(m, index_path, true);
+    sink.dir = dir;
+    guess_shards(sink.reader, dir, c);
     rc = sl_read_file(index_path, SL_INDEX_MAX_BYTES, &text, &len, err);
-    if (rc)
-        goto out_text;
-    rc = sl__st_index_parse(index_path, text, len, &idx, err);
-    if (rc)
-        goto out_text;
-    m->index_total_size = idx.total_size;
-    for (size_t i = 0; i < idx.nshards && !rc; i++) {
-        char *p = sl_path_join(dir, idx.shards[i]);
-        if (access(p, F_OK) != 0)
-            rc = sl_error_set(err, SL_EINPUT, "%s: shard %s is listed but missing", index_path,
-                              idx.shards[i]);
-        else
-            rc = read_st(m, p, scratch, err);
-        free(p);
-    }
-    if (rc)
+    if (!rc)
+        rc = sl__st_index_parse_cb(index_path, text, len, false, &idx, add_shard, &sink, err);
+    if (rc) {
+        sl__st_reader_abort(sink.reader);
+        if (text)
+            rc = index_repeats(index_path, text, len, rc, err);
         goto out;
-    /* Every tensor of the index must be in its shard, and nothing else. */
-    for (size_t i = 0; i < idx.ntensors; i++) {
-        uint32_t ti;
-        const char *want = idx.shards[idx.tensor_shard[i]];
-        if (!sl_strmap_get(&m->names, idx.tensor_names[i], strlen(idx.tensor_names[i]), &ti)) {
-            rc = sl_error_set(err, SL_EINPUT, "%s: tensor \"%.200s\" is not in shard %s",
-                              index_path, idx.tensor_names[i], want);
-            goto out;
-        }
-        if (strcmp(sl_path_base(m->files[m->tensors[ti].file].path), sl_path_base(want)) != 0) {
-            rc = sl_error_set(err, SL_EINPUT, "%s: tensor \"%.200s\" is in %s, not in %s",
-                              index_path, idx.tensor_names[i], m->files[m->tensors[ti].file].name,
-                              want);
-            goto out;
-        }
     }
-    if (idx.ntensors != m->ntensors) {
-        struct sl_strmap listed = SL_STRMAP_INIT;
-        for (size_t i = 0; i < idx.ntensors; i++)
-            sl_strmap_insert(&listed, idx.tensor_names[i], strlen(idx.tensor_names[i]), 0, NULL);
-        for (size_t i = 0; i < m->ntensors; i++) {
-            if (!sl_strmap_get(&listed, m->tensors[i].name, m->tensors[i].name_len, NULL)) {
-                rc =
-                    sl_error_set(err, SL_EINPUT,
-                                 "%s: shard %s holds tensor \"%.200s\" that the index does not "
-                                 "list",
-                                 index_path, m->files[m->tensors[i].file].name, m->tensors[i].name);
-                break;
-            }
-        }
-        sl_strmap_release(&listed);
+    m->index_total_size = idx.total_size;
+    sl__st_reader_expect(sink.reader, idx.ntensors);
+    rc = sl__st_reader_finish(sink.reader, err);
+    if (rc) {
+        rc = index_repeats(index_path, text, len, rc, err);
+        goto out;
+    }
+    if (!index_matches(m, &idx)) {
+        rc = index_repeats(index_path, text, len, SL_OK, err);
+        if (!rc)
+            rc = index_mismatch(m, &idx, index_path, err);
         if (rc)
             goto out;
     }
     /* Safetensors files in the folder that the index does not name. */
+    for (size_t f = 0; f < m->nfiles; f++)
+        sl_strmap_insert(&names, m->files[f].name, strlen(m->files[f].name), 0, NULL);
     for (size_t i = 0; i < c->n; i++) {
-        bool listed = false;
-        if (c->v[i].kind != C_ST)
-            continue;
-        for (size_t f = 0; f < m->nfiles && !listed; f++)
-            listed = strcmp(sl_path_base(c->v[i].path), m->files[f].name) == 0;
-        if (!listed)
-            sl__model_warn(m, "ignored %s: not listed in %s", sl_path_base(c->v[i].path),
-                           sl_path_base(index_path));
+        const char *base = sl_path_base(c->v[i].path);
+        if (c->v[i].kind == C_ST && !sl_strmap_get(&names, base, strlen(base), NULL))
+            sl__model_warn(m, "ignored %s: not listed in %s", base, sl_path_base(index_path));
     }
     m->sharded = true;
 out:
+    sl_strmap_release(&names);
     sl__st_index_release(&idx);
-out_text:
     free(text);
     free(dir);
     return rc;
@@ -459,7 +540,6 @@ enum sl_err sl_model_open(const char *const *paths, size_t npaths, struct sl_mod
 {
     struct sl_model *m = sl__model_new();
     struct cands c = {NULL, 0};
-    struct sl_buf scratch = SL_BUF_INIT(SL_ST_MAX_HEADER + 1);
     size_t nst = 0, ngguf = 0, nindex = 0, index_at = 0, config_at = 0, nconfig = 0;
     enum sl_err rc = SL_OK;
 
@@ -528,12 +608,14 @@ enum sl_err sl_model_open(const char *const *paths, size_t npaths, struct sl_mod
     if (nindex > 0) {
         if (nindex > 1)
             sl__model_warn(m, "several index files; used %s", sl_path_base(c.v[index_at].path));
-        rc = load_index(m, c.v[index_at].path, &c, &scratch, err);
+        rc = load_index(m, c.v[index_at].path, &c, err);
         m->format = SL_FMT_SAFETENSORS;
     } else if (nst > 0) {
-        for (size_t i = 0; i < c.n && !rc; i++)
+        struct sl_st_reader *r = sl__st_reader_start(m, NULL, false);
+        for (size_t i = 0; i < c.n; i++)
             if (c.v[i].kind == C_ST)
-                rc = read_st(m, c.v[i].path, &scratch, err);
+                sl__st_reader_add(r, c.v[i].path, NULL);
+        rc = sl__st_reader_finish(r, err);
         m->format = SL_FMT_SAFETENSORS;
         m->sharded = nst > 1;
     } else if (ngguf > 0) {
@@ -550,7 +632,6 @@ out:
     for (size_t i = 0; i < c.n; i++)
         free(c.v[i].path);
     free(c.v);
-    sl_buf_release(&scratch);
     if (rc) {
         sl_model_free(m);
         return rc;
