@@ -15,8 +15,11 @@ build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
+DATA ?= ./sluice-data
+LISTEN ?= 127.0.0.1:8080
+
 run: build
-	@$(BUILD)/sluice --help
+	@$(BUILD)/sluice serve --data $(DATA) --listen $(LISTEN)
 
 test:
 	@scripts/deps.sh test

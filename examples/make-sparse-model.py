@@ -4,7 +4,7 @@
 downloading weights. The tensor data is a sparse hole (reads as zeros), so a
 16 GB model takes a few kilobytes of disk.
 
-usage: make-sparse-model.py DIR [llama-3-8b|mixtral-8x7b] [--shards N]
+usage: make-sparse-model.py DIR [llama-3-8b|mixtral-8x7b|tiny-llama] [--shards N]
 """
 import json
 import os
@@ -14,6 +14,7 @@ import sys
 SHAPES = {
     # name: (vocab, hidden, layers, heads, kv_heads, head_dim, intermediate, experts, k, tied)
     "llama-3-8b": (128256, 4096, 32, 32, 8, 128, 14336, 0, 0, False),
+    "tiny-llama": (32000, 512, 4, 8, 4, 64, 1536, 0, 0, False),
     "mixtral-8x7b": (32000, 4096, 32, 32, 8, 128, 14336, 8, 2, False),
 }
 

@@ -4,7 +4,8 @@
 # Usage: scripts/deps.sh [build|test|bench]
 set -eu
 what=${1:-build}
-pkgs="build-essential cmake pkg-config python3 libssl-dev libjansson-dev"
+pkgs="build-essential cmake pkg-config python3 libssl-dev libjansson-dev libsqlite3-dev
+      libmicrohttpd-dev libcurl4-openssl-dev"
 case "$what" in
 test) pkgs="$pkgs libcriterion-dev clang libclang-rt-14-dev clang-format" ;;
 bench) pkgs="$pkgs libcriterion-dev" ;;

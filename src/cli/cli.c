@@ -66,33 +66,30 @@ void sl_opt_init(struct sl_opt *o, const char *cmd, int argc, char **argv)
     o->argc = argc;
     o->argv = argv;
     o->cmd = cmd;
-    o->opt_buf = NULL;
+    o->value = NULL;
+    o->positional_only = false;
 }
-
-static bool only_positionals;
 
 const char *sl_opt_next(struct sl_opt *o, bool *is_opt)
 {
-    const char *a;
+    char *a;
 
-    if (o->i == 1)
-        only_positionals = false;
+    o->value = NULL;
     if (o->i >= o->argc)
         return NULL;
     a = o->argv[o->i++];
-    if (!only_positionals && strcmp(a, "--") == 0) {
-        only_positionals = true;
+    if (!o->positional_only && strcmp(a, "--") == 0) {
+        o->positional_only = true;
         return sl_opt_next(o, is_opt);
     }
-    *is_opt = !only_positionals && a[0] == '-' && a[1] != '\0';
-    free(o->opt_buf);
-    o->opt_buf = NULL;
+    *is_opt = !o->positional_only && a[0] == '-' && a[1] != '\0';
     if (*is_opt) {
-        const char *eq = strchr(a, '=');
+        /* "--name=value": split in place (argv strings are writable), so the
+         * value lives as long as argv */
+        char *eq = strchr(a, '=');
         if (eq) {
-            o->opt_buf = sl_xstrdup(a);
-            o->opt_buf[eq - a] = '\0';
-            return o->opt_buf;
+            *eq = '\0';
+            o->value = eq + 1;
         }
     }
     return a;
@@ -100,8 +97,8 @@ const char *sl_opt_next(struct sl_opt *o, bool *is_opt)
 
 const char *sl_opt_value(struct sl_opt *o, const char *name)
 {
-    if (o->opt_buf)
-        return o->opt_buf + strlen(o->opt_buf) + 1;
+    if (o->value)
+        return o->value;
     if (o->i >= o->argc) {
         sl_cli_usage(o->cmd, "%s needs a value", name);
         return NULL;
@@ -111,8 +108,7 @@ const char *sl_opt_value(struct sl_opt *o, const char *name)
 
 void sl_opt_release(struct sl_opt *o)
 {
-    free(o->opt_buf);
-    o->opt_buf = NULL;
+    o->value = NULL;
 }
 
 static int cmp_name(const void *a, const void *b)

@@ -38,13 +38,14 @@ int sl_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(pr
 void sl_cli_print_json(json_t *v);
 
 /* Minimal option parser: walks argv[1..]; options may take a value either as
- * the next argument or after '='. */
+ * the next argument or after '='. Values point into argv. */
 struct sl_opt {
     int i;
     int argc;
     char **argv;
     const char *cmd;
-    char *opt_buf; /* scratch for "--name=value" */
+    const char *value; /* the value of "--name=value", inside argv */
+    bool positional_only;
 };
 
 void sl_opt_init(struct sl_opt *o, const char *cmd, int argc, char **argv);
@@ -64,8 +65,16 @@ struct sl_packset;
 /* Loads the built-in packs plus those in --policy-dir / SLUICE_POLICY_DIR. */
 enum sl_err sl_cli_load_packs(const char *dir, struct sl_packset **out, struct sl_error *err);
 
+/* The data folder: --data, else $SLUICE_DATA, else ./sluice-data. */
+const char *sl_cli_data_dir(const char *given);
+
+int sl_cmd_serve(int argc, char **argv);
+int sl_cmd_admin(int argc, char **argv);
 int sl_cmd_inspect(int argc, char **argv);
 int sl_cmd_classify(int argc, char **argv);
 int sl_cmd_policy(int argc, char **argv);
+int sl_cmd_login(int argc, char **argv);
+int sl_cmd_push(int argc, char **argv);
+int sl_cmd_pull(int argc, char **argv);
 
 #endif

@@ -21,6 +21,10 @@
     X(NOTFOUND, 1, "not found")                                                                    \
     X(REFUSED, 1, "refused")                                                                       \
     X(IO, 3, "local input/output failure")                                                         \
+    X(NOSPACE, 3, "no space left on the device")                                                   \
+    X(AUTH, 1, "not authenticated")                                                                \
+    X(FORBIDDEN, 1, "forbidden")                                                                   \
+    X(CONFLICT, 1, "conflict")                                                                     \
     X(UNREACHABLE, 3, "server unreachable")                                                        \
     X(INTERNAL, 1, "internal error")
 

@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,17 +19,22 @@ struct sl_sha256_ctx {
     EVP_MD_CTX *md;
 };
 
+static EVP_MD *md_sha256;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static const EVP_MD *sha256_md(void)
 {
-    static EVP_MD *md;
-
-    /* Fetch once: EVP_sha256() re-resolves the provider on every init. */
-    if (!md) {
-        md = EVP_MD_fetch(NULL, "SHA256", NULL);
-        if (!md)
-            abort();
-    }
-    return md;
+    /* Fetch once (EVP_sha256() re-resolves the provider on every init), and
+     * once only: threads hash concurrently. */
+    pthread_once(&md_once, fetch_sha256);
+    if (!md_sha256)
+        abort();
+    return md_sha256;
 }
 
 void sl_sha256(const void *data, size_t n, unsigned char out[SL_SHA256_LEN])

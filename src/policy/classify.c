@@ -323,6 +323,7 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
     json_t *fired = json_array(), *undecided = json_array(), *labels = json_array();
     json_t *obl_ids = json_array(), *waived = json_array(), *near = json_array();
     json_t *packs_used = json_array(), *packs_skipped = json_array(), *obligations = json_array();
+    json_t *required_by = json_object();
     int min_tier = SL_TIER_OPEN;
     char date[11];
     enum sl_err rc;
@@ -395,9 +396,21 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
             if (t == T_TRUE) {
                 size_t i;
                 json_t *e;
-                json_array_append_new(fired, json_pack("{s:s, s:s, s:s, s:O}", "pack", p->id,
-                                                       "rule", r->id, "cite", r->cite, "why",
-                                                       json_array_get(whys, 0)));
+                json_t *fr = json_pack("{s:s, s:s, s:s, s:O}", "pack", p->id, "rule", r->id, "cite",
+                                       r->cite, "why", json_array_get(whys, 0));
+                if (r->min_tier >= 0)
+                    json_object_set_new(fr, "min_tier",
+                                        json_string(sl_tier_name((enum sl_tier)r->min_tier)));
+                json_array_append_new(fired, fr);
+                json_array_foreach(r->obligations, i, e)
+                {
+                    json_t *by = json_object_get(required_by, json_string_value(e));
+                    if (!by) {
+                        by = json_array();
+                        json_object_set_new(required_by, json_string_value(e), by);
+                    }
+                    add_unique(by, r->id);
+                }
                 if (r->min_tier > min_tier)
                     min_tier = r->min_tier;
                 json_array_foreach(r->labels, i, e) add_unique(labels, json_string_value(e));
@@ -433,6 +446,7 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
                 json_object_set_new(oj, "deadline", json_string(o->deadline));
             if (o->requires_evaluations)
                 json_object_set(oj, "requires_evaluations", o->requires_evaluations);
+            json_object_set(oj, "required_by", json_object_get(required_by, o->id));
             json_array_append_new(obligations, oj);
         }
         if (json_array_size(waived)) {
@@ -465,10 +479,12 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
     json_decref(obl_ids);
     json_decref(near);
     json_decref(env);
+    json_decref(required_by);
     *decision = d;
     return SL_OK;
 
 out_early:
+    json_decref(required_by);
     json_decref(notes);
     json_decref(fired);
     json_decref(undecided);

@@ -90,31 +90,55 @@ void sl_cdc_init(struct sl_cdc *c)
 size_t sl_cdc_scan(struct sl_cdc *c, const unsigned char *p, size_t n, bool *cut)
 {
     uint64_t h = c->h;
-    size_t len = c->len, i = 0;
+    size_t len = c->len, i = 0, i0, stop;
 
     *cut = false;
     /* Bytes before MIN - 64 cannot influence a cut: skip them. */
     if (len < SL_CDC_MIN - 64) {
         size_t skip = SL_CDC_MIN - 64 - len;
-        if (skip > n) {
+        if (skip >= n) {
             c->len = len + n;
             return n;
         }
         i = skip;
-        len += skip;
+        len = SL_CDC_MIN - 64;
         h = 0;
     }
-    for (; i < n; i++) {
+    /* Up to length MIN - 1 bytes are hashed but cannot cut. */
+    if (len < SL_CDC_MIN - 1) {
+        i0 = i;
+        stop = i + (SL_CDC_MIN - 1 - len);
+        if (stop > n)
+            stop = n;
+        for (; i < stop; i++)
+            h = (h << 1) + gear[p[i]];
+        len += i - i0;
+        if (len < SL_CDC_MIN - 1)
+            goto more;
+    }
+    /* From length MIN on, cut where the top 16 bits are zero, or at MAX; the
+     * length bound is folded into `stop` so the loop tests only the hash. */
+    i0 = i;
+    stop = i + (SL_CDC_MAX - len);
+    if (stop > n)
+        stop = n;
+    for (; i < stop; i++) {
         h = (h << 1) + gear[p[i]];
-        len++;
-        if (len >= SL_CDC_MAX || (len >= SL_CDC_MIN && (h & SL_CDC_MASK) == 0)) {
-            *cut = true;
-            c->h = 0;
-            c->len = 0;
-            return i + 1;
+        if ((h & SL_CDC_MASK) == 0) {
+            i++;
+            goto cut_here;
         }
     }
+    len += i - i0;
+    if (len >= SL_CDC_MAX)
+        goto cut_here;
+more:
     c->h = h;
     c->len = len;
     return n;
+cut_here:
+    *cut = true;
+    c->h = 0;
+    c->len = 0;
+    return i;
 }

@@ -32,8 +32,8 @@ Test(ed25519, rfc8032_test_1)
 {
     unsigned char priv[32], pub[32], want_pub[32], sig[64], want_sig[64];
 
-    cr_assert(sl_unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", 64,
-                       priv, 32));
+    cr_assert(
+        sl_unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", 64, priv, 32));
     cr_assert(sl_unhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", 64,
                        want_pub, 32));
     cr_assert(sl_unhex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `sluice admin ...`: accounts, orgs, tokens, garbage collection and fsck,
+ * run directly on a data folder (the server may be running: SQLite's WAL
+ * lets both work at once).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/date.h"
+#include "registry/registry.h"
+#include "common/banned.h"
+
+struct args {
+    const char *pos[6];
+    size_t npos;
+    const char *data, *email, *affiliation, *country, *role, *token, *user, *scopes, *expires;
+    const char *grace;
+    bool json, admin;
+};
+
+static int parse(int argc, char **argv, struct args *g)
+{
+    struct sl_opt o;
+    const char *a;
+    bool is_opt;
+    int code = 0;
+
+    memset(g, 0, sizeof(*g));
+    sl_opt_init(&o, "admin", argc, argv);
+    while ((a = sl_opt_next(&o, &is_opt)) != NULL) {
+        const char **slot = NULL;
+        if (!is_opt) {
+            if (g->npos == 6) {
+                code = sl_cli_usage("admin", "too many arguments");
+                break;
+            }
+            g->pos[g->npos++] = a;
+            continue;
+        }
+        if (strcmp(a, "--json") == 0) {
+            g->json = true;
+            continue;
+        }
+        if (strcmp(a, "--admin") == 0) {
+            g->admin = true;
+            continue;
+        }
+        if (strcmp(a, "--data") == 0)
+            slot = &g->data;
+        else if (strcmp(a, "--email") == 0)
+            slot = &g->email;
+        else if (strcmp(a, "--affiliation") == 0)
+            slot = &g->affiliation;
+        else if (strcmp(a, "--country") == 0)
+            slot = &g->country;
+        else if (strcmp(a, "--role") == 0)
+            slot = &g->role;
+        else if (strcmp(a, "--token") == 0)
+            slot = &g->token;
+        else if (strcmp(a, "--user") == 0)
+            slot = &g->user;
+        else if (strcmp(a, "--scopes") == 0)
+            slot = &g->scopes;
+        else if (strcmp(a, "--expires") == 0)
+            slot = &g->expires;
+        else if (strcmp(a, "--grace") == 0)
+            slot = &g->grace;
+        if (!slot) {
+            code = sl_cli_usage("admin", "unknown option %s", a);
+            break;
+        }
+        if (!(*slot = sl_opt_value(&o, a))) {
+            code = 2;
+            break;
+        }
+    }
+    /* values point into argv; the option buffer is not needed after this */
+    sl_opt_release(&o);
+    return code;
+}
+
+static bool is(const struct args *g, size_t i, const char *s)
+{
+    return g->npos > i && strcmp(g->pos[i], s) == 0;
+}
+
+static unsigned parse_scopes(const char *s, bool *ok)
+{
+    unsigned v = 0;
+
+    *ok = true;
+    if (!s)
+        return SL_SCOPE_READ | SL_SCOPE_WRITE;
+    if (strstr(s, "read"))
+        v |= SL_SCOPE_READ;
+    if (strstr(s, "write"))
+        v |= SL_SCOPE_WRITE;
+    if (strstr(s, "admin"))
+        v |= SL_SCOPE_ADMIN;
+    *ok = v != 0;
+    return v;
+}
+
+static void print_report(json_t *rep, bool json)
+{
+    if (json) {
+        sl_cli_print_json(rep);
+        return;
+    }
+    {
+        const char *k;
+        json_t *v;
+        json_object_foreach(rep, k, v)
+        {
+            if (json_is_array(v)) {
+                size_t i;
+                json_t *e;
+                printf("%-22s %zu\n", k, json_array_size(v));
+                json_array_foreach(v, i, e)
+                {
+                    printf("  - ");
+                    sl_cli_put_safe(stdout, json_string_value(e));
+                    printf("\n");
+                }
+            } else if (json_is_integer(v)) {
+                printf("%-22s %lld\n", k, (long long)json_integer_value(v));
+            } else if (json_is_boolean(v)) {
+                printf("%-22s %s\n", k, json_is_true(v) ? "yes" : "no");
+            }
+        }
+    }
+}
+
+int sl_cmd_admin(int argc, char **argv)
+{
+    struct args g;
+    struct sl_registry_opts ro;
+    struct sl_registry *r = NULL;
+    struct sl_error err;
+    char token[SL_TOKEN_LEN + 1];
+    int code = parse(argc, argv, &g);
+    enum sl_err rc = SL_OK;
+
+    if (code)
+        return code;
+    if (g.npos == 0)
+        return sl_cli_usage("admin", "name a subcommand: user, org, token, gc, fsck");
+    sl_error_clear(&err);
+    memset(&ro, 0, sizeof(ro));
+    if (sl_registry_open(sl_cli_data_dir(g.data), &ro, &r, NULL, &err) != SL_OK)
+        return sl_cli_fail(&err);
+    if (is(&g, 0, "user") && is(&g, 1, "add") && g.npos == 3) {
+        rc = sl_reg_user_add(r, g.pos[2], g.email, g.affiliation, g.country, g.admin, token, &err);
+        if (!rc) {
+            if (g.json) {
+                json_t *j = json_pack("{s:s, s:s}", "user", g.pos[2], "token", token);
+                sl_cli_print_json(j);
+                json_decref(j);
+            } else {
+                printf("user %s created; token (shown once): %s\n", g.pos[2], token);
+            }
+        }
+    } else if (is(&g, 0, "org") && is(&g, 1, "add") && g.npos == 3) {
+        rc = sl_reg_org_add(r, g.pos[2], &err);
+        if (!rc && g.json)
+            printf("{\"org\": \"%s\"}\n", g.pos[2]); /* a checked name: no escaping */
+        else if (!rc)
+            printf("org %s created\n", g.pos[2]);
+    } else if (is(&g, 0, "org") && is(&g, 1, "member") && is(&g, 2, "add") && g.npos == 5) {
+        rc = sl_reg_member_add(r, g.pos[3], g.pos[4], g.role ? g.role : "member", &err);
+        if (!rc && g.json)
+            printf("{\"org\": \"%s\", \"user\": \"%s\", \"role\": \"%s\"}\n", g.pos[3], g.pos[4],
+                   g.role ? g.role : "member");
+        else if (!rc)
+            printf("%s is now a %s of %s\n", g.pos[4], g.role ? g.role : "member", g.pos[3]);
+    } else if (is(&g, 0, "token") && is(&g, 1, "new") && g.npos == 3) {
+        bool ok;
+        unsigned scopes = parse_scopes(g.scopes, &ok);
+        int32_t day = 0;
+        if (!ok) {
+            code = sl_cli_usage("admin", "--scopes takes read, write and admin");
+            goto out;
+        }
+        if (g.expires && !sl_date_parse(g.expires, &day)) {
+            code = sl_cli_usage("admin", "--expires wants a date YYYY-MM-DD");
+            goto out;
+        }
+        rc = sl_reg_token_new(r, g.pos[2], scopes, g.expires ? (int64_t)day * 86400 : 0, token,
+                              &err);
+        if (!rc) {
+            if (g.json) {
+                json_t *j = json_pack("{s:s, s:s}", "user", g.pos[2], "token", token);
+                sl_cli_print_json(j);
+                json_decref(j);
+            } else {
+                printf("token for %s (shown once): %s\n", g.pos[2], token);
+            }
+        }
+    } else if (is(&g, 0, "token") && is(&g, 1, "revoke") && g.npos == 2 && (g.token || g.user)) {
+        int n;
+        rc = sl_reg_token_revoke(r, g.user, g.token, &n, &err);
+        if (!rc && g.json)
+            printf("{\"revoked\": %d}\n", n);
+        else if (!rc)
+            printf("revoked %d token%s\n", n, n == 1 ? "" : "s");
+    } else if (is(&g, 0, "gc") && g.npos == 1) {
+        struct sl_gc_opts go = {86400, 0.5, 3600};
+        json_t *rep = NULL;
+        if (g.grace) {
+            char *end;
+            long long v;
+            errno = 0;
+            v = strtoll(g.grace, &end, 10);
+            if (errno || *end || v < 0) {
+                code = sl_cli_usage("admin", "--grace wants seconds");
+                goto out;
+            }
+            go.grace_seconds = v;
+            go.retire_seconds = v < go.retire_seconds ? v : go.retire_seconds;
+        }
+        rc = sl_reg_gc(r, &go, &rep, &err);
+        if (!rc)
+            print_report(rep, g.json);
+        json_decref(rep);
+    } else if (is(&g, 0, "fsck") && g.npos == 1) {
+        json_t *rep = NULL;
+        bool ok = false;
+        rc = sl_reg_fsck(r, &rep, &ok, &err);
+        if (!rc) {
+            print_report(rep, g.json);
+            if (!ok)
+                code = 1;
+        }
+        json_decref(rep);
+    } else {
+        code = sl_cli_usage("admin", "unknown admin command");
+        goto out;
+    }
+    if (rc)
+        code = sl_cli_fail(&err);
+out:
+    sl_registry_close(r);
+    return code;
+}

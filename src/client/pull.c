@@ -1,0 +1,916 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sluice pull: read a version's file list, skip the files already present
+ * with the right SHA-256, and download the rest with ranged GETs pinned to
+ * the version's commit (a ref that moves meanwhile cannot mix versions),
+ * several segments in parallel written with pwrite into DIR/path.sluice-part.
+ * Each part file has a state file beside it,
+ *
+ *   DIR/path.sluice-part.state: {"sha256": HEX, "size": N, "segment": S,
+ *                                "done": [bytes done in segment 0, 1, ...]}
+ *
+ * rewritten atomically four times a second, so an interrupted pull resumes
+ * without fetching finished bytes again. A second thread hashes each file
+ * as its bytes arrive (in order, from the start, while the downloads go on);
+ * a finished file is fsynced, its hash compared, renamed into place and its
+ * folder fsynced; a hash mismatch deletes the part and fails.
+ */
+#include "client/client_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/io.h"
+#include "common/jsonout.h"
+#include "common/util.h"
+#include "common/banned.h"
+
+#define DEFAULT_SEGMENT (64ull << 20)
+#define DEFAULT_STREAMS 4
+#define STATE_MAX       (8u << 20)
+#define STATE_EVERY     0.25 /* seconds between saves of the progress */
+#define PART_SUFFIX     ".sluice-part"
+#define STATE_SUFFIX    ".sluice-part.state"
+
+enum fstate { F_TODO, F_PRESENT, F_VERIFYING, F_DONE, F_FAILED };
+
+struct pfile {
+    const char *path; /* into the version JSON */
+    uint64_t size;
+    unsigned char sha[SL_SHA256_LEN];
+    char hex[2 * SL_SHA256_LEN + 1];
+    enum fstate state;
+    int dirfd, fd; /* parent folder and part file while downloading */
+    const char *base;
+    char *part, *statename;
+    uint64_t nseg, *done;
+    uint64_t segs_left;
+    uint64_t first_open; /* first segment not complete */
+    bool dirty;          /* state changed since last saved */
+    /* Shared with the hashing thread. The main thread writes the bytes and
+     * publishes how far they run unbroken from the start; once `complete`
+     * is set, the hashing thread owns fd and dirfd. */
+    atomic_uint_least64_t prefix;
+    atomic_bool complete;
+};
+
+struct job {
+    uint32_t file;
+    uint32_t seg;
+};
+
+struct dl_slot {
+    struct pull *p;
+    struct sl_pool_slot *ps;
+    struct pfile *f;
+    uint64_t seg_start, seg_len; /* the segment's place in the file */
+    uint64_t *done;              /* &f->done[seg] */
+    uint64_t from;               /* first byte asked for */
+    bool ranged;
+    long status; /* of the response being read */
+    bool failed;
+    struct sl_error err;
+};
+
+struct pull {
+    struct sl_client *cl;
+    const struct sl_pull_opts *o;
+    char *cache, *root_real;
+    int rootfd;
+    uint64_t segment;
+    json_t *version;
+    const char *commit;
+    struct pfile *files;
+    size_t nfiles;
+    struct job *jobs;
+    size_t njobs;
+    struct dl_slot *slots;
+    char *url_prefix; /* .../versions/{commit}/files/ */
+    uint64_t total, done_before, written;
+    double last_save;
+    struct sl_cl_progress bar;
+
+    /* The hashing thread and its queue (files in download order). */
+    pthread_t verifier;
+    bool verifier_on;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t *queue;
+    size_t qhead, qtail;
+    atomic_bool closing;        /* no more bytes will be written */
+    struct sl_error verify_err; /* the first failure */
+    bool verify_failed;
+};
+
+static uint64_t seg_len(const struct pull *p, const struct pfile *f, uint64_t seg)
+{
+    uint64_t start = seg * p->segment;
+    return f->size - start < p->segment ? f->size - start : p->segment;
+}
+
+/* ---- state files ---- */
+
+static enum sl_err write_at(int dirfd, const char *name, const void *data, size_t len,
+                            struct sl_error *err)
+{
+    unsigned char rnd[6];
+    char hex[13], *tmp;
+    int fd;
+    ssize_t w;
+    enum sl_err rc = SL_OK;
+
+    sl_random(rnd, sizeof(rnd));
+    sl_hex(rnd, sizeof(rnd), hex);
+    tmp = sl_xasprintf("%s.tmp-%s", name, hex);
+    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = sl_error_set(err, SL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        goto out;
+    }
+    w = write(fd, data, len);
+    if (w < 0 || (size_t)w != len) {
+        rc = sl_error_set(err, SL_EIO, "%s: write failed: %s", tmp,
+                          w < 0 ? strerror(errno) : "short write");
+        close(fd);
+        (void)unlinkat(dirfd, tmp, 0);
+        goto out;
+    }
+    close(fd);
+    if (renameat(dirfd, tmp, dirfd, name) != 0) {
+        rc = sl_error_set(err, SL_EIO, "%s: cannot rename: %s", name, strerror(errno));
+        (void)unlinkat(dirfd, tmp, 0);
+    }
+out:
+    free(tmp);
+    return rc;
+}
+
+static enum sl_err save_state(struct pull *p, struct pfile *f, struct sl_error *err)
+{
+    json_t *s = json_object(), *d = json_array();
+    char *text;
+    size_t len;
+    enum sl_err rc;
+
+    json_object_set_new(s, "sha256", json_string(f->hex));
+    json_object_set_new(s, "size", json_integer((json_int_t)f->size));
+    json_object_set_new(s, "segment", json_integer((json_int_t)p->segment));
+    for (uint64_t i = 0; i < f->nseg; i++)
+        json_array_append_new(d, json_integer((json_int_t)f->done[i]));
+    json_object_set_new(s, "done", d);
+    text = sl_json_dump(s, 0, &len);
+    rc = write_at(f->dirfd, f->statename, text, len, err);
+    free(text);
+    json_decref(s);
+    if (!rc)
+        f->dirty = false;
+    return rc;
+}
+
+/* Reads the saved progress when it belongs to this file; otherwise all
+ * segments start from zero. */
+static void load_state(struct pull *p, struct pfile *f)
+{
+    int fd = openat(f->dirfd, f->statename, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    char *buf = NULL;
+    json_t *s = NULL, *d;
+    struct stat st;
+    ssize_t r;
+    bool ok = false;
+
+    memset(f->done, 0, f->nseg * sizeof(*f->done));
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > STATE_MAX)
+        goto out;
+    buf = sl_xmalloc((size_t)st.st_size + 1);
+    r = pread(fd, buf, (size_t)st.st_size, 0);
+    if (r != st.st_size)
+        goto out;
+    s = json_loadb(buf, (size_t)r, 0, NULL);
+    d = json_object_get(s, "done");
+    if (!s || !json_is_string(json_object_get(s, "sha256")) ||
+        strcmp(json_string_value(json_object_get(s, "sha256")), f->hex) != 0 ||
+        json_integer_value(json_object_get(s, "size")) != (json_int_t)f->size ||
+        json_integer_value(json_object_get(s, "segment")) != (json_int_t)p->segment ||
+        json_array_size(d) != f->nseg)
+        goto out;
+    for (uint64_t i = 0; i < f->nseg; i++) {
+        json_int_t v = json_integer_value(json_array_get(d, i));
+        if (v < 0 || (uint64_t)v > seg_len(p, f, i))
+            goto out;
+        f->done[i] = (uint64_t)v;
+    }
+    /* The part file must be there, at its full size (it is allocated whole
+     * when first opened). */
+    if (fstatat(f->dirfd, f->part, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size != f->size)
+        goto out;
+    ok = true;
+out:
+    if (!ok)
+        memset(f->done, 0, f->nseg * sizeof(*f->done));
+    json_decref(s);
+    free(buf);
+    close(fd);
+}
+
+/* ---- verification and rename (a thread) ---- */
+
+static void cache_record(struct pull *p, struct pfile *f)
+{
+    struct sl_scan_file sf;
+    struct stat st;
+
+    if (!p->cache || !p->root_real || fstatat(f->dirfd, f->base, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return;
+    memset(&sf, 0, sizeof(sf));
+    sf.src = sl_xasprintf("%s/%s", p->root_real, f->path);
+    sf.size = (uint64_t)st.st_size;
+    sf.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    sf.ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+    sf.ino = (uint64_t)st.st_ino;
+    sf.dev = (uint64_t)st.st_dev;
+    memcpy(sf.sha, f->sha, SL_SHA256_LEN);
+    sl__cl_cache_put(p->cache, &sf);
+    free(sf.src);
+}
+
+#define HASH_STEP (8u << 20)
+
+/* Compares the digest, renames the part into place and makes it durable. */
+static enum sl_err finalize(struct pull *p, struct pfile *f, const unsigned char got[SL_SHA256_LEN],
+                            struct sl_error *err)
+{
+    char hex[2 * SL_SHA256_LEN + 1];
+
+    if (memcmp(got, f->sha, SL_SHA256_LEN) != 0) {
+        sl_hex(got, SL_SHA256_LEN, hex);
+        (void)unlinkat(f->dirfd, f->part, 0);
+        (void)unlinkat(f->dirfd, f->statename, 0);
+        return sl_error_set(err, SL_EINTERNAL,
+                            "%s: the downloaded bytes hash to %s, not %s; the partial file was "
+                            "deleted, pull again",
+                            f->path, hex, f->hex);
+    }
+    if (fsync(f->fd) != 0)
+        return sl_error_set(err, SL_EIO, "%s: fsync failed: %s", f->path, strerror(errno));
+    if (renameat(f->dirfd, f->part, f->dirfd, f->base) != 0)
+        return sl_error_set(err, SL_EIO, "%s: cannot rename into place: %s", f->path,
+                            strerror(errno));
+    if (fsync(f->dirfd) != 0)
+        return sl_error_set(err, SL_EIO, "%s: fsync of the folder failed: %s", f->path,
+                            strerror(errno));
+    (void)unlinkat(f->dirfd, f->statename, 0);
+    cache_record(p, f);
+    return SL_OK;
+}
+
+static void close_file(struct pfile *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    if (f->dirfd >= 0)
+        close(f->dirfd);
+    f->fd = f->dirfd = -1;
+}
+
+/* Hashes file `f` as its bytes arrive and finalises it. Returns false when
+ * the downloads stopped before the file was complete (it stays for a
+ * resume). */
+static bool hash_file(struct pull *p, struct pfile *f, unsigned char *buf, struct sl_error *e,
+                      enum sl_err *rc)
+{
+    struct sl_sha256_ctx *ctx = sl_sha256_new();
+    unsigned char got[SL_SHA256_LEN];
+    uint64_t hashed = 0;
+
+    for (;;) {
+        bool closing = atomic_load(&p->closing);
+        uint64_t pre = atomic_load(&f->prefix);
+        bool complete = atomic_load(&f->complete);
+
+        if (closing && !complete) {
+            sl_sha256_free(ctx);
+            return false;
+        }
+        if (hashed < pre) {
+            size_t n = pre - hashed < HASH_STEP ? (size_t)(pre - hashed) : HASH_STEP;
+            *rc = sl_pread_full(f->fd, buf, n, hashed, f->path, e);
+            if (*rc) {
+                sl_sha256_free(ctx);
+                return true;
+            }
+            sl_sha256_update(ctx, buf, n);
+            hashed += n;
+            continue;
+        }
+        if (complete)
+            break;
+        {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000 * 1000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_mutex_lock(&p->lock);
+            pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+            pthread_mutex_unlock(&p->lock);
+        }
+    }
+    sl_sha256_final(ctx, got);
+    *rc = finalize(p, f, got, e);
+    return true;
+}
+
+static void *verify_main(void *arg)
+{
+    struct pull *p = arg;
+    unsigned char *buf = sl_xmalloc(HASH_STEP);
+
+    for (;;) {
+        struct pfile *f;
+        struct sl_error e;
+        enum sl_err rc = SL_OK;
+        bool finished;
+
+        pthread_mutex_lock(&p->lock);
+        while (p->qhead == p->qtail && !atomic_load(&p->closing))
+            pthread_cond_wait(&p->cond, &p->lock);
+        if (p->qhead == p->qtail) {
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
+        f = &p->files[p->queue[p->qhead++]];
+        pthread_mutex_unlock(&p->lock);
+
+        sl_error_clear(&e);
+        finished = hash_file(p, f, buf, &e, &rc);
+        if (!finished)
+            continue; /* main closes it; the part and state stay for a resume */
+        close_file(f);
+        pthread_mutex_lock(&p->lock);
+        f->state = rc ? F_FAILED : F_DONE;
+        if (rc && !p->verify_failed) {
+            p->verify_failed = true;
+            p->verify_err = e;
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+    free(buf);
+    return NULL;
+}
+
+/* Hands file `i` to the hashing thread (in download order). */
+static void verify_enqueue(struct pull *p, size_t i)
+{
+    p->files[i].state = F_VERIFYING;
+    pthread_mutex_lock(&p->lock);
+    p->queue[p->qtail++] = i;
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void wake_hasher(struct pull *p)
+{
+    pthread_mutex_lock(&p->lock);
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Publishes how many bytes from the start of `f` are written. */
+static void advance(struct pull *p, struct pfile *f)
+{
+    uint64_t pre;
+
+    while (f->first_open < f->nseg && f->done[f->first_open] == seg_len(p, f, f->first_open))
+        f->first_open++;
+    pre = f->first_open < f->nseg ? f->first_open * p->segment + f->done[f->first_open] : f->size;
+    atomic_store(&f->prefix, pre);
+}
+
+/* ---- downloads ---- */
+
+static enum sl_err open_part(struct pull *p, struct pfile *f, struct sl_error *err)
+{
+    enum sl_err rc;
+    int r;
+
+    if (f->fd >= 0)
+        return SL_OK;
+    if (f->dirfd < 0) {
+        rc = sl__cl_open_parent(p->rootfd, f->path, &f->base, &f->dirfd, err);
+        if (rc)
+            return rc;
+    }
+    f->fd = openat(f->dirfd, f->part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (f->fd < 0)
+        return sl_error_set(err, SL_EIO, "%s%s: cannot open: %s", f->path, PART_SUFFIX,
+                            strerror(errno));
+    /* Reserve the space now: a full disk fails here, not half-way. */
+    r = fallocate(f->fd, 0, 0, (off_t)f->size);
+    if (r != 0 && errno == ENOSPC)
+        return sl_error_set(err, SL_ENOSPACE, "%s: no space left on the device for %llu bytes",
+                            f->path, (unsigned long long)f->size);
+    if (r != 0 && ftruncate(f->fd, (off_t)f->size) != 0)
+        return sl_error_set(err, SL_EIO, "%s: cannot size the part file: %s", f->path,
+                            strerror(errno));
+    return SL_OK;
+}
+
+/* Checks the response headers: the status line, Content-Range and ETag. */
+static size_t dl_header(char *buf, size_t size, size_t n, void *ud)
+{
+    struct dl_slot *u = ud;
+    size_t len = size * n;
+    char line[512];
+
+    if (len >= sizeof(line))
+        return len;
+    memcpy(line, buf, len);
+    line[len] = '\0';
+    while (len && (line[len - 1] == '\r' || line[len - 1] == '\n'))
+        line[--len] = '\0';
+    if (strncmp(line, "HTTP/", 5) == 0) {
+        const char *sp = strchr(line, ' ');
+        u->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        return size * n;
+    }
+    if (u->status != (u->ranged ? 206 : 200))
+        return size * n;
+    if (strncasecmp(line, "Content-Range:", 14) == 0) {
+        unsigned long long a = 0, b = 0, t = 0;
+        if (sscanf(line + 14, " bytes %llu-%llu/%llu", &a, &b, &t) != 3 || a != u->from ||
+            b >= u->seg_start + u->seg_len || t != u->f->size) {
+            sl_error_set(&u->err, SL_EINTERNAL,
+                         "%s: the server answered a range request with \"%s\" (asked for bytes "
+                         "%llu-%llu of %llu)",
+                         u->f->path, line, (unsigned long long)u->from,
+                         (unsigned long long)(u->seg_start + u->seg_len - 1),
+                         (unsigned long long)u->f->size);
+            u->failed = true;
+            return 0;
+        }
+    } else if (strncasecmp(line, "ETag:", 5) == 0) {
+        const char *v = line + 5;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        if (strncmp(v, "W/", 2) != 0 && !(v[0] == '"' && strlen(v) == 66 &&
+                                          strncasecmp(v + 1, u->f->hex, 64) == 0 && v[65] == '"')) {
+            sl_error_set(&u->err, SL_EINTERNAL,
+                         "%s: the server sent a file with ETag %s, expected \"%s\"", u->f->path, v,
+                         u->f->hex);
+            u->failed = true;
+            return 0;
+        }
+    }
+    return size * n;
+}
+
+static size_t dl_write(char *ptr, size_t size, size_t n, void *ud)
+{
+    struct dl_slot *u = ud;
+    size_t len = size * n, off = 0;
+
+    if (u->status != (u->ranged ? 206 : 200)) {
+        if (u->ranged && u->status == 200) {
+            sl_error_set(&u->err, SL_EINTERNAL,
+                         "%s: the server ignored the Range header (answered 200, not 206)",
+                         u->f->path);
+            u->failed = true;
+            return 0;
+        }
+        sl__cl_pool_slot_body(u->ps, ptr, len);
+        return len;
+    }
+    if (*u->done + len > u->seg_len) {
+        sl_error_set(&u->err, SL_EINTERNAL, "%s: the server sent more bytes than asked for",
+                     u->f->path);
+        u->failed = true;
+        return 0;
+    }
+    while (off < len) {
+        ssize_t w = pwrite(u->f->fd, ptr + off, len - off, (off_t)(u->seg_start + *u->done + off));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            sl_error_set(&u->err, SL_EIO, "%s%s: write failed: %s", u->f->path, PART_SUFFIX,
+                         strerror(errno));
+            u->failed = true;
+            return 0;
+        }
+        off += (size_t)w;
+    }
+    *u->done += len;
+    u->p->written += len;
+    u->f->dirty = true;
+    if (u->done == &u->f->done[u->f->first_open])
+        advance(u->p, u->f);
+    return len;
+}
+
+static enum sl_err dl_start(void *ctx, struct sl_pool_slot *s, size_t job, struct sl_error *err)
+{
+    struct pull *p = ctx;
+    struct dl_slot *u = &p->slots[s->index];
+    const struct job *j = &p->jobs[job];
+    struct pfile *f = &p->files[j->file];
+    const struct sl_curl_api *c = p->cl->c;
+    struct sl_buf url = SL_BUF_INIT(16384);
+    char range[80];
+    enum sl_err rc;
+
+    rc = open_part(p, f, err);
+    if (rc)
+        return rc;
+    memset(u, 0, sizeof(*u));
+    u->p = p;
+    u->ps = s;
+    u->f = f;
+    u->seg_start = (uint64_t)j->seg * p->segment;
+    u->seg_len = seg_len(p, f, j->seg);
+    u->done = &f->done[j->seg];
+    u->from = u->seg_start + *u->done;
+    u->ranged = !(u->from == 0 && u->seg_len == f->size);
+    sl_buf_adds(&url, p->url_prefix);
+    sl__cl_url_escape(&url, f->path, true);
+    sl__cl_http_setup(p->cl, s->easy, sl_buf_cstr(&url), &s->headers, NULL, 60);
+    sl_buf_release(&url);
+    if (u->ranged) {
+        snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)u->from,
+                 (unsigned long long)(u->seg_start + u->seg_len - 1));
+        c->easy_setopt(s->easy, CURLOPT_RANGE, range);
+    }
+    c->easy_setopt(s->easy, CURLOPT_HTTPGET, 1L);
+    c->easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, dl_header);
+    c->easy_setopt(s->easy, CURLOPT_HEADERDATA, (void *)u);
+    c->easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, dl_write);
+    c->easy_setopt(s->easy, CURLOPT_WRITEDATA, (void *)u);
+    return SL_OK;
+}
+
+static enum sl_pool_verdict dl_finish(void *ctx, struct sl_pool_slot *s, CURLcode cc, long status,
+                                      struct sl_error *err)
+{
+    struct pull *p = ctx;
+    struct dl_slot *u = &p->slots[s->index];
+    struct pfile *f = u->f;
+
+    if (u->failed) {
+        *err = u->err;
+        return SL_POOL_FAIL;
+    }
+    if (cc == CURLE_OK && status == (u->ranged ? 206 : 200)) {
+        if (*u->done < u->seg_len) {
+            sl_error_set(err, SL_EUNREACHABLE, "%s: the server ended the answer early", f->path);
+            return SL_POOL_RETRY;
+        }
+        /* Start writing the segment back now, so the final fsync is short. */
+        (void)sync_file_range(f->fd, (off_t)u->seg_start, (off_t)u->seg_len, SYNC_FILE_RANGE_WRITE);
+        if (--f->segs_left == 0) {
+            /* The state file stays until the rename: a crash before it
+             * resumes with every byte already done. */
+            (void)save_state(p, f, NULL);
+            advance(p, f);
+            atomic_store(&f->complete, true);
+            wake_hasher(p);
+        }
+        return SL_POOL_DONE;
+    }
+    if (cc != CURLE_OK)
+        sl__cl_http_curl_error(p->cl, cc, s->errbuf, err);
+    else
+        sl__cl_http_status_error(status, s->body, s->body_len, f->path, err);
+    return sl__cl_http_retryable(cc, status) ? SL_POOL_RETRY : SL_POOL_FAIL;
+}
+
+static void save_dirty(struct pull *p)
+{
+    for (size_t i = 0; i < p->nfiles; i++) {
+        struct pfile *f = &p->files[i];
+        /* Only files still downloading: the verifier owns the others. */
+        if (f->segs_left > 0 && f->dirty && f->dirfd >= 0)
+            (void)save_state(p, f, NULL);
+    }
+}
+
+static void dl_tick(void *ctx)
+{
+    struct pull *p = ctx;
+    double now = sl__cl_now();
+
+    sl__cl_progress_set(&p->bar, p->done_before + p->written);
+    wake_hasher(p);
+    if (now - p->last_save >= STATE_EVERY) {
+        save_dirty(p);
+        p->last_save = now;
+    }
+}
+
+/* ---- planning ---- */
+
+static enum sl_err read_version(struct pull *p, struct sl_error *err)
+{
+    const struct sl_pull_opts *o = p->o;
+    struct sl_buf path = SL_BUF_INIT(4096);
+    json_t *files, *e;
+    size_t i;
+    enum sl_err rc;
+
+    sl_buf_addf(&path, "/api/v1/models/%s/%s/versions/", o->org, o->name);
+    sl__cl_url_escape(&path, o->rev, false);
+    rc = sl__cl_http_json(p->cl, "GET", sl_buf_cstr(&path), NULL, 0, 120, NULL, &p->version, err);
+    sl_buf_release(&path);
+    if (rc) {
+        sl_error_prefix(err, "%s/%s@%s", o->org, o->name, o->rev);
+        return rc;
+    }
+    p->commit = json_string_value(json_object_get(p->version, "commit"));
+    files = json_object_get(p->version, "files");
+    if (!p->commit || strlen(p->commit) != 64 || !json_is_array(files))
+        return sl_error_set(err, SL_EINTERNAL,
+                            "%s/%s@%s: the server's answer lacks a commit digest or a file list",
+                            o->org, o->name, o->rev);
+    for (const char *c = p->commit; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return sl_error_set(err, SL_EINTERNAL, "the server sent a malformed commit digest");
+    p->nfiles = json_array_size(files);
+    if (p->nfiles > SL_SCAN_MAX_FILES)
+        return sl_error_set(err, SL_ELIMIT, "the version lists %zu files, more than %d", p->nfiles,
+                            SL_SCAN_MAX_FILES);
+    p->files = sl_xcalloc(p->nfiles ? p->nfiles : 1, sizeof(*p->files));
+    json_array_foreach(files, i, e)
+    {
+        struct pfile *f = &p->files[i];
+        const char *path_s = json_string_value(json_object_get(e, "path"));
+        const char *sha = json_string_value(json_object_get(e, "sha256"));
+        json_t *size = json_object_get(e, "size");
+        f->fd = f->dirfd = -1;
+        if (!path_s || !sl__cl_path_ok(path_s))
+            return sl_error_set(err, SL_EINTERNAL,
+                                "the version lists a file path that could leave the destination "
+                                "folder (\"%s\"); refusing it",
+                                path_s ? path_s : "(none)");
+        if (!json_is_integer(size) || json_integer_value(size) < 0 || !sha || strlen(sha) != 64 ||
+            !sl_unhex(sha, 64, f->sha, sizeof(f->sha)))
+            return sl_error_set(err, SL_EINTERNAL, "%s: the server sent a bad size or sha256",
+                                path_s);
+        f->path = path_s;
+        f->size = (uint64_t)json_integer_value(size);
+        sl_hex(f->sha, SL_SHA256_LEN, f->hex);
+        f->part = sl_xasprintf("%s%s", sl_path_base(path_s), PART_SUFFIX);
+        f->statename = sl_xasprintf("%s%s", sl_path_base(path_s), STATE_SUFFIX);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(p->files[k].path, path_s) == 0)
+                return sl_error_set(err, SL_EINTERNAL, "%s: listed twice by the server", path_s);
+    }
+    return SL_OK;
+}
+
+/* Is the file already in place with the right bytes? */
+static enum sl_err check_present(struct pull *p, struct pfile *f, struct sl_error *err)
+{
+    struct sl_scan_file sf;
+    struct stat st;
+    const char *base;
+    int dirfd, fd;
+    enum sl_err rc;
+
+    rc = sl__cl_open_parent(p->rootfd, f->path, &base, &dirfd, err);
+    if (rc)
+        return rc;
+    if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size != f->size) {
+        close(dirfd);
+        return SL_OK;
+    }
+    memset(&sf, 0, sizeof(sf));
+    sf.src = sl_xasprintf("%s/%s", p->root_real ? p->root_real : "", f->path);
+    sf.size = f->size;
+    sf.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    sf.ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+    sf.ino = (uint64_t)st.st_ino;
+    sf.dev = (uint64_t)st.st_dev;
+    if (!(p->cache && p->root_real && sl__cl_cache_get(p->cache, &sf, false))) {
+        fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || sl__cl_hash_fd(fd, f->path, f->size, sf.sha, NULL, NULL, NULL, NULL) != SL_OK)
+            memset(sf.sha, 0, sizeof(sf.sha));
+        else if (p->cache && p->root_real && memcmp(sf.sha, f->sha, SL_SHA256_LEN) == 0)
+            sl__cl_cache_put(p->cache, &sf);
+        if (fd >= 0)
+            close(fd);
+    }
+    if (memcmp(sf.sha, f->sha, SL_SHA256_LEN) == 0)
+        f->state = F_PRESENT;
+    free(sf.src);
+    free(sf.chunks);
+    close(dirfd);
+    return SL_OK;
+}
+
+static enum sl_err plan(struct pull *p, struct sl_error *err)
+{
+    uint64_t need = 0;
+    struct statvfs vfs;
+    enum sl_err rc;
+
+    p->jobs = NULL;
+    for (size_t i = 0; i < p->nfiles; i++) {
+        struct pfile *f = &p->files[i];
+        rc = check_present(p, f, err);
+        if (rc)
+            return rc;
+        if (f->state == F_PRESENT)
+            continue;
+        p->total += f->size;
+        f->nseg = f->size ? (f->size + p->segment - 1) / p->segment : 0;
+        f->done = sl_xcalloc(f->nseg ? f->nseg : 1, sizeof(*f->done));
+        rc = sl__cl_open_parent(p->rootfd, f->path, &f->base, &f->dirfd, err);
+        if (rc)
+            return rc;
+        load_state(p, f);
+        for (uint64_t k = 0; k < f->nseg; k++) {
+            p->done_before += f->done[k];
+            if (f->done[k] < seg_len(p, f, k)) {
+                f->segs_left++;
+                need += seg_len(p, f, k) - f->done[k];
+            }
+        }
+        advance(p, f);
+        if (f->segs_left == 0 || atomic_load(&f->prefix) > 0) {
+            /* Empty, resumed or all there: the hashing thread reads it now. */
+            f->fd = openat(f->dirfd, f->part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+            if (f->fd < 0)
+                return sl_error_set(err, SL_EIO, "%s%s: cannot open: %s", f->path, PART_SUFFIX,
+                                    strerror(errno));
+        } else {
+            /* Few descriptors stay open: the folder is opened again on start. */
+            close(f->dirfd);
+            f->dirfd = -1;
+        }
+        if (f->segs_left == 0)
+            atomic_store(&f->complete, true);
+        verify_enqueue(p, i);
+        if (f->segs_left == 0)
+            continue;
+        p->jobs = sl_xrealloc(p->jobs, (p->njobs + f->segs_left) * sizeof(*p->jobs));
+        for (uint64_t k = 0; k < f->nseg; k++) {
+            if (f->done[k] < seg_len(p, f, k)) {
+                p->jobs[p->njobs].file = (uint32_t)i;
+                p->jobs[p->njobs].seg = (uint32_t)k;
+                p->njobs++;
+            }
+        }
+    }
+    if (need && fstatvfs(p->rootfd, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < need) {
+        char a[32], b[32];
+        return sl_error_set(err, SL_ENOSPACE, "%s: %s free, %s needed", p->o->dest,
+                            sl__cl_fmt_bytes((uint64_t)vfs.f_bavail * vfs.f_frsize, a, sizeof(a)),
+                            sl__cl_fmt_bytes(need, b, sizeof(b)));
+    }
+    return SL_OK;
+}
+
+enum sl_err sl_client_pull(struct sl_client *cl, const struct sl_pull_opts *o, json_t **result,
+                           struct sl_error *err)
+{
+    static const struct sl_pool_ops ops = {dl_start, dl_finish, dl_tick};
+    struct pull p;
+    int streams = o->streams > 0 ? o->streams : DEFAULT_STREAMS;
+    json_t *res = NULL, *list;
+    unsigned char warm[SL_SHA256_LEN];
+    enum sl_err rc;
+
+    memset(&p, 0, sizeof(p));
+    p.cl = cl;
+    p.o = o;
+    p.rootfd = -1;
+    p.segment = o->segment ? o->segment : DEFAULT_SEGMENT;
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_cond_init(&p.cond, NULL);
+    /* The SHA-256 implementation is fetched once; do it before the thread. */
+    sl_sha256("", 0, warm);
+    if (!sl__cl_name_ok(o->org) || !sl__cl_name_ok(o->name)) {
+        rc = sl_error_set(err, SL_EUSAGE, "\"%s/%s\": not a valid model name", o->org, o->name);
+        goto out;
+    }
+    rc = read_version(&p, err);
+    if (rc)
+        goto out;
+    rc = sl__cl_mkdirs(o->dest, 0755, err);
+    if (rc)
+        goto out;
+    p.rootfd = open(o->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (p.rootfd < 0) {
+        rc = sl_error_set(err, SL_EIO, "%s: cannot open: %s", o->dest, strerror(errno));
+        goto out;
+    }
+    p.root_real = realpath(o->dest, NULL);
+    if (o->cache_dir) {
+        p.cache = o->cache_dir[0] ? sl_xstrdup(o->cache_dir) : NULL;
+    } else {
+        char *st = sl__cl_state_dir();
+        p.cache = st ? sl_xasprintf("%s/scan-cache", st) : NULL;
+        free(st);
+    }
+    p.queue = sl_xmalloc((p.nfiles ? p.nfiles : 1) * sizeof(*p.queue));
+    if (pthread_create(&p.verifier, NULL, verify_main, &p) != 0) {
+        rc = sl_error_set(err, SL_EIO, "cannot start the verifying thread");
+        goto out;
+    }
+    p.verifier_on = true;
+    rc = plan(&p, err);
+    if (rc)
+        goto out;
+    if (p.njobs) {
+        struct sl_buf u = SL_BUF_INIT(4096);
+        sl_buf_addf(&u, "%s/api/v1/models/%s/%s/versions/%s/files/", cl->url, o->org, o->name,
+                    p.commit);
+        p.url_prefix = sl_buf_detach(&u, NULL);
+        if ((size_t)streams > p.njobs)
+            streams = (int)p.njobs;
+        p.slots = sl_xcalloc((size_t)streams, sizeof(*p.slots));
+        sl__cl_progress_init(&p.bar, o->progress, "downloading", p.total);
+        p.last_save = sl__cl_now();
+        rc = sl__cl_pool_run(cl, p.njobs, streams, &ops, &p, err);
+        save_dirty(&p);
+        sl__cl_progress_end(&p.bar);
+        if (rc)
+            sl_error_prefix(err, "%s/%s", o->org, o->name);
+    }
+out:
+    if (p.verifier_on) {
+        atomic_store(&p.closing, true);
+        wake_hasher(&p);
+        pthread_join(p.verifier, NULL);
+    }
+    if (!rc && p.verify_failed) {
+        rc = p.verify_err.code;
+        if (err)
+            *err = p.verify_err;
+    }
+    if (!rc) {
+        size_t i;
+        res = json_object();
+        list = json_array();
+        for (i = 0; i < p.nfiles; i++) {
+            json_t *e = json_object();
+            json_object_set_new(e, "path", json_string(p.files[i].path));
+            json_object_set_new(e, "size", json_integer((json_int_t)p.files[i].size));
+            json_object_set_new(e, "sha256", json_string(p.files[i].hex));
+            json_object_set_new(e, "downloaded", json_boolean(p.files[i].state == F_DONE));
+            json_array_append_new(list, e);
+        }
+        json_object_set_new(res, "commit", json_string(p.commit));
+        json_object_set_new(res, "files", list);
+        json_object_set_new(res, "bytes_downloaded", json_integer((json_int_t)p.written));
+        for (i = 0; i < 3; i++) {
+            static const char *const keys[] = {"model", "version", "tier"};
+            json_t *v = json_object_get(p.version, keys[i]);
+            json_object_set(res, keys[i], v ? v : json_null());
+        }
+        *result = res;
+    }
+    for (size_t i = 0; i < p.nfiles; i++) {
+        struct pfile *f = &p.files[i];
+        uint64_t got = 0;
+        for (uint64_t k = 0; k < f->nseg; k++)
+            got += f->done[k];
+        /* A part file that never received a byte (the download was refused,
+         * say) is not worth keeping. */
+        if (rc && f->segs_left > 0 && got == 0 && f->dirfd >= 0) {
+            (void)unlinkat(f->dirfd, f->part, 0);
+            (void)unlinkat(f->dirfd, f->statename, 0);
+        }
+        close_file(f);
+        free(p.files[i].part);
+        free(p.files[i].statename);
+        free(p.files[i].done);
+    }
+    if (p.rootfd >= 0)
+        close(p.rootfd);
+    free(p.files);
+    free(p.jobs);
+    free(p.slots);
+    free(p.queue);
+    free(p.url_prefix);
+    free(p.cache);
+    free(p.root_real);
+    json_decref(p.version);
+    pthread_cond_destroy(&p.cond);
+    pthread_mutex_destroy(&p.lock);
+    return rc;
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Numbered schema migrations. Each runs in its own transaction together with
+ * the bump of PRAGMA user_version, so a crash leaves the schema at a
+ * numbered state. Append new migrations; never edit a shipped one.
+ */
+#include "db/db.h"
+
+#include <stdio.h>
+
+#include "common/banned.h"
+
+void sl__db_set_schema(struct sl_db *db, int v);
+enum sl_err sl__db_migrate(struct sl_db *db, struct sl_error *err);
+
+static const char *const migrations[] = {
+    /* 1: accounts, models, versions, content-addressed files and chunks */
+    "CREATE TABLE users ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, email TEXT, affiliation TEXT,"
+    "  country TEXT, is_admin INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);"
+    "CREATE TABLE orgs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE members ("
+    "  org_id INTEGER NOT NULL REFERENCES orgs(id), user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  role TEXT NOT NULL CHECK (role IN ('publisher', 'member')), PRIMARY KEY (org_id, user_id));"
+    "CREATE TABLE tokens ("
+    "  id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  hash BLOB NOT NULL UNIQUE, scopes TEXT NOT NULL, name TEXT, created INTEGER NOT NULL,"
+    "  expires INTEGER, revoked INTEGER);"
+    "CREATE TABLE models ("
+    "  id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL REFERENCES orgs(id), name TEXT NOT NULL,"
+    "  created INTEGER NOT NULL, UNIQUE (org_id, name));"
+    "CREATE TABLE packs ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, size INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL, retired INTEGER);"
+    "CREATE TABLE chunks ("
+    "  id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, pack_id INTEGER NOT NULL REFERENCES"
+    "  packs(id), pack_offset INTEGER NOT NULL, length INTEGER NOT NULL, created INTEGER NOT NULL);"
+    "CREATE INDEX chunks_pack ON chunks (pack_id);"
+    "CREATE TABLE chunk_owners ("
+    "  chunk_id INTEGER NOT NULL REFERENCES chunks(id), org_id INTEGER NOT NULL REFERENCES"
+    "  orgs(id), PRIMARY KEY (org_id, chunk_id)) WITHOUT ROWID;"
+    "CREATE TABLE blobs ("
+    "  id INTEGER PRIMARY KEY, sha256 BLOB NOT NULL UNIQUE, size INTEGER NOT NULL,"
+    "  nchunks INTEGER NOT NULL);"
+    "CREATE TABLE blob_chunks ("
+    "  blob_id INTEGER NOT NULL REFERENCES blobs(id), idx INTEGER NOT NULL,"
+    "  file_offset INTEGER NOT NULL, chunk_id INTEGER NOT NULL REFERENCES chunks(id),"
+    "  PRIMARY KEY (blob_id, idx)) WITHOUT ROWID;"
+    "CREATE INDEX blob_chunks_offset ON blob_chunks (blob_id, file_offset);"
+    "CREATE INDEX blob_chunks_chunk ON blob_chunks (chunk_id);"
+    "CREATE TABLE versions ("
+    "  id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL REFERENCES models(id),"
+    "  seq INTEGER NOT NULL, commit_hash TEXT NOT NULL UNIQUE, manifest TEXT NOT NULL,"
+    "  tier TEXT NOT NULL, min_tier TEXT NOT NULL, decision TEXT NOT NULL, inspect TEXT,"
+    "  license TEXT, bytes_total INTEGER NOT NULL, created INTEGER NOT NULL,"
+    "  created_by INTEGER REFERENCES users(id), UNIQUE (model_id, seq));"
+    "CREATE TABLE version_files ("
+    "  version_id INTEGER NOT NULL REFERENCES versions(id), path TEXT NOT NULL,"
+    "  blob_id INTEGER NOT NULL REFERENCES blobs(id), PRIMARY KEY (version_id, path))"
+    "  WITHOUT ROWID;"
+    "CREATE INDEX version_files_blob ON version_files (blob_id);"
+    "CREATE TABLE refs ("
+    "  model_id INTEGER NOT NULL REFERENCES models(id), name TEXT NOT NULL,"
+    "  version_id INTEGER NOT NULL REFERENCES versions(id), PRIMARY KEY (model_id, name));",
+    /* 2: files registered before a commit names them live until gc's grace */
+    "ALTER TABLE blobs ADD COLUMN created INTEGER NOT NULL DEFAULT 0;",
+};
+
+enum sl_err sl__db_migrate(struct sl_db *db, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db, "PRAGMA user_version", err);
+    int have;
+    enum sl_err rc;
+
+    if (!st)
+        return err ? err->code : SL_EINTERNAL;
+    if (sl_stmt_step(st, err) != 1) {
+        sl_stmt_done(st);
+        return err ? err->code : SL_EINTERNAL;
+    }
+    have = (int)sl_stmt_col_int(st, 0);
+    sl_stmt_done(st);
+    if (have > (int)(sizeof(migrations) / sizeof(migrations[0])))
+        return sl_error_set(err, SL_EUNSUPPORTED,
+                            "database schema version %d is newer than this sluice (%zu)", have,
+                            sizeof(migrations) / sizeof(migrations[0]));
+    for (int v = have; v < (int)(sizeof(migrations) / sizeof(migrations[0])); v++) {
+        char bump[64];
+        rc = sl_db_begin(db, err);
+        if (!rc)
+            rc = sl_db_exec(db, migrations[v], err);
+        snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", v + 1);
+        if (!rc)
+            rc = sl_db_exec(db, bump, err);
+        if (!rc)
+            rc = sl_db_commit(db, err);
+        if (rc) {
+            sl_db_rollback(db);
+            sl_error_prefix(err, "migration %d", v + 1);
+            return rc;
+        }
+    }
+    sl__db_set_schema(db, (int)(sizeof(migrations) / sizeof(migrations[0])));
+    return SL_OK;
+}

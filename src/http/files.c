@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * File downloads (`resolve` and the native files route): ETag, Range,
+ * If-None-Match and the Hugging Face headers. Small files are read whole and
+ * sent from memory; large ones stream from the pack runs in 1 MiB reads
+ * straight into the server's send buffer (measured faster than sendfile over
+ * loopback here, docs/PERFORMANCE.md).
+ */
+#include "http/http_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "common/banned.h"
+
+#define SMALL_FILE (256u * 1024u)
+#define BLOCK      (1u << 20)
+
+struct dl {
+    struct sl_registry *r;
+    struct sl_run *runs;
+    size_t nruns;
+    size_t run;          /* current run */
+    uint64_t start, end; /* the byte range sent, [start, end) */
+    struct sl_req *q;
+};
+
+/* Parses a single "bytes=a-b", "bytes=a-" or "bytes=-n" range against
+ * `size`. Returns 0 ok, -1 when malformed or unsatisfiable (416). */
+static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *end,
+                       const char **why)
+{
+    const char *p;
+    char *e;
+    unsigned long long a, b;
+
+    if (strncmp(h, "bytes=", 6) != 0) {
+        *why = "only byte ranges are supported";
+        return -1;
+    }
+    p = h + 6;
+    if (strchr(p, ',')) {
+        *why = "several ranges in one request are not supported";
+        return -1;
+    }
+    if (*p == '-') {
+        errno = 0;
+        b = strtoull(p + 1, &e, 10);
+        if (errno || *e || e == p + 1 || b == 0) {
+            *why = "malformed suffix range";
+            return -1;
+        }
+        *start = b >= size ? 0 : size - b;
+        *end = size;
+        if (size == 0) {
+            *why = "the file is empty";
+            return -1;
+        }
+        return 0;
+    }
+    errno = 0;
+    a = strtoull(p, &e, 10);
+    if (errno || e == p || *e != '-') {
+        *why = "malformed range";
+        return -1;
+    }
+    if (e[1] == '\0') {
+        b = size ? size - 1 : 0;
+    } else {
+        char *e2;
+        b = strtoull(e + 1, &e2, 10);
+        if (errno || *e2 || b < a) {
+            *why = "malformed range";
+            return -1;
+        }
+        if (b >= size)
+            b = size ? size - 1 : 0;
+    }
+    if (a >= size) {
+        *why = "the range starts beyond the end of the file";
+        return -1;
+    }
+    *start = a;
+    *end = b + 1;
+    return 0;
+}
+
+static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct dl *d = cls;
+    uint64_t at = d->start + pos; /* file offset */
+    size_t done = 0;
+
+    if (at >= d->end)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    while (done < max && at < d->end) {
+        const struct sl_run *r;
+        uint64_t in_run, take;
+        struct sl_error err;
+        while (d->run < d->nruns && d->runs[d->run].file_offset + d->runs[d->run].length <= at)
+            d->run++;
+        if (d->run >= d->nruns)
+            break;
+        r = &d->runs[d->run];
+        in_run = at - r->file_offset;
+        take = r->length - in_run;
+        if (take > max - done)
+            take = max - done;
+        if (take > d->end - at)
+            take = d->end - at;
+        if (sl_reg_read_run(d->r, r, in_run, buf + done, (size_t)take, &err) != SL_OK) {
+            fprintf(stderr, "{\"event\":\"read_error\",\"message\":\"%s\"}\n", err.msg);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        done += take;
+        at += take;
+    }
+    if (done == 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    d->q->bytes += done;
+    sl_progress(d->q->srv);
+    return (ssize_t)done;
+}
+
+static void free_dl(void *cls)
+{
+    struct dl *d = cls;
+
+    free(d->runs);
+    free(d);
+}
+
+static void headers(struct sl_req *q, struct MHD_Response *resp, const struct sl_file_ref *f)
+{
+    char etag[70], size[32];
+
+    snprintf(etag, sizeof(etag), "\"%s\"", f->sha256);
+    snprintf(size, sizeof(size), "%llu", (unsigned long long)f->size);
+    sl_mhd->add_response_header(resp, "ETag", etag);
+    sl_mhd->add_response_header(resp, "X-Linked-Etag", etag);
+    sl_mhd->add_response_header(resp, "X-Linked-Size", size);
+    sl_mhd->add_response_header(resp, "X-Repo-Commit", q->v.commit);
+    sl_mhd->add_response_header(resp, "Accept-Ranges", "bytes");
+}
+
+static bool etag_matches(const char *inm, const char *sha)
+{
+    char quoted[70];
+
+    if (strcmp(inm, "*") == 0)
+        return true;
+    snprintf(quoted, sizeof(quoted), "\"%s\"", sha);
+    /* a list of tags, possibly weak */
+    return strstr(inm, quoted) != NULL || strcmp(inm, sha) == 0;
+}
+
+void sl_h_file(struct sl_req *q)
+{
+    struct sl_registry *r = q->srv->r;
+    struct sl_file_ref f;
+    struct sl_error err;
+    const char *range = sl_mhd->lookup_connection_value(q->conn, MHD_HEADER_KIND, "Range");
+    const char *inm = sl_mhd->lookup_connection_value(q->conn, MHD_HEADER_KIND, "If-None-Match");
+    uint64_t start = 0, end, len;
+    unsigned status = 200;
+    struct MHD_Response *resp;
+    struct dl *d;
+
+    if (sl_reg_file(r, q->v.version_id, q->path, &f, &err) != SL_OK) {
+        q->x_error = "EntryNotFound";
+        sl_reply_error(q, &err);
+        return;
+    }
+    end = f.size;
+    if (inm && etag_matches(inm, f.sha256)) {
+        resp = sl_mhd->create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        headers(q, resp, &f);
+        sl_reply(q, 304, resp, 0);
+        return;
+    }
+    if (range) {
+        const char *why;
+        if (parse_range(range, f.size, &start, &end, &why) != 0) {
+            char cr[64];
+            json_t *e = json_pack("{s:s, s:o}", "error", "range_not_satisfiable", "message",
+                                  json_sprintf("Range \"%.100s\": %s (file size %llu)", range, why,
+                                               (unsigned long long)f.size));
+            char *text = json_dumps(e, JSON_COMPACT);
+            size_t n = strlen(text);
+            json_decref(e);
+            snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)f.size);
+            resp = sl_mhd->create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
+            sl_mhd->add_response_header(resp, "Content-Type", "application/json");
+            sl_mhd->add_response_header(resp, "Content-Range", cr);
+            sl_reply(q, 416, resp, n);
+            return;
+        }
+        status = 206;
+    }
+    len = end - start;
+    d = sl_xcalloc(1, sizeof(*d));
+    d->r = r;
+    d->start = start;
+    d->end = end;
+    d->q = q;
+    if (len > 0 && !q->head &&
+        sl_reg_runs(r, f.blob_id, start, end, &d->runs, &d->nruns, &err) != SL_OK) {
+        free_dl(d);
+        sl_reply_error(q, &err);
+        return;
+    }
+    if (len <= SMALL_FILE && !q->head) {
+        /* small: read it whole and answer from memory */
+        char *buf = sl_xmalloc(len ? len : 1);
+        ssize_t got = len ? reader(d, 0, buf, (size_t)len) : 0;
+        q->bytes = 0;
+        free_dl(d);
+        if (got < 0 || (uint64_t)got != len) {
+            free(buf);
+            sl_error_set(&err, SL_EIO, "could not read the file from the store");
+            sl_reply_error(q, &err);
+            return;
+        }
+        resp = sl_mhd->create_response_from_buffer((size_t)len, buf, MHD_RESPMEM_MUST_FREE);
+    } else {
+        resp = sl_mhd->create_response_from_callback(len, len < BLOCK ? (size_t)len : BLOCK, reader,
+                                                     d, free_dl);
+    }
+    headers(q, resp, &f);
+    sl_mhd->add_response_header(resp, "Content-Type", "application/octet-stream");
+    if (status == 206) {
+        char cr[96];
+        snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)start,
+                 (unsigned long long)(end - 1), (unsigned long long)f.size);
+        sl_mhd->add_response_header(resp, "Content-Range", cr);
+    }
+    sl_reply(q, status, resp, q->head ? 0 : len);
+    if (!q->head && len > SMALL_FILE)
+        q->bytes = 0; /* counted as the reader sends */
+}

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Private to src/http/: the request context, the route table and the
+ * helpers handlers use to answer.
+ */
+#ifndef SL_HTTP_HTTP_INT_H
+#define SL_HTTP_HTTP_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "common/buf.h"
+#include "http/http.h"
+#include "http/mhd.h"
+#include "registry/registry.h"
+
+#define SL_JSON_BODY_MAX (64u << 20)
+
+enum perm {
+    P_NONE,     /* anyone */
+    P_USER,     /* a valid token */
+    P_ADMIN,    /* an admin token */
+    P_MODEL,    /* {org}/{name} exists */
+    P_VERSION,  /* and {rev} resolves (default main) */
+    P_DOWNLOAD, /* and the tier rule lets the caller download */
+    P_PUBLISH,  /* a write token of a publisher of {org} */
+};
+
+/* Bodies: none, buffered (JSON or raw bytes, at most SL_JSON_BODY_MAX), or
+ * streamed into an upload as they arrive. */
+enum body_kind { BODY_NONE, BODY_JSON, BODY_STREAM };
+
+struct sl_req;
+typedef void (*sl_handler)(struct sl_req *q);
+
+struct sl_route {
+    const char *methods; /* "GET", "GET HEAD", "POST" */
+    const char *pattern; /* "/api/v1/models/{org}/{name}"; "{path*}" takes the rest */
+    sl_handler handler;
+    enum perm perm;
+    enum body_kind body;
+};
+
+struct sl_server {
+    struct sl_registry *r;
+    struct MHD_Daemon *d;
+    atomic_int in_flight;
+    atomic_ullong requests;
+    atomic_bool draining;     /* SIGTERM seen: answer new requests 503 */
+    atomic_llong progress_ms; /* last time any request moved a byte */
+};
+
+#define MAX_PARAMS 4
+
+struct sl_req {
+    struct sl_server *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    bool head;
+    char *raw_path;
+    const struct sl_route *route;
+    char *params[MAX_PARAMS]; /* decoded captures: org, name, rev, path */
+    const char *org, *name, *rev, *path, *sha;
+    struct sl_principal who;
+    struct sl_version_ref v;  /* for P_VERSION and P_DOWNLOAD */
+    int64_t org_id, model_id; /* for P_MODEL and up */
+    /* request body */
+    uint64_t content_length;
+    bool has_length;
+    struct sl_buf body;
+    struct sl_ingest *ingest;
+    bool body_failed;
+    struct sl_error body_err;
+    bool checked;        /* sl_permitted() passed */
+    const char *x_error; /* Hugging Face X-Error-Code for an error answer, or NULL */
+    /* answer */
+    bool answered;
+    unsigned status;
+    uint64_t bytes;
+    struct timespec t0;
+};
+
+/* Notes that a request moved bytes (drain waits only for requests that do). */
+void sl_progress(struct sl_server *s);
+
+/* The route table (routes.c). */
+extern const struct sl_route sl_routes[];
+
+/* Answers with JSON (takes the reference) and `status`. */
+void sl_reply_json(struct sl_req *q, unsigned status, json_t *v);
+
+/* Answers with an error JSON; the status follows from the error code. */
+void sl_reply_error(struct sl_req *q, const struct sl_error *e);
+
+/* Answers with `status`, an error code name and a message. */
+void sl_reply_status(struct sl_req *q, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Queues a prepared response (and records status and size for the log). */
+void sl_reply(struct sl_req *q, unsigned status, struct MHD_Response *resp, uint64_t size);
+
+/* Handlers. */
+void sl_h_health(struct sl_req *q);
+void sl_h_models(struct sl_req *q);
+void sl_h_model(struct sl_req *q);
+void sl_h_version(struct sl_req *q);
+void sl_h_decision(struct sl_req *q);
+void sl_h_file(struct sl_req *q);
+void sl_h_missing(struct sl_req *q);
+void sl_h_chunks(struct sl_req *q);
+void sl_h_commit(struct sl_req *q);
+void sl_h_file_store(struct sl_req *q);
+void sl_h_hf_info(struct sl_req *q);
+void sl_h_hf_tree(struct sl_req *q);
+void sl_h_hf_paths_info(struct sl_req *q);
+
+/* Authenticates and applies the route's permission; answers and returns
+ * false when refused (router.c). */
+bool sl_permitted(struct sl_req *q);
+
+/* Runs the route's checks (unless done) and its handler. */
+void sl_dispatch(struct sl_req *q);
+
+/* Matches method and path; returns the route (params filled) or NULL with
+ * *status 404 or 405, or 400 for a malformed path. */
+const struct sl_route *sl_route_match(struct sl_req *q, unsigned *status, const char **why);
+
+#endif

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The router: one declarative table of routes, each with the permission it
+ * needs. Before any handler runs, the router decodes the path (refusing NUL,
+ * control characters and bad escapes), authenticates the bearer token,
+ * resolves the org, model and revision the route names, and applies the tier
+ * rule to downloads, so no handler can forget a check.
+ */
+#include "http/http_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "common/banned.h"
+
+const struct sl_route sl_routes[] = {
+    {"GET", "/api/v1/health", sl_h_health, P_NONE, BODY_NONE},
+    {"GET", "/api/v1/models", sl_h_models, P_NONE, BODY_NONE},
+    {"GET", "/api/v1/models/{org}/{name}", sl_h_model, P_MODEL, BODY_NONE},
+    {"GET", "/api/v1/models/{org}/{name}/versions/{rev}", sl_h_version, P_VERSION, BODY_NONE},
+    {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/decision", sl_h_decision, P_VERSION,
+     BODY_NONE},
+    {"GET HEAD", "/api/v1/models/{org}/{name}/versions/{rev}/files/{path*}", sl_h_file, P_DOWNLOAD,
+     BODY_NONE},
+    {"POST", "/api/v1/models/{org}/{name}/chunks/missing", sl_h_missing, P_PUBLISH, BODY_JSON},
+    {"POST", "/api/v1/models/{org}/{name}/chunks", sl_h_chunks, P_PUBLISH, BODY_STREAM},
+    {"POST", "/api/v1/models/{org}/{name}/files/{sha}", sl_h_file_store, P_PUBLISH, BODY_JSON},
+    {"POST", "/api/v1/models/{org}/{name}/versions", sl_h_commit, P_PUBLISH, BODY_JSON},
+    {"GET", "/api/models/{org}/{name}", sl_h_hf_info, P_VERSION, BODY_NONE},
+    {"GET", "/api/models/{org}/{name}/revision/{rev}", sl_h_hf_info, P_VERSION, BODY_NONE},
+    {"GET", "/api/models/{org}/{name}/tree/{rev}", sl_h_hf_tree, P_VERSION, BODY_NONE},
+    {"GET", "/api/models/{org}/{name}/tree/{rev}/{path*}", sl_h_hf_tree, P_VERSION, BODY_NONE},
+    {"POST", "/api/models/{org}/{name}/paths-info/{rev}", sl_h_hf_paths_info, P_VERSION, BODY_JSON},
+    {"GET HEAD", "/{org}/{name}/resolve/{rev}/{path*}", sl_h_file, P_DOWNLOAD, BODY_NONE},
+    {NULL, NULL, NULL, P_NONE, BODY_NONE},
+};
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes `s[0..n)`; NULL when an escape is malformed or decodes
+ * to NUL or a control character. */
+static char *decode(const char *s, size_t n)
+{
+    char *out = sl_xmalloc(n + 1);
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '%') {
+            int hi, lo;
+            hi = i + 1 < n ? hexval(s[i + 1]) : -1;
+            lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                free(out);
+                return NULL;
+            }
+            c = (unsigned char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (c < 0x20 || c == 0x7f) {
+            free(out);
+            return NULL;
+        }
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static bool method_ok(const char *list, const char *m)
+{
+    size_t n = strlen(m);
+    const char *p = list;
+
+    while ((p = strstr(p, m)) != NULL) {
+        if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+/* Matches `path` against `pattern`; on success fills q->params. */
+static bool match(struct sl_req *q, const char *pattern, const char *path, bool *bad)
+{
+    const char *p = pattern, *s = path;
+    size_t np = 0;
+    char *caps[MAX_PARAMS] = {NULL};
+
+    while (*p && *s) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            bool rest = close[-1] == '*';
+            const char *end = rest ? s + strlen(s) : strchr(s, '/');
+            if (!end)
+                end = s + strlen(s);
+            if (end == s)
+                goto no;
+            caps[np] = decode(s, (size_t)(end - s));
+            if (!caps[np]) {
+                *bad = true;
+                goto no;
+            }
+            np++;
+            s = end;
+            p = close + 1;
+            continue;
+        }
+        if (*p != *s)
+            goto no;
+        p++;
+        s++;
+    }
+    if (*p || *s)
+        goto no;
+    for (size_t i = 0; i < np; i++)
+        q->params[i] = caps[i];
+    return true;
+no:
+    for (size_t i = 0; i < np; i++)
+        free(caps[i]);
+    return false;
+}
+
+const struct sl_route *sl_route_match(struct sl_req *q, unsigned *status, const char **why)
+{
+    bool path_found = false, bad = false;
+
+    for (const struct sl_route *r = sl_routes; r->methods; r++) {
+        if (!match(q, r->pattern, q->raw_path, &bad)) {
+            if (bad) {
+                *status = 400;
+                *why = "the path has a malformed escape, a NUL or a control character";
+                return NULL;
+            }
+            continue;
+        }
+        if (method_ok(r->methods, q->method)) {
+            /* names of the captures, in pattern order */
+            const char *pat = r->pattern;
+            size_t i = 0;
+            while ((pat = strchr(pat, '{')) != NULL && i < MAX_PARAMS) {
+                if (strncmp(pat, "{org}", 5) == 0)
+                    q->org = q->params[i];
+                else if (strncmp(pat, "{name}", 6) == 0)
+                    q->name = q->params[i];
+                else if (strncmp(pat, "{rev}", 5) == 0)
+                    q->rev = q->params[i];
+                else if (strncmp(pat, "{sha}", 5) == 0)
+                    q->sha = q->params[i];
+                else
+                    q->path = q->params[i];
+                i++;
+                pat++;
+            }
+            return r;
+        }
+        path_found = true;
+        for (size_t i = 0; i < MAX_PARAMS; i++) {
+            free(q->params[i]);
+            q->params[i] = NULL;
+        }
+    }
+    *status = path_found ? 405 : 404;
+    *why = path_found ? "this method is not allowed here" : "no such endpoint";
+    return NULL;
+}
+
+static bool authenticate(struct sl_req *q)
+{
+    const char *h = sl_mhd->lookup_connection_value(q->conn, MHD_HEADER_KIND, "Authorization");
+    struct sl_error err;
+
+    memset(&q->who, 0, sizeof(q->who));
+    if (!h)
+        return true;
+    if (strncmp(h, "Bearer ", 7) != 0) {
+        sl_reply_status(q, 401, "unauthorized", "use Authorization: Bearer TOKEN");
+        return false;
+    }
+    sl_error_clear(&err);
+    if (sl_reg_auth(q->srv->r, h + 7, &q->who, &err) != SL_OK) {
+        sl_reply_error(q, &err);
+        return false;
+    }
+    return true;
+}
+
+/* Checks the route's permission; answers and returns false when refused. */
+bool sl_permitted(struct sl_req *q)
+{
+    struct sl_registry *r = q->srv->r;
+    struct sl_error err;
+    enum perm p = q->route->perm;
+
+    sl_error_clear(&err);
+    if (!authenticate(q))
+        return false;
+    if ((q->org && !sl_name_ok(q->org)) || (q->name && !sl_name_ok(q->name))) {
+        sl_reply_status(q, 400, "bad_request",
+                        "org and model names use letters, digits, '.', '_' and '-'");
+        return false;
+    }
+    if (q->path) {
+        const char *why;
+        if (!sl_path_ok(q->path, strlen(q->path), &why)) {
+            sl_reply_status(q, 400, "bad_request", "file path %s", why);
+            return false;
+        }
+    }
+    switch (p) {
+    case P_NONE:
+        return true;
+    case P_USER:
+    case P_ADMIN:
+        if (q->who.user_id == 0) {
+            sl_reply_status(q, 401, "unauthorized", "this needs a token");
+            return false;
+        }
+        if (p == P_ADMIN && !q->who.admin) {
+            sl_reply_status(q, 403, "forbidden", "this needs an admin token");
+            return false;
+        }
+        return true;
+    case P_PUBLISH:
+        if (q->who.user_id == 0) {
+            sl_reply_status(q, 401, "unauthorized", "publishing needs a token");
+            return false;
+        }
+        if (sl_reg_org_id(r, q->org, &q->org_id, &err) != SL_OK) {
+            sl_reply_error(q, &err);
+            return false;
+        }
+        if (!sl_reg_can_publish(r, &q->who, q->org_id)) {
+            sl_reply_status(q, 403, "forbidden",
+                            "%s may not publish to %s: it needs the publisher role there and a "
+                            "write token",
+                            q->who.name, q->org);
+            return false;
+        }
+        return true;
+    case P_MODEL:
+        if (sl_reg_model_id(r, q->org, q->name, &q->org_id, &q->model_id, &err) != SL_OK) {
+            q->x_error = "RepoNotFound";
+            sl_reply_error(q, &err);
+            return false;
+        }
+        return true;
+    case P_VERSION:
+    case P_DOWNLOAD:
+        if (sl_reg_resolve(r, q->org, q->name, q->rev ? q->rev : "main", &q->v, &err) != SL_OK) {
+            q->x_error = q->v.model_id ? "RevisionNotFound" : "RepoNotFound";
+            sl_reply_error(q, &err);
+            return false;
+        }
+        q->org_id = q->v.org_id;
+        q->model_id = q->v.model_id;
+        if (p == P_DOWNLOAD) {
+            char model[2 * SL_NAME_MAX + 2], hint[300];
+            json_t *e;
+            snprintf(model, sizeof(model), "%s/%s", q->org, q->name);
+            if (sl_reg_may_download(r, &q->who, &q->v, model, hint, sizeof(hint), &err) == SL_OK)
+                return true;
+            q->x_error = "GatedRepo";
+            e = json_pack("{s:s, s:s, s:s, s:s}", "error",
+                          err.code == SL_EAUTH ? "unauthorized" : "forbidden", "message", err.msg,
+                          "tier", q->v.tier, "hint", hint);
+            sl_reply_json(q, err.code == SL_EAUTH ? 401 : 403, e);
+            return false;
+        }
+        return true;
+    }
+    return true;
+}
+
+void sl_dispatch(struct sl_req *q)
+{
+    if (!q->checked && !sl_permitted(q))
+        return;
+    q->route->handler(q);
+    if (!q->answered) {
+        struct sl_error e;
+        sl_error_set(&e, SL_EINTERNAL, "the handler gave no answer");
+        sl_reply_error(q, &e);
+    }
+}

@@ -1,0 +1,788 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Version commits. The body names files by path, size, SHA-256 and chunk
+ * list. Every chunk must already be stored for this org; every new file is
+ * re-read from the packs and re-hashed; the weight headers are inspected and
+ * the model classified on the files and the declared facts. The policy
+ * decides: a tier below the minimum, or a blocking obligation nobody has
+ * satisfied, is refused with the rule and its citation. Otherwise one
+ * transaction creates the version, its files and moves `main`; a crash at any
+ * point leaves either no version or the whole version.
+ */
+#include "registry/registry_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/jsonout.h"
+#include "common/strmap.h"
+#include "common/util.h"
+#include "compute/compute.h"
+#include "formats/formats.h"
+#include "common/banned.h"
+
+#define MAX_FILES        100000
+#define MAX_CHUNKS_TOTAL 20000000
+
+struct cfile {
+    const char *path;
+    uint64_t size;
+    unsigned char sha[32];
+    char sha_hex[65];
+    const unsigned char (*ids)[32]; /* chunk ids, or NULL: the file must be stored already */
+    unsigned char (*ids_own)[32];   /* `ids` when converted from the body's hex */
+    int64_t blob_id;                /* existing blob, or 0 */
+    int64_t *chunk_ids;             /* for a new blob */
+    uint32_t *chunk_len;
+    size_t nchunks;
+};
+
+static int cmp_cfile(const void *a, const void *b)
+{
+    return strcmp(((const struct cfile *)a)->path, ((const struct cfile *)b)->path);
+}
+
+static enum sl_err bad(struct sl_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static enum sl_err bad(struct sl_error *err, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return sl_error_set(err, SL_EINPUT, "%s", msg);
+}
+
+static enum sl_err parse_files(json_t *body, struct cfile **out, size_t *nout, struct sl_error *err)
+{
+    json_t *files = json_object_get(body, "files"), *f;
+    struct sl_strmap seen = SL_STRMAP_INIT;
+    struct cfile *v;
+    size_t i, total_chunks = 0;
+    enum sl_err rc = SL_OK;
+
+    if (!json_is_array(files))
+        return bad(err, "\"files\" must be an array");
+    if (json_array_size(files) > MAX_FILES)
+        return bad(err, "more than %d files", MAX_FILES);
+    if (json_array_size(files) == 0)
+        return bad(err, "a version needs at least one file");
+    v = sl_xcalloc(json_array_size(files) + 1, sizeof(*v));
+    json_array_foreach(files, i, f)
+    {
+        json_t *p = json_object_get(f, "path"), *s = json_object_get(f, "size");
+        json_t *h = json_object_get(f, "sha256"), *c = json_object_get(f, "chunks");
+        const char *why;
+        if (!json_is_object(f) || !json_is_string(p) || !json_is_integer(s) || !json_is_string(h) ||
+            (c && !json_is_array(c))) {
+            rc = bad(err,
+                     "files[%zu] needs \"path\", \"size\", \"sha256\" (and \"chunks\", or "
+                     "the file stored before through .../files/SHA256)",
+                     i);
+            break;
+        }
+        if (!sl_path_ok(json_string_value(p), json_string_length(p), &why)) {
+            rc = bad(err, "files[%zu]: path %s", i, why);
+            break;
+        }
+        if (json_integer_value(s) < 0) {
+            rc = bad(err, "files[%zu]: size must not be negative", i);
+            break;
+        }
+        if (!sl_unhex(json_string_value(h), json_string_length(h), v[i].sha, 32)) {
+            rc = bad(err, "files[%zu]: sha256 must be 64 hex digits", i);
+            break;
+        }
+        v[i].path = json_string_value(p);
+        v[i].size = (uint64_t)json_integer_value(s);
+        sl_hex(v[i].sha, 32, v[i].sha_hex);
+        if (c) {
+            size_t k;
+            json_t *e;
+            total_chunks += json_array_size(c);
+            if (total_chunks > MAX_CHUNKS_TOTAL) {
+                rc = bad(err, "more than %d chunks in one commit body", MAX_CHUNKS_TOTAL);
+                break;
+            }
+            v[i].nchunks = json_array_size(c);
+            v[i].ids_own = sl_xcalloc(v[i].nchunks + 1, 32);
+            v[i].ids = (const unsigned char(*)[32])v[i].ids_own;
+            json_array_foreach(c, k, e)
+            {
+                if (!json_is_string(e) ||
+                    !sl_unhex(json_string_value(e), json_string_length(e), v[i].ids_own[k], 32)) {
+                    rc = bad(err, "files[%zu]: chunk %zu is not 64 hex digits", i, k);
+                    break;
+                }
+            }
+            if (rc)
+                break;
+        }
+        if (!sl_strmap_insert(&seen, v[i].path, strlen(v[i].path), (uint32_t)i, NULL)) {
+            rc = bad(err, "files[%zu]: path \"%s\" is listed twice", i, v[i].path);
+            break;
+        }
+    }
+    sl_strmap_release(&seen);
+    if (rc) {
+        for (size_t k = 0; k < json_array_size(files); k++)
+            free(v[k].ids_own);
+        free(v);
+        return rc;
+    }
+    qsort(v, json_array_size(files), sizeof(*v), cmp_cfile);
+    /* Sorted, a file "a" that is also a folder ("a/b") sits right before
+     * "a/..." entries or a few places earlier ("a.txt" sorts between). */
+    for (size_t k = 0; k < json_array_size(files); k++) {
+        size_t plen = strlen(v[k].path);
+        for (size_t j = k + 1; j < json_array_size(files); j++) {
+            if (strncmp(v[j].path, v[k].path, plen) != 0)
+                break;
+            if (v[j].path[plen] == '/') {
+                rc = bad(err, "\"%s\" is both a file and a folder", v[k].path);
+                for (size_t x = 0; x < json_array_size(files); x++)
+                    free(v[x].ids_own);
+                free(v);
+                return rc;
+            }
+        }
+    }
+    *out = v;
+    *nout = json_array_size(files);
+    return SL_OK;
+}
+
+/* Looks the file up by hash: `f->blob_id` is set when it is stored. */
+static enum sl_err find_blob(struct sl_db *db, struct cfile *f, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db, "SELECT id, size FROM blobs WHERE sha256 = ?", err);
+    int row;
+
+    if (!st)
+        return err->code;
+    f->blob_id = 0;
+    sl_stmt_blob(st, 1, f->sha, 32);
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        f->blob_id = sl_stmt_col_int(st, 0);
+        if ((uint64_t)sl_stmt_col_int(st, 1) != f->size) {
+            sl_stmt_done(st);
+            return bad(err,
+                       "%s: declared size %llu differs from the stored file with the same SHA-256",
+                       f->path, (unsigned long long)f->size);
+        }
+    }
+    sl_stmt_done(st);
+    return row < 0 ? err->code : SL_OK;
+}
+
+/* A file named without chunks: it must be stored, and this org must own
+ * every chunk of it (it uploaded them: proof it has the bytes). */
+static enum sl_err check_stored(struct sl_db *db, int64_t org_id, struct cfile *f,
+                                struct sl_error *err)
+{
+    struct sl_stmt *st;
+    int64_t foreign = 0;
+    bool found;
+    enum sl_err rc = find_blob(db, f, err);
+
+    if (rc)
+        return rc;
+    if (!f->blob_id)
+        return sl_error_set(err, SL_EINPUT,
+                            "%s: no stored file has SHA-256 %s; register it (POST .../files/%s) "
+                            "or list its chunks",
+                            f->path, f->sha_hex, f->sha_hex);
+    st =
+        sl_db_stmt(db,
+                   "SELECT count(*) FROM blob_chunks bc WHERE bc.blob_id = ? AND NOT EXISTS "
+                   "(SELECT 1 FROM chunk_owners o WHERE o.chunk_id = bc.chunk_id AND o.org_id = ?)",
+                   err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, f->blob_id);
+    sl_stmt_int(st, 2, org_id);
+    rc = sl__db_int(db, st, &foreign, &found, err);
+    if (!rc && foreign > 0)
+        rc = sl_error_set(err, SL_EINPUT,
+                          "%s: %lld chunks of this file were never uploaded for this org", f->path,
+                          (long long)foreign);
+    return rc;
+}
+
+/* Resolves and checks every chunk a file lists (all stored for this org,
+ * lengths adding up to the size); when a file with the same hash is stored,
+ * the list must be its list. */
+static enum sl_err resolve_file(struct sl_db *db, int64_t org_id, struct cfile *f,
+                                struct sl_error *err)
+{
+    struct sl_stmt *st;
+    uint64_t sum = 0;
+    char hex[65];
+    int row;
+    enum sl_err rc = find_blob(db, f, err);
+
+    if (rc)
+        return rc;
+    f->chunk_ids = sl_xcalloc(f->nchunks + 1, sizeof(int64_t));
+    f->chunk_len = sl_xcalloc(f->nchunks + 1, sizeof(uint32_t));
+    st = sl_db_stmt(db,
+                    "SELECT c.id, c.length, (SELECT 1 FROM chunk_owners o WHERE o.chunk_id = c.id "
+                    "AND o.org_id = ?) FROM chunks c WHERE c.hash = ?",
+                    err);
+    if (!st)
+        return err->code;
+    for (size_t i = 0; i < f->nchunks; i++) {
+        sl_stmt_int(st, 1, org_id);
+        sl_stmt_blob(st, 2, f->ids[i], 32);
+        row = sl_stmt_step(st, err);
+        if (row == 1 && !sl_stmt_col_null(st, 2)) {
+            f->chunk_ids[i] = sl_stmt_col_int(st, 0);
+            f->chunk_len[i] = (uint32_t)sl_stmt_col_int(st, 1);
+            sum += f->chunk_len[i];
+        }
+        sl_stmt_done(st);
+        if (row < 0)
+            return err->code;
+        if (f->chunk_ids[i] == 0) {
+            sl_hex(f->ids[i], 32, hex);
+            return sl_error_set(err, SL_EINPUT,
+                                "%s: chunk %zu (%s) was never uploaded for this org; upload it "
+                                "before committing",
+                                f->path, i, hex);
+        }
+    }
+    if (sum != f->size)
+        return bad(err, "%s: chunk lengths add up to %llu bytes, not the declared %llu", f->path,
+                   (unsigned long long)sum, (unsigned long long)f->size);
+    if (f->blob_id) {
+        /* A stored file with this SHA-256: the declared chunks must be its. */
+        size_t k = 0;
+        st = sl_db_stmt(db, "SELECT chunk_id FROM blob_chunks WHERE blob_id = ? ORDER BY idx", err);
+        if (!st)
+            return err->code;
+        sl_stmt_int(st, 1, f->blob_id);
+        while ((row = sl_stmt_step(st, err)) == 1) {
+            if (k >= f->nchunks || sl_stmt_col_int(st, 0) != f->chunk_ids[k])
+                break;
+            k++;
+        }
+        sl_stmt_done(st);
+        if (row < 0)
+            return err->code;
+        if (row == 1 || k != f->nchunks)
+            return bad(err,
+                       "%s: the chunk list does not match the stored file with this "
+                       "SHA-256",
+                       f->path);
+    }
+    return SL_OK;
+}
+
+/* Re-reads a new file from the packs and checks its SHA-256. */
+static enum sl_err verify_file(struct sl_registry *r, struct sl_db *db, struct cfile *f,
+                               struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(
+        db,
+        "SELECT c.pack_id, p.name, c.pack_offset, c.length FROM chunks c JOIN packs p ON "
+        "p.id = c.pack_id WHERE c.id = ?",
+        err);
+    struct sl_sha256_ctx *h = sl_sha256_new();
+    unsigned char *buf = sl_xmalloc(SL_CDC_MAX), got[32];
+    enum sl_err rc = SL_OK;
+
+    if (!st) {
+        rc = err->code;
+        goto out;
+    }
+    for (size_t i = 0; i < f->nchunks && !rc; i++) {
+        int row;
+        sl_stmt_int(st, 1, f->chunk_ids[i]);
+        row = sl_stmt_step(st, err);
+        if (row == 1)
+            rc =
+                sl_pack_read(r->packs, sl_stmt_col_int(st, 0), sl_stmt_col_text(st, 1), buf,
+                             (size_t)sl_stmt_col_int(st, 3), (uint64_t)sl_stmt_col_int(st, 2), err);
+        else
+            rc = row < 0 ? err->code : sl_error_set(err, SL_EINTERNAL, "chunk row vanished");
+        if (!rc)
+            sl_sha256_update(h, buf, (size_t)sl_stmt_col_int(st, 3));
+        sl_stmt_done(st);
+    }
+    if (!rc) {
+        sl_sha256_final(h, got);
+        h = NULL;
+        if (memcmp(got, f->sha, 32) != 0) {
+            char hex[65];
+            sl_hex(got, 32, hex);
+            rc = bad(err, "%s: the uploaded bytes hash to %s, not to the declared %s", f->path, hex,
+                     f->sha_hex);
+        }
+    }
+out:
+    sl_sha256_free(h);
+    free(buf);
+    return rc;
+}
+
+/* The rule that set the minimum tier and the rules behind a blocking
+ * obligation, for the refusal message. */
+static void refusal(json_t *d, const char *want, struct sl_error *err)
+{
+    json_t *fired = json_object_get(d, "rules_fired"), *obl = json_object_get(d, "obligations");
+    const char *min = json_string_value(json_object_get(d, "min_tier"));
+    size_t i;
+    json_t *e;
+
+    if (want) {
+        json_array_foreach(fired, i, e)
+        {
+            json_t *mt = json_object_get(e, "min_tier");
+            if (json_is_string(mt) && strcmp(json_string_value(mt), min) == 0) {
+                sl_error_set(err, SL_EREFUSED,
+                             "tier %s is below the minimum tier %s set by rule %s (%s: %s)", want,
+                             min, json_string_value(json_object_get(e, "rule")),
+                             json_string_value(json_object_get(e, "pack")),
+                             json_string_value(json_object_get(e, "cite")));
+                return;
+            }
+        }
+        sl_error_set(err, SL_EREFUSED, "tier %s is below the minimum tier %s", want, min);
+        return;
+    }
+    json_array_foreach(obl, i, e)
+    {
+        if (json_is_true(json_object_get(e, "blocking"))) {
+            json_t *by = json_object_get(e, "required_by");
+            sl_error_set(err, SL_EREFUSED,
+                         "blocking obligation %s is not satisfied: %s (%s; required by %s)",
+                         json_string_value(json_object_get(e, "id")),
+                         json_string_value(json_object_get(e, "title")),
+                         json_string_value(json_object_get(e, "cite")),
+                         json_is_array(by) && json_array_size(by)
+                             ? json_string_value(json_array_get(by, 0))
+                             : "a rule");
+            return;
+        }
+    }
+}
+
+static json_t *manifest_json(const char *org, const char *name, struct cfile *files, size_t n,
+                             json_t *facts, const char *tier, const char *license)
+{
+    json_t *m = json_object(), *arr = json_array();
+
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:I}", "path", files[i].path, "sha256",
+                                             files[i].sha_hex, "size", (json_int_t)files[i].size));
+    json_object_set_new(m, "model", json_sprintf("%s/%s", org, name));
+    json_object_set_new(m, "files", arr);
+    json_object_set_new(m, "facts", facts ? json_incref(facts) : json_null());
+    json_object_set_new(m, "tier", json_string(tier));
+    if (license) {
+        unsigned char h[32];
+        char hex[65];
+        sl_sha256(license, strlen(license), h);
+        sl_hex(h, 32, hex);
+        json_object_set_new(m, "license_sha256", json_string(hex));
+    } else {
+        json_object_set_new(m, "license_sha256", json_null());
+    }
+    return m;
+}
+
+/* Records a verified new file: its row and its ordered chunks. A file
+ * another request stored meanwhile is taken as it is. Runs inside the
+ * caller's transaction. */
+static enum sl_err insert_blob(struct sl_db *db, struct cfile *f, int64_t now, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db,
+                                    "INSERT INTO blobs (sha256, size, nchunks, created) VALUES "
+                                    "(?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+                                    err);
+    bool found;
+    enum sl_err rc;
+
+    if (!st)
+        return err->code;
+    sl_stmt_blob(st, 1, f->sha, 32);
+    sl_stmt_int(st, 2, (int64_t)f->size);
+    sl_stmt_int(st, 3, (int64_t)f->nchunks);
+    sl_stmt_int(st, 4, now);
+    rc = sl_stmt_run(st, err);
+    if (rc)
+        return rc;
+    if (sl_db_changes(db) == 1) {
+        uint64_t off = 0;
+        f->blob_id = sl_db_last_id(db);
+        st = sl_db_stmt(db,
+                        "INSERT INTO blob_chunks (blob_id, idx, file_offset, chunk_id) VALUES (?, "
+                        "?, ?, ?)",
+                        err);
+        if (!st)
+            return err->code;
+        for (size_t k = 0; k < f->nchunks; k++) {
+            sl_stmt_int(st, 1, f->blob_id);
+            sl_stmt_int(st, 2, (int64_t)k);
+            sl_stmt_int(st, 3, (int64_t)off);
+            sl_stmt_int(st, 4, f->chunk_ids[k]);
+            rc = sl_stmt_run(st, err);
+            if (rc)
+                return rc;
+            off += f->chunk_len[k];
+        }
+        return SL_OK;
+    }
+    /* stored by a concurrent request first */
+    st = sl_db_stmt(db, "SELECT id FROM blobs WHERE sha256 = ?", err);
+    if (!st)
+        return err->code;
+    sl_stmt_blob(st, 1, f->sha, 32);
+    return sl__db_int(db, st, &f->blob_id, &found, err);
+}
+
+static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
+                                 const struct sl_principal *p, int64_t org_id, const char *name,
+                                 struct cfile *files, size_t n, const char *commit,
+                                 const char *manifest, const char *tier, const char *min_tier,
+                                 const char *decision, const char *inspect, const char *license,
+                                 uint64_t bytes_total, int64_t *seq_out, bool *created,
+                                 struct sl_error *err)
+{
+    struct sl_stmt *st;
+    int64_t model_id = 0, version_id, seq = 0, now = sl__now(), existing;
+    bool found;
+    enum sl_err rc = sl_db_begin(db, err);
+
+    if (rc)
+        return rc;
+    st = sl_db_stmt(db, "SELECT id FROM models WHERE org_id = ? AND name = ?", err);
+    if (!st)
+        goto fail_code;
+    sl_stmt_int(st, 1, org_id);
+    sl_stmt_text(st, 2, name);
+    rc = sl__db_int(db, st, &model_id, &found, err);
+    if (rc)
+        goto fail;
+    if (!found) {
+        st = sl_db_stmt(db, "INSERT INTO models (org_id, name, created) VALUES (?, ?, ?)", err);
+        if (!st)
+            goto fail_code;
+        sl_stmt_int(st, 1, org_id);
+        sl_stmt_text(st, 2, name);
+        sl_stmt_int(st, 3, now);
+        rc = sl_stmt_run(st, err);
+        if (rc)
+            goto fail;
+        model_id = sl_db_last_id(db);
+    }
+    /* An identical version (same manifest) is returned, not duplicated. */
+    st = sl_db_stmt(db, "SELECT seq FROM versions WHERE model_id = ? AND commit_hash = ?", err);
+    if (!st)
+        goto fail_code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_text(st, 2, commit);
+    rc = sl__db_int(db, st, &existing, &found, err);
+    if (rc)
+        goto fail;
+    if (found) {
+        *seq_out = existing;
+        *created = false;
+        sl_db_rollback(db);
+        return SL_OK;
+    }
+    st = sl_db_stmt(db, "SELECT coalesce(max(seq), 0) + 1 FROM versions WHERE model_id = ?", err);
+    if (!st)
+        goto fail_code;
+    sl_stmt_int(st, 1, model_id);
+    rc = sl__db_int(db, st, &seq, &found, err);
+    if (rc)
+        goto fail;
+    st = sl_db_stmt(db,
+                    "INSERT INTO versions (model_id, seq, commit_hash, manifest, tier, min_tier, "
+                    "decision, inspect, license, bytes_total, created, created_by) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    err);
+    if (!st)
+        goto fail_code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, seq);
+    sl_stmt_text(st, 3, commit);
+    sl_stmt_text(st, 4, manifest);
+    sl_stmt_text(st, 5, tier);
+    sl_stmt_text(st, 6, min_tier);
+    sl_stmt_text(st, 7, decision);
+    sl_stmt_text(st, 8, inspect);
+    sl_stmt_text(st, 9, license);
+    sl_stmt_int(st, 10, (int64_t)bytes_total);
+    sl_stmt_int(st, 11, now);
+    sl_stmt_int(st, 12, p->user_id);
+    rc = sl_stmt_run(st, err);
+    if (rc)
+        goto fail;
+    version_id = sl_db_last_id(db);
+    for (size_t i = 0; i < n; i++) {
+        struct cfile *f = &files[i];
+        if (f->blob_id == 0) {
+            rc = insert_blob(db, f, now, err);
+            if (rc)
+                goto fail;
+        }
+        st = sl_db_stmt(
+            db, "INSERT INTO version_files (version_id, path, blob_id) VALUES (?, ?, ?)", err);
+        if (!st)
+            goto fail_code;
+        sl_stmt_int(st, 1, version_id);
+        sl_stmt_text(st, 2, f->path);
+        sl_stmt_int(st, 3, f->blob_id);
+        rc = sl_stmt_run(st, err);
+        if (rc)
+            goto fail;
+    }
+    st = sl_db_stmt(db,
+                    "INSERT INTO refs (model_id, name, version_id) VALUES (?, 'main', ?) "
+                    "ON CONFLICT (model_id, name) DO UPDATE SET version_id = excluded.version_id",
+                    err);
+    if (!st)
+        goto fail_code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, version_id);
+    rc = sl_stmt_run(st, err);
+    if (rc)
+        goto fail;
+    rc = sl_db_commit(db, err);
+    if (rc)
+        goto fail;
+    *seq_out = seq;
+    *created = true;
+    (void)r;
+    return SL_OK;
+fail_code:
+    rc = err->code;
+fail:
+    sl_db_rollback(db);
+    return rc;
+}
+
+enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, const char *org,
+                          const char *name, json_t *body, json_t **result, bool *created,
+                          struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct cfile *files = NULL;
+    size_t n = 0;
+    int64_t org_id, seq = 0;
+    json_t *facts = NULL, *decision = NULL, *inspect = NULL, *manifest = NULL;
+    json_t *jtier = json_object_get(body, "tier"), *jlic = json_object_get(body, "license");
+    const char *want = NULL, *license = NULL, *tier;
+    struct sl_param_count pc;
+    bool have_counts = false;
+    char *manifest_text = NULL, *decision_text = NULL, *inspect_text = NULL, commit[65];
+    uint64_t bytes_total = 0;
+    enum sl_tier want_tier = SL_TIER_OPEN, min_tier;
+    enum sl_err rc;
+
+    *result = NULL;
+    if (!db)
+        return err->code;
+    if (!json_is_object(body))
+        return bad(err, "the body must be a JSON object");
+    {
+        static const char *const keys[] = {"files", "facts", "tier", "license", NULL};
+        const char *key;
+        json_t *v;
+        json_object_foreach(body, key, v)
+        {
+            bool ok = false;
+            (void)v;
+            for (const char *const *k = keys; *k; k++)
+                ok |= strcmp(*k, key) == 0;
+            if (!ok)
+                return bad(err, "unknown key \"%s\" in the commit body", key);
+        }
+    }
+    if (json_is_string(jtier)) {
+        want = json_string_value(jtier);
+        if (!sl_tier_parse(want, &want_tier))
+            return bad(err, "tier \"%s\" is not open, click, gated, hosted or withheld", want);
+    } else if (jtier && !json_is_null(jtier)) {
+        return bad(err, "\"tier\" must be a string or null");
+    }
+    if (json_is_string(jlic)) {
+        license = json_string_value(jlic);
+        if (json_string_length(jlic) > (1u << 20))
+            return bad(err, "the license text is over 1 MiB");
+    } else if (jlic && !json_is_null(jlic)) {
+        return bad(err, "\"license\" must be a string or null");
+    }
+    if (json_is_object(json_object_get(body, "facts"))) {
+        facts = json_deep_copy(json_object_get(body, "facts"));
+        rc = sl_facts_validate("facts", facts, err);
+        if (rc)
+            goto out;
+    } else if (json_object_get(body, "facts") && !json_is_null(json_object_get(body, "facts"))) {
+        rc = bad(err, "\"facts\" must be an object or null");
+        goto out;
+    }
+    rc = sl_reg_org_id(r, org, &org_id, err);
+    if (rc)
+        goto out;
+    if (!sl_reg_can_publish(r, p, org_id)) {
+        rc = sl_error_set(err, SL_EFORBIDDEN,
+                          "%s may not publish to org %s (needs the publisher "
+                          "role)",
+                          p->name, org);
+        goto out;
+    }
+    rc = parse_files(body, &files, &n, err);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (files[i].ids) {
+            rc = resolve_file(db, org_id, &files[i], err);
+            if (!rc && files[i].blob_id == 0)
+                rc = verify_file(r, db, &files[i], err);
+        } else {
+            rc = check_stored(db, org_id, &files[i], err);
+        }
+        bytes_total += files[i].size;
+    }
+    if (rc)
+        goto out;
+
+    /* Inspect the weights in the version (when there are any). */
+    {
+        struct sl_model *m = NULL;
+        struct sl__ifile *ifs = sl_xcalloc(n + 1, sizeof(*ifs));
+        for (size_t i = 0; i < n; i++) {
+            ifs[i].path = files[i].path;
+            ifs[i].size = files[i].size;
+            ifs[i].blob_id = files[i].blob_id;
+            ifs[i].chunk_ids = files[i].chunk_ids;
+            ifs[i].chunk_len = files[i].chunk_len;
+            ifs[i].nchunks = files[i].nchunks;
+        }
+        rc = sl__reg_inspect(r, db, ifs, n, &m, err);
+        free(ifs);
+        if (rc == SL_OK && m) {
+            sl_count_params(m, &pc);
+            have_counts = true;
+            inspect = sl_model_report(m, &pc, false);
+            sl_model_free(m);
+        } else if (rc == SL_ENOTFOUND) {
+            rc = SL_OK; /* no weight files: facts only */
+        }
+        if (rc)
+            goto out;
+    }
+    {
+        struct sl_classify_in in;
+        memset(&in, 0, sizeof(in));
+        in.facts = facts;
+        in.files = have_counts ? &pc : NULL;
+        in.as_of = (int32_t)(sl__now() / 86400);
+        rc = sl_classify(r->policy, &in, &decision, err);
+        if (rc)
+            goto out;
+    }
+    sl_tier_parse(json_string_value(json_object_get(decision, "min_tier")), &min_tier);
+    if (want && want_tier < min_tier) {
+        refusal(decision, want, err);
+        rc = SL_EREFUSED;
+        *result = json_pack("{s:O}", "decision", decision);
+        goto out;
+    }
+    {
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(decision, "obligations"), i, e)
+        {
+            if (json_is_true(json_object_get(e, "blocking"))) {
+                refusal(decision, NULL, err);
+                rc = SL_EREFUSED;
+                *result = json_pack("{s:O}", "decision", decision);
+                goto out;
+            }
+        }
+    }
+    tier = want ? want : sl_tier_name(min_tier);
+    manifest = manifest_json(org, name, files, n, facts, tier, license);
+    manifest_text = sl_json_dump(manifest, 0, NULL);
+    {
+        unsigned char h[32];
+        sl_sha256(manifest_text, strlen(manifest_text), h);
+        sl_hex(h, 32, commit);
+    }
+    decision_text = sl_json_dump(decision, 0, NULL);
+    inspect_text = inspect ? sl_json_dump(inspect, 0, NULL) : NULL;
+    rc = store_version(r, db, p, org_id, name, files, n, commit, manifest_text, tier,
+                       sl_tier_name(min_tier), decision_text, inspect_text, license, bytes_total,
+                       &seq, created, err);
+    if (rc)
+        goto out;
+    *result = json_pack("{s:s++, s:I, s:s, s:s, s:s, s:I, s:O}", "model", org, "/", name, "version",
+                        (json_int_t)seq, "commit", commit, "tier", tier, "min_tier",
+                        sl_tier_name(min_tier), "bytes_total", (json_int_t)bytes_total, "decision",
+                        decision);
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(files[i].chunk_ids);
+        free(files[i].chunk_len);
+        free(files[i].ids_own);
+    }
+    free(files);
+    free(manifest_text);
+    free(decision_text);
+    free(inspect_text);
+    json_decref(manifest);
+    json_decref(inspect);
+    json_decref(decision);
+    json_decref(facts);
+    return rc;
+}
+
+enum sl_err sl_reg_file_store(struct sl_registry *r, const struct sl_principal *p, int64_t org_id,
+                              const unsigned char sha[32], uint64_t size,
+                              const unsigned char (*ids)[32], size_t n, bool *created,
+                              struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct cfile f;
+    enum sl_err rc;
+
+    (void)p;
+    *created = false;
+    if (!db)
+        return err->code;
+    memset(&f, 0, sizeof(f));
+    memcpy(f.sha, sha, 32);
+    sl_hex(sha, 32, f.sha_hex);
+    f.path = f.sha_hex;
+    f.size = size;
+    f.ids = ids;
+    f.nchunks = n;
+    rc = resolve_file(db, org_id, &f, err);
+    if (!rc && f.blob_id == 0) {
+        rc = verify_file(r, db, &f, err);
+        if (!rc)
+            rc = sl_db_begin(db, err);
+        if (!rc) {
+            rc = insert_blob(db, &f, sl__now(), err);
+            if (!rc)
+                rc = sl_db_commit(db, err);
+            if (rc)
+                sl_db_rollback(db);
+            else
+                *created = true;
+        }
+    }
+    free(f.chunk_ids);
+    free(f.chunk_len);
+    return rc;
+}

@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Chunk uploads. The body is a run of frames (SHA-256, u32 LE length,
+ * bytes). Each chunk is re-hashed as it arrives; new bytes go to one new pack
+ * file. At the end the pack is fsynced and renamed into place, and only then
+ * does one transaction record the pack, the chunks and this org's ownership.
+ * A chunk another org already stored is not stored twice, but this org must
+ * send its bytes once (proof that it has them), so dedup never tells anyone
+ * what others uploaded.
+ */
+#include "registry/registry_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/arena.h"
+#include "common/strmap.h"
+#include "common/util.h"
+#include "common/banned.h"
+
+enum sl_err sl_reg_chunks_missing(struct sl_registry *r, int64_t org_id,
+                                  const unsigned char (*ids)[32], size_t n, bool *missing,
+                                  struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    enum sl_err rc;
+
+    if (!db)
+        return err->code;
+    rc = sl_db_begin_read(db, err);
+    if (rc)
+        return rc;
+    st = sl_db_stmt(db,
+                    "SELECT 1 FROM chunks c JOIN chunk_owners o ON o.chunk_id = c.id "
+                    "WHERE c.hash = ? AND o.org_id = ?",
+                    err);
+    if (!st) {
+        sl_db_rollback(db);
+        return err->code;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int row;
+        sl_stmt_blob(st, 1, ids[i], 32);
+        sl_stmt_int(st, 2, org_id);
+        row = sl_stmt_step(st, err);
+        sl_stmt_done(st);
+        if (row < 0) {
+            sl_db_rollback(db);
+            return err->code;
+        }
+        missing[i] = row == 0;
+    }
+    sl_db_rollback(db); /* read only */
+    return SL_OK;
+}
+
+struct pending {
+    unsigned char hash[32];
+    uint64_t pack_offset; /* UINT64_MAX: already stored by someone */
+    uint32_t length;
+};
+
+struct sl_ingest {
+    struct sl_registry *r;
+    int64_t org_id;
+    uint64_t body_len, received;
+    struct sl_pack_writer *pack;
+    unsigned char hdr[36];
+    size_t hdr_len;
+    unsigned char *chunk; /* SL_CDC_MAX bytes */
+    uint32_t need;        /* bytes of the current chunk still to come */
+    uint32_t have;
+    struct pending *v;
+    size_t n, cap;
+    struct sl_strmap seen; /* hashes in this upload (keys in `arena`) */
+    struct sl_arena arena;
+    uint64_t bytes_new, bytes_dedup;
+};
+
+enum sl_err sl_ingest_begin(struct sl_registry *r, int64_t org_id, uint64_t body_len,
+                            struct sl_ingest **out, struct sl_error *err)
+{
+    struct sl_ingest *in;
+
+    if (body_len > SL_PACK_MAX + SL_PACK_MAX / 128)
+        return sl_error_set(err, SL_ELIMIT, "upload of %llu bytes is over the limit of %llu",
+                            (unsigned long long)body_len,
+                            (unsigned long long)(SL_PACK_MAX + SL_PACK_MAX / 128));
+    in = sl_xcalloc(1, sizeof(*in));
+    in->r = r;
+    in->org_id = org_id;
+    in->body_len = body_len;
+    in->chunk = sl_xmalloc(SL_CDC_MAX);
+    *out = in;
+    return SL_OK;
+}
+
+/* Returns true when the chunk is already stored (by any org). */
+static enum sl_err known_chunk(struct sl_ingest *in, const unsigned char *hash, bool *known,
+                               struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(in->r, err);
+    struct sl_stmt *st;
+    int row;
+
+    if (!db)
+        return err->code;
+    st = sl_db_stmt(db, "SELECT 1 FROM chunks WHERE hash = ?", err);
+    if (!st)
+        return err->code;
+    sl_stmt_blob(st, 1, hash, 32);
+    row = sl_stmt_step(st, err);
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    *known = row == 1;
+    /* Also known if this same upload already carried it. */
+    if (!*known) {
+        char *key = sl_arena_alloc(&in->arena, 32);
+        memcpy(key, hash, 32);
+        *known = !sl_strmap_insert(&in->seen, key, 32, 0, NULL);
+    }
+    return SL_OK;
+}
+
+static enum sl_err finish_chunk(struct sl_ingest *in, struct sl_error *err)
+{
+    unsigned char got[32];
+    char want_hex[65], got_hex[65];
+    bool known = false;
+    struct pending *p;
+    enum sl_err rc;
+
+    sl_sha256(in->chunk, in->have, got);
+    if (memcmp(got, in->hdr, 32) != 0) {
+        sl_hex(in->hdr, 32, want_hex);
+        sl_hex(got, 32, got_hex);
+        return sl_error_set(err, SL_EINPUT,
+                            "chunk %zu (body byte %llu): its bytes hash to %s, not to the "
+                            "declared %s",
+                            in->n, (unsigned long long)(in->received - in->have), got_hex,
+                            want_hex);
+    }
+    rc = known_chunk(in, got, &known, err);
+    if (rc)
+        return rc;
+    if (in->n == in->cap) {
+        in->cap = in->cap ? in->cap * 2 : 1024;
+        in->v = sl_xrealloc(in->v, in->cap * sizeof(*in->v));
+    }
+    p = &in->v[in->n++];
+    memcpy(p->hash, got, 32);
+    p->length = in->have;
+    p->pack_offset = UINT64_MAX;
+    if (known) {
+        in->bytes_dedup += in->have;
+        return SL_OK;
+    }
+    if (!in->pack) {
+        rc = sl_pack_begin(in->r->root, &in->pack, err);
+        if (rc)
+            return rc;
+    }
+    rc = sl_pack_append(in->pack, in->chunk, in->have, &p->pack_offset, err);
+    if (!rc)
+        in->bytes_new += in->have;
+    return rc;
+}
+
+enum sl_err sl_ingest_feed(struct sl_ingest *in, const void *data, size_t n, struct sl_error *err)
+{
+    const unsigned char *p = data;
+    enum sl_err rc;
+
+    if (n > in->body_len - in->received)
+        return sl_error_set(err, SL_EINPUT, "the body is longer than its Content-Length");
+    while (n > 0) {
+        if (in->need == 0) {
+            size_t take = sizeof(in->hdr) - in->hdr_len;
+            if (take > n)
+                take = n;
+            memcpy(in->hdr + in->hdr_len, p, take);
+            in->hdr_len += take;
+            in->received += take;
+            p += take;
+            n -= take;
+            if (in->hdr_len < sizeof(in->hdr))
+                break;
+            in->need = sl_load_le32(in->hdr + 32);
+            in->have = 0;
+            if (in->need == 0 || in->need > SL_CDC_MAX)
+                return sl_error_set(err, SL_EINPUT,
+                                    "chunk %zu (body byte %llu): length %u is not between 1 "
+                                    "and %u",
+                                    in->n, (unsigned long long)(in->received - 4), in->need,
+                                    SL_CDC_MAX);
+            continue;
+        }
+        {
+            size_t take = in->need - in->have;
+            if (take > n)
+                take = n;
+            memcpy(in->chunk + in->have, p, take);
+            in->have += (uint32_t)take;
+            in->received += take;
+            p += take;
+            n -= take;
+        }
+        if (in->have == in->need) {
+            rc = finish_chunk(in, err);
+            if (rc)
+                return rc;
+            in->need = 0;
+            in->hdr_len = 0;
+        }
+    }
+    return SL_OK;
+}
+
+enum sl_err sl_ingest_finish(struct sl_ingest *in, json_t **result, struct sl_error *err)
+{
+    struct sl_db *db;
+    struct sl_stmt *st;
+    char name[SL_PACK_NAME_LEN + 1] = "";
+    int64_t pack_id = 0, now = sl__now();
+    enum sl_err rc;
+
+    if (in->received != in->body_len || in->need != 0 || in->hdr_len != 0) {
+        rc = sl_error_set(err, SL_EINPUT, "the body ended inside a frame (got %llu of %llu bytes)",
+                          (unsigned long long)in->received, (unsigned long long)in->body_len);
+        goto out;
+    }
+    if (in->pack) {
+        uint64_t size = sl_pack_size(in->pack);
+        rc = sl_pack_seal(in->pack, name, err);
+        in->pack = NULL;
+        if (rc)
+            goto out;
+        db = sl_reg_db(in->r, err);
+        if (!db) {
+            rc = err->code;
+            goto out_unlink;
+        }
+        rc = sl_db_begin(db, err);
+        if (rc)
+            goto out_unlink;
+        st = sl_db_stmt(db, "INSERT INTO packs (name, size, created) VALUES (?, ?, ?)", err);
+        if (!st) {
+            rc = err->code;
+            goto out_rollback;
+        }
+        sl_stmt_text(st, 1, name);
+        sl_stmt_int(st, 2, (int64_t)size);
+        sl_stmt_int(st, 3, now);
+        rc = sl_stmt_run(st, err);
+        if (rc)
+            goto out_rollback;
+        pack_id = sl_db_last_id(db);
+    } else {
+        db = sl_reg_db(in->r, err);
+        if (!db) {
+            rc = err->code;
+            goto out;
+        }
+        rc = sl_db_begin(db, err);
+        if (rc)
+            goto out;
+    }
+    for (size_t i = 0; i < in->n; i++) {
+        struct pending *p = &in->v[i];
+        if (p->pack_offset != UINT64_MAX) {
+            /* Another upload may have stored it meanwhile: keep theirs; ours
+             * becomes dead bytes for the collector. */
+            st = sl_db_stmt(db,
+                            "INSERT INTO chunks (hash, pack_id, pack_offset, length, created) "
+                            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING",
+                            err);
+            if (!st) {
+                rc = err->code;
+                goto out_rollback;
+            }
+            sl_stmt_blob(st, 1, p->hash, 32);
+            sl_stmt_int(st, 2, pack_id);
+            sl_stmt_int(st, 3, (int64_t)p->pack_offset);
+            sl_stmt_int(st, 4, p->length);
+            sl_stmt_int(st, 5, now);
+            rc = sl_stmt_run(st, err);
+            if (rc)
+                goto out_rollback;
+        }
+        st = sl_db_stmt(db,
+                        "INSERT INTO chunk_owners (chunk_id, org_id) "
+                        "SELECT id, ? FROM chunks WHERE hash = ? ON CONFLICT DO NOTHING",
+                        err);
+        if (!st) {
+            rc = err->code;
+            goto out_rollback;
+        }
+        sl_stmt_int(st, 1, in->org_id);
+        sl_stmt_blob(st, 2, p->hash, 32);
+        rc = sl_stmt_run(st, err);
+        if (rc)
+            goto out_rollback;
+    }
+    rc = sl_db_commit(db, err);
+    if (rc)
+        goto out_rollback;
+    *result = json_pack("{s:I, s:I, s:I}", "stored", (json_int_t)in->n, "bytes",
+                        (json_int_t)in->bytes_new, "deduplicated", (json_int_t)in->bytes_dedup);
+    goto out;
+out_rollback:
+    sl_db_rollback(db);
+out_unlink:
+    if (name[0])
+        sl_pack_remove(in->r->root, name, NULL);
+out:
+    sl_ingest_abort(in);
+    return rc;
+}
+
+void sl_ingest_abort(struct sl_ingest *in)
+{
+    if (!in)
+        return;
+    sl_pack_abort(in->pack);
+    free(in->chunk);
+    free(in->v);
+    sl_strmap_release(&in->seen);
+    sl_arena_release(&in->arena);
+    free(in);
+}

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Opening a data folder: folders, the server key, the first admin, one
+ * database connection per thread, the policy packs. Also the name rules.
+ */
+#include "registry/registry_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/io.h"
+#include "common/util.h"
+#include "common/vfs.h"
+#include "common/banned.h"
+
+int64_t sl__now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+void sl__token_hash(const char *token, unsigned char out[32])
+{
+    sl_sha256(token, strlen(token), out);
+}
+
+void sl__token_new(char *token)
+{
+    unsigned char rnd[32];
+
+    sl_random(rnd, sizeof(rnd));
+    memcpy(token, "sl_", 3);
+    sl_hex(rnd, sizeof(rnd), token + 3);
+    sl_wipe(rnd, sizeof(rnd));
+}
+
+enum sl_err sl__db_int(struct sl_db *db, struct sl_stmt *st, int64_t *v, bool *found,
+                       struct sl_error *err)
+{
+    int r = sl_stmt_step(st, err);
+
+    (void)db;
+    *found = r == 1;
+    if (r == 1)
+        *v = sl_stmt_col_int(st, 0);
+    sl_stmt_done(st);
+    return r < 0 ? (err ? err->code : SL_EINTERNAL) : SL_OK;
+}
+
+bool sl_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > SL_NAME_MAX || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+            return false;
+    }
+    return true;
+}
+
+bool sl_path_ok(const char *s, size_t n, const char **why)
+{
+    size_t start = 0;
+
+    if (n == 0 || n > 1024) {
+        *why = "must be 1 to 1,024 bytes";
+        return false;
+    }
+    if (s[0] == '/') {
+        *why = "must be relative";
+        return false;
+    }
+    if (!sl_utf8_valid((const unsigned char *)s, n, NULL)) {
+        *why = "is not UTF-8";
+        return false;
+    }
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n) {
+            unsigned char c = (unsigned char)s[i];
+            if (c < 0x20 || c == 0x7f) {
+                *why = "holds a NUL or control character";
+                return false;
+            }
+            if (c == '\\') {
+                *why = "holds a backslash";
+                return false;
+            }
+        }
+        if (i == n || s[i] == '/') {
+            size_t len = i - start;
+            if (len == 0 || (len == 1 && s[start] == '.') ||
+                (len == 2 && s[start] == '.' && s[start + 1] == '.')) {
+                *why = "has an empty, \".\" or \"..\" component";
+                return false;
+            }
+            start = i + 1;
+        }
+    }
+    return true;
+}
+
+static void close_db(void *p)
+{
+    sl_db_close(p);
+}
+
+struct sl_db *sl_reg_db(struct sl_registry *r, struct sl_error *err)
+{
+    struct sl_db *db = pthread_getspecific(r->db_key);
+
+    if (db)
+        return db;
+    if (sl_db_open(r->db_path, &db, err) != SL_OK)
+        return NULL;
+    pthread_setspecific(r->db_key, db);
+    return db;
+}
+
+const char *sl_reg_root(const struct sl_registry *r)
+{
+    return r->root;
+}
+
+const struct sl_packset *sl_reg_packs(const struct sl_registry *r)
+{
+    return r->policy;
+}
+
+const unsigned char *sl_reg_public_key(const struct sl_registry *r)
+{
+    return r->key_pub;
+}
+
+static enum sl_err load_or_make_key(struct sl_registry *r, bool *fresh, struct sl_error *err)
+{
+    char *path = sl_xasprintf("%s/server.key", r->root), *text = NULL;
+    size_t len;
+    enum sl_err rc;
+
+    *fresh = false;
+    if (access(path, F_OK) != 0) {
+        char hex[2 * SL_ED25519_PRIV_LEN + 2];
+        sl_ed25519_keygen(r->key_pub, r->key_priv);
+        sl_hex(r->key_priv, SL_ED25519_PRIV_LEN, hex);
+        hex[2 * SL_ED25519_PRIV_LEN] = '\n';
+        rc = sl_vfs_write_file(path, hex, sizeof(hex) - 1, 0600, err);
+        sl_wipe(hex, sizeof(hex));
+        *fresh = true;
+        free(path);
+        return rc;
+    }
+    rc = sl_read_file(path, 4096, &text, &len, err);
+    if (!rc) {
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+            len--;
+        if (!sl_unhex(text, len, r->key_priv, SL_ED25519_PRIV_LEN) ||
+            sl_ed25519_public(r->key_priv, r->key_pub) != SL_OK)
+            rc = sl_error_set(err, SL_EINPUT, "%s: not a hex Ed25519 key", path);
+        sl_wipe(text, len);
+    }
+    free(text);
+    free(path);
+    return rc;
+}
+
+static enum sl_err bootstrap_admin(struct sl_registry *r, char *first_token, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    int64_t n = 0;
+    bool found;
+    enum sl_err rc;
+    char token[SL_TOKEN_LEN + 2];
+    char *path;
+
+    if (!db)
+        return err->code;
+    st = sl_db_stmt(db, "SELECT count(*) FROM users WHERE is_admin = 1", err);
+    if (!st)
+        return err->code;
+    rc = sl__db_int(db, st, &n, &found, err);
+    if (rc || n > 0)
+        return rc;
+    rc = sl_reg_user_add(r, "admin", NULL, NULL, NULL, true, token, err);
+    if (rc)
+        return rc;
+    path = sl_xasprintf("%s/admin.token", r->root);
+    token[SL_TOKEN_LEN] = '\n';
+    rc = sl_vfs_write_file(path, token, SL_TOKEN_LEN + 1, 0600, err);
+    token[SL_TOKEN_LEN] = '\0';
+    free(path);
+    if (!rc && first_token)
+        memcpy(first_token, token, SL_TOKEN_LEN + 1);
+    sl_wipe(token, sizeof(token));
+    return rc;
+}
+
+enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
+                             struct sl_registry **out, char *first_token, struct sl_error *err)
+{
+    struct sl_registry *r;
+    struct stat st;
+    bool fresh;
+    enum sl_err rc;
+
+    if (first_token)
+        first_token[0] = '\0';
+    if (stat(root, &st) != 0) {
+        if (!opts || !opts->create)
+            return sl_error_set(err, SL_EIO,
+                                "%s: no data folder here (start `sluice serve "
+                                "--data %s` once to create it)",
+                                root, root);
+        rc = sl_vfs_mkdirs(root, 0700, err);
+        if (rc)
+            return rc;
+    } else if (!S_ISDIR(st.st_mode)) {
+        return sl_error_set(err, SL_EIO, "%s: not a folder", root);
+    }
+    r = sl_xcalloc(1, sizeof(*r));
+    r->root = sl_xstrdup(root);
+    r->db_path = sl_xasprintf("%s/sluice.db", root);
+    r->origin = sl_xstrdup(opts && opts->origin ? opts->origin : "sluice");
+    pthread_key_create(&r->db_key, close_db);
+    {
+        char *packs = sl_xasprintf("%s/packs/tmp", root);
+        rc = sl_vfs_mkdirs(packs, 0700, err);
+        free(packs);
+    }
+    if (!rc)
+        rc = load_or_make_key(r, &fresh, err);
+    if (!rc)
+        rc = sl_reg_db(r, err) ? SL_OK : err->code;
+    if (!rc)
+        rc = bootstrap_admin(r, first_token, err);
+    if (!rc) {
+        if (opts && opts->packs) {
+            r->policy = opts->packs;
+            opts->packs = NULL;
+        } else {
+            rc = sl_packset_builtin(&r->policy, err);
+        }
+    }
+    if (rc) {
+        sl_registry_close(r);
+        return rc;
+    }
+    r->packs = sl_pack_cache_new(root);
+    *out = r;
+    return SL_OK;
+}
+
+void sl_registry_close(struct sl_registry *r)
+{
+    struct sl_db *db;
+
+    if (!r)
+        return;
+    db = pthread_getspecific(r->db_key);
+    if (db) {
+        sl_db_close(db);
+        pthread_setspecific(r->db_key, NULL);
+    }
+    pthread_key_delete(r->db_key);
+    sl_pack_cache_free(r->packs);
+    sl_packset_free(r->policy);
+    sl_wipe(r->key_priv, sizeof(r->key_priv));
+    free(r->root);
+    free(r->db_path);
+    free(r->origin);
+    free(r);
+}
