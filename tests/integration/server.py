@@ -1,0 +1,480 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A real `sluice serve` for the server tests (Python 3 standard library only).
+
+    srv = server.Server(data_dir)      # nothing runs yet
+    srv.start()                         # free port, waits for /api/v1/health
+    alice = srv.add_user("alice")       # token
+    srv.add_org("acme"); srv.add_member("acme", "alice", "publisher")
+    status, headers, body = srv.request("GET", "/api/v1/models")
+    srv.stop()                          # SIGTERM; asserts exit 0 within 10 s
+
+The port: `--listen 127.0.0.1:0` is not reported back reliably, so a free
+port is found by binding a socket to port 0 and closing it, and the server is
+started on it; when the server does not come up (the port was taken in
+between), another port is tried.
+
+The server's stdout and stderr go to files beside the data folder (a pipe
+would fill up with the request log and block the server); `srv.stdout()`
+reads what it printed over all its starts.
+
+Also here: `client_env()` (SLUICE_URL/SLUICE_TOKEN for `sluice push`/`pull`,
+with private XDG folders), random model folders, file hashing, and a
+bandwidth-limited TCP relay (`ThrottledProxy`) for the slow paths of the
+resume and drain tests.
+"""
+import hashlib
+import http.client
+import json
+import os
+import random
+import select
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import sluicetest as st
+
+BIN = os.path.abspath(st.BIN)
+BUILD_DIR = os.path.dirname(os.path.abspath(BIN))
+
+# Error codes docs/api.md allows in {"error": CODE, ...}.
+ERROR_CODES = {"bad_request", "unauthorized", "forbidden", "not_found", "conflict", "too_large",
+               "range_not_satisfiable", "unprocessable", "insufficient_storage", "internal",
+               "method_not_allowed"}
+
+
+class ServerError(AssertionError):
+    pass
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def clean_env(extra=None):
+    """The caller's environment without anything that would change sluice's
+    behaviour (policy folder, proxies, a saved login), plus EXTRA."""
+    env = dict(os.environ)
+    for k in list(env):
+        if k.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") or k in (
+                "SLUICE_POLICY_DIR", "SLUICE_TODAY", "SLUICE_URL", "SLUICE_TOKEN", "SLUICE_DATA"):
+            del env[k]
+    env["NO_PROXY"] = "*"
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Response:
+    """status, headers (an http.client.HTTPMessage: case-insensitive get), body."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __iter__(self):  # status, headers, body = srv.request(...)
+        return iter((self.status, self.headers, self.body))
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        return "HTTP %d %s %r" % (self.status, dict(self.headers.items()), self.body[:600])
+
+
+def http_request(port, method, path, body=None, headers=None, token=None, timeout=60):
+    """One request on a fresh connection; never raises for an HTTP status."""
+    h = dict(headers or {})
+    if token:
+        h["Authorization"] = "Bearer " + token
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode("utf-8")
+        h.setdefault("Content-Type", "application/json")
+    elif isinstance(body, str):
+        body = body.encode("utf-8")
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.putrequest(method, path, skip_accept_encoding=True)
+        if body is not None and "Content-Length" not in h:
+            h["Content-Length"] = str(len(body))
+        for k, v in h.items():
+            c.putheader(k, v)
+        c.endheaders()
+        if body:
+            try:
+                c.send(body)
+            except OSError:  # the server answered early and closed: read that answer
+                pass
+        r = c.getresponse()
+        data = r.read()
+        return Response(r.status, r.headers, data)
+    finally:
+        c.close()
+
+
+def read_raw_response(sock, timeout=10, head_only=False):
+    """Parses one HTTP response from a raw socket (for requests written by
+    hand); None when the server closed without answering."""
+    sock.settimeout(timeout)
+    f = sock.makefile("rb")
+    try:
+        r = http.client.HTTPResponse(sock, method="HEAD" if head_only else "GET")
+        r.fp = f
+        try:
+            r.begin()
+        except (http.client.RemoteDisconnected, ConnectionError, socket.timeout,
+                http.client.BadStatusLine):
+            return None
+        try:
+            data = r.read()
+        except (ConnectionError, http.client.IncompleteRead, socket.timeout) as e:
+            data = getattr(e, "partial", b"")
+        return Response(r.status, r.headers, data)
+    finally:
+        f.close()
+
+
+class Server:
+    """One `sluice serve` process on DATA (may be restarted)."""
+
+    def __init__(self, data, workdir=None, args=()):
+        self.data = data
+        self.workdir = workdir or os.path.dirname(os.path.abspath(data))
+        self.args = list(args)
+        self.proc = None
+        self.port = None
+        self.starts = 0
+        self.out_path = os.path.join(self.workdir, "serve.stdout")
+        self.err_path = os.path.join(self.workdir, "serve.stderr")
+        self._admin_token = None
+        self._termed = False
+
+    # ---------------------------------------------------------------- process
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self, timeout=20, attempts=5, port=None):
+        """Starts the server and waits until it answers. PORT: try this port
+        first (e.g. the one of a killed server, so its clients reconnect)."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        last = ""
+        wanted = port
+        for i in range(attempts):
+            port = wanted if wanted and i < 3 else free_port()
+            out = open(self.out_path, "ab")
+            err = open(self.err_path, "ab")
+            err_mark = err.tell()
+            try:
+                proc = subprocess.Popen(
+                    [BIN, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % port]
+                    + self.args, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                    env=clean_env(), cwd=self.workdir)
+            finally:
+                out.close()
+                err.close()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    break
+                try:
+                    r = http_request(port, "GET", "/api/v1/health", timeout=2)
+                    if r.status == 200 and r.json().get("ok") is True:
+                        self.proc, self.port = proc, port
+                        self._termed = False
+                        self.starts += 1
+                        return self
+                except (OSError, ValueError, http.client.HTTPException):
+                    pass
+                time.sleep(0.02)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            elif wanted and port == wanted:
+                time.sleep(0.1)  # the port may still be held for a moment
+            with open(self.err_path, "rb") as f:
+                f.seek(err_mark)
+                last = f.read().decode("utf-8", "replace")[-2000:]
+        raise ServerError("sluice serve did not come up on %s (rc %r): %s" % (
+            self.data, proc.returncode, last))
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def terminate(self):
+        """Sends SIGTERM without waiting."""
+        self.proc.send_signal(signal.SIGTERM)
+        self._termed = True
+
+    def stop(self, timeout=10):
+        """SIGTERM; the server must exit 0 within TIMEOUT seconds."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None and not self._termed:
+            self.proc.send_signal(signal.SIGTERM)
+            self._termed = True
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise ServerError("sluice serve did not exit within %g s of SIGTERM" % timeout)
+        if rc != 0:
+            raise ServerError("sluice serve exited %d after SIGTERM; stderr tail:\n%s" % (
+                rc, self.stderr()[-2000:]))
+        return rc
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def cleanup(self):
+        """For addCleanup: never leaves a process behind."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stdout(self):
+        try:
+            with open(self.out_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def stderr(self):
+        try:
+            with open(self.err_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    # ---------------------------------------------------------------- admin
+
+    @property
+    def admin_token(self):
+        if self._admin_token is None:
+            with open(os.path.join(self.data, "admin.token")) as f:
+                self._admin_token = f.read().strip()
+        return self._admin_token
+
+    def admin(self, *args, check=True, timeout=120):
+        r = st.run("admin", *args, "--data", self.data, timeout=timeout, env=clean_env())
+        if check and r.rc != 0:
+            raise ServerError("admin command failed: %r" % r)
+        return r
+
+    def add_user(self, name):
+        r = self.admin("user", "add", name, "--json")
+        doc = json.loads(r.stdout)
+        assert doc["user"] == name, r
+        return doc["token"]
+
+    def add_org(self, org):
+        self.admin("org", "add", org)
+
+    def add_member(self, org, user, role="publisher"):
+        self.admin("org", "member", "add", org, user, "--role", role)
+
+    def fsck(self):
+        """Runs `sluice admin fsck --json`; returns the Result."""
+        return self.admin("fsck", "--json", check=False, timeout=300)
+
+    # ---------------------------------------------------------------- HTTP
+
+    def request(self, method, path, body=None, headers=None, token=None, timeout=60):
+        return http_request(self.port, method, path, body, headers, token, timeout)
+
+    def get_json(self, path, token=None):
+        r = self.request("GET", path, token=token)
+        return r.status, (r.json() if r.body else None)
+
+    def connect(self, timeout=30):
+        return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+
+    # ---------------------------------------------------------------- clients
+
+    def client_env(self, token=None, home=None, url=None):
+        """Environment for `sluice push`/`pull` against this server. HOME
+        (a private folder) keeps the scan cache and login out of the user's."""
+        extra = {"SLUICE_URL": url or self.url}
+        if token:
+            extra["SLUICE_TOKEN"] = token
+        if home:
+            extra.update(HOME=home, XDG_STATE_HOME=os.path.join(home, "state"),
+                         XDG_CONFIG_HOME=os.path.join(home, "config"),
+                         XDG_CACHE_HOME=os.path.join(home, "cache"))
+        env = clean_env(extra)
+        if not token:
+            env.pop("SLUICE_TOKEN", None)
+        return env
+
+
+# -------------------------------------------------------------------- files
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def tree_digest(folder):
+    """{relative path: sha256} of every regular file under FOLDER."""
+    out = {}
+    for root, dirs, files in os.walk(folder):
+        for n in files:
+            p = os.path.join(root, n)
+            out[os.path.relpath(p, folder)] = sha256_file(p)
+    return out
+
+
+def write_random(path, size, rng=None):
+    """SIZE random bytes (fast, not cryptographic) into PATH."""
+    rng = rng or random.Random()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 8 << 20)
+            f.write(rng.randbytes(n))
+            left -= n
+
+
+def write_tiny_safetensors(path, rng=None):
+    """A small, valid safetensors file with real (random) data: F32 [64, 64]
+    and BF16 [128]. Returns {dtype: parameter count}."""
+    rng = rng or random.Random()
+    tensors = [("model.w", "F32", [64, 64]), ("model.b", "BF16", [128])]
+    hdr, n = st.st_header(tensors, {"format": "pt"})
+    raw = json.dumps(hdr, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw + rng.randbytes(n))
+    return {"F32": 64 * 64, "BF16": 128}
+
+
+def make_model(folder, big=4 << 20, rng=None, safetensors=True):
+    """A model folder: a random big.bin, config.json, sub/dir/extra.txt, a
+    tiny real safetensors file. Returns {dtype: count} of the safetensors
+    file (or {})."""
+    rng = rng or random.Random()
+    os.makedirs(os.path.join(folder, "sub", "dir"), exist_ok=True)
+    write_random(os.path.join(folder, "big.bin"), big, rng)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump({"model_type": "llama", "hidden_size": 64, "seed": rng.random()}, f)
+    with open(os.path.join(folder, "sub", "dir", "extra.txt"), "wb") as f:
+        f.write(rng.randbytes(5000))
+    if safetensors:
+        return write_tiny_safetensors(os.path.join(folder, "model.safetensors"), rng)
+    return {}
+
+
+# -------------------------------------------------------------------- chunk frames
+
+def frame(data, digest=None, length=None):
+    """One chunk-upload frame: sha256 (32 bytes) | u32 LE length | bytes."""
+    d = digest if digest is not None else hashlib.sha256(data).digest()
+    return d + struct.pack("<I", len(data) if length is None else length) + data
+
+
+# -------------------------------------------------------------------- slow path
+
+class ThrottledProxy:
+    """A TCP relay 127.0.0.1:port -> 127.0.0.1:target that passes at most RATE
+    bytes/s downstream (server to client), shared by all connections.
+    `downstream` counts the bytes relayed to clients."""
+
+    def __init__(self, target_port, rate):
+        self.target_port = target_port
+        self.rate = float(rate)
+        self.lock = threading.Lock()
+        self.downstream = 0
+        self._next = time.monotonic()
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(64)
+        self.port = self.ls.getsockname()[1]
+        self.closed = False
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def _take(self, n):
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + n / self.rate
+            self.downstream += n
+        delay = start - now
+        if delay > 0:
+            time.sleep(delay)
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            try:
+                s = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                c.close()
+                continue
+            self.conns += [c, s]
+            threading.Thread(target=self._pump, args=(c, s), daemon=True).start()
+
+    def _pump(self, c, s):
+        socks = [c, s]
+        try:
+            while not self.closed:
+                r, _, _ = select.select(socks, [], [], 0.5)
+                for x in r:
+                    if x is s:
+                        b = s.recv(64 << 10)
+                        if not b:
+                            return
+                        self._take(len(b))
+                        c.sendall(b)
+                    else:
+                        b = c.recv(64 << 10)
+                        if not b:
+                            return
+                        s.sendall(b)
+        except OSError:
+            return
+        finally:
+            for x in socks:
+                try:
+                    x.close()
+                except OSError:
+                    pass
+
+    def close(self):
+        self.closed = True
+        try:
+            self.ls.close()
+        except OSError:
+            pass
+        for x in self.conns:
+            try:
+                x.close()
+            except OSError:
+                pass

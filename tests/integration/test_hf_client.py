@@ -1,0 +1,321 @@
+# SPDX-License-Identifier: Apache-2.0
+"""An unmodified Hugging Face client against sluice: the official JavaScript
+client, @huggingface/hub (pinned below), run by node with `hubUrl` pointed
+at a real `sluice serve`.
+
+The package is installed once with npm into BUILD/node (BUILD is the folder
+of the sluice binary), with its package-lock.json; later runs reuse it. When
+npm cannot install it the tests fail and say so.
+
+Checked: modelInfo (default revision and "main"), listFiles (top level and
+recursive), fileDownloadInfo, downloadFile of every file (bytes compared),
+downloadFile of a missing file (null, as on the Hub), snapshotDownload, and
+that a gated model is refused to this client (401 without a token, 403 for
+an outsider), while a member of the org gets the bytes.
+
+@huggingface/hub refuses access tokens that do not start with "hf_", so the
+tests that need a sluice token ("sl_...") pass it with the client's own
+`fetch` option (documented "to edit headers").
+"""
+import fcntl
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import server as sv  # noqa: E402
+import sluicetest as st  # noqa: E402
+
+HF_HUB_VERSION = "2.17.5"
+NODE_DIR = os.environ.get("SLUICE_NODE_DIR") or os.path.join(sv.BUILD_DIR, "node")
+FACTS = {"params": 4224, "training": {"tokens": 1e9}}
+
+SCRIPT = r"""
+import * as hub from "@huggingface/hub";
+import { createHash } from "node:crypto";
+import { readFile, readdir, stat, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+
+const spec = JSON.parse(process.argv[2]);
+const hubUrl = spec.hubUrl;
+const repo = spec.repo;
+// a sluice token goes in through the client's fetch option (see the test)
+const fetchFn = spec.token
+  ? (url, init = {}) => fetch(url, { ...init,
+      headers: { ...(init.headers || {}), Authorization: "Bearer " + spec.token } })
+  : undefined;
+const common = fetchFn ? { hubUrl, fetch: fetchFn } : { hubUrl };
+
+function sha256(buf) { return createHash("sha256").update(buf).digest("hex"); }
+
+async function walk(dir) {
+  const out = {};
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    const p = join(e.parentPath ?? e.path, e.name);
+    if ((await stat(p)).isFile()) out[relative(dir, p)] = sha256(await readFile(p));
+  }
+  return out;
+}
+
+async function op(o) {
+  switch (o.op) {
+    case "info": {
+      const args = { name: repo, ...common, additionalFields: ["sha", "siblings", "safetensors"] };
+      if (o.revision) args.revision = o.revision;
+      const info = await hub.modelInfo(args);
+      return { sha: info.sha, gated: info.gated, private: info.private, id: info.id,
+               name: info.name, siblings: info.siblings, safetensors: info.safetensors ?? null };
+    }
+    case "list": {
+      const out = [];
+      for await (const f of hub.listFiles({ repo, ...common, recursive: !!o.recursive,
+                                             path: o.path }))
+        out.push({ type: f.type, path: f.path, size: f.size, oid: f.oid ?? null,
+                   lfs: f.lfs ?? null });
+      return out;
+    }
+    case "downloadInfo": {
+      const i = await hub.fileDownloadInfo({ repo, path: o.path, ...common });
+      return i === null ? null : { size: i.size, etag: i.etag, url: i.url };
+    }
+    case "download": {
+      const blob = await hub.downloadFile({ repo, path: o.path, ...common,
+                                            revision: o.revision });
+      if (blob === null) return null;
+      const buf = Buffer.from(await blob.arrayBuffer());
+      return { size: buf.length, sha256: sha256(buf) };
+    }
+    case "snapshot": {
+      const dir = await hub.snapshotDownload({ repo, ...common, cacheDir: o.cacheDir });
+      return { dir, files: await walk(dir) };
+    }
+    default:
+      throw new Error("unknown op " + o.op);
+  }
+}
+
+const results = [];
+for (const o of spec.ops) {
+  try {
+    results.push({ ok: true, value: await op(o) });
+  } catch (e) {
+    results.push({ ok: false, name: e?.name ?? null, status: e?.statusCode ?? null,
+                   message: String(e?.message ?? e), data: e?.data ?? null });
+  }
+}
+// to a file: the client itself logs on stdout ("Downloading ...")
+await writeFile(spec.out, JSON.stringify(results));
+"""
+
+
+def install_client():
+    """Installs @huggingface/hub@HF_HUB_VERSION into NODE_DIR once; returns
+    an error text or None."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        return "node and npm are needed for the Hugging Face client tests"
+    os.makedirs(NODE_DIR, exist_ok=True)
+    with open(os.path.join(NODE_DIR, ".install.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pkg = os.path.join(NODE_DIR, "node_modules", "@huggingface", "hub", "package.json")
+        try:
+            with open(pkg) as f:
+                if json.load(f).get("version") == HF_HUB_VERSION and os.path.exists(
+                        os.path.join(NODE_DIR, "package-lock.json")):
+                    return None
+        except (OSError, ValueError):
+            pass
+        p = subprocess.run(["npm", "install", "--prefix", NODE_DIR, "--save-exact",
+                            "--no-audit", "--no-fund", "--loglevel=error",
+                            "@huggingface/hub@" + HF_HUB_VERSION],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300,
+                           cwd=NODE_DIR)
+        if p.returncode != 0:
+            return "npm could not install @huggingface/hub@%s into %s (exit %d):\n%s" % (
+                HF_HUB_VERSION, NODE_DIR, p.returncode, p.stdout.decode("utf-8", "replace")[-3000:])
+        try:
+            with open(pkg) as f:
+                got = json.load(f).get("version")
+        except (OSError, ValueError) as e:
+            return "npm ran but @huggingface/hub is not in %s: %s" % (NODE_DIR, e)
+        if got != HF_HUB_VERSION:
+            return "npm installed @huggingface/hub %s, not %s" % (got, HF_HUB_VERSION)
+    return None
+
+
+class HfClient(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.install_error = install_client()
+        cls.tmp = tempfile.mkdtemp(prefix="sluice-hfjs-")
+        cls.srv = sv.Server(os.path.join(cls.tmp, "data"), workdir=cls.tmp)
+        try:
+            cls.script = os.path.join(NODE_DIR, "sluice-hf-check.mjs")
+            if not cls.install_error:
+                with open(cls.script, "w") as f:
+                    f.write(SCRIPT)
+            cls.srv.start()
+            cls.alice = cls.srv.add_user("alice")
+            cls.bob = cls.srv.add_user("bob")
+            cls.eve = cls.srv.add_user("eve")
+            cls.srv.add_org("acme")
+            cls.srv.add_member("acme", "alice", "publisher")
+            cls.srv.add_member("acme", "bob", "member")
+            facts = os.path.join(cls.tmp, "facts.json")
+            with open(facts, "w") as f:
+                json.dump(FACTS, f)
+            home = os.path.join(cls.tmp, "home")
+            env = cls.srv.client_env(cls.alice, home)
+            cls.folder = os.path.join(cls.tmp, "open")
+            cls.counts = sv.make_model(cls.folder, big=3 << 20, rng=random.Random(11))
+            r = st.run("push", "acme/open", cls.folder, "--facts", facts, "--json", env=env)
+            if r.rc != 0:
+                raise AssertionError("push failed: %r" % r)
+            cls.commit = json.loads(r.stdout)["commit"]
+            cls.digest = sv.tree_digest(cls.folder)
+            cls.gfolder = os.path.join(cls.tmp, "gated")
+            sv.make_model(cls.gfolder, big=100000, rng=random.Random(12))
+            r = st.run("push", "acme/gated", cls.gfolder, "--facts", facts, "--tier", "gated",
+                       env=env)
+            if r.rc != 0:
+                raise AssertionError("push failed: %r" % r)
+        except BaseException:
+            cls.srv.cleanup()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if cls.srv.running():
+                cls.srv.stop()
+        finally:
+            cls.srv.cleanup()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def setUp(self):
+        if self.install_error:
+            self.fail(self.install_error)
+
+    def js(self, repo, ops, token=None):
+        """Runs the node script; returns one result per op."""
+        out = os.path.join(self.tmp, "js-result.json")
+        if os.path.exists(out):
+            os.unlink(out)
+        spec = {"hubUrl": self.srv.url, "repo": repo, "ops": ops, "out": out}
+        if token:
+            spec["token"] = token
+        env = sv.clean_env({"HF_HOME": os.path.join(self.tmp, "hf-home")})
+        p = subprocess.run(["node", self.script, json.dumps(spec)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env, timeout=120, cwd=NODE_DIR)
+        self.assertEqual(p.returncode, 0, "node failed: %s" % p.stderr.decode()[-3000:])
+        self.assertTrue(os.path.exists(out), "node wrote no result: %s %s"
+                        % (p.stdout.decode()[-2000:], p.stderr.decode()[-2000:]))
+        with open(out) as f:
+            res = json.load(f)
+        self.assertEqual(len(res), len(ops))
+        return res
+
+    def ok(self, res, what):
+        self.assertTrue(res["ok"], "%s: the client failed: %s" % (what, res))
+        return res["value"]
+
+    def check_siblings(self, value):
+        sib = {s["rfilename"]: s for s in value["siblings"]}
+        self.assertEqual(set(sib), set(self.digest))
+
+    def test_model_info_default_revision(self):
+        # modelInfo without a revision asks for /api/models/acme/open/revision/HEAD,
+        # which the Hub resolves to the default branch
+        (res,) = self.js("acme/open", [{"op": "info"}])
+        v = self.ok(res, "modelInfo()")
+        self.assertEqual(v["sha"], self.commit)
+        self.assertEqual(v["name"], "acme/open")
+        self.assertIs(v["gated"], False)
+        self.check_siblings(v)
+
+    def test_model_info_main(self):
+        (res,) = self.js("acme/open", [{"op": "info", "revision": "main"}])
+        v = self.ok(res, "modelInfo(main)")
+        self.assertEqual(v["sha"], self.commit)
+        self.assertIs(v["private"], False)
+        self.check_siblings(v)
+
+    def test_list_files(self):
+        top, rec, sub = self.js("acme/open", [{"op": "list"}, {"op": "list", "recursive": True},
+                                              {"op": "list", "path": "sub/dir"}])
+        top = self.ok(top, "listFiles")
+        self.assertEqual({(e["path"], e["type"]) for e in top},
+                         {("big.bin", "file"), ("config.json", "file"),
+                          ("model.safetensors", "file"), ("sub", "directory")})
+        for e in top:
+            if e["type"] == "file":
+                self.assertEqual(e["lfs"]["oid"], self.digest[e["path"]])
+                self.assertEqual(e["size"], os.path.getsize(os.path.join(self.folder, e["path"])))
+        sub = self.ok(sub, "listFiles(path: sub/dir)")
+        self.assertEqual([(e["path"], e["type"]) for e in sub], [("sub/dir/extra.txt", "file")])
+        rec = self.ok(rec, "listFiles(recursive)")
+        self.assertEqual({e["path"] for e in rec if e["type"] == "file"}, set(self.digest),
+                         "listFiles({recursive: true}) does not list every file")
+
+    def test_download_files(self):
+        paths = sorted(self.digest)
+        ops = [{"op": "download", "path": p} for p in paths]
+        ops += [{"op": "download", "path": "config.json", "revision": self.commit},
+                {"op": "downloadInfo", "path": "big.bin"}]
+        res = self.js("acme/open", ops)
+        for p, r in zip(paths, res):
+            v = self.ok(r, "downloadFile(%s)" % p)
+            self.assertEqual(v["sha256"], self.digest[p], p)
+            self.assertEqual(v["size"], os.path.getsize(os.path.join(self.folder, p)))
+        v = self.ok(res[len(paths)], "downloadFile(config.json, commit)")
+        self.assertEqual(v["sha256"], self.digest["config.json"])
+        v = self.ok(res[-1], "fileDownloadInfo(big.bin)")
+        self.assertEqual(v["size"], os.path.getsize(os.path.join(self.folder, "big.bin")))
+        self.assertEqual(v["etag"], '"%s"' % self.digest["big.bin"])
+
+    def test_download_missing_file_is_null(self):
+        # the Hub marks a missing file with X-Error-Code: EntryNotFound, and
+        # the client then answers null instead of throwing
+        (res,) = self.js("acme/open", [{"op": "download", "path": "no-such-file.bin"}])
+        self.assertTrue(res["ok"], "downloadFile of a missing file threw: %s" % res)
+        self.assertIsNone(res["value"])
+
+    def test_snapshot_download(self):
+        # snapshotDownload: modelInfo(main) for the commit, listFiles
+        # recursive at that commit, then per file POST .../paths-info/{commit}
+        # (expand: true) and a download into CACHE/models--acme--open/blobs,
+        # linked from snapshots/{id}/{path} where id is the entry's
+        # lastCommit.id (its own check for a commit id wants 40 hex digits)
+        cache = os.path.join(self.tmp, "snap-cache")
+        (res,) = self.js("acme/open", [{"op": "snapshot", "cacheDir": cache}])
+        v = self.ok(res, "snapshotDownload")
+        self.assertIn(self.commit, v["dir"])
+        self.assertEqual(v["files"], self.digest, "the snapshot folder %s does not hold the "
+                         "model's files" % v["dir"])
+
+    def test_gated_model_refused(self):
+        info, dl, dlinfo = self.js("acme/gated", [{"op": "info", "revision": "main"},
+                                                  {"op": "download", "path": "config.json"},
+                                                  {"op": "downloadInfo", "path": "big.bin"}])
+        v = self.ok(info, "modelInfo of a gated model")  # metadata stays visible
+        self.assertEqual(v["gated"], "manual")
+        for r in (dl, dlinfo):
+            self.assertFalse(r["ok"], "a gated file was handed out: %s" % r)
+            self.assertEqual(r["status"], 401, r)
+            self.assertIn("gated", json.dumps(r["data"]), r)
+        dl, = self.js("acme/gated", [{"op": "download", "path": "config.json"}], token=self.eve)
+        self.assertFalse(dl["ok"], "a gated file was handed to an outsider: %s" % dl)
+        self.assertEqual(dl["status"], 403, dl)
+        dl, = self.js("acme/gated", [{"op": "download", "path": "config.json"}], token=self.bob)
+        v = self.ok(dl, "downloadFile by a member of the org")
+        self.assertEqual(v["sha256"], sv.sha256_file(os.path.join(self.gfolder, "config.json")))
+
+
+if __name__ == "__main__":
+    st.main()
