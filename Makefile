@@ -30,6 +30,7 @@ test:
 bench: build
 	@scripts/deps.sh bench
 	@$(BUILD)/bench/bench_inspect
+	@python3 bench/bench_serve.py --sluice $(BUILD)/sluice $(BENCH_SERVE_ARGS)
 
 fuzz:
 	@scripts/deps.sh test

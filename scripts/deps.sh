@@ -8,7 +8,7 @@ pkgs="build-essential cmake pkg-config python3 libssl-dev libjansson-dev libsqli
       libmicrohttpd-dev libcurl4-openssl-dev"
 case "$what" in
 test) pkgs="$pkgs libcriterion-dev clang libclang-rt-14-dev clang-format" ;;
-bench) pkgs="$pkgs libcriterion-dev" ;;
+bench) pkgs="$pkgs libcriterion-dev nginx wrk curl openssl" ;;
 esac
 missing=""
 for p in $pkgs; do

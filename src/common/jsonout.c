@@ -17,7 +17,7 @@ static int cmp_key(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void put_string(struct sl_buf *b, const char *s, size_t n)
+void sl_json_put_string(struct sl_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
 
@@ -93,7 +93,7 @@ static void dump(struct sl_buf *b, json_t *v, int indent, int depth)
             if (i)
                 sl_buf_addc(b, ',');
             newline(b, indent, depth + 1);
-            put_string(b, keys[i], strlen(keys[i]));
+            sl_json_put_string(b, keys[i], strlen(keys[i]));
             sl_buf_adds(b, indent ? ": " : ":");
             dump(b, json_object_get(v, keys[i]), indent, depth + 1);
         }
@@ -122,7 +122,7 @@ static void dump(struct sl_buf *b, json_t *v, int indent, int depth)
         return;
     }
     case JSON_STRING:
-        put_string(b, json_string_value(v), json_string_length(v));
+        sl_json_put_string(b, json_string_value(v), json_string_length(v));
         return;
     case JSON_INTEGER:
         sl_buf_addf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));

@@ -15,4 +15,9 @@
  * canonical compact form; 2 gives a readable form with the same content. */
 char *sl_json_dump(json_t *v, int indent, size_t *len);
 
+struct sl_buf;
+
+/* Appends `s[0..n)` as a JSON string literal (quotes included). */
+void sl_json_put_string(struct sl_buf *b, const char *s, size_t n);
+
 #endif

@@ -22,7 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/buf.h"
 #include "common/io.h"
 #include "common/util.h"
 #include "common/banned.h"

@@ -146,6 +146,21 @@ static void headers(struct sl_req *q, struct MHD_Response *resp, const struct sl
     sl_mhd->add_response_header(resp, "Accept-Ranges", "bytes");
 }
 
+/* Adds the headers and queues a file answer. */
+static void finish(struct sl_req *q, struct MHD_Response *resp, const struct sl_file_ref *f,
+                   unsigned status, uint64_t start, uint64_t end, uint64_t sent)
+{
+    headers(q, resp, f);
+    sl_mhd->add_response_header(resp, "Content-Type", "application/octet-stream");
+    if (status == 206) {
+        char cr[96];
+        snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)start,
+                 (unsigned long long)(end - 1), (unsigned long long)f->size);
+        sl_mhd->add_response_header(resp, "Content-Range", cr);
+    }
+    sl_reply(q, status, resp, sent);
+}
+
 static bool etag_matches(const char *inm, const char *sha)
 {
     char quoted[70];
@@ -169,12 +184,16 @@ void sl_h_file(struct sl_req *q)
     struct MHD_Response *resp;
     struct dl *d;
 
-    if (sl_reg_file(r, q->v.version_id, q->path, &f, &err) != SL_OK) {
+    if (q->cached) {
+        f = q->file;
+    } else if (sl_reg_file(r, q->v.version_id, q->path, &f, &err) != SL_OK) {
         q->x_error = "EntryNotFound";
         sl_reply_error(q, &err);
         return;
     }
     end = f.size;
+    if (!q->cached && f.size > SL_CACHE_BYTES_MAX)
+        sl_cache_put(q, &q->v, &f, NULL);
     if (inm && etag_matches(inm, f.sha256)) {
         resp = sl_mhd->create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
         headers(q, resp, &f);
@@ -201,6 +220,14 @@ void sl_h_file(struct sl_req *q)
         status = 206;
     }
     len = end - start;
+    if (q->cached && q->cached_bytes) {
+        /* a small file straight from the cache: no database, no pack read */
+        char *buf = sl_xmalloc(len ? (size_t)len : 1);
+        memcpy(buf, q->cached_bytes + start, (size_t)len);
+        resp = sl_mhd->create_response_from_buffer((size_t)len, buf, MHD_RESPMEM_MUST_FREE);
+        finish(q, resp, &f, status, start, end, q->head ? 0 : len);
+        return;
+    }
     d = sl_xcalloc(1, sizeof(*d));
     d->r = r;
     d->start = start;
@@ -224,20 +251,14 @@ void sl_h_file(struct sl_req *q)
             sl_reply_error(q, &err);
             return;
         }
+        if (start == 0 && len == f.size && !q->cached)
+            sl_cache_put(q, &q->v, &f, buf);
         resp = sl_mhd->create_response_from_buffer((size_t)len, buf, MHD_RESPMEM_MUST_FREE);
     } else {
         resp = sl_mhd->create_response_from_callback(len, len < BLOCK ? (size_t)len : BLOCK, reader,
                                                      d, free_dl);
     }
-    headers(q, resp, &f);
-    sl_mhd->add_response_header(resp, "Content-Type", "application/octet-stream");
-    if (status == 206) {
-        char cr[96];
-        snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)start,
-                 (unsigned long long)(end - 1), (unsigned long long)f.size);
-        sl_mhd->add_response_header(resp, "Content-Range", cr);
-    }
-    sl_reply(q, status, resp, q->head ? 0 : len);
+    finish(q, resp, &f, status, start, end, q->head ? 0 : len);
     if (!q->head && len > SMALL_FILE)
         q->bytes = 0; /* counted as the reader sends */
 }

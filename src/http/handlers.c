@@ -195,6 +195,8 @@ void sl_h_commit(struct sl_req *q)
         sl_reply_error(q, &err);
         return;
     }
+    if (created)
+        sl_cache_bump(); /* main moved */
     sl_reply_json(q, created ? 201 : 200, result);
 }
 

@@ -63,7 +63,10 @@ struct sl_req {
     char *params[MAX_PARAMS]; /* decoded captures: org, name, rev, path */
     const char *org, *name, *rev, *path, *sha;
     struct sl_principal who;
-    struct sl_version_ref v;  /* for P_VERSION and P_DOWNLOAD */
+    struct sl_version_ref v;           /* for P_VERSION and P_DOWNLOAD */
+    struct sl_file_ref file;           /* downloads: from the cache when `cached` */
+    const unsigned char *cached_bytes; /* a small file's bytes, from the cache */
+    bool cached;
     int64_t org_id, model_id; /* for P_MODEL and up */
     /* request body */
     uint64_t content_length;
@@ -80,6 +83,16 @@ struct sl_req {
     uint64_t bytes;
     struct timespec t0;
 };
+
+/* The download lookup cache (cache.c). Files up to SL_CACHE_BYTES_MAX are
+ * cached with their bytes. */
+#define SL_CACHE_BYTES_MAX (64u * 1024u)
+bool sl_cache_get(struct sl_req *q, struct sl_version_ref *v, struct sl_file_ref *f,
+                  const unsigned char **bytes);
+void sl_cache_put(struct sl_req *q, const struct sl_version_ref *v, const struct sl_file_ref *f,
+                  const void *bytes);
+/* Voids every cached lookup (after a commit or a tier change). */
+void sl_cache_bump(void);
 
 /* Notes that a request moved bytes (drain waits only for requests that do). */
 void sl_progress(struct sl_server *s);

@@ -258,7 +258,10 @@ bool sl_permitted(struct sl_req *q)
         return true;
     case P_VERSION:
     case P_DOWNLOAD:
-        if (sl_reg_resolve(r, q->org, q->name, q->rev ? q->rev : "main", &q->v, &err) != SL_OK) {
+        if (p == P_DOWNLOAD && sl_cache_get(q, &q->v, &q->file, &q->cached_bytes))
+            q->cached = true;
+        else if (sl_reg_resolve(r, q->org, q->name, q->rev ? q->rev : "main", &q->v, &err) !=
+                 SL_OK) {
             q->x_error = q->v.model_id ? "RevisionNotFound" : "RepoNotFound";
             sl_reply_error(q, &err);
             return false;

@@ -90,6 +90,15 @@ enum sl_err sl_pack_append(struct sl_pack_writer *w, const void *data, size_t n,
         return sl_error_set(err, SL_ELIMIT, "pack would pass %llu bytes",
                             (unsigned long long)SL_PACK_MAX);
     *offset = w->size;
+    if (w->buf_len == 0 && n >= WBUF / 16) {
+        /* a whole chunk with nothing buffered: write it from where it is */
+        enum sl_err rc = sl_vfs_write_all(w->fd, p, n, w->flushed, w->tmp, err);
+        if (rc)
+            return rc;
+        w->flushed += n;
+        w->size += n;
+        return SL_OK;
+    }
     while (n > 0) {
         size_t take = WBUF - w->buf_len;
         enum sl_err rc;
