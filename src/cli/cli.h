@@ -68,6 +68,58 @@ enum sl_err sl_cli_load_packs(const char *dir, struct sl_packset **out, struct s
 /* The data folder: --data, else $SLUICE_DATA, else ./sluice-data. */
 const char *sl_cli_data_dir(const char *given);
 
+/* ---- shared by the access, eval and governance commands (cmd_access.c) ---- */
+
+/* A table-driven parser for commands with many options. Each option is a
+ * flag, takes one value (the last one given wins), or takes a value and may
+ * be repeated. Values point into argv. */
+enum sl_cli_optkind { SL_OPT_FLAG, SL_OPT_VALUE, SL_OPT_LIST };
+
+struct sl_cli_optdef {
+    const char *name; /* "--json"; NULL ends the table */
+    enum sl_cli_optkind kind;
+};
+
+#define SL_CLI_MAX_POS  8
+#define SL_CLI_MAX_OPTS 16
+#define SL_CLI_MAX_LIST 64
+
+struct sl_cli_args {
+    const struct sl_cli_optdef *defs;
+    const char *pos[SL_CLI_MAX_POS];
+    size_t npos;
+    bool seen[SL_CLI_MAX_OPTS];
+    const char *value[SL_CLI_MAX_OPTS];
+    const char *list[SL_CLI_MAX_OPTS][SL_CLI_MAX_LIST];
+    size_t nlist[SL_CLI_MAX_OPTS];
+};
+
+/* Parses argv[1..] (argv[0] is the command or subcommand) against `defs`.
+ * Returns 0, or 2 after printing a usage error naming `cmd`. */
+int sl_cli_args_parse(struct sl_cli_args *a, const char *cmd, const struct sl_cli_optdef *defs,
+                      int argc, char **argv);
+
+/* Whether the option was given; its (last) value or NULL; its values. */
+bool sl_cli_has(const struct sl_cli_args *a, const char *name);
+const char *sl_cli_val(const struct sl_cli_args *a, const char *name);
+const char *const *sl_cli_vals(const struct sl_cli_args *a, const char *name, size_t *n);
+
+struct sl_client_config;
+struct sl_client;
+
+/* Loads the client config and opens a client for its server. Returns 0, or
+ * the exit code after printing the error (no server configured is exit 2).
+ * On success the caller releases `cfg` and frees `*cl`. */
+int sl_cli_connect(struct sl_client_config *cfg, struct sl_client **cl);
+
+/* Prints a multi-line text from a server or a file: newlines and tabs are
+ * kept, other control characters shown as \xNN. */
+void sl_cli_put_text(FILE *f, const char *s);
+
+/* Checks a DATE option (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ) that must lie
+ * in the future. Returns 0 or 2 after a usage error. */
+int sl_cli_future_date(const char *cmd, const char *opt, const char *value);
+
 int sl_cmd_serve(int argc, char **argv);
 int sl_cmd_admin(int argc, char **argv);
 int sl_cmd_inspect(int argc, char **argv);
@@ -76,5 +128,11 @@ int sl_cmd_policy(int argc, char **argv);
 int sl_cmd_login(int argc, char **argv);
 int sl_cmd_push(int argc, char **argv);
 int sl_cmd_pull(int argc, char **argv);
+int sl_cmd_accept(int argc, char **argv);
+int sl_cmd_access(int argc, char **argv);
+int sl_cmd_license(int argc, char **argv);
+int sl_cmd_eval(int argc, char **argv);
+int sl_cmd_obligations(int argc, char **argv);
+int sl_cmd_tier(int argc, char **argv);
 
 #endif

@@ -164,6 +164,12 @@ int sl_cmd_admin(int argc, char **argv)
                 printf("user %s created; token (shown once): %s\n", g.pos[2], token);
             }
         }
+    } else if (is(&g, 0, "user") && is(&g, 1, "remove") && g.npos == 3) {
+        rc = sl_reg_user_remove(r, g.pos[2], &err);
+        if (!rc && g.json)
+            printf("{\"removed\": \"%s\"}\n", g.pos[2]); /* a stored name: checked */
+        else if (!rc)
+            printf("user %s removed; its tokens no longer work\n", g.pos[2]);
     } else if (is(&g, 0, "org") && is(&g, 1, "add") && g.npos == 3) {
         rc = sl_reg_org_add(r, g.pos[2], &err);
         if (!rc && g.json)

@@ -2,7 +2,8 @@
 /*
  * `sluice pull ORG/NAME[@REV] [--dest DIR] [--json]`: downloads a model
  * version into DIR (default ./NAME), skipping files already there with the
- * right SHA-256 and resuming interrupted downloads.
+ * right SHA-256 and resuming interrupted downloads. For a gated version it
+ * also saves the caller's license as DIR/LICENSE.sluice.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,49 @@
 #include "client/client.h"
 #include "common/util.h"
 #include "common/banned.h"
+
+#define LICENSE_NAME "LICENSE.sluice"
+
+/* After a pull of a gated version: fetches the caller's license of exactly
+ * that commit, checks it against the server's pinned key and saves it
+ * beside the files. Returns the path saved (caller frees) or NULL; a
+ * license the server does not give (a member of the publishing org holds
+ * no grant) is a note on stderr, not a failure. A key that changed since it
+ * was pinned is a failure (`*code` 1): the user must look into it. */
+static char *save_license(struct sl_client *cl, const char *org, const char *name, json_t *result,
+                          const char *dest, int *code)
+{
+    const char *commit = json_string_value(json_object_get(result, "commit"));
+    struct sl_license_check c;
+    struct sl_error err;
+    char *text = NULL, *path = NULL;
+    size_t len = 0;
+    bool pinned_now = false;
+    enum sl_err rc;
+
+    sl_error_clear(&err);
+    rc = sl_client_license_fetch(cl, org, name, commit, &text, &len, &c, &pinned_now, &err);
+    if (rc == SL_EFORBIDDEN || rc == SL_ENOTFOUND) {
+        fprintf(stderr, "sluice: note: no license saved: ");
+        sl_cli_put_safe(stderr, err.msg);
+        fputc('\n', stderr);
+        return NULL;
+    }
+    if (rc) {
+        *code = sl_cli_fail(&err);
+        return NULL;
+    }
+    path = sl_path_join(dest, LICENSE_NAME);
+    if (sl_client_write_file(path, text, len, 0644, &err)) {
+        *code = sl_cli_fail(&err);
+        free(path);
+        path = NULL;
+    } else if (pinned_now) {
+        fprintf(stderr, "sluice: pinned the key of the server (first contact): %s\n", c.signer);
+    }
+    free(text);
+    return path;
+}
 
 static void print_human(json_t *r, const char *dest)
 {
@@ -54,8 +98,8 @@ static void print_human(json_t *r, const char *dest)
 int sl_cmd_pull(int argc, char **argv)
 {
     struct sl_opt o;
-    const char *a, *spec = NULL, *dest_arg = NULL;
-    char *org = NULL, *name = NULL, *rev = NULL;
+    const char *a, *spec = NULL, *dest_arg = NULL, *tier;
+    char *org = NULL, *name = NULL, *rev = NULL, *license = NULL;
     json_t *result = NULL;
     struct sl_client_config cfg = {0};
     struct sl_client *cl = NULL;
@@ -122,17 +166,28 @@ int sl_cmd_pull(int argc, char **argv)
         code = sl_cli_fail(&err);
         goto out;
     }
+    /* A gated version comes with the caller's license; the files are in
+     * place whatever happens to it. */
+    tier = json_string_value(json_object_get(result, "tier"));
+    if (tier && strcmp(tier, "gated") == 0)
+        license = save_license(cl, org, name, result, po.dest, &code);
     if (json) {
         json_t *out = json_object();
         json_object_set(out, "commit", json_object_get(result, "commit"));
         json_object_set(out, "files", json_object_get(result, "files"));
         json_object_set(out, "bytes_downloaded", json_object_get(result, "bytes_downloaded"));
+        if (license)
+            json_object_set_new(out, "license", json_string(license));
         sl_cli_print_json(out);
         json_decref(out);
     } else {
         print_human(result, po.dest);
+        if (license)
+            printf("  license      %s (check it with `sluice license verify %s`)\n", license,
+                   license);
     }
 out:
+    free(license);
     json_decref(result);
     sl_client_free(cl);
     sl_client_config_release(&cfg);

@@ -81,6 +81,18 @@ static void print_human(json_t *r)
     printf("  uploaded     %s (%.1f%% already on the server)\n", size_text(up, b, sizeof(b)),
            total > 0 ? 100.0 * (double)(total - up) / (double)total : 100.0);
     printf("  tier         %s (minimum %s)\n", str(r, "tier"), str(r, "min_tier"));
+    if (json_array_size(json_object_get(r, "held_by"))) {
+        json_t *e;
+        size_t i;
+        printf("  held at      %s until these blocking obligations are satisfied:",
+               str(r, "floor_tier"));
+        json_array_foreach(json_object_get(r, "held_by"), i, e)
+        {
+            fputc(' ', stdout);
+            sl_cli_put_safe(stdout, json_string_value(e) ? json_string_value(e) : "?");
+        }
+        printf("\n  see          sluice obligations %s@%s\n", str(r, "model"), str(r, "commit"));
+    }
     print_decision(json_object_get(r, "decision"));
 }
 
@@ -101,8 +113,9 @@ static void print_refusal(json_t *e)
 
 static void print_json(json_t *r)
 {
-    static const char *const keys[] = {"model",    "version",     "commit",         "tier",
-                                       "min_tier", "bytes_total", "bytes_uploaded", "decision"};
+    static const char *const keys[] = {"model",          "version",    "commit",  "tier",
+                                       "min_tier",       "floor_tier", "held_by", "bytes_total",
+                                       "bytes_uploaded", "decision"};
     json_t *out = json_object();
 
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {

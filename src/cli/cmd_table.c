@@ -85,13 +85,14 @@ static const char serve_help[] =
     "  --drain SECONDS   on SIGTERM, how long requests in flight may take (default 10)\n"
     "\n"
     "Logs one JSON line per request on stderr. Serves open versions to anyone;\n"
-    "other tiers answer 401/403 naming the tier and what to do. Not yet: license\n"
-    "acceptance, access grants, the transparency log, fingerprinting (later issues).\n";
+    "other tiers answer 401/403 naming the tier and what to do (tiered access:\n"
+    "docs/access.md). Not yet: fingerprinted downloads (a later issue).\n";
 
 static const char admin_help[] =
     "usage: sluice admin COMMAND [--data DIR] [--json]\n"
     "\n"
     "  user add NAME [--email E] [--affiliation A] [--country CC] [--admin]\n"
+    "  user remove NAME     its tokens stop working at once; its memberships go\n"
     "                     create an account; prints its token once ({\"user\",\"token\"})\n"
     "  org add ORG        create an org\n"
     "  org member add ORG USER [--role publisher|member]\n"
@@ -128,8 +129,9 @@ static const char push_help[] =
     "                   [--json]\n"
     "\n"
     "Publishes a new version of ORG/NAME. PATH is a folder (every regular file under\n"
-    "it, recursively; names starting with '.' and unfinished pulls (*.sluice-part)\n"
-    "are skipped; symbolic links must stay inside the folder) or a single file.\n"
+    "it, recursively; names starting with '.', unfinished pulls (*.sluice-part) and\n"
+    "LICENSE.sluice (a pulled license) are skipped; symbolic links must stay inside\n"
+    "the folder) or a single file.\n"
     "Files are cut into content-defined chunks and hashed locally; only the chunks\n"
     "the server lacks are uploaded (4 streams), then the server re-verifies\n"
     "everything, classifies the model and either creates the version or refuses\n"
@@ -163,7 +165,130 @@ static const char pull_help[] =
     "  --json       commit, files [{path, size, sha256, downloaded}],\n"
     "               bytes_downloaded\n"
     "\n"
-    "Open models need no token; other tiers answer with what to do (exit 1).\n";
+    "Open models need no token; other tiers answer with what to do (exit 1). A\n"
+    "gated version's license (`sluice license get`) is saved as DIR/LICENSE.sluice,\n"
+    "checked against the server's key, which is pinned at first contact.\n";
+
+static const char accept_help[] =
+    "usage: sluice accept ORG/NAME[@REV] [--show] [--json]\n"
+    "\n"
+    "Accepts the license text of a version in tier click (default main): reads the\n"
+    "terms, then records your account, the text's SHA-256 and the time. The server\n"
+    "refuses if the text changed in between. One acceptance covers every version\n"
+    "with the same text; a new text needs a new acceptance.\n"
+    "\n"
+    "  --show   print the license text (and its SHA-256 on stderr) without accepting\n"
+    "  --json   the server's answer ({model, license_sha256, accepted}; with --show,\n"
+    "           the terms)\n"
+    "\n"
+    "Needs a token (`sluice login`). Tiers gated and above need a grant instead\n"
+    "(`sluice access request`).\n";
+
+static const char access_help[] =
+    "usage: sluice access request ORG/NAME --purpose TEXT [--field KEY=VALUE]... [--json]\n"
+    "       sluice access status ORG/NAME [--json]\n"
+    "       sluice access appeal ORG/NAME --text TEXT [--json]\n"
+    "       sluice access list ORG/NAME [--status S] [--json]\n"
+    "       sluice access approve ORG/NAME USER [--expires DATE] [--json]\n"
+    "       sluice access deny ORG/NAME USER --reason TEXT [--json]\n"
+    "       sluice access revoke ORG/NAME USER --reason TEXT [--json]\n"
+    "       sluice access rules ORG/NAME [--everyone|--no-everyone] [--email-domain D]...\n"
+    "                           [--org O]... [--require-field KEY]... [--clear] [--json]\n"
+    "\n"
+    "Gated access to a model (docs/access.md). Requesters: `request` asks, with what\n"
+    "the weights are for (1-2,000 bytes, one line) and the fields the publisher\n"
+    "requires (KEY 1-32 of a-z 0-9 _ -, VALUE up to 500 bytes, at most 16); `status`\n"
+    "shows the state (pending, approved, denied, revoked, expired), the reason of a\n"
+    "denial or revocation, the expiry and the appeal; `appeal` contests a denial,\n"
+    "once. One request per account and model.\n"
+    "\n"
+    "Publishers of the org and admins: `list` shows the requests (--status pending,\n"
+    "approved, denied, revoked or expired); `approve` grants (DATE is YYYY-MM-DD or\n"
+    "YYYY-MM-DDTHH:MM:SSZ in the future; default no expiry) and issues a signed\n"
+    "license; `deny` and `revoke` need a reason, which the requester sees; a\n"
+    "revocation stops downloads at their next request. `rules` without change\n"
+    "options shows the auto-approval rules; with them it reads, changes and writes\n"
+    "them back: --everyone approves every request, --email-domain and --org approve\n"
+    "accounts by email domain or org membership (added to the lists), --require-field\n"
+    "makes a field mandatory, --clear empties everything first.\n"
+    "\n"
+    "Needs a token (`sluice login`). Exit 1 when the server refuses.\n";
+
+static const char license_help[] =
+    "usage: sluice license get ORG/NAME[@REV] [--out FILE]\n"
+    "       sluice license show FILE [--json]\n"
+    "       sluice license verify FILE [--online] [--key VKEY] [--json]\n"
+    "\n"
+    "A license is a signed note (C2SP signed-note, Ed25519) the server issues for\n"
+    "one version under your grant; `sluice pull` of a gated version saves it as\n"
+    "LICENSE.sluice. It proves the grant; it is not a credential.\n"
+    "\n"
+    "  get      fetches your license of the version (default main), checks it is\n"
+    "           signed by the server's key and is for that model, and prints it or\n"
+    "           writes it to --out atomically\n"
+    "  show     prints the fields and the signer's key name and ID, offline, without\n"
+    "           checking the signature\n"
+    "  verify   checks the signature against --key VKEY, else against the key pinned\n"
+    "           for the configured server, and the expiry against the local clock;\n"
+    "           --online also fetches the server's signed revocation list, checks its\n"
+    "           signature with the same key and that the license is not on it\n"
+    "\n"
+    "The server's key (GET /log/key) is pinned per server URL at first contact in\n"
+    "$XDG_STATE_HOME/sluice/servers.json (`license get`, `pull` of a gated version,\n"
+    "`verify --online`); a server that later presents another key is refused.\n"
+    "verify exits 0 valid, 1 invalid (bad signature, expired, revoked), 2 when FILE\n"
+    "is not a license, 3 when the file cannot be read or the server reached.\n";
+
+static const char eval_help[] =
+    "usage: sluice eval keygen --name NAME --out FILE\n"
+    "       sluice eval sign --key FILE --model ORG/NAME@COMMIT --domain D --level L\n"
+    "                        --method TEXT [--out FILE]\n"
+    "       sluice eval attach ORG/NAME@REV FILE [--json]\n"
+    "       sluice eval list ORG/NAME[@REV] [--json]\n"
+    "       sluice eval key add NAME VKEY [--json]\n"
+    "       sluice eval key list [--json]\n"
+    "\n"
+    "Evaluations attested by registered evaluators (docs/access.md).\n"
+    "\n"
+    "  keygen    makes an Ed25519 key pair named NAME (your account name), writes the\n"
+    "            private key to FILE as one PRIVATE+KEY+NAME+ID+... line (mode 0600;\n"
+    "            an existing file is never replaced) and prints the verifier key\n"
+    "  sign      offline: signs an attestation for the version with the full 64-hex\n"
+    "            COMMIT (`sluice pull --json` prints it), dated now; D is cbrn, cyber,\n"
+    "            autonomy or persuasion, L none, low, medium, high or critical, TEXT\n"
+    "            one line of up to 500 bytes; prints the signed note or writes --out\n"
+    "  attach    publishers: attaches a signed attestation; the server checks the\n"
+    "            signature and the version, re-runs the decision and moves the\n"
+    "            version up when its minimum tier rose (downloads the new tier does\n"
+    "            not allow stop at their next request); prints min tier and tier\n"
+    "  list      the attestations attached to a version\n"
+    "  key add   admins: registers NAME's verifier key; NAME (an existing account,\n"
+    "            the key's name) may then see withheld versions\n"
+    "  key list  the registered evaluator keys\n";
+
+static const char obligations_help[] =
+    "usage: sluice obligations ORG/NAME[@REV] [--json]\n"
+    "       sluice obligations satisfy ORG/NAME@REV ID --evidence TEXT [--json]\n"
+    "\n"
+    "Lists the obligations of a version's decision (default main), each open or\n"
+    "satisfied and how, the version's tier and floor, and which obligations hold it\n"
+    "there: a blocking obligation not yet satisfied holds the version at withheld.\n"
+    "`satisfy` (publishers) records evidence (1 to 10,000 bytes) for an obligation;\n"
+    "one that requires evaluations is satisfied only by attached attestations\n"
+    "(`sluice eval attach`).\n";
+
+static const char tier_help[] =
+    "usage: sluice tier set ORG/NAME[@REV] TIER [--json]\n"
+    "       sluice tier schedule ORG/NAME[@REV] TIER --at DATE [--json]\n"
+    "       sluice tier schedule ORG/NAME [--json]\n"
+    "\n"
+    "Publishers change a version's tier (default main): open, click, gated, hosted,\n"
+    "withheld. `set` acts now and is refused below the version's floor, naming the\n"
+    "rule or obligation. `schedule` adds a later step (DATE is YYYY-MM-DD, midnight\n"
+    "UTC, or YYYY-MM-DDTHH:MM:SSZ, in the future): when it comes the server re-runs\n"
+    "the decision under the policy in force that day and applies the step, or marks\n"
+    "it refused with the reason. Without TIER, `schedule` lists the steps with\n"
+    "their status (pending, done, refused) and reason.\n";
 
 const struct sl_cli_cmd sl_cli_commands[] = {
     {"inspect", sl_cmd_inspect, "count parameters and read architecture from weight headers",
@@ -177,5 +302,12 @@ const struct sl_cli_cmd sl_cli_commands[] = {
     {"push", sl_cmd_push, "upload a model version (only missing chunks) and see its decision",
      push_help},
     {"pull", sl_cmd_pull, "download a model version, resumably and verified", pull_help},
+    {"accept", sl_cmd_accept, "accept a model's click-through license", accept_help},
+    {"access", sl_cmd_access, "request, decide and review gated access to a model", access_help},
+    {"license", sl_cmd_license, "get, show and verify signed licenses", license_help},
+    {"eval", sl_cmd_eval, "evaluator keys, signed attestations, attaching them", eval_help},
+    {"obligations", sl_cmd_obligations, "a version's obligations and their status",
+     obligations_help},
+    {"tier", sl_cmd_tier, "change a version's tier now or on a date", tier_help},
     {NULL, NULL, NULL, NULL},
 };

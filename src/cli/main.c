@@ -17,7 +17,7 @@ static void usage(FILE *f)
                "sluice is a registry for AI model weights that releases each model in the tier\n"
                "its policy allows. Commands available in this build:\n\n");
     for (const struct sl_cli_cmd *c = sl_cli_commands; c->name; c++)
-        fprintf(f, "  %-10s %s\n", c->name, c->summary);
+        fprintf(f, "  %-12s %s\n", c->name, c->summary);
     fprintf(f, "\n`sluice COMMAND --help` explains a command. Exit codes: 0 done, 1 refused or "
                "failed,\n2 bad usage or bad input, 3 server unreachable or local I/O failure.\n");
 }

@@ -3,8 +3,10 @@
  * The registry client: where the server is and which token to send (config),
  * an HTTP connection to it (libcurl, loaded on first use), and the two
  * transfers, push (chunk, hash, upload what the server lacks, commit) and
- * pull (parallel ranged downloads, resumable, verified). The CLI commands
- * push, pull and login are thin layers over this module.
+ * pull (parallel ranged downloads, resumable, verified); the calls of tiered
+ * access (access.c), the server key pinned at first contact (pin.c), and
+ * the offline side of signed notes: evaluator keys, attestations, license
+ * checks (notes.c). The CLI commands are thin layers over this module.
  */
 #ifndef SL_CLIENT_CLIENT_H
 #define SL_CLIENT_CLIENT_H
@@ -15,6 +17,8 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "tlog/govdoc.h"
+#include "tlog/note.h"
 
 /* Where the server is and the token to send it. Strings are owned by the
  * struct (sl_client_config_release frees them). */
@@ -105,5 +109,232 @@ struct sl_pull_opts {
  * `model`, `version`, `tier` for the human summary. */
 enum sl_err sl_client_pull(struct sl_client *cl, const struct sl_pull_opts *o, json_t **result,
                            struct sl_error *err);
+
+struct sl_license_check;
+
+/* ---- tiered access (access.c; docs/access.md) ----
+ *
+ * Thin calls over the HTTP API of docs/access.md. Each returns the server's
+ * JSON answer in `*out` (a new reference the caller releases; `out` may be
+ * NULL to drop it). `org` and `name` must be valid names (see
+ * sl_client_parse_model); `rev` may be NULL for the server's default
+ * (`main`). A refusal is an error whose message is the server's (with the
+ * tier and the hint when it gives them), prefixed with "ORG/NAME"; the JSON
+ * body stays available from sl_client_last_error(). A user name or a field
+ * the server would refuse anyway (a bad user name, an empty reason) is
+ * SL_EUSAGE before anything is sent. */
+
+/* GET .../terms: model, version, commit, tier, license_sha256, license
+ * (text or null), accepted. */
+enum sl_err sl_client_terms(struct sl_client *cl, const char *org, const char *name,
+                            const char *rev, json_t **out, struct sl_error *err);
+
+/* POST .../accept with {rev, license_sha256}: accepts the license text of
+ * `rev`. When `license_sha256` (64 hex digits, or NULL) is given, the
+ * server refuses if the text changed since the caller read it. */
+enum sl_err sl_client_accept(struct sl_client *cl, const char *org, const char *name,
+                             const char *rev, const char *license_sha256, json_t **out,
+                             struct sl_error *err);
+
+/* POST .../access: asks for access with a purpose and the publisher's
+ * fields (`fields` a JSON object of strings, or NULL; borrowed). */
+enum sl_err sl_client_access_request(struct sl_client *cl, const char *org, const char *name,
+                                     const char *purpose, json_t *fields, json_t **out,
+                                     struct sl_error *err);
+
+/* GET .../access/me: the caller's own request. SL_ENOTFOUND when none. */
+enum sl_err sl_client_access_me(struct sl_client *cl, const char *org, const char *name,
+                                json_t **out, struct sl_error *err);
+
+/* POST .../access/me/appeal {text}. */
+enum sl_err sl_client_access_appeal(struct sl_client *cl, const char *org, const char *name,
+                                    const char *text, json_t **out, struct sl_error *err);
+
+/* GET .../access[?status=S]: the requests (publishers). `status` may be NULL. */
+enum sl_err sl_client_access_list(struct sl_client *cl, const char *org, const char *name,
+                                  const char *status, json_t **out, struct sl_error *err);
+
+/* POST .../access/{user}/{action}: `action` is "approve" (then `arg` is the
+ * expiry DATE or NULL), "deny" or "revoke" (then `arg` is the reason, which
+ * must not be empty). */
+enum sl_err sl_client_access_decide(struct sl_client *cl, const char *org, const char *name,
+                                    const char *user, const char *action, const char *arg,
+                                    json_t **out, struct sl_error *err);
+
+/* GET or PUT .../access-rules: {everyone, email_domains, orgs, fields}.
+ * `rules` is borrowed. */
+enum sl_err sl_client_access_rules_get(struct sl_client *cl, const char *org, const char *name,
+                                       json_t **out, struct sl_error *err);
+enum sl_err sl_client_access_rules_put(struct sl_client *cl, const char *org, const char *name,
+                                       json_t *rules, json_t **out, struct sl_error *err);
+
+/* GET .../license[?rev=R]: the caller's license of that version, a signed
+ * note, into `*text` (NUL-terminated, `*len` bytes, caller frees). Not
+ * verified here: see sl_client_license_verify. */
+enum sl_err sl_client_license_get(struct sl_client *cl, const char *org, const char *name,
+                                  const char *rev, char **text, size_t *len, struct sl_error *err);
+
+/* Fetches the caller's license of a version (as sl_client_license_get),
+ * then checks it before anyone relies on it: signed by the server's pinned
+ * key (sl_client_server_key, which pins at first contact), for ORG/NAME,
+ * and for the commit `rev` when that is a full commit digest. `c` receives
+ * the fields. Expiry is not judged here. On failure `*text` is NULL. */
+enum sl_err sl_client_license_fetch(struct sl_client *cl, const char *org, const char *name,
+                                    const char *rev, char **text, size_t *len,
+                                    struct sl_license_check *c, bool *pinned_now,
+                                    struct sl_error *err);
+
+/* Writes `len` bytes to `path` atomically (a temporary file in the same
+ * folder with `mode`, fsync, rename), so a reader never sees half a file. */
+enum sl_err sl_client_write_file(const char *path, const void *data, size_t len, unsigned mode,
+                                 struct sl_error *err);
+
+/* GET /api/v1/revocations: the signed revocation list (caller frees). */
+enum sl_err sl_client_revocations(struct sl_client *cl, char **text, size_t *len,
+                                  struct sl_error *err);
+
+/* GET /log/key: the server's verifier key line, without its newline
+ * (caller frees). Not pinned here: see sl_client_server_key. */
+enum sl_err sl_client_log_key(struct sl_client *cl, char **vkey, struct sl_error *err);
+
+/* GET and POST /api/v1/eval/keys ([{name, vkey, added}]; adding is for
+ * admins). */
+enum sl_err sl_client_eval_keys(struct sl_client *cl, json_t **out, struct sl_error *err);
+enum sl_err sl_client_eval_key_add(struct sl_client *cl, const char *name, const char *vkey,
+                                   json_t **out, struct sl_error *err);
+
+/* POST .../versions/{rev}/attestations with the attestation note as
+ * text/plain: {attestation, decision, tier, floor_tier, moved}. */
+enum sl_err sl_client_attest_attach(struct sl_client *cl, const char *org, const char *name,
+                                    const char *rev, const char *note, size_t len, json_t **out,
+                                    struct sl_error *err);
+
+/* GET .../versions/{rev}/attestations. */
+enum sl_err sl_client_attestations(struct sl_client *cl, const char *org, const char *name,
+                                   const char *rev, json_t **out, struct sl_error *err);
+
+/* GET .../versions/{rev}/obligations and POST .../obligations/{id}/satisfy
+ * {evidence}. `rev` NULL means main. */
+enum sl_err sl_client_obligations(struct sl_client *cl, const char *org, const char *name,
+                                  const char *rev, json_t **out, struct sl_error *err);
+enum sl_err sl_client_obligation_satisfy(struct sl_client *cl, const char *org, const char *name,
+                                         const char *rev, const char *id, const char *evidence,
+                                         json_t **out, struct sl_error *err);
+
+/* POST .../tier {tier, rev}: sets the tier of a version now. */
+enum sl_err sl_client_tier_set(struct sl_client *cl, const char *org, const char *name,
+                               const char *rev, const char *tier, json_t **out,
+                               struct sl_error *err);
+
+/* GET .../schedule (the steps) and POST .../schedule {tier, at, rev}. */
+enum sl_err sl_client_schedule_list(struct sl_client *cl, const char *org, const char *name,
+                                    json_t **out, struct sl_error *err);
+enum sl_err sl_client_schedule_add(struct sl_client *cl, const char *org, const char *name,
+                                   const char *rev, const char *tier, const char *at, json_t **out,
+                                   struct sl_error *err);
+
+/* True for the five tier names. */
+bool sl_client_tier_ok(const char *tier);
+
+/* ---- the server's key, pinned at first contact (pin.c) ----
+ *
+ * The verifier key a server signs licenses and log checkpoints with is
+ * recorded per server URL the first time a command needs it, in
+ * $XDG_STATE_HOME/sluice/servers.json (mode 0600):
+ *
+ *   {"servers": {"https://registry.example": {"log_key": "name+hexid+base64",
+ *                                              "pinned": "2026-11-28T18:00:00Z"}}}
+ *
+ * Later contacts compare the key the server presents with the pinned one and
+ * refuse on a mismatch, so a license or a checkpoint is checked offline
+ * against the key seen first (trust on first use, as ssh does). */
+
+/* The pin file's path (caller frees), or NULL when no home folder is known. */
+char *sl_client_pin_path(void);
+
+/* The key pinned for `url` (a normalised URL): `*vkey` (caller frees) is the
+ * vkey text, or NULL when none is pinned. A malformed file is SL_EINPUT. */
+enum sl_err sl_client_pin_get(const char *url, char **vkey, struct sl_error *err);
+
+/* Pins `vkey` for `url` when nothing is pinned (then `*pinned_now`, which may
+ * be NULL, is true) or compares it with the pinned key: equal is SL_OK, a
+ * different key SL_EREFUSED (kind "ServerKeyChanged") with a message that
+ * names both keys and how to accept the new one. */
+enum sl_err sl_client_pin_check(const char *url, const char *vkey, bool *pinned_now,
+                                struct sl_error *err);
+
+/* Fetches the server's key (GET /log/key), checks it is a valid Ed25519
+ * vkey, and pins or compares it as sl_client_pin_check does. Fills `k`
+ * (public key only). */
+enum sl_err sl_client_server_key(struct sl_client *cl, struct sl_note_key *k, bool *pinned_now,
+                                 struct sl_error *err);
+
+/* The key pinned for `url`, parsed into `k`. SL_ENOTFOUND when none. */
+enum sl_err sl_client_pinned_key(const char *url, struct sl_note_key *k, struct sl_error *err);
+
+/* ---- signed notes on the client (notes.c) ---- */
+
+/* An evaluator's private key file holds one line in the form Go's
+ * golang.org/x/mod/sumdb/note and C2SP use for signer keys:
+ *
+ *   PRIVATE+KEY+<name>+<8 hex key ID>+base64(0x01 || 32-byte Ed25519 seed)
+ *
+ * The key ID is that of the public key (the same as in the vkey). */
+
+/* Formats the signer key `k` (has_priv) as above; the caller wipes and frees
+ * the string. NULL when `k` has no private key or an invalid name. */
+char *sl_client_skey_format(const struct sl_note_key *k);
+
+/* Parses a signer key line (one trailing newline allowed). The key ID must
+ * match the one recomputed from the seed. SL_EINPUT otherwise, without
+ * quoting the secret. Wipe `k` with sl_note_key_clear. */
+enum sl_err sl_client_skey_parse(const char *text, size_t n, struct sl_note_key *k,
+                                 struct sl_error *err);
+
+/* Makes a new key pair named `name` and writes the signer key to `path`
+ * (created with O_EXCL and mode 0600, fsynced; an existing file is never
+ * replaced: SL_ECONFLICT). `k` receives the key (wipe it after use). */
+enum sl_err sl_client_keygen(const char *name, const char *path, struct sl_note_key *k,
+                             struct sl_error *err);
+
+/* Reads a signer key file written by sl_client_keygen (or Go's
+ * note.GenerateKey). */
+enum sl_err sl_client_key_load(const char *path, struct sl_note_key *k, struct sl_error *err);
+
+/* Formats and signs an attestation with the evaluator's key: `*note` (caller
+ * frees, `*len` bytes) is the signed note. */
+enum sl_err sl_client_attestation_sign(const struct sl_note_key *k, const struct sl_attestation *a,
+                                       char **note, size_t *len, struct sl_error *err);
+
+/* What is known about a license note; filled as far as the check got. */
+struct sl_license_check {
+    struct sl_license lic;
+    char signer[SL_NOTE_NAME_MAX + 1]; /* key name of the first signature line */
+    uint32_t signer_id;
+    bool signature_ok; /* verified with the key given */
+    bool expired;      /* `expires` is at or before `now` */
+    bool revocations_checked;
+    bool revoked;
+    int64_t revoked_at;          /* when listed */
+    int64_t revocations_updated; /* the list's `updated` */
+};
+
+/* Reads a license note without verifying anything: the fields, and the
+ * name and key ID of its first signature line. SL_EINPUT (or SL_ELIMIT)
+ * when it is not a signed note holding a license. */
+enum sl_err sl_client_license_read(const char *note, size_t n, struct sl_license_check *c,
+                                   struct sl_error *err);
+
+/* Checks a license note: read as above, its signature against `key`, its
+ * expiry against `now` (unix seconds), and when `revocations` is not NULL,
+ * that the revocation list (a signed note, verified with the same key) does
+ * not list its id. SL_OK: valid. SL_EINPUT or SL_ELIMIT: not a license.
+ * SL_EREFUSED with kind "InvalidSignature", "Expired" or "Revoked": not
+ * valid, the message says why. A revocation list that is malformed or not
+ * signed by `key` is SL_EREFUSED too (kind "BadRevocationList"): nothing can
+ * be said about revocation then. */
+enum sl_err sl_client_license_verify(const char *note, size_t n, const struct sl_note_key *key,
+                                     int64_t now, const char *revocations, size_t rlen,
+                                     struct sl_license_check *c, struct sl_error *err);
 
 #endif

@@ -89,6 +89,17 @@ enum sl_err sl__cl_http_json(struct sl_client *cl, const char *method, const cha
                              const char *body, size_t body_len, long low_speed_secs, long *status,
                              json_t **answer, struct sl_error *err);
 
+/* The same for text (signed notes, keys): sends `body` (`body_len` bytes,
+ * NULL for none) as `content_type` and reads at most `max` bytes of answer
+ * into `*text` (NUL-terminated, caller frees; `text_len` may be NULL; when
+ * `text` is NULL the answer is dropped). Non-2xx answers are errors as
+ * above, and their JSON body becomes sl_client_last_error(); an answer over
+ * `max` is SL_ELIMIT. */
+enum sl_err sl__cl_http_text(struct sl_client *cl, const char *method, const char *path,
+                             const char *content_type, const char *body, size_t body_len,
+                             size_t max, long *status, char **text, size_t *text_len,
+                             struct sl_error *err);
+
 /* Turns a failed HTTP exchange into an error: the server's JSON error
  * message (and tier and hint) when there is one. 404 → SL_ENOTFOUND, 401 →
  * SL_EAUTH, 403 → SL_EFORBIDDEN, 409 → SL_ECONFLICT, other 4xx → SL_EREFUSED

@@ -534,3 +534,63 @@ out:
     free(tries);
     return rc;
 }
+
+enum sl_err sl__cl_http_text(struct sl_client *cl, const char *method, const char *path,
+                             const char *content_type, const char *body, size_t body_len,
+                             size_t max, long *status, char **text, size_t *text_len,
+                             struct sl_error *err)
+{
+    const struct sl_curl_api *c = cl->c;
+    struct sl_buf resp = SL_BUF_INIT(max);
+    struct curl_slist *headers = NULL;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    char *url = sl_xasprintf("%s%s", cl->url, path);
+    char *ctype = body ? sl_xasprintf("Content-Type: %s", content_type) : NULL;
+    long st = 0;
+    CURLcode cc;
+    enum sl_err rc = SL_OK;
+
+    json_decref(cl->last_error);
+    cl->last_error = NULL;
+    c->easy_reset(cl->easy);
+    sl__cl_http_setup(cl, cl->easy, url, &headers, ctype, 60);
+    c->easy_setopt(cl->easy, CURLOPT_ERRORBUFFER, errbuf);
+    c->easy_setopt(cl->easy, CURLOPT_WRITEFUNCTION, collect);
+    c->easy_setopt(cl->easy, CURLOPT_WRITEDATA, &resp);
+    if (body) {
+        c->easy_setopt(cl->easy, CURLOPT_POSTFIELDS, body);
+        c->easy_setopt(cl->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    if (strcmp(method, "GET") == 0)
+        c->easy_setopt(cl->easy, CURLOPT_HTTPGET, 1L);
+    else if (strcmp(method, "POST") != 0 || !body)
+        c->easy_setopt(cl->easy, CURLOPT_CUSTOMREQUEST, method);
+    cc = c->easy_perform(cl->easy);
+    c->easy_getinfo(cl->easy, CURLINFO_RESPONSE_CODE, &st);
+    if (status)
+        *status = st;
+    if (cc == CURLE_WRITE_ERROR && resp.len + CURL_MAX_WRITE_SIZE >= max) {
+        rc = sl_error_set(err, SL_ELIMIT, "%s %s: the answer is larger than %zu bytes", method,
+                          path, max);
+        goto out;
+    }
+    if (cc != CURLE_OK) {
+        rc = sl__cl_http_curl_error(cl, cc, errbuf, err);
+        goto out;
+    }
+    if (st < 200 || st >= 300) {
+        rc = sl__cl_http_status_error(st, resp.data, resp.len, NULL, err);
+        if (resp.len)
+            cl->last_error = json_loadb(resp.data, resp.len, 0, NULL);
+        goto out;
+    }
+    if (text)
+        *text = sl_buf_detach(&resp, text_len); /* NUL-terminated, never NULL */
+out:
+    c->easy_setopt(cl->easy, CURLOPT_ERRORBUFFER, NULL);
+    c->slist_free_all(headers);
+    sl_buf_release(&resp);
+    free(ctype);
+    free(url);
+    return rc;
+}

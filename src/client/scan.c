@@ -46,8 +46,10 @@ static bool skip_name(const char *n)
 {
     size_t len = strlen(n);
 
+    /* LICENSE.sluice is the licensee's signed license that `sluice pull`
+     * saves beside a gated model; it is never part of the model */
     return n[0] == '.' || sl_str_has_suffix(n, len, ".sluice-part") ||
-           sl_str_has_suffix(n, len, ".sluice-part.state");
+           sl_str_has_suffix(n, len, ".sluice-part.state") || strcmp(n, "LICENSE.sluice") == 0;
 }
 
 static enum sl_err add_file(struct lister *l, const char *rel, const char *src,

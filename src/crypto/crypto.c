@@ -224,3 +224,30 @@ bool sl_ed25519_verify(const unsigned char pub[SL_ED25519_PUB_LEN], const void *
     EVP_PKEY_free(k);
     return ok;
 }
+
+void sl_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n,
+                    unsigned char out[SL_SHA256_LEN])
+{
+    unsigned char k[64], pad[64], inner[SL_SHA256_LEN];
+    struct sl_sha256_ctx *c;
+
+    memset(k, 0, sizeof(k));
+    if (keylen > sizeof(k))
+        sl_sha256(key, keylen, k);
+    else if (keylen)
+        memcpy(k, key, keylen);
+    for (size_t i = 0; i < sizeof(pad); i++)
+        pad[i] = k[i] ^ 0x36;
+    c = sl_sha256_new();
+    sl_sha256_update(c, pad, sizeof(pad));
+    sl_sha256_update(c, msg, n);
+    sl_sha256_final(c, inner);
+    for (size_t i = 0; i < sizeof(pad); i++)
+        pad[i] = k[i] ^ 0x5c;
+    c = sl_sha256_new();
+    sl_sha256_update(c, pad, sizeof(pad));
+    sl_sha256_update(c, inner, sizeof(inner));
+    sl_sha256_final(c, out);
+    sl_wipe(k, sizeof(k));
+    sl_wipe(pad, sizeof(pad));
+}

@@ -29,6 +29,10 @@ void sl_sha256_update(struct sl_sha256_ctx *c, const void *data, size_t n);
 void sl_sha256_final(struct sl_sha256_ctx *c, unsigned char out[SL_SHA256_LEN]);
 void sl_sha256_free(struct sl_sha256_ctx *c);
 
+/* HMAC-SHA-256 (RFC 2104) of `n` bytes under `key`. */
+void sl_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n,
+                    unsigned char out[SL_SHA256_LEN]);
+
 /* Fills `buf` with `n` bytes from the OS CSPRNG; aborts if it cannot (there
  * is no safe fallback). */
 void sl_random(void *buf, size_t n);

@@ -60,15 +60,34 @@ void sl_h_model(struct sl_req *q)
     sl_reply_json(q, 200, v);
 }
 
+/* Withheld versions list their files only to members and evaluators;
+ * answers 403 (and returns false) for others. */
+static bool listing_allowed(struct sl_req *q)
+{
+    if (sl_reg_may_list(q->srv->r, &q->who, &q->v))
+        return true;
+    sl_reply_json(q, q->who.user_id ? 403 : 401,
+                  json_pack("{s:s, s:s, s:s, s:s}", "error",
+                            q->who.user_id ? "forbidden" : "unauthorized", "message",
+                            "this version is in tier withheld: its files are listed only to "
+                            "members of the publishing org and registered evaluators",
+                            "tier", q->v.tier, "hint",
+                            "the model, its tier and the decision that says why stay visible"));
+    return false;
+}
+
 void sl_h_version(struct sl_req *q)
 {
     struct sl_error err;
-    json_t *v = sl_reg_version_json(q->srv->r, &q->v, q->org, q->name, true, &err);
+    bool list = sl_reg_may_list(q->srv->r, &q->who, &q->v);
+    json_t *v = sl_reg_version_json(q->srv->r, &q->v, q->org, q->name, list, &err);
 
     if (!v) {
         sl_reply_error(q, &err);
         return;
     }
+    if (!list)
+        json_object_set_new(v, "files_hidden", json_true());
     sl_reply_json(q, 200, v);
 }
 
@@ -81,6 +100,7 @@ void sl_h_decision(struct sl_req *q)
         sl_reply_error(q, &err);
         return;
     }
+    sl_attach_log_proof(q, v, q->v.version_id);
     sl_reply_json(q, 200, v);
 }
 
@@ -93,6 +113,8 @@ void sl_h_hf_info(struct sl_req *q)
         sl_reply_error(q, &err);
         return;
     }
+    if (!sl_reg_may_list(q->srv->r, &q->who, &q->v))
+        json_object_set_new(v, "siblings", json_array());
     sl_reply_json(q, 200, v);
 }
 
@@ -101,7 +123,11 @@ void sl_h_hf_tree(struct sl_req *q)
     struct sl_error err;
     const char *rec = sl_mhd->lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "recursive");
     bool recursive = rec && (strcmp(rec, "true") == 0 || strcmp(rec, "1") == 0);
-    json_t *v = sl_reg_hf_tree(q->srv->r, &q->v, q->path, recursive, &err);
+    json_t *v;
+
+    if (!listing_allowed(q))
+        return;
+    v = sl_reg_hf_tree(q->srv->r, &q->v, q->path, recursive, &err);
 
     if (!v) {
         sl_reply_error(q, &err);
@@ -197,6 +223,12 @@ void sl_h_commit(struct sl_req *q)
     }
     if (created)
         sl_cache_bump(); /* main moved */
+    {
+        struct sl_version_ref v;
+        const char *commit = json_string_value(json_object_get(result, "commit"));
+        if (commit && sl_reg_resolve(q->srv->r, q->org, q->name, commit, &v, &err) == SL_OK)
+            sl_attach_log_proof(q, result, v.version_id);
+    }
     sl_reply_json(q, created ? 201 : 200, result);
 }
 
@@ -274,11 +306,14 @@ static json_t *requested_paths(struct sl_req *q, bool *expand)
 void sl_h_hf_paths_info(struct sl_req *q)
 {
     struct sl_error err;
-    json_t *all = sl_reg_hf_tree(q->srv->r, &q->v, NULL, true, &err), *want, *out, *e, *w;
+    json_t *all, *want, *out, *e, *w;
     json_t *last = NULL;
     bool expand = false;
     size_t i, k;
 
+    if (!listing_allowed(q))
+        return;
+    all = sl_reg_hf_tree(q->srv->r, &q->v, NULL, true, &err);
     if (!all) {
         sl_reply_error(q, &err);
         return;

@@ -15,21 +15,26 @@
 #include "http/mhd.h"
 #include "registry/registry.h"
 
-#define SL_JSON_BODY_MAX (64u << 20)
+#define SL_JSON_BODY_MAX  (64u << 20)
+#define SL_SMALL_BODY_MAX (256u << 10)
 
 enum perm {
-    P_NONE,     /* anyone */
-    P_USER,     /* a valid token */
-    P_ADMIN,    /* an admin token */
-    P_MODEL,    /* {org}/{name} exists */
-    P_VERSION,  /* and {rev} resolves (default main) */
-    P_DOWNLOAD, /* and the tier rule lets the caller download */
-    P_PUBLISH,  /* a write token of a publisher of {org} */
+    P_NONE,           /* anyone */
+    P_USER,           /* a valid token */
+    P_ADMIN,          /* an admin token */
+    P_MODEL,          /* {org}/{name} exists */
+    P_VERSION,        /* and {rev} resolves (default main) */
+    P_DOWNLOAD,       /* and the tier rule lets the caller download */
+    P_PUBLISH,        /* a write token of a publisher of {org} */
+    P_USER_MODEL,     /* a valid token and {org}/{name} exists */
+    P_MANAGE,         /* a publisher of {org} and {org}/{name} exists */
+    P_MANAGE_VERSION, /* and {rev} resolves */
 };
 
-/* Bodies: none, buffered (JSON or raw bytes, at most SL_JSON_BODY_MAX), or
- * streamed into an upload as they arrive. */
-enum body_kind { BODY_NONE, BODY_JSON, BODY_STREAM };
+/* Bodies: none, buffered (JSON or raw bytes, at most SL_JSON_BODY_MAX, or
+ * SL_SMALL_BODY_MAX for the governance routes), or streamed into an upload
+ * as they arrive. */
+enum body_kind { BODY_NONE, BODY_JSON, BODY_SMALL, BODY_STREAM };
 
 struct sl_req;
 typedef void (*sl_handler)(struct sl_req *q);
@@ -49,6 +54,7 @@ struct sl_server {
     atomic_ullong requests;
     atomic_bool draining;     /* SIGTERM seen: answer new requests 503 */
     atomic_llong progress_ms; /* last time any request moved a byte */
+    atomic_bool stop_ticker;
 };
 
 #define MAX_PARAMS 4
@@ -62,6 +68,7 @@ struct sl_req {
     const struct sl_route *route;
     char *params[MAX_PARAMS]; /* decoded captures: org, name, rev, path */
     const char *org, *name, *rev, *path, *sha;
+    const char *sub; /* {user} or {id} */
     struct sl_principal who;
     struct sl_version_ref v;           /* for P_VERSION and P_DOWNLOAD */
     struct sl_file_ref file;           /* downloads: from the cache when `cached` */
@@ -103,6 +110,9 @@ extern const struct sl_route sl_routes[];
 /* Answers with JSON (takes the reference) and `status`. */
 void sl_reply_json(struct sl_req *q, unsigned status, json_t *v);
 
+/* Answers with text/plain (takes the malloc'd string). */
+void sl_reply_text(struct sl_req *q, unsigned status, char *text);
+
 /* Answers with an error JSON; the status follows from the error code. */
 void sl_reply_error(struct sl_req *q, const struct sl_error *e);
 
@@ -127,6 +137,39 @@ void sl_h_file_store(struct sl_req *q);
 void sl_h_hf_info(struct sl_req *q);
 void sl_h_hf_tree(struct sl_req *q);
 void sl_h_hf_paths_info(struct sl_req *q);
+void sl_h_terms(struct sl_req *q);
+void sl_h_accept(struct sl_req *q);
+void sl_h_access_request(struct sl_req *q);
+void sl_h_access_me(struct sl_req *q);
+void sl_h_access_appeal(struct sl_req *q);
+void sl_h_access_list(struct sl_req *q);
+void sl_h_access_approve(struct sl_req *q);
+void sl_h_access_deny(struct sl_req *q);
+void sl_h_access_revoke(struct sl_req *q);
+void sl_h_access_rules(struct sl_req *q);
+void sl_h_access_rules_set(struct sl_req *q);
+void sl_h_license(struct sl_req *q);
+void sl_h_revocations(struct sl_req *q);
+void sl_h_log_key(struct sl_req *q);
+void sl_h_eval_keys(struct sl_req *q);
+void sl_h_eval_key_add(struct sl_req *q);
+void sl_h_attest(struct sl_req *q);
+void sl_h_attestations(struct sl_req *q);
+void sl_h_obligations(struct sl_req *q);
+void sl_h_satisfy(struct sl_req *q);
+void sl_h_tier_set(struct sl_req *q);
+void sl_h_schedule(struct sl_req *q);
+void sl_h_schedule_add(struct sl_req *q);
+void sl_h_log_checkpoint(struct sl_req *q);
+void sl_h_log_tile(struct sl_req *q);
+void sl_h_log_inclusion(struct sl_req *q);
+void sl_h_log_consistency(struct sl_req *q);
+void sl_h_log_entries(struct sl_req *q);
+void sl_h_report(struct sl_req *q);
+
+/* Adds "log_index" and "log_proof" (a c2sp.org/tlog-proof@v1 of the entry
+ * the version's decision rests on) to `doc`, when there is one. */
+void sl_attach_log_proof(struct sl_req *q, json_t *doc, int64_t version_id);
 
 /* Authenticates and applies the route's permission; answers and returns
  * false when refused (router.c). */

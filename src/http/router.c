@@ -33,6 +33,46 @@ const struct sl_route sl_routes[] = {
     {"GET", "/api/models/{org}/{name}/tree/{rev}/{path*}", sl_h_hf_tree, P_VERSION, BODY_NONE},
     {"POST", "/api/models/{org}/{name}/paths-info/{rev}", sl_h_hf_paths_info, P_VERSION, BODY_JSON},
     {"GET HEAD", "/{org}/{name}/resolve/{rev}/{path*}", sl_h_file, P_DOWNLOAD, BODY_NONE},
+    /* tiered access (docs/access.md) */
+    {"GET", "/api/v1/models/{org}/{name}/terms", sl_h_terms, P_MODEL, BODY_NONE},
+    {"POST", "/api/v1/models/{org}/{name}/accept", sl_h_accept, P_USER_MODEL, BODY_SMALL},
+    {"POST", "/api/v1/models/{org}/{name}/access", sl_h_access_request, P_USER_MODEL, BODY_SMALL},
+    {"GET", "/api/v1/models/{org}/{name}/access", sl_h_access_list, P_MANAGE, BODY_NONE},
+    {"GET", "/api/v1/models/{org}/{name}/access/me", sl_h_access_me, P_USER_MODEL, BODY_NONE},
+    {"POST", "/api/v1/models/{org}/{name}/access/me/appeal", sl_h_access_appeal, P_USER_MODEL,
+     BODY_SMALL},
+    {"POST", "/api/v1/models/{org}/{name}/access/{user}/approve", sl_h_access_approve, P_MANAGE,
+     BODY_SMALL},
+    {"POST", "/api/v1/models/{org}/{name}/access/{user}/deny", sl_h_access_deny, P_MANAGE,
+     BODY_SMALL},
+    {"POST", "/api/v1/models/{org}/{name}/access/{user}/revoke", sl_h_access_revoke, P_MANAGE,
+     BODY_SMALL},
+    {"GET", "/api/v1/models/{org}/{name}/access-rules", sl_h_access_rules, P_MANAGE, BODY_NONE},
+    {"PUT", "/api/v1/models/{org}/{name}/access-rules", sl_h_access_rules_set, P_MANAGE,
+     BODY_SMALL},
+    {"GET", "/api/v1/models/{org}/{name}/license", sl_h_license, P_USER_MODEL, BODY_NONE},
+    {"GET", "/api/v1/revocations", sl_h_revocations, P_NONE, BODY_NONE},
+    {"GET", "/log/key", sl_h_log_key, P_NONE, BODY_NONE},
+    /* the transparency log (docs/log.md) */
+    {"GET", "/log/checkpoint", sl_h_log_checkpoint, P_NONE, BODY_NONE},
+    {"GET", "/log/tile/{path*}", sl_h_log_tile, P_NONE, BODY_NONE},
+    {"GET", "/api/v1/log/proof/inclusion", sl_h_log_inclusion, P_NONE, BODY_NONE},
+    {"GET", "/api/v1/log/proof/consistency", sl_h_log_consistency, P_NONE, BODY_NONE},
+    {"GET", "/api/v1/log/entries", sl_h_log_entries, P_NONE, BODY_NONE},
+    {"GET", "/api/v1/models/{org}/{name}/report", sl_h_report, P_MODEL, BODY_NONE},
+    {"GET", "/api/v1/eval/keys", sl_h_eval_keys, P_NONE, BODY_NONE},
+    {"POST", "/api/v1/eval/keys", sl_h_eval_key_add, P_ADMIN, BODY_SMALL},
+    {"POST", "/api/v1/models/{org}/{name}/versions/{rev}/attestations", sl_h_attest,
+     P_MANAGE_VERSION, BODY_SMALL},
+    {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/attestations", sl_h_attestations, P_VERSION,
+     BODY_NONE},
+    {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/obligations", sl_h_obligations, P_VERSION,
+     BODY_NONE},
+    {"POST", "/api/v1/models/{org}/{name}/versions/{rev}/obligations/{id}/satisfy", sl_h_satisfy,
+     P_MANAGE_VERSION, BODY_SMALL},
+    {"POST", "/api/v1/models/{org}/{name}/tier", sl_h_tier_set, P_MANAGE, BODY_SMALL},
+    {"GET", "/api/v1/models/{org}/{name}/schedule", sl_h_schedule, P_MODEL, BODY_NONE},
+    {"POST", "/api/v1/models/{org}/{name}/schedule", sl_h_schedule_add, P_MANAGE, BODY_SMALL},
     {NULL, NULL, NULL, P_NONE, BODY_NONE},
 };
 
@@ -158,6 +198,8 @@ const struct sl_route *sl_route_match(struct sl_req *q, unsigned *status, const 
                     q->rev = q->params[i];
                 else if (strncmp(pat, "{sha}", 5) == 0)
                     q->sha = q->params[i];
+                else if (strncmp(pat, "{user}", 6) == 0 || strncmp(pat, "{id}", 4) == 0)
+                    q->sub = q->params[i];
                 else
                     q->path = q->params[i];
                 i++;
@@ -211,6 +253,10 @@ bool sl_permitted(struct sl_req *q)
                         "org and model names use letters, digits, '.', '_' and '-'");
         return false;
     }
+    if (q->sub && strlen(q->sub) > 200) {
+        sl_reply_status(q, 400, "bad_request", "the name in the path is over 200 bytes");
+        return false;
+    }
     if (q->path) {
         const char *why;
         if (!sl_path_ok(q->path, strlen(q->path), &why)) {
@@ -246,6 +292,30 @@ bool sl_permitted(struct sl_req *q)
                             "%s may not publish to %s: it needs the publisher role there and a "
                             "write token",
                             q->who.name, q->org);
+            return false;
+        }
+        return true;
+    case P_USER_MODEL:
+    case P_MANAGE:
+    case P_MANAGE_VERSION:
+        if (q->who.user_id == 0) {
+            sl_reply_status(q, 401, "unauthorized", "this needs a token");
+            return false;
+        }
+        if (sl_reg_model_id(r, q->org, q->name, &q->org_id, &q->model_id, &err) != SL_OK) {
+            sl_reply_error(q, &err);
+            return false;
+        }
+        if (p != P_USER_MODEL && !sl_reg_can_publish(r, &q->who, q->org_id)) {
+            sl_reply_status(q, 403, "forbidden",
+                            "%s is not a publisher of %s (this needs the publisher role there "
+                            "and a write token)",
+                            q->who.name, q->org);
+            return false;
+        }
+        if (p == P_MANAGE_VERSION &&
+            sl_reg_resolve(r, q->org, q->name, q->rev ? q->rev : "main", &q->v, &err) != SL_OK) {
+            sl_reply_error(q, &err);
             return false;
         }
         return true;

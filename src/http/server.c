@@ -114,6 +114,16 @@ void sl_reply_json(struct sl_req *q, unsigned status, json_t *v)
     sl_reply(q, status, resp, len);
 }
 
+void sl_reply_text(struct sl_req *q, unsigned status, char *text)
+{
+    size_t len = strlen(text);
+    struct MHD_Response *resp =
+        sl_mhd->create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+
+    sl_mhd->add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+    sl_reply(q, status, resp, len);
+}
+
 void sl_reply_status(struct sl_req *q, unsigned status, const char *code, const char *fmt, ...)
 {
     char msg[600];
@@ -257,11 +267,12 @@ static void begin_body(struct sl_req *q)
         }
         if (sl_ingest_begin(q->srv->r, q->org_id, q->content_length, &q->ingest, &err) != SL_OK)
             body_fail(q, err.code, "%s", err.msg);
-    } else if (q->route->body == BODY_JSON) {
-        if (q->has_length && q->content_length > SL_JSON_BODY_MAX)
-            body_fail(q, SL_ELIMIT, "JSON body of %llu bytes is over the limit of %u",
-                      (unsigned long long)q->content_length, SL_JSON_BODY_MAX);
-        sl_buf_init(&q->body, SL_JSON_BODY_MAX);
+    } else if (q->route->body == BODY_JSON || q->route->body == BODY_SMALL) {
+        unsigned max = q->route->body == BODY_JSON ? SL_JSON_BODY_MAX : SL_SMALL_BODY_MAX;
+        if (q->has_length && q->content_length > max)
+            body_fail(q, SL_ELIMIT, "the body of %llu bytes is over the limit of %u",
+                      (unsigned long long)q->content_length, max);
+        sl_buf_init(&q->body, max);
     }
 }
 
@@ -274,9 +285,9 @@ static void feed_body(struct sl_req *q, const char *data, size_t n)
     if (q->route->body == BODY_STREAM) {
         if (sl_ingest_feed(q->ingest, data, n, &err) != SL_OK)
             body_fail(q, err.code, "%s", err.msg);
-    } else if (q->route->body == BODY_JSON) {
+    } else if (q->route->body == BODY_JSON || q->route->body == BODY_SMALL) {
         if (sl_buf_add(&q->body, data, n) != SL_OK)
-            body_fail(q, SL_ELIMIT, "JSON body is over the limit of %u bytes", SL_JSON_BODY_MAX);
+            body_fail(q, SL_ELIMIT, "the body is over the limit of %zu bytes", q->body.cap);
     } else {
         body_fail(q, SL_EINPUT, "this request takes no body");
     }
@@ -402,8 +413,43 @@ enum sl_err sl_parse_listen(const char *s, char *host, size_t hostlen, uint16_t 
     return SL_OK;
 }
 
+/* The governance clock, about twice a second: runs due staged-release
+ * steps, expires grants, voids the lookup cache when a tier changed, and
+ * signs a checkpoint when the log grew. */
+static void *ticker(void *arg)
+{
+    struct sl_server *s = arg;
+
+    while (!atomic_load(&s->stop_ticker)) {
+        struct sl_error err;
+        bool changed = false;
+        struct timespec ts = {0, 500 * 1000 * 1000};
+        sl_error_clear(&err);
+        if (sl_reg_tick(s->r, &changed, &err) != SL_OK)
+            fprintf(stderr, "{\"event\":\"tick_failed\",\"message\":\"%s\"}\n",
+                    sl_strerror(err.code));
+        if (changed)
+            sl_cache_bump();
+        if (sl_reg_log_policy(s->r, &changed, &err) != SL_OK)
+            fprintf(stderr, "{\"event\":\"policy_log_failed\",\"message\":\"%s\"}\n",
+                    sl_strerror(err.code));
+        {
+            /* a checkpoint at least once a second while entries arrive */
+            char *note = NULL;
+            uint64_t size;
+            if (sl_reg_log_checkpoint(s->r, &note, &size, &err) != SL_OK)
+                fprintf(stderr, "{\"event\":\"checkpoint_failed\",\"message\":\"%s\"}\n",
+                        sl_strerror(err.code));
+            free(note);
+        }
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
 enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, struct sl_error *err)
 {
+    pthread_t tick_thread;
     struct sl_server s;
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -461,6 +507,10 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
         fprintf(stderr, "{\"event\":\"listening\",\"address\":\"%s\",\"port\":%u,\"threads\":%u}\n",
                 o->host, di ? di->port : o->port, threads);
     }
+    if (pthread_create(&tick_thread, NULL, ticker, &s) != 0) {
+        sl_mhd->stop_daemon(s.d);
+        return sl_error_set(err, SL_EINTERNAL, "cannot start the scheduler thread");
+    }
     if (o->ready_fd >= 0) {
         ssize_t w = write(o->ready_fd, "ready\n", 6);
         (void)w;
@@ -482,6 +532,8 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
         nanosleep(&ts, NULL);
     }
     sl_mhd->stop_daemon(s.d);
+    atomic_store(&s.stop_ticker, true);
+    pthread_join(tick_thread, NULL);
     fprintf(stderr, "{\"event\":\"stopped\",\"requests\":%llu}\n",
             (unsigned long long)atomic_load(&s.requests));
     return SL_OK;

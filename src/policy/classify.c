@@ -444,6 +444,9 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
                            o->cite, "blocking", o->blocking, "pack", owner->id);
             if (o->deadline)
                 json_object_set_new(oj, "deadline", json_string(o->deadline));
+            if (o->blocking)
+                json_object_set_new(oj, "hold_tier",
+                                    json_string(sl_tier_name((enum sl_tier)o->hold_tier)));
             if (o->requires_evaluations)
                 json_object_set(oj, "requires_evaluations", o->requires_evaluations);
             json_object_set(oj, "required_by", json_object_get(required_by, o->id));

@@ -55,7 +55,7 @@ static const char *const modalities[] = {"text",
                                          NULL};
 static const char *const domains[] = {"cbrn",         "biological", "chemical", "nuclear",
                                       "radiological", "cyber",      "autonomy", "ai-rnd",
-                                      "manipulation", "other",      NULL};
+                                      "manipulation", "persuasion", "other",    NULL};
 static const char *const levels[] = {"none", "low", "medium", "high", "critical", NULL};
 
 static const struct field hardware_fields[] = {

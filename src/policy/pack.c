@@ -385,8 +385,8 @@ static void pack_clear(struct pack *p)
 static enum sl_err compile_obligation(struct ctx *c, json_t *j, struct obligation *o)
 {
     static const char *const keys[] = {
-        "id", "title", "cite", "blocking", "requires_evaluations", "deadline", NULL};
-    json_t *b;
+        "id", "title", "cite", "blocking", "requires_evaluations", "deadline", "hold_tier", NULL};
+    json_t *b, *h;
     enum sl_err rc;
 
     if (!json_is_object(j))
@@ -408,6 +408,16 @@ static enum sl_err compile_obligation(struct ctx *c, json_t *j, struct obligatio
     if (!json_is_boolean(b))
         return bad(c, "\"blocking\" must be true or false");
     o->blocking = json_is_true(b);
+    o->hold_tier = SL_TIER_WITHHELD;
+    h = json_object_get(j, "hold_tier");
+    if (h) {
+        enum sl_tier t;
+        if (!json_is_string(h) || !sl_tier_parse(json_string_value(h), &t))
+            return bad(c, "\"hold_tier\" must be a tier (open, click, gated, hosted, withheld)");
+        if (!o->blocking)
+            return bad(c, "\"hold_tier\" needs \"blocking\": true");
+        o->hold_tier = (int)t;
+    }
     return SL_OK;
 }
 

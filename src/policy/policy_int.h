@@ -42,6 +42,7 @@ struct cond {
 struct obligation {
     char *id, *title, *cite, *deadline;
     bool blocking;
+    int hold_tier;                /* tier held at while unmet (blocking only); withheld default */
     json_t *requires_evaluations; /* array or NULL */
 };
 

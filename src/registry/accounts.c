@@ -232,7 +232,7 @@ enum sl_err sl_reg_auth(struct sl_registry *r, const char *token, struct sl_prin
         return sl_error_set(err, SL_EAUTH, "the token is not a sluice token (sl_ + 64 hex digits)");
     sl__token_hash(token, h);
     st = sl_db_stmt(db,
-                    "SELECT u.id, u.name, u.is_admin, t.scopes, t.expires, t.revoked "
+                    "SELECT u.id, u.name, u.is_admin, t.scopes, t.expires, t.revoked, u.removed "
                     "FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?",
                     err);
     if (!st)
@@ -243,6 +243,8 @@ enum sl_err sl_reg_auth(struct sl_registry *r, const char *token, struct sl_prin
         rc = err->code;
     } else if (row == 0) {
         rc = sl_error_set(err, SL_EAUTH, "unknown token");
+    } else if (!sl_stmt_col_null(st, 6)) {
+        rc = sl_error_set(err, SL_EAUTH, "the account of this token was removed");
     } else if (!sl_stmt_col_null(st, 5)) {
         rc = sl_error_set(err, SL_EAUTH, "the token was revoked");
     } else if (!sl_stmt_col_null(st, 4) && sl_stmt_col_int(st, 4) <= sl__now()) {
@@ -291,4 +293,57 @@ bool sl_reg_can_publish(struct sl_registry *r, const struct sl_principal *p, int
 bool sl_reg_is_member(struct sl_registry *r, const struct sl_principal *p, int64_t org_id)
 {
     return p->admin || member_role(r, p, org_id, false);
+}
+
+enum sl_err sl_reg_user_remove(struct sl_registry *r, const char *name, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    int64_t user_id;
+    enum sl_err rc;
+
+    if (!db)
+        return err->code;
+    rc = find_id(db, "SELECT id FROM users WHERE name = ? AND removed IS NULL", name, "user",
+                 &user_id, err);
+    if (rc)
+        return rc;
+    rc = sl_db_begin(db, err);
+    if (rc)
+        return rc;
+    {
+        /* the first two take (now, user), the others (user) */
+        static const char *const sql[] = {
+            "UPDATE users SET removed = ? WHERE id = ?",
+            "UPDATE tokens SET revoked = ? WHERE user_id = ? AND revoked IS NULL",
+            "DELETE FROM members WHERE user_id = ?",
+        };
+        for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && !rc; i++) {
+            st = sl_db_stmt(db, sql[i], err);
+            if (!st) {
+                rc = err->code;
+                break;
+            }
+            if (i < 2) {
+                sl_stmt_int(st, 1, sl__now());
+                sl_stmt_int(st, 2, user_id);
+            } else {
+                sl_stmt_int(st, 1, user_id);
+            }
+            rc = sl_stmt_run(st, err);
+        }
+    }
+    if (!rc) {
+        char who[SL_PSEUDONYM_LEN + 1];
+        json_t *e;
+        sl__pseudonym(r, user_id, who);
+        e = json_pack("{s:s, s:s}", "type", "account.removed", "account", who);
+        rc = sl__log_append(r, db, e, NULL, err);
+        json_decref(e);
+    }
+    if (!rc)
+        rc = sl_db_commit(db, err);
+    if (rc)
+        sl_db_rollback(db);
+    return rc;
 }

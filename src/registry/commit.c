@@ -4,10 +4,12 @@
  * list. Every chunk must already be stored for this org; every new file is
  * re-read from the packs and re-hashed; the weight headers are inspected and
  * the model classified on the files and the declared facts. The policy
- * decides: a tier below the minimum, or a blocking obligation nobody has
- * satisfied, is refused with the rule and its citation. Otherwise one
- * transaction creates the version, its files and moves `main`; a crash at any
- * point leaves either no version or the whole version.
+ * decides: a tier below the minimum, or below the hold of a blocking
+ * obligation nobody has satisfied yet, is refused with the rule and its
+ * citation; without a requested tier the version takes its floor (so an
+ * unmet blocking obligation keeps it withheld until satisfied). One
+ * transaction creates the version, its files, its log entry and moves
+ * `main`; a crash at any point leaves either no version or the whole version.
  */
 #include "registry/registry_int.h"
 
@@ -331,48 +333,6 @@ out:
     return rc;
 }
 
-/* The rule that set the minimum tier and the rules behind a blocking
- * obligation, for the refusal message. */
-static void refusal(json_t *d, const char *want, struct sl_error *err)
-{
-    json_t *fired = json_object_get(d, "rules_fired"), *obl = json_object_get(d, "obligations");
-    const char *min = json_string_value(json_object_get(d, "min_tier"));
-    size_t i;
-    json_t *e;
-
-    if (want) {
-        json_array_foreach(fired, i, e)
-        {
-            json_t *mt = json_object_get(e, "min_tier");
-            if (json_is_string(mt) && strcmp(json_string_value(mt), min) == 0) {
-                sl_error_set(err, SL_EREFUSED,
-                             "tier %s is below the minimum tier %s set by rule %s (%s: %s)", want,
-                             min, json_string_value(json_object_get(e, "rule")),
-                             json_string_value(json_object_get(e, "pack")),
-                             json_string_value(json_object_get(e, "cite")));
-                return;
-            }
-        }
-        sl_error_set(err, SL_EREFUSED, "tier %s is below the minimum tier %s", want, min);
-        return;
-    }
-    json_array_foreach(obl, i, e)
-    {
-        if (json_is_true(json_object_get(e, "blocking"))) {
-            json_t *by = json_object_get(e, "required_by");
-            sl_error_set(err, SL_EREFUSED,
-                         "blocking obligation %s is not satisfied: %s (%s; required by %s)",
-                         json_string_value(json_object_get(e, "id")),
-                         json_string_value(json_object_get(e, "title")),
-                         json_string_value(json_object_get(e, "cite")),
-                         json_is_array(by) && json_array_size(by)
-                             ? json_string_value(json_array_get(by, 0))
-                             : "a rule");
-            return;
-        }
-    }
-}
-
 static json_t *manifest_json(const char *org, const char *name, struct cfile *files, size_t n,
                              json_t *facts, const char *tier, const char *license)
 {
@@ -451,12 +411,12 @@ static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
                                  const struct sl_principal *p, int64_t org_id, const char *name,
                                  struct cfile *files, size_t n, const char *commit,
                                  const char *manifest, const char *tier, const char *min_tier,
-                                 const char *decision, const char *inspect, const char *license,
-                                 uint64_t bytes_total, int64_t *seq_out, bool *created,
-                                 struct sl_error *err)
+                                 const char *floor_tier, const char *decision, const char *inspect,
+                                 const char *license, uint64_t bytes_total, json_t *event,
+                                 int64_t *seq_out, bool *created, struct sl_error *err)
 {
     struct sl_stmt *st;
-    int64_t model_id = 0, version_id, seq = 0, now = sl__now(), existing;
+    int64_t model_id = 0, version_id, seq = 0, now = sl__now(), existing, log_idx = -1;
     bool found;
     enum sl_err rc = sl_db_begin(db, err);
 
@@ -506,8 +466,8 @@ static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
         goto fail;
     st = sl_db_stmt(db,
                     "INSERT INTO versions (model_id, seq, commit_hash, manifest, tier, min_tier, "
-                    "decision, inspect, license, bytes_total, created, created_by) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "decision, inspect, license, bytes_total, created, created_by, floor_tier) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     err);
     if (!st)
         goto fail_code;
@@ -523,6 +483,7 @@ static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
     sl_stmt_int(st, 10, (int64_t)bytes_total);
     sl_stmt_int(st, 11, now);
     sl_stmt_int(st, 12, p->user_id);
+    sl_stmt_text(st, 13, floor_tier);
     rc = sl_stmt_run(st, err);
     if (rc)
         goto fail;
@@ -556,18 +517,83 @@ static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
     rc = sl_stmt_run(st, err);
     if (rc)
         goto fail;
+    {
+        char who[SL_PSEUDONYM_LEN + 1];
+        sl__pseudonym(r, p->user_id, who);
+        json_object_set_new(event, "version", json_integer(seq));
+        json_object_set_new(event, "by", json_string(who));
+        rc = sl__log_append(r, db, event, &log_idx, err);
+        if (rc)
+            goto fail;
+        st = sl_db_stmt(db, "UPDATE versions SET log_idx = ? WHERE id = ?", err);
+        if (!st)
+            goto fail_code;
+        sl_stmt_int(st, 1, log_idx);
+        sl_stmt_int(st, 2, version_id);
+        rc = sl_stmt_run(st, err);
+        if (rc)
+            goto fail;
+    }
     rc = sl_db_commit(db, err);
     if (rc)
         goto fail;
     *seq_out = seq;
     *created = true;
-    (void)r;
     return SL_OK;
 fail_code:
     rc = err->code;
 fail:
     sl_db_rollback(db);
     return rc;
+}
+
+/* The log entry of a published version: commit, files (when there are at
+ * most 100), facts, decision and tier. A decision too large for an entry is
+ * cut to its summary (the commit still binds the whole manifest). */
+static json_t *publish_event(const char *org, const char *name, struct cfile *files, size_t n,
+                             json_t *facts, json_t *decision, const char *commit, const char *tier,
+                             const char *floor, const char *license)
+{
+    json_t *e = json_pack("{s:s, s:s++, s:s, s:s, s:s, s:O, s:O}", "type", "version.published",
+                          "model", org, "/", name, "commit", commit, "tier", tier, "floor_tier",
+                          floor, "facts", facts ? facts : json_null(), "decision", decision);
+    char *text;
+    size_t len;
+
+    if (n <= 100) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr,
+                                  json_pack("{s:s, s:s, s:I}", "path", files[i].path, "sha256",
+                                            files[i].sha_hex, "size", (json_int_t)files[i].size));
+        json_object_set_new(e, "files", arr);
+    } else {
+        json_object_set_new(e, "file_count", json_integer((json_int_t)n));
+    }
+    if (license) {
+        char digest[73];
+        sl__text_digest(license, digest);
+        json_object_set_new(e, "license_sha256", json_string(digest));
+    }
+    text = sl_json_dump(e, 0, &len);
+    free(text);
+    if (len > 60000) {
+        json_t *sum = json_object(), *rules = json_array(), *ob = json_array(), *x;
+        size_t i;
+        json_array_foreach(json_object_get(decision, "rules_fired"), i, x)
+            json_array_append(rules, json_object_get(x, "rule"));
+        json_array_foreach(json_object_get(decision, "obligations"), i, x)
+            json_array_append(ob, json_object_get(x, "id"));
+        json_object_set(sum, "min_tier", json_object_get(decision, "min_tier"));
+        json_object_set(sum, "as_of", json_object_get(decision, "as_of"));
+        json_object_set_new(sum, "rules_fired", rules);
+        json_object_set_new(sum, "obligations", ob);
+        json_object_set_new(e, "decision", sum);
+        json_object_del(e, "facts");
+        json_object_del(e, "files");
+        json_object_set_new(e, "file_count", json_integer((json_int_t)n));
+    }
+    return e;
 }
 
 enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, const char *org,
@@ -585,7 +611,8 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
     bool have_counts = false;
     char *manifest_text = NULL, *decision_text = NULL, *inspect_text = NULL, commit[65];
     uint64_t bytes_total = 0;
-    enum sl_tier want_tier = SL_TIER_OPEN, min_tier;
+    enum sl_tier want_tier = SL_TIER_OPEN, min_tier, floor = SL_TIER_WITHHELD;
+    json_t *obl = NULL, *held = NULL, *event = NULL;
     enum sl_err rc;
 
     *result = NULL;
@@ -692,26 +719,18 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
             goto out;
     }
     sl_tier_parse(json_string_value(json_object_get(decision, "min_tier")), &min_tier);
-    if (want && want_tier < min_tier) {
-        refusal(decision, want, err);
-        rc = SL_EREFUSED;
-        *result = json_pack("{s:O}", "decision", decision);
+    obl = sl__obligations_status(db, 0, decision, &floor, &held, err);
+    if (!obl) {
+        rc = err->code;
         goto out;
     }
-    {
-        size_t i;
-        json_t *e;
-        json_array_foreach(json_object_get(decision, "obligations"), i, e)
-        {
-            if (json_is_true(json_object_get(e, "blocking"))) {
-                refusal(decision, NULL, err);
-                rc = SL_EREFUSED;
-                *result = json_pack("{s:O}", "decision", decision);
-                goto out;
-            }
-        }
+    if (want && want_tier < floor) {
+        rc = sl__refusal(decision, held, want, err);
+        *result = json_pack("{s:O, s:s, s:O}", "decision", decision, "floor_tier",
+                            sl_tier_name(floor), "held_by", held);
+        goto out;
     }
-    tier = want ? want : sl_tier_name(min_tier);
+    tier = want ? want : sl_tier_name(floor);
     manifest = manifest_json(org, name, files, n, facts, tier, license);
     manifest_text = sl_json_dump(manifest, 0, NULL);
     {
@@ -721,15 +740,23 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
     }
     decision_text = sl_json_dump(decision, 0, NULL);
     inspect_text = inspect ? sl_json_dump(inspect, 0, NULL) : NULL;
+    event = publish_event(org, name, files, n, facts, decision, commit, tier, sl_tier_name(floor),
+                          license);
     rc = store_version(r, db, p, org_id, name, files, n, commit, manifest_text, tier,
-                       sl_tier_name(min_tier), decision_text, inspect_text, license, bytes_total,
-                       &seq, created, err);
+                       sl_tier_name(min_tier), sl_tier_name(floor), decision_text, inspect_text,
+                       license, bytes_total, event, &seq, created, err);
     if (rc)
         goto out;
-    *result = json_pack("{s:s++, s:I, s:s, s:s, s:s, s:I, s:O}", "model", org, "/", name, "version",
-                        (json_int_t)seq, "commit", commit, "tier", tier, "min_tier",
-                        sl_tier_name(min_tier), "bytes_total", (json_int_t)bytes_total, "decision",
-                        decision);
+    {
+        json_t *ids = json_array(), *e;
+        size_t i;
+        json_array_foreach(held, i, e) json_array_append(ids, json_object_get(e, "id"));
+        *result =
+            json_pack("{s:s++, s:I, s:s, s:s, s:s, s:s, s:o, s:I, s:O}", "model", org, "/", name,
+                      "version", (json_int_t)seq, "commit", commit, "tier", tier, "min_tier",
+                      sl_tier_name(min_tier), "floor_tier", sl_tier_name(floor), "held_by", ids,
+                      "bytes_total", (json_int_t)bytes_total, "decision", decision);
+    }
 out:
     for (size_t i = 0; i < n; i++) {
         free(files[i].chunk_ids);
@@ -744,6 +771,9 @@ out:
     json_decref(inspect);
     json_decref(decision);
     json_decref(facts);
+    json_decref(obl);
+    json_decref(held);
+    json_decref(event);
     return rc;
 }
 

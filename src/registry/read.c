@@ -285,43 +285,52 @@ json_t *sl_reg_version_json(struct sl_registry *r, const struct sl_version_ref *
                     (json_int_t)v->seq, "commit", v->commit, "tier", v->tier, "min_tier",
                     v->min_tier, "created", iso_time(v->created, ts, sizeof(ts)), "bytes_total",
                     (json_int_t)v->bytes_total);
-    if (!files)
-        return out;
-    st = sl_db_stmt(db,
-                    "SELECT vf.path, b.size, b.sha256 FROM version_files vf JOIN blobs b ON b.id "
-                    "= vf.blob_id WHERE vf.version_id = ? ORDER BY vf.path",
+    if (files) {
+        st = sl_db_stmt(db,
+                        "SELECT vf.path, b.size, b.sha256 FROM version_files vf JOIN blobs b ON "
+                        "b.id = vf.blob_id WHERE vf.version_id = ? ORDER BY vf.path",
+                        err);
+        if (!st) {
+            json_decref(out);
+            return NULL;
+        }
+        arr = json_array();
+        sl_stmt_int(st, 1, v->version_id);
+        while ((row = sl_stmt_step(st, err)) == 1) {
+            size_t n;
+            const unsigned char *h = sl_stmt_col_blob(st, 2, &n);
+            char hex[65] = "";
+            if (n == 32)
+                sl_hex(h, 32, hex);
+            json_array_append_new(arr, json_pack("{s:s, s:I, s:s}", "path", sl_stmt_col_text(st, 0),
+                                                 "size", (json_int_t)sl_stmt_col_int(st, 1),
+                                                 "sha256", hex));
+        }
+        sl_stmt_done(st);
+        json_object_set_new(out, "files", arr);
+        if (row < 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    st = sl_db_stmt(db, "SELECT inspect, decision, license, floor_tier FROM versions WHERE id = ?",
                     err);
     if (!st) {
         json_decref(out);
         return NULL;
     }
-    arr = json_array();
-    sl_stmt_int(st, 1, v->version_id);
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        size_t n;
-        const unsigned char *h = sl_stmt_col_blob(st, 2, &n);
-        char hex[65] = "";
-        if (n == 32)
-            sl_hex(h, 32, hex);
-        json_array_append_new(arr,
-                              json_pack("{s:s, s:I, s:s}", "path", sl_stmt_col_text(st, 0), "size",
-                                        (json_int_t)sl_stmt_col_int(st, 1), "sha256", hex));
-    }
-    sl_stmt_done(st);
-    json_object_set_new(out, "files", arr);
-    st = sl_db_stmt(db, "SELECT inspect, decision, license FROM versions WHERE id = ?", err);
-    if (!st || row < 0) {
-        json_decref(out);
-        return NULL;
-    }
     sl_stmt_int(st, 1, v->version_id);
     if (sl_stmt_step(st, err) == 1) {
-        json_t *ins = col_json(st, 0), *dec = col_json(st, 1);
-        json_object_set_new(out, "inspect", ins ? ins : json_null());
+        json_t *ins = files ? col_json(st, 0) : NULL, *dec = col_json(st, 1);
+        if (files)
+            json_object_set_new(out, "inspect", ins ? ins : json_null());
         json_object_set_new(out, "decision", dec ? dec : json_null());
         json_object_set_new(out, "license",
                             sl_stmt_col_null(st, 2) ? json_null()
                                                     : json_string(sl_stmt_col_text(st, 2)));
+        json_object_set_new(
+            out, "floor_tier",
+            json_string(sl_stmt_col_null(st, 3) ? v->min_tier : sl_stmt_col_text(st, 3)));
     }
     sl_stmt_done(st);
     return out;
@@ -422,48 +431,4 @@ json_t *sl_reg_models_json(struct sl_registry *r, const struct sl_principal *p,
                                              sl_stmt_col_text(st, 4)));
     sl_stmt_done(st);
     return arr;
-}
-
-enum sl_err sl_reg_may_download(struct sl_registry *r, const struct sl_principal *p,
-                                const struct sl_version_ref *v, const char *model, char *hint,
-                                size_t hintlen, struct sl_error *err)
-{
-    enum sl_err code = p->user_id ? SL_EFORBIDDEN : SL_EAUTH;
-
-    hint[0] = '\0';
-    if (strcmp(v->tier, "open") == 0)
-        return SL_OK;
-    if (p->user_id != 0 && sl_reg_is_member(r, p, v->org_id))
-        return SL_OK;
-    if (strcmp(v->tier, "click") == 0) {
-        snprintf(hint, hintlen, "sign in and accept the license: sluice accept %s", model);
-        return sl_error_set(err, code,
-                            "%s version %lld is in tier click: its files are for signed-in "
-                            "accounts that accepted its license",
-                            model, (long long)v->seq);
-    }
-    if (strcmp(v->tier, "gated") == 0) {
-        snprintf(hint, hintlen,
-                 "request access: sluice access request %s --purpose TEXT; download once "
-                 "approved",
-                 model);
-        return sl_error_set(err, code,
-                            "%s version %lld is in tier gated: its files are for accounts with "
-                            "an approved grant",
-                            model, (long long)v->seq);
-    }
-    if (strcmp(v->tier, "hosted") == 0) {
-        snprintf(hint, hintlen,
-                 "the weights are not downloadable; ask the publisher about "
-                 "inference access");
-        return sl_error_set(err, code,
-                            "%s version %lld is in tier hosted: its weights are offered for "
-                            "inference only",
-                            model, (long long)v->seq);
-    }
-    snprintf(hint, hintlen, "the weights are not released; the model's decision says why");
-    return sl_error_set(err, code,
-                        "%s version %lld is in tier withheld: its weights are not "
-                        "released",
-                        model, (long long)v->seq);
 }

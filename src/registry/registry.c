@@ -231,6 +231,7 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
     r->db_path = sl_xasprintf("%s/sluice.db", root);
     r->origin = sl_xstrdup(opts && opts->origin ? opts->origin : "sluice");
     pthread_key_create(&r->db_key, close_db);
+    pthread_mutex_init(&r->log_lock, NULL);
     {
         char *packs = sl_xasprintf("%s/packs/tmp", root);
         rc = sl_vfs_mkdirs(packs, 0700, err);
@@ -238,6 +239,17 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
     }
     if (!rc)
         rc = load_or_make_key(r, &fresh, err);
+    if (!rc && !sl_note_name_ok(r->origin))
+        rc = sl_error_set(err, SL_EUSAGE,
+                          "origin \"%s\" is not a valid key name (no spaces or '+', at most 255 "
+                          "bytes)",
+                          r->origin);
+    if (!rc)
+        rc = sl_note_key_from_seed(r->origin, r->key_priv, &r->note_key, err);
+    if (!rc) {
+        static const char label[] = "sluice pseudonym key v1";
+        sl_hmac_sha256(r->key_priv, sizeof(r->key_priv), label, sizeof(label) - 1, r->pseud_key);
+    }
     if (!rc)
         rc = sl_reg_db(r, err) ? SL_OK : err->code;
     if (!rc)
@@ -271,9 +283,12 @@ void sl_registry_close(struct sl_registry *r)
         pthread_setspecific(r->db_key, NULL);
     }
     pthread_key_delete(r->db_key);
+    pthread_mutex_destroy(&r->log_lock);
     sl_pack_cache_free(r->packs);
     sl_packset_free(r->policy);
     sl_wipe(r->key_priv, sizeof(r->key_priv));
+    sl_wipe(r->pseud_key, sizeof(r->pseud_key));
+    sl_note_key_clear(&r->note_key);
     free(r->root);
     free(r->db_path);
     free(r->origin);

@@ -84,6 +84,9 @@ bool sl_path_ok(const char *s, size_t n, const char **why);
 enum sl_err sl_reg_user_add(struct sl_registry *r, const char *name, const char *email,
                             const char *affiliation, const char *country, bool admin, char *token,
                             struct sl_error *err);
+/* Removes an account: its tokens stop working at once and its memberships
+ * go; its rows (and attestations it signed) stay for the records. */
+enum sl_err sl_reg_user_remove(struct sl_registry *r, const char *name, struct sl_error *err);
 enum sl_err sl_reg_org_add(struct sl_registry *r, const char *name, struct sl_error *err);
 enum sl_err sl_reg_member_add(struct sl_registry *r, const char *org, const char *user,
                               const char *role, struct sl_error *err);
@@ -173,13 +176,180 @@ json_t *sl_reg_hf_info(struct sl_registry *r, const struct sl_version_ref *v, co
 json_t *sl_reg_hf_tree(struct sl_registry *r, const struct sl_version_ref *v, const char *dir,
                        bool recursive, struct sl_error *err);
 
-/* The tier rule for downloads: SL_OK when `p` may download files of `v`
- * (model `model`, "org/name"); otherwise SL_EAUTH (no token) or
- * SL_EFORBIDDEN with a message naming the tier, and in `hint` what the
- * caller can do. */
+/* ---- tiered access (access.c; docs/access.md) ---- */
+
+/* The tier rule for downloads, checked on every request: SL_OK when `p` may
+ * download files of `v` (model `model`, "org/name"); otherwise SL_EAUTH (no
+ * token) or SL_EFORBIDDEN with a message naming the tier and the caller's
+ * state, and in `hint` the command to run next. */
 enum sl_err sl_reg_may_download(struct sl_registry *r, const struct sl_principal *p,
                                 const struct sl_version_ref *v, const char *model, char *hint,
                                 size_t hintlen, struct sl_error *err);
+
+/* True when `p` may see the list of files of `v` (everyone, except for
+ * `withheld` versions: members and evaluators only). */
+bool sl_reg_may_list(struct sl_registry *r, const struct sl_principal *p,
+                     const struct sl_version_ref *v);
+
+/* True when `p` holds a registered evaluator key. */
+bool sl_reg_is_evaluator(struct sl_registry *r, const struct sl_principal *p);
+
+/* The license terms of `v`: {model, version, commit, tier, license_sha256,
+ * license, accepted}. */
+json_t *sl_reg_terms_json(struct sl_registry *r, const struct sl_principal *p,
+                          const struct sl_version_ref *v, const char *model, struct sl_error *err);
+
+/* Records that `p` accepted the license text of `v` (`want_sha`, when not
+ * NULL, must be its SHA-256: SL_ECONFLICT otherwise). */
+enum sl_err sl_reg_accept(struct sl_registry *r, const struct sl_principal *p,
+                          const struct sl_version_ref *v, const char *model, const char *want_sha,
+                          json_t **result, struct sl_error *err);
+
+/* A gated access request by `p` for model `model_id` ("org/name" in
+ * `model`); `fields` is an object or NULL. `*created` is false when the
+ * same pending request existed. Auto-approval rules apply at once. */
+enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_principal *p,
+                                  int64_t org_id, int64_t model_id, const char *model,
+                                  const char *purpose, json_t *fields, json_t **result,
+                                  bool *created, struct sl_error *err);
+
+/* The caller's own request. SL_ENOTFOUND when there is none. */
+enum sl_err sl_reg_access_me(struct sl_registry *r, const struct sl_principal *p, int64_t model_id,
+                             const char *model, json_t **result, struct sl_error *err);
+
+/* Appeals a denial, once. */
+enum sl_err sl_reg_access_appeal(struct sl_registry *r, const struct sl_principal *p,
+                                 int64_t model_id, const char *model, const char *text,
+                                 json_t **result, struct sl_error *err);
+
+/* The requests for a model (publishers), optionally of one status. */
+enum sl_err sl_reg_access_list(struct sl_registry *r, int64_t model_id, const char *model,
+                               const char *status, json_t **result, struct sl_error *err);
+
+enum sl_access_action { SL_ACCESS_APPROVE, SL_ACCESS_DENY, SL_ACCESS_REVOKE };
+
+/* A publisher's decision on `user`'s request. `reason` is required for deny
+ * and revoke; `expires` (unix seconds, 0 = never) only for approve. An
+ * approval answers with the license of the `main` version. */
+enum sl_err sl_reg_access_decide(struct sl_registry *r, const struct sl_principal *p,
+                                 int64_t org_id, int64_t model_id, const char *model,
+                                 const char *user, enum sl_access_action action, const char *reason,
+                                 int64_t expires, json_t **result, struct sl_error *err);
+
+/* Auto-approval rules and required fields of a model. */
+enum sl_err sl_reg_access_rules(struct sl_registry *r, int64_t model_id, json_t **result,
+                                struct sl_error *err);
+enum sl_err sl_reg_access_rules_set(struct sl_registry *r, const struct sl_principal *p,
+                                    int64_t model_id, const char *model, json_t *rules,
+                                    json_t **result, struct sl_error *err);
+
+/* The caller's license of version `v` (a signed note, malloc'd), issued on
+ * first request, and the log index of its issuance (`log_idx` may be NULL).
+ * SL_EFORBIDDEN without a live grant. */
+enum sl_err sl_reg_license(struct sl_registry *r, const struct sl_principal *p,
+                           const struct sl_version_ref *v, const char *model, char **note,
+                           int64_t *log_idx, struct sl_error *err);
+
+/* The signed revocation list (malloc'd). */
+enum sl_err sl_reg_revocations(struct sl_registry *r, char **note, struct sl_error *err);
+
+/* The server's verifier key ("name+id+base64"). */
+enum sl_err sl_reg_vkey(struct sl_registry *r, char *out, size_t cap, struct sl_error *err);
+
+/* Marks grants whose expiry passed as expired (and logs it). */
+enum sl_err sl_reg_expire_grants(struct sl_registry *r, int *count, struct sl_error *err);
+
+/* ---- the transparency log (log.c; docs/log.md) ---- */
+
+struct sl_buf;
+
+/* The newest signed checkpoint (a malloc'd note) and its size; signs a new
+ * one first when the tree grew (each checked consistent with the last). */
+enum sl_err sl_reg_log_checkpoint(struct sl_registry *r, char **note, uint64_t *size,
+                                  struct sl_error *err);
+
+/* Logs a "policy.activated" event when the set of packs in force today
+ * (id, version, status, digest) differs from the last one logged. */
+enum sl_err sl_reg_log_policy(struct sl_registry *r, bool *logged, struct sl_error *err);
+
+/* Entries in the log (signed or not yet). */
+enum sl_err sl_reg_log_size(struct sl_registry *r, uint64_t *size, struct sl_error *err);
+
+/* RFC 6962 proofs from the stored hashes; `proof` holds 65 hashes. */
+enum sl_err sl_reg_log_inclusion(struct sl_registry *r, uint64_t index, uint64_t size,
+                                 unsigned char (*proof)[32], size_t *len, struct sl_error *err);
+enum sl_err sl_reg_log_consistency(struct sl_registry *r, uint64_t m, uint64_t size,
+                                   unsigned char (*proof)[32], size_t *len, struct sl_error *err);
+
+/* A c2sp.org/tlog-proof@v1 (malloc'd) of entry `index` against a signed
+ * checkpoint that covers it (signed now if needed). */
+enum sl_err sl_reg_log_proof(struct sl_registry *r, int64_t index, char **text,
+                             struct sl_error *err);
+
+/* The bytes of tile `path` ("tile/..." in the tlog-tiles layout) for the
+ * newest checkpoint, appended to `out`; `*full` tells whether the tile is
+ * full (and so immutable). */
+enum sl_err sl_reg_log_tile(struct sl_registry *r, const char *path, struct sl_buf *out, bool *full,
+                            struct sl_error *err);
+
+/* Entries [start, end) (at most 1,000): [{index, entry, text}]. */
+enum sl_err sl_reg_log_entries(struct sl_registry *r, uint64_t start, uint64_t end, json_t **out,
+                               struct sl_error *err);
+
+/* A model's history as an auditor reads it: every log entry naming the
+ * model with its inclusion proof against the signed checkpoint included,
+ * versions with their tiers, attestations, and grant counts by state. */
+enum sl_err sl_reg_report(struct sl_registry *r, int64_t model_id, const char *model, json_t **out,
+                          struct sl_error *err);
+
+/* The log index of the entry a version's current decision rests on, and of
+ * a license; -1 when there is none. */
+int64_t sl_reg_version_log_index(struct sl_registry *r, int64_t version_id);
+int64_t sl_reg_license_log_index(struct sl_registry *r, const char *license_id);
+
+/* ---- evaluations, obligations, tiers (govern.c) ---- */
+
+/* Registers evaluator `name` (an existing account) with verifier key
+ * `vkey`, whose key name must be `name`. Admins only. */
+enum sl_err sl_reg_eval_key_add(struct sl_registry *r, const struct sl_principal *p,
+                                const char *name, const char *vkey, json_t **result,
+                                struct sl_error *err);
+json_t *sl_reg_eval_keys_json(struct sl_registry *r, struct sl_error *err);
+
+/* Attaches a signed attestation to `v`, re-runs the decision and applies
+ * it (the tier moves up when the new floor is above it). `*created` is
+ * false when the same attestation was attached before. */
+enum sl_err sl_reg_attest(struct sl_registry *r, const struct sl_principal *p,
+                          const struct sl_version_ref *v, const char *model, const char *note,
+                          size_t len, json_t **result, bool *created, struct sl_error *err);
+json_t *sl_reg_attestations_json(struct sl_registry *r, const struct sl_version_ref *v,
+                                 struct sl_error *err);
+
+/* The obligations of `v` with their status, the floor and what holds it. */
+json_t *sl_reg_obligations_json(struct sl_registry *r, const struct sl_version_ref *v,
+                                const char *model, struct sl_error *err);
+
+/* Records evidence for obligation `id` of `v`. */
+enum sl_err sl_reg_obligation_satisfy(struct sl_registry *r, const struct sl_principal *p,
+                                      const struct sl_version_ref *v, const char *model,
+                                      const char *id, const char *evidence, json_t **result,
+                                      struct sl_error *err);
+
+/* Sets the tier of `v` after deciding it again with today's policy;
+ * SL_EREFUSED below the floor, naming the rule or obligation. */
+enum sl_err sl_reg_tier_set(struct sl_registry *r, const struct sl_principal *p,
+                            const struct sl_version_ref *v, const char *model, const char *tier,
+                            json_t **result, struct sl_error *err);
+
+/* Staged release: a tier step for `v` at `at` (unix seconds, future). */
+enum sl_err sl_reg_schedule_add(struct sl_registry *r, const struct sl_principal *p,
+                                const struct sl_version_ref *v, const char *model, const char *tier,
+                                int64_t at, json_t **result, struct sl_error *err);
+json_t *sl_reg_schedule_json(struct sl_registry *r, int64_t model_id, struct sl_error *err);
+
+/* Runs the steps that are due (each decided with the policy in force on its
+ * day) and expires grants; `*changed` tells whether any tier changed. */
+enum sl_err sl_reg_tick(struct sl_registry *r, bool *changed, struct sl_error *err);
 
 /* ---- uploads (ingest.c) ---- */
 

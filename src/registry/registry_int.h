@@ -6,12 +6,14 @@
 #define SL_REGISTRY_REGISTRY_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "db/db.h"
 #include "formats/formats.h"
 #include "policy/policy.h"
 #include "registry/registry.h"
 #include "store/store.h"
+#include "tlog/note.h"
 
 struct sl_registry {
     char *root;
@@ -22,7 +24,42 @@ struct sl_registry {
     struct sl_packset *policy;
     unsigned char key_priv[SL_ED25519_PRIV_LEN];
     unsigned char key_pub[SL_ED25519_PUB_LEN];
+    struct sl_note_key note_key; /* the server key under the origin name */
+    unsigned char pseud_key[32]; /* keys account pseudonyms */
+    pthread_mutex_t log_lock;    /* one checkpoint signer at a time */
+    _Atomic int32_t policy_day;  /* the day the packs in force were last logged */
 };
+
+/* ---- the log seam (log.c) ---- */
+
+#define SL_PSEUDONYM_LEN 21 /* "acct:" + 16 hex digits */
+
+/* Appends a governance event (a JSON object with at least "type") to the
+ * log, inside the caller's write transaction, adding "time" and "log". The
+ * entry is stored as canonical JSON (at most 65,535 bytes) with the tree
+ * hashes it completes; `*idx` (when not NULL) gets its index. */
+enum sl_err sl__log_append(struct sl_registry *r, struct sl_db *db, json_t *entry, int64_t *idx,
+                           struct sl_error *err);
+
+/* The keyed pseudonym of an account: "acct:" + 16 hex digits of
+ * HMAC-SHA-256(pseud_key, "user:" + id). */
+void sl__pseudonym(const struct sl_registry *r, int64_t user_id, char out[SL_PSEUDONYM_LEN + 1]);
+
+/* "sha256:" + hex of a free text, for log entries (73 bytes). */
+void sl__text_digest(const char *s, char out[73]);
+
+/* ---- floors (govern.c) ---- */
+
+/* The obligations of `decision` with their status for version `version_id`
+ * (0 for a version not stored yet: nothing is satisfied), the floor (the
+ * strictest of the minimum tier and the holds of unsatisfied blocking
+ * obligations) and `*held_by` (new reference: the obligations that hold). */
+json_t *sl__obligations_status(struct sl_db *db, int64_t version_id, json_t *decision,
+                               enum sl_tier *floor, json_t **held_by, struct sl_error *err);
+
+/* SL_EREFUSED with a message naming the rule (below the minimum tier) or the
+ * blocking obligation (below its hold) that refuses tier `want`. */
+enum sl_err sl__refusal(json_t *decision, json_t *held_by, const char *want, struct sl_error *err);
 
 /* Seconds since the epoch (the one place the registry reads the clock). */
 int64_t sl__now(void);

@@ -33,8 +33,8 @@ import server as sv  # noqa: E402
 import sluicetest as st  # noqa: E402
 
 SMALL_FACTS = {"params": 4224, "training": {"tokens": 1e9}}
-PUSH_KEYS = {"model", "version", "commit", "tier", "min_tier", "bytes_total", "bytes_uploaded",
-             "decision"}
+PUSH_KEYS = {"model", "version", "commit", "tier", "min_tier", "bytes_total", "bytes_uploaded", "floor_tier",
+             "decision", "held_by"}
 PULL_KEYS = {"commit", "files", "bytes_downloaded"}
 HEX = set("0123456789abcdef")
 COUNTER = itertools.count(1)
@@ -640,15 +640,30 @@ class Tiers(ServerCase):
         self.assertIn("Art. 51", text)                    # and its citation
         self.assertNotVisible("acme", "frontier")
 
-    def test_refused_without_training_facts(self):
+    def test_held_without_training_facts(self):
+        # facts.training-compute is a blocking obligation: a requested tier
+        # below its hold is refused, naming it; without a tier the version
+        # is stored but held at withheld until the obligation is satisfied.
         folder = self.p("nofacts")
         os.makedirs(folder)
         sv.write_random(os.path.join(folder, "blob.dat"), 100000)
-        for args in (["--facts", self.facts({"params": 1000000})], []):
-            r = self.push("acme/nofacts", folder, *args)
-            self.assertEqual(r.rc, 1, repr(r))
-            self.assertIn("facts.training-compute", r.stderr + r.stdout)
+        r = self.push("acme/nofacts", folder, "--facts", self.facts({"params": 1000000}),
+                      "--tier", "open")
+        self.assertEqual(r.rc, 1, repr(r))
+        self.assertIn("facts.training-compute", r.stderr + r.stdout)
         self.assertNotVisible("acme", "nofacts")
+        doc = self.push_json("acme/nofacts", folder)
+        self.assertEqual(doc["tier"], "withheld", doc)
+        self.assertEqual(doc["floor_tier"], "withheld", doc)
+        self.assertEqual(doc["held_by"], ["facts.training-compute"], doc)
+        # visible, with the decision, but no files for outsiders
+        status, v = self.srv.get_json("/api/v1/models/acme/nofacts/versions/main", token=self.eve)
+        self.assertEqual(status, 200, v)
+        self.assertTrue(v.get("files_hidden"), v)
+        self.assertNotIn("files", v)
+        self.assertIn("decision", v)
+        r = self.srv.request("GET", "/acme/nofacts/resolve/main/blob.dat", token=self.eve)
+        self.assertEqual(r.status, 403, repr(r))
 
     def test_push_to_foreign_org_refused(self):
         folder, _ = self.model_folder(big=1000, seed=6)

@@ -6,6 +6,7 @@
 #ifndef SL_TESTS_HELPERS_H
 #define SL_TESTS_HELPERS_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,7 @@ static inline unsigned char *th_read(const char *path, size_t *len)
     if (fread(b, 1, (size_t)n, f) != (size_t)n)
         abort();
     fclose(f);
+    b[n] = '\0'; /* callers may treat text files as strings */
     *len = (size_t)n;
     return b;
 }

@@ -64,3 +64,32 @@ Test(codec, hex_and_base64)
     cr_expect(!sl_unbase64("aG=sbG8=", 8, b, sizeof(b), &n), "padding in the middle");
     cr_expect(!sl_unbase64("aGVsbG8=", 8, b, 4, &n), "over the cap");
 }
+
+/* RFC 4231 test cases 1, 2 and 6 (a key longer than the block). */
+Test(hmac, rfc4231)
+{
+    static const struct {
+        const char *key_hex, *msg, *want;
+    } cases[] = {
+        {"0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "Hi There",
+         "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+        {"4a656665", "what do ya want for nothing?",
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "a"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "a"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+         "Test Using Larger Than Block-Size Key - Hash Key First",
+         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        unsigned char key[200], mac[32];
+        size_t klen = strlen(cases[i].key_hex) / 2;
+        char hex[65];
+        cr_assert(sl_unhex(cases[i].key_hex, 2 * klen, key, klen));
+        sl_hmac_sha256(key, klen, cases[i].msg, strlen(cases[i].msg), mac);
+        sl_hex(mac, 32, hex);
+        cr_assert_str_eq(hex, cases[i].want, "case %zu", i);
+    }
+}

@@ -1,0 +1,562 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The governance endpoints (docs/access.md): license terms and acceptance,
+ * access requests and decisions, auto-approval rules, licenses and the
+ * revocation list, evaluator keys and attestations, obligations, tier
+ * changes and staged release. The router checked who may call each one.
+ */
+#include "http/http_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "tlog/govdoc.h"
+#include "tlog/note.h"
+#include "common/banned.h"
+
+static const char *query(struct sl_req *q, const char *key)
+{
+    return sl_mhd->lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* The JSON object body, or an empty object when `optional` and there is no
+ * body; NULL after answering 400. */
+static json_t *object_body(struct sl_req *q, bool optional)
+{
+    json_error_t je;
+    json_t *v;
+
+    if (q->body.len == 0) {
+        if (optional)
+            return json_object();
+        sl_reply_status(q, 400, "bad_request", "this request needs a JSON body");
+        return NULL;
+    }
+    v = json_loadb(q->body.data, q->body.len, JSON_REJECT_DUPLICATES, &je);
+    if (!v) {
+        sl_reply_status(q, 400, "bad_request", "malformed JSON at byte %d: %s", je.position,
+                        je.text);
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        sl_reply_status(q, 400, "bad_request", "the body must be a JSON object");
+        return NULL;
+    }
+    return v;
+}
+
+/* Refuses keys other than `keys` and non-string values for `strings`. */
+static bool keys_ok(struct sl_req *q, json_t *body, const char *const *keys)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(body, k, v)
+    {
+        bool known = false;
+        for (const char *const *p = keys; *p; p++)
+            known |= strcmp(*p, k) == 0;
+        if (!known) {
+            sl_reply_status(q, 400, "bad_request", "unknown key \"%.40s\" in the body", k);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A string member (or NULL when absent); false after answering 400 when it
+ * is there but not a string. */
+static bool str_member(struct sl_req *q, json_t *body, const char *key, const char **out)
+{
+    json_t *v = json_object_get(body, key);
+
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+        sl_reply_status(q, 400, "bad_request", "\"%s\" must be a string without NUL", key);
+        return false;
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
+static void model_name(struct sl_req *q, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%s", q->org, q->name);
+}
+
+/* Resolves `rev` (default main) into q->v; false after answering. */
+static bool resolve(struct sl_req *q, const char *rev)
+{
+    struct sl_error err;
+
+    sl_error_clear(&err);
+    if (sl_reg_resolve(q->srv->r, q->org, q->name, rev ? rev : "main", &q->v, &err) != SL_OK) {
+        sl_reply_error(q, &err);
+        return false;
+    }
+    return true;
+}
+
+/* Answers `result` with `status`, or the error (with `result` attached as
+ * the body's extra members when there is one). */
+static void finish(struct sl_req *q, enum sl_err rc, unsigned status, json_t *result,
+                   const struct sl_error *err)
+{
+    if (rc == SL_OK) {
+        sl_reply_json(q, status, result);
+        return;
+    }
+    if (result) {
+        unsigned st = rc == SL_EREFUSED ? 422 : 400;
+        json_object_set_new(result, "error",
+                            json_string(st == 422 ? "unprocessable" : "bad_request"));
+        json_object_set_new(result, "message", json_string(err->msg));
+        if (rc == SL_EREFUSED) {
+            sl_reply_json(q, 422, result);
+            return;
+        }
+        json_decref(result);
+    }
+    sl_reply_error(q, err);
+}
+
+void sl_h_terms(struct sl_req *q)
+{
+    struct sl_error err;
+    char model[2 * SL_NAME_MAX + 2];
+    json_t *v;
+
+    if (!resolve(q, query(q, "rev")))
+        return;
+    model_name(q, model, sizeof(model));
+    sl_error_clear(&err);
+    v = sl_reg_terms_json(q->srv->r, &q->who, &q->v, model, &err);
+    if (!v)
+        sl_reply_error(q, &err);
+    else
+        sl_reply_json(q, 200, v);
+}
+
+void sl_h_accept(struct sl_req *q)
+{
+    static const char *const keys[] = {"rev", "license_sha256", NULL};
+    json_t *body = object_body(q, true), *result = NULL;
+    const char *rev, *sha;
+    char model[2 * SL_NAME_MAX + 2];
+    struct sl_error err;
+    enum sl_err rc;
+
+    if (!body)
+        return;
+    if (!keys_ok(q, body, keys) || !str_member(q, body, "rev", &rev) ||
+        !str_member(q, body, "license_sha256", &sha) || !resolve(q, rev)) {
+        json_decref(body);
+        return;
+    }
+    model_name(q, model, sizeof(model));
+    sl_error_clear(&err);
+    rc = sl_reg_accept(q->srv->r, &q->who, &q->v, model, sha, &result, &err);
+    json_decref(body);
+    finish(q, rc, 200, result, &err);
+}
+
+void sl_h_access_request(struct sl_req *q)
+{
+    static const char *const keys[] = {"purpose", "fields", NULL};
+    json_t *body = object_body(q, false), *result = NULL;
+    const char *purpose;
+    char model[2 * SL_NAME_MAX + 2];
+    struct sl_error err;
+    bool created = false;
+    enum sl_err rc;
+
+    if (!body)
+        return;
+    if (!keys_ok(q, body, keys) || !str_member(q, body, "purpose", &purpose)) {
+        json_decref(body);
+        return;
+    }
+    model_name(q, model, sizeof(model));
+    sl_error_clear(&err);
+    rc = sl_reg_access_request(q->srv->r, &q->who, q->org_id, q->model_id, model, purpose,
+                               json_object_get(body, "fields"), &result, &created, &err);
+    json_decref(body);
+    finish(q, rc, created ? 201 : 200, result, &err);
+}
+
+void sl_h_access_me(struct sl_req *q)
+{
+    json_t *result = NULL;
+    char model[2 * SL_NAME_MAX + 2];
+    struct sl_error err;
+    enum sl_err rc;
+
+    model_name(q, model, sizeof(model));
+    sl_error_clear(&err);
+    rc = sl_reg_access_me(q->srv->r, &q->who, q->model_id, model, &result, &err);
+    finish(q, rc, 200, result, &err);
+}
+
+void sl_h_access_appeal(struct sl_req *q)
+{
+    static const char *const keys[] = {"text", NULL};
+    json_t *body = object_body(q, false), *result = NULL;
+    const char *text;
+    char model[2 * SL_NAME_MAX + 2];
+    struct sl_error err;
+    enum sl_err rc;
+
+    if (!body)
+        return;
+    if (!keys_ok(q, body, keys) || !str_member(q, body, "text", &text)) {
+        json_decref(body);
+        return;
+    }
+    model_name(q, model, sizeof(model));
+    sl_error_clear(&err);
+    rc = sl_reg_access_appeal(q->srv->r, &q->who, q->model_id, model, text, &result, &err);
+    json_decref(body);
+    finish(q, rc, 200, result, &err);
+}
+
+void sl_h_access_list(struct sl_req *q)
+{
+    json_t *result = NULL;
+    char model[2 * SL_NAME_MAX + 2];
+    struct sl_error err;
+    enum sl_err rc;
+
+    model_name(q, model, sizeof(model));
+    sl_error_clear(&err);
+    rc = sl_reg_access_list(q->srv->r, q->model_id, model, query(q, "status"), &result, &err);
+    finish(q, rc, 200, result, &err);
+}
+
+static void decide(struct sl_req *q, enum sl_access_action action)
+{
+    static const char *const approve_keys[] = {"expires", NULL};
+    static const char *const reason_keys[] = {"reason", NULL};
+    json_t *body = object_body(q, action == SL_ACCESS_APPROVE), *result = NULL;
+    const char *reason = NULL, *expires = NULL;
+    char model[2 * SL_NAME_MAX + 2];
+    int64_t exp = 0;
+    struct sl_error err;
+    enum sl_err rc;
+
+    if (!body)
+        return;
+    if (!keys_ok(q, body, action == SL_ACCESS_APPROVE ? approve_keys : reason_keys) ||
+        !str_member(q, body, "reason", &reason) || !str_member(q, body, "expires", &expires)) {
+        json_decref(body);
+        return;
+    }
+    if (expires && !sl_gov_parse_time(expires, &exp)) {
+        json_decref(body);
+        sl_reply_status(q, 400, "bad_request",
+                        "\"expires\" must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+        return;
+    }
+    model_name(q, model, sizeof(model));
+    sl_error_clear(&err);
+    rc = sl_reg_access_decide(q->srv->r, &q->who, q->org_id, q->model_id, model, q->sub, action,
+                              reason, exp, &result, &err);
+    json_decref(body);
+    finish(q, rc, 200, result, &err);
+}
+
+void sl_h_access_approve(struct sl_req *q)
+{
+    decide(q, SL_ACCESS_APPROVE);
+}
+
+void sl_h_access_deny(struct sl_req *q)
+{
+    decide(q, SL_ACCESS_DENY);
+}
+
+void sl_h_access_revoke(struct sl_req *q)
+{
+    decide(q, SL_ACCESS_REVOKE);
+}
+
+void sl_h_access_rules(struct sl_req *q)
+{
+    json_t *result = NULL;
+    struct sl_error err;
+    enum sl_err rc;
+
+    sl_error_clear(&err);
+    rc = sl_reg_access_rules(q->srv->r, q->model_id, &result, &err);
+    finish(q, rc, 200, result, &err);
+}
+
+void sl_h_access_rules_set(struct sl_req *q)
+{
+    json_t *body = object_body(q, false), *result = NULL;
+    char model[2 * SL_NAME_MAX + 2];
+    struct sl_error err;
+    enum sl_err rc;
+
+    if (!body)
+        return;
+    model_name(q, model, sizeof(model));
+    sl_error_clear(&err);
+    rc = sl_reg_access_rules_set(q->srv->r, &q->who, q->model_id, model, body, &result, &err);
+    json_decref(body);
+    finish(q, rc, 200, result, &err);
+}
+
+/* True when the client asked for JSON (Accept: application/json). */
+static bool wants_json(struct sl_req *q)
+{
+    const char *a = sl_mhd->lookup_connection_value(q->conn, MHD_HEADER_KIND, "Accept");
+    return a && strstr(a, "application/json") != NULL;
+}
+
+void sl_h_license(struct sl_req *q)
+{
+    char model[2 * SL_NAME_MAX + 2], *note = NULL, *proof = NULL;
+    struct sl_error err;
+    int64_t idx = -1;
+
+    if (!resolve(q, query(q, "rev")))
+        return;
+    model_name(q, model, sizeof(model));
+    sl_error_clear(&err);
+    if (sl_reg_license(q->srv->r, &q->who, &q->v, model, &note, &idx, &err) != SL_OK) {
+        sl_reply_error(q, &err);
+        return;
+    }
+    if (!wants_json(q)) {
+        sl_reply_text(q, 200, note);
+        return;
+    }
+    /* with the offline proof that its issuance is in the log */
+    if (sl_reg_log_proof(q->srv->r, idx, &proof, &err) != SL_OK) {
+        free(note);
+        sl_reply_error(q, &err);
+        return;
+    }
+    sl_reply_json(q, 200,
+                  json_pack("{s:s, s:I, s:s}", "license", note, "log_index", (json_int_t)idx,
+                            "log_proof", proof));
+    free(note);
+    free(proof);
+}
+
+void sl_h_revocations(struct sl_req *q)
+{
+    char *note = NULL;
+    struct sl_error err;
+
+    sl_error_clear(&err);
+    if (sl_reg_revocations(q->srv->r, &note, &err) != SL_OK) {
+        sl_reply_error(q, &err);
+        return;
+    }
+    sl_reply_text(q, 200, note);
+}
+
+void sl_h_log_key(struct sl_req *q)
+{
+    char vkey[SL_NOTE_VKEY_MAX + 2];
+    struct sl_error err;
+
+    sl_error_clear(&err);
+    if (sl_reg_vkey(q->srv->r, vkey, sizeof(vkey) - 1, &err) != SL_OK) {
+        sl_reply_error(q, &err);
+        return;
+    }
+    sl_reply_text(q, 200, sl_xasprintf("%s\n", vkey));
+}
+
+void sl_h_eval_keys(struct sl_req *q)
+{
+    struct sl_error err;
+    json_t *v;
+
+    sl_error_clear(&err);
+    v = sl_reg_eval_keys_json(q->srv->r, &err);
+    if (!v)
+        sl_reply_error(q, &err);
+    else
+        sl_reply_json(q, 200, v);
+}
+
+void sl_h_eval_key_add(struct sl_req *q)
+{
+    static const char *const keys[] = {"name", "vkey", NULL};
+    json_t *body = object_body(q, false), *result = NULL;
+    const char *name, *vkey;
+    struct sl_error err;
+    enum sl_err rc;
+
+    if (!body)
+        return;
+    if (!keys_ok(q, body, keys) || !str_member(q, body, "name", &name) ||
+        !str_member(q, body, "vkey", &vkey)) {
+        json_decref(body);
+        return;
+    }
+    if (!name || !vkey) {
+        json_decref(body);
+        sl_reply_status(q, 400, "bad_request", "the body needs \"name\" and \"vkey\"");
+        return;
+    }
+    sl_error_clear(&err);
+    rc = sl_reg_eval_key_add(q->srv->r, &q->who, name, vkey, &result, &err);
+    json_decref(body);
+    finish(q, rc, 201, result, &err);
+}
+
+void sl_h_attest(struct sl_req *q)
+{
+    char model[2 * SL_NAME_MAX + 2];
+    json_t *result = NULL;
+    struct sl_error err;
+    bool created = false;
+    enum sl_err rc;
+
+    if (q->body.len == 0) {
+        sl_reply_status(q, 400, "bad_request", "the body must be the signed attestation");
+        return;
+    }
+    model_name(q, model, sizeof(model));
+    sl_error_clear(&err);
+    rc = sl_reg_attest(q->srv->r, &q->who, &q->v, model, q->body.data, q->body.len, &result,
+                       &created, &err);
+    if (rc == SL_OK)
+        sl_cache_bump();
+    finish(q, rc, created ? 201 : 200, result, &err);
+}
+
+void sl_h_attestations(struct sl_req *q)
+{
+    struct sl_error err;
+    json_t *v;
+
+    sl_error_clear(&err);
+    v = sl_reg_attestations_json(q->srv->r, &q->v, &err);
+    if (!v)
+        sl_reply_error(q, &err);
+    else
+        sl_reply_json(q, 200, v);
+}
+
+void sl_h_obligations(struct sl_req *q)
+{
+    char model[2 * SL_NAME_MAX + 2];
+    struct sl_error err;
+    json_t *v;
+
+    model_name(q, model, sizeof(model));
+    sl_error_clear(&err);
+    v = sl_reg_obligations_json(q->srv->r, &q->v, model, &err);
+    if (!v)
+        sl_reply_error(q, &err);
+    else
+        sl_reply_json(q, 200, v);
+}
+
+void sl_h_satisfy(struct sl_req *q)
+{
+    static const char *const keys[] = {"evidence", NULL};
+    json_t *body = object_body(q, false), *result = NULL;
+    const char *evidence;
+    char model[2 * SL_NAME_MAX + 2];
+    struct sl_error err;
+    enum sl_err rc;
+
+    if (!body)
+        return;
+    if (!keys_ok(q, body, keys) || !str_member(q, body, "evidence", &evidence)) {
+        json_decref(body);
+        return;
+    }
+    model_name(q, model, sizeof(model));
+    sl_error_clear(&err);
+    rc = sl_reg_obligation_satisfy(q->srv->r, &q->who, &q->v, model, q->sub, evidence, &result,
+                                   &err);
+    json_decref(body);
+    if (rc == SL_OK)
+        sl_cache_bump();
+    finish(q, rc, 200, result, &err);
+}
+
+void sl_h_tier_set(struct sl_req *q)
+{
+    static const char *const keys[] = {"tier", "rev", NULL};
+    json_t *body = object_body(q, false), *result = NULL;
+    const char *tier, *rev;
+    char model[2 * SL_NAME_MAX + 2];
+    struct sl_error err;
+    enum sl_err rc;
+
+    if (!body)
+        return;
+    if (!keys_ok(q, body, keys) || !str_member(q, body, "tier", &tier) ||
+        !str_member(q, body, "rev", &rev) || !resolve(q, rev)) {
+        json_decref(body);
+        return;
+    }
+    if (!tier) {
+        json_decref(body);
+        sl_reply_status(q, 400, "bad_request", "the body needs \"tier\"");
+        return;
+    }
+    model_name(q, model, sizeof(model));
+    sl_error_clear(&err);
+    rc = sl_reg_tier_set(q->srv->r, &q->who, &q->v, model, tier, &result, &err);
+    json_decref(body);
+    sl_cache_bump();
+    finish(q, rc, 200, result, &err);
+}
+
+void sl_h_schedule(struct sl_req *q)
+{
+    struct sl_error err;
+    json_t *v;
+
+    sl_error_clear(&err);
+    v = sl_reg_schedule_json(q->srv->r, q->model_id, &err);
+    if (!v)
+        sl_reply_error(q, &err);
+    else
+        sl_reply_json(q, 200, v);
+}
+
+void sl_h_schedule_add(struct sl_req *q)
+{
+    static const char *const keys[] = {"tier", "at", "rev", NULL};
+    json_t *body = object_body(q, false), *result = NULL;
+    const char *tier, *at, *rev;
+    char model[2 * SL_NAME_MAX + 2];
+    int64_t when = 0;
+    struct sl_error err;
+    enum sl_err rc;
+
+    if (!body)
+        return;
+    if (!keys_ok(q, body, keys) || !str_member(q, body, "tier", &tier) ||
+        !str_member(q, body, "at", &at) || !str_member(q, body, "rev", &rev) || !resolve(q, rev)) {
+        json_decref(body);
+        return;
+    }
+    if (!tier || !at || !sl_gov_parse_time(at, &when)) {
+        json_decref(body);
+        sl_reply_status(q, 400, "bad_request",
+                        "the body needs \"tier\" and \"at\" (YYYY-MM-DD or "
+                        "YYYY-MM-DDTHH:MM:SSZ)");
+        return;
+    }
+    model_name(q, model, sizeof(model));
+    sl_error_clear(&err);
+    rc = sl_reg_schedule_add(q->srv->r, &q->who, &q->v, model, tier, when, &result, &err);
+    json_decref(body);
+    finish(q, rc, 201, result, &err);
+}

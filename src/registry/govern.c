@@ -1,0 +1,1148 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Governing a version after it is published (docs/access.md): evaluator
+ * keys and signed attestations, re-running the decision with attested
+ * results, obligations and their evidence, the floor a version may not go
+ * below, tier changes and staged release. A new decision applies at once:
+ * when the floor rises above a version's tier, the tier moves up with it.
+ */
+#include "registry/registry_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/date.h"
+#include "common/jsonout.h"
+#include "common/util.h"
+#include "compute/compute.h"
+#include "tlog/govdoc.h"
+#include "common/banned.h"
+
+#define EVIDENCE_MAX  10000
+#define EVAL_KEYS_MAX 1000
+
+static enum sl_err rollback(struct sl_db *db, enum sl_err rc)
+{
+    sl_db_rollback(db);
+    return rc;
+}
+
+static void text_sha_hex(const char *s, size_t n, char hex[65])
+{
+    unsigned char h[32];
+
+    sl_sha256(s, n, h);
+    sl_hex(h, 32, hex);
+}
+
+static enum sl_tier tier_of(const char *s)
+{
+    enum sl_tier t = SL_TIER_WITHHELD;
+
+    if (s)
+        sl_tier_parse(s, &t);
+    return t;
+}
+
+/* ---- floors and refusals ---- */
+
+/* Domains attested for a version, as a JSON object domain -> [evaluator]. */
+static json_t *attested_domains(struct sl_db *db, int64_t version_id, struct sl_error *err)
+{
+    struct sl_stmt *st;
+    json_t *out = json_object();
+
+    if (version_id == 0)
+        return out;
+    st = sl_db_stmt(db,
+                    "SELECT a.domain, k.name FROM attestations a JOIN eval_keys k ON k.id = "
+                    "a.key_id WHERE a.version_id = ? ORDER BY a.id",
+                    err);
+    if (!st) {
+        json_decref(out);
+        return NULL;
+    }
+    sl_stmt_int(st, 1, version_id);
+    while (sl_stmt_step(st, err) == 1) {
+        const char *d = sl_stmt_col_text(st, 0);
+        json_t *arr = json_object_get(out, d);
+        if (!arr) {
+            arr = json_array();
+            json_object_set_new(out, d, arr);
+        }
+        json_array_append_new(arr, json_string(sl_stmt_col_text(st, 1)));
+    }
+    sl_stmt_done(st);
+    return out;
+}
+
+json_t *sl__obligations_status(struct sl_db *db, int64_t version_id, json_t *decision,
+                               enum sl_tier *floor, json_t **held_by, struct sl_error *err)
+{
+    json_t *out = json_array(), *domains = attested_domains(db, version_id, err), *o;
+    size_t i;
+    int f = (int)tier_of(json_string_value(json_object_get(decision, "min_tier")));
+
+    *held_by = json_array();
+    if (!domains) {
+        json_decref(out);
+        json_decref(*held_by);
+        *held_by = NULL;
+        return NULL;
+    }
+    json_array_foreach(json_object_get(decision, "obligations"), i, o)
+    {
+        json_t *s = json_deep_copy(o), *req = json_object_get(o, "requires_evaluations");
+        bool satisfied = false;
+        if (json_is_array(req)) {
+            json_t *missing = json_array(), *by = json_array(), *d;
+            size_t k;
+            json_array_foreach(req, k, d)
+            {
+                json_t *who = json_object_get(domains, json_string_value(d));
+                if (who)
+                    json_array_append_new(by,
+                                          json_pack("{s:O, s:O}", "domain", d, "evaluators", who));
+                else
+                    json_array_append(missing, d);
+            }
+            satisfied = json_array_size(missing) == 0;
+            json_object_set_new(s, "missing_evaluations", missing);
+            json_object_set_new(s, "satisfied_by", by);
+        } else if (version_id) {
+            struct sl_stmt *st = sl_db_stmt(db,
+                                            "SELECT e.evidence, u.name, e.created FROM evidence "
+                                            "e JOIN users u ON u.id = e.user_id WHERE "
+                                            "e.version_id = ? AND e.obligation = ?",
+                                            err);
+            if (st) {
+                sl_stmt_int(st, 1, version_id);
+                sl_stmt_text(st, 2, json_string_value(json_object_get(o, "id")));
+                if (sl_stmt_step(st, err) == 1) {
+                    char t[21];
+                    satisfied = true;
+                    json_object_set_new(s, "evidence",
+                                        json_pack("{s:s, s:s, s:s}", "text",
+                                                  sl_stmt_col_text(st, 0), "by",
+                                                  sl_stmt_col_text(st, 1), "at",
+                                                  sl_gov_time(sl_stmt_col_int(st, 2), t)));
+                }
+                sl_stmt_done(st);
+            }
+        }
+        json_object_set_new(s, "status", json_string(satisfied ? "satisfied" : "open"));
+        if (!satisfied && json_is_true(json_object_get(o, "blocking"))) {
+            enum sl_tier hold = SL_TIER_WITHHELD;
+            const char *ht = json_string_value(json_object_get(o, "hold_tier"));
+            if (ht)
+                sl_tier_parse(ht, &hold);
+            json_object_set_new(s, "hold_tier", json_string(sl_tier_name(hold)));
+            if ((int)hold > f)
+                f = (int)hold;
+            json_array_append(*held_by, s);
+        }
+        json_array_append_new(out, s);
+    }
+    json_decref(domains);
+    *floor = (enum sl_tier)f;
+    return out;
+}
+
+enum sl_err sl__refusal(json_t *decision, json_t *held_by, const char *want, struct sl_error *err)
+{
+    json_t *fired = json_object_get(decision, "rules_fired"), *e;
+    const char *min = json_string_value(json_object_get(decision, "min_tier"));
+    enum sl_tier w = tier_of(want);
+    size_t i;
+
+    if (w < tier_of(min)) {
+        json_array_foreach(fired, i, e)
+        {
+            json_t *mt = json_object_get(e, "min_tier");
+            if (json_is_string(mt) && strcmp(json_string_value(mt), min) == 0)
+                return sl_error_set(err, SL_EREFUSED,
+                                    "tier %s is below the minimum tier %s set by rule %s (%s: %s)",
+                                    want, min, json_string_value(json_object_get(e, "rule")),
+                                    json_string_value(json_object_get(e, "pack")),
+                                    json_string_value(json_object_get(e, "cite")));
+        }
+        return sl_error_set(err, SL_EREFUSED, "tier %s is below the minimum tier %s", want, min);
+    }
+    json_array_foreach(held_by, i, e)
+    {
+        if (w < tier_of(json_string_value(json_object_get(e, "hold_tier")))) {
+            json_t *by = json_object_get(e, "required_by");
+            return sl_error_set(
+                err, SL_EREFUSED,
+                "tier %s is refused: blocking obligation %s is not satisfied: %s (%s; required "
+                "by rule %s); until it is, the version is held at %s (see sluice obligations)",
+                want, json_string_value(json_object_get(e, "id")),
+                json_string_value(json_object_get(e, "title")),
+                json_string_value(json_object_get(e, "cite")),
+                json_is_array(by) && json_array_size(by) ? json_string_value(json_array_get(by, 0))
+                                                         : "?",
+                json_string_value(json_object_get(e, "hold_tier")));
+        }
+    }
+    return sl_error_set(err, SL_EREFUSED, "tier %s is below the version's floor", want);
+}
+
+/* ---- deciding again ---- */
+
+/* The decision for a stored version as of day `as_of`: the facts of its
+ * manifest plus the attested evaluations, and the counts of its files. */
+static enum sl_err decide(struct sl_registry *r, struct sl_db *db, int64_t version_id,
+                          int32_t as_of, json_t **decision, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db, "SELECT manifest, inspect FROM versions WHERE id = ?", err);
+    json_t *manifest = NULL, *inspect = NULL, *facts, *evals;
+    struct sl_param_count pc;
+    struct sl_classify_in in;
+    int row;
+    enum sl_err rc;
+
+    *decision = NULL;
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, version_id);
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        manifest = json_loads(sl_stmt_col_text(st, 0), 0, NULL);
+        if (sl_stmt_col_text(st, 1))
+            inspect = json_loads(sl_stmt_col_text(st, 1), 0, NULL);
+    }
+    sl_stmt_done(st);
+    if (row != 1 || !manifest) {
+        json_decref(inspect);
+        json_decref(manifest);
+        return row < 0 ? err->code
+                       : sl_error_set(err, SL_EINTERNAL, "version %lld unreadable",
+                                      (long long)version_id);
+    }
+    facts = json_object_get(manifest, "facts");
+    facts = json_is_object(facts) ? json_deep_copy(facts) : json_object();
+    evals = json_object_get(facts, "evaluations");
+    if (!json_is_array(evals)) {
+        evals = json_array();
+        json_object_set_new(facts, "evaluations", evals);
+    }
+    st = sl_db_stmt(db,
+                    "SELECT a.domain, a.level, a.method, a.date, k.name FROM attestations a JOIN "
+                    "eval_keys k ON k.id = a.key_id WHERE a.version_id = ? ORDER BY a.id",
+                    err);
+    if (!st) {
+        rc = err->code;
+        goto out;
+    }
+    sl_stmt_int(st, 1, version_id);
+    while (sl_stmt_step(st, err) == 1) {
+        char day[11];
+        json_array_append_new(
+            evals, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "domain", sl_stmt_col_text(st, 0),
+                             "level", sl_stmt_col_text(st, 1), "method", sl_stmt_col_text(st, 2),
+                             "date", sl_date_format((int32_t)(sl_stmt_col_int(st, 3) / 86400), day),
+                             "evaluator", sl_stmt_col_text(st, 4), "attested", 1));
+    }
+    sl_stmt_done(st);
+    if (json_array_size(evals) == 0)
+        json_object_del(facts, "evaluations");
+    memset(&pc, 0, sizeof(pc));
+    memset(&in, 0, sizeof(in));
+    in.facts = facts;
+    if (json_is_object(inspect) && json_is_integer(json_object_get(inspect, "params_total"))) {
+        json_t *act = json_object_get(inspect, "params_active");
+        const char *note = json_string_value(json_object_get(inspect, "note"));
+        pc.total = (uint64_t)json_integer_value(json_object_get(inspect, "params_total"));
+        pc.active_known = json_is_integer(act);
+        pc.active = pc.active_known ? (uint64_t)json_integer_value(act) : pc.total;
+        snprintf(pc.note, sizeof(pc.note), "%s", note ? note : "");
+        in.files = &pc;
+    }
+    in.as_of = as_of;
+    rc = sl_classify(r->policy, &in, decision, err);
+out:
+    json_decref(facts);
+    json_decref(inspect);
+    json_decref(manifest);
+    return rc;
+}
+
+/* What a version's row holds now. */
+struct vstate {
+    char tier[16];
+    char commit[65];
+    int64_t seq, model_id;
+};
+
+static enum sl_err vstate_get(struct sl_db *db, int64_t version_id, struct vstate *s,
+                              struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db, "SELECT tier, commit_hash, seq, model_id FROM versions WHERE id = ?", err);
+    int row;
+
+    memset(s, 0, sizeof(*s));
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, version_id);
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        snprintf(s->tier, sizeof(s->tier), "%s", sl_stmt_col_text(st, 0));
+        snprintf(s->commit, sizeof(s->commit), "%s", sl_stmt_col_text(st, 1));
+        s->seq = sl_stmt_col_int(st, 2);
+        s->model_id = sl_stmt_col_int(st, 3);
+    }
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    return row == 1 ? SL_OK : sl_error_set(err, SL_ENOTFOUND, "no such version");
+}
+
+static enum sl_err set_tier(struct sl_registry *r, struct sl_db *db, int64_t version_id,
+                            const char *model, const struct vstate *s, const char *tier,
+                            const char *why, int64_t by_user, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db, "UPDATE versions SET tier = ? WHERE id = ?", err);
+    json_t *e;
+    enum sl_err rc;
+
+    if (!st)
+        return err->code;
+    sl_stmt_text(st, 1, tier);
+    sl_stmt_int(st, 2, version_id);
+    rc = sl_stmt_run(st, err);
+    if (rc)
+        return rc;
+    e = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s}", "type", "tier.changed", "model", model,
+                  "commit", s->commit, "version", (json_int_t)s->seq, "old", s->tier, "new", tier,
+                  "why", why);
+    if (by_user) {
+        char who[SL_PSEUDONYM_LEN + 1];
+        sl__pseudonym(r, by_user, who);
+        json_object_set_new(e, "by", json_string(who));
+    }
+    rc = sl__log_append(r, db, e, NULL, err);
+    json_decref(e);
+    return rc;
+}
+
+/* Stores `decision` for the version, its floor and the obligations that
+ * hold it, and moves the tier up to the floor when it is below. Inside the
+ * caller's transaction. `*state` (new reference) gets {tier, min_tier,
+ * floor_tier, held_by, moved, old_tier}. */
+static enum sl_err apply(struct sl_registry *r, struct sl_db *db, int64_t version_id,
+                         const char *model, json_t *decision, const char *why, json_t **state,
+                         struct sl_error *err)
+{
+    struct sl_stmt *st;
+    struct vstate s;
+    enum sl_tier floor;
+    json_t *held = NULL, *obl;
+    char *text;
+    bool moved = false;
+    const char *min = json_string_value(json_object_get(decision, "min_tier"));
+    enum sl_err rc = vstate_get(db, version_id, &s, err);
+
+    *state = NULL;
+    if (rc)
+        return rc;
+    obl = sl__obligations_status(db, version_id, decision, &floor, &held, err);
+    if (!obl)
+        return err->code;
+    json_decref(obl);
+    text = sl_json_dump(decision, 0, NULL);
+    st = sl_db_stmt(
+        db, "UPDATE versions SET decision = ?, min_tier = ?, floor_tier = ? WHERE id = ?", err);
+    if (!st) {
+        rc = err->code;
+    } else {
+        sl_stmt_text(st, 1, text);
+        sl_stmt_text(st, 2, min);
+        sl_stmt_text(st, 3, sl_tier_name(floor));
+        sl_stmt_int(st, 4, version_id);
+        rc = sl_stmt_run(st, err);
+    }
+    free(text);
+    if (!rc && tier_of(s.tier) < floor) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "%s; the floor rose to %s", why, sl_tier_name(floor));
+        rc = set_tier(r, db, version_id, model, &s, sl_tier_name(floor), msg, 0, err);
+        moved = true;
+    }
+    if (rc) {
+        json_decref(held);
+        return rc;
+    }
+    *state = json_pack("{s:s, s:s, s:s, s:o, s:b, s:s}", "tier",
+                       moved ? sl_tier_name(floor) : s.tier, "min_tier", min, "floor_tier",
+                       sl_tier_name(floor), "held_by", held, "moved", moved, "old_tier", s.tier);
+    return SL_OK;
+}
+
+/* ---- evaluator keys ---- */
+
+enum sl_err sl_reg_eval_key_add(struct sl_registry *r, const struct sl_principal *p,
+                                const char *name, const char *vkey, json_t **result,
+                                struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    struct sl_note_key k;
+    int64_t user_id = 0, n = 0;
+    bool found;
+    char canon[SL_NOTE_VKEY_MAX + 1];
+    enum sl_err rc;
+
+    *result = NULL;
+    if (!db)
+        return err->code;
+    if (!p->admin)
+        return sl_error_set(err, SL_EFORBIDDEN, "only an admin registers evaluator keys");
+    rc = sl_note_vkey_parse(vkey, strlen(vkey), &k, err);
+    if (rc)
+        return rc;
+    if (strcmp(k.name, name) != 0)
+        return sl_error_set(err, SL_EINPUT,
+                            "the verifier key is named \"%s\", not \"%s\": an evaluator's key "
+                            "name is its account name",
+                            k.name, name);
+    rc = sl_note_vkey(&k, canon, sizeof(canon), err);
+    if (rc)
+        return rc;
+    st = sl_db_stmt(db, "SELECT id FROM users WHERE name = ?", err);
+    if (!st)
+        return err->code;
+    sl_stmt_text(st, 1, name);
+    rc = sl__db_int(db, st, &user_id, &found, err);
+    if (rc)
+        return rc;
+    if (!found)
+        return sl_error_set(err, SL_ENOTFOUND,
+                            "no account %s: an evaluator key belongs to an account (sluice admin "
+                            "user add %s)",
+                            name, name);
+    rc = sl_db_begin(db, err);
+    if (rc)
+        return rc;
+    st = sl_db_stmt(db, "SELECT count(*) FROM eval_keys", err);
+    if (!st)
+        return rollback(db, err->code);
+    rc = sl__db_int(db, st, &n, &found, err);
+    if (!rc && n >= EVAL_KEYS_MAX)
+        rc = sl_error_set(err, SL_ELIMIT, "at most %d evaluator keys", EVAL_KEYS_MAX);
+    if (rc)
+        return rollback(db, rc);
+    st = sl_db_stmt(db,
+                    "INSERT INTO eval_keys (name, user_id, key_id, pub, vkey, added) VALUES (?, ?, "
+                    "?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                    err);
+    if (!st)
+        return rollback(db, err->code);
+    sl_stmt_text(st, 1, name);
+    sl_stmt_int(st, 2, user_id);
+    sl_stmt_int(st, 3, k.id);
+    sl_stmt_blob(st, 4, k.pub, 32);
+    sl_stmt_text(st, 5, canon);
+    sl_stmt_int(st, 6, sl__now());
+    rc = sl_stmt_run(st, err);
+    if (rc)
+        return rollback(db, rc);
+    if (sl_db_changes(db) != 1)
+        return rollback(db, sl_error_set(err, SL_ECONFLICT,
+                                         "evaluator %s already has a key; keys are not replaced "
+                                         "silently",
+                                         name));
+    {
+        json_t *e = json_pack("{s:s, s:s, s:s}", "type", "evaluator.key_added", "evaluator", name,
+                              "vkey", canon);
+        rc = sl__log_append(r, db, e, NULL, err);
+        json_decref(e);
+    }
+    if (!rc)
+        rc = sl_db_commit(db, err);
+    if (rc)
+        return rollback(db, rc);
+    *result = json_pack("{s:s, s:s}", "name", name, "vkey", canon);
+    return SL_OK;
+}
+
+json_t *sl_reg_eval_keys_json(struct sl_registry *r, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    json_t *arr;
+
+    if (!db)
+        return NULL;
+    st = sl_db_stmt(db, "SELECT name, vkey, added FROM eval_keys ORDER BY name", err);
+    if (!st)
+        return NULL;
+    arr = json_array();
+    while (sl_stmt_step(st, err) == 1) {
+        char t[21];
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "name", sl_stmt_col_text(st, 0),
+                                             "vkey", sl_stmt_col_text(st, 1), "added",
+                                             sl_gov_time(sl_stmt_col_int(st, 2), t)));
+    }
+    sl_stmt_done(st);
+    return arr;
+}
+
+/* ---- attestations ---- */
+
+static enum sl_err load_eval_keys(struct sl_db *db, struct sl_note_key **keys, int64_t **ids,
+                                  size_t *n, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db, "SELECT id, name, pub FROM eval_keys ORDER BY id", err);
+    size_t cap = 0;
+
+    *keys = NULL;
+    *ids = NULL;
+    *n = 0;
+    if (!st)
+        return err->code;
+    while (sl_stmt_step(st, err) == 1) {
+        size_t len;
+        const void *pub = sl_stmt_col_blob(st, 2, &len);
+        struct sl_note_key *k;
+        if (len != 32)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            *keys = sl_xrealloc(*keys, cap * sizeof(**keys));
+            *ids = sl_xrealloc(*ids, cap * sizeof(**ids));
+        }
+        k = &(*keys)[*n];
+        memset(k, 0, sizeof(*k));
+        snprintf(k->name, sizeof(k->name), "%s", sl_stmt_col_text(st, 1));
+        memcpy(k->pub, pub, 32);
+        k->id = sl_note_key_id(k->name, SL_NOTE_TYPE_ED25519, k->pub);
+        (*ids)[*n] = sl_stmt_col_int(st, 0);
+        (*n)++;
+    }
+    sl_stmt_done(st);
+    return SL_OK;
+}
+
+enum sl_err sl_reg_attest(struct sl_registry *r, const struct sl_principal *p,
+                          const struct sl_version_ref *v, const char *model, const char *note,
+                          size_t len, json_t **result, bool *created, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_note_key *keys = NULL;
+    int64_t *ids = NULL, key_row = 0, existing, log_idx = -1;
+    size_t nkeys = 0;
+    struct sl_note opened;
+    struct sl_attestation a;
+    json_t *decision = NULL, *state = NULL;
+    char sha[65], who[SL_PSEUDONYM_LEN + 1], digest[73];
+    const char *signer = NULL;
+    bool found;
+    struct sl_stmt *st;
+    enum sl_err rc;
+
+    *result = NULL;
+    *created = false;
+    memset(&opened, 0, sizeof(opened));
+    if (!db)
+        return err->code;
+    rc = load_eval_keys(db, &keys, &ids, &nkeys, err);
+    if (rc)
+        return rc;
+    if (nkeys == 0) {
+        rc = sl_error_set(err, SL_EREFUSED,
+                          "no evaluator keys are registered on this server (an admin adds them: "
+                          "sluice eval key add NAME VKEY)");
+        goto out;
+    }
+    rc = sl_note_open(note, len, keys, nkeys, &opened, err);
+    if (rc) {
+        sl_error_prefix(err, "attestation");
+        if (err->code == SL_EREFUSED && err->kind && strcmp(err->kind, SL_NOTE_K_UNVERIFIED) == 0)
+            sl_error_set(err, SL_EREFUSED,
+                         "the attestation is not signed by a registered evaluator key");
+        goto out;
+    }
+    for (size_t i = 0; i < opened.nsigs && !signer; i++) {
+        if (!opened.sigs[i].verified)
+            continue;
+        for (size_t k = 0; k < nkeys; k++) {
+            if (keys[k].id == opened.sigs[i].id && strcmp(keys[k].name, opened.sigs[i].name) == 0) {
+                signer = keys[k].name;
+                key_row = ids[k];
+                break;
+            }
+        }
+    }
+    rc = sl_attestation_parse(opened.text, opened.text_len, &a, err);
+    if (rc)
+        goto out;
+    if (strcmp(a.model, model) != 0) {
+        rc = sl_error_set(err, SL_EREFUSED, "the attestation is for model %s, not %s", a.model,
+                          model);
+        goto out;
+    }
+    if (strcmp(a.commit, v->commit) != 0) {
+        rc = sl_error_set(err, SL_EREFUSED,
+                          "the attestation is for commit %.12s..., not this version's %.12s... "
+                          "(version %lld)",
+                          a.commit, v->commit, (long long)v->seq);
+        goto out;
+    }
+    text_sha_hex(note, len, sha);
+    st = sl_db_stmt(db, "SELECT id FROM attestations WHERE note_sha256 = ?", err);
+    if (!st) {
+        rc = err->code;
+        goto out;
+    }
+    sl_stmt_text(st, 1, sha);
+    rc = sl__db_int(db, st, &existing, &found, err);
+    if (rc)
+        goto out;
+    rc = sl_db_begin(db, err);
+    if (rc)
+        goto out;
+    if (!found) {
+        st = sl_db_stmt(db,
+                        "INSERT INTO attestations (version_id, key_id, domain, level, method, "
+                        "date, note, note_sha256, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        err);
+        if (!st) {
+            rc = err->code;
+            goto fail;
+        }
+        sl_stmt_int(st, 1, v->version_id);
+        sl_stmt_int(st, 2, key_row);
+        sl_stmt_text(st, 3, a.domain);
+        sl_stmt_text(st, 4, a.level);
+        sl_stmt_text(st, 5, a.method);
+        sl_stmt_int(st, 6, a.date);
+        sl_stmt_textn(st, 7, note, len);
+        sl_stmt_text(st, 8, sha);
+        sl_stmt_int(st, 9, sl__now());
+        rc = sl_stmt_run(st, err);
+        if (rc)
+            goto fail;
+        sl__pseudonym(r, p->user_id, who);
+        sl__text_digest(a.method, digest);
+        {
+            json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type",
+                                  "attestation.attached", "model", model, "commit", v->commit,
+                                  "evaluator", signer, "domain", a.domain, "level", a.level,
+                                  "method_sha256", digest, "note_sha256", sha, "by", who);
+            rc = sl__log_append(r, db, e, &log_idx, err);
+            json_decref(e);
+        }
+        if (rc)
+            goto fail;
+    }
+    rc = decide(r, db, v->version_id, sl_date_today(), &decision, err);
+    if (!rc) {
+        char why[200];
+        snprintf(why, sizeof(why), "attestation by %s: %s %s", signer, a.domain, a.level);
+        rc = apply(r, db, v->version_id, model, decision, why, &state, err);
+    }
+    if (!rc && log_idx >= 0) {
+        /* the decision now rests on this entry */
+        st = sl_db_stmt(db, "UPDATE versions SET log_idx = ? WHERE id = ?", err);
+        if (!st) {
+            rc = err->code;
+        } else {
+            sl_stmt_int(st, 1, log_idx);
+            sl_stmt_int(st, 2, v->version_id);
+            rc = sl_stmt_run(st, err);
+        }
+    }
+    if (!rc)
+        rc = sl_db_commit(db, err);
+    if (rc)
+        goto fail;
+    *created = !found;
+    *result = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}, s:O}", "attestation", "evaluator", signer,
+                        "domain", a.domain, "level", a.level, "method", a.method, "commit",
+                        a.commit, "decision", decision);
+    json_object_update(*result, state);
+    goto out;
+fail:
+    sl_db_rollback(db);
+out:
+    json_decref(state);
+    json_decref(decision);
+    sl_note_free(&opened);
+    free(keys);
+    free(ids);
+    return rc;
+}
+
+json_t *sl_reg_attestations_json(struct sl_registry *r, const struct sl_version_ref *v,
+                                 struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    json_t *arr;
+
+    if (!db)
+        return NULL;
+    st = sl_db_stmt(db,
+                    "SELECT k.name, a.domain, a.level, a.method, a.date, a.note FROM attestations "
+                    "a JOIN eval_keys k ON k.id = a.key_id WHERE a.version_id = ? ORDER BY a.id",
+                    err);
+    if (!st)
+        return NULL;
+    sl_stmt_int(st, 1, v->version_id);
+    arr = json_array();
+    while (sl_stmt_step(st, err) == 1) {
+        char t[21];
+        json_array_append_new(
+            arr,
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "evaluator", sl_stmt_col_text(st, 0),
+                      "domain", sl_stmt_col_text(st, 1), "level", sl_stmt_col_text(st, 2), "method",
+                      sl_stmt_col_text(st, 3), "date", sl_gov_time(sl_stmt_col_int(st, 4), t),
+                      "note", sl_stmt_col_text(st, 5)));
+    }
+    sl_stmt_done(st);
+    return arr;
+}
+
+/* ---- obligations ---- */
+
+static json_t *stored_decision(struct sl_db *db, int64_t version_id, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db, "SELECT decision FROM versions WHERE id = ?", err);
+    json_t *d = NULL;
+
+    if (!st)
+        return NULL;
+    sl_stmt_int(st, 1, version_id);
+    if (sl_stmt_step(st, err) == 1)
+        d = json_loads(sl_stmt_col_text(st, 0), 0, NULL);
+    sl_stmt_done(st);
+    if (!d && err->code == SL_OK)
+        sl_error_set(err, SL_EINTERNAL, "the version's decision is unreadable");
+    return d;
+}
+
+json_t *sl_reg_obligations_json(struct sl_registry *r, const struct sl_version_ref *v,
+                                const char *model, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    json_t *d, *obl, *held = NULL, *out;
+    enum sl_tier floor;
+    struct vstate s;
+
+    if (!db)
+        return NULL;
+    if (sl_db_begin_read(db, err))
+        return NULL;
+    d = stored_decision(db, v->version_id, err);
+    if (!d || vstate_get(db, v->version_id, &s, err)) {
+        json_decref(d);
+        sl_db_rollback(db);
+        return NULL;
+    }
+    obl = sl__obligations_status(db, v->version_id, d, &floor, &held, err);
+    sl_db_rollback(db);
+    if (!obl) {
+        json_decref(d);
+        return NULL;
+    }
+    {
+        json_t *ids = json_array(), *e;
+        size_t i;
+        json_array_foreach(held, i, e) json_array_append(ids, json_object_get(e, "id"));
+        json_decref(held);
+        held = ids;
+    }
+    out = json_pack("{s:s, s:I, s:s, s:s, s:O, s:s, s:o, s:o}", "model", model, "version",
+                    (json_int_t)s.seq, "commit", s.commit, "tier", s.tier, "min_tier",
+                    json_object_get(d, "min_tier"), "floor_tier", sl_tier_name(floor), "held_by",
+                    held, "obligations", obl);
+    json_decref(d);
+    return out;
+}
+
+static bool evidence_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > EVIDENCE_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+enum sl_err sl_reg_obligation_satisfy(struct sl_registry *r, const struct sl_principal *p,
+                                      const struct sl_version_ref *v, const char *model,
+                                      const char *id, const char *evidence, json_t **result,
+                                      struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    json_t *d = NULL, *o = NULL, *e, *state = NULL;
+    struct sl_stmt *st;
+    size_t i;
+    char who[SL_PSEUDONYM_LEN + 1], digest[73];
+    enum sl_err rc;
+
+    *result = NULL;
+    if (!db)
+        return err->code;
+    if (!evidence || !evidence_ok(evidence))
+        return sl_error_set(err, SL_EINPUT,
+                            "the evidence must be 1 to %d bytes of text (newlines and tabs "
+                            "allowed, no other control characters)",
+                            EVIDENCE_MAX);
+    rc = sl_db_begin(db, err);
+    if (rc)
+        return rc;
+    d = stored_decision(db, v->version_id, err);
+    if (!d)
+        return rollback(db, err->code);
+    json_array_foreach(json_object_get(d, "obligations"), i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "id")), id) == 0)
+            o = e;
+    }
+    if (!o) {
+        rc = sl_error_set(err, SL_ENOTFOUND,
+                          "%s version %lld has no obligation %s (sluice obligations %s@%lld)",
+                          model, (long long)v->seq, id, model, (long long)v->seq);
+        goto fail;
+    }
+    if (json_is_array(json_object_get(o, "requires_evaluations"))) {
+        rc = sl_error_set(err, SL_ECONFLICT,
+                          "obligation %s is satisfied by signed attestations only, not by "
+                          "evidence text: attach them with sluice eval attach %s@%s FILE",
+                          id, model, v->commit);
+        goto fail;
+    }
+    st = sl_db_stmt(db,
+                    "INSERT INTO evidence (version_id, obligation, evidence, user_id, created) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    err);
+    if (!st) {
+        rc = err->code;
+        goto fail;
+    }
+    sl_stmt_int(st, 1, v->version_id);
+    sl_stmt_text(st, 2, id);
+    sl_stmt_text(st, 3, evidence);
+    sl_stmt_int(st, 4, p->user_id);
+    sl_stmt_int(st, 5, sl__now());
+    rc = sl_stmt_run(st, err);
+    if (rc)
+        goto fail;
+    if (sl_db_changes(db) != 1) {
+        rc =
+            sl_error_set(err, SL_ECONFLICT, "obligation %s of %s version %lld is satisfied already",
+                         id, model, (long long)v->seq);
+        goto fail;
+    }
+    sl__pseudonym(r, p->user_id, who);
+    sl__text_digest(evidence, digest);
+    e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", "obligation.satisfied", "model", model,
+                  "commit", v->commit, "obligation", id, "evidence_sha256", digest, "by", who);
+    rc = sl__log_append(r, db, e, NULL, err);
+    json_decref(e);
+    if (!rc)
+        rc = apply(r, db, v->version_id, model, d, "obligation satisfied", &state, err);
+    if (!rc)
+        rc = sl_db_commit(db, err);
+    if (rc)
+        goto fail;
+    json_decref(d);
+    *result = json_pack("{s:s, s:I, s:s, s:s}", "model", model, "version", (json_int_t)v->seq,
+                        "obligation", id, "status", "satisfied");
+    json_object_update(*result, state);
+    json_decref(state);
+    return SL_OK;
+fail:
+    json_decref(d);
+    return rollback(db, rc);
+}
+
+/* ---- tiers and staged release ---- */
+
+enum sl_err sl_reg_tier_set(struct sl_registry *r, const struct sl_principal *p,
+                            const struct sl_version_ref *v, const char *model, const char *tier,
+                            json_t **result, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    json_t *decision = NULL, *state = NULL, *obl = NULL, *held = NULL;
+    enum sl_tier want, floor;
+    struct vstate s;
+    enum sl_err rc;
+
+    *result = NULL;
+    if (!db)
+        return err->code;
+    if (!sl_tier_parse(tier, &want))
+        return sl_error_set(err, SL_EINPUT,
+                            "tier \"%.20s\" is not open, click, gated, hosted or withheld", tier);
+    rc = sl_db_begin(db, err);
+    if (rc)
+        return rc;
+    rc = decide(r, db, v->version_id, sl_date_today(), &decision, err);
+    if (!rc)
+        rc = vstate_get(db, v->version_id, &s, err);
+    if (!rc) {
+        obl = sl__obligations_status(db, v->version_id, decision, &floor, &held, err);
+        if (!obl)
+            rc = err->code;
+    }
+    if (!rc && want < floor) {
+        rc = sl__refusal(decision, held, tier, err);
+        *result = json_pack("{s:O, s:s, s:O}", "decision", decision, "floor_tier",
+                            sl_tier_name(floor), "held_by", held);
+    }
+    if (!rc)
+        rc = apply(r, db, v->version_id, model, decision, "tier set", &state, err);
+    if (!rc && strcmp(json_string_value(json_object_get(state, "tier")), tier) != 0) {
+        rc = vstate_get(db, v->version_id, &s, err);
+        if (!rc)
+            rc = set_tier(r, db, v->version_id, model, &s, tier, "set by a publisher", p->user_id,
+                          err);
+    }
+    if (!rc)
+        rc = sl_db_commit(db, err);
+    if (rc)
+        sl_db_rollback(db);
+    else
+        *result = json_pack("{s:s, s:I, s:s, s:s, s:s, s:O, s:s}", "model", model, "version",
+                            (json_int_t)s.seq, "commit", s.commit, "tier", tier, "floor_tier",
+                            sl_tier_name(floor), "min_tier", json_object_get(decision, "min_tier"),
+                            "old_tier", json_string_value(json_object_get(state, "old_tier")));
+    json_decref(obl);
+    json_decref(held);
+    json_decref(state);
+    json_decref(decision);
+    return rc;
+}
+
+enum sl_err sl_reg_schedule_add(struct sl_registry *r, const struct sl_principal *p,
+                                const struct sl_version_ref *v, const char *model, const char *tier,
+                                int64_t at, json_t **result, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    enum sl_tier t;
+    int64_t pending = 0;
+    bool found;
+    char when[21];
+    enum sl_err rc;
+
+    *result = NULL;
+    if (!db)
+        return err->code;
+    if (!sl_tier_parse(tier, &t))
+        return sl_error_set(err, SL_EINPUT,
+                            "tier \"%.20s\" is not open, click, gated, hosted or withheld", tier);
+    if (at <= sl__now())
+        return sl_error_set(err, SL_EINPUT, "the step's time must be in the future");
+    rc = sl_db_begin(db, err);
+    if (rc)
+        return rc;
+    st = sl_db_stmt(db,
+                    "SELECT count(*) FROM schedule s JOIN versions v ON v.id = s.version_id WHERE "
+                    "v.model_id = ? AND s.status = 'pending'",
+                    err);
+    if (!st)
+        return rollback(db, err->code);
+    sl_stmt_int(st, 1, v->model_id);
+    rc = sl__db_int(db, st, &pending, &found, err);
+    if (!rc && pending >= 100)
+        rc = sl_error_set(err, SL_ELIMIT, "at most 100 pending steps per model");
+    if (rc)
+        return rollback(db, rc);
+    st = sl_db_stmt(db,
+                    "INSERT INTO schedule (version_id, tier, at, status, created, created_by) "
+                    "VALUES (?, ?, ?, 'pending', ?, ?)",
+                    err);
+    if (!st)
+        return rollback(db, err->code);
+    sl_stmt_int(st, 1, v->version_id);
+    sl_stmt_text(st, 2, tier);
+    sl_stmt_int(st, 3, at);
+    sl_stmt_int(st, 4, sl__now());
+    sl_stmt_int(st, 5, p->user_id);
+    rc = sl_stmt_run(st, err);
+    if (!rc) {
+        char who[SL_PSEUDONYM_LEN + 1];
+        json_t *e;
+        int64_t id = sl_db_last_id(db);
+        sl__pseudonym(r, p->user_id, who);
+        e = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "type", "schedule.added", "step",
+                      (json_int_t)id, "model", model, "commit", v->commit, "tier", tier, "at",
+                      sl_gov_time(at, when), "by", who);
+        rc = sl__log_append(r, db, e, NULL, err);
+        json_decref(e);
+        if (!rc)
+            *result = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:n}", "id", (json_int_t)id,
+                                "version", (json_int_t)v->seq, "commit", v->commit, "tier", tier,
+                                "at", sl_gov_time(at, when), "status", "pending", "reason");
+    }
+    if (!rc)
+        rc = sl_db_commit(db, err);
+    if (rc) {
+        json_decref(*result);
+        *result = NULL;
+        return rollback(db, rc);
+    }
+    return SL_OK;
+}
+
+json_t *sl_reg_schedule_json(struct sl_registry *r, int64_t model_id, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    json_t *arr;
+
+    if (!db)
+        return NULL;
+    st = sl_db_stmt(db,
+                    "SELECT s.id, v.seq, v.commit_hash, s.tier, s.at, s.status, s.reason, s.done "
+                    "FROM schedule s JOIN versions v ON v.id = s.version_id WHERE v.model_id = ? "
+                    "ORDER BY s.at, s.id",
+                    err);
+    if (!st)
+        return NULL;
+    sl_stmt_int(st, 1, model_id);
+    arr = json_array();
+    while (sl_stmt_step(st, err) == 1) {
+        char t1[21], t2[21];
+        const char *reason = sl_stmt_col_text(st, 6);
+        json_array_append_new(
+            arr,
+            json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s?, s:s?}", "id",
+                      (json_int_t)sl_stmt_col_int(st, 0), "version",
+                      (json_int_t)sl_stmt_col_int(st, 1), "commit", sl_stmt_col_text(st, 2), "tier",
+                      sl_stmt_col_text(st, 3), "at", sl_gov_time(sl_stmt_col_int(st, 4), t1),
+                      "status", sl_stmt_col_text(st, 5), "reason", reason, "done",
+                      sl_stmt_col_null(st, 7) ? NULL : sl_gov_time(sl_stmt_col_int(st, 7), t2)));
+    }
+    sl_stmt_done(st);
+    return arr;
+}
+
+/* Runs one due step inside its own transaction. */
+static enum sl_err run_step(struct sl_registry *r, struct sl_db *db, int64_t id, int64_t version_id,
+                            const char *tier, int64_t at, const char *model, bool *changed,
+                            struct sl_error *err)
+{
+    json_t *decision = NULL, *state = NULL, *obl = NULL, *held = NULL;
+    enum sl_tier want = SL_TIER_WITHHELD, floor = SL_TIER_WITHHELD;
+    struct sl_error why;
+    struct vstate s;
+    const char *status = "done";
+    char reason[600] = "", when[21];
+    struct sl_stmt *st;
+    enum sl_err rc = sl_db_begin(db, err);
+
+    if (rc)
+        return rc;
+    sl_tier_parse(tier, &want);
+    /* the policy in force on the step's day */
+    rc = decide(r, db, version_id, (int32_t)(at / 86400), &decision, err);
+    if (!rc) {
+        obl = sl__obligations_status(db, version_id, decision, &floor, &held, err);
+        if (!obl)
+            rc = err->code;
+    }
+    if (!rc)
+        rc = apply(r, db, version_id, model, decision, "scheduled step re-decided", &state, err);
+    if (!rc && want < floor) {
+        sl_error_clear(&why);
+        sl__refusal(decision, held, tier, &why);
+        status = "refused";
+        snprintf(reason, sizeof(reason), "%s", why.msg);
+    } else if (!rc && strcmp(json_string_value(json_object_get(state, "tier")), tier) != 0) {
+        char msg[80];
+        snprintf(msg, sizeof(msg), "scheduled step %lld", (long long)id);
+        rc = vstate_get(db, version_id, &s, err);
+        if (!rc)
+            rc = set_tier(r, db, version_id, model, &s, tier, msg, 0, err);
+    }
+    if (!rc && json_is_true(json_object_get(state, "moved")))
+        *changed = true;
+    if (!rc && strcmp(status, "done") == 0)
+        *changed = true;
+    if (!rc) {
+        st = sl_db_stmt(db, "UPDATE schedule SET status = ?, reason = ?, done = ? WHERE id = ?",
+                        err);
+        if (!st) {
+            rc = err->code;
+        } else {
+            sl_stmt_text(st, 1, status);
+            sl_stmt_text(st, 2, reason[0] ? reason : NULL);
+            sl_stmt_int(st, 3, sl__now());
+            sl_stmt_int(st, 4, id);
+            rc = sl_stmt_run(st, err);
+        }
+    }
+    if (!rc) {
+        json_t *e = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "type", "schedule.step", "step",
+                              (json_int_t)id, "model", model, "tier", tier, "at",
+                              sl_gov_time(at, when), "status", status);
+        if (reason[0])
+            json_object_set_new(e, "reason", json_string(reason));
+        rc = sl__log_append(r, db, e, NULL, err);
+        json_decref(e);
+    }
+    if (!rc)
+        rc = sl_db_commit(db, err);
+    if (rc)
+        sl_db_rollback(db);
+    json_decref(obl);
+    json_decref(held);
+    json_decref(state);
+    json_decref(decision);
+    return rc;
+}
+
+enum sl_err sl_reg_tick(struct sl_registry *r, bool *changed, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    int expired = 0;
+    enum sl_err rc;
+
+    *changed = false;
+    if (!db)
+        return err->code;
+    for (int round = 0; round < 100; round++) {
+        struct sl_stmt *st = sl_db_stmt(db,
+                                        "SELECT s.id, s.version_id, s.tier, s.at, o.name || '/' "
+                                        "|| m.name FROM schedule s JOIN versions v ON v.id = "
+                                        "s.version_id JOIN models m ON m.id = v.model_id JOIN "
+                                        "orgs o ON o.id = m.org_id WHERE s.status = 'pending' "
+                                        "AND s.at <= ? ORDER BY s.at, s.id LIMIT 1",
+                                        err);
+        int64_t id = 0, vid = 0, at = 0;
+        char tier[16] = "", model[SL_GOV_MODEL_MAX + 1] = "";
+        int row;
+        if (!st)
+            return err->code;
+        sl_stmt_int(st, 1, sl__now());
+        row = sl_stmt_step(st, err);
+        if (row == 1) {
+            id = sl_stmt_col_int(st, 0);
+            vid = sl_stmt_col_int(st, 1);
+            snprintf(tier, sizeof(tier), "%s", sl_stmt_col_text(st, 2));
+            at = sl_stmt_col_int(st, 3);
+            snprintf(model, sizeof(model), "%s", sl_stmt_col_text(st, 4));
+        }
+        sl_stmt_done(st);
+        if (row < 0)
+            return err->code;
+        if (row == 0)
+            break;
+        rc = run_step(r, db, id, vid, tier, at, model, changed, err);
+        if (rc)
+            return rc;
+    }
+    rc = sl_reg_expire_grants(r, &expired, err);
+    return rc;
+}

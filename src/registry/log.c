@@ -1,0 +1,695 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The transparency log (docs/log.md). Every governance event is one
+ * canonical JSON entry appended in the same transaction as the change it
+ * records, so an event is logged if and only if it happened. The log is an
+ * RFC 6962 tree: each append stores the leaf hash and the hashes of the
+ * subtrees it completes (log_hashes), so roots, proofs and tiles are read,
+ * never recomputed from the entries. Checkpoints are C2SP signed notes over
+ * (origin, size, root); a new one is signed when the tree grew, under one
+ * lock, each checked consistent with the one before, so the server never
+ * signs two inconsistent trees. Accounts appear only as keyed pseudonyms
+ * and free text only as digests.
+ */
+#include "registry/registry_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/date.h"
+#include "common/jsonout.h"
+#include "common/util.h"
+#include "tlog/merkle.h"
+#include "tlog/tiles.h"
+#include "common/banned.h"
+
+void sl__pseudonym(const struct sl_registry *r, int64_t user_id, char out[SL_PSEUDONYM_LEN + 1])
+{
+    char msg[32];
+    unsigned char mac[32];
+    int n = snprintf(msg, sizeof(msg), "user:%lld", (long long)user_id);
+
+    sl_hmac_sha256(r->pseud_key, sizeof(r->pseud_key), msg, (size_t)n, mac);
+    memcpy(out, "acct:", 5);
+    sl_hex(mac, 8, out + 5);
+}
+
+void sl__text_digest(const char *s, char out[73])
+{
+    unsigned char h[32];
+
+    sl_sha256(s, strlen(s), h);
+    memcpy(out, "sha256:", 7);
+    sl_hex(h, 32, out + 7);
+}
+
+/* The stored-hash callback over log_hashes. */
+static enum sl_err read_hash(void *ctx, int level, uint64_t index, unsigned char out[32],
+                             struct sl_error *err)
+{
+    struct sl_db *db = ctx;
+    struct sl_stmt *st =
+        sl_db_stmt(db, "SELECT hash FROM log_hashes WHERE level = ? AND idx = ?", err);
+    const void *h;
+    size_t n = 0;
+    int row;
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, level);
+    sl_stmt_int(st, 2, (int64_t)index);
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        h = sl_stmt_col_blob(st, 0, &n);
+        if (n == 32)
+            memcpy(out, h, 32);
+    }
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    if (row == 0 || n != 32)
+        return sl_error_set(err, SL_EINTERNAL, "the log has no hash at level %d index %llu", level,
+                            (unsigned long long)index);
+    return SL_OK;
+}
+
+static enum sl_err tree_size(struct sl_db *db, uint64_t *size, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db, "SELECT coalesce(max(idx) + 1, 0) FROM log_entries", err);
+    int64_t v = 0;
+    bool found;
+    enum sl_err rc;
+
+    if (!st)
+        return err->code;
+    rc = sl__db_int(db, st, &v, &found, err);
+    *size = (uint64_t)v;
+    return rc;
+}
+
+enum sl_err sl__log_append(struct sl_registry *r, struct sl_db *db, json_t *entry, int64_t *idx,
+                           struct sl_error *err)
+{
+    struct sl_stmt *st;
+    unsigned char leaf[32], hashes[SL_MERKLE_MAX_HASHES][32];
+    uint64_t n = 0;
+    char *text;
+    size_t len;
+    int count = 0;
+    int64_t now = sl__now();
+    enum sl_err rc;
+
+    json_object_set_new(entry, "time", json_integer(now));
+    json_object_set_new(entry, "log", json_string(r->origin));
+    text = sl_json_dump(entry, 0, &len);
+    if (len > SL_ENTRY_MAX) {
+        free(text);
+        return sl_error_set(err, SL_ELIMIT,
+                            "the log entry for this %s event would be %zu bytes, over 65,535",
+                            json_string_value(json_object_get(entry, "type")), len);
+    }
+    rc = tree_size(db, &n, err);
+    if (rc) {
+        free(text);
+        return rc;
+    }
+    sl_merkle_leaf(text, len, leaf);
+    rc = sl_merkle_append(n, leaf, read_hash, db, hashes, &count, err);
+    if (!rc) {
+        st = sl_db_stmt(
+            db, "INSERT INTO log_entries (idx, entry, created, model) VALUES (?, ?, ?, ?)", err);
+        if (!st) {
+            rc = err->code;
+        } else {
+            sl_stmt_int(st, 1, (int64_t)n);
+            sl_stmt_textn(st, 2, text, len);
+            sl_stmt_int(st, 3, now);
+            sl_stmt_text(st, 4, json_string_value(json_object_get(entry, "model")));
+            rc = sl_stmt_run(st, err);
+        }
+    }
+    free(text);
+    for (int level = 0; level < count && !rc; level++) {
+        st = sl_db_stmt(db, "INSERT INTO log_hashes (level, idx, hash) VALUES (?, ?, ?)", err);
+        if (!st)
+            return err->code;
+        sl_stmt_int(st, 1, level);
+        sl_stmt_int(st, 2, (int64_t)(n >> level));
+        sl_stmt_blob(st, 3, hashes[level], 32);
+        rc = sl_stmt_run(st, err);
+    }
+    if (!rc && idx)
+        *idx = (int64_t)n;
+    return rc;
+}
+
+/* ---- checkpoints ---- */
+
+/* The newest checkpoint: size, root and note (malloc'd), or size -1. */
+static enum sl_err latest(struct sl_db *db, int64_t *size, unsigned char root[32], char **note,
+                          struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(
+        db, "SELECT size, root, note FROM log_checkpoints ORDER BY size DESC LIMIT 1", err);
+    int row;
+
+    *size = -1;
+    if (note)
+        *note = NULL;
+    if (!st)
+        return err->code;
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        size_t n;
+        const void *h = sl_stmt_col_blob(st, 1, &n);
+        *size = sl_stmt_col_int(st, 0);
+        if (n == 32)
+            memcpy(root, h, 32);
+        if (note)
+            *note = sl_xstrdup(sl_stmt_col_text(st, 2));
+    }
+    sl_stmt_done(st);
+    return row < 0 ? err->code : SL_OK;
+}
+
+/* Signs a checkpoint of the whole tree when it grew since the newest one
+ * (or when there is none). Inside the log lock. */
+static enum sl_err checkpoint_locked(struct sl_registry *r, struct sl_db *db, char **note,
+                                     uint64_t *size_out, struct sl_error *err)
+{
+    unsigned char root[32], old_root[32], proof[SL_MERKLE_MAX_HASHES][32];
+    struct sl_checkpoint c;
+    struct sl_stmt *st;
+    int64_t old_size;
+    uint64_t n = 0;
+    size_t plen = 0, len;
+    char *text = NULL;
+    enum sl_err rc = sl_db_begin_read(db, err);
+
+    *note = NULL;
+    if (rc)
+        return rc;
+    rc = tree_size(db, &n, err);
+    if (!rc)
+        rc = latest(db, &old_size, old_root, note, err);
+    if (!rc && old_size >= 0 && (uint64_t)old_size == n) {
+        sl_db_rollback(db);
+        *size_out = n;
+        return SL_OK;
+    }
+    free(*note);
+    *note = NULL;
+    if (!rc)
+        rc = sl_merkle_root(n, read_hash, db, root, err);
+    /* the new tree must extend the last one signed */
+    if (!rc && old_size > 0) {
+        rc = sl_merkle_consistency((uint64_t)old_size, n, read_hash, db, proof, &plen, err);
+        if (!rc)
+            rc = sl_merkle_verify_consistency((uint64_t)old_size, n, old_root, root,
+                                              (const unsigned char(*)[32])proof, plen, err);
+        if (rc)
+            sl_error_prefix(err, "refusing to sign checkpoint %llu: not consistent with %lld",
+                            (unsigned long long)n, (long long)old_size);
+    }
+    sl_db_rollback(db);
+    if (rc)
+        return rc;
+    memset(&c, 0, sizeof(c));
+    snprintf(c.origin, sizeof(c.origin), "%s", r->origin);
+    c.size = n;
+    memcpy(c.root, root, 32);
+    rc = sl_checkpoint_format(&c, &text, &len, err);
+    if (!rc)
+        rc = sl_note_sign(text, len, &r->note_key, 1, note, &len, err);
+    free(text);
+    if (rc)
+        return rc;
+    rc = sl_db_begin(db, err);
+    if (!rc) {
+        st = sl_db_stmt(db,
+                        "INSERT INTO log_checkpoints (size, root, note, created) VALUES (?, ?, ?, "
+                        "?) ON CONFLICT (size) DO NOTHING",
+                        err);
+        if (!st) {
+            rc = err->code;
+        } else {
+            sl_stmt_int(st, 1, (int64_t)n);
+            sl_stmt_blob(st, 2, root, 32);
+            sl_stmt_text(st, 3, *note);
+            sl_stmt_int(st, 4, sl__now());
+            rc = sl_stmt_run(st, err);
+        }
+        if (!rc)
+            rc = sl_db_commit(db, err);
+        if (rc)
+            sl_db_rollback(db);
+    }
+    if (rc) {
+        free(*note);
+        *note = NULL;
+        return rc;
+    }
+    *size_out = n;
+    return SL_OK;
+}
+
+enum sl_err sl_reg_log_checkpoint(struct sl_registry *r, char **note, uint64_t *size,
+                                  struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    enum sl_err rc;
+
+    *note = NULL;
+    if (!db)
+        return err->code;
+    pthread_mutex_lock(&r->log_lock);
+    rc = checkpoint_locked(r, db, note, size, err);
+    pthread_mutex_unlock(&r->log_lock);
+    return rc;
+}
+
+/* The newest checkpoint's size and root; when there is none yet, one is
+ * made. Not inside a transaction of the caller's. */
+static enum sl_err current(struct sl_registry *r, struct sl_db *db, int64_t *size,
+                           unsigned char root[32], struct sl_error *err)
+{
+    enum sl_err rc = latest(db, size, root, NULL, err);
+    char *note = NULL;
+    uint64_t n = 0;
+
+    if (rc || *size >= 0)
+        return rc;
+    rc = sl_reg_log_checkpoint(r, &note, &n, err);
+    free(note);
+    if (rc)
+        return rc;
+    return latest(db, size, root, NULL, err);
+}
+
+/* ---- proofs, tiles, entries ---- */
+
+enum sl_err sl_reg_log_size(struct sl_registry *r, uint64_t *size, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+
+    if (!db)
+        return err->code;
+    return tree_size(db, size, err);
+}
+
+enum sl_err sl_reg_log_inclusion(struct sl_registry *r, uint64_t index, uint64_t size,
+                                 unsigned char (*proof)[32], size_t *len, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    uint64_t n = 0;
+    enum sl_err rc;
+
+    if (!db)
+        return err->code;
+    rc = sl_db_begin_read(db, err);
+    if (!rc)
+        rc = tree_size(db, &n, err);
+    if (!rc && size > n)
+        rc = sl_error_set(err, SL_ENOTFOUND, "the log has %llu entries, not %llu",
+                          (unsigned long long)n, (unsigned long long)size);
+    if (!rc)
+        rc = sl_merkle_inclusion(index, size, read_hash, db, proof, len, err);
+    sl_db_rollback(db);
+    return rc;
+}
+
+enum sl_err sl_reg_log_consistency(struct sl_registry *r, uint64_t m, uint64_t size,
+                                   unsigned char (*proof)[32], size_t *len, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    uint64_t n = 0;
+    enum sl_err rc;
+
+    if (!db)
+        return err->code;
+    rc = sl_db_begin_read(db, err);
+    if (!rc)
+        rc = tree_size(db, &n, err);
+    if (!rc && size > n)
+        rc = sl_error_set(err, SL_ENOTFOUND, "the log has %llu entries, not %llu",
+                          (unsigned long long)n, (unsigned long long)size);
+    if (!rc)
+        rc = sl_merkle_consistency(m, size, read_hash, db, proof, len, err);
+    sl_db_rollback(db);
+    return rc;
+}
+
+enum sl_err sl_reg_log_proof(struct sl_registry *r, int64_t index, char **text,
+                             struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_tlog_proof p;
+    int64_t size;
+    unsigned char root[32];
+    char *note = NULL;
+    size_t len;
+    enum sl_err rc;
+
+    *text = NULL;
+    if (!db)
+        return err->code;
+    if (index < 0)
+        return sl_error_set(err, SL_ENOTFOUND, "this record has no log entry");
+    rc = latest(db, &size, root, &note, err);
+    if (!rc && size <= index) {
+        uint64_t n = 0;
+        free(note);
+        note = NULL;
+        rc = sl_reg_log_checkpoint(r, &note, &n, err);
+        size = (int64_t)n;
+    }
+    if (rc) {
+        free(note);
+        return rc;
+    }
+    memset(&p, 0, sizeof(p));
+    p.index = (uint64_t)index;
+    rc = sl_reg_log_inclusion(r, (uint64_t)index, (uint64_t)size, p.hashes, &p.nhashes, err);
+    if (!rc) {
+        p.checkpoint = note;
+        p.checkpoint_len = strlen(note);
+        rc = sl_tlog_proof_format(&p, text, &len, err);
+    }
+    free(note);
+    return rc;
+}
+
+enum sl_err sl_reg_log_tile(struct sl_registry *r, const char *path, struct sl_buf *out, bool *full,
+                            struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_tile t;
+    int64_t size;
+    unsigned char root[32];
+    enum sl_err rc;
+
+    if (!db)
+        return err->code;
+    rc = sl_tile_parse(path, strlen(path), &t, err);
+    if (rc)
+        return rc;
+    *full = t.width == SL_TILE_WIDTH;
+    rc = current(r, db, &size, root, err);
+    if (!rc)
+        rc = sl_db_begin_read(db, err);
+    if (rc)
+        return rc;
+    if (t.level == SL_TILE_ENTRIES) {
+        uint64_t start = t.index * SL_TILE_WIDTH, end = start + t.width;
+        if (end > (uint64_t)size) {
+            rc = sl_error_set(err, SL_ENOTFOUND,
+                              "the checkpointed log has %lld entries; this bundle needs %llu",
+                              (long long)size, (unsigned long long)end);
+        } else {
+            struct sl_stmt *st = sl_db_stmt(db,
+                                            "SELECT entry FROM log_entries WHERE idx >= ? AND "
+                                            "idx < ? ORDER BY idx",
+                                            err);
+            if (!st) {
+                rc = err->code;
+            } else {
+                sl_stmt_int(st, 1, (int64_t)start);
+                sl_stmt_int(st, 2, (int64_t)end);
+                while (!rc && sl_stmt_step(st, err) == 1) {
+                    size_t n;
+                    const void *e = sl_stmt_col_blob(st, 0, &n);
+                    rc = sl_bundle_add(out, e, n, err);
+                }
+                sl_stmt_done(st);
+            }
+        }
+    } else {
+        unsigned char buf[SL_TILE_MAX_BYTES];
+        size_t n = 0;
+        rc = sl_tile_read(&t, (uint64_t)size, read_hash, db, buf, &n, err);
+        if (!rc && sl_buf_add(out, buf, n) != SL_OK)
+            rc = sl_error_set(err, SL_ELIMIT, "tile too large");
+    }
+    sl_db_rollback(db);
+    return rc;
+}
+
+enum sl_err sl_reg_log_entries(struct sl_registry *r, uint64_t start, uint64_t end, json_t **out,
+                               struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    json_t *arr;
+    int row;
+
+    *out = NULL;
+    if (!db)
+        return err->code;
+    if (end <= start || end - start > 1000)
+        return sl_error_set(err, SL_EINPUT, "ask for 1 to 1,000 entries (start <= i < end)");
+    st = sl_db_stmt(
+        db, "SELECT idx, entry FROM log_entries WHERE idx >= ? AND idx < ? ORDER BY idx", err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, (int64_t)start);
+    sl_stmt_int(st, 2, (int64_t)end);
+    arr = json_array();
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        const char *text = sl_stmt_col_text(st, 1);
+        json_t *e = json_loads(text, 0, NULL);
+        json_array_append_new(arr, json_pack("{s:I, s:o, s:s}", "index",
+                                             (json_int_t)sl_stmt_col_int(st, 0), "entry",
+                                             e ? e : json_null(), "text", text));
+    }
+    sl_stmt_done(st);
+    if (row < 0) {
+        json_decref(arr);
+        return err->code;
+    }
+    *out = arr;
+    return SL_OK;
+}
+
+static int64_t index_of(struct sl_registry *r, const char *sql, int64_t id, const char *text)
+{
+    struct sl_error err;
+    struct sl_db *db = sl_reg_db(r, &err);
+    struct sl_stmt *st;
+    int64_t v = -1;
+
+    if (!db || !(st = sl_db_stmt(db, sql, &err)))
+        return -1;
+    if (text)
+        sl_stmt_text(st, 1, text);
+    else
+        sl_stmt_int(st, 1, id);
+    if (sl_stmt_step(st, &err) == 1 && !sl_stmt_col_null(st, 0))
+        v = sl_stmt_col_int(st, 0);
+    sl_stmt_done(st);
+    return v;
+}
+
+int64_t sl_reg_version_log_index(struct sl_registry *r, int64_t version_id)
+{
+    return index_of(r, "SELECT log_idx FROM versions WHERE id = ?", version_id, NULL);
+}
+
+int64_t sl_reg_license_log_index(struct sl_registry *r, const char *license_id)
+{
+    return index_of(r, "SELECT log_idx FROM licenses WHERE id = ?", 0, license_id);
+}
+
+enum sl_err sl_reg_log_policy(struct sl_registry *r, bool *logged, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    json_t *packs = json_array(), *e;
+    int32_t today = sl_date_today();
+    char *text, *prev = NULL;
+    enum sl_err rc = SL_OK;
+
+    *logged = false;
+    if (atomic_load(&r->policy_day) == today) {
+        json_decref(packs);
+        return SL_OK; /* checked already today */
+    }
+    if (!db) {
+        json_decref(packs);
+        return err->code;
+    }
+    for (size_t i = 0; i < sl_packset_count(r->policy); i++) {
+        struct sl_pack_info in;
+        char *doc, hex[65];
+        unsigned char h[32];
+        sl_packset_info(r->policy, i, &in);
+        if (!in.default_active || in.effective > today || in.rescinded <= today)
+            continue;
+        doc = sl_json_dump(sl_packset_doc(r->policy, in.id), 0, NULL);
+        sl_sha256(doc, strlen(doc), h);
+        sl_hex(h, 32, hex);
+        free(doc);
+        json_array_append_new(packs, json_pack("{s:s, s:s, s:s, s:s}", "id", in.id, "version",
+                                               in.version, "status", in.status, "sha256", hex));
+    }
+    text = sl_json_dump(packs, 0, NULL);
+    st = sl_db_stmt(db, "SELECT value FROM log_state WHERE key = 'policy'", err);
+    if (!st) {
+        rc = err->code;
+        goto out;
+    }
+    if (sl_stmt_step(st, err) == 1)
+        prev = sl_xstrdup(sl_stmt_col_text(st, 0));
+    sl_stmt_done(st);
+    if (prev && strcmp(prev, text) == 0)
+        goto out;
+    rc = sl_db_begin(db, err);
+    if (rc)
+        goto out;
+    e = json_pack("{s:s, s:O}", "type", "policy.activated", "packs", packs);
+    rc = sl__log_append(r, db, e, NULL, err);
+    json_decref(e);
+    if (!rc) {
+        st = sl_db_stmt(db,
+                        "INSERT INTO log_state (key, value) VALUES ('policy', ?) ON CONFLICT "
+                        "(key) DO UPDATE SET value = excluded.value",
+                        err);
+        if (!st) {
+            rc = err->code;
+        } else {
+            sl_stmt_text(st, 1, text);
+            rc = sl_stmt_run(st, err);
+        }
+    }
+    if (!rc)
+        rc = sl_db_commit(db, err);
+    if (rc)
+        sl_db_rollback(db);
+    else
+        *logged = true;
+out:
+    if (!rc)
+        atomic_store(&r->policy_day, today);
+    free(prev);
+    free(text);
+    json_decref(packs);
+    return rc;
+}
+
+enum sl_err sl_reg_report(struct sl_registry *r, int64_t model_id, const char *model, json_t **out,
+                          struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    json_t *events = json_array(), *grants = json_object(), *versions = json_array();
+    json_t *evals = json_array();
+    char *note = NULL;
+    uint64_t size = 0;
+    int row;
+    enum sl_err rc;
+
+    *out = NULL;
+    if (!db)
+        goto fail_nodb;
+    /* a checkpoint covering every entry so far, then proofs against it */
+    rc = sl_reg_log_checkpoint(r, &note, &size, err);
+    if (rc)
+        goto fail;
+    rc = sl_db_begin_read(db, err);
+    if (rc)
+        goto fail;
+    st = sl_db_stmt(
+        db, "SELECT idx, entry FROM log_entries WHERE model = ? AND idx < ? ORDER BY idx", err);
+    if (!st)
+        goto fail_tx;
+    sl_stmt_text(st, 1, model);
+    sl_stmt_int(st, 2, (int64_t)size);
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        json_t *e = json_loads(sl_stmt_col_text(st, 1), 0, NULL);
+        json_array_append_new(events,
+                              json_pack("{s:I, s:o}", "index", (json_int_t)sl_stmt_col_int(st, 0),
+                                        "entry", e ? e : json_null()));
+    }
+    sl_stmt_done(st);
+    if (row < 0)
+        goto fail_tx;
+    for (size_t i = 0; i < json_array_size(events); i++) {
+        json_t *ev = json_array_get(events, i), *arr = json_array();
+        unsigned char proof[SL_MERKLE_MAX_HASHES][32];
+        size_t n = 0;
+        uint64_t idx = (uint64_t)json_integer_value(json_object_get(ev, "index"));
+        rc = sl_merkle_inclusion(idx, size, read_hash, db, proof, &n, err);
+        if (rc) {
+            json_decref(arr);
+            goto fail_rc;
+        }
+        for (size_t k = 0; k < n; k++) {
+            char b64[45];
+            sl_base64(proof[k], 32, b64);
+            json_array_append_new(arr, json_string(b64));
+        }
+        json_object_set_new(ev, "inclusion_proof", arr);
+    }
+    st = sl_db_stmt(db,
+                    "SELECT status, (status = 'approved' AND expires IS NOT NULL AND expires <= "
+                    "?), count(*) FROM access_requests WHERE model_id = ? GROUP BY 1, 2",
+                    err);
+    if (!st)
+        goto fail_tx;
+    sl_stmt_int(st, 1, sl__now());
+    sl_stmt_int(st, 2, model_id);
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        const char *status = sl_stmt_col_int(st, 1) ? "expired" : sl_stmt_col_text(st, 0);
+        json_int_t prev = json_integer_value(json_object_get(grants, status));
+        json_object_set_new(grants, status, json_integer(prev + sl_stmt_col_int(st, 2)));
+    }
+    sl_stmt_done(st);
+    st = sl_db_stmt(db,
+                    "SELECT seq, commit_hash, tier, min_tier, coalesce(floor_tier, min_tier), "
+                    "created FROM versions WHERE model_id = ? ORDER BY seq",
+                    err);
+    if (!st)
+        goto fail_tx;
+    sl_stmt_int(st, 1, model_id);
+    while (sl_stmt_step(st, err) == 1)
+        json_array_append_new(
+            versions,
+            json_pack("{s:I, s:s, s:s, s:s, s:s, s:I}", "version",
+                      (json_int_t)sl_stmt_col_int(st, 0), "commit", sl_stmt_col_text(st, 1), "tier",
+                      sl_stmt_col_text(st, 2), "min_tier", sl_stmt_col_text(st, 3), "floor_tier",
+                      sl_stmt_col_text(st, 4), "created", (json_int_t)sl_stmt_col_int(st, 5)));
+    sl_stmt_done(st);
+    st = sl_db_stmt(db,
+                    "SELECT v.seq, k.name, a.domain, a.level, a.date FROM attestations a JOIN "
+                    "versions v ON v.id = a.version_id JOIN eval_keys k ON k.id = a.key_id WHERE "
+                    "v.model_id = ? ORDER BY a.id",
+                    err);
+    if (!st)
+        goto fail_tx;
+    sl_stmt_int(st, 1, model_id);
+    while (sl_stmt_step(st, err) == 1)
+        json_array_append_new(
+            evals, json_pack("{s:I, s:s, s:s, s:s, s:I}", "version",
+                             (json_int_t)sl_stmt_col_int(st, 0), "evaluator",
+                             sl_stmt_col_text(st, 1), "domain", sl_stmt_col_text(st, 2), "level",
+                             sl_stmt_col_text(st, 3), "date", (json_int_t)sl_stmt_col_int(st, 4)));
+    sl_stmt_done(st);
+    sl_db_rollback(db);
+    *out = json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "model", model, "checkpoint", note,
+                     "checkpoint_size", (json_int_t)size, "versions", versions, "evaluations",
+                     evals, "grants", grants, "events", events);
+    free(note);
+    return SL_OK;
+fail_tx:
+    rc = err->code;
+fail_rc:
+    sl_db_rollback(db);
+fail:
+    free(note);
+fail_nodb:
+    json_decref(events);
+    json_decref(grants);
+    json_decref(versions);
+    json_decref(evals);
+    return err->code;
+}

@@ -1,0 +1,301 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The authorization matrix (issue 4): every route x every tier x every kind
+of caller against a real `sluice serve`, expected allow or deny generated
+from one table (EXPECT below), zero unexpected allows and zero unexpected
+denies.
+
+Callers: anonymous, another user, a user who accepted the license, a pending
+requester, an approved grantee, a denied requester, a revoked grantee, an
+expired grantee, a plain member of the publishing org, the publisher, a
+registered evaluator, an admin, a forged token, and the token of a removed
+account. Models: one per tier (open, click, gated, hosted, withheld), each
+with the same small files.
+
+Mutating routes (approve, tier, attest, push) are only called by callers who
+must be refused, and the test then checks that nothing changed.
+"""
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import server as sv  # noqa: E402
+import sluicetest as st  # noqa: E402
+
+TIERS = ["open", "click", "gated", "hosted", "withheld"]
+SMALL_FACTS = {"params": 4224, "training": {"tokens": 1e9}}
+VECTORS = os.environ.get("SLUICE_VECTORS", os.path.join(os.path.dirname(__file__), "..",
+                                                        "vectors"))
+# The evaluator's verifier key: the sumdb test key (tests/vectors/note).
+EVAL_NAME = "PeterNeumann"
+EVAL_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+
+CALLERS = ["anon", "other", "accepted", "pending", "grantee", "denied", "revoked", "expired",
+           "member", "publisher", "evaluator", "admin", "forged", "removed"]
+BAD_TOKEN = {"forged", "removed"}
+INSIDERS = {"member", "publisher", "admin"}
+
+
+def may_download(tier, who):
+    if who in BAD_TOKEN:
+        return False
+    if tier == "open":
+        return True
+    if who == "anon":
+        return False
+    if who in INSIDERS:
+        return True
+    if tier == "withheld":
+        return who == "evaluator"
+    if tier == "hosted":
+        return False
+    if tier == "click":
+        return who in ("accepted", "grantee")
+    return who == "grantee"  # gated
+
+
+def may_list(tier, who):
+    if who in BAD_TOKEN:
+        return False
+    if tier != "withheld":
+        return True
+    return who in INSIDERS or who == "evaluator"
+
+
+def may_see(tier, who):
+    return who not in BAD_TOKEN
+
+
+def has_request(tier, who):
+    return who in ("pending", "grantee", "denied", "revoked", "expired")
+
+
+def may_license(tier, who):
+    return who == "grantee"
+
+
+def may_manage(tier, who):
+    return who in ("publisher", "admin")
+
+
+def nobody(tier, who):
+    return False
+
+
+# route name -> (method, path template, body, expectation)
+ROUTES = {
+    "resolve": ("GET", "/acme/{m}/resolve/main/config.json", None, may_download),
+    "resolve-head": ("HEAD", "/acme/{m}/resolve/main/config.json", None, may_download),
+    "resolve-range": ("GET", "/acme/{m}/resolve/main/config.json", "range", may_download),
+    "native-file": ("GET", "/api/v1/models/acme/{m}/versions/main/files/config.json", None,
+                    may_download),
+    "native-file-v1": ("GET", "/api/v1/models/acme/{m}/versions/1/files/config.json", None,
+                       may_download),
+    "tree": ("GET", "/api/models/acme/{m}/tree/main", None, may_list),
+    "paths-info": ("POST", "/api/models/acme/{m}/paths-info/main", b'{"paths":["config.json"]}',
+                   may_list),
+    "version-files": ("GET", "/api/v1/models/acme/{m}/versions/main", "files", may_list),
+    "hf-siblings": ("GET", "/api/models/acme/{m}", "siblings", may_list),
+    "model": ("GET", "/api/v1/models/acme/{m}", None, may_see),
+    "decision": ("GET", "/api/v1/models/acme/{m}/versions/main/decision", None, may_see),
+    "terms": ("GET", "/api/v1/models/acme/{m}/terms", None, may_see),
+    "obligations": ("GET", "/api/v1/models/acme/{m}/versions/main/obligations", None, may_see),
+    "access-me": ("GET", "/api/v1/models/acme/{m}/access/me", None, has_request),
+    "license": ("GET", "/api/v1/models/acme/{m}/license", None, may_license),
+    "access-list": ("GET", "/api/v1/models/acme/{m}/access", None, may_manage),
+    "access-rules": ("GET", "/api/v1/models/acme/{m}/access-rules", None, may_manage),
+    # mutating: called only by those who must be refused
+    "approve": ("POST", "/api/v1/models/acme/{m}/access/pending/approve", b"{}", nobody),
+    "revoke": ("POST", "/api/v1/models/acme/{m}/access/grantee/revoke", b'{"reason":"x"}', nobody),
+    "tier-set": ("POST", "/api/v1/models/acme/{m}/tier", b'{"tier":"open"}', nobody),
+    "rules-set": ("PUT", "/api/v1/models/acme/{m}/access-rules", b'{"everyone":true}', nobody),
+    "attest": ("POST", "/api/v1/models/acme/{m}/versions/main/attestations", b"x", nobody),
+    "satisfy": ("POST", "/api/v1/models/acme/{m}/versions/main/obligations/x/satisfy",
+                b'{"evidence":"x"}', nobody),
+    "missing": ("POST", "/api/v1/models/acme/{m}/chunks/missing", b'{"chunks":[]}', nobody),
+    "eval-key-add": ("POST", "/api/v1/eval/keys", b'{"name":"x","vkey":"y"}', nobody),
+}
+MUTATING = {"approve", "revoke", "tier-set", "rules-set", "attest", "satisfy", "missing",
+            "eval-key-add"}
+
+
+def iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+class Matrix(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="sluice-matrix-")
+        cls.srv = sv.Server(os.path.join(cls.tmp, "data"), workdir=cls.tmp)
+        try:
+            cls.setup_world()
+        except BaseException:
+            cls.srv.cleanup()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if cls.srv.running():
+                cls.srv.stop()
+        finally:
+            cls.srv.cleanup()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def call(cls, method, path, body=None, token=None, expect=None):
+        headers = {"Content-Type": "application/json"} if body else None
+        r = cls.srv.request(method, path, body, headers, token=token)
+        if expect is not None and r.status != expect:
+            raise AssertionError("%s %s -> %r" % (method, path, r))
+        return r
+
+    @classmethod
+    def setup_world(cls):
+        srv = cls.srv
+        srv.start()
+        tok = {"anon": None, "admin": srv.admin_token}
+        for who in ("publisher", "member", "other", "accepted", "pending", "grantee", "denied",
+                    "revoked", "expired", "removed"):
+            tok[who] = srv.add_user(who)
+        tok["evaluator"] = srv.add_user(EVAL_NAME)
+        tok["forged"] = "sl_" + secrets.token_hex(32)
+        srv.add_org("acme")
+        srv.add_member("acme", "publisher", "publisher")
+        srv.add_member("acme", "member", "member")
+        srv.add_member("acme", "removed", "publisher")
+        cls.tok = tok
+        # the evaluator's key
+        cls.call("POST", "/api/v1/eval/keys",
+                 json.dumps({"name": EVAL_NAME, "vkey": EVAL_VKEY}).encode(), tok["admin"], 201)
+        # one model per tier
+        home = os.path.join(cls.tmp, "home")
+        folder = os.path.join(cls.tmp, "model")
+        sv.make_model(folder, big=200000)
+        facts = os.path.join(cls.tmp, "facts.json")
+        with open(facts, "w") as f:
+            json.dump(SMALL_FACTS, f)
+        env = srv.client_env(tok["publisher"], home)
+        for t in TIERS:
+            r = st.run("push", "acme/m-" + t, folder, "--facts", facts, "--tier", t, "--json",
+                       env=env, timeout=120)
+            if r.rc != 0:
+                raise AssertionError("push %s: %r" % (t, r))
+        expires = time.time() + 4
+        for t in TIERS:
+            base = "/api/v1/models/acme/m-%s" % t
+            cls.call("POST", base + "/accept", b"{}", tok["accepted"], 200)
+            for who in ("pending", "grantee", "denied", "revoked", "expired"):
+                cls.call("POST", base + "/access",
+                         json.dumps({"purpose": "research on %s" % who}).encode(), tok[who], 201)
+            pub = tok["publisher"]
+            cls.call("POST", base + "/access/grantee/approve", b"{}", pub, 200)
+            cls.call("POST", base + "/access/revoked/approve", b"{}", pub, 200)
+            cls.call("POST", base + "/access/revoked/revoke", b'{"reason": "misuse"}', pub, 200)
+            cls.call("POST", base + "/access/denied/deny", b'{"reason": "no purpose"}', pub, 200)
+            cls.call("POST", base + "/access/expired/approve",
+                     json.dumps({"expires": iso(expires)}).encode(), pub, 200)
+        srv.admin("user", "remove", "removed")
+        # let the short grants expire
+        while time.time() < expires + 1.2:
+            time.sleep(0.2)
+
+    def outcome(self, route, tier, who):
+        method, path, body, _ = ROUTES[route]
+        path = path.format(m="m-" + tier)
+        headers = None
+        payload = None
+        if body == "range":
+            headers = {"Range": "bytes=0-3"}
+        elif isinstance(body, bytes):
+            payload = body
+            headers = {"Content-Type": "application/json"}
+        r = self.srv.request(method, path, payload, headers, token=self.tok[who])
+        if r.status >= 500:
+            self.fail("%s %s as %s: server error %r" % (method, path, who, r))
+        ok = 200 <= r.status < 300
+        if ok and body == "files":
+            ok = "files" in r.json()
+        if ok and body == "siblings":
+            ok = len(r.json().get("siblings", [])) > 0
+        if r.status >= 400 and method != "HEAD" and r.body:
+            doc = r.json()  # every refusal is a JSON error
+            self.assertIn(doc.get("error"), sv.ERROR_CODES, (method, path, who, doc))
+            self.assertTrue(doc.get("message"), (method, path, who, doc))
+        return ok, r.status
+
+    maxDiff = None
+
+    def test_matrix(self):
+        unexpected_allow, unexpected_deny, cells = [], [], 0
+        before = self.snapshot()
+        for route, (_, _, _, rule) in sorted(ROUTES.items()):
+            for tier in TIERS:
+                for who in CALLERS:
+                    want = rule(tier, who)
+                    if route in MUTATING and who in ("publisher", "admin"):
+                        continue  # mutations are called only by those refused
+                    got, status = self.outcome(route, tier, who)
+                    cells += 1
+                    if got and not want:
+                        unexpected_allow.append((route, tier, who, status))
+                    elif want and not got:
+                        unexpected_deny.append((route, tier, who, status))
+        self.assertGreater(cells, 1500)
+        self.assertEqual(unexpected_allow, [], "unexpected allows")
+        self.assertEqual(unexpected_deny, [], "unexpected denies")
+        self.assertEqual(self.snapshot(), before, "a refused request changed something")
+
+    def snapshot(self):
+        """What the refused mutations must not change: tiers, requests and
+        rules of every model, evaluator keys."""
+        out = {}
+        admin = self.tok["admin"]
+        for t in TIERS:
+            base = "/api/v1/models/acme/m-%s" % t
+            out[t] = (self.call("GET", "/api/v1/models/acme/m-" + t, token=admin).json(),
+                      self.call("GET", base + "/access", token=admin).json(),
+                      self.call("GET", base + "/access-rules", token=admin).json(),
+                      self.call("GET", base + "/versions/main/attestations", token=admin).json())
+        out["keys"] = self.call("GET", "/api/v1/eval/keys").json()
+        return json.dumps(out, sort_keys=True)
+
+    def test_states_are_what_the_matrix_assumes(self):
+        want = {"pending": "pending", "grantee": "approved", "denied": "denied",
+                "revoked": "revoked", "expired": "expired"}
+        for who, status in want.items():
+            r = self.call("GET", "/api/v1/models/acme/m-gated/access/me", token=self.tok[who])
+            self.assertEqual(r.status, 200, repr(r))
+            self.assertEqual(r.json()["status"], status, r.json())
+        r = self.call("GET", "/api/v1/models/acme/m-gated/access/me", token=self.tok["removed"])
+        self.assertEqual(r.status, 401, repr(r))
+        self.assertIn("removed", r.json()["message"])
+
+    def test_refusals_say_what_to_do(self):
+        cases = [("m-click", "other", "sluice accept acme/m-click"),
+                 ("m-gated", "other", "sluice access request acme/m-gated"),
+                 ("m-gated", "denied", "appeal"),
+                 ("m-gated", "pending", "sluice access status"),
+                 ("m-hosted", "grantee", "inference"),
+                 ("m-withheld", "other", "decision")]
+        for model, who, hint in cases:
+            r = self.srv.request("GET", "/acme/%s/resolve/main/config.json" % model,
+                                 token=self.tok[who])
+            self.assertEqual(r.status, 403, repr(r))
+            doc = r.json()
+            self.assertEqual(doc["tier"], model[2:], doc)
+            self.assertIn(hint, doc["hint"] + " " + doc["message"], doc)
+        r = self.srv.request("GET", "/acme/m-gated/resolve/main/config.json",
+                             token=self.tok["revoked"])
+        self.assertIn("misuse", r.json()["message"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
