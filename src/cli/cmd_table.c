@@ -290,6 +290,67 @@ static const char tier_help[] =
     "it refused with the reason. Without TIER, `schedule` lists the steps with\n"
     "their status (pending, done, refused) and reason.\n";
 
+static const char trace_help[] =
+    "usage: sluice trace FILE|FOLDER... --model ORG/NAME [--json]\n"
+    "\n"
+    "Traces a copy of a gated model found elsewhere back to the grant it came\n"
+    "from. The files (*.safetensors, *.gguf, *.json; a folder gives its top-level\n"
+    "ones) are sent to the server, which aligns them to the original by tensor\n"
+    "name (resharded, renamed to llama.cpp names, converted between bf16, fp16\n"
+    "and f32, or re-quantised to Q8_0), reads the fingerprint positions, scores\n"
+    "every recipient the model's copies were ever issued to and decodes the\n"
+    "payload (recipient id + MAC). It reports the accused with their z-score and\n"
+    "the bound on the chance that an innocent recipient scores as high, and what\n"
+    "it could not read. Publishers of the org and admins only. The mark does not\n"
+    "survive distillation or long fine-tunes (docs/fingerprint.md).\n";
+
+static const char log_help[] =
+    "usage: sluice log key [--json]\n"
+    "       sluice log checkpoint [--json]\n"
+    "       sluice log entry N [--json]\n"
+    "       sluice log proof N [--json]\n"
+    "       sluice log verify [--full] [--json]\n"
+    "       sluice log verify-proof PROOF --entry FILE [--license FILE] [--key VKEY] [--json]\n"
+    "       sluice log monitor [--interval SECONDS] [--once] [--json]\n"
+    "\n"
+    "The server's transparency log (docs/log.md): every governance decision as one\n"
+    "entry of an append-only Merkle tree whose checkpoints the server signs.\n"
+    "\n"
+    "  key           prints the server's verifier key, pinning it at first contact\n"
+    "  checkpoint    prints the newest signed checkpoint after checking it\n"
+    "  entry N       prints entry N (the exact logged bytes) once its inclusion in a\n"
+    "                verified checkpoint is checked\n"
+    "  proof N       prints a c2sp.org/tlog-proof@v1 of entry N, checkable offline\n"
+    "  verify        checks the newest checkpoint: signed by the pinned key, under its\n"
+    "                name, and an extension of the checkpoint this client verified\n"
+    "                last (a consistency proof); --full also rebuilds the whole tree\n"
+    "                from every entry, compares each entry with the server's hash\n"
+    "                tiles (naming the first bad index) and the root with the\n"
+    "                checkpoint\n"
+    "  verify-proof  offline: checks a tlog-proof (or a decision or license document\n"
+    "                holding one in \"log_proof\") for the entry in --entry FILE with\n"
+    "                --key VKEY or the pinned key; --license FILE also checks that the\n"
+    "                entry records that license's issuance\n"
+    "  monitor       verifies every --interval seconds (default 60) and prints each new\n"
+    "                entry in one line once it is checked against the new checkpoint;\n"
+    "                --once checks once and stops\n"
+    "\n"
+    "Every command that fetches a checkpoint checks it and records it in\n"
+    "$XDG_STATE_HOME/sluice/log/ (default ~/.local/state/sluice/log/), one file per\n"
+    "server URL; the first checkpoint seen is trusted on first use. Exit codes: 0\n"
+    "verified, 1 verification failed (bad signature, rollback, fork, a bad entry),\n"
+    "2 bad usage or malformed data, 3 server unreachable or a file unreadable.\n";
+
+static const char report_help[] =
+    "usage: sluice report ORG/NAME [--json]\n"
+    "\n"
+    "A model's history as the log records it, for an auditor: its versions and\n"
+    "tiers, evaluations, access requests by state and every logged event. The\n"
+    "report's checkpoint is checked like `sluice log verify` does (pinned key,\n"
+    "consistent with the last checkpoint this client verified) and each event's\n"
+    "inclusion proof against it; the summary says how many events verified.\n"
+    "Exit 1 when any does not. --json adds \"verification\" to the server's report.\n";
+
 const struct sl_cli_cmd sl_cli_commands[] = {
     {"inspect", sl_cmd_inspect, "count parameters and read architecture from weight headers",
      inspect_help},
@@ -309,5 +370,9 @@ const struct sl_cli_cmd sl_cli_commands[] = {
     {"obligations", sl_cmd_obligations, "a version's obligations and their status",
      obligations_help},
     {"tier", sl_cmd_tier, "change a version's tier now or on a date", tier_help},
+    {"log", sl_cmd_log, "check the server's transparency log: checkpoints, entries, proofs",
+     log_help},
+    {"report", sl_cmd_report, "a model's verified history from the transparency log", report_help},
+    {"trace", sl_cmd_trace, "name the licensee a leaked gated copy came from", trace_help},
     {NULL, NULL, NULL, NULL},
 };

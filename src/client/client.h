@@ -18,6 +18,7 @@
 
 #include "common/err.h"
 #include "tlog/govdoc.h"
+#include "tlog/merkle.h"
 #include "tlog/note.h"
 
 /* Where the server is and the token to send it. Strings are owned by the
@@ -272,6 +273,253 @@ enum sl_err sl_client_server_key(struct sl_client *cl, struct sl_note_key *k, bo
 /* The key pinned for `url`, parsed into `k`. SL_ENOTFOUND when none. */
 enum sl_err sl_client_pinned_key(const char *url, struct sl_note_key *k, struct sl_error *err);
 
+/* ---- the transparency log (log.c; docs/log.md) ----
+ *
+ * A client trusts a log as far as it has checked it: the server's key is
+ * pinned at first contact, every checkpoint must carry that key's signature
+ * (and nothing else) under the key's name as origin, and every new
+ * checkpoint must extend the last one this client verified, which it keeps
+ * per server URL in
+ * $XDG_STATE_HOME/sluice/log/<32 hex digits of SHA-256(URL)>.json (mode 0600,
+ * written atomically):
+ *
+ *   {"url": URL, "origin": NAME, "size": N, "root": base64 root,
+ *    "checkpoint": the signed note verbatim, "verified": "YYYY-MM-DDTHH:MM:SSZ"}
+ *
+ * The `kind` of a failed check (struct sl_error) says what failed: */
+#define SL_LOG_K_ROLLBACK     "Rollback"     /* the server's tree is smaller than one seen */
+#define SL_LOG_K_FORK         "Fork"         /* same size, another root */
+#define SL_LOG_K_INCONSISTENT "Inconsistent" /* larger, but not an extension */
+#define SL_LOG_K_WRONG_ORIGIN "WrongOrigin"  /* checkpoint origin is not the key's name */
+#define SL_LOG_K_EXTRA_SIG    "ExtraSignature"
+#define SL_LOG_K_BAD_ENTRY    "BadEntry"     /* an entry does not match the log's hashes */
+#define SL_LOG_K_ROOT         "RootMismatch" /* entries rebuild another tree */
+#define SL_LOG_K_NOT_INCLUDED "NotIncluded"  /* an inclusion proof fails */
+
+/* The last checkpoint a client verified. */
+struct sl_log_state {
+    uint64_t size;
+    unsigned char root[32];
+    char *note;       /* the signed checkpoint, verbatim (NUL-terminated) */
+    int64_t verified; /* unix seconds */
+};
+
+void sl_client_log_state_release(struct sl_log_state *s);
+
+/* The state file of `url` (caller frees), or NULL without a home folder. */
+char *sl_client_log_state_path(const char *url);
+
+/* Reads the state of `url`. `*found` is false (and `s` empty) when there is
+ * none. The stored note must still verify with `key` and agree with the
+ * stored size and root; otherwise, or when the file is malformed, SL_EINPUT
+ * naming the file. Release `s` with sl_client_log_state_release(). */
+enum sl_err sl_client_log_state_load(const char *url, const struct sl_note_key *key,
+                                     struct sl_log_state *s, bool *found, struct sl_error *err);
+
+/* Records `s` as the state of `url` (`s->note` must be set), atomically.
+ * A state file that meanwhile holds a larger tree (another sluice process
+ * got further) is kept as it is. */
+enum sl_err sl_client_log_state_save(const char *url, const struct sl_log_state *s,
+                                     struct sl_error *err);
+
+/* Opens the signed checkpoint `note[0..n)` with the server key `key`: the
+ * note must be well formed, signed by `key` and by no other key (SL_EREFUSED,
+ * kind SL_LOG_K_EXTRA_SIG, or the note.h kinds), and its origin must be the
+ * key's name (SL_EREFUSED, kind SL_LOG_K_WRONG_ORIGIN); a malformed note or
+ * checkpoint is SL_EINPUT. On success release `c` with sl_checkpoint_free(). */
+enum sl_err sl_client_checkpoint_verify(const char *note, size_t n, const struct sl_note_key *key,
+                                        struct sl_checkpoint *c, struct sl_error *err);
+
+/* Judges a new tree (`new_size`, `new_root`) against the one verified
+ * before (`old_size`, `old_root`), with the consistency proof from the
+ * server (`proof` may be NULL when `len` is 0; it is only used when
+ * 0 < old_size < new_size). SL_OK when the new tree extends the old one;
+ * SL_EREFUSED with kind SL_LOG_K_ROLLBACK (new smaller than old), SL_LOG_K_FORK
+ * (same size, other root) or SL_LOG_K_INCONSISTENT (the proof fails), each
+ * message naming both sizes. */
+enum sl_err sl_client_log_check_growth(uint64_t old_size, const unsigned char old_root[32],
+                                       uint64_t new_size, const unsigned char new_root[32],
+                                       const unsigned char (*proof)[32], size_t len,
+                                       struct sl_error *err);
+
+/* GET /log/checkpoint: the newest signed checkpoint, not verified here
+ * (caller frees `*note`). */
+enum sl_err sl_client_log_checkpoint_get(struct sl_client *cl, char **note, size_t *len,
+                                         struct sl_error *err);
+
+/* GET /api/v1/log/proof/inclusion and .../consistency: the proof hashes
+ * into `proof` (SL_MERKLE_MAX_HASHES of them fit), `*len` their number.
+ * An answer that is not the proof asked for is SL_EINPUT. */
+enum sl_err sl_client_log_inclusion(struct sl_client *cl, uint64_t index, uint64_t size,
+                                    unsigned char (*proof)[32], size_t *len, struct sl_error *err);
+enum sl_err sl_client_log_consistency(struct sl_client *cl, uint64_t from, uint64_t to,
+                                      unsigned char (*proof)[32], size_t *len,
+                                      struct sl_error *err);
+
+/* GET /api/v1/log/entries?start=&end=: the exact text of entry `index`
+ * (caller frees), checked to be one entry with that index. */
+enum sl_err sl_client_log_entry_text(struct sl_client *cl, uint64_t index, char **text, size_t *len,
+                                     struct sl_error *err);
+
+/* GET /log/tile/...: the bytes of the tile or entry bundle `t` (tiles.h),
+ * at most 256 entries of 65,537 bytes (caller frees). */
+struct sl_tile;
+enum sl_err sl_client_log_tile_get(struct sl_client *cl, const struct sl_tile *t,
+                                   unsigned char **data, size_t *len, struct sl_error *err);
+
+/* Rebuilding a tree from its entries, offline: entry bundles and the
+ * level-0 hash tiles of the same range are fed in order; every entry's leaf
+ * hash is compared with the log's stored hash of it, so a changed, dropped
+ * or reordered entry is found by index, and the tree is rebuilt from the
+ * entries alone (O(log n) memory) to compare with a checkpoint. */
+struct sl_log_rebuild;
+
+/* A rebuild from the empty tree (caller frees with _free, which accepts
+ * NULL). */
+struct sl_log_rebuild *sl_client_log_rebuild_new(void);
+void sl_client_log_rebuild_free(struct sl_log_rebuild *rb);
+
+/* Starts a fresh rebuild at a tree of `size` leaves already verified to
+ * have root `root`: reads the tree's peaks (the stored hashes of its
+ * largest complete subtrees) through `read` and checks that they make
+ * `root` (SL_EREFUSED, kind SL_LOG_K_ROOT, if not). */
+enum sl_err sl_client_log_rebuild_start(struct sl_log_rebuild *rb, uint64_t size,
+                                        sl_merkle_read_fn read, void *ctx,
+                                        const unsigned char root[32], struct sl_error *err);
+
+/* Called for each entry the rebuild appends, with its bytes, before the
+ * bundle is released. */
+typedef void (*sl_log_entry_fn)(void *ctx, uint64_t index, const unsigned char *entry, size_t len);
+
+/* Feeds the entry bundle `bundle[0..blen)` whose first entry has index
+ * `first` and which has `width` entries in the tree being rebuilt, with the
+ * level-0 hash tile of the same range (`tile`, width * 32 bytes). Entries
+ * before the rebuild's size are skipped (a rebuild that starts in the middle
+ * of a bundle). A short bundle or an entry whose leaf hash differs from the
+ * tile's is recorded (see _first_bad), not an error; a bundle that does not
+ * parse or a tile of the wrong length is SL_EINPUT. `fn` (may be NULL) sees
+ * every appended entry. */
+enum sl_err sl_client_log_rebuild_feed(struct sl_log_rebuild *rb, uint64_t first, unsigned width,
+                                       const unsigned char *bundle, size_t blen,
+                                       const unsigned char *tile, size_t tlen, sl_log_entry_fn fn,
+                                       void *ctx, struct sl_error *err);
+
+/* One entry bundle with its level-0 hash tile, as for _feed. */
+struct sl_log_bundle {
+    uint64_t first;
+    unsigned width;
+    const unsigned char *bundle;
+    size_t blen;
+    const unsigned char *tile;
+    size_t tlen;
+};
+
+/* Feeds `n` consecutive bundles as _feed does, one after another, hashing
+ * the full bundles on up to `threads` threads (each full bundle's 256
+ * leaves and their subtree in one thread, the subtree roots folded in
+ * order afterwards). The outcome is the same as feeding them one by one. */
+enum sl_err sl_client_log_rebuild_feed_many(struct sl_log_rebuild *rb,
+                                            const struct sl_log_bundle *bundles, size_t n,
+                                            int threads, struct sl_error *err);
+
+/* Threads worth using for hashing here: the CPUs online, 1 to 8. */
+int sl_client_log_threads(void);
+
+/* Leaves appended so far, and the root of the tree they make. */
+uint64_t sl_client_log_rebuild_size(const struct sl_log_rebuild *rb);
+void sl_client_log_rebuild_root(const struct sl_log_rebuild *rb, unsigned char out[32]);
+
+/* The first entry that did not match (true), and how many did not. */
+bool sl_client_log_rebuild_first_bad(const struct sl_log_rebuild *rb, uint64_t *index,
+                                     uint64_t *count);
+
+/* Checks the rebuilt tree against checkpoint (`size`, `root`): SL_OK when
+ * every entry matched and the roots are equal; SL_EREFUSED with kind
+ * SL_LOG_K_BAD_ENTRY naming the first bad index, or SL_LOG_K_ROOT. */
+enum sl_err sl_client_log_rebuild_finish(const struct sl_log_rebuild *rb, uint64_t size,
+                                         const unsigned char root[32], struct sl_error *err);
+
+/* One entry fetched and checked by sl_client_log_verify (opts.new_entries). */
+struct sl_log_entry {
+    uint64_t index;
+    char *text; /* the exact bytes, NUL-terminated */
+    size_t len;
+};
+
+struct sl_log_verify_opts {
+    bool full;        /* rebuild the whole tree from the entry bundles */
+    bool new_entries; /* fetch and check the entries since the stored checkpoint */
+    const char *note; /* check this signed checkpoint instead of fetching one (or NULL) */
+    size_t note_len;
+    bool save; /* record the verified checkpoint as the new state */
+    /* Called now and then during `full` (may be NULL). */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx;
+};
+
+/* What a verification found; filled as far as it got, so a failure can be
+ * reported with both checkpoints. Release with sl_client_log_verify_release. */
+struct sl_log_verify {
+    struct sl_note_key key; /* the server's key (public part) */
+    bool pinned_now;        /* first contact: the key was pinned by this call */
+    char *note;             /* the new checkpoint, verbatim */
+    bool have_cp;           /* `cp` is the verified checkpoint */
+    struct sl_checkpoint cp;
+    bool had_state; /* this client had verified a checkpoint before */
+    struct sl_log_state old;
+    bool consistent; /* the new checkpoint extends the old one */
+    bool saved;      /* the state file now holds `cp` */
+    char *state_path;
+    bool full_done;        /* the rebuild ran to the end and matched */
+    uint64_t full_entries; /* entries checked by the rebuild */
+    bool have_bad;         /* an entry did not match: */
+    uint64_t first_bad, bad_count;
+    struct sl_log_entry *entries; /* with opts.new_entries: old size .. new size */
+    size_t nentries;
+};
+
+void sl_client_log_verify_release(struct sl_log_verify *v);
+
+/* Verifies the server's log as far as `o` asks: fetches the server's key
+ * (pinning it at first contact), fetches (or takes) a checkpoint and checks
+ * its signature and origin, checks it extends the checkpoint this client
+ * verified last (a consistency proof from the server), with `o->full`
+ * rebuilds the tree from every entry and compares each entry with the
+ * server's hash tiles and the root with the checkpoint, with
+ * `o->new_entries` fetches the entries added since the last checkpoint and
+ * checks them against the new one, and finally (with `o->save`) records the
+ * new checkpoint. Nothing is recorded when any check fails. Errors carry
+ * the SL_LOG_K_* kinds; `v` holds what was learnt. */
+enum sl_err sl_client_log_verify(struct sl_client *cl, const struct sl_log_verify_opts *o,
+                                 struct sl_log_verify *v, struct sl_error *err);
+
+/* What an offline tlog-proof check learnt. */
+struct sl_log_proof_check {
+    uint64_t index;
+    struct sl_checkpoint cp;
+    unsigned char leaf[32];
+};
+
+/* Verifies a c2sp.org/tlog-proof@v1 (`proof[0..plen)`) for the entry
+ * `entry[0..elen)` offline: the checkpoint it carries is checked as
+ * sl_client_checkpoint_verify does with `key`, and the inclusion of the
+ * entry's leaf hash at the proof's index in that tree. SL_EINPUT for a
+ * malformed proof, SL_EREFUSED (kind SL_LOG_K_NOT_INCLUDED, or a signature
+ * kind) when it does not hold. Release `out->cp` with sl_checkpoint_free(). */
+enum sl_err sl_client_log_proof_verify(const char *proof, size_t plen, const void *entry,
+                                       size_t elen, const struct sl_note_key *key,
+                                       struct sl_log_proof_check *out, struct sl_error *err);
+
+/* Formats a tlog-proof of entry `index` from a verified checkpoint note and
+ * its inclusion proof (caller frees `*text`). */
+enum sl_err sl_client_log_proof_format(uint64_t index, const unsigned char (*proof)[32], size_t len,
+                                       const char *note, char **text, size_t *text_len,
+                                       struct sl_error *err);
+
+/* GET /api/v1/models/{org}/{name}/report (docs/log.md). */
+enum sl_err sl_client_report(struct sl_client *cl, const char *org, const char *name, json_t **out,
+                             struct sl_error *err);
+
 /* ---- signed notes on the client (notes.c) ---- */
 
 /* An evaluator's private key file holds one line in the form Go's
@@ -336,5 +584,12 @@ enum sl_err sl_client_license_read(const char *note, size_t n, struct sl_license
 enum sl_err sl_client_license_verify(const char *note, size_t n, const struct sl_note_key *key,
                                      int64_t now, const char *revocations, size_t rlen,
                                      struct sl_license_check *c, struct sl_error *err);
+
+/* `sluice trace`: streams the suspect files (folders give their top-level
+ * *.safetensors, *.gguf and *.json) to POST .../trace and returns the
+ * server's report (docs/fingerprint.md). */
+enum sl_err sl_client_trace(struct sl_client *cl, const char *org, const char *name,
+                            const char *const *paths, size_t npaths, json_t **answer,
+                            struct sl_error *err);
 
 #endif

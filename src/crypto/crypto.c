@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,21 @@ void sl_sha256_free(struct sl_sha256_ctx *c)
     EVP_MD_CTX_free(c->md);
     free(c);
 }
+
+/* SHA256_Init and friends are deprecated in OpenSSL 3 but kept; they are the
+ * only way to hash a small message without a provider dispatch per call. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+void sl_sha256_2(const void *a, size_t na, const void *b, size_t nb,
+                 unsigned char out[SL_SHA256_LEN])
+{
+    SHA256_CTX c;
+
+    if (!SHA256_Init(&c) || (na && !SHA256_Update(&c, a, na)) ||
+        (nb && !SHA256_Update(&c, b, nb)) || !SHA256_Final(out, &c))
+        abort();
+}
+#pragma GCC diagnostic pop
 
 void sl_random(void *buf, size_t n)
 {
@@ -250,4 +266,67 @@ void sl_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n,
     sl_sha256_final(c, out);
     sl_wipe(k, sizeof(k));
     sl_wipe(pad, sizeof(pad));
+}
+
+/* ---- keyed PRF ---- */
+
+struct sl_prf {
+    EVP_CIPHER_CTX *ctx;
+};
+
+static EVP_CIPHER *aes256ctr;
+static pthread_once_t aes_once = PTHREAD_ONCE_INIT;
+
+static void fetch_aes(void)
+{
+    aes256ctr = EVP_CIPHER_fetch(NULL, "AES-256-CTR", NULL);
+}
+
+struct sl_prf *sl_prf_new(const unsigned char key[SL_PRF_KEY_LEN])
+{
+    struct sl_prf *p = calloc(1, sizeof(*p));
+
+    pthread_once(&aes_once, fetch_aes);
+    if (!p || !aes256ctr || !(p->ctx = EVP_CIPHER_CTX_new()))
+        abort();
+    sl_prf_rekey(p, key);
+    return p;
+}
+
+void sl_prf_rekey(struct sl_prf *p, const unsigned char key[SL_PRF_KEY_LEN])
+{
+    unsigned char iv[16] = {0};
+
+    if (!EVP_EncryptInit_ex(p->ctx, aes256ctr, NULL, key, iv))
+        abort();
+}
+
+void sl_prf_blocks(struct sl_prf *p, uint64_t nonce, uint64_t block, unsigned char *out, size_t n)
+{
+    unsigned char iv[16];
+    int len;
+
+    for (int i = 0; i < 8; i++) {
+        iv[i] = (unsigned char)(nonce >> (56 - 8 * i));
+        iv[8 + i] = (unsigned char)(block >> (56 - 8 * i));
+    }
+    /* A new IV restarts the counter (and drops any partial block). */
+    if (!EVP_EncryptInit_ex(p->ctx, NULL, NULL, NULL, iv))
+        abort();
+    memset(out, 0, n);
+    while (n > 0) {
+        int take = n > (1u << 30) ? 1 << 30 : (int)n;
+        if (!EVP_EncryptUpdate(p->ctx, out, &len, out, take) || len != take)
+            abort();
+        out += take;
+        n -= (size_t)take;
+    }
+}
+
+void sl_prf_free(struct sl_prf *p)
+{
+    if (!p)
+        return;
+    EVP_CIPHER_CTX_free(p->ctx);
+    free(p);
 }

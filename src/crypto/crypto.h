@@ -29,6 +29,13 @@ void sl_sha256_update(struct sl_sha256_ctx *c, const void *data, size_t n);
 void sl_sha256_final(struct sl_sha256_ctx *c, unsigned char out[SL_SHA256_LEN]);
 void sl_sha256_free(struct sl_sha256_ctx *c);
 
+/* SHA-256 of a || b (`b` may be NULL when nb is 0) for the many short
+ * messages of the log's Merkle tree (65-byte nodes, leaves of a few hundred
+ * bytes): OpenSSL's low-level SHA-256, the same SHA-NI block function
+ * without EVP's per-call dispatch, which costs more than hashing 65 bytes. */
+void sl_sha256_2(const void *a, size_t na, const void *b, size_t nb,
+                 unsigned char out[SL_SHA256_LEN]);
+
 /* HMAC-SHA-256 (RFC 2104) of `n` bytes under `key`. */
 void sl_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n,
                     unsigned char out[SL_SHA256_LEN]);
@@ -66,5 +73,24 @@ enum sl_err sl_ed25519_sign(const unsigned char priv[SL_ED25519_PRIV_LEN], const
                             size_t n, unsigned char sig[SL_ED25519_SIG_LEN]);
 bool sl_ed25519_verify(const unsigned char pub[SL_ED25519_PUB_LEN], const void *msg, size_t n,
                        const unsigned char sig[SL_ED25519_SIG_LEN]);
+
+/* ---- keyed PRF (AES-256-CTR keystream), for fingerprints ---- */
+
+#define SL_PRF_KEY_LEN 32
+
+/* A keystream generator under one 32-byte key; not thread-safe (one per
+ * thread). Block `i` of stream `nonce` is AES-256_key(be64(nonce) ||
+ * be64(i)), so any part of a stream can be computed without the rest. */
+struct sl_prf;
+
+/* Returns a generator for `key`; aborts when out of memory. Free it with
+ * sl_prf_free(); sl_prf_free(NULL) is a no-op. */
+struct sl_prf *sl_prf_new(const unsigned char key[SL_PRF_KEY_LEN]);
+/* Changes the key of `p` (cheaper than a new generator). */
+void sl_prf_rekey(struct sl_prf *p, const unsigned char key[SL_PRF_KEY_LEN]);
+/* Writes `n` bytes of stream `nonce` from block `block` on (16 bytes per
+ * block; `n` need not be a multiple of 16). */
+void sl_prf_blocks(struct sl_prf *p, uint64_t nonce, uint64_t block, unsigned char *out, size_t n);
+void sl_prf_free(struct sl_prf *p);
 
 #endif

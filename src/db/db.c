@@ -230,6 +230,11 @@ int64_t sl_stmt_col_int(struct sl_stmt *st, int col)
     return sqlite3_column_int64(st->s, col);
 }
 
+double sl_stmt_col_real(struct sl_stmt *st, int col)
+{
+    return sqlite3_column_double(st->s, col);
+}
+
 const char *sl_stmt_col_text(struct sl_stmt *st, int col)
 {
     return (const char *)sqlite3_column_text(st->s, col);

@@ -58,6 +58,7 @@ int sl_stmt_step(struct sl_stmt *st, struct sl_error *err);
 enum sl_err sl_stmt_run(struct sl_stmt *st, struct sl_error *err);
 
 int64_t sl_stmt_col_int(struct sl_stmt *st, int col);
+double sl_stmt_col_real(struct sl_stmt *st, int col);
 const char *sl_stmt_col_text(struct sl_stmt *st, int col); /* NULL for SQL NULL */
 const void *sl_stmt_col_blob(struct sl_stmt *st, int col, size_t *n);
 bool sl_stmt_col_null(struct sl_stmt *st, int col);

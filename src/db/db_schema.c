@@ -120,6 +120,18 @@ static const char *const migrations[] = {
     "CREATE TABLE log_checkpoints ("
     "  size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL,"
     "  created INTEGER NOT NULL);",
+    /* 4: fingerprints (docs/fingerprint.md) */
+    "CREATE TABLE fp_lineages ("
+    "  model_id INTEGER PRIMARY KEY REFERENCES models(id), density REAL NOT NULL,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE fp_recipients ("
+    "  id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL REFERENCES models(id),"
+    "  user_id INTEGER NOT NULL REFERENCES users(id), commitment TEXT NOT NULL,"
+    "  created INTEGER NOT NULL, UNIQUE (model_id, user_id));"
+    "CREATE TABLE fp_copies ("
+    "  recipient_id INTEGER NOT NULL REFERENCES fp_recipients(id),"
+    "  blob_id INTEGER NOT NULL REFERENCES blobs(id), sha256 TEXT NOT NULL,"
+    "  PRIMARY KEY (recipient_id, blob_id)) WITHOUT ROWID;",
 };
 
 enum sl_err sl__db_migrate(struct sl_db *db, struct sl_error *err)

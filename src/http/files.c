@@ -18,6 +18,7 @@
 
 #define SMALL_FILE (256u * 1024u)
 #define BLOCK      (1u << 20)
+#define DIGIT(c)   ((c) >= '0' && (c) <= '9')
 
 struct dl {
     struct sl_registry *r;
@@ -26,12 +27,15 @@ struct dl {
     size_t run;          /* current run */
     uint64_t start, end; /* the byte range sent, [start, end) */
     struct sl_req *q;
+    struct sl_reg_mark *mark; /* the recipient's fingerprint, or NULL */
+    unsigned char *scratch;   /* a marked read with its few extra bytes */
+    size_t scratch_len;
 };
 
 /* Parses a single "bytes=a-b", "bytes=a-" or "bytes=-n" range against
- * `size`. Returns 0 ok, -1 when malformed or unsatisfiable (416). */
-static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *end,
-                       const char **why)
+ * `size`. Returns 0 ok, -1 when malformed or unsatisfiable (416). Not
+ * static so that fuzz/fuzz_range.c can reach it (http_int.h). */
+int sl__parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *end, const char **why)
 {
     const char *p;
     char *e;
@@ -46,10 +50,11 @@ static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *
         *why = "several ranges in one request are not supported";
         return -1;
     }
+    /* strtoull alone would also take spaces and signs ("bytes=- 5", "0--1") */
     if (*p == '-') {
         errno = 0;
         b = strtoull(p + 1, &e, 10);
-        if (errno || *e || e == p + 1 || b == 0) {
+        if (errno || *e || !DIGIT(p[1]) || b == 0) {
             *why = "malformed suffix range";
             return -1;
         }
@@ -63,7 +68,7 @@ static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *
     }
     errno = 0;
     a = strtoull(p, &e, 10);
-    if (errno || e == p || *e != '-') {
+    if (errno || !DIGIT(*p) || *e != '-') {
         *why = "malformed range";
         return -1;
     }
@@ -72,7 +77,7 @@ static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *
     } else {
         char *e2;
         b = strtoull(e + 1, &e2, 10);
-        if (errno || *e2 || b < a) {
+        if (errno || *e2 || !DIGIT(e[1]) || b < a) {
             *why = "malformed range";
             return -1;
         }
@@ -88,55 +93,100 @@ static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *
     return 0;
 }
 
+/* Copies file bytes [off, off + n) from the runs into `dst`; false on a
+ * read error (logged) or when the runs do not cover the range. */
+static bool read_into(struct dl *d, uint64_t off, unsigned char *dst, size_t n)
+{
+    size_t done = 0;
+
+    /* the runs are sorted and adjacent: move the cursor to the run holding
+     * `off` (back when a marked read reaches a few bytes behind) */
+    while (d->run > 0 && d->runs[d->run].file_offset > off)
+        d->run--;
+    while (done < n) {
+        const struct sl_run *r;
+        uint64_t in_run, take;
+        struct sl_error err;
+        while (d->run < d->nruns && d->runs[d->run].file_offset + d->runs[d->run].length <= off)
+            d->run++;
+        if (d->run >= d->nruns || d->runs[d->run].file_offset > off)
+            return false;
+        r = &d->runs[d->run];
+        in_run = off - r->file_offset;
+        take = r->length - in_run;
+        if (take > n - done)
+            take = n - done;
+        if (sl_reg_read_run(d->r, r, in_run, dst + done, (size_t)take, &err) != SL_OK) {
+            fprintf(stderr, "{\"event\":\"read_error\",\"message\":\"%s\"}\n", err.msg);
+            return false;
+        }
+        done += take;
+        off += take;
+    }
+    return true;
+}
+
 static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct dl *d = cls;
     uint64_t at = d->start + pos; /* file offset */
-    size_t done = 0;
+    size_t n;
 
     if (at >= d->end)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    while (done < max && at < d->end) {
-        const struct sl_run *r;
-        uint64_t in_run, take;
-        struct sl_error err;
-        while (d->run < d->nruns && d->runs[d->run].file_offset + d->runs[d->run].length <= at)
-            d->run++;
-        if (d->run >= d->nruns)
-            break;
-        r = &d->runs[d->run];
-        in_run = at - r->file_offset;
-        take = r->length - in_run;
-        if (take > max - done)
-            take = max - done;
-        if (take > d->end - at)
-            take = d->end - at;
-        if (sl_reg_read_run(d->r, r, in_run, buf + done, (size_t)take, &err) != SL_OK) {
-            fprintf(stderr, "{\"event\":\"read_error\",\"message\":\"%s\"}\n", err.msg);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
+    n = d->end - at < max ? (size_t)(d->end - at) : max;
+    if (d->mark) {
+        /* marks need whole elements: read the few bytes around the part
+         * sent, mark that, send the part (the same bytes as any other split) */
+        uint64_t s, e;
+        sl_reg_mark_span(d->mark, at, n, &s, &e);
+        if (e - s > d->scratch_len) {
+            free(d->scratch);
+            d->scratch_len = (size_t)(e - s);
+            d->scratch = sl_xmalloc(d->scratch_len);
         }
-        done += take;
-        at += take;
-    }
-    if (done == 0)
+        if (!read_into(d, s, d->scratch, (size_t)(e - s)))
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        sl_reg_mark_apply(d->mark, s, d->scratch, (size_t)(e - s));
+        memcpy(buf, d->scratch + (at - s), n);
+    } else if (!read_into(d, at, (unsigned char *)buf, n)) {
         return MHD_CONTENT_READER_END_WITH_ERROR;
-    d->q->bytes += done;
+    }
+    d->q->bytes += n;
     sl_progress(d->q->srv);
-    return (ssize_t)done;
+    return (ssize_t)n;
 }
 
 static void free_dl(void *cls)
 {
     struct dl *d = cls;
 
+    sl_reg_mark_free(d->mark);
+    free(d->scratch);
     free(d->runs);
     free(d);
 }
 
-static void headers(struct sl_req *q, struct MHD_Response *resp, const struct sl_file_ref *f)
+static void headers(struct sl_req *q, struct MHD_Response *resp, const struct sl_file_ref *f,
+                    uint32_t recipient)
 {
-    char etag[70], size[32];
+    char etag[96], size[32];
 
+    if (recipient) {
+        /* a fingerprinted copy: its bytes are not the canonical file's, so
+         * its tag is not the canonical SHA-256 (the signed manifest has the
+         * copy's) */
+        char fp[16];
+        snprintf(fp, sizeof(fp), "%u", recipient);
+        snprintf(etag, sizeof(etag), "W/\"%s-fp%u\"", f->sha256, recipient);
+        sl_mhd->add_response_header(resp, "ETag", etag);
+        sl_mhd->add_response_header(resp, "X-Sluice-Fingerprint", fp);
+        snprintf(size, sizeof(size), "%llu", (unsigned long long)f->size);
+        sl_mhd->add_response_header(resp, "X-Linked-Size", size);
+        sl_mhd->add_response_header(resp, "X-Repo-Commit", q->v.commit);
+        sl_mhd->add_response_header(resp, "Accept-Ranges", "bytes");
+        return;
+    }
     snprintf(etag, sizeof(etag), "\"%s\"", f->sha256);
     snprintf(size, sizeof(size), "%llu", (unsigned long long)f->size);
     sl_mhd->add_response_header(resp, "ETag", etag);
@@ -148,9 +198,9 @@ static void headers(struct sl_req *q, struct MHD_Response *resp, const struct sl
 
 /* Adds the headers and queues a file answer. */
 static void finish(struct sl_req *q, struct MHD_Response *resp, const struct sl_file_ref *f,
-                   unsigned status, uint64_t start, uint64_t end, uint64_t sent)
+                   unsigned status, uint64_t start, uint64_t end, uint64_t sent, uint32_t recipient)
 {
-    headers(q, resp, f);
+    headers(q, resp, f, recipient);
     sl_mhd->add_response_header(resp, "Content-Type", "application/octet-stream");
     if (status == 206) {
         char cr[96];
@@ -183,6 +233,8 @@ void sl_h_file(struct sl_req *q)
     unsigned status = 200;
     struct MHD_Response *resp;
     struct dl *d;
+    struct sl_reg_mark *mark = NULL;
+    uint32_t recipient = 0;
 
     if (q->cached) {
         f = q->file;
@@ -194,15 +246,23 @@ void sl_h_file(struct sl_req *q)
     end = f.size;
     if (!q->cached && f.size > SL_CACHE_BYTES_MAX)
         sl_cache_put(q, &q->v, &f, NULL);
-    if (inm && etag_matches(inm, f.sha256)) {
+    if (sl_reg_mark_for(r, &q->who, &q->v, q->path, &f, &mark, &err) != SL_OK) {
+        sl_reply_error(q, &err);
+        return;
+    }
+    if (mark) {
+        recipient = sl_reg_mark_recipient(mark);
+        q->cached_bytes = NULL; /* cached bytes are the unmarked original */
+    }
+    if (inm && !mark && etag_matches(inm, f.sha256)) {
         resp = sl_mhd->create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        headers(q, resp, &f);
+        headers(q, resp, &f, 0);
         sl_reply(q, 304, resp, 0);
         return;
     }
     if (range) {
         const char *why;
-        if (parse_range(range, f.size, &start, &end, &why) != 0) {
+        if (sl__parse_range(range, f.size, &start, &end, &why) != 0) {
             char cr[64];
             json_t *e = json_pack("{s:s, s:o}", "error", "range_not_satisfiable", "message",
                                   json_sprintf("Range \"%.100s\": %s (file size %llu)", range, why,
@@ -214,6 +274,7 @@ void sl_h_file(struct sl_req *q)
             resp = sl_mhd->create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
             sl_mhd->add_response_header(resp, "Content-Type", "application/json");
             sl_mhd->add_response_header(resp, "Content-Range", cr);
+            sl_reg_mark_free(mark);
             sl_reply(q, 416, resp, n);
             return;
         }
@@ -225,7 +286,7 @@ void sl_h_file(struct sl_req *q)
         char *buf = sl_xmalloc(len ? (size_t)len : 1);
         memcpy(buf, q->cached_bytes + start, (size_t)len);
         resp = sl_mhd->create_response_from_buffer((size_t)len, buf, MHD_RESPMEM_MUST_FREE);
-        finish(q, resp, &f, status, start, end, q->head ? 0 : len);
+        finish(q, resp, &f, status, start, end, q->head ? 0 : len, 0);
         return;
     }
     d = sl_xcalloc(1, sizeof(*d));
@@ -233,11 +294,18 @@ void sl_h_file(struct sl_req *q)
     d->start = start;
     d->end = end;
     d->q = q;
-    if (len > 0 && !q->head &&
-        sl_reg_runs(r, f.blob_id, start, end, &d->runs, &d->nruns, &err) != SL_OK) {
-        free_dl(d);
-        sl_reply_error(q, &err);
-        return;
+    d->mark = mark;
+    {
+        /* a marked download reads up to 3 bytes either side of the range */
+        uint64_t lo = start, hi = end;
+        if (mark && len > 0)
+            sl_reg_mark_span(mark, start, len, &lo, &hi);
+        if (len > 0 && !q->head &&
+            sl_reg_runs(r, f.blob_id, lo, hi, &d->runs, &d->nruns, &err) != SL_OK) {
+            free_dl(d);
+            sl_reply_error(q, &err);
+            return;
+        }
     }
     if (len <= SMALL_FILE && !q->head) {
         /* small: read it whole and answer from memory */
@@ -251,14 +319,14 @@ void sl_h_file(struct sl_req *q)
             sl_reply_error(q, &err);
             return;
         }
-        if (start == 0 && len == f.size && !q->cached)
+        if (start == 0 && len == f.size && !q->cached && !recipient)
             sl_cache_put(q, &q->v, &f, buf);
         resp = sl_mhd->create_response_from_buffer((size_t)len, buf, MHD_RESPMEM_MUST_FREE);
     } else {
         resp = sl_mhd->create_response_from_callback(len, len < BLOCK ? (size_t)len : BLOCK, reader,
                                                      d, free_dl);
     }
-    finish(q, resp, &f, status, start, end, q->head ? 0 : len);
+    finish(q, resp, &f, status, start, end, q->head ? 0 : len, recipient);
     if (!q->head && len > SMALL_FILE)
         q->bytes = 0; /* counted as the reader sends */
 }

@@ -32,9 +32,10 @@ enum perm {
 };
 
 /* Bodies: none, buffered (JSON or raw bytes, at most SL_JSON_BODY_MAX, or
- * SL_SMALL_BODY_MAX for the governance routes), or streamed into an upload
- * as they arrive. */
-enum body_kind { BODY_NONE, BODY_JSON, BODY_SMALL, BODY_STREAM };
+ * SL_SMALL_BODY_MAX for the governance routes), streamed into a chunk
+ * upload as they arrive, or streamed into files in a temporary folder
+ * (upload.c). */
+enum body_kind { BODY_NONE, BODY_JSON, BODY_SMALL, BODY_STREAM, BODY_FILES };
 
 struct sl_req;
 typedef void (*sl_handler)(struct sl_req *q);
@@ -80,6 +81,7 @@ struct sl_req {
     bool has_length;
     struct sl_buf body;
     struct sl_ingest *ingest;
+    struct sl_upload *upload;
     bool body_failed;
     struct sl_error body_err;
     bool checked;        /* sl_permitted() passed */
@@ -100,6 +102,14 @@ void sl_cache_put(struct sl_req *q, const struct sl_version_ref *v, const struct
                   const void *bytes);
 /* Voids every cached lookup (after a commit or a tier change). */
 void sl_cache_bump(void);
+
+/* Files streamed into a private temporary folder (upload.c), for trace. */
+struct sl_upload;
+enum sl_err sl_upload_begin(const char *root, struct sl_upload **out, struct sl_error *err);
+enum sl_err sl_upload_feed(struct sl_upload *u, const char *data, size_t n, struct sl_error *err);
+enum sl_err sl_upload_finish(struct sl_upload *u, struct sl_error *err);
+const char *sl_upload_dir(const struct sl_upload *u);
+void sl_upload_free(struct sl_upload *u);
 
 /* Notes that a request moved bytes (drain waits only for requests that do). */
 void sl_progress(struct sl_server *s);
@@ -166,6 +176,8 @@ void sl_h_log_inclusion(struct sl_req *q);
 void sl_h_log_consistency(struct sl_req *q);
 void sl_h_log_entries(struct sl_req *q);
 void sl_h_report(struct sl_req *q);
+void sl_h_manifest(struct sl_req *q);
+void sl_h_trace(struct sl_req *q);
 
 /* Adds "log_index" and "log_proof" (a c2sp.org/tlog-proof@v1 of the entry
  * the version's decision rests on) to `doc`, when there is one. */
@@ -181,5 +193,9 @@ void sl_dispatch(struct sl_req *q);
 /* Matches method and path; returns the route (params filled) or NULL with
  * *status 404 or 405, or 400 for a malformed path. */
 const struct sl_route *sl_route_match(struct sl_req *q, unsigned *status, const char **why);
+
+/* Parses one Range header value against a file of `size` bytes into
+ * [*start, *end); 0 when satisfiable, -1 with `*why` otherwise (files.c). */
+int sl__parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *end, const char **why);
 
 #endif

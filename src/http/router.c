@@ -60,6 +60,10 @@ const struct sl_route sl_routes[] = {
     {"GET", "/api/v1/log/proof/consistency", sl_h_log_consistency, P_NONE, BODY_NONE},
     {"GET", "/api/v1/log/entries", sl_h_log_entries, P_NONE, BODY_NONE},
     {"GET", "/api/v1/models/{org}/{name}/report", sl_h_report, P_MODEL, BODY_NONE},
+    /* fingerprints (docs/fingerprint.md) */
+    {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/manifest", sl_h_manifest, P_DOWNLOAD,
+     BODY_NONE},
+    {"POST", "/api/v1/models/{org}/{name}/trace", sl_h_trace, P_MANAGE, BODY_FILES},
     {"GET", "/api/v1/eval/keys", sl_h_eval_keys, P_NONE, BODY_NONE},
     {"POST", "/api/v1/eval/keys", sl_h_eval_key_add, P_ADMIN, BODY_SMALL},
     {"POST", "/api/v1/models/{org}/{name}/versions/{rev}/attestations", sl_h_attest,

@@ -204,6 +204,7 @@ static void req_free(struct sl_req *q)
     free(q->raw_path);
     sl_buf_release(&q->body);
     sl_ingest_abort(q->ingest);
+    sl_upload_free(q->upload);
     free(q);
 }
 
@@ -267,6 +268,10 @@ static void begin_body(struct sl_req *q)
         }
         if (sl_ingest_begin(q->srv->r, q->org_id, q->content_length, &q->ingest, &err) != SL_OK)
             body_fail(q, err.code, "%s", err.msg);
+    } else if (q->route->body == BODY_FILES) {
+        struct sl_error err;
+        if (sl_upload_begin(sl_reg_root(q->srv->r), &q->upload, &err) != SL_OK)
+            body_fail(q, err.code, "%s", err.msg);
     } else if (q->route->body == BODY_JSON || q->route->body == BODY_SMALL) {
         unsigned max = q->route->body == BODY_JSON ? SL_JSON_BODY_MAX : SL_SMALL_BODY_MAX;
         if (q->has_length && q->content_length > max)
@@ -284,6 +289,9 @@ static void feed_body(struct sl_req *q, const char *data, size_t n)
         return; /* keep reading and discarding; answer at the end */
     if (q->route->body == BODY_STREAM) {
         if (sl_ingest_feed(q->ingest, data, n, &err) != SL_OK)
+            body_fail(q, err.code, "%s", err.msg);
+    } else if (q->route->body == BODY_FILES) {
+        if (sl_upload_feed(q->upload, data, n, &err) != SL_OK)
             body_fail(q, err.code, "%s", err.msg);
     } else if (q->route->body == BODY_JSON || q->route->body == BODY_SMALL) {
         if (sl_buf_add(&q->body, data, n) != SL_OK)

@@ -654,7 +654,7 @@ fail:
 /* Logs an access event for request `req_id`. */
 static enum sl_err log_access(struct sl_registry *r, struct sl_db *db, const char *type,
                               const char *model, int64_t user_id, const char *by, const char *text,
-                              int64_t expires, struct sl_error *err)
+                              int64_t expires, const char *fp_commitment, struct sl_error *err)
 {
     char who[SL_PSEUDONYM_LEN + 1], digest[73];
     json_t *e;
@@ -670,6 +670,8 @@ static enum sl_err log_access(struct sl_registry *r, struct sl_db *db, const cha
     }
     if (expires)
         json_object_set_new(e, "expires", time_json(expires));
+    if (fp_commitment)
+        json_object_set_new(e, "fingerprint_key_sha256", json_string(fp_commitment));
     rc = sl__log_append(r, db, e, NULL, err);
     json_decref(e);
     return rc;
@@ -688,7 +690,8 @@ static enum sl_err approve_tx(struct sl_registry *r, struct sl_db *db, int64_t r
                                     "grant_seq = grant_seq + 1 WHERE id = ?",
                                     err);
     struct sl_version_ref mv;
-    int64_t log_idx = -1;
+    int64_t log_idx = -1, recipient = 0;
+    char commitment[65];
     enum sl_err rc;
 
     *note = NULL;
@@ -707,7 +710,10 @@ static enum sl_err approve_tx(struct sl_registry *r, struct sl_db *db, int64_t r
     sl_stmt_int(st, 5, req_id);
     rc = sl_stmt_run(st, err);
     if (!rc)
-        rc = log_access(r, db, "access.approved", model, user_id, by, NULL, expires, err);
+        rc = sl__fp_recipient(r, db, model_id, user_id, &recipient, commitment, err);
+    if (!rc)
+        rc = log_access(r, db, "access.approved", model, user_id, by, NULL, expires, commitment,
+                        err);
     if (!rc)
         rc = main_version(db, model_id, &mv, err);
     if (!rc)
@@ -816,7 +822,7 @@ enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_princip
     }
     if (rc)
         goto fail;
-    rc = log_access(r, db, "access.requested", model, p->user_id, NULL, purpose, 0, err);
+    rc = log_access(r, db, "access.requested", model, p->user_id, NULL, purpose, 0, NULL, err);
     if (rc)
         goto fail;
     autoapp = auto_rule(db, rules, p->user_id, why, sizeof(why));
@@ -913,7 +919,7 @@ enum sl_err sl_reg_access_appeal(struct sl_registry *r, const struct sl_principa
     sl_stmt_int(st, 3, g.id);
     rc = sl_stmt_run(st, err);
     if (!rc)
-        rc = log_access(r, db, "access.appealed", model, p->user_id, NULL, text, 0, err);
+        rc = log_access(r, db, "access.appealed", model, p->user_id, NULL, text, 0, NULL, err);
     if (!rc)
         rc = sl_db_commit(db, err);
     if (rc)
@@ -1071,7 +1077,7 @@ enum sl_err sl_reg_access_decide(struct sl_registry *r, const struct sl_principa
         }
         if (!rc)
             rc = log_access(r, db, action == SL_ACCESS_DENY ? "access.denied" : "access.revoked",
-                            model, user_id, by, reason, 0, err);
+                            model, user_id, by, reason, 0, NULL, err);
     }
     if (!rc)
         rc = sl_db_commit(db, err);
@@ -1353,7 +1359,8 @@ enum sl_err sl_reg_expire_grants(struct sl_registry *r, int *count, struct sl_er
             sl_stmt_int(st, 1, ids[i]);
             rc = sl_stmt_run(st, err);
             if (!rc)
-                rc = log_access(r, db, "access.expired", models[i], users[i], NULL, NULL, 0, err);
+                rc = log_access(r, db, "access.expired", models[i], users[i], NULL, NULL, 0, NULL,
+                                err);
         }
         *count = n;
     }

@@ -220,6 +220,12 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
     rc = sl_db_begin(db, err);
     if (!rc)
         rc = run_sql(db,
+                     "DELETE FROM fp_copies WHERE blob_id IN (SELECT id FROM blobs WHERE "
+                     "created <= ? AND NOT EXISTS (SELECT 1 FROM version_files vf WHERE "
+                     "vf.blob_id = blobs.id))",
+                     now - o->grace_seconds, NULL, err);
+    if (!rc)
+        rc = run_sql(db,
                      "DELETE FROM blob_chunks WHERE blob_id IN (SELECT id FROM blobs WHERE "
                      "created <= ? AND NOT EXISTS (SELECT 1 FROM version_files vf WHERE "
                      "vf.blob_id = blobs.id))",

@@ -173,6 +173,19 @@ static enum sl_err latest(struct sl_db *db, int64_t *size, unsigned char root[32
     return row < 0 ? err->code : SL_OK;
 }
 
+/* The newest signed checkpoint as it is. */
+static enum sl_err latest_note(struct sl_db *db, char **note, uint64_t *size, struct sl_error *err)
+{
+    unsigned char root[32];
+    int64_t n;
+    enum sl_err rc = latest(db, &n, root, note, err);
+
+    if (!rc && n < 0)
+        rc = sl_error_set(err, SL_EINTERNAL, "the log has no signed checkpoint");
+    *size = n < 0 ? 0 : (uint64_t)n;
+    return rc;
+}
+
 /* Signs a checkpoint of the whole tree when it grew since the newest one
  * (or when there is none). Inside the log lock. */
 static enum sl_err checkpoint_locked(struct sl_registry *r, struct sl_db *db, char **note,
@@ -208,9 +221,18 @@ static enum sl_err checkpoint_locked(struct sl_registry *r, struct sl_db *db, ch
         if (!rc)
             rc = sl_merkle_verify_consistency((uint64_t)old_size, n, old_root, root,
                                               (const unsigned char(*)[32])proof, plen, err);
-        if (rc)
-            sl_error_prefix(err, "refusing to sign checkpoint %llu: not consistent with %lld",
-                            (unsigned long long)n, (long long)old_size);
+        if (rc) {
+            /* the stored log no longer extends what was signed: never sign
+             * it; keep serving the last good checkpoint so clients see the
+             * break when they check the entries against it */
+            fprintf(stderr,
+                    "{\"event\":\"log_inconsistent\",\"size\":%llu,\"signed\":%lld,"
+                    "\"message\":\"refusing to sign a checkpoint that is not consistent with "
+                    "the last one\"}\n",
+                    (unsigned long long)n, (long long)old_size);
+            sl_db_rollback(db);
+            return latest_note(db, note, size_out, err);
+        }
     }
     sl_db_rollback(db);
     if (rc)
@@ -416,6 +438,8 @@ enum sl_err sl_reg_log_tile(struct sl_registry *r, const char *path, struct sl_b
             } else {
                 sl_stmt_int(st, 1, (int64_t)start);
                 sl_stmt_int(st, 2, (int64_t)end);
+                /* the entries as stored: a damaged store gives a short
+                 * bundle, which clients check against the hashes */
                 while (!rc && sl_stmt_step(st, err) == 1) {
                     size_t n;
                     const void *e = sl_stmt_col_blob(st, 0, &n);

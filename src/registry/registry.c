@@ -246,6 +246,8 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
                           r->origin);
     if (!rc)
         rc = sl_note_key_from_seed(r->origin, r->key_priv, &r->note_key, err);
+    if (!rc)
+        rc = sl__fp_load_key(r, err);
     if (!rc) {
         static const char label[] = "sluice pseudonym key v1";
         sl_hmac_sha256(r->key_priv, sizeof(r->key_priv), label, sizeof(label) - 1, r->pseud_key);
@@ -267,6 +269,7 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
         return rc;
     }
     r->packs = sl_pack_cache_new(root);
+    r->fp_cache = sl__fp_cache_new();
     *out = r;
     return SL_OK;
 }
@@ -285,6 +288,8 @@ void sl_registry_close(struct sl_registry *r)
     pthread_key_delete(r->db_key);
     pthread_mutex_destroy(&r->log_lock);
     sl_pack_cache_free(r->packs);
+    sl__fp_cache_free(r->fp_cache);
+    sl_wipe(r->fp_master, sizeof(r->fp_master));
     sl_packset_free(r->policy);
     sl_wipe(r->key_priv, sizeof(r->key_priv));
     sl_wipe(r->pseud_key, sizeof(r->pseud_key));

@@ -307,6 +307,44 @@ enum sl_err sl_reg_report(struct sl_registry *r, int64_t model_id, const char *m
 int64_t sl_reg_version_log_index(struct sl_registry *r, int64_t version_id);
 int64_t sl_reg_license_log_index(struct sl_registry *r, const char *license_id);
 
+/* ---- fingerprints (fingerprint.c; docs/fingerprint.md) ---- */
+
+/* A download being marked for one recipient. */
+struct sl_reg_mark;
+
+/* For a download by `p` of file `path` (`f`) of `v`: `*out` is a marker
+ * when the copy must carry p's fingerprint (tier gated, p downloads through
+ * a grant, a weight file with eligible tensors), else NULL. */
+enum sl_err sl_reg_mark_for(struct sl_registry *r, const struct sl_principal *p,
+                            const struct sl_version_ref *v, const char *path,
+                            const struct sl_file_ref *f, struct sl_reg_mark **out,
+                            struct sl_error *err);
+/* The range to read so that no marked element is cut: [*start, *end)
+ * holds [offset, offset + len) and at most 3 more bytes either side. */
+void sl_reg_mark_span(const struct sl_reg_mark *m, uint64_t offset, uint64_t len, uint64_t *start,
+                      uint64_t *end);
+/* Marks `buf`, the bytes of file range [offset, offset + len), in place;
+ * the range must come from sl_reg_mark_span. */
+void sl_reg_mark_apply(const struct sl_reg_mark *m, uint64_t offset, void *buf, size_t len);
+uint32_t sl_reg_mark_recipient(const struct sl_reg_mark *m);
+void sl_reg_mark_free(struct sl_reg_mark *m);
+
+/* The caller's manifest of version `v`: a signed note listing the SHA-256 of
+ * every file as the caller receives it (marked copies included), computed
+ * once per recipient and file. */
+enum sl_err sl_reg_manifest(struct sl_registry *r, const struct sl_principal *p,
+                            const struct sl_version_ref *v, const char *model, char **note,
+                            struct sl_error *err);
+
+/* Traces the suspect weight files `paths` against model `model_id`: reads
+ * the marks, scores every recipient ever issued, decodes the payload.
+ * `*out`: {model, version, commit, accused [{user, grant, z, fp_bound,
+ * positions_read}], positions_read, positions_total, recipients_scored,
+ * threshold_z, payload_id, unread, quantised_reference}. */
+enum sl_err sl_reg_trace(struct sl_registry *r, const struct sl_principal *p, int64_t model_id,
+                         const char *model, const char *const *paths, size_t npaths, json_t **out,
+                         struct sl_error *err);
+
 /* ---- evaluations, obligations, tiers (govern.c) ---- */
 
 /* Registers evaluator `name` (an existing account) with verifier key

@@ -28,6 +28,8 @@ struct sl_registry {
     unsigned char pseud_key[32]; /* keys account pseudonyms */
     pthread_mutex_t log_lock;    /* one checkpoint signer at a time */
     _Atomic int32_t policy_day;  /* the day the packs in force were last logged */
+    unsigned char fp_master[32]; /* the fingerprint secret (fp.key) */
+    struct sl_fp_cache *fp_cache;
 };
 
 /* ---- the log seam (log.c) ---- */
@@ -47,6 +49,22 @@ void sl__pseudonym(const struct sl_registry *r, int64_t user_id, char out[SL_PSE
 
 /* "sha256:" + hex of a free text, for log entries (73 bytes). */
 void sl__text_digest(const char *s, char out[73]);
+
+/* ---- fingerprints (fingerprint.c) ---- */
+
+struct sl_fp_cache;
+struct sl_fp_cache *sl__fp_cache_new(void);
+void sl__fp_cache_free(struct sl_fp_cache *c);
+
+/* Loads ROOT/fp.key, creating it (mode 0600) on the first start. */
+enum sl_err sl__fp_load_key(struct sl_registry *r, struct sl_error *err);
+
+/* The fingerprint recipient of (model, user), created on first use inside
+ * the caller's transaction; `commitment` (65 bytes) gets the hex
+ * commitment to its key that the grant's log entry carries. */
+enum sl_err sl__fp_recipient(struct sl_registry *r, struct sl_db *db, int64_t model_id,
+                             int64_t user_id, int64_t *id, char commitment[65],
+                             struct sl_error *err);
 
 /* ---- floors (govern.c) ---- */
 

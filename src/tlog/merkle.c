@@ -52,19 +52,8 @@ static bool is_pow2(uint64_t n)
 void sl_merkle_leaf(const void *entry, size_t n, unsigned char out[HLEN])
 {
     static const unsigned char zero = 0x00;
-    unsigned char buf[256];
 
-    if (n < sizeof(buf)) {
-        buf[0] = 0x00;
-        if (n)
-            memcpy(buf + 1, entry, n);
-        sl_sha256(buf, n + 1, out);
-    } else {
-        struct sl_sha256_ctx *c = sl_sha256_new();
-        sl_sha256_update(c, &zero, 1);
-        sl_sha256_update(c, entry, n);
-        sl_sha256_final(c, out);
-    }
+    sl_sha256_2(&zero, 1, entry, n, out);
 }
 
 void sl_merkle_node(const unsigned char l[HLEN], const unsigned char r[HLEN],
@@ -75,7 +64,7 @@ void sl_merkle_node(const unsigned char l[HLEN], const unsigned char r[HLEN],
     buf[0] = 0x01;
     memcpy(buf + 1, l, HLEN);
     memcpy(buf + 1 + HLEN, r, HLEN);
-    sl_sha256(buf, sizeof(buf), out);
+    sl_sha256_2(buf, sizeof(buf), NULL, 0, out);
 }
 
 enum sl_err sl_merkle_append(uint64_t n, const unsigned char leaf[HLEN], sl_merkle_read_fn read,

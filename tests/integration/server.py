@@ -354,20 +354,20 @@ def write_random(path, size, rng=None):
             left -= n
 
 
-def write_tiny_safetensors(path, rng=None):
-    """A small, valid safetensors file with real (random) data: F32 [64, 64]
+def write_tiny_safetensors(path, rng=None, rows=64):
+    """A small, valid safetensors file with real (random) data: F32 [ROWS, 64]
     and BF16 [128]. Returns {dtype: parameter count}."""
     rng = rng or random.Random()
-    tensors = [("model.w", "F32", [64, 64]), ("model.b", "BF16", [128])]
+    tensors = [("model.w", "F32", [rows, 64]), ("model.b", "BF16", [128])]
     hdr, n = st.st_header(tensors, {"format": "pt"})
     raw = json.dumps(hdr, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(raw)) + raw + rng.randbytes(n))
-    return {"F32": 64 * 64, "BF16": 128}
+    return {"F32": rows * 64, "BF16": 128}
 
 
-def make_model(folder, big=4 << 20, rng=None, safetensors=True):
+def make_model(folder, big=4 << 20, rng=None, safetensors=True, rows=64):
     """A model folder: a random big.bin, config.json, sub/dir/extra.txt, a
     tiny real safetensors file. Returns {dtype: count} of the safetensors
     file (or {})."""
@@ -379,7 +379,7 @@ def make_model(folder, big=4 << 20, rng=None, safetensors=True):
     with open(os.path.join(folder, "sub", "dir", "extra.txt"), "wb") as f:
         f.write(rng.randbytes(5000))
     if safetensors:
-        return write_tiny_safetensors(os.path.join(folder, "model.safetensors"), rng)
+        return write_tiny_safetensors(os.path.join(folder, "model.safetensors"), rng, rows)
     return {}
 
 

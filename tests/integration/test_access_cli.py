@@ -108,11 +108,11 @@ class AccessCase(unittest.TestCase):
     def unique(self, prefix):
         return "%s-%d" % (prefix, next(COUNTER))
 
-    def push(self, model, tier=None, big=MiB, facts=SMALL_FACTS, license_text=None):
+    def push(self, model, tier=None, big=MiB, facts=SMALL_FACTS, license_text=None, rows=64):
         folder = self.p(self.unique("src"))
         # Without weight files the facts' parameter count is the one used.
         sv.make_model(folder, big=big, rng=random.Random(next(COUNTER)),
-                      safetensors=facts is SMALL_FACTS)
+                      safetensors=facts is SMALL_FACTS, rows=rows)
         facts_path = self.p(self.unique("facts") + ".json")
         with open(facts_path, "w") as f:
             json.dump(facts, f)
@@ -173,7 +173,10 @@ class AccessCase(unittest.TestCase):
 
     def test_gated_lifecycle(self):
         model = "acme/" + self.unique("gated")
-        folder, doc = self.push(model, tier="gated", big=8 * MiB)
+        # 1024 x 64 weights: about 65 fingerprint positions, so bob's copy
+        # differs from the original all but surely (4,096 gave ~4, and
+        # sometimes none moved)
+        folder, doc = self.push(model, tier="gated", big=8 * MiB, rows=1024)
         commit = doc["commit"]
 
         r = self.cli("bob", "access", "status", model)
@@ -216,7 +219,14 @@ class AccessCase(unittest.TestCase):
         self.assertTrue(os.path.isfile(lic))
         got = sv.tree_digest(dest)
         del got["LICENSE.sluice"]
-        self.assertEqual(got, sv.tree_digest(folder))
+        want = sv.tree_digest(folder)
+        # the weights are bob's fingerprinted copy (docs/fingerprint.md): same
+        # size, other bytes, verified by pull against the signed manifest;
+        # every other file is the original
+        self.assertNotEqual(got.pop("model.safetensors"), want.pop("model.safetensors"))
+        self.assertEqual(os.path.getsize(os.path.join(dest, "model.safetensors")),
+                         os.path.getsize(os.path.join(folder, "model.safetensors")))
+        self.assertEqual(got, want)
         pins = os.path.join(self.home("bob"), "state", "sluice", "servers.json")
         self.assertEqual(stat.S_IMODE(os.stat(pins).st_mode), 0o600)
         with open(pins) as f:

@@ -1,0 +1,1011 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Fingerprinted gated downloads (docs/fingerprint.md): which downloads are
+ * marked, the recipients and their key commitments, the mark plans of
+ * weight files (cached), the per-recipient manifest of the marked copies'
+ * SHA-256 (signed), and tracing a suspect copy back to its recipient.
+ *
+ * A download is marked when the version is in tier `gated` and the caller
+ * gets it through a grant (members of the publishing org, admins and
+ * evaluators get the originals). Files marked: safetensors and GGUF files
+ * with eligible float tensors; the others (config, tokenizer) are sent as
+ * they are.
+ */
+#include "registry/registry_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/io.h"
+#include "common/jsonout.h"
+#include "common/util.h"
+#include "common/vfs.h"
+#include "formats/formats.h"
+#include "fp/fp.h"
+#include "tlog/govdoc.h"
+#include "common/banned.h"
+
+#define PLAN_CACHE 16
+
+struct plan_entry {
+    int64_t model_id, blob_id;
+    struct sl_fp_plan *plan; /* NULL: the file has nothing to mark */
+    int refs;
+    uint64_t used;
+};
+
+struct sl_fp_cache {
+    pthread_mutex_t lock;
+    struct plan_entry e[PLAN_CACHE];
+    uint64_t clock;
+};
+
+struct sl_reg_mark {
+    struct sl_registry *r;
+    struct plan_entry *entry;
+    struct sl_fp_recipient rcpt;
+};
+
+struct sl_fp_cache *sl__fp_cache_new(void)
+{
+    struct sl_fp_cache *c = sl_xcalloc(1, sizeof(*c));
+
+    pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+void sl__fp_cache_free(struct sl_fp_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < PLAN_CACHE; i++)
+        sl_fp_plan_free(c->e[i].plan);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+enum sl_err sl__fp_load_key(struct sl_registry *r, struct sl_error *err)
+{
+    char *path = sl_xasprintf("%s/fp.key", r->root), *text = NULL;
+    size_t len;
+    enum sl_err rc;
+
+    if (access(path, F_OK) != 0) {
+        char hex[2 * SL_FP_KEY_LEN + 2];
+        sl_random(r->fp_master, sizeof(r->fp_master));
+        sl_hex(r->fp_master, sizeof(r->fp_master), hex);
+        hex[2 * SL_FP_KEY_LEN] = '\n';
+        rc = sl_vfs_write_file(path, hex, sizeof(hex) - 1, 0600, err);
+        sl_wipe(hex, sizeof(hex));
+        free(path);
+        return rc;
+    }
+    rc = sl_read_file(path, 4096, &text, &len, err);
+    if (!rc) {
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+            len--;
+        if (!sl_unhex(text, len, r->fp_master, sizeof(r->fp_master)))
+            rc = sl_error_set(err, SL_EINPUT, "%s: not a hex 32-byte key", path);
+        sl_wipe(text, len);
+    }
+    free(text);
+    free(path);
+    return rc;
+}
+
+/* ---- recipients ---- */
+
+enum sl_err sl__fp_recipient(struct sl_registry *r, struct sl_db *db, int64_t model_id,
+                             int64_t user_id, int64_t *id, char commitment[65],
+                             struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(
+        db, "SELECT id, commitment FROM fp_recipients WHERE model_id = ? AND user_id = ?", err);
+    unsigned char key[SL_FP_KEY_LEN], c[32];
+    int row;
+    enum sl_err rc;
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, user_id);
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        *id = sl_stmt_col_int(st, 0);
+        snprintf(commitment, 65, "%s", sl_stmt_col_text(st, 1));
+    }
+    sl_stmt_done(st);
+    if (row != 0)
+        return row < 0 ? err->code : SL_OK;
+    /* a new recipient: its id is the row id; commit to its key */
+    st = sl_db_stmt(db,
+                    "INSERT INTO fp_recipients (model_id, user_id, commitment, created) VALUES "
+                    "(?, ?, '', ?)",
+                    err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, user_id);
+    sl_stmt_int(st, 3, sl__now());
+    rc = sl_stmt_run(st, err);
+    if (rc)
+        return rc;
+    *id = sl_db_last_id(db);
+    if (*id > (int64_t)UINT32_MAX)
+        return sl_error_set(err, SL_ELIMIT, "more than 2^32 fingerprint recipients");
+    sl_fp_recipient_key(r->fp_master, (uint32_t)*id, key);
+    sl_fp_commitment(key, c);
+    sl_wipe(key, sizeof(key));
+    sl_hex(c, 32, commitment);
+    st = sl_db_stmt(db, "UPDATE fp_recipients SET commitment = ? WHERE id = ?", err);
+    if (!st)
+        return err->code;
+    sl_stmt_text(st, 1, commitment);
+    sl_stmt_int(st, 2, *id);
+    return sl_stmt_run(st, err);
+}
+
+/* The lineage's density, fixed at its first marked download. */
+static enum sl_err lineage_density(struct sl_registry *r, struct sl_db *db, int64_t model_id,
+                                   int64_t version_id, double *density, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db, "SELECT density FROM fp_lineages WHERE model_id = ?", err);
+    uint64_t params = 0;
+    int row;
+
+    (void)r;
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    row = sl_stmt_step(st, err);
+    if (row == 1)
+        *density = sl_stmt_col_real(st, 0);
+    sl_stmt_done(st);
+    if (row != 0)
+        return row < 0 ? err->code : SL_OK;
+    st = sl_db_stmt(db, "SELECT inspect FROM versions WHERE id = ?", err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, version_id);
+    if (sl_stmt_step(st, err) == 1 && sl_stmt_col_text(st, 0)) {
+        json_t *ins = json_loads(sl_stmt_col_text(st, 0), 0, NULL);
+        json_t *t = json_object_get(ins, "params_total");
+        if (json_is_integer(t) && json_integer_value(t) > 0)
+            params = (uint64_t)json_integer_value(t);
+        json_decref(ins);
+    }
+    sl_stmt_done(st);
+    *density = sl_fp_density(params ? params : 1);
+    st = sl_db_stmt(db,
+                    "INSERT INTO fp_lineages (model_id, density, created) VALUES (?, ?, ?) ON "
+                    "CONFLICT DO NOTHING",
+                    err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_real(st, 2, *density);
+    sl_stmt_int(st, 3, sl__now());
+    return sl_stmt_run(st, err);
+}
+
+/* ---- plans ---- */
+
+static bool fp_dtype(unsigned dt, enum sl_fp_dtype *out)
+{
+    switch (dt) {
+    case SL_DT_BF16:
+        *out = SL_FP_BF16;
+        return true;
+    case SL_DT_F16:
+        *out = SL_FP_F16;
+        return true;
+    case SL_DT_F32:
+        *out = SL_FP_F32;
+        return true;
+    case SL_DT_GGML + 0:
+        *out = SL_FP_F32;
+        return true;
+    case SL_DT_GGML + 1:
+        *out = SL_FP_F16;
+        return true;
+    case SL_DT_GGML + 30:
+        *out = SL_FP_BF16;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Lists the eligible tensors of a parsed weight file, canonical names. */
+static struct sl_fp_tensor *eligible(const struct sl_model *m, size_t *n, char ***names)
+{
+    struct sl_fp_tensor *t = sl_xcalloc(m->ntensors ? m->ntensors : 1, sizeof(*t));
+    char **own = sl_xcalloc(m->ntensors ? m->ntensors : 1, sizeof(*own));
+
+    *n = 0;
+    for (size_t i = 0; i < m->ntensors; i++) {
+        const struct sl_tensor *x = &m->tensors[i];
+        enum sl_fp_dtype dt;
+        const char *name = x->name;
+        unsigned dtype = x->dtype;
+        char buf[512];
+        if (!fp_dtype(x->dtype, &dt) || x->ndim != 2)
+            continue;
+        if (x->dtype >= SL_DT_GGML) {
+            name = sl_fp_gguf_name(x->name, buf, sizeof(buf));
+            if (!name)
+                continue;
+            dtype = dt == SL_FP_F32 ? SL_DT_F32 : dt == SL_FP_F16 ? SL_DT_F16 : SL_DT_BF16;
+        }
+        if (!sl_fp_eligible(name, dtype, x->shape, x->ndim))
+            continue;
+        own[*n] = sl_xstrdup(name);
+        t[*n].name = own[*n];
+        t[*n].dtype = dt;
+        t[*n].rows = x->shape[0];
+        t[*n].cols = x->shape[1];
+        t[*n].offset = x->offset;
+        (*n)++;
+    }
+    *names = own;
+    return t;
+}
+
+static bool weight_file(const char *path)
+{
+    size_t n = strlen(path);
+
+    return (n > 12 && strcmp(path + n - 12, ".safetensors") == 0) ||
+           (n > 5 && strcmp(path + n - 5, ".gguf") == 0);
+}
+
+/* Builds the plan of one stored weight file. `*plan` stays NULL when it has
+ * nothing to mark. */
+static enum sl_err build_plan(struct sl_registry *r, struct sl_db *db, int64_t model_id,
+                              int64_t version_id, const char *path, const struct sl_file_ref *f,
+                              struct sl_fp_plan **plan, struct sl_error *err)
+{
+    struct sl__ifile in;
+    struct sl_model *m = NULL;
+    struct sl_fp_tensor *t = NULL;
+    char **names = NULL, lineage[32];
+    unsigned char lkey[SL_FP_KEY_LEN];
+    double density = 0;
+    size_t n = 0;
+    const char *base = strrchr(path, '/');
+    enum sl_err rc;
+
+    *plan = NULL;
+    memset(&in, 0, sizeof(in));
+    in.path = base ? base + 1 : path;
+    in.size = f->size;
+    in.blob_id = f->blob_id;
+    rc = sl__reg_inspect(r, db, &in, 1, &m, err);
+    if (rc == SL_ENOTFOUND)
+        return SL_OK;
+    if (rc)
+        return rc;
+    t = eligible(m, &n, &names);
+    if (n > 0) {
+        rc = lineage_density(r, db, model_id, version_id, &density, err);
+        if (!rc) {
+            snprintf(lineage, sizeof(lineage), "model:%lld", (long long)model_id);
+            sl_fp_lineage_key(r->fp_master, lineage, lkey);
+            rc = sl_fp_plan_new(lkey, density, t, n, plan, err);
+            sl_wipe(lkey, sizeof(lkey));
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    free(t);
+    sl_model_free(m);
+    return rc;
+}
+
+/* A cached plan for (model, blob), built when missing; the entry is held
+ * (refs) until released. */
+static enum sl_err plan_get(struct sl_registry *r, struct sl_db *db, int64_t model_id,
+                            int64_t version_id, const char *path, const struct sl_file_ref *f,
+                            struct plan_entry **out, struct sl_error *err)
+{
+    struct sl_fp_cache *c = r->fp_cache;
+    struct sl_fp_plan *plan = NULL;
+    struct plan_entry *victim = NULL;
+    enum sl_err rc;
+
+    *out = NULL;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < PLAN_CACHE; i++) {
+        struct plan_entry *e = &c->e[i];
+        if (e->refs >= 0 && e->model_id == model_id && e->blob_id == f->blob_id && e->used) {
+            e->refs++;
+            e->used = ++c->clock;
+            *out = e;
+            pthread_mutex_unlock(&c->lock);
+            return SL_OK;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    /* build outside the lock (it reads the header from the store) */
+    rc = build_plan(r, db, model_id, version_id, path, f, &plan, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < PLAN_CACHE; i++) {
+        struct plan_entry *e = &c->e[i];
+        if (e->refs == 0 && (!victim || e->used < victim->used))
+            victim = e;
+    }
+    if (!victim) {
+        pthread_mutex_unlock(&c->lock);
+        sl_fp_plan_free(plan);
+        return sl_error_set(err, SL_ELIMIT, "too many fingerprinted downloads at once (%d files)",
+                            PLAN_CACHE);
+    }
+    sl_fp_plan_free(victim->plan);
+    victim->plan = plan;
+    victim->model_id = model_id;
+    victim->blob_id = f->blob_id;
+    victim->refs = 1;
+    victim->used = ++c->clock;
+    *out = victim;
+    pthread_mutex_unlock(&c->lock);
+    return SL_OK;
+}
+
+static void plan_release(struct sl_registry *r, struct plan_entry *e)
+{
+    pthread_mutex_lock(&r->fp_cache->lock);
+    e->refs--;
+    pthread_mutex_unlock(&r->fp_cache->lock);
+}
+
+/* ---- marking downloads ---- */
+
+/* The recipient a download by `p` of `v` is marked for, or 0 when the
+ * copy is not marked. */
+static enum sl_err marked_for(struct sl_registry *r, struct sl_db *db, const struct sl_principal *p,
+                              const struct sl_version_ref *v, int64_t *recipient,
+                              struct sl_error *err)
+{
+    struct sl_stmt *st;
+    int row;
+
+    *recipient = 0;
+    if (strcmp(v->tier, "gated") != 0 || p->user_id == 0)
+        return SL_OK;
+    if (sl_reg_is_member(r, p, v->org_id) || sl_reg_is_evaluator(r, p))
+        return SL_OK;
+    st = sl_db_stmt(db, "SELECT id FROM fp_recipients WHERE model_id = ? AND user_id = ?", err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, v->model_id);
+    sl_stmt_int(st, 2, p->user_id);
+    row = sl_stmt_step(st, err);
+    if (row == 1)
+        *recipient = sl_stmt_col_int(st, 0);
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    if (row == 0) {
+        /* a grant from before fingerprints: make its recipient now */
+        char commitment[65];
+        enum sl_err rc = sl_db_begin(db, err);
+        if (!rc)
+            rc = sl__fp_recipient(r, db, v->model_id, p->user_id, recipient, commitment, err);
+        if (!rc)
+            rc = sl_db_commit(db, err);
+        if (rc) {
+            sl_db_rollback(db);
+            return rc;
+        }
+    }
+    return SL_OK;
+}
+
+enum sl_err sl_reg_mark_for(struct sl_registry *r, const struct sl_principal *p,
+                            const struct sl_version_ref *v, const char *path,
+                            const struct sl_file_ref *f, struct sl_reg_mark **out,
+                            struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct plan_entry *e = NULL;
+    int64_t recipient = 0;
+    enum sl_err rc;
+
+    *out = NULL;
+    if (!db)
+        return err->code;
+    if (!weight_file(path))
+        return SL_OK;
+    rc = marked_for(r, db, p, v, &recipient, err);
+    if (rc || recipient == 0)
+        return rc;
+    rc = plan_get(r, db, v->model_id, v->version_id, path, f, &e, err);
+    if (rc)
+        return rc;
+    if (!e->plan) {
+        plan_release(r, e);
+        return SL_OK;
+    }
+    *out = sl_xcalloc(1, sizeof(**out));
+    (*out)->r = r;
+    (*out)->entry = e;
+    sl_fp_recipient_init(r->fp_master, (uint32_t)recipient, &(*out)->rcpt);
+    return SL_OK;
+}
+
+void sl_reg_mark_apply(const struct sl_reg_mark *m, uint64_t offset, void *buf, size_t len)
+{
+    sl_fp_mark(m->entry->plan, &m->rcpt, offset, buf, len);
+}
+
+void sl_reg_mark_span(const struct sl_reg_mark *m, uint64_t offset, uint64_t len, uint64_t *start,
+                      uint64_t *end)
+{
+    sl_fp_mark_span(m->entry->plan, offset, len, start, end);
+}
+
+uint32_t sl_reg_mark_recipient(const struct sl_reg_mark *m)
+{
+    return m->rcpt.id;
+}
+
+void sl_reg_mark_free(struct sl_reg_mark *m)
+{
+    if (!m)
+        return;
+    plan_release(m->r, m->entry);
+    sl_wipe(&m->rcpt, sizeof(m->rcpt));
+    free(m);
+}
+
+/* ---- the manifest of a recipient's copy ---- */
+
+/* Copies file bytes [off, off + n) from `runs` (covering the file). */
+static enum sl_err read_range(struct sl_registry *r, const struct sl_run *runs, size_t nruns,
+                              uint64_t off, unsigned char *dst, size_t n, struct sl_error *err)
+{
+    size_t done = 0, i = 0;
+
+    while (done < n) {
+        uint64_t in_run, take;
+        enum sl_err rc;
+        while (i < nruns && runs[i].file_offset + runs[i].length <= off)
+            i++;
+        if (i == nruns || runs[i].file_offset > off)
+            return sl_error_set(err, SL_EINTERNAL, "the file's runs do not cover byte %llu",
+                                (unsigned long long)off);
+        in_run = off - runs[i].file_offset;
+        take = runs[i].length - in_run;
+        if (take > n - done)
+            take = n - done;
+        rc = sl_reg_read_run(r, &runs[i], in_run, dst + done, (size_t)take, err);
+        if (rc)
+            return rc;
+        done += take;
+        off += take;
+    }
+    return SL_OK;
+}
+
+/* SHA-256 of the marked copy of file `f`, computed once per recipient. */
+static enum sl_err copy_sha(struct sl_registry *r, struct sl_db *db, const struct sl_reg_mark *m,
+                            const struct sl_file_ref *f, char hex[65], struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db, "SELECT sha256 FROM fp_copies WHERE recipient_id = ? AND blob_id = ?", err);
+    struct sl_run *runs = NULL;
+    size_t nruns = 0;
+    unsigned char *buf = NULL, h[32];
+    struct sl_sha256_ctx *ctx;
+    int row;
+    enum sl_err rc;
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, m->rcpt.id);
+    sl_stmt_int(st, 2, f->blob_id);
+    row = sl_stmt_step(st, err);
+    if (row == 1)
+        snprintf(hex, 65, "%s", sl_stmt_col_text(st, 0));
+    sl_stmt_done(st);
+    if (row != 0)
+        return row < 0 ? err->code : SL_OK;
+    rc = sl_reg_runs(r, f->blob_id, 0, f->size, &runs, &nruns, err);
+    if (rc)
+        return rc;
+    buf = sl_xmalloc((1u << 20) + 8);
+    ctx = sl_sha256_new();
+    for (uint64_t off = 0; off < f->size && !rc; off += 1u << 20) {
+        uint64_t n = f->size - off < (1u << 20) ? f->size - off : 1u << 20, s, e;
+        /* whole elements around the piece, as a download reads them */
+        sl_reg_mark_span(m, off, n, &s, &e);
+        rc = read_range(r, runs, nruns, s, buf, (size_t)(e - s), err);
+        if (!rc) {
+            sl_reg_mark_apply(m, s, buf, (size_t)(e - s));
+            sl_sha256_update(ctx, buf + (off - s), (size_t)n);
+        }
+    }
+    if (rc) {
+        sl_sha256_free(ctx);
+        goto out;
+    }
+    sl_sha256_final(ctx, h);
+    sl_hex(h, 32, hex);
+    st = sl_db_stmt(db,
+                    "INSERT INTO fp_copies (recipient_id, blob_id, sha256) VALUES (?, ?, ?) ON "
+                    "CONFLICT DO NOTHING",
+                    err);
+    if (!st) {
+        rc = err->code;
+        goto out;
+    }
+    sl_stmt_int(st, 1, m->rcpt.id);
+    sl_stmt_int(st, 2, f->blob_id);
+    sl_stmt_text(st, 3, hex);
+    rc = sl_stmt_run(st, err);
+out:
+    free(buf);
+    free(runs);
+    return rc;
+}
+
+enum sl_err sl_reg_manifest(struct sl_registry *r, const struct sl_principal *p,
+                            const struct sl_version_ref *v, const char *model, char **note,
+                            struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    struct sl_buf b = SL_BUF_INIT((size_t)60 << 10);
+    struct {
+        char *path;
+        struct sl_file_ref f;
+    } *files = NULL;
+    size_t n = 0, cap = 0, len;
+    uint32_t recipient = 0;
+    int row;
+    enum sl_err rc = SL_OK;
+
+    *note = NULL;
+    if (!db)
+        return err->code;
+    st = sl_db_stmt(db,
+                    "SELECT vf.path, b.id, b.size, b.sha256 FROM version_files vf JOIN blobs b ON "
+                    "b.id = vf.blob_id WHERE vf.version_id = ? ORDER BY vf.path",
+                    err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, v->version_id);
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        size_t hl;
+        const unsigned char *h = sl_stmt_col_blob(st, 3, &hl);
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            files = sl_xrealloc(files, cap * sizeof(*files));
+        }
+        files[n].path = sl_xstrdup(sl_stmt_col_text(st, 0));
+        files[n].f.blob_id = sl_stmt_col_int(st, 1);
+        files[n].f.size = (uint64_t)sl_stmt_col_int(st, 2);
+        files[n].f.sha256[0] = '\0';
+        if (hl == 32)
+            sl_hex(h, 32, files[n].f.sha256);
+        n++;
+    }
+    sl_stmt_done(st);
+    if (row < 0)
+        rc = err->code;
+    if (!rc)
+        sl_buf_addf(&b, "sluice manifest v1\nmodel %s\ncommit %s\n", model, v->commit);
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct sl_reg_mark *m = NULL;
+        char hex[65];
+        rc = sl_reg_mark_for(r, p, v, files[i].path, &files[i].f, &m, err);
+        if (rc)
+            break;
+        if (m) {
+            recipient = m->rcpt.id;
+            rc = copy_sha(r, db, m, &files[i].f, hex, err);
+            sl_reg_mark_free(m);
+        } else {
+            snprintf(hex, sizeof(hex), "%s", files[i].f.sha256);
+        }
+        if (!rc && sl_buf_addf(&b, "file %s %llu %s\n", hex, (unsigned long long)files[i].f.size,
+                               files[i].path) != SL_OK)
+            rc =
+                sl_error_set(err, SL_ELIMIT,
+                             "the manifest of %zu files is over the 60 KiB a signed note holds", n);
+    }
+    if (!rc) {
+        char line[64];
+        if (recipient)
+            snprintf(line, sizeof(line), "fingerprint recipient %u\n", recipient);
+        else
+            snprintf(line, sizeof(line), "fingerprint none\n");
+        if (sl_buf_adds(&b, line) != SL_OK)
+            rc = sl_error_set(err, SL_ELIMIT, "the manifest is too long");
+    }
+    if (!rc)
+        rc = sl_note_sign(sl_buf_cstr(&b), b.len, &r->note_key, 1, note, &len, err);
+    for (size_t i = 0; i < n; i++)
+        free(files[i].path);
+    free(files);
+    sl_buf_release(&b);
+    return rc;
+}
+
+/* ---- tracing ---- */
+
+#define GGML_Q8_0 8
+
+static float half_to_float(uint16_t h)
+{
+    float f;
+    sl_fp_to_float(SL_FP_F16, &h, &f, 1);
+    return f;
+}
+
+/* Reads a suspect tensor into floats (`out` holds nelem). */
+static enum sl_err read_suspect(const struct sl_model *m, const struct sl_tensor *t, float *out,
+                                bool *quantised, struct sl_error *err)
+{
+    const char *path = m->files[t->file].path;
+    unsigned char *raw;
+    int fd;
+    enum sl_err rc = SL_OK;
+    enum sl_fp_dtype dt;
+
+    *quantised = false;
+    if (t->nbytes > ((uint64_t)1 << 34))
+        return sl_error_set(err, SL_ELIMIT, "%s: tensor %s is over 16 GiB", path, t->name);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sl_error_set(err, SL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    raw = sl_xmalloc(t->nbytes ? (size_t)t->nbytes : 1);
+    rc = sl_pread_full(fd, raw, (size_t)t->nbytes, t->offset, path, err);
+    close(fd);
+    if (rc) {
+        free(raw);
+        return rc;
+    }
+    if (fp_dtype(t->dtype, &dt)) {
+        sl_fp_to_float(dt, raw, out, (size_t)t->nelem);
+    } else if (t->dtype == SL_DT_GGML + GGML_Q8_0) {
+        uint64_t blocks = t->nelem / 32;
+        for (uint64_t b = 0; b < blocks; b++) {
+            const unsigned char *blk = raw + b * 34;
+            float d = half_to_float((uint16_t)(blk[0] | blk[1] << 8));
+            for (int k = 0; k < 32; k++)
+                out[b * 32 + (uint64_t)k] = (float)(int8_t)blk[2 + k] * d;
+        }
+        *quantised = true;
+    } else {
+        rc =
+            sl_error_set(err, SL_EUNSUPPORTED, "%s: tensor %s has type %s, which trace cannot read",
+                         path, t->name, sl_dtype_name(t->dtype));
+    }
+    free(raw);
+    return rc;
+}
+
+/* The original bytes of tensor `t` (of version file `blob`) from the store. */
+static enum sl_err read_original(struct sl_registry *r, int64_t blob_id, const struct sl_tensor *t,
+                                 unsigned char **out, struct sl_error *err)
+{
+    struct sl_run *runs = NULL;
+    size_t nruns = 0;
+    unsigned char *buf;
+    enum sl_err rc = sl_reg_runs(r, blob_id, t->offset, t->offset + t->nbytes, &runs, &nruns, err);
+
+    *out = NULL;
+    if (rc)
+        return rc;
+    buf = sl_xmalloc(t->nbytes ? (size_t)t->nbytes : 1);
+    for (size_t i = 0; i < nruns && !rc; i++) {
+        uint64_t from = runs[i].file_offset < t->offset ? t->offset - runs[i].file_offset : 0;
+        uint64_t at = runs[i].file_offset + from;
+        uint64_t take = runs[i].length - from;
+        if (at + take > t->offset + t->nbytes)
+            take = t->offset + t->nbytes - at;
+        rc = sl_reg_read_run(r, &runs[i], from, buf + (at - t->offset), (size_t)take, err);
+    }
+    free(runs);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    return SL_OK;
+}
+
+/* The suspect's tensor for canonical name `name`, or NULL. */
+static const struct sl_tensor *suspect_tensor(const struct sl_model *s, const char *name)
+{
+    for (size_t i = 0; i < s->ntensors; i++) {
+        const struct sl_tensor *t = &s->tensors[i];
+        char buf[512];
+        const char *cn =
+            t->dtype >= SL_DT_GGML ? sl_fp_gguf_name(t->name, buf, sizeof(buf)) : t->name;
+        if (cn && strcmp(cn, name) == 0)
+            return t;
+    }
+    return NULL;
+}
+
+struct vfile {
+    int64_t blob_id;
+    uint64_t size;
+    char *path;
+    struct sl_model *m; /* header of the original file */
+};
+
+enum sl_err sl_reg_trace(struct sl_registry *r, const struct sl_principal *p, int64_t model_id,
+                         const char *model, const char *const *paths, size_t npaths, json_t **out,
+                         struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_model *sus = NULL;
+    struct vfile *vf = NULL;
+    size_t nvf = 0, cap = 0, ntens = 0, tcap = 0;
+    struct sl_fp_tensor *tens = NULL;
+    size_t *tens_file = NULL, *tens_idx = NULL;
+    struct sl_fp_plan *plan = NULL;
+    struct sl_fp_obs *obs = NULL;
+    struct sl_fp_recipient *rcpts = NULL;
+    struct sl_fp_score *scores = NULL;
+    int64_t *users = NULL, version_id = 0, seq = 0;
+    size_t nr = 0;
+    json_t *accused = json_array(), *unread = json_array();
+    unsigned char lkey[SL_FP_KEY_LEN];
+    char lineage[32], commit[65] = "";
+    double density;
+    bool any_quantised = false;
+    struct sl_stmt *st;
+    enum sl_err rc;
+
+    (void)p;
+    *out = NULL;
+    if (!db) {
+        rc = err->code;
+        goto out;
+    }
+    rc = sl_model_open(paths, npaths, &sus, err);
+    if (rc) {
+        sl_error_prefix(err, "the suspect copy");
+        goto out;
+    }
+    /* the version: main (the version copies are traced against) */
+    st = sl_db_stmt(db,
+                    "SELECT v.id, v.seq, v.commit_hash FROM refs f JOIN versions v ON v.id = "
+                    "f.version_id WHERE f.model_id = ? AND f.name = 'main'",
+                    err);
+    if (!st) {
+        rc = err->code;
+        goto out;
+    }
+    sl_stmt_int(st, 1, model_id);
+    if (sl_stmt_step(st, err) == 1) {
+        version_id = sl_stmt_col_int(st, 0);
+        seq = sl_stmt_col_int(st, 1);
+        snprintf(commit, sizeof(commit), "%s", sl_stmt_col_text(st, 2));
+    }
+    sl_stmt_done(st);
+    if (!version_id) {
+        rc = sl_error_set(err, SL_ENOTFOUND, "%s has no version", model);
+        goto out;
+    }
+    /* the original weight files' headers */
+    st = sl_db_stmt(db,
+                    "SELECT vf.path, b.id, b.size FROM version_files vf JOIN blobs b ON b.id = "
+                    "vf.blob_id WHERE vf.version_id = ? ORDER BY vf.path",
+                    err);
+    if (!st) {
+        rc = err->code;
+        goto out;
+    }
+    sl_stmt_int(st, 1, version_id);
+    while (sl_stmt_step(st, err) == 1) {
+        if (!weight_file(sl_stmt_col_text(st, 0)))
+            continue;
+        if (nvf == cap) {
+            cap = cap ? cap * 2 : 8;
+            vf = sl_xrealloc(vf, cap * sizeof(*vf));
+        }
+        vf[nvf].path = sl_xstrdup(sl_stmt_col_text(st, 0));
+        vf[nvf].blob_id = sl_stmt_col_int(st, 1);
+        vf[nvf].size = (uint64_t)sl_stmt_col_int(st, 2);
+        vf[nvf].m = NULL;
+        nvf++;
+    }
+    sl_stmt_done(st);
+    for (size_t i = 0; i < nvf && !rc; i++) {
+        struct sl__ifile in;
+        const char *base = strrchr(vf[i].path, '/');
+        memset(&in, 0, sizeof(in));
+        in.path = base ? base + 1 : vf[i].path;
+        in.size = vf[i].size;
+        in.blob_id = vf[i].blob_id;
+        rc = sl__reg_inspect(r, db, &in, 1, &vf[i].m, err);
+        if (rc == SL_ENOTFOUND)
+            rc = SL_OK;
+    }
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < nvf; i++) {
+        size_t n = 0;
+        char **names = NULL;
+        struct sl_fp_tensor *t;
+        if (!vf[i].m)
+            continue;
+        t = eligible(vf[i].m, &n, &names);
+        for (size_t k = 0; k < n; k++) {
+            if (ntens == tcap) {
+                tcap = tcap ? tcap * 2 : 64;
+                tens = sl_xrealloc(tens, tcap * sizeof(*tens));
+                tens_file = sl_xrealloc(tens_file, tcap * sizeof(*tens_file));
+                tens_idx = sl_xrealloc(tens_idx, tcap * sizeof(*tens_idx));
+            }
+            tens[ntens] = t[k]; /* names stay owned by `names` until the end */
+            tens_file[ntens] = i;
+            tens_idx[ntens] = SIZE_MAX;
+            for (size_t x = 0; x < vf[i].m->ntensors; x++) {
+                if (vf[i].m->tensors[x].offset == t[k].offset) {
+                    tens_idx[ntens] = x;
+                    break;
+                }
+            }
+            ntens++;
+        }
+        free(t);
+        free(names); /* the strings now belong to tens[], freed at the end */
+    }
+    if (ntens == 0) {
+        rc = sl_error_set(err, SL_ENOTFOUND,
+                          "%s version %lld has no fingerprinted tensors (no 2-D float weights)",
+                          model, (long long)seq);
+        goto out;
+    }
+    rc = lineage_density(r, db, model_id, version_id, &density, err);
+    if (rc)
+        goto out;
+    snprintf(lineage, sizeof(lineage), "model:%lld", (long long)model_id);
+    sl_fp_lineage_key(r->fp_master, lineage, lkey);
+    rc = sl_fp_plan_new(lkey, density, tens, ntens, &plan, err);
+    sl_wipe(lkey, sizeof(lkey));
+    if (rc)
+        goto out;
+    obs = sl_fp_obs_new(plan);
+    for (size_t k = 0; k < ntens && !rc; k++) {
+        const struct sl_tensor *ot = &vf[tens_file[k]].m->tensors[tens_idx[k]];
+        const struct sl_tensor *stt = suspect_tensor(sus, tens[k].name);
+        unsigned char *orig = NULL;
+        float *sv = NULL, *ref = NULL;
+        bool quantised = false;
+        if (!stt) {
+            json_array_append_new(unread, json_pack("{s:s, s:s}", "tensor", tens[k].name, "why",
+                                                    "not in the suspect copy"));
+            continue;
+        }
+        if (stt->ndim != 2 || stt->shape[0] != tens[k].rows || stt->shape[1] != tens[k].cols) {
+            json_array_append_new(unread, json_pack("{s:s, s:s}", "tensor", tens[k].name, "why",
+                                                    "its shape differs"));
+            continue;
+        }
+        sv = sl_xmalloc((size_t)stt->nelem * sizeof(float));
+        rc = read_suspect(sus, stt, sv, &quantised, err);
+        if (rc == SL_EUNSUPPORTED) {
+            json_array_append_new(unread,
+                                  json_pack("{s:s, s:s}", "tensor", tens[k].name, "why", err->msg));
+            sl_error_clear(err);
+            rc = SL_OK;
+            free(sv);
+            continue;
+        }
+        if (!rc)
+            rc = read_original(r, vf[tens_file[k]].blob_id, ot, &orig, err);
+        if (!rc && quantised) {
+            float *of = sl_xmalloc((size_t)stt->nelem * sizeof(float));
+            ref = sl_xmalloc((size_t)stt->nelem * sizeof(float));
+            sl_fp_to_float(tens[k].dtype, orig, of, (size_t)stt->nelem);
+            sl_fp_q8_0_roundtrip(of, ref, (size_t)stt->nelem);
+            free(of);
+            any_quantised = true;
+        }
+        if (!rc)
+            rc = sl_fp_observe(obs, tens[k].name, tens[k].dtype, orig, sv, ref, err);
+        free(orig);
+        free(sv);
+        free(ref);
+    }
+    if (rc)
+        goto out;
+    /* every recipient ever issued for this lineage */
+    st =
+        sl_db_stmt(db, "SELECT id, user_id FROM fp_recipients WHERE model_id = ? ORDER BY id", err);
+    if (!st) {
+        rc = err->code;
+        goto out;
+    }
+    sl_stmt_int(st, 1, model_id);
+    {
+        size_t rcap = 0;
+        while (sl_stmt_step(st, err) == 1) {
+            if (nr == rcap) {
+                rcap = rcap ? rcap * 2 : 64;
+                rcpts = sl_xrealloc(rcpts, rcap * sizeof(*rcpts));
+                users = sl_xrealloc(users, rcap * sizeof(*users));
+            }
+            sl_fp_recipient_init(r->fp_master, (uint32_t)sl_stmt_col_int(st, 0), &rcpts[nr]);
+            users[nr] = sl_stmt_col_int(st, 1);
+            nr++;
+        }
+    }
+    sl_stmt_done(st);
+    scores = sl_xcalloc(nr ? nr : 1, sizeof(*scores));
+    if (nr)
+        sl_fp_score_many(obs, rcpts, nr, scores);
+    {
+        uint64_t read = 0, total = 0;
+        uint32_t id = 0;
+        bool ok = false;
+        /* accuse only where the chance that any innocent recipient scores
+         * as high is at most one in a million (Bernstein's bound over the
+         * positions read, times the recipients scored) */
+        double zthr = sl_fp_threshold(nr ? scores[0].readable : 0, nr ? nr : 1, 1e-6);
+        json_t *decoded;
+        sl_fp_obs_counts(obs, &read, &total);
+        sl_fp_decode(obs, r->fp_master, &id, &ok);
+        for (size_t i = 0; i < nr; i++) {
+            if (scores[i].z < zthr)
+                continue;
+            st = sl_db_stmt(db, "SELECT name FROM users WHERE id = ?", err);
+            if (!st)
+                break;
+            sl_stmt_int(st, 1, users[i]);
+            if (sl_stmt_step(st, err) == 1)
+                json_array_append_new(
+                    accused, json_pack("{s:s, s:I, s:f, s:f, s:I}", "user", sl_stmt_col_text(st, 0),
+                                       "grant", (json_int_t)rcpts[i].id, "z", scores[i].z,
+                                       "fp_bound", scores[i].fp_bound, "positions_read",
+                                       (json_int_t)scores[i].readable));
+            sl_stmt_done(st);
+        }
+        decoded = ok ? json_integer(id) : json_null();
+        *out = json_pack("{s:s, s:I, s:s, s:o, s:I, s:I, s:I, s:f, s:o, s:o, s:b}", "model", model,
+                         "version", (json_int_t)seq, "commit", commit, "accused", accused,
+                         "positions_read", (json_int_t)read, "positions_total", (json_int_t)total,
+                         "recipients_scored", (json_int_t)nr, "threshold_z", zthr, "payload_id",
+                         decoded, "unread", unread, "quantised_reference", any_quantised);
+        accused = unread = NULL;
+    }
+out:
+    if (tens)
+        for (size_t k = 0; k < ntens; k++)
+            free((char *)tens[k].name);
+    free(tens);
+    free(tens_file);
+    free(tens_idx);
+    for (size_t i = 0; i < nvf; i++) {
+        free(vf[i].path);
+        sl_model_free(vf[i].m);
+    }
+    free(vf);
+    sl_model_free(sus);
+    sl_fp_obs_free(obs);
+    sl_fp_plan_free(plan);
+    if (rcpts)
+        sl_wipe(rcpts, nr * sizeof(*rcpts));
+    free(rcpts);
+    free(users);
+    free(scores);
+    json_decref(accused);
+    json_decref(unread);
+    return rc;
+}
