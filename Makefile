@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps run test bench fuzz lint format clean
+.PHONY: all build deps run test bench fuzz lint format clean load valgrind
 
 all: build
 
@@ -30,7 +30,22 @@ test:
 bench: build
 	@scripts/deps.sh bench
 	@$(BUILD)/bench/bench_inspect
+	@$(BUILD)/bench/bench_tlog
 	@python3 bench/bench_serve.py --sluice $(BUILD)/sluice $(BENCH_SERVE_ARGS)
+	@python3 bench/compare.py --sluice $(BUILD)/sluice $(BENCH_COMPARE_ARGS)
+
+# A 60-second mixed workload with 64 connections against a real server
+# (tests/load/load.py; LOAD_ARGS e.g. --seconds 20). Not part of `make test`.
+load: build
+	@python3 tests/load/load.py --sluice $(BUILD)/sluice $(LOAD_ARGS)
+
+# The server and CLI under valgrind memcheck for an integration subset
+# (about 10 minutes; `make test` runs only tests/valgrind/test_smoke.py).
+VALGRIND_TESTS ?= tests/valgrind/test_smoke.py tests/integration/test_server_api.py \
+	tests/integration/test_access_cli.py
+valgrind: build
+	@scripts/deps.sh test
+	@python3 tests/valgrind/run.py $(BUILD)/sluice $(VALGRIND_TESTS)
 
 fuzz:
 	@scripts/deps.sh test

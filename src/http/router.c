@@ -126,6 +126,8 @@ static bool method_ok(const char *list, const char *m)
     size_t n = strlen(m);
     const char *p = list;
 
+    if (n == 0) /* strstr would find "" forever without advancing */
+        return false;
     while ((p = strstr(p, m)) != NULL) {
         if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
             return true;
