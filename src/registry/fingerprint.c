@@ -72,31 +72,8 @@ void sl__fp_cache_free(struct sl_fp_cache *c)
 
 enum sl_err sl__fp_load_key(struct sl_registry *r, struct sl_error *err)
 {
-    char *path = sl_xasprintf("%s/fp.key", r->root), *text = NULL;
-    size_t len;
-    enum sl_err rc;
-
-    if (access(path, F_OK) != 0) {
-        char hex[2 * SL_FP_KEY_LEN + 2];
-        sl_random(r->fp_master, sizeof(r->fp_master));
-        sl_hex(r->fp_master, sizeof(r->fp_master), hex);
-        hex[2 * SL_FP_KEY_LEN] = '\n';
-        rc = sl_vfs_write_file(path, hex, sizeof(hex) - 1, 0600, err);
-        sl_wipe(hex, sizeof(hex));
-        free(path);
-        return rc;
-    }
-    rc = sl_read_file(path, 4096, &text, &len, err);
-    if (!rc) {
-        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
-            len--;
-        if (!sl_unhex(text, len, r->fp_master, sizeof(r->fp_master)))
-            rc = sl_error_set(err, SL_EINPUT, "%s: not a hex 32-byte key", path);
-        sl_wipe(text, len);
-    }
-    free(text);
-    free(path);
-    return rc;
+    bool fresh;
+    return sl__secret_file(r->root, "fp.key", r->fp_master, sizeof(r->fp_master), &fresh, err);
 }
 
 /* ---- recipients ---- */

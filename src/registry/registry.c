@@ -140,19 +140,22 @@ const unsigned char *sl_reg_public_key(const struct sl_registry *r)
     return r->key_pub;
 }
 
-static enum sl_err load_or_make_key(struct sl_registry *r, bool *fresh, struct sl_error *err)
+enum sl_err sl__secret_file(const char *root, const char *name, unsigned char *key, size_t n,
+                            bool *fresh, struct sl_error *err)
 {
-    char *path = sl_xasprintf("%s/server.key", r->root), *text = NULL;
+    char *path = sl_xasprintf("%s/%s", root, name), *text = NULL;
     size_t len;
     enum sl_err rc;
 
     *fresh = false;
     if (access(path, F_OK) != 0) {
-        char hex[2 * SL_ED25519_PRIV_LEN + 2];
-        sl_ed25519_keygen(r->key_pub, r->key_priv);
-        sl_hex(r->key_priv, SL_ED25519_PRIV_LEN, hex);
-        hex[2 * SL_ED25519_PRIV_LEN] = '\n';
-        rc = sl_vfs_write_file(path, hex, sizeof(hex) - 1, 0600, err);
+        char hex[2 * 64 + 2];
+        if (n > 64)
+            abort();
+        sl_random(key, n);
+        sl_hex(key, n, hex);
+        hex[2 * n] = '\n';
+        rc = sl_vfs_write_file(path, hex, 2 * n + 1, 0600, err);
         sl_wipe(hex, sizeof(hex));
         *fresh = true;
         free(path);
@@ -162,13 +165,22 @@ static enum sl_err load_or_make_key(struct sl_registry *r, bool *fresh, struct s
     if (!rc) {
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
             len--;
-        if (!sl_unhex(text, len, r->key_priv, SL_ED25519_PRIV_LEN) ||
-            sl_ed25519_public(r->key_priv, r->key_pub) != SL_OK)
-            rc = sl_error_set(err, SL_EINPUT, "%s: not a hex Ed25519 key", path);
+        if (!sl_unhex(text, len, key, n))
+            rc = sl_error_set(err, SL_EINPUT, "%s: not a hex %zu-byte key", path, n);
         sl_wipe(text, len);
     }
     free(text);
     free(path);
+    return rc;
+}
+
+static enum sl_err load_or_make_key(struct sl_registry *r, bool *fresh, struct sl_error *err)
+{
+    enum sl_err rc =
+        sl__secret_file(r->root, "server.key", r->key_priv, SL_ED25519_PRIV_LEN, fresh, err);
+
+    if (!rc && sl_ed25519_public(r->key_priv, r->key_pub) != SL_OK)
+        rc = sl_error_set(err, SL_EINPUT, "%s/server.key: not an Ed25519 key", r->root);
     return rc;
 }
 

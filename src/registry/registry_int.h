@@ -58,6 +58,10 @@ void sl__fp_cache_free(struct sl_fp_cache *c);
 
 /* Loads ROOT/fp.key, creating it (mode 0600) on the first start. */
 enum sl_err sl__fp_load_key(struct sl_registry *r, struct sl_error *err);
+/* Reads the hex key ROOT/NAME into KEY (N <= 64 bytes), or makes a random
+ * one and writes it with mode 0600 (*FRESH true). */
+enum sl_err sl__secret_file(const char *root, const char *name, unsigned char *key, size_t n,
+                            bool *fresh, struct sl_error *err);
 
 /* The fingerprint recipient of (model, user), created on first use inside
  * the caller's transaction; `commitment` (65 bytes) gets the hex
