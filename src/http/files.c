@@ -323,8 +323,10 @@ void sl_h_file(struct sl_req *q)
             sl_cache_put(q, &q->v, &f, buf);
         resp = sl_mhd->create_response_from_buffer((size_t)len, buf, MHD_RESPMEM_MUST_FREE);
     } else {
-        resp = sl_mhd->create_response_from_callback(len, len < BLOCK ? (size_t)len : BLOCK, reader,
-                                                     d, free_dl);
+        /* libmicrohttpd allocates (and zeroes) the block with the response:
+         * a HEAD answer sends no body, so it gets a token one */
+        size_t block = q->head ? 64 : len < BLOCK ? (size_t)len : BLOCK;
+        resp = sl_mhd->create_response_from_callback(len, block, reader, d, free_dl);
     }
     finish(q, resp, &f, status, start, end, q->head ? 0 : len, recipient);
     if (!q->head && len > SMALL_FILE)
