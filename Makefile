@@ -27,10 +27,11 @@ test:
 	@cmake --build $(BUILD) -j$(JOBS)
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
+# bench_tlog runs inside compare.py, which quotes it in its table.
 bench: build
 	@scripts/deps.sh bench
 	@$(BUILD)/bench/bench_inspect
-	@$(BUILD)/bench/bench_tlog
+	@$(BUILD)/bench/bench_fp
 	@python3 bench/bench_serve.py --sluice $(BUILD)/sluice $(BENCH_SERVE_ARGS)
 	@python3 bench/compare.py --sluice $(BUILD)/sluice $(BENCH_COMPARE_ARGS)
 
