@@ -18,6 +18,7 @@
 
 #include "common/buf.h"
 #include "common/util.h"
+#include "fp/fp.h"
 #include "common/banned.h"
 
 #define MAX_FILES 1000
@@ -39,20 +40,6 @@ struct sender {
     char why[300];
 };
 
-static bool name_ok(const char *n)
-{
-    size_t len = strlen(n);
-
-    if (len == 0 || len > 200 || n[0] == '.')
-        return false;
-    for (const char *p = n; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '.' || *p == '_' || *p == '-'))
-            return false;
-    return sl_str_has_suffix(n, len, ".safetensors") || sl_str_has_suffix(n, len, ".gguf") ||
-           sl_str_has_suffix(n, len, ".json");
-}
-
 static enum sl_err add(struct tfile **f, size_t *n, const char *path, struct sl_error *err)
 {
     struct stat st;
@@ -63,7 +50,7 @@ static enum sl_err add(struct tfile **f, size_t *n, const char *path, struct sl_
         return sl_error_set(err, SL_EIO, "%s: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode))
         return sl_error_set(err, SL_EUSAGE, "%s: not a regular file", path);
-    if (!name_ok(base))
+    if (!sl_fp_suspect_name_ok(base))
         return sl_error_set(err, SL_EUSAGE,
                             "%s: trace reads *.safetensors, *.gguf and *.json files named with "
                             "letters, digits, '.', '_' and '-'",
@@ -96,7 +83,7 @@ static enum sl_err collect_files(const char *const *paths, size_t npaths, struct
             if (!d)
                 return sl_error_set(err, SL_EIO, "%s: %s", paths[i], strerror(errno));
             while ((e = readdir(d)) != NULL) {
-                if (!name_ok(e->d_name))
+                if (!sl_fp_suspect_name_ok(e->d_name))
                     continue;
                 names = sl_xrealloc(names, (nn + 1) * sizeof(*names));
                 names[nn++] = sl_path_join(paths[i], e->d_name);

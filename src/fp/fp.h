@@ -233,6 +233,13 @@ const char *sl_fp_gguf_name(const char *gguf, char *buf, size_t n);
 enum sl_err sl_fp_unpermute_qk(const float *in, float *out, uint64_t rows, uint64_t cols,
                                uint32_t n_head, struct sl_error *err);
 
+/* The file names a suspect copy may be sent to the tracer under (client and
+ * server apply the same rule): 1 to SL_FP_SUSPECT_NAME_MAX bytes of
+ * [A-Za-z0-9._-], not starting with a dot, ending in .safetensors, .gguf or
+ * .json. */
+#define SL_FP_SUSPECT_NAME_MAX 200
+bool sl_fp_suspect_name_ok(const char *name);
+
 /* Q8_0 (ggml): quantise `n` floats as llama.cpp's reference quantiser does
  * (quantize_row_q8_0_ref: d = amax / 127 stored as fp16, q = roundf(x * (1 /
  * d))) and dequantise back (q * d); for references. `n` should be a multiple

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fp/fp_int.h"
+#include "common/util.h"
 
 #include "common/banned.h"
 
@@ -178,4 +179,18 @@ const char *sl_fp_gguf_name(const char *gguf, char *buf, size_t n)
         }
     }
     return NULL;
+}
+
+bool sl_fp_suspect_name_ok(const char *n)
+{
+    size_t len = strlen(n);
+
+    if (len == 0 || len > SL_FP_SUSPECT_NAME_MAX || n[0] == '.')
+        return false;
+    for (const char *p = n; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-'))
+            return false;
+    return sl_str_has_suffix(n, len, ".safetensors") || sl_str_has_suffix(n, len, ".gguf") ||
+           sl_str_has_suffix(n, len, ".json");
 }

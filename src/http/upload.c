@@ -21,11 +21,12 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "fp/fp.h"
 #include "common/vfs.h"
 #include "common/banned.h"
 
 #define MAX_FILES    1000
-#define NAME_MAX_LEN 200
+#define NAME_MAX_LEN SL_FP_SUSPECT_NAME_MAX
 
 enum state { S_NAMELEN, S_NAME, S_SIZE, S_DATA };
 
@@ -42,20 +43,6 @@ struct sl_upload {
     size_t files;
     uint64_t offset; /* in the body, for messages */
 };
-
-static bool name_ok(const char *n)
-{
-    size_t len = strlen(n);
-
-    if (len == 0 || len > NAME_MAX_LEN || n[0] == '.')
-        return false;
-    for (const char *p = n; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '.' || *p == '_' || *p == '-'))
-            return false;
-    return sl_str_has_suffix(n, len, ".safetensors") || sl_str_has_suffix(n, len, ".gguf") ||
-           sl_str_has_suffix(n, len, ".json");
-}
 
 enum sl_err sl_upload_begin(const char *root, struct sl_upload **out, struct sl_error *err)
 {
@@ -130,7 +117,7 @@ enum sl_err sl_upload_feed(struct sl_upload *u, const char *data, size_t n, stru
                 break;
             u->name[u->name_len] = '\0';
             u->have = 0;
-            if (memchr(u->name, '\0', u->name_len) || !name_ok(u->name))
+            if (memchr(u->name, '\0', u->name_len) || !sl_fp_suspect_name_ok(u->name))
                 return bad(u, err,
                            "a file name must be a plain name of letters, digits, '.', '_' and "
                            "'-' ending in .safetensors, .gguf or .json");
