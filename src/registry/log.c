@@ -320,8 +320,11 @@ enum sl_err sl_reg_log_size(struct sl_registry *r, uint64_t *size, struct sl_err
     return tree_size(db, size, err);
 }
 
-enum sl_err sl_reg_log_inclusion(struct sl_registry *r, uint64_t index, uint64_t size,
-                                 unsigned char (*proof)[32], size_t *len, struct sl_error *err)
+/* An inclusion proof of entry `a` (consistency false) or a consistency proof
+ * from size `a` (true) for a tree of `size` entries, read in one snapshot. */
+static enum sl_err proof_in_snapshot(struct sl_registry *r, bool consistency, uint64_t a,
+                                     uint64_t size, unsigned char (*proof)[32], size_t *len,
+                                     struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     uint64_t n = 0;
@@ -336,30 +339,22 @@ enum sl_err sl_reg_log_inclusion(struct sl_registry *r, uint64_t index, uint64_t
         rc = sl_error_set(err, SL_ENOTFOUND, "the log has %llu entries, not %llu",
                           (unsigned long long)n, (unsigned long long)size);
     if (!rc)
-        rc = sl_merkle_inclusion(index, size, read_hash, db, proof, len, err);
+        rc = consistency ? sl_merkle_consistency(a, size, read_hash, db, proof, len, err)
+                         : sl_merkle_inclusion(a, size, read_hash, db, proof, len, err);
     sl_db_rollback(db);
     return rc;
+}
+
+enum sl_err sl_reg_log_inclusion(struct sl_registry *r, uint64_t index, uint64_t size,
+                                 unsigned char (*proof)[32], size_t *len, struct sl_error *err)
+{
+    return proof_in_snapshot(r, false, index, size, proof, len, err);
 }
 
 enum sl_err sl_reg_log_consistency(struct sl_registry *r, uint64_t m, uint64_t size,
                                    unsigned char (*proof)[32], size_t *len, struct sl_error *err)
 {
-    struct sl_db *db = sl_reg_db(r, err);
-    uint64_t n = 0;
-    enum sl_err rc;
-
-    if (!db)
-        return err->code;
-    rc = sl_db_begin_read(db, err);
-    if (!rc)
-        rc = tree_size(db, &n, err);
-    if (!rc && size > n)
-        rc = sl_error_set(err, SL_ENOTFOUND, "the log has %llu entries, not %llu",
-                          (unsigned long long)n, (unsigned long long)size);
-    if (!rc)
-        rc = sl_merkle_consistency(m, size, read_hash, db, proof, len, err);
-    sl_db_rollback(db);
-    return rc;
+    return proof_in_snapshot(r, true, m, size, proof, len, err);
 }
 
 enum sl_err sl_reg_log_proof(struct sl_registry *r, int64_t index, char **text,
