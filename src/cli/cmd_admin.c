@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "common/date.h"
+#include "common/util.h"
 #include "registry/registry.h"
 #include "common/banned.h"
 
@@ -24,63 +25,35 @@ struct args {
 
 static int parse(int argc, char **argv, struct args *g)
 {
-    struct sl_opt o;
-    const char *a;
-    bool is_opt;
-    int code = 0;
+    static const struct sl_cli_optdef defs[] = {
+        {"--json", SL_OPT_FLAG},    {"--admin", SL_OPT_FLAG},        {"--data", SL_OPT_VALUE},
+        {"--email", SL_OPT_VALUE},  {"--affiliation", SL_OPT_VALUE}, {"--country", SL_OPT_VALUE},
+        {"--role", SL_OPT_VALUE},   {"--token", SL_OPT_VALUE},       {"--user", SL_OPT_VALUE},
+        {"--scopes", SL_OPT_VALUE}, {"--expires", SL_OPT_VALUE},     {"--grace", SL_OPT_VALUE},
+        {NULL, SL_OPT_FLAG}};
+    struct sl_cli_args a;
+    int code = sl_cli_args_parse(&a, "admin", defs, argc, argv);
 
     memset(g, 0, sizeof(*g));
-    sl_opt_init(&o, "admin", argc, argv);
-    while ((a = sl_opt_next(&o, &is_opt)) != NULL) {
-        const char **slot = NULL;
-        if (!is_opt) {
-            if (g->npos == 6) {
-                code = sl_cli_usage("admin", "too many arguments");
-                break;
-            }
-            g->pos[g->npos++] = a;
-            continue;
-        }
-        if (strcmp(a, "--json") == 0) {
-            g->json = true;
-            continue;
-        }
-        if (strcmp(a, "--admin") == 0) {
-            g->admin = true;
-            continue;
-        }
-        if (strcmp(a, "--data") == 0)
-            slot = &g->data;
-        else if (strcmp(a, "--email") == 0)
-            slot = &g->email;
-        else if (strcmp(a, "--affiliation") == 0)
-            slot = &g->affiliation;
-        else if (strcmp(a, "--country") == 0)
-            slot = &g->country;
-        else if (strcmp(a, "--role") == 0)
-            slot = &g->role;
-        else if (strcmp(a, "--token") == 0)
-            slot = &g->token;
-        else if (strcmp(a, "--user") == 0)
-            slot = &g->user;
-        else if (strcmp(a, "--scopes") == 0)
-            slot = &g->scopes;
-        else if (strcmp(a, "--expires") == 0)
-            slot = &g->expires;
-        else if (strcmp(a, "--grace") == 0)
-            slot = &g->grace;
-        if (!slot) {
-            code = sl_cli_usage("admin", "unknown option %s", a);
-            break;
-        }
-        if (!(*slot = sl_opt_value(&o, a))) {
-            code = 2;
-            break;
-        }
-    }
-    /* values point into argv; the option buffer is not needed after this */
-    sl_opt_release(&o);
-    return code;
+    if (code)
+        return code;
+    if (a.npos > SL_ARRAY_LEN(g->pos))
+        return sl_cli_usage("admin", "too many arguments");
+    memcpy(g->pos, a.pos, a.npos * sizeof(a.pos[0]));
+    g->npos = a.npos;
+    g->json = sl_cli_has(&a, "--json");
+    g->admin = sl_cli_has(&a, "--admin");
+    g->data = sl_cli_val(&a, "--data");
+    g->email = sl_cli_val(&a, "--email");
+    g->affiliation = sl_cli_val(&a, "--affiliation");
+    g->country = sl_cli_val(&a, "--country");
+    g->role = sl_cli_val(&a, "--role");
+    g->token = sl_cli_val(&a, "--token");
+    g->user = sl_cli_val(&a, "--user");
+    g->scopes = sl_cli_val(&a, "--scopes");
+    g->expires = sl_cli_val(&a, "--expires");
+    g->grace = sl_cli_val(&a, "--grace");
+    return 0;
 }
 
 static bool is(const struct args *g, size_t i, const char *s)
