@@ -156,6 +156,12 @@ int sl_cmd_admin(int argc, char **argv)
                    g.role ? g.role : "member");
         else if (!rc)
             printf("%s is now a %s of %s\n", g.pos[4], g.role ? g.role : "member", g.pos[3]);
+    } else if (is(&g, 0, "org") && is(&g, 1, "member") && is(&g, 2, "remove") && g.npos == 5) {
+        rc = sl_reg_member_remove(r, g.pos[3], g.pos[4], &err);
+        if (!rc && g.json)
+            printf("{\"org\": \"%s\", \"removed\": \"%s\"}\n", g.pos[3], g.pos[4]);
+        else if (!rc)
+            printf("%s is no longer a member of %s\n", g.pos[4], g.pos[3]);
     } else if (is(&g, 0, "token") && is(&g, 1, "new") && g.npos == 3) {
         bool ok;
         unsigned scopes = parse_scopes(g.scopes, &ok);

@@ -226,16 +226,18 @@ static int eval_key(const struct sl_cli_args *a)
     struct sl_error err;
     json_t *res = NULL, *e;
     const char *sub = a->npos > 1 ? a->pos[1] : "";
-    bool add = strcmp(sub, "add") == 0;
+    bool add = strcmp(sub, "add") == 0, rm = strcmp(sub, "remove") == 0;
     size_t i;
     int code;
 
     sl_error_clear(&err);
-    if (!add && strcmp(sub, "list") != 0)
-        return sl_cli_usage("eval key", "expected add NAME VKEY or list");
+    if (!add && !rm && strcmp(sub, "list") != 0)
+        return sl_cli_usage("eval key", "expected add NAME VKEY, remove NAME or list");
     if (add && a->npos != 4)
         return sl_cli_usage("eval key add", "expected NAME VKEY");
-    if (!add && a->npos != 2)
+    if (rm && a->npos != 3)
+        return sl_cli_usage("eval key remove", "expected NAME");
+    if (!add && !rm && a->npos != 2)
         return sl_cli_usage("eval key list", "takes no arguments");
     if (add) {
         if (sl_note_vkey_parse(a->pos[3], strlen(a->pos[3]), &k, &err))
@@ -251,6 +253,8 @@ static int eval_key(const struct sl_cli_args *a)
         return code;
     if (add)
         code = sl_client_eval_key_add(cl, a->pos[2], a->pos[3], &res, &err);
+    else if (rm)
+        code = sl_client_eval_key_remove(cl, a->pos[2], &res, &err);
     else
         code = sl_client_eval_keys(cl, &res, &err);
     if (code) {
@@ -263,13 +267,18 @@ static int eval_key(const struct sl_cli_args *a)
         printf("Registered the evaluator key of %s (key ID %08x); %s may now see withheld "
                "versions, and attestations signed with it can be attached.\n",
                a->pos[2], (unsigned)k.id, a->pos[2]);
+    } else if (rm) {
+        printf("Revoked the evaluator key of %s: attestations it signs are refused from now on; "
+               "what it attested before keeps its history.\n",
+               a->pos[2]);
     } else if (json_array_size(res) == 0) {
         printf("no evaluator keys\n");
     } else {
         printf("%-24s %-22s %s\n", "NAME", "ADDED", "VKEY");
         json_array_foreach(res, i, e)
         {
-            printf("%-24s %-22s ", str(e, "name"), str(e, "added"));
+            printf("%-24s %-22s ", str(e, "name"),
+                   json_object_get(e, "revoked") ? "revoked" : str(e, "added"));
             sl_cli_put_safe(stdout, str(e, "vkey"));
             fputc('\n', stdout);
         }

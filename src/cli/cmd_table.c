@@ -95,8 +95,12 @@ static const char admin_help[] =
     "  user remove NAME     its tokens stop working at once; its memberships go\n"
     "                     create an account; prints its token once ({\"user\",\"token\"})\n"
     "  org add ORG        create an org\n"
-    "  org member add ORG USER [--role publisher|member]\n"
-    "                     add a member (publishers may push to the org)\n"
+    "  org member add ORG USER [--role admin|publisher|member]\n"
+    "                     add a member or change its role: admins and publishers push\n"
+    "                     and manage access; plain members download click and gated\n"
+    "                     versions, never hosted or withheld weights\n"
+    "  org member remove ORG USER\n"
+    "                     remove a member\n"
     "  token new USER [--scopes read,write,admin] [--expires DATE]\n"
     "                     issue another token (32 random bytes, stored hashed)\n"
     "  token revoke (--token TOKEN | --user USER)\n"
@@ -246,6 +250,7 @@ static const char eval_help[] =
     "       sluice eval attach ORG/NAME@REV FILE [--json]\n"
     "       sluice eval list ORG/NAME[@REV] [--json]\n"
     "       sluice eval key add NAME VKEY [--json]\n"
+    "       sluice eval key remove NAME [--json]\n"
     "       sluice eval key list [--json]\n"
     "\n"
     "Evaluations attested by registered evaluators (docs/access.md).\n"
@@ -264,6 +269,8 @@ static const char eval_help[] =
     "  list      the attestations attached to a version\n"
     "  key add   admins: registers NAME's verifier key; NAME (an existing account,\n"
     "            the key's name) may then see withheld versions\n"
+    "  key remove admins: revokes NAME's key (a log entry); attestations it signs\n"
+    "            are refused from then on, what it attested before stands\n"
     "  key list  the registered evaluator keys\n";
 
 static const char obligations_help[] =

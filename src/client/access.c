@@ -288,6 +288,21 @@ enum sl_err sl_client_eval_key_add(struct sl_client *cl, const char *name, const
     return rc;
 }
 
+enum sl_err sl_client_eval_key_remove(struct sl_client *cl, const char *name, json_t **out,
+                                      struct sl_error *err)
+{
+    struct sl_buf b = SL_BUF_INIT(16384);
+    char *path;
+    enum sl_err rc;
+
+    sl_buf_adds(&b, "/api/v1/eval/keys/");
+    sl__cl_url_escape(&b, name, false);
+    path = sl_buf_detach(&b, NULL);
+    rc = call(cl, "DELETE", path, NULL, NULL, NULL, out, err);
+    free(path);
+    return rc;
+}
+
 enum sl_err sl_client_attest_attach(struct sl_client *cl, const char *org, const char *name,
                                     const char *rev, const char *note, size_t len, json_t **out,
                                     struct sl_error *err)

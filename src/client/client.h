@@ -201,6 +201,9 @@ enum sl_err sl_client_log_key(struct sl_client *cl, char **vkey, struct sl_error
 /* GET and POST /api/v1/eval/keys ([{name, vkey, added}]; adding is for
  * admins). */
 enum sl_err sl_client_eval_keys(struct sl_client *cl, json_t **out, struct sl_error *err);
+/* Revokes evaluator NAME's key (admin token). */
+enum sl_err sl_client_eval_key_remove(struct sl_client *cl, const char *name, json_t **out,
+                                      struct sl_error *err);
 enum sl_err sl_client_eval_key_add(struct sl_client *cl, const char *name, const char *vkey,
                                    json_t **out, struct sl_error *err);
 

@@ -132,6 +132,18 @@ static const char *const migrations[] = {
     "  recipient_id INTEGER NOT NULL REFERENCES fp_recipients(id),"
     "  blob_id INTEGER NOT NULL REFERENCES blobs(id), sha256 TEXT NOT NULL,"
     "  PRIMARY KEY (recipient_id, blob_id)) WITHOUT ROWID;",
+    /* 5: revocations stick (history, no more auto-approval), evaluator keys
+     * can be revoked, orgs get an admin role (docs/access.md) */
+    "ALTER TABLE access_requests ADD COLUMN history TEXT;"
+    "ALTER TABLE access_requests ADD COLUMN no_auto INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE eval_keys ADD COLUMN revoked INTEGER;"
+    "CREATE TABLE members_new ("
+    "  org_id INTEGER NOT NULL REFERENCES orgs(id), user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'publisher', 'member')),"
+    "  PRIMARY KEY (org_id, user_id));"
+    "INSERT INTO members_new SELECT org_id, user_id, role FROM members;"
+    "DROP TABLE members;"
+    "ALTER TABLE members_new RENAME TO members;",
 };
 
 enum sl_err sl__db_migrate(struct sl_db *db, struct sl_error *err)

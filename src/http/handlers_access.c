@@ -414,6 +414,17 @@ void sl_h_eval_key_add(struct sl_req *q)
     finish(q, rc, 201, result, &err);
 }
 
+void sl_h_eval_key_remove(struct sl_req *q)
+{
+    json_t *result = NULL;
+    struct sl_error err;
+    enum sl_err rc;
+
+    sl_error_clear(&err);
+    rc = sl_reg_eval_key_remove(q->srv->r, &q->who, q->sub, &result, &err);
+    finish(q, rc, 200, result, &err);
+}
+
 void sl_h_attest(struct sl_req *q)
 {
     char model[2 * SL_NAME_MAX + 2];

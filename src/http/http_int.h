@@ -37,6 +37,11 @@ enum perm {
  * (upload.c). */
 enum body_kind { BODY_NONE, BODY_JSON, BODY_SMALL, BODY_STREAM, BODY_FILES };
 
+/* The token scope a route needs (docs/access.md). S_READ routes also answer
+ * anonymous callers when their permission allows; a token of any scope
+ * reads. S_WRITE is every state change; S_ADMIN the admin routes. */
+enum need_scope { S_READ, S_WRITE, S_ADMIN };
+
 struct sl_req;
 typedef void (*sl_handler)(struct sl_req *q);
 
@@ -46,6 +51,7 @@ struct sl_route {
     sl_handler handler;
     enum perm perm;
     enum body_kind body;
+    enum need_scope scope;
 };
 
 struct sl_server {
@@ -163,6 +169,7 @@ void sl_h_revocations(struct sl_req *q);
 void sl_h_log_key(struct sl_req *q);
 void sl_h_eval_keys(struct sl_req *q);
 void sl_h_eval_key_add(struct sl_req *q);
+void sl_h_eval_key_remove(struct sl_req *q);
 void sl_h_attest(struct sl_req *q);
 void sl_h_attestations(struct sl_req *q);
 void sl_h_obligations(struct sl_req *q);

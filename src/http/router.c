@@ -15,69 +15,79 @@
 #include "common/banned.h"
 
 const struct sl_route sl_routes[] = {
-    {"GET", "/api/v1/health", sl_h_health, P_NONE, BODY_NONE},
-    {"GET", "/api/v1/models", sl_h_models, P_NONE, BODY_NONE},
-    {"GET", "/api/v1/models/{org}/{name}", sl_h_model, P_MODEL, BODY_NONE},
-    {"GET", "/api/v1/models/{org}/{name}/versions/{rev}", sl_h_version, P_VERSION, BODY_NONE},
+    {"GET", "/api/v1/health", sl_h_health, P_NONE, BODY_NONE, S_READ},
+    {"GET", "/api/v1/models", sl_h_models, P_NONE, BODY_NONE, S_READ},
+    {"GET", "/api/v1/models/{org}/{name}", sl_h_model, P_MODEL, BODY_NONE, S_READ},
+    {"GET", "/api/v1/models/{org}/{name}/versions/{rev}", sl_h_version, P_VERSION, BODY_NONE,
+     S_READ},
     {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/decision", sl_h_decision, P_VERSION,
-     BODY_NONE},
+     BODY_NONE, S_READ},
     {"GET HEAD", "/api/v1/models/{org}/{name}/versions/{rev}/files/{path*}", sl_h_file, P_DOWNLOAD,
-     BODY_NONE},
-    {"POST", "/api/v1/models/{org}/{name}/chunks/missing", sl_h_missing, P_PUBLISH, BODY_JSON},
-    {"POST", "/api/v1/models/{org}/{name}/chunks", sl_h_chunks, P_PUBLISH, BODY_STREAM},
-    {"POST", "/api/v1/models/{org}/{name}/files/{sha}", sl_h_file_store, P_PUBLISH, BODY_JSON},
-    {"POST", "/api/v1/models/{org}/{name}/versions", sl_h_commit, P_PUBLISH, BODY_JSON},
-    {"GET", "/api/models/{org}/{name}", sl_h_hf_info, P_VERSION, BODY_NONE},
-    {"GET", "/api/models/{org}/{name}/revision/{rev}", sl_h_hf_info, P_VERSION, BODY_NONE},
-    {"GET", "/api/models/{org}/{name}/tree/{rev}", sl_h_hf_tree, P_VERSION, BODY_NONE},
-    {"GET", "/api/models/{org}/{name}/tree/{rev}/{path*}", sl_h_hf_tree, P_VERSION, BODY_NONE},
-    {"POST", "/api/models/{org}/{name}/paths-info/{rev}", sl_h_hf_paths_info, P_VERSION, BODY_JSON},
-    {"GET HEAD", "/{org}/{name}/resolve/{rev}/{path*}", sl_h_file, P_DOWNLOAD, BODY_NONE},
+     BODY_NONE, S_READ},
+    {"POST", "/api/v1/models/{org}/{name}/chunks/missing", sl_h_missing, P_PUBLISH, BODY_JSON,
+     S_WRITE},
+    {"POST", "/api/v1/models/{org}/{name}/chunks", sl_h_chunks, P_PUBLISH, BODY_STREAM, S_WRITE},
+    {"POST", "/api/v1/models/{org}/{name}/files/{sha}", sl_h_file_store, P_PUBLISH, BODY_JSON,
+     S_WRITE},
+    {"POST", "/api/v1/models/{org}/{name}/versions", sl_h_commit, P_PUBLISH, BODY_JSON, S_WRITE},
+    {"GET", "/api/models/{org}/{name}", sl_h_hf_info, P_VERSION, BODY_NONE, S_READ},
+    {"GET", "/api/models/{org}/{name}/revision/{rev}", sl_h_hf_info, P_VERSION, BODY_NONE, S_READ},
+    {"GET", "/api/models/{org}/{name}/tree/{rev}", sl_h_hf_tree, P_VERSION, BODY_NONE, S_READ},
+    {"GET", "/api/models/{org}/{name}/tree/{rev}/{path*}", sl_h_hf_tree, P_VERSION, BODY_NONE,
+     S_READ},
+    {"POST", "/api/models/{org}/{name}/paths-info/{rev}", sl_h_hf_paths_info, P_VERSION, BODY_JSON,
+     S_READ},
+    {"GET HEAD", "/{org}/{name}/resolve/{rev}/{path*}", sl_h_file, P_DOWNLOAD, BODY_NONE, S_READ},
     /* tiered access (docs/access.md) */
-    {"GET", "/api/v1/models/{org}/{name}/terms", sl_h_terms, P_MODEL, BODY_NONE},
-    {"POST", "/api/v1/models/{org}/{name}/accept", sl_h_accept, P_USER_MODEL, BODY_SMALL},
-    {"POST", "/api/v1/models/{org}/{name}/access", sl_h_access_request, P_USER_MODEL, BODY_SMALL},
-    {"GET", "/api/v1/models/{org}/{name}/access", sl_h_access_list, P_MANAGE, BODY_NONE},
-    {"GET", "/api/v1/models/{org}/{name}/access/me", sl_h_access_me, P_USER_MODEL, BODY_NONE},
+    {"GET", "/api/v1/models/{org}/{name}/terms", sl_h_terms, P_MODEL, BODY_NONE, S_READ},
+    {"POST", "/api/v1/models/{org}/{name}/accept", sl_h_accept, P_USER_MODEL, BODY_SMALL, S_WRITE},
+    {"POST", "/api/v1/models/{org}/{name}/access", sl_h_access_request, P_USER_MODEL, BODY_SMALL,
+     S_WRITE},
+    {"GET", "/api/v1/models/{org}/{name}/access", sl_h_access_list, P_MANAGE, BODY_NONE, S_READ},
+    {"GET", "/api/v1/models/{org}/{name}/access/me", sl_h_access_me, P_USER_MODEL, BODY_NONE,
+     S_READ},
     {"POST", "/api/v1/models/{org}/{name}/access/me/appeal", sl_h_access_appeal, P_USER_MODEL,
-     BODY_SMALL},
+     BODY_SMALL, S_WRITE},
     {"POST", "/api/v1/models/{org}/{name}/access/{user}/approve", sl_h_access_approve, P_MANAGE,
-     BODY_SMALL},
+     BODY_SMALL, S_WRITE},
     {"POST", "/api/v1/models/{org}/{name}/access/{user}/deny", sl_h_access_deny, P_MANAGE,
-     BODY_SMALL},
+     BODY_SMALL, S_WRITE},
     {"POST", "/api/v1/models/{org}/{name}/access/{user}/revoke", sl_h_access_revoke, P_MANAGE,
-     BODY_SMALL},
-    {"GET", "/api/v1/models/{org}/{name}/access-rules", sl_h_access_rules, P_MANAGE, BODY_NONE},
-    {"PUT", "/api/v1/models/{org}/{name}/access-rules", sl_h_access_rules_set, P_MANAGE,
-     BODY_SMALL},
-    {"GET", "/api/v1/models/{org}/{name}/license", sl_h_license, P_USER_MODEL, BODY_NONE},
-    {"GET", "/api/v1/revocations", sl_h_revocations, P_NONE, BODY_NONE},
-    {"GET", "/log/key", sl_h_log_key, P_NONE, BODY_NONE},
+     BODY_SMALL, S_WRITE},
+    {"GET", "/api/v1/models/{org}/{name}/access-rules", sl_h_access_rules, P_MANAGE, BODY_NONE,
+     S_READ},
+    {"PUT", "/api/v1/models/{org}/{name}/access-rules", sl_h_access_rules_set, P_MANAGE, BODY_SMALL,
+     S_WRITE},
+    {"GET", "/api/v1/models/{org}/{name}/license", sl_h_license, P_USER_MODEL, BODY_NONE, S_READ},
+    {"GET", "/api/v1/revocations", sl_h_revocations, P_NONE, BODY_NONE, S_READ},
+    {"GET", "/log/key", sl_h_log_key, P_NONE, BODY_NONE, S_READ},
     /* the transparency log (docs/log.md) */
-    {"GET", "/log/checkpoint", sl_h_log_checkpoint, P_NONE, BODY_NONE},
-    {"GET", "/log/tile/{path*}", sl_h_log_tile, P_NONE, BODY_NONE},
-    {"GET", "/api/v1/log/proof/inclusion", sl_h_log_inclusion, P_NONE, BODY_NONE},
-    {"GET", "/api/v1/log/proof/consistency", sl_h_log_consistency, P_NONE, BODY_NONE},
-    {"GET", "/api/v1/log/entries", sl_h_log_entries, P_NONE, BODY_NONE},
-    {"GET", "/api/v1/models/{org}/{name}/report", sl_h_report, P_MODEL, BODY_NONE},
+    {"GET", "/log/checkpoint", sl_h_log_checkpoint, P_NONE, BODY_NONE, S_READ},
+    {"GET", "/log/tile/{path*}", sl_h_log_tile, P_NONE, BODY_NONE, S_READ},
+    {"GET", "/api/v1/log/proof/inclusion", sl_h_log_inclusion, P_NONE, BODY_NONE, S_READ},
+    {"GET", "/api/v1/log/proof/consistency", sl_h_log_consistency, P_NONE, BODY_NONE, S_READ},
+    {"GET", "/api/v1/log/entries", sl_h_log_entries, P_NONE, BODY_NONE, S_READ},
+    {"GET", "/api/v1/models/{org}/{name}/report", sl_h_report, P_MODEL, BODY_NONE, S_READ},
     /* fingerprints (docs/fingerprint.md) */
     {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/manifest", sl_h_manifest, P_DOWNLOAD,
-     BODY_NONE},
-    {"POST", "/api/v1/models/{org}/{name}/trace", sl_h_trace, P_MANAGE, BODY_FILES},
-    {"GET", "/api/v1/eval/keys", sl_h_eval_keys, P_NONE, BODY_NONE},
-    {"POST", "/api/v1/eval/keys", sl_h_eval_key_add, P_ADMIN, BODY_SMALL},
+     BODY_NONE, S_READ},
+    {"POST", "/api/v1/models/{org}/{name}/trace", sl_h_trace, P_MANAGE, BODY_FILES, S_WRITE},
+    {"GET", "/api/v1/eval/keys", sl_h_eval_keys, P_NONE, BODY_NONE, S_READ},
+    {"POST", "/api/v1/eval/keys", sl_h_eval_key_add, P_ADMIN, BODY_SMALL, S_ADMIN},
+    {"DELETE", "/api/v1/eval/keys/{user}", sl_h_eval_key_remove, P_ADMIN, BODY_NONE, S_ADMIN},
     {"POST", "/api/v1/models/{org}/{name}/versions/{rev}/attestations", sl_h_attest,
-     P_MANAGE_VERSION, BODY_SMALL},
+     P_MANAGE_VERSION, BODY_SMALL, S_WRITE},
     {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/attestations", sl_h_attestations, P_VERSION,
-     BODY_NONE},
+     BODY_NONE, S_READ},
     {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/obligations", sl_h_obligations, P_VERSION,
-     BODY_NONE},
+     BODY_NONE, S_READ},
     {"POST", "/api/v1/models/{org}/{name}/versions/{rev}/obligations/{id}/satisfy", sl_h_satisfy,
-     P_MANAGE_VERSION, BODY_SMALL},
-    {"POST", "/api/v1/models/{org}/{name}/tier", sl_h_tier_set, P_MANAGE, BODY_SMALL},
-    {"GET", "/api/v1/models/{org}/{name}/schedule", sl_h_schedule, P_MODEL, BODY_NONE},
-    {"POST", "/api/v1/models/{org}/{name}/schedule", sl_h_schedule_add, P_MANAGE, BODY_SMALL},
-    {NULL, NULL, NULL, P_NONE, BODY_NONE},
+     P_MANAGE_VERSION, BODY_SMALL, S_WRITE},
+    {"POST", "/api/v1/models/{org}/{name}/tier", sl_h_tier_set, P_MANAGE, BODY_SMALL, S_WRITE},
+    {"GET", "/api/v1/models/{org}/{name}/schedule", sl_h_schedule, P_MODEL, BODY_NONE, S_READ},
+    {"POST", "/api/v1/models/{org}/{name}/schedule", sl_h_schedule_add, P_MANAGE, BODY_SMALL,
+     S_WRITE},
+    {NULL, NULL, NULL, P_NONE, BODY_NONE, S_READ},
 };
 
 static int hexval(char c)
@@ -244,6 +254,29 @@ static bool authenticate(struct sl_req *q)
     return true;
 }
 
+/* The route's token scope, checked for every authenticated caller before its
+ * permission: a read token never changes anything, whatever its account may. */
+static bool scope_ok(struct sl_req *q)
+{
+    static const char *const names[] = {"read", "write", "admin"};
+    enum need_scope need = q->route->scope;
+    unsigned have = q->who.scopes;
+    json_t *e;
+
+    if (q->who.user_id == 0 || need == S_READ)
+        return true;
+    if (need == S_WRITE && (have & (SL_SCOPE_WRITE | SL_SCOPE_ADMIN)))
+        return true;
+    if (need == S_ADMIN && (have & SL_SCOPE_ADMIN))
+        return true;
+    q->x_error = "InsufficientScope";
+    e = json_pack("{s:s, s:s+++, s:s}", "error", "forbidden", "message",
+                  "this needs a token with the ", names[need], " scope; this one has ",
+                  (have & SL_SCOPE_WRITE) ? "write" : "read", "scope_needed", names[need]);
+    sl_reply_json(q, 403, e);
+    return false;
+}
+
 /* Checks the route's permission; answers and returns false when refused. */
 bool sl_permitted(struct sl_req *q)
 {
@@ -253,6 +286,8 @@ bool sl_permitted(struct sl_req *q)
 
     sl_error_clear(&err);
     if (!authenticate(q))
+        return false;
+    if (!scope_ok(q))
         return false;
     if ((q->org && !sl_name_ok(q->org)) || (q->name && !sl_name_ok(q->name))) {
         sl_reply_status(q, 400, "bad_request",
@@ -295,8 +330,7 @@ bool sl_permitted(struct sl_req *q)
         }
         if (!sl_reg_can_publish(r, &q->who, q->org_id)) {
             sl_reply_status(q, 403, "forbidden",
-                            "%s may not publish to %s: it needs the publisher role there and a "
-                            "write token",
+                            "%s may not publish to %s: it needs the publisher role there",
                             q->who.name, q->org);
             return false;
         }
@@ -314,8 +348,7 @@ bool sl_permitted(struct sl_req *q)
         }
         if (p != P_USER_MODEL && !sl_reg_can_publish(r, &q->who, q->org_id)) {
             sl_reply_status(q, 403, "forbidden",
-                            "%s is not a publisher of %s (this needs the publisher role there "
-                            "and a write token)",
+                            "%s is not a publisher of %s (this needs the publisher role there)",
                             q->who.name, q->org);
             return false;
         }

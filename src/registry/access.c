@@ -100,16 +100,18 @@ struct grant {
     char reason[REASON_MAX + 1];
     char purpose[SL_GOV_PURPOSE_MAX + 1];
     bool appealed;
+    bool no_auto; /* revoked or finally denied once: manual review from then on */
 };
 
 static enum sl_err grant_get(struct sl_db *db, int64_t model_id, int64_t user_id, struct grant *g,
                              struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(db,
-                                    "SELECT id, status, expires, reason, grant_seq, purpose, "
-                                    "denials, appeal IS NOT NULL FROM access_requests WHERE "
-                                    "model_id = ? AND user_id = ?",
-                                    err);
+    struct sl_stmt *st =
+        sl_db_stmt(db,
+                   "SELECT id, status, expires, reason, grant_seq, purpose, "
+                   "denials, appeal IS NOT NULL, no_auto FROM access_requests WHERE "
+                   "model_id = ? AND user_id = ?",
+                   err);
     int row;
 
     memset(g, 0, sizeof(*g));
@@ -129,6 +131,7 @@ static enum sl_err grant_get(struct sl_db *db, int64_t model_id, int64_t user_id
         snprintf(g->purpose, sizeof(g->purpose), "%s", sl_stmt_col_text(st, 5));
         g->denials = sl_stmt_col_int(st, 6);
         g->appealed = sl_stmt_col_int(st, 7) != 0;
+        g->no_auto = sl_stmt_col_int(st, 8) != 0;
         /* an approval past its expiry is expired from that second on */
         if (strcmp(g->status, "approved") == 0 && g->expires && g->expires <= sl__now())
             snprintf(g->status, sizeof(g->status), "expired");
@@ -154,7 +157,7 @@ bool sl_reg_is_evaluator(struct sl_registry *r, const struct sl_principal *p)
     db = sl_reg_db(r, &err);
     if (!db)
         return false;
-    st = sl_db_stmt(db, "SELECT 1 FROM eval_keys WHERE user_id = ?", &err);
+    st = sl_db_stmt(db, "SELECT 1 FROM eval_keys WHERE user_id = ? AND revoked IS NULL", &err);
     if (!st)
         return false;
     sl_stmt_int(st, 1, p->user_id);
@@ -168,7 +171,7 @@ bool sl_reg_may_list(struct sl_registry *r, const struct sl_principal *p,
 {
     if (strcmp(v->tier, "withheld") != 0)
         return true;
-    return p->user_id != 0 && (sl_reg_is_member(r, p, v->org_id) || sl_reg_is_evaluator(r, p));
+    return p->user_id != 0 && (sl_reg_is_insider(r, p, v->org_id) || sl_reg_is_evaluator(r, p));
 }
 
 /* ---- the download rule ---- */
@@ -229,7 +232,11 @@ enum sl_err sl_reg_may_download(struct sl_registry *r, const struct sl_principal
                             "%s version %lld is in tier %s: sign in to see what access you have",
                             model, (long long)v->seq, v->tier);
     }
-    if (sl_reg_is_member(r, p, v->org_id))
+    /* hosted and withheld weights: the org's admins and publishers only;
+     * a plain member reaches the tiers below */
+    if (strcmp(v->tier, "hosted") == 0 || strcmp(v->tier, "withheld") == 0
+            ? sl_reg_is_insider(r, p, v->org_id)
+            : sl_reg_is_member(r, p, v->org_id))
         return SL_OK;
     if (strcmp(v->tier, "withheld") == 0) {
         if (sl_reg_is_evaluator(r, p))
@@ -351,7 +358,7 @@ enum sl_err sl_reg_accept(struct sl_registry *r, const struct sl_principal *p,
         return rollback(db, rc);
     fresh = sl_db_changes(db) == 1;
     if (fresh) {
-        sl__pseudonym(r, p->user_id, who);
+        sl__pseudonym(r, model, p->user_id, who);
         json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "license.accepted", "model",
                               model, "commit", v->commit, "account", who, "license_sha256", sha);
         rc = sl__log_append(r, db, e, NULL, err);
@@ -378,22 +385,33 @@ static json_t *request_json(struct sl_stmt *st, const char *model)
 
     if (strcmp(status, "approved") == 0 && expires && expires <= sl__now())
         status = "expired";
+    json_t *history =
+        sl_stmt_col_null(st, 13) ? NULL : json_loads(sl_stmt_col_text(st, 13), 0, NULL);
+    json_t *out;
+
     denied_final = strcmp(status, "denied") == 0 && sl_stmt_col_int(st, 12) >= 2;
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "model",
-                     model, "user", sl_stmt_col_text(st, 1), "status", status, "purpose",
-                     sl_stmt_col_text(st, 3), "fields", fields ? fields : json_object(), "created",
-                     time_json(sl_stmt_col_int(st, 5)), "decided",
-                     time_json(sl_stmt_col_null(st, 6) ? 0 : sl_stmt_col_int(st, 6)), "reason",
-                     col_text_json(st, 7), "appeal", col_text_json(st, 8), "appealed",
-                     time_json(sl_stmt_col_null(st, 9) ? 0 : sl_stmt_col_int(st, 9)), "expires",
-                     time_json(expires), "auto_rule", col_text_json(st, 11), "final", denied_final);
+    out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "model",
+                    model, "user", sl_stmt_col_text(st, 1), "status", status, "purpose",
+                    sl_stmt_col_text(st, 3), "fields", fields ? fields : json_object(), "created",
+                    time_json(sl_stmt_col_int(st, 5)), "decided",
+                    time_json(sl_stmt_col_null(st, 6) ? 0 : sl_stmt_col_int(st, 6)), "reason",
+                    col_text_json(st, 7), "appeal", col_text_json(st, 8), "appealed",
+                    time_json(sl_stmt_col_null(st, 9) ? 0 : sl_stmt_col_int(st, 9)), "expires",
+                    time_json(expires), "auto_rule", col_text_json(st, 11), "final", denied_final);
+    /* earlier revocations and final denials, oldest first: the publisher sees
+     * them beside a new request, which no rule approves */
+    json_object_set_new(out, "history", json_is_array(history) ? history : json_array());
+    if (!json_is_array(history))
+        json_decref(history);
+    return out;
 }
 
 static json_t *request_by_id(struct sl_db *db, int64_t id, const char *model, struct sl_error *err)
 {
     static const char sql[] =
         "SELECT r.id, u.name, r.status, r.purpose, r.fields, r.created, r.decided, r.reason, "
-        "r.appeal, r.appealed, r.expires, r.auto_rule, r.denials FROM access_requests r JOIN "
+        "r.appeal, r.appealed, r.expires, r.auto_rule, r.denials, r.history FROM access_requests r "
+        "JOIN "
         "users u ON u.id = r.user_id WHERE r.id = ?";
     struct sl_stmt *st = sl_db_stmt(db, sql, err);
     json_t *out = NULL;
@@ -545,6 +563,15 @@ static enum sl_err main_version(struct sl_db *db, int64_t model_id, struct sl_ve
     return row == 1 ? SL_OK : sl_error_set(err, SL_ENOTFOUND, "the model has no main version");
 }
 
+/* True when `main` of the model is withheld: no rule approves anything then. */
+static bool main_withheld(struct sl_db *db, int64_t model_id)
+{
+    struct sl_version_ref mv;
+    struct sl_error err;
+
+    return main_version(db, model_id, &mv, &err) == SL_OK && strcmp(mv.tier, "withheld") == 0;
+}
+
 /* Issues (once per grant and version) the license of version `v` for
  * request `req_id`, inside the caller's transaction. */
 static enum sl_err issue_license(struct sl_registry *r, struct sl_db *db, int64_t req_id,
@@ -601,7 +628,7 @@ static enum sl_err issue_license(struct sl_registry *r, struct sl_db *db, int64_
     snprintf(lic.model, sizeof(lic.model), "%s", model);
     snprintf(lic.commit, sizeof(lic.commit), "%s", v->commit);
     snprintf(lic.tier, sizeof(lic.tier), "%s", v->tier);
-    sl__pseudonym(r, user_id, lic.licensee);
+    sl__pseudonym(r, model, user_id, lic.licensee);
     lic.issued = sl__now();
     text = sl_license_text(&lic, err);
     if (!text)
@@ -654,19 +681,26 @@ fail:
 /* Logs an access event for request `req_id`. */
 static enum sl_err log_access(struct sl_registry *r, struct sl_db *db, const char *type,
                               const char *model, int64_t user_id, const char *by, const char *text,
-                              int64_t expires, const char *fp_commitment, struct sl_error *err)
+                              int64_t expires, const char *fp_commitment, const char *rule,
+                              struct sl_error *err)
 {
-    char who[SL_PSEUDONYM_LEN + 1], digest[73];
+    char who[SL_PSEUDONYM_LEN + 1], digest[SL_TEXT_DIGEST_LEN + 1];
     json_t *e;
     enum sl_err rc;
 
-    sl__pseudonym(r, user_id, who);
+    sl__pseudonym(r, model, user_id, who);
     e = json_pack("{s:s, s:s, s:s}", "type", type, "model", model, "account", who);
     if (by)
         json_object_set_new(e, "by", json_string(by));
+    if (rule) {
+        /* the kind only ("email_domain", "org", "everyone"): which domain or
+         * org matched would say who the person is */
+        size_t kind = strcspn(rule, ":");
+        json_object_set_new(e, "rule", json_stringn(rule, kind));
+    }
     if (text) {
-        sl__text_digest(text, digest);
-        json_object_set_new(e, "text_sha256", json_string(digest));
+        sl__text_digest(r, text, digest);
+        json_object_set_new(e, "text_hmac", json_string(digest));
     }
     if (expires)
         json_object_set_new(e, "expires", time_json(expires));
@@ -684,17 +718,26 @@ static enum sl_err approve_tx(struct sl_registry *r, struct sl_db *db, int64_t r
                               int64_t decided_by, const char *rule, const char *by, int64_t expires,
                               char **note, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(db,
-                                    "UPDATE access_requests SET status = 'approved', decided = ?, "
-                                    "decided_by = ?, reason = NULL, expires = ?, auto_rule = ?, "
-                                    "grant_seq = grant_seq + 1 WHERE id = ?",
-                                    err);
+    struct sl_stmt *st;
     struct sl_version_ref mv;
     int64_t log_idx = -1, recipient = 0;
     char commitment[65];
     enum sl_err rc;
 
     *note = NULL;
+    rc = main_version(db, model_id, &mv, err);
+    if (rc)
+        return rc;
+    if (strcmp(mv.tier, "withheld") == 0)
+        return sl_error_set(err, SL_ECONFLICT,
+                            "withheld: no access can be granted (%s version %lld is withheld; "
+                            "only its org's publishers and registered evaluators reach it)",
+                            model, (long long)mv.seq);
+    st = sl_db_stmt(db,
+                    "UPDATE access_requests SET status = 'approved', decided = ?, "
+                    "decided_by = ?, reason = NULL, expires = ?, auto_rule = ?, "
+                    "grant_seq = grant_seq + 1 WHERE id = ?",
+                    err);
     if (!st)
         return err->code;
     sl_stmt_int(st, 1, sl__now());
@@ -713,12 +756,50 @@ static enum sl_err approve_tx(struct sl_registry *r, struct sl_db *db, int64_t r
         rc = sl__fp_recipient(r, db, model_id, user_id, &recipient, commitment, err);
     if (!rc)
         rc = log_access(r, db, "access.approved", model, user_id, by, NULL, expires, commitment,
-                        err);
-    if (!rc)
-        rc = main_version(db, model_id, &mv, err);
+                        rule, err);
     if (!rc)
         rc = issue_license(r, db, req_id, &mv, model, note, &log_idx, err);
     return rc;
+}
+
+/* The request's history with `g`'s outcome (revoked, or denied for good)
+ * appended, as JSON text in `*out` (malloc'd). */
+static enum sl_err history_add(struct sl_db *db, const struct grant *g, char **out,
+                               struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db, "SELECT history, decided FROM access_requests WHERE id = ?", err);
+    json_t *h = NULL;
+    int64_t decided = 0;
+    int row;
+
+    *out = NULL;
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, g->id);
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        if (!sl_stmt_col_null(st, 0))
+            h = json_loads(sl_stmt_col_text(st, 0), 0, NULL);
+        decided = sl_stmt_col_null(st, 1) ? 0 : sl_stmt_col_int(st, 1);
+    }
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    if (!json_is_array(h)) {
+        json_decref(h);
+        h = json_array();
+    }
+    json_array_append_new(h, json_pack("{s:s, s:s, s:o, s:s}", "status",
+                                       strcmp(g->status, "revoked") == 0 ? "revoked" : "denied",
+                                       "reason", g->reason, "at", time_json(decided), "purpose",
+                                       g->purpose));
+    /* bounded: the last 20 outcomes are kept */
+    while (json_array_size(h) > 20)
+        json_array_remove(h, 0);
+    *out = sl_json_dump(h, 0, NULL);
+    json_decref(h);
+    return SL_OK;
 }
 
 enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_principal *p,
@@ -730,9 +811,9 @@ enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_princip
     struct sl_stmt *st;
     struct grant g;
     json_t *rules = NULL;
-    char *fields_text = NULL, *note = NULL, why[160];
+    char *fields_text = NULL, *note = NULL, *history = NULL, why[160];
     int64_t req_id = 0;
-    bool autoapp;
+    bool autoapp, final, manual_only = false;
     enum sl_err rc;
 
     (void)org_id;
@@ -777,34 +858,42 @@ enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_princip
                               model);
             goto fail;
         }
-        if (strcmp(g.status, "denied") == 0) {
-            if (g.denials >= 2 || g.appealed)
-                rc = sl_error_set(err, SL_EFORBIDDEN,
-                                  "your request for %s was denied after an appeal; the denial "
-                                  "is final: %s",
-                                  model, g.reason);
-            else
-                rc = sl_error_set(err, SL_ECONFLICT,
-                                  "your request for %s was denied: %s; you may appeal once: "
-                                  "sluice access appeal %s --text TEXT",
-                                  model, g.reason, model);
+        final = strcmp(g.status, "denied") == 0 && (g.denials >= 2 || g.appealed);
+        if (strcmp(g.status, "denied") == 0 && !final) {
+            rc = sl_error_set(err, SL_ECONFLICT,
+                              "your request for %s was denied: %s; you may appeal once: "
+                              "sluice access appeal %s --text TEXT",
+                              model, g.reason, model);
             goto fail;
         }
-        /* revoked or expired: start over */
+        /* revoked, finally denied or expired: start over. A revocation or a
+         * final denial is kept beside the new request and rules no longer
+         * approve it: only a publisher can (docs/access.md). */
+        if (final || strcmp(g.status, "revoked") == 0) {
+            rc = history_add(db, &g, &history, err);
+            if (rc)
+                goto fail;
+        }
         st = sl_db_stmt(db,
                         "UPDATE access_requests SET status = 'pending', purpose = ?, fields = ?, "
                         "created = ?, decided = NULL, decided_by = NULL, reason = NULL, appeal = "
-                        "NULL, appealed = NULL, denials = 0, expires = NULL, auto_rule = NULL "
-                        "WHERE id = ?",
+                        "NULL, appealed = NULL, denials = 0, expires = NULL, auto_rule = NULL, "
+                        "history = COALESCE(?, history), no_auto = ? WHERE id = ?",
                         err);
         if (!st)
             goto fail_code;
         sl_stmt_text(st, 1, purpose);
         sl_stmt_text(st, 2, fields_text);
         sl_stmt_int(st, 3, sl__now());
-        sl_stmt_int(st, 4, g.id);
+        if (history)
+            sl_stmt_text(st, 4, history);
+        else
+            sl_stmt_null(st, 4);
+        sl_stmt_int(st, 5, g.no_auto || history);
+        sl_stmt_int(st, 6, g.id);
         rc = sl_stmt_run(st, err);
         req_id = g.id;
+        manual_only = g.no_auto || history;
     } else {
         st = sl_db_stmt(db,
                         "INSERT INTO access_requests (model_id, user_id, status, purpose, fields, "
@@ -822,14 +911,14 @@ enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_princip
     }
     if (rc)
         goto fail;
-    rc = log_access(r, db, "access.requested", model, p->user_id, NULL, purpose, 0, NULL, err);
+    rc =
+        log_access(r, db, "access.requested", model, p->user_id, NULL, purpose, 0, NULL, NULL, err);
     if (rc)
         goto fail;
-    autoapp = auto_rule(db, rules, p->user_id, why, sizeof(why));
+    autoapp = !manual_only && !main_withheld(db, model_id) &&
+              auto_rule(db, rules, p->user_id, why, sizeof(why));
     if (autoapp) {
-        char by[200];
-        snprintf(by, sizeof(by), "rule:%s", why);
-        rc = approve_tx(r, db, req_id, model_id, p->user_id, model, 0, why, by, 0, &note, err);
+        rc = approve_tx(r, db, req_id, model_id, p->user_id, model, 0, why, "rule", 0, &note, err);
         if (rc)
             goto fail;
     }
@@ -851,6 +940,7 @@ fail:
     sl_db_rollback(db);
 out:
     free(note);
+    free(history);
     free(fields_text);
     json_decref(rules);
     return rc;
@@ -919,7 +1009,8 @@ enum sl_err sl_reg_access_appeal(struct sl_registry *r, const struct sl_principa
     sl_stmt_int(st, 3, g.id);
     rc = sl_stmt_run(st, err);
     if (!rc)
-        rc = log_access(r, db, "access.appealed", model, p->user_id, NULL, text, 0, NULL, err);
+        rc =
+            log_access(r, db, "access.appealed", model, p->user_id, NULL, text, 0, NULL, NULL, err);
     if (!rc)
         rc = sl_db_commit(db, err);
     if (rc)
@@ -933,7 +1024,8 @@ enum sl_err sl_reg_access_list(struct sl_registry *r, int64_t model_id, const ch
 {
     static const char sql[] =
         "SELECT r.id, u.name, r.status, r.purpose, r.fields, r.created, r.decided, r.reason, "
-        "r.appeal, r.appealed, r.expires, r.auto_rule, r.denials FROM access_requests r JOIN "
+        "r.appeal, r.appealed, r.expires, r.auto_rule, r.denials, r.history FROM access_requests r "
+        "JOIN "
         "users u ON u.id = r.user_id WHERE r.model_id = ? ORDER BY r.created, r.id";
     static const char *const statuses[] = {"pending", "approved", "denied",
                                            "revoked", "expired",  NULL};
@@ -1049,14 +1141,14 @@ enum sl_err sl_reg_access_decide(struct sl_registry *r, const struct sl_principa
     }
     if (action == SL_ACCESS_APPROVE) {
         char by[SL_PSEUDONYM_LEN + 1];
-        sl__pseudonym(r, p->user_id, by);
+        sl__pseudonym(r, model, p->user_id, by);
         rc = approve_tx(r, db, g.id, model_id, user_id, model, p->user_id, NULL, by, expires, &note,
                         err);
     } else if (!st) {
         rc = err->code;
     } else {
         char by[SL_PSEUDONYM_LEN + 1];
-        sl__pseudonym(r, p->user_id, by);
+        sl__pseudonym(r, model, p->user_id, by);
         sl_stmt_int(st, 1, sl__now());
         sl_stmt_int(st, 2, p->user_id);
         sl_stmt_text(st, 3, reason);
@@ -1077,7 +1169,7 @@ enum sl_err sl_reg_access_decide(struct sl_registry *r, const struct sl_principa
         }
         if (!rc)
             rc = log_access(r, db, action == SL_ACCESS_DENY ? "access.denied" : "access.revoked",
-                            model, user_id, by, reason, 0, NULL, err);
+                            model, user_id, by, reason, 0, NULL, NULL, err);
     }
     if (!rc)
         rc = sl_db_commit(db, err);
@@ -1090,6 +1182,72 @@ enum sl_err sl_reg_access_decide(struct sl_registry *r, const struct sl_principa
         json_object_set_new(*result, "license", json_string(note));
     free(note);
     return *result ? SL_OK : err->code;
+}
+
+enum sl_err sl__access_revoke_user(struct sl_registry *r, struct sl_db *db, int64_t user_id,
+                                   const char *reason, int *count, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db,
+                                    "SELECT r.id, o.name, m.name FROM access_requests r JOIN "
+                                    "models m ON m.id = r.model_id JOIN orgs o ON o.id = m.org_id "
+                                    "WHERE r.user_id = ? AND r.status = 'approved' ORDER BY r.id",
+                                    err);
+    struct item {
+        int64_t id;
+        char model[2 * SL_NAME_MAX + 2];
+    } *v = NULL;
+    size_t n = 0;
+    int row;
+    enum sl_err rc = SL_OK;
+
+    *count = 0;
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, user_id);
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        v = sl_xrealloc(v, (n + 1) * sizeof(*v));
+        v[n].id = sl_stmt_col_int(st, 0);
+        snprintf(v[n].model, sizeof(v[n].model), "%s/%s", sl_stmt_col_text(st, 1),
+                 sl_stmt_col_text(st, 2));
+        n++;
+    }
+    sl_stmt_done(st);
+    if (row < 0) {
+        free(v);
+        return err->code;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        st = sl_db_stmt(db,
+                        "UPDATE access_requests SET status = 'revoked', decided = ?, decided_by = "
+                        "NULL, reason = ? WHERE id = ?",
+                        err);
+        if (!st) {
+            rc = err->code;
+            break;
+        }
+        sl_stmt_int(st, 1, sl__now());
+        sl_stmt_text(st, 2, reason);
+        sl_stmt_int(st, 3, v[i].id);
+        rc = sl_stmt_run(st, err);
+        if (rc)
+            break;
+        st = sl_db_stmt(
+            db, "UPDATE licenses SET revoked = ? WHERE request_id = ? AND revoked IS NULL", err);
+        if (!st) {
+            rc = err->code;
+            break;
+        }
+        sl_stmt_int(st, 1, sl__now());
+        sl_stmt_int(st, 2, v[i].id);
+        rc = sl_stmt_run(st, err);
+        if (!rc)
+            rc = log_access(r, db, "access.revoked", v[i].model, user_id, "admin", reason, 0, NULL,
+                            NULL, err);
+    }
+    if (!rc)
+        *count = (int)n;
+    free(v);
+    return rc;
 }
 
 /* ---- rules ---- */
@@ -1196,7 +1354,7 @@ enum sl_err sl_reg_access_rules_set(struct sl_registry *r, const struct sl_princ
         if (!rc) {
             json_t *e = json_pack("{s:s, s:s, s:O}", "type", "access.rules_set", "model", model,
                                   "rules", copy);
-            sl__pseudonym(r, p->user_id, by);
+            sl__pseudonym(r, model, p->user_id, by);
             json_object_set_new(e, "by", json_string(by));
             rc = sl__log_append(r, db, e, NULL, err);
             json_decref(e);
@@ -1360,7 +1518,7 @@ enum sl_err sl_reg_expire_grants(struct sl_registry *r, int *count, struct sl_er
             rc = sl_stmt_run(st, err);
             if (!rc)
                 rc = log_access(r, db, "access.expired", models[i], users[i], NULL, NULL, 0, NULL,
-                                err);
+                                NULL, err);
         }
         *count = n;
     }

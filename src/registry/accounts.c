@@ -143,8 +143,8 @@ enum sl_err sl_reg_member_add(struct sl_registry *r, const char *org, const char
 
     if (!db)
         return err->code;
-    if (strcmp(role, "publisher") != 0 && strcmp(role, "member") != 0)
-        return sl_error_set(err, SL_EUSAGE, "role must be publisher or member");
+    if (strcmp(role, "admin") != 0 && strcmp(role, "publisher") != 0 && strcmp(role, "member") != 0)
+        return sl_error_set(err, SL_EUSAGE, "role must be admin, publisher or member");
     rc = find_id(db, "SELECT id FROM orgs WHERE name = ?", org, "org", &org_id, err);
     if (!rc)
         rc = find_id(db, "SELECT id FROM users WHERE name = ?", user, "user", &user_id, err);
@@ -171,6 +171,10 @@ enum sl_err sl_reg_token_new(struct sl_registry *r, const char *user, unsigned s
 
     if (!db)
         return err->code;
+    if (expires != 0 && expires <= sl__now())
+        return sl_error_set(err, SL_EINPUT,
+                            "the expiry is in the past: a token must expire later "
+                            "than now");
     rc = find_id(db, "SELECT id FROM users WHERE name = ?", user, "user", &user_id, err);
     if (!rc)
         rc = insert_token(db, user_id, scopes, expires, token, err);
@@ -278,21 +282,52 @@ static bool member_role(struct sl_registry *r, const struct sl_principal *p, int
     sl_stmt_int(st, 1, org_id);
     sl_stmt_int(st, 2, p->user_id);
     if (sl_stmt_step(st, &err) == 1)
-        ok = !need_publisher || strcmp(sl_stmt_col_text(st, 0), "publisher") == 0;
+        ok = !need_publisher || strcmp(sl_stmt_col_text(st, 0), "publisher") == 0 ||
+             strcmp(sl_stmt_col_text(st, 0), "admin") == 0;
     sl_stmt_done(st);
     return ok;
 }
 
 bool sl_reg_can_publish(struct sl_registry *r, const struct sl_principal *p, int64_t org_id)
 {
-    if (!(p->scopes & SL_SCOPE_WRITE) && !p->admin)
-        return false;
+    /* The role only: the router checks the token's scope for every route. */
     return p->admin || member_role(r, p, org_id, true);
 }
 
 bool sl_reg_is_member(struct sl_registry *r, const struct sl_principal *p, int64_t org_id)
 {
     return p->admin || member_role(r, p, org_id, false);
+}
+
+bool sl_reg_is_insider(struct sl_registry *r, const struct sl_principal *p, int64_t org_id)
+{
+    return p->admin || member_role(r, p, org_id, true);
+}
+
+enum sl_err sl_reg_member_remove(struct sl_registry *r, const char *org, const char *user,
+                                 struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    int64_t org_id, user_id;
+    enum sl_err rc;
+
+    if (!db)
+        return err->code;
+    rc = find_id(db, "SELECT id FROM orgs WHERE name = ?", org, "org", &org_id, err);
+    if (!rc)
+        rc = find_id(db, "SELECT id FROM users WHERE name = ?", user, "user", &user_id, err);
+    if (rc)
+        return rc;
+    st = sl_db_stmt(db, "DELETE FROM members WHERE org_id = ? AND user_id = ?", err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, org_id);
+    sl_stmt_int(st, 2, user_id);
+    rc = sl_stmt_run(st, err);
+    if (!rc && sl_db_changes(db) == 0)
+        rc = sl_error_set(err, SL_ENOTFOUND, "%s is not a member of %s", user, org);
+    return rc;
 }
 
 enum sl_err sl_reg_user_remove(struct sl_registry *r, const char *name, struct sl_error *err)
@@ -334,9 +369,18 @@ enum sl_err sl_reg_user_remove(struct sl_registry *r, const char *name, struct s
         }
     }
     if (!rc) {
+        /* everything the account held ends with it, each as a log entry:
+         * its grants (and licenses, listed on /api/v1/revocations) and its
+         * evaluator keys */
+        int n;
+        rc = sl__access_revoke_user(r, db, user_id, "account removed", &n, err);
+        if (!rc)
+            rc = sl__eval_keys_revoke(r, db, NULL, user_id, "account removed", &n, err);
+    }
+    if (!rc) {
         char who[SL_PSEUDONYM_LEN + 1];
         json_t *e;
-        sl__pseudonym(r, user_id, who);
+        sl__pseudonym(r, "", user_id, who);
         e = json_pack("{s:s, s:s}", "type", "account.removed", "account", who);
         rc = sl__log_append(r, db, e, NULL, err);
         json_decref(e);

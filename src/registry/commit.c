@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/jsonout.h"
 #include "common/strmap.h"
@@ -36,6 +37,7 @@ struct cfile {
     const unsigned char (*ids)[32]; /* chunk ids, or NULL: the file must be stored already */
     unsigned char (*ids_own)[32];   /* `ids` when converted from the body's hex */
     int64_t blob_id;                /* existing blob, or 0 */
+    bool visible;                   /* the blob exists and this org uploaded all its chunks */
     int64_t *chunk_ids;             /* for a new blob */
     uint32_t *chunk_len;
     size_t nchunks;
@@ -88,8 +90,9 @@ static enum sl_err parse_files(json_t *body, struct cfile **out, size_t *nout, s
                      i);
             break;
         }
-        if (!sl_path_ok(json_string_value(p), json_string_length(p), &why)) {
-            rc = bad(err, "files[%zu]: path %s", i, why);
+        if (!sl_path_ok(json_string_value(p), json_string_length(p), &why) ||
+            !sl_path_portable(json_string_value(p), json_string_length(p), &why)) {
+            rc = bad(err, "files[%zu]: path \"%.200s\" %s", i, json_string_value(p), why);
             break;
         }
         if (json_integer_value(s) < 0) {
@@ -159,28 +162,57 @@ static enum sl_err parse_files(json_t *body, struct cfile **out, size_t *nout, s
     return SL_OK;
 }
 
-/* Looks the file up by hash: `f->blob_id` is set when it is stored. */
-static enum sl_err find_blob(struct sl_db *db, struct cfile *f, struct sl_error *err)
+/* Looks the file up by hash: `f->blob_id` is set when it is stored, and
+ * `f->visible` when this org uploaded every chunk of it. What a caller
+ * learns of a stored file depends only on `visible`: a file another org
+ * uploaded answers exactly as a file nobody has (docs/storage.md), and the
+ * ownership query runs either way so the time taken says nothing either. */
+static enum sl_err find_blob(struct sl_db *db, int64_t org_id, struct cfile *f,
+                             struct sl_error *err)
 {
     struct sl_stmt *st = sl_db_stmt(db, "SELECT id, size FROM blobs WHERE sha256 = ?", err);
+    int64_t foreign = 0, size = -1;
+    bool found;
     int row;
+    enum sl_err rc;
 
     if (!st)
         return err->code;
     f->blob_id = 0;
+    f->visible = false;
     sl_stmt_blob(st, 1, f->sha, 32);
     row = sl_stmt_step(st, err);
     if (row == 1) {
         f->blob_id = sl_stmt_col_int(st, 0);
-        if ((uint64_t)sl_stmt_col_int(st, 1) != f->size) {
-            sl_stmt_done(st);
-            return bad(err,
-                       "%s: declared size %llu differs from the stored file with the same SHA-256",
-                       f->path, (unsigned long long)f->size);
-        }
+        size = sl_stmt_col_int(st, 1);
     }
     sl_stmt_done(st);
-    return row < 0 ? err->code : SL_OK;
+    if (row < 0)
+        return err->code;
+    st = sl_db_stmt(db,
+                    "SELECT count(*), (SELECT count(*) FROM blob_chunks WHERE blob_id = ?1) FROM "
+                    "blob_chunks bc WHERE bc.blob_id = ?1 AND NOT EXISTS (SELECT 1 FROM "
+                    "chunk_owners o WHERE o.chunk_id = bc.chunk_id AND o.org_id = ?2)",
+                    err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, f->blob_id ? f->blob_id : -1);
+    sl_stmt_int(st, 2, org_id);
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        foreign = sl_stmt_col_int(st, 0);
+        /* an empty file has no chunks: it is nobody's secret */
+        found = sl_stmt_col_int(st, 1) > 0 || size == 0;
+        f->visible = f->blob_id != 0 && foreign == 0 && found;
+    }
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    rc = SL_OK;
+    if (f->visible && (uint64_t)size != f->size)
+        rc = bad(err, "%s: declared size %llu differs from the stored file with the same SHA-256",
+                 f->path, (unsigned long long)f->size);
+    return rc;
 }
 
 /* A file named without chunks: it must be stored, and this org must own
@@ -188,33 +220,16 @@ static enum sl_err find_blob(struct sl_db *db, struct cfile *f, struct sl_error 
 static enum sl_err check_stored(struct sl_db *db, int64_t org_id, struct cfile *f,
                                 struct sl_error *err)
 {
-    struct sl_stmt *st;
-    int64_t foreign = 0;
-    bool found;
-    enum sl_err rc = find_blob(db, f, err);
+    enum sl_err rc = find_blob(db, org_id, f, err);
 
     if (rc)
         return rc;
-    if (!f->blob_id)
+    if (!f->visible)
         return sl_error_set(err, SL_EINPUT,
-                            "%s: no stored file has SHA-256 %s; register it (POST .../files/%s) "
-                            "or list its chunks",
+                            "%s: this org has stored no file with SHA-256 %s; register it (POST "
+                            ".../files/%s) or list its chunks",
                             f->path, f->sha_hex, f->sha_hex);
-    st =
-        sl_db_stmt(db,
-                   "SELECT count(*) FROM blob_chunks bc WHERE bc.blob_id = ? AND NOT EXISTS "
-                   "(SELECT 1 FROM chunk_owners o WHERE o.chunk_id = bc.chunk_id AND o.org_id = ?)",
-                   err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, f->blob_id);
-    sl_stmt_int(st, 2, org_id);
-    rc = sl__db_int(db, st, &foreign, &found, err);
-    if (!rc && foreign > 0)
-        rc = sl_error_set(err, SL_EINPUT,
-                          "%s: %lld chunks of this file were never uploaded for this org", f->path,
-                          (long long)foreign);
-    return rc;
+    return SL_OK;
 }
 
 /* Resolves and checks every chunk a file lists (all stored for this org,
@@ -227,7 +242,7 @@ static enum sl_err resolve_file(struct sl_db *db, int64_t org_id, struct cfile *
     uint64_t sum = 0;
     char hex[65];
     int row;
-    enum sl_err rc = find_blob(db, f, err);
+    enum sl_err rc = find_blob(db, org_id, f, err);
 
     if (rc)
         return rc;
@@ -262,8 +277,11 @@ static enum sl_err resolve_file(struct sl_db *db, int64_t org_id, struct cfile *
     if (sum != f->size)
         return bad(err, "%s: chunk lengths add up to %llu bytes, not the declared %llu", f->path,
                    (unsigned long long)sum, (unsigned long long)f->size);
-    if (f->blob_id) {
-        /* A stored file with this SHA-256: the declared chunks must be its. */
+    if (f->visible) {
+        /* A file this org stored with this SHA-256: the declared chunks must
+         * be its. One stored by another org is not compared (that would
+         * tell it exists): the caller's chunks are verified like a new
+         * file's instead, and the stored bytes, equal by hash, are used. */
         size_t k = 0;
         st = sl_db_stmt(db, "SELECT chunk_id FROM blob_chunks WHERE blob_id = ? ORDER BY idx", err);
         if (!st)
@@ -519,7 +537,8 @@ static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
         goto fail;
     {
         char who[SL_PSEUDONYM_LEN + 1];
-        sl__pseudonym(r, p->user_id, who);
+        const char *model = json_string_value(json_object_get(event, "model"));
+        sl__pseudonym(r, model ? model : "", p->user_id, who);
         json_object_set_new(event, "version", json_integer(seq));
         json_object_set_new(event, "by", json_string(who));
         rc = sl__log_append(r, db, event, &log_idx, err);
@@ -548,8 +567,8 @@ fail:
 }
 
 /* The log entry of a published version: commit, files (when there are at
- * most 100), facts, decision and tier. A decision too large for an entry is
- * cut to its summary (the commit still binds the whole manifest). */
+ * most 100 and the version is not withheld), facts, decision and tier. A decision too large for an
+ * entry is cut to its summary (the commit still binds the whole manifest). */
 static json_t *publish_event(const char *org, const char *name, struct cfile *files, size_t n,
                              json_t *facts, json_t *decision, const char *commit, const char *tier,
                              const char *floor, const char *license)
@@ -560,7 +579,12 @@ static json_t *publish_event(const char *org, const char *name, struct cfile *fi
     char *text;
     size_t len;
 
-    if (n <= 100) {
+    if (strcmp(tier, "withheld") == 0) {
+        /* One rule with the API (docs/access.md): a withheld version's file
+         * names and hashes are for members and evaluators only. The commit
+         * still binds them; the count says how many. */
+        json_object_set_new(e, "file_count", json_integer((json_int_t)n));
+    } else if (n <= 100) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr,
@@ -572,7 +596,7 @@ static json_t *publish_event(const char *org, const char *name, struct cfile *fi
     }
     if (license) {
         char digest[73];
-        sl__text_digest(license, digest);
+        sl__public_digest(license, digest);
         json_object_set_new(e, "license_sha256", json_string(digest));
     }
     text = sl_json_dump(e, 0, &len);
@@ -596,6 +620,153 @@ static json_t *publish_event(const char *org, const char *name, struct cfile *fi
     return e;
 }
 
+/* Weight files by name: what provenance compares (a README or config shared
+ * with a withheld model says nothing about its weights). */
+static bool weight_file(const char *path)
+{
+    static const char *const ext[] = {".safetensors", ".gguf", ".bin", ".pt",      ".pth", ".ckpt",
+                                      ".npz",         ".onnx", ".h5",  ".msgpack", ".pkl"};
+    size_t n = strlen(path);
+
+    for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+        size_t k = strlen(ext[i]);
+        if (n > k && strcasecmp(path + n - k, ext[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+struct prov_hit {
+    int64_t version_id;
+    enum sl_tier tier;
+    size_t shared;
+};
+
+/* Provenance (docs/access.md): the strictest tier among versions (any org)
+ * at gated or above that hold a weight file identical to, or sharing at
+ * least half the chunks of, a weight file of this push. `*out` gets a
+ * description of the match (or NULL): {tier, file, shared, chunks,
+ * version_id}. */
+static enum sl_err provenance(struct sl_db *db, struct cfile *files, size_t n, json_t **out,
+                              struct sl_error *err)
+{
+    enum sl_err rc = SL_OK;
+    int row;
+
+    *out = NULL;
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct cfile *f = &files[i];
+        int64_t *ids = f->chunk_ids;
+        size_t nids = f->nchunks, cap = 0;
+        struct prov_hit *hits = NULL;
+        size_t nhits = 0;
+        struct sl_stmt *st;
+        if (!weight_file(f->path))
+            continue;
+        if (!ids) {
+            /* named by hash only: its stored chunk list */
+            nids = 0;
+            st = sl_db_stmt(db, "SELECT chunk_id FROM blob_chunks WHERE blob_id = ? ORDER BY idx",
+                            err);
+            if (!st)
+                return err->code;
+            sl_stmt_int(st, 1, f->blob_id);
+            while ((row = sl_stmt_step(st, err)) == 1) {
+                if (nids == cap) {
+                    cap = cap ? cap * 2 : 256;
+                    ids = sl_xrealloc(ids, cap * sizeof(*ids));
+                }
+                ids[nids++] = sl_stmt_col_int(st, 0);
+            }
+            sl_stmt_done(st);
+            if (row < 0) {
+                free(ids);
+                return err->code;
+            }
+        }
+        st = sl_db_stmt(db,
+                        "SELECT DISTINCT v.id, v.tier FROM blob_chunks bc JOIN version_files vf ON "
+                        "vf.blob_id = bc.blob_id JOIN versions v ON v.id = vf.version_id WHERE "
+                        "bc.chunk_id = ? AND v.tier IN ('gated', 'hosted', 'withheld')",
+                        err);
+        for (size_t k = 0; st && k < nids && !rc; k++) {
+            /* a chunk repeated inside the file counts once per occurrence
+             * in both numerator and denominator: fine for a ratio */
+            sl_stmt_int(st, 1, ids[k]);
+            while ((row = sl_stmt_step(st, err)) == 1) {
+                int64_t vid = sl_stmt_col_int(st, 0);
+                size_t j = 0;
+                while (j < nhits && hits[j].version_id != vid)
+                    j++;
+                if (j == nhits) {
+                    hits = sl_xrealloc(hits, (nhits + 1) * sizeof(*hits));
+                    hits[j].version_id = vid;
+                    hits[j].shared = 0;
+                    if (!sl_tier_parse(sl_stmt_col_text(st, 1), &hits[j].tier))
+                        hits[j].tier = SL_TIER_WITHHELD;
+                    nhits++;
+                }
+                hits[j].shared++;
+            }
+            sl_stmt_done(st);
+            if (row < 0)
+                rc = err->code;
+        }
+        if (!st)
+            rc = err->code;
+        for (size_t j = 0; j < nhits && !rc; j++) {
+            enum sl_tier have = SL_TIER_OPEN;
+            if (*out)
+                sl_tier_parse(json_string_value(json_object_get(*out, "tier")), &have);
+            if (nids > 0 && hits[j].shared * 2 >= nids && (!*out || hits[j].tier > have)) {
+                json_decref(*out);
+                *out = json_pack("{s:s, s:s, s:I, s:I, s:I}", "tier", sl_tier_name(hits[j].tier),
+                                 "file", f->path, "shared", (json_int_t)hits[j].shared, "chunks",
+                                 (json_int_t)nids, "version_id", (json_int_t)hits[j].version_id);
+            }
+        }
+        free(hits);
+        if (ids != f->chunk_ids)
+            free(ids);
+    }
+    if (rc) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* Names the matched version for the decision: ORG/NAME@COMMIT when the
+ * pusher may see it (a member of its org, or an admin), otherwise "a
+ * stricter version on this server". */
+static enum sl_err provenance_name(struct sl_registry *r, struct sl_db *db,
+                                   const struct sl_principal *p, json_t *match, char *name,
+                                   size_t cap, char *commit, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(
+        db,
+        "SELECT o.id, o.name, m.name, v.commit_hash FROM versions v JOIN models m ON m.id = "
+        "v.model_id JOIN orgs o ON o.id = m.org_id WHERE v.id = ?",
+        err);
+    int row;
+
+    snprintf(name, cap, "a stricter version on this server");
+    commit[0] = '\0';
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, json_integer_value(json_object_get(match, "version_id")));
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        struct sl_principal who = *p;
+        snprintf(commit, 65, "%s", sl_stmt_col_text(st, 3));
+        if (sl_reg_is_member(r, &who, sl_stmt_col_int(st, 0)))
+            snprintf(name, cap, "%s/%s@%s", sl_stmt_col_text(st, 1), sl_stmt_col_text(st, 2),
+                     sl_stmt_col_text(st, 3));
+    }
+    sl_stmt_done(st);
+    return row < 0 ? err->code : SL_OK;
+}
+
 enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, const char *org,
                           const char *name, json_t *body, json_t **result, bool *created,
                           struct sl_error *err)
@@ -612,7 +783,7 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
     char *manifest_text = NULL, *decision_text = NULL, *inspect_text = NULL, commit[65];
     uint64_t bytes_total = 0;
     enum sl_tier want_tier = SL_TIER_OPEN, min_tier, floor = SL_TIER_WITHHELD;
-    json_t *obl = NULL, *held = NULL, *event = NULL;
+    json_t *obl = NULL, *held = NULL, *event = NULL, *prov = NULL;
     enum sl_err rc;
 
     *result = NULL;
@@ -673,7 +844,7 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
     for (size_t i = 0; i < n && !rc; i++) {
         if (files[i].ids) {
             rc = resolve_file(db, org_id, &files[i], err);
-            if (!rc && files[i].blob_id == 0)
+            if (!rc && !files[i].visible)
                 rc = verify_file(r, db, &files[i], err);
         } else {
             rc = check_stored(db, org_id, &files[i], err);
@@ -719,10 +890,61 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
             goto out;
     }
     sl_tier_parse(json_string_value(json_object_get(decision, "min_tier")), &min_tier);
+    rc = provenance(db, files, n, &prov, err);
+    if (rc)
+        goto out;
+    if (prov) {
+        /* Withheld and gated bytes cannot be laundered under another name:
+         * the strictest matching version's tier is this one's floor, until
+         * its publisher lowers that version's own tier. */
+        enum sl_tier ptier;
+        char pname[3 * SL_NAME_MAX + 80], pcommit[65], why[600];
+        sl_tier_parse(json_string_value(json_object_get(prov, "tier")), &ptier);
+        rc = provenance_name(r, db, p, prov, pname, sizeof(pname), pcommit, err);
+        if (rc)
+            goto out;
+        snprintf(why, sizeof(why),
+                 "%s shares %lld of its %lld chunks with a weight file of %s, which is %s",
+                 json_string_value(json_object_get(prov, "file")),
+                 (long long)json_integer_value(json_object_get(prov, "shared")),
+                 (long long)json_integer_value(json_object_get(prov, "chunks")), pname,
+                 sl_tier_name(ptier));
+        json_array_append_new(json_object_get(decision, "rules_fired"),
+                              json_pack("{s:s, s:s, s:s, s:s, s:s}", "rule",
+                                        "provenance.inherited-tier", "pack", "registry", "min_tier",
+                                        sl_tier_name(ptier), "cite",
+                                        "sluice registry rule: a version inherits the tier of the "
+                                        "stricter version it copies (docs/access.md)",
+                                        "why", why));
+        json_object_set_new(decision, "provenance",
+                            json_pack("{s:s, s:s, s:O, s:O, s:s}", "inherited_tier",
+                                      sl_tier_name(ptier), "from", pname, "shared",
+                                      json_object_get(prov, "shared"), "chunks",
+                                      json_object_get(prov, "chunks"), "file",
+                                      json_string_value(json_object_get(prov, "file"))));
+        if (ptier > min_tier) {
+            min_tier = ptier;
+            json_object_set_new(decision, "min_tier", json_string(sl_tier_name(ptier)));
+        }
+        if (pcommit[0]) {
+            /* the log keeps a keyed digest of the matched commit: auditors
+             * with the operator can confirm it, nobody can link it */
+            char d[SL_TEXT_DIGEST_LEN + 1];
+            sl__text_digest(r, pcommit, d);
+            json_object_set_new(json_object_get(decision, "provenance"), "from_hmac",
+                                json_string(d));
+        }
+    }
     obl = sl__obligations_status(db, 0, decision, &floor, &held, err);
     if (!obl) {
         rc = err->code;
         goto out;
+    }
+    if (prov) {
+        enum sl_tier ptier;
+        sl_tier_parse(json_string_value(json_object_get(prov, "tier")), &ptier);
+        if (ptier > floor)
+            floor = ptier;
     }
     if (want && want_tier < floor) {
         rc = sl__refusal(decision, held, want, err);
@@ -774,6 +996,7 @@ out:
     json_decref(obl);
     json_decref(held);
     json_decref(event);
+    json_decref(prov);
     return rc;
 }
 
@@ -798,12 +1021,14 @@ enum sl_err sl_reg_file_store(struct sl_registry *r, const struct sl_principal *
     f.ids = ids;
     f.nchunks = n;
     rc = resolve_file(db, org_id, &f, err);
-    if (!rc && f.blob_id == 0) {
+    if (!rc && !f.visible) {
+        /* new to this org: verified from its own chunks whether or not
+         * another org stored the same bytes, and answered the same way */
         rc = verify_file(r, db, &f, err);
         if (!rc)
             rc = sl_db_begin(db, err);
         if (!rc) {
-            rc = insert_blob(db, &f, sl__now(), err);
+            rc = f.blob_id == 0 ? insert_blob(db, &f, sl__now(), err) : SL_OK;
             if (!rc)
                 rc = sl_db_commit(db, err);
             if (rc)

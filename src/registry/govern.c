@@ -319,7 +319,7 @@ static enum sl_err set_tier(struct sl_registry *r, struct sl_db *db, int64_t ver
                   "why", why);
     if (by_user) {
         char who[SL_PSEUDONYM_LEN + 1];
-        sl__pseudonym(r, by_user, who);
+        sl__pseudonym(r, model, by_user, who);
         json_object_set_new(e, "by", json_string(who));
     }
     rc = sl__log_append(r, db, e, NULL, err);
@@ -467,25 +467,104 @@ enum sl_err sl_reg_eval_key_add(struct sl_registry *r, const struct sl_principal
     return SL_OK;
 }
 
+enum sl_err sl__eval_keys_revoke(struct sl_registry *r, struct sl_db *db, const char *name,
+                                 int64_t user_id, const char *why, int *count, struct sl_error *err)
+{
+    struct sl_stmt *st;
+    char names[16][SL_NAME_MAX + 1];
+    int n = 0, row;
+    enum sl_err rc = SL_OK;
+
+    *count = 0;
+    st = name ? sl_db_stmt(db, "SELECT name FROM eval_keys WHERE name = ? AND revoked IS NULL", err)
+              : sl_db_stmt(db, "SELECT name FROM eval_keys WHERE user_id = ? AND revoked IS NULL",
+                           err);
+    if (!st)
+        return err->code;
+    if (name)
+        sl_stmt_text(st, 1, name);
+    else
+        sl_stmt_int(st, 1, user_id);
+    while ((row = sl_stmt_step(st, err)) == 1 && n < 16)
+        snprintf(names[n++], sizeof(names[0]), "%s", sl_stmt_col_text(st, 0));
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    for (int i = 0; i < n && !rc; i++) {
+        json_t *e;
+        st = sl_db_stmt(db, "UPDATE eval_keys SET revoked = ? WHERE name = ?", err);
+        if (!st)
+            return err->code;
+        sl_stmt_int(st, 1, sl__now());
+        sl_stmt_text(st, 2, names[i]);
+        rc = sl_stmt_run(st, err);
+        if (rc)
+            break;
+        /* what the key attested before stays as it was: its entries stand,
+         * and this entry says from when its signature no longer counts */
+        e = json_pack("{s:s, s:s, s:s}", "type", "evaluator.key_revoked", "evaluator", names[i],
+                      "why", why);
+        rc = sl__log_append(r, db, e, NULL, err);
+        json_decref(e);
+    }
+    if (!rc)
+        *count = n;
+    return rc;
+}
+
+enum sl_err sl_reg_eval_key_remove(struct sl_registry *r, const struct sl_principal *p,
+                                   const char *name, json_t **result, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    int count = 0;
+    enum sl_err rc;
+
+    *result = NULL;
+    if (!db)
+        return err->code;
+    if (!p->admin)
+        return sl_error_set(err, SL_EFORBIDDEN, "only an admin removes evaluator keys");
+    rc = sl_db_begin(db, err);
+    if (rc)
+        return rc;
+    rc = sl__eval_keys_revoke(r, db, name, 0, "removed by an admin", &count, err);
+    if (!rc && count == 0)
+        rc = sl_error_set(err, SL_ENOTFOUND, "evaluator %s has no live key", name);
+    if (!rc)
+        rc = sl_db_commit(db, err);
+    if (rc)
+        return rollback(db, rc);
+    *result = json_pack("{s:s, s:b}", "name", name, "revoked", 1);
+    return SL_OK;
+}
+
 json_t *sl_reg_eval_keys_json(struct sl_registry *r, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct sl_stmt *st;
     json_t *arr;
+    int row;
 
     if (!db)
         return NULL;
-    st = sl_db_stmt(db, "SELECT name, vkey, added FROM eval_keys ORDER BY name", err);
+    st = sl_db_stmt(db, "SELECT name, vkey, added, revoked FROM eval_keys ORDER BY name", err);
     if (!st)
         return NULL;
     arr = json_array();
-    while (sl_stmt_step(st, err) == 1) {
-        char t[21];
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "name", sl_stmt_col_text(st, 0),
-                                             "vkey", sl_stmt_col_text(st, 1), "added",
-                                             sl_gov_time(sl_stmt_col_int(st, 2), t)));
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        char t[21], t2[21];
+        json_t *k =
+            json_pack("{s:s, s:s, s:s}", "name", sl_stmt_col_text(st, 0), "vkey",
+                      sl_stmt_col_text(st, 1), "added", sl_gov_time(sl_stmt_col_int(st, 2), t));
+        if (!sl_stmt_col_null(st, 3))
+            json_object_set_new(k, "revoked", json_string(sl_gov_time(sl_stmt_col_int(st, 3), t2)));
+        json_array_append_new(arr, k);
     }
     sl_stmt_done(st);
+    if (row < 0) {
+        json_decref(arr);
+        return NULL;
+    }
     return arr;
 }
 
@@ -494,15 +573,17 @@ json_t *sl_reg_eval_keys_json(struct sl_registry *r, struct sl_error *err)
 static enum sl_err load_eval_keys(struct sl_db *db, struct sl_note_key **keys, int64_t **ids,
                                   size_t *n, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(db, "SELECT id, name, pub FROM eval_keys ORDER BY id", err);
+    struct sl_stmt *st = sl_db_stmt(
+        db, "SELECT id, name, pub FROM eval_keys WHERE revoked IS NULL ORDER BY id", err);
     size_t cap = 0;
+    int row;
 
     *keys = NULL;
     *ids = NULL;
     *n = 0;
     if (!st)
         return err->code;
-    while (sl_stmt_step(st, err) == 1) {
+    while ((row = sl_stmt_step(st, err)) == 1) {
         size_t len;
         const void *pub = sl_stmt_col_blob(st, 2, &len);
         struct sl_note_key *k;
@@ -522,6 +603,14 @@ static enum sl_err load_eval_keys(struct sl_db *db, struct sl_note_key **keys, i
         (*n)++;
     }
     sl_stmt_done(st);
+    if (row < 0) {
+        free(*keys);
+        free(*ids);
+        *keys = NULL;
+        *ids = NULL;
+        *n = 0;
+        return err->code;
+    }
     return SL_OK;
 }
 
@@ -536,7 +625,7 @@ enum sl_err sl_reg_attest(struct sl_registry *r, const struct sl_principal *p,
     struct sl_note opened;
     struct sl_attestation a;
     json_t *decision = NULL, *state = NULL;
-    char sha[65], who[SL_PSEUDONYM_LEN + 1], digest[73];
+    char sha[65], who[SL_PSEUDONYM_LEN + 1], digest[SL_TEXT_DIGEST_LEN + 1];
     const char *signer = NULL;
     bool found;
     struct sl_stmt *st;
@@ -624,13 +713,13 @@ enum sl_err sl_reg_attest(struct sl_registry *r, const struct sl_principal *p,
         rc = sl_stmt_run(st, err);
         if (rc)
             goto fail;
-        sl__pseudonym(r, p->user_id, who);
-        sl__text_digest(a.method, digest);
+        sl__pseudonym(r, model, p->user_id, who);
+        sl__text_digest(r, a.method, digest);
         {
             json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type",
                                   "attestation.attached", "model", model, "commit", v->commit,
                                   "evaluator", signer, "domain", a.domain, "level", a.level,
-                                  "method_sha256", digest, "note_sha256", sha, "by", who);
+                                  "method_hmac", digest, "note_sha256", sha, "by", who);
             rc = sl__log_append(r, db, e, &log_idx, err);
             json_decref(e);
         }
@@ -785,7 +874,7 @@ enum sl_err sl_reg_obligation_satisfy(struct sl_registry *r, const struct sl_pri
     json_t *d = NULL, *o = NULL, *e, *state = NULL;
     struct sl_stmt *st;
     size_t i;
-    char who[SL_PSEUDONYM_LEN + 1], digest[73];
+    char who[SL_PSEUDONYM_LEN + 1], digest[SL_TEXT_DIGEST_LEN + 1];
     enum sl_err rc;
 
     *result = NULL;
@@ -842,10 +931,10 @@ enum sl_err sl_reg_obligation_satisfy(struct sl_registry *r, const struct sl_pri
                          id, model, (long long)v->seq);
         goto fail;
     }
-    sl__pseudonym(r, p->user_id, who);
-    sl__text_digest(evidence, digest);
+    sl__pseudonym(r, model, p->user_id, who);
+    sl__text_digest(r, evidence, digest);
     e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", "obligation.satisfied", "model", model,
-                  "commit", v->commit, "obligation", id, "evidence_sha256", digest, "by", who);
+                  "commit", v->commit, "obligation", id, "evidence_hmac", digest, "by", who);
     rc = sl__log_append(r, db, e, NULL, err);
     json_decref(e);
     if (!rc)
@@ -974,7 +1063,7 @@ enum sl_err sl_reg_schedule_add(struct sl_registry *r, const struct sl_principal
         char who[SL_PSEUDONYM_LEN + 1];
         json_t *e;
         int64_t id = sl_db_last_id(db);
-        sl__pseudonym(r, p->user_id, who);
+        sl__pseudonym(r, model, p->user_id, who);
         e = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "type", "schedule.added", "step",
                       (json_int_t)id, "model", model, "commit", v->commit, "tier", tier, "at",
                       sl_gov_time(at, when), "by", who);

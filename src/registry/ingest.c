@@ -4,9 +4,10 @@
  * bytes). Each chunk is re-hashed as it arrives; new bytes go to one new pack
  * file. At the end the pack is fsynced and renamed into place, and only then
  * does one transaction record the pack, the chunks and this org's ownership.
- * A chunk another org already stored is not stored twice, but this org must
- * send its bytes once (proof that it has them), so dedup never tells anyone
- * what others uploaded.
+ * A chunk this org stored before is not stored twice. One that only another
+ * org stored is handled exactly like a new one (this org must send its bytes,
+ * proof that it has them, and they are written), so neither answers nor
+ * timing tell anyone what others uploaded; gc reclaims the second copy.
  */
 #include "registry/registry_int.h"
 
@@ -96,7 +97,10 @@ enum sl_err sl_ingest_begin(struct sl_registry *r, int64_t org_id, uint64_t body
     return SL_OK;
 }
 
-/* Returns true when the chunk is already stored (by any org). */
+/* Returns true when this org already stored the chunk. One only another org
+ * stored is written again, exactly like a new one, so neither the answer
+ * ("deduplicated") nor the time taken tells anyone what others uploaded; the
+ * second copy is left as dead bytes for the collector. */
 static enum sl_err known_chunk(struct sl_ingest *in, const unsigned char *hash, bool *known,
                                struct sl_error *err)
 {
@@ -106,10 +110,14 @@ static enum sl_err known_chunk(struct sl_ingest *in, const unsigned char *hash, 
 
     if (!db)
         return err->code;
-    st = sl_db_stmt(db, "SELECT 1 FROM chunks WHERE hash = ?", err);
+    st = sl_db_stmt(db,
+                    "SELECT 1 FROM chunks c JOIN chunk_owners o ON o.chunk_id = c.id WHERE "
+                    "c.hash = ? AND o.org_id = ?",
+                    err);
     if (!st)
         return err->code;
     sl_stmt_blob(st, 1, hash, 32);
+    sl_stmt_int(st, 2, in->org_id);
     row = sl_stmt_step(st, err);
     sl_stmt_done(st);
     if (row < 0)

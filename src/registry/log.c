@@ -24,18 +24,35 @@
 #include "tlog/tiles.h"
 #include "common/banned.h"
 
-void sl__pseudonym(const struct sl_registry *r, int64_t user_id, char out[SL_PSEUDONYM_LEN + 1])
+void sl__pseudonym(const struct sl_registry *r, const char *model, int64_t user_id,
+                   char out[SL_PSEUDONYM_LEN + 1])
 {
-    char msg[32];
+    char msg[SL_NAME_MAX * 2 + 64];
     unsigned char mac[32];
-    int n = snprintf(msg, sizeof(msg), "user:%lld", (long long)user_id);
+    int n = snprintf(msg, sizeof(msg), "acct\n%s\n%lld", model, (long long)user_id);
 
-    sl_hmac_sha256(r->pseud_key, sizeof(r->pseud_key), msg, (size_t)n, mac);
+    if (n < 0 || (size_t)n >= sizeof(msg))
+        n = (int)sizeof(msg) - 1;
+    sl_hmac_sha256(r->log_secret, sizeof(r->log_secret), msg, (size_t)n, mac);
     memcpy(out, "acct:", 5);
     sl_hex(mac, 8, out + 5);
 }
 
-void sl__text_digest(const char *s, char out[73])
+void sl__text_digest(const struct sl_registry *r, const char *s, char out[SL_TEXT_DIGEST_LEN + 1])
+{
+    unsigned char mac[32];
+    size_t n = strlen(s);
+    char *msg = sl_xmalloc(n + 6);
+
+    memcpy(msg, "text\n", 5);
+    memcpy(msg + 5, s, n + 1);
+    sl_hmac_sha256(r->log_secret, sizeof(r->log_secret), msg, n + 5, mac);
+    free(msg);
+    memcpy(out, "hmac-sha256:", 12);
+    sl_hex(mac, 32, out + 12);
+}
+
+void sl__public_digest(const char *s, char out[73])
 {
     unsigned char h[32];
 

@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/io.h"
+#include "tlog/govdoc.h"
 #include "common/util.h"
 #include "common/vfs.h"
 #include "common/banned.h"
@@ -100,6 +102,84 @@ bool sl_path_ok(const char *s, size_t n, const char **why)
             if (len == 0 || (len == 1 && s[start] == '.') ||
                 (len == 2 && s[start] == '.' && s[start + 1] == '.')) {
                 *why = "has an empty, \".\" or \"..\" component";
+                return false;
+            }
+            start = i + 1;
+        }
+    }
+    return true;
+}
+
+static bool device_name(const char *c, size_t len)
+{
+    static const char *const names[] = {"CON", "PRN", "AUX", "NUL"};
+    size_t base = 0;
+
+    while (base < len && c[base] != '.')
+        base++;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (base == 3 && strncasecmp(c, names[i], 3) == 0)
+            return true;
+    return base == 4 && (strncasecmp(c, "COM", 3) == 0 || strncasecmp(c, "LPT", 3) == 0) &&
+           c[3] >= '0' && c[3] <= '9';
+}
+
+/* Unicode characters that look like '.', '/' or '\\' in file names. */
+static bool lookalike(unsigned cp)
+{
+    static const unsigned list[] = {0x2024, 0x2025, 0x2026, 0xfe52, 0xff0e, 0x3002, 0xff61,
+                                    0x2215, 0x2044, 0xff0f, 0x29f8, 0x2571, 0x2216, 0xff3c,
+                                    0x29f5, 0x29f9, 0xfe68, 0x2572, 0x01c0, 0x2223};
+    for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++)
+        if (cp == list[i])
+            return true;
+    return false;
+}
+
+bool sl_path_portable(const char *s, size_t n, const char **why)
+{
+    size_t start = 0;
+
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n) {
+            unsigned char c = (unsigned char)s[i];
+            if (strchr("<>:\"|?*", c) && c != '\0') {
+                *why = "holds one of < > : \" | ? * (not portable to Windows)";
+                return false;
+            }
+            if (c >= 0x80) {
+                size_t k = (c >= 0xf0) ? 4 : (c >= 0xe0) ? 3 : 2;
+                unsigned cp = k == 2 ? (c & 0x1fu) << 6 | ((unsigned char)s[i + 1] & 0x3fu)
+                              : k == 3
+                                  ? (c & 0x0fu) << 12 | ((unsigned char)s[i + 1] & 0x3fu) << 6 |
+                                        ((unsigned char)s[i + 2] & 0x3fu)
+                                  : (c & 0x07u) << 18 | ((unsigned char)s[i + 1] & 0x3fu) << 12 |
+                                        ((unsigned char)s[i + 2] & 0x3fu) << 6 |
+                                        ((unsigned char)s[i + 3] & 0x3fu);
+                if (i + k > n)
+                    k = n - i;
+                if (lookalike(cp)) {
+                    *why = "holds a Unicode look-alike of '.', '/' or '\\'";
+                    return false;
+                }
+                if (!sl_gov_char_ok((const unsigned char *)s + i, k) ||
+                    (cp >= 0x200b && cp <= 0x200f)) {
+                    *why = "holds an invisible or bidirectional control character";
+                    return false;
+                }
+                i += k - 1;
+                continue;
+            }
+        }
+        if (i == n || s[i] == '/') {
+            size_t len = i - start;
+            if (len > 0 && (s[i - 1] == '.' || s[i - 1] == ' ')) {
+                *why = "has a component that ends in '.' or ' ' (Windows drops them)";
+                return false;
+            }
+            if (device_name(s + start, len)) {
+                *why = "has a Windows device name (CON, PRN, AUX, NUL, COM1, LPT1 ...) as a "
+                       "component";
                 return false;
             }
             start = i + 1;
@@ -261,8 +341,9 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
     if (!rc)
         rc = sl__fp_load_key(r, err);
     if (!rc) {
-        static const char label[] = "sluice pseudonym key v1";
-        sl_hmac_sha256(r->key_priv, sizeof(r->key_priv), label, sizeof(label) - 1, r->pseud_key);
+        bool made;
+        rc = sl__secret_file(r->root, "log.secret", r->log_secret, sizeof(r->log_secret), &made,
+                             err);
     }
     if (!rc)
         rc = sl_reg_db(r, err) ? SL_OK : err->code;
@@ -304,7 +385,7 @@ void sl_registry_close(struct sl_registry *r)
     sl_wipe(r->fp_master, sizeof(r->fp_master));
     sl_packset_free(r->policy);
     sl_wipe(r->key_priv, sizeof(r->key_priv));
-    sl_wipe(r->pseud_key, sizeof(r->pseud_key));
+    sl_wipe(r->log_secret, sizeof(r->log_secret));
     sl_note_key_clear(&r->note_key);
     free(r->root);
     free(r->db_path);

@@ -78,6 +78,14 @@ bool sl_name_ok(const char *s);
  * most 1,024 bytes. On failure `why` says what is wrong. */
 bool sl_path_ok(const char *s, size_t n, const char **why);
 
+/* What a pushed path must also be (docs/api.md): portable to every file
+ * system a licensee may use. No component ends in '.' or ' ', is a Windows
+ * device name (CON, PRN, AUX, NUL, COM0-9, LPT0-9, with any extension), or
+ * holds < > : " | ? *; no Unicode look-alike of '.', '/' or '\\' (U+2024,
+ * U+FF0E, U+2215 ...), no bidirectional or other invisible control. Assumes
+ * sl_path_ok(s) held. */
+bool sl_path_portable(const char *s, size_t n, const char **why);
+
 /* ---- accounts (accounts.c) ---- */
 
 /* Creates a user and a read+write token for it (copied to `token`). */
@@ -109,6 +117,13 @@ enum sl_err sl_reg_auth(struct sl_registry *r, const char *token, struct sl_prin
 /* True when `p` may publish to `org` (publisher member, or admin). */
 bool sl_reg_can_publish(struct sl_registry *r, const struct sl_principal *p, int64_t org_id);
 bool sl_reg_is_member(struct sl_registry *r, const struct sl_principal *p, int64_t org_id);
+/* True for the org's admins and publishers (and server admins): who may
+ * reach hosted and withheld weights. A plain member may not. */
+bool sl_reg_is_insider(struct sl_registry *r, const struct sl_principal *p, int64_t org_id);
+
+/* Removes USER from ORG; SL_ENOTFOUND when not a member. */
+enum sl_err sl_reg_member_remove(struct sl_registry *r, const char *org, const char *user,
+                                 struct sl_error *err);
 
 /* Org id by name; SL_ENOTFOUND when missing. */
 enum sl_err sl_reg_org_id(struct sl_registry *r, const char *org, int64_t *id,
@@ -352,6 +367,10 @@ enum sl_err sl_reg_trace(struct sl_registry *r, const struct sl_principal *p, in
 enum sl_err sl_reg_eval_key_add(struct sl_registry *r, const struct sl_principal *p,
                                 const char *name, const char *vkey, json_t **result,
                                 struct sl_error *err);
+/* Revokes evaluator NAME's key (admins): attestations it signs are refused
+ * from then on; what it attested before keeps its history. */
+enum sl_err sl_reg_eval_key_remove(struct sl_registry *r, const struct sl_principal *p,
+                                   const char *name, json_t **result, struct sl_error *err);
 json_t *sl_reg_eval_keys_json(struct sl_registry *r, struct sl_error *err);
 
 /* Attaches a signed attestation to `v`, re-runs the decision and applies

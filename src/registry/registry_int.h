@@ -24,11 +24,11 @@ struct sl_registry {
     struct sl_packset *policy;
     unsigned char key_priv[SL_ED25519_PRIV_LEN];
     unsigned char key_pub[SL_ED25519_PUB_LEN];
-    struct sl_note_key note_key; /* the server key under the origin name */
-    unsigned char pseud_key[32]; /* keys account pseudonyms */
-    pthread_mutex_t log_lock;    /* one checkpoint signer at a time */
-    _Atomic int32_t policy_day;  /* the day the packs in force were last logged */
-    unsigned char fp_master[32]; /* the fingerprint secret (fp.key) */
+    struct sl_note_key note_key;  /* the server key under the origin name */
+    unsigned char log_secret[32]; /* log.secret: keys pseudonyms and text digests */
+    pthread_mutex_t log_lock;     /* one checkpoint signer at a time */
+    _Atomic int32_t policy_day;   /* the day the packs in force were last logged */
+    unsigned char fp_master[32];  /* the fingerprint secret (fp.key) */
     struct sl_fp_cache *fp_cache;
 };
 
@@ -43,12 +43,35 @@ struct sl_registry {
 enum sl_err sl__log_append(struct sl_registry *r, struct sl_db *db, json_t *entry, int64_t *idx,
                            struct sl_error *err);
 
-/* The keyed pseudonym of an account: "acct:" + 16 hex digits of
- * HMAC-SHA-256(pseud_key, "user:" + id). */
-void sl__pseudonym(const struct sl_registry *r, int64_t user_id, char out[SL_PSEUDONYM_LEN + 1]);
+/* The keyed pseudonym of an account on one model: "acct:" + 16 hex digits
+ * of HMAC-SHA-256(log secret, "acct\n" + model + "\n" + id). Per model, so
+ * the same person on two models does not link; `model` is "" for events
+ * about the account itself. */
+void sl__pseudonym(const struct sl_registry *r, const char *model, int64_t user_id,
+                   char out[SL_PSEUDONYM_LEN + 1]);
 
-/* "sha256:" + hex of a free text, for log entries (73 bytes). */
-void sl__text_digest(const char *s, char out[73]);
+#define SL_TEXT_DIGEST_LEN 76 /* "hmac-sha256:" + 64 hex digits */
+
+/* A keyed digest of a free text for a public log entry:
+ * "hmac-sha256:" + hex of HMAC-SHA-256(log secret, "text\n" + s). Unlike a
+ * bare SHA-256, nobody without the secret can confirm a guess of the text. */
+void sl__text_digest(const struct sl_registry *r, const char *s, char out[SL_TEXT_DIGEST_LEN + 1]);
+
+/* "sha256:" + hex of a public text (license terms), 73 bytes. */
+void sl__public_digest(const char *s, char out[73]);
+
+/* Revokes evaluator key `name` (or, when NULL, every live key of
+ * `user_id`) inside the caller's transaction, one log entry each; `*count`
+ * says how many. Attestations made before stand. */
+enum sl_err sl__eval_keys_revoke(struct sl_registry *r, struct sl_db *db, const char *name,
+                                 int64_t user_id, const char *why, int *count,
+                                 struct sl_error *err);
+
+/* Revokes every live grant of `user_id` (and the licenses issued under
+ * them) inside the caller's transaction, one access.revoked entry each;
+ * `*count` says how many. */
+enum sl_err sl__access_revoke_user(struct sl_registry *r, struct sl_db *db, int64_t user_id,
+                                   const char *reason, int *count, struct sl_error *err);
 
 /* ---- fingerprints (fingerprint.c) ---- */
 

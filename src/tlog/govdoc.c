@@ -85,10 +85,32 @@ bool sl_gov_text_ok(const char *s, size_t max)
         if (c < 0x20 || c == 0x7f)
             return false;
         k = utf8_len((const unsigned char *)s + i, n - i);
-        if (k == 0)
+        if (k == 0 || !sl_gov_char_ok((const unsigned char *)s + i, k))
             return false;
         i += k;
     }
+    return true;
+}
+
+bool sl_gov_char_ok(const unsigned char *p, size_t k)
+{
+    unsigned cp;
+
+    if (k == 1)
+        return p[0] >= 0x20 && p[0] != 0x7f;
+    cp = k == 2 ? (p[0] & 0x1fu) << 6 | (p[1] & 0x3fu)
+         : k == 3
+             ? (p[0] & 0x0fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu)
+             : (p[0] & 0x07u) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 | (p[3] & 0x3fu);
+    /* C1 controls (U+0085 among them), line and paragraph separators,
+     * bidirectional embeddings, overrides and isolates, and the BOM: text
+     * that would read differently from what is signed */
+    if (cp >= 0x80 && cp <= 0x9f)
+        return false;
+    if (cp == 0x2028 || cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
+        (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e || cp == 0x200f || cp == 0x061c ||
+        cp == 0xfeff)
+        return false;
     return true;
 }
 
@@ -175,6 +197,15 @@ static bool pseudonym_ok(const char *s)
     return strncmp(s, "acct:", 5) == 0 && hex_ok(s + 5, 16);
 }
 
+const char *sl_license_use(const char *tier)
+{
+    if (strcmp(tier, "hosted") == 0)
+        return "api-only: inference through the hosted gateway; the weights are not released";
+    if (strcmp(tier, "gated") == 0)
+        return "fingerprinted-copy: each download is marked for the licensee and traceable";
+    return NULL;
+}
+
 char *sl_license_text(const struct sl_license *l, struct sl_error *err)
 {
     struct sl_buf b;
@@ -192,6 +223,8 @@ char *sl_license_text(const struct sl_license *l, struct sl_error *err)
                 "purpose %s\nissued %s\nexpires %s\n",
                 l->id, l->model, l->commit, l->tier, l->licensee, l->purpose,
                 sl_gov_time(l->issued, t1), l->expires ? sl_gov_time(l->expires, t2) : "never");
+    if (sl_license_use(l->tier))
+        sl_buf_addf(&b, "use %s\n", sl_license_use(l->tier));
     sl_buf_cstr(&b);
     return sl_buf_detach(&b, NULL);
 }
@@ -409,6 +442,14 @@ enum sl_err sl_license_parse(const char *text, size_t n, struct sl_license *l, s
     if ((rc = time_field(&ln, "issued", false, &l->issued)) ||
         (rc = time_field(&ln, "expires", true, &l->expires)))
         return rc;
+    /* "use" follows from the tier; licenses issued before it existed lack it */
+    if (ln.p < ln.end) {
+        const char *want = sl_license_use(l->tier);
+        if ((rc = field(&ln, "use", &v)) != SL_OK)
+            return rc;
+        if (!want || strcmp(v, want) != 0)
+            return bad(&ln, "%s", "the use does not match the tier");
+    }
     return end(&ln);
 }
 

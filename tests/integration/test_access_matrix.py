@@ -36,19 +36,28 @@ EVAL_NAME = "PeterNeumann"
 EVAL_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 
 CALLERS = ["anon", "other", "accepted", "pending", "grantee", "denied", "revoked", "expired",
-           "member", "publisher", "evaluator", "admin", "forged", "removed"]
+           "member", "publisher", "evaluator", "admin", "forged", "removed",
+           # the scope dimension: the same accounts with narrower tokens
+           "publisher-read", "grantee-read", "admin-write"]
 BAD_TOKEN = {"forged", "removed"}
 INSIDERS = {"member", "publisher", "admin"}
+# What each narrower token reads like: a read token reads all its account
+# may; an admin's token without the admin scope is not an admin's.
+READS_AS = {"publisher-read": "publisher", "grantee-read": "grantee", "admin-write": "other"}
+READ_TOKENS = {"publisher-read", "grantee-read"}
 
 
 def may_download(tier, who):
+    who = READS_AS.get(who, who)
     if who in BAD_TOKEN:
         return False
     if tier == "open":
         return True
     if who == "anon":
         return False
-    if who in INSIDERS:
+    if tier in ("hosted", "withheld") and who in ("publisher", "admin"):
+        return True  # a plain member never reaches hosted or withheld weights
+    if tier not in ("hosted", "withheld") and who in INSIDERS:
         return True
     if tier == "withheld":
         return who == "evaluator"
@@ -60,11 +69,12 @@ def may_download(tier, who):
 
 
 def may_list(tier, who):
+    who = READS_AS.get(who, who)
     if who in BAD_TOKEN:
         return False
     if tier != "withheld":
         return True
-    return who in INSIDERS or who == "evaluator"
+    return who in ("publisher", "admin", "evaluator")
 
 
 def may_see(tier, who):
@@ -72,15 +82,17 @@ def may_see(tier, who):
 
 
 def has_request(tier, who):
+    who = READS_AS.get(who, who)
     return who in ("pending", "grantee", "denied", "revoked", "expired")
 
 
 def may_license(tier, who):
-    return who == "grantee"
+    # nothing can be granted on a withheld version (the approvals were 409)
+    return READS_AS.get(who, who) == "grantee" and tier != "withheld"
 
 
 def may_manage(tier, who):
-    return who in ("publisher", "admin")
+    return READS_AS.get(who, who) in ("publisher", "admin")
 
 
 def nobody(tier, who):
@@ -119,9 +131,25 @@ ROUTES = {
                 b'{"evidence":"x"}', nobody),
     "missing": ("POST", "/api/v1/models/acme/{m}/chunks/missing", b'{"chunks":[]}', nobody),
     "eval-key-add": ("POST", "/api/v1/eval/keys", b'{"name":"x","vkey":"y"}', nobody),
+    "eval-key-remove": ("DELETE", "/api/v1/eval/keys/" + EVAL_NAME, None, nobody),
 }
 MUTATING = {"approve", "revoke", "tier-set", "rules-set", "attest", "satisfy", "missing",
-            "eval-key-add"}
+            "eval-key-add", "eval-key-remove"}
+# Every state-changing route, for the scope test: a read token may do none
+# of them, whatever its account may (403, X-Error-Code: InsufficientScope).
+WRITES = dict({k: ROUTES[k] for k in MUTATING}, **{
+    "accept": ("POST", "/api/v1/models/acme/{m}/accept", b"{}", nobody),
+    "request": ("POST", "/api/v1/models/acme/{m}/access", b'{"purpose":"read token"}', nobody),
+    "appeal": ("POST", "/api/v1/models/acme/{m}/access/me/appeal", b'{"text":"again"}', nobody),
+    "deny": ("POST", "/api/v1/models/acme/{m}/access/pending/deny", b'{"reason":"x"}', nobody),
+    "schedule": ("POST", "/api/v1/models/acme/{m}/schedule",
+                 b'{"tier":"open","at":"2030-01-01"}', nobody),
+    "commit": ("POST", "/api/v1/models/acme/{m}/versions", b'{"files":[]}', nobody),
+    "file-store": ("POST", "/api/v1/models/acme/{m}/files/" + "0" * 64,
+                   b'{"size":0,"chunks":[]}', nobody),
+    "chunks": ("POST", "/api/v1/models/acme/{m}/chunks", b"", nobody),
+    "trace": ("POST", "/api/v1/models/acme/{m}/trace", b"", nobody),
+})
 
 
 def iso(t):
@@ -171,6 +199,11 @@ class Matrix(unittest.TestCase):
         srv.add_member("acme", "publisher", "publisher")
         srv.add_member("acme", "member", "member")
         srv.add_member("acme", "removed", "publisher")
+        for who, user, scopes in (("publisher-read", "publisher", "read"),
+                                  ("grantee-read", "grantee", "read"),
+                                  ("admin-write", "admin", "read,write")):
+            r = srv.admin("token", "new", user, "--scopes", scopes, "--json")
+            tok[who] = json.loads(r.stdout)["token"]
         cls.tok = tok
         # the evaluator's key
         cls.call("POST", "/api/v1/eval/keys",
@@ -196,6 +229,14 @@ class Matrix(unittest.TestCase):
                 cls.call("POST", base + "/access",
                          json.dumps({"purpose": "research on %s" % who}).encode(), tok[who], 201)
             pub = tok["publisher"]
+            if t == "withheld":
+                # nothing can be granted on a withheld version
+                for who in ("grantee", "revoked", "expired"):
+                    r = cls.call("POST", base + "/access/%s/approve" % who, b"{}", pub, 409)
+                    assert "withheld: no access can be granted" in r.json()["message"], r
+                cls.call("POST", base + "/access/denied/deny", b'{"reason": "no purpose"}', pub,
+                         200)
+                continue
             cls.call("POST", base + "/access/grantee/approve", b"{}", pub, 200)
             cls.call("POST", base + "/access/revoked/approve", b"{}", pub, 200)
             cls.call("POST", base + "/access/revoked/revoke", b'{"reason": "misuse"}', pub, 200)
@@ -266,6 +307,44 @@ class Matrix(unittest.TestCase):
                       self.call("GET", base + "/versions/main/attestations", token=admin).json())
         out["keys"] = self.call("GET", "/api/v1/eval/keys").json()
         return json.dumps(out, sort_keys=True)
+
+    def test_read_tokens_change_nothing(self):
+        """Scopes: read tokens (even a publisher's) and an admin's token
+        without the admin scope are refused every state change, checked by
+        the router before the handler, with the scope named."""
+        before = self.snapshot()
+        cells = 0
+        for route, (method, path, body, _) in sorted(WRITES.items()):
+            for tier in TIERS:
+                for who in ("publisher-read", "grantee-read"):
+                    headers = {"Content-Type": "application/json"} if body else None
+                    r = self.srv.request(method, path.format(m="m-" + tier), body, headers,
+                                         token=self.tok[who])
+                    cells += 1
+                    self.assertEqual(r.status, 403, (route, tier, who, r))
+                    self.assertEqual(r.headers.get("X-Error-Code"), "InsufficientScope",
+                                     (route, tier, who, r))
+                    doc = r.json()
+                    self.assertEqual(doc["scope_needed"], "admin" if route.startswith("eval-key")
+                                     else "write", doc)
+                    self.assertIn("scope", doc["message"])
+        self.assertEqual(cells, len(WRITES) * len(TIERS) * 2)
+        for route in ("eval-key-add", "eval-key-remove"):
+            method, path, body, _ = WRITES[route]
+            r = self.srv.request(method, path, body, {"Content-Type": "application/json"},
+                                 token=self.tok["admin-write"])
+            self.assertEqual(r.status, 403, repr(r))
+            self.assertEqual(r.json()["scope_needed"], "admin")
+        # the read token still reads what its account may
+        r = self.srv.request("GET", "/api/v1/models/acme/m-gated/access",
+                             token=self.tok["publisher-read"])
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(self.snapshot(), before, "a refused request changed something")
+
+    def test_token_expiring_in_the_past_is_refused_at_issue(self):
+        r = self.srv.admin("token", "new", "other", "--expires", "2020-01-01", check=False)
+        self.assertNotEqual(r.rc, 0, repr(r))
+        self.assertIn("past", r.stderr)
 
     def test_states_are_what_the_matrix_assumes(self):
         want = {"pending": "pending", "grantee": "approved", "denied": "denied",

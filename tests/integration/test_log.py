@@ -15,6 +15,7 @@ Their names, emails, purposes, reasons and appeals must never appear in the
 log's bytes.
 """
 import hashlib
+import hmac
 import json
 import os
 import random
@@ -270,10 +271,26 @@ class LogCase(unittest.TestCase):
                   "access.denied", "access.appealed", "access.revoked", "tier.changed",
                   "schedule.added"):
             self.assertIn(t, types)
-        # the free texts are there as digests, the accounts as pseudonyms
-        digests = [json.loads(e).get("text_sha256") for e in entries]
-        self.assertIn("sha256:" + hashlib.sha256(PURPOSE.encode()).hexdigest(), digests)
-        self.assertIn("sha256:" + hashlib.sha256(REASON_REVOKE.encode()).hexdigest(), digests)
+        # the free texts are there as keyed digests (HMAC with the server's
+        # log secret): a bare SHA-256 of a guessed text confirms nothing
+        digests = [json.loads(e).get("text_hmac") for e in entries]
+        for text in (PURPOSE, REASON_REVOKE, REASON_DENY, APPEAL):
+            self.assertNotIn(hashlib.sha256(text.encode()).hexdigest().encode(), blob,
+                             "a guessable SHA-256 of %r is in the log" % text)
+            self.assertNotIn("sha256:" + hashlib.sha256(text.encode()).hexdigest(), digests)
+        with open(os.path.join(self.srv.data, "log.secret")) as f:
+            secret = bytes.fromhex(f.read().strip())
+        self.assertEqual(len(secret), 32)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.srv.data, "log.secret")).st_mode),
+                         0o600)
+        for text in (PURPOSE, REASON_REVOKE):
+            mac = hmac.new(secret, b"text\n" + text.encode(), hashlib.sha256).hexdigest()
+            self.assertIn("hmac-sha256:" + mac, digests)
+        # auto-approvals name the kind of rule, never the domain or org matched
+        for e in entries:
+            doc = json.loads(e)
+            if doc["type"] == "access.approved" and doc.get("by") == "rule":
+                self.assertIn(doc.get("rule"), ("everyone", "email_domain", "org"), doc)
         accounts = {json.loads(e).get("account") for e in entries} - {None}
         self.assertTrue(accounts and all(a.startswith("acct:") for a in accounts), accounts)
         # entries are canonical JSON: what `log entry` prints is the bytes
