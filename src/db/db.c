@@ -203,9 +203,19 @@ void sl_stmt_null(struct sl_stmt *st, int idx)
     sqlite3_bind_null(st->s, idx);
 }
 
+_Thread_local long sl__db_fail_step;
+
 int sl_stmt_step(struct sl_stmt *st, struct sl_error *err)
 {
-    int rc = sqlite3_step(st->s);
+    int rc;
+
+    if (sl__db_fail_step > 0 && --sl__db_fail_step == 0) {
+        /* the test seam: this step fails as a lost disk would make it */
+        if (err)
+            sl_error_set(err, SL_EIO, "step: injected failure (test seam)");
+        return -1;
+    }
+    rc = sqlite3_step(st->s);
 
     if (rc == SQLITE_ROW)
         return 1;

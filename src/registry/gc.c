@@ -276,7 +276,8 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
         }
         sl_stmt_int(st, 1, now - o->grace_seconds);
         sl_stmt_real(st, 2, o->compact_below);
-        while (sl_stmt_step(st, err) == 1) {
+        int srow;
+        while ((srow = sl_stmt_step(st, err)) == 1) {
             ids = sl_xrealloc(ids, (n + 1) * sizeof(*ids));
             names = sl_xrealloc(names, (n + 1) * sizeof(*names));
             ids[n] = sl_stmt_col_int(st, 0);
@@ -284,6 +285,12 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
             n++;
         }
         sl_stmt_done(st);
+        if (srow < 0) {
+            free(ids);
+            free(names);
+            rc = err->code;
+            goto out;
+        }
         for (size_t i = 0; i < n && !rc; i++) {
             rc = compact(r, db, ids[i], names[i], &moved, err);
             if (!rc)
@@ -309,7 +316,8 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
             goto out;
         }
         sl_stmt_int(st, 1, now - o->retire_seconds);
-        while (sl_stmt_step(st, err) == 1) {
+        int srow;
+        while ((srow = sl_stmt_step(st, err)) == 1) {
             ids = sl_xrealloc(ids, (n + 1) * sizeof(*ids));
             names = sl_xrealloc(names, (n + 1) * sizeof(*names));
             ids[n] = sl_stmt_col_int(st, 0);
@@ -317,6 +325,12 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
             n++;
         }
         sl_stmt_done(st);
+        if (srow < 0) {
+            free(ids);
+            free(names);
+            rc = err->code;
+            goto out;
+        }
         for (size_t i = 0; i < n && !rc; i++) {
             /* the row goes first: a crash between leaves a stray file, not a
              * row naming a missing file */

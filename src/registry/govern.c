@@ -64,7 +64,8 @@ static json_t *attested_domains(struct sl_db *db, int64_t version_id, struct sl_
         return NULL;
     }
     sl_stmt_int(st, 1, version_id);
-    while (sl_stmt_step(st, err) == 1) {
+    int srow;
+    while ((srow = sl_stmt_step(st, err)) == 1) {
         const char *d = sl_stmt_col_text(st, 0);
         json_t *arr = json_object_get(out, d);
         if (!arr) {
@@ -74,6 +75,10 @@ static json_t *attested_domains(struct sl_db *db, int64_t version_id, struct sl_
         json_array_append_new(arr, json_string(sl_stmt_col_text(st, 1)));
     }
     sl_stmt_done(st);
+    if (srow < 0) {
+        json_decref(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -236,7 +241,8 @@ static enum sl_err decide(struct sl_registry *r, struct sl_db *db, int64_t versi
         goto out;
     }
     sl_stmt_int(st, 1, version_id);
-    while (sl_stmt_step(st, err) == 1) {
+    int srow;
+    while ((srow = sl_stmt_step(st, err)) == 1) {
         char day[11];
         json_array_append_new(
             evals, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "domain", sl_stmt_col_text(st, 0),
@@ -245,6 +251,10 @@ static enum sl_err decide(struct sl_registry *r, struct sl_db *db, int64_t versi
                              "evaluator", sl_stmt_col_text(st, 4), "attested", 1));
     }
     sl_stmt_done(st);
+    if (srow < 0) {
+        rc = err->code;
+        goto out;
+    }
     if (json_array_size(evals) == 0)
         json_object_del(facts, "evaluations");
     memset(&pc, 0, sizeof(pc));
@@ -781,7 +791,8 @@ json_t *sl_reg_attestations_json(struct sl_registry *r, const struct sl_version_
         return NULL;
     sl_stmt_int(st, 1, v->version_id);
     arr = json_array();
-    while (sl_stmt_step(st, err) == 1) {
+    int srow;
+    while ((srow = sl_stmt_step(st, err)) == 1) {
         char t[21];
         json_array_append_new(
             arr,
@@ -791,6 +802,10 @@ json_t *sl_reg_attestations_json(struct sl_registry *r, const struct sl_version_
                       "note", sl_stmt_col_text(st, 5)));
     }
     sl_stmt_done(st);
+    if (srow < 0) {
+        json_decref(arr);
+        return NULL;
+    }
     return arr;
 }
 
@@ -1101,7 +1116,8 @@ json_t *sl_reg_schedule_json(struct sl_registry *r, int64_t model_id, struct sl_
         return NULL;
     sl_stmt_int(st, 1, model_id);
     arr = json_array();
-    while (sl_stmt_step(st, err) == 1) {
+    int srow;
+    while ((srow = sl_stmt_step(st, err)) == 1) {
         char t1[21], t2[21];
         const char *reason = sl_stmt_col_text(st, 6);
         json_array_append_new(
@@ -1114,6 +1130,10 @@ json_t *sl_reg_schedule_json(struct sl_registry *r, int64_t model_id, struct sl_
                       sl_stmt_col_null(st, 7) ? NULL : sl_gov_time(sl_stmt_col_int(st, 7), t2)));
     }
     sl_stmt_done(st);
+    if (srow < 0) {
+        json_decref(arr);
+        return NULL;
+    }
     return arr;
 }
 

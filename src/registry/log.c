@@ -687,7 +687,8 @@ enum sl_err sl_reg_report(struct sl_registry *r, int64_t model_id, const char *m
     if (!st)
         goto fail_tx;
     sl_stmt_int(st, 1, model_id);
-    while (sl_stmt_step(st, err) == 1)
+    int vrow;
+    while ((vrow = sl_stmt_step(st, err)) == 1)
         json_array_append_new(
             versions,
             json_pack("{s:I, s:s, s:s, s:s, s:s, s:I}", "version",
@@ -695,6 +696,9 @@ enum sl_err sl_reg_report(struct sl_registry *r, int64_t model_id, const char *m
                       sl_stmt_col_text(st, 2), "min_tier", sl_stmt_col_text(st, 3), "floor_tier",
                       sl_stmt_col_text(st, 4), "created", (json_int_t)sl_stmt_col_int(st, 5)));
     sl_stmt_done(st);
+    if (vrow < 0) {
+        goto fail_tx;
+    }
     st = sl_db_stmt(db,
                     "SELECT v.seq, k.name, a.domain, a.level, a.date FROM attestations a JOIN "
                     "versions v ON v.id = a.version_id JOIN eval_keys k ON k.id = a.key_id WHERE "
@@ -703,13 +707,17 @@ enum sl_err sl_reg_report(struct sl_registry *r, int64_t model_id, const char *m
     if (!st)
         goto fail_tx;
     sl_stmt_int(st, 1, model_id);
-    while (sl_stmt_step(st, err) == 1)
+    int arow;
+    while ((arow = sl_stmt_step(st, err)) == 1)
         json_array_append_new(
             evals, json_pack("{s:I, s:s, s:s, s:s, s:I}", "version",
                              (json_int_t)sl_stmt_col_int(st, 0), "evaluator",
                              sl_stmt_col_text(st, 1), "domain", sl_stmt_col_text(st, 2), "level",
                              sl_stmt_col_text(st, 3), "date", (json_int_t)sl_stmt_col_int(st, 4)));
     sl_stmt_done(st);
+    if (arow < 0) {
+        goto fail_tx;
+    }
     sl_db_rollback(db);
     *out = json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "model", model, "checkpoint", note,
                      "checkpoint_size", (json_int_t)size, "versions", versions, "evaluations",

@@ -423,12 +423,17 @@ json_t *sl_reg_models_json(struct sl_registry *r, const struct sl_principal *p,
     if (!st)
         return NULL;
     arr = json_array();
-    while (sl_stmt_step(st, err) == 1)
+    int srow;
+    while ((srow = sl_stmt_step(st, err)) == 1)
         json_array_append_new(arr, json_pack("{s:s++, s:s, s:{s:I, s:s}}", "model",
                                              sl_stmt_col_text(st, 0), "/", sl_stmt_col_text(st, 1),
                                              "tier", sl_stmt_col_text(st, 2), "latest", "version",
                                              (json_int_t)sl_stmt_col_int(st, 3), "commit",
                                              sl_stmt_col_text(st, 4)));
     sl_stmt_done(st);
+    if (srow < 0) {
+        json_decref(arr);
+        return NULL;
+    }
     return arr;
 }

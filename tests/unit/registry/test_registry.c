@@ -17,6 +17,7 @@
 #include "common/buf.h"
 #include "common/vfs.h"
 #include "crypto/crypto.h"
+#include "db/db.h"
 #include "registry/registry.h"
 #include "../helpers.h"
 
@@ -507,5 +508,57 @@ Test(registry, tokens_revoke_and_expire)
     cr_expect_eq(sl_reg_auth(f.r, "sl_nothex", &p, &err), SL_EAUTH);
     cr_expect_eq(sl_reg_user_add(f.r, "alice", NULL, NULL, NULL, false, tok, &err), SL_ECONFLICT);
     cr_expect_eq(sl_reg_user_add(f.r, "../x", NULL, NULL, NULL, false, tok, &err), SL_EUSAGE);
+    teardown(&f);
+}
+
+/* Issue 11: a failing step is an error, never the rows read so far. Each
+ * step of each list is made to fail in turn (the db test seam). */
+Test(registry, failing_steps_never_give_partial_lists)
+{
+    struct fixture f;
+    struct sl_error err;
+    struct sl_buf b = SL_BUF_INIT(1 << 20);
+    unsigned char data[20000];
+    json_t *chunks = json_array(), *res = NULL, *body, *list;
+    bool created;
+    static const char *const names[] = {"m1", "m2", "m3"};
+    int failures = 0;
+
+    setup(&f);
+    sl_random(data, sizeof(data));
+    frames(data, sizeof(data), sizeof(data), &b, chunks);
+    cr_assert_eq(ingest(&f, &b, &res, &err), SL_OK, "%s", err.msg);
+    json_decref(res);
+    for (size_t i = 0; i < 3; i++) {
+        body = json_pack("{s:[o], s:o, s:n, s:n}", "files",
+                         file_entry("w.bin", data, sizeof(data), json_deep_copy(chunks)), "facts",
+                         small_facts(), "tier", "license");
+        cr_assert_eq(sl_reg_commit(f.r, &f.pub, "acme", names[i], body, &res, &created, &err),
+                     SL_OK, "%s", err.msg);
+        json_decref(res);
+        json_decref(body);
+    }
+    list = sl_reg_models_json(f.r, &f.pub, &err);
+    cr_assert(list);
+    cr_assert_eq(json_array_size(list), 3);
+    json_decref(list);
+    for (long k = 1; k <= 4; k++) {
+        sl_error_clear(&err);
+        sl__db_fail_step = k;
+        list = sl_reg_models_json(f.r, &f.pub, &err);
+        sl__db_fail_step = 0;
+        /* steps 1-3 give rows, step 4 says "done": each failure is an error */
+        cr_expect_null(list, "step %ld failed, yet a list of %zu came back", k,
+                       json_array_size(list));
+        cr_expect_eq(err.code, SL_EIO, "step %ld: %s", k, err.msg);
+        json_decref(list);
+        failures++;
+    }
+    cr_expect_eq(failures, 4);
+    list = sl_reg_eval_keys_json(f.r, &err);
+    cr_expect(list != NULL, "the seam is off again");
+    json_decref(list);
+    json_decref(chunks);
+    sl_buf_release(&b);
     teardown(&f);
 }
