@@ -304,6 +304,20 @@ static void print_request(json_t *r, const char *model)
         put_line("reason", str(r, "reason"));
     if (str(r, "appeal")[0])
         put_line("appeal", str(r, "appeal"));
+    {
+        json_t *h = json_object_get(r, "history"), *e;
+        size_t i;
+        json_array_foreach(h, i, e)
+        {
+            char line[700];
+            snprintf(line, sizeof(line), "%s %s: %s", str(e, "status"), str(e, "at"),
+                     str(e, "reason"));
+            put_line("earlier", line);
+        }
+        if (json_array_size(h) > 0 && strcmp(status, "pending") == 0)
+            put_line("note", "revoked or denied before: no rule approves this request, only a "
+                             "publisher");
+    }
 }
 
 static void request_hint(json_t *r, const char *org, const char *name)
@@ -348,6 +362,17 @@ static void print_list(json_t *list)
                str(e, "expires")[0] ? str(e, "expires") : "-");
         sl_cli_put_safe(stdout, purpose);
         fputc('\n', stdout);
+        {
+            /* earlier revocations and final denials, beside the request */
+            json_t *h = json_object_get(e, "history"), *x;
+            size_t j;
+            json_array_foreach(h, j, x)
+            {
+                printf("%-20s   earlier %s %s: ", "", str(x, "status"), str(x, "at"));
+                sl_cli_put_safe(stdout, str(x, "reason"));
+                fputc('\n', stdout);
+            }
+        }
     }
 }
 

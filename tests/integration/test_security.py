@@ -125,6 +125,11 @@ class Security(unittest.TestCase):
         self.assertEqual(mine["status"], "pending")
         self.assertEqual([h["status"] for h in mine["history"]], ["revoked"])
         self.assertEqual(mine["history"][0]["reason"], "leaked a copy")
+        env = self.srv.client_env(self.pub, os.path.join(self.tmp, "home-pub-cli"))
+        r = st.run("access", "list", "acme/sticky", env=env)
+        self.assertEqual(r.rc, 0, repr(r))
+        self.assertIn("earlier revoked", r.stdout)
+        self.assertIn("leaked a copy", r.stdout)
         # even the "everyone" rule does not approve him
         self.call("PUT", base + "/access-rules", {"everyone": True}, self.pub, 200)
         self.call("POST", base + "/access/bobsticky/deny", {"reason": "not now"}, self.pub, 200)
