@@ -348,6 +348,17 @@ static const char log_help[] =
     "verified, 1 verification failed (bad signature, rollback, fork, a bad entry),\n"
     "2 bad usage or malformed data, 3 server unreachable or a file unreadable.\n";
 
+static const char org_help[] =
+    "usage: sluice org members ORG [--json]\n"
+    "       sluice org member add ORG USER [--role admin|publisher|member] [--json]\n"
+    "       sluice org member remove ORG USER [--json]\n"
+    "\n"
+    "An org's admins manage its members (server admins may too; offline, `sluice\n"
+    "admin org member` does the same on the data folder). Roles: admin (members\n"
+    "and access), publisher (push and access), member (downloads click and gated\n"
+    "versions without a grant; never hosted or withheld weights). A role given to\n"
+    "an existing member replaces its role. Needs a write token.\n";
+
 static const char report_help[] =
     "usage: sluice report ORG/NAME [--json]\n"
     "\n"
@@ -377,6 +388,7 @@ const struct sl_cli_cmd sl_cli_commands[] = {
     {"obligations", sl_cmd_obligations, "a version's obligations and their status",
      obligations_help},
     {"tier", sl_cmd_tier, "change a version's tier now or on a date", tier_help},
+    {"org", sl_cmd_org, "an org's members and their roles (org admins)", org_help},
     {"log", sl_cmd_log, "check the server's transparency log: checkpoints, entries, proofs",
      log_help},
     {"report", sl_cmd_report, "a model's verified history from the transparency log", report_help},

@@ -303,6 +303,53 @@ enum sl_err sl_client_eval_key_remove(struct sl_client *cl, const char *name, js
     return rc;
 }
 
+/* "/api/v1/orgs/ORG/members[/USER]" (malloc'd). */
+static char *org_path(const char *org, const char *user)
+{
+    struct sl_buf b = SL_BUF_INIT(16384);
+
+    sl_buf_adds(&b, "/api/v1/orgs/");
+    sl__cl_url_escape(&b, org, false);
+    sl_buf_adds(&b, "/members");
+    if (user) {
+        sl_buf_addc(&b, '/');
+        sl__cl_url_escape(&b, user, false);
+    }
+    return sl_buf_detach(&b, NULL);
+}
+
+enum sl_err sl_client_org_members(struct sl_client *cl, const char *org, json_t **out,
+                                  struct sl_error *err)
+{
+    char *path = org_path(org, NULL);
+    enum sl_err rc = call(cl, "GET", path, NULL, NULL, NULL, out, err);
+
+    free(path);
+    return rc;
+}
+
+enum sl_err sl_client_org_member_set(struct sl_client *cl, const char *org, const char *user,
+                                     const char *role, json_t **out, struct sl_error *err)
+{
+    char *path = org_path(org, user);
+    json_t *body = obj_str("role", role);
+    enum sl_err rc = call(cl, "PUT", path, body, NULL, NULL, out, err);
+
+    json_decref(body);
+    free(path);
+    return rc;
+}
+
+enum sl_err sl_client_org_member_remove(struct sl_client *cl, const char *org, const char *user,
+                                        json_t **out, struct sl_error *err)
+{
+    char *path = org_path(org, user);
+    enum sl_err rc = call(cl, "DELETE", path, NULL, NULL, NULL, out, err);
+
+    free(path);
+    return rc;
+}
+
 enum sl_err sl_client_attest_attach(struct sl_client *cl, const char *org, const char *name,
                                     const char *rev, const char *note, size_t len, json_t **out,
                                     struct sl_error *err)

@@ -201,6 +201,15 @@ enum sl_err sl_client_log_key(struct sl_client *cl, char **vkey, struct sl_error
 /* GET and POST /api/v1/eval/keys ([{name, vkey, added}]; adding is for
  * admins). */
 enum sl_err sl_client_eval_keys(struct sl_client *cl, json_t **out, struct sl_error *err);
+/* An org's members [{user, role}]; set a member's role (admin, publisher,
+ * member); remove a member. For the org's admins. */
+enum sl_err sl_client_org_members(struct sl_client *cl, const char *org, json_t **out,
+                                  struct sl_error *err);
+enum sl_err sl_client_org_member_set(struct sl_client *cl, const char *org, const char *user,
+                                     const char *role, json_t **out, struct sl_error *err);
+enum sl_err sl_client_org_member_remove(struct sl_client *cl, const char *org, const char *user,
+                                        json_t **out, struct sl_error *err);
+
 /* Revokes evaluator NAME's key (admin token). */
 enum sl_err sl_client_eval_key_remove(struct sl_client *cl, const char *name, json_t **out,
                                       struct sl_error *err);

@@ -425,6 +425,54 @@ void sl_h_eval_key_remove(struct sl_req *q)
     finish(q, rc, 200, result, &err);
 }
 
+void sl_h_org_members(struct sl_req *q)
+{
+    struct sl_error err;
+    json_t *v;
+
+    sl_error_clear(&err);
+    v = sl_reg_org_members_json(q->srv->r, q->org_id, &err);
+    if (!v) {
+        sl_reply_error(q, &err);
+        return;
+    }
+    sl_reply_json(q, 200, v);
+}
+
+void sl_h_org_member_set(struct sl_req *q)
+{
+    static const char *const keys[] = {"role", NULL};
+    json_t *body = object_body(q, false);
+    const char *role = NULL;
+    struct sl_error err;
+    enum sl_err rc;
+
+    if (!body)
+        return;
+    if (!keys_ok(q, body, keys) || !str_member(q, body, "role", &role)) {
+        json_decref(body);
+        return;
+    }
+    sl_error_clear(&err);
+    rc = sl_reg_member_add(q->srv->r, q->org, q->sub, role ? role : "member", &err);
+    finish(q, rc, 200,
+           rc ? NULL
+              : json_pack("{s:s, s:s, s:s}", "org", q->org, "user", q->sub, "role",
+                          role ? role : "member"),
+           &err);
+    json_decref(body);
+}
+
+void sl_h_org_member_remove(struct sl_req *q)
+{
+    struct sl_error err;
+    enum sl_err rc;
+
+    sl_error_clear(&err);
+    rc = sl_reg_member_remove(q->srv->r, q->org, q->sub, &err);
+    finish(q, rc, 200, rc ? NULL : json_pack("{s:s, s:s}", "org", q->org, "removed", q->sub), &err);
+}
+
 void sl_h_attest(struct sl_req *q)
 {
     char model[2 * SL_NAME_MAX + 2];

@@ -29,6 +29,7 @@ enum perm {
     P_USER_MODEL,     /* a valid token and {org}/{name} exists */
     P_MANAGE,         /* a publisher of {org} and {org}/{name} exists */
     P_MANAGE_VERSION, /* and {rev} resolves */
+    P_ORG_ADMIN,      /* an admin of {org} (role admin, or a server admin) */
 };
 
 /* Bodies: none, buffered (JSON or raw bytes, at most SL_JSON_BODY_MAX, or
@@ -170,6 +171,9 @@ void sl_h_log_key(struct sl_req *q);
 void sl_h_eval_keys(struct sl_req *q);
 void sl_h_eval_key_add(struct sl_req *q);
 void sl_h_eval_key_remove(struct sl_req *q);
+void sl_h_org_members(struct sl_req *q);
+void sl_h_org_member_set(struct sl_req *q);
+void sl_h_org_member_remove(struct sl_req *q);
 void sl_h_attest(struct sl_req *q);
 void sl_h_attestations(struct sl_req *q);
 void sl_h_obligations(struct sl_req *q);

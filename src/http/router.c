@@ -75,6 +75,12 @@ const struct sl_route sl_routes[] = {
     {"GET", "/api/v1/eval/keys", sl_h_eval_keys, P_NONE, BODY_NONE, S_READ},
     {"POST", "/api/v1/eval/keys", sl_h_eval_key_add, P_ADMIN, BODY_SMALL, S_ADMIN},
     {"DELETE", "/api/v1/eval/keys/{user}", sl_h_eval_key_remove, P_ADMIN, BODY_NONE, S_ADMIN},
+    /* org membership, for the org's admins (docs/access.md) */
+    {"GET", "/api/v1/orgs/{org}/members", sl_h_org_members, P_ORG_ADMIN, BODY_NONE, S_READ},
+    {"PUT", "/api/v1/orgs/{org}/members/{user}", sl_h_org_member_set, P_ORG_ADMIN, BODY_SMALL,
+     S_WRITE},
+    {"DELETE", "/api/v1/orgs/{org}/members/{user}", sl_h_org_member_remove, P_ORG_ADMIN, BODY_NONE,
+     S_WRITE},
     {"POST", "/api/v1/models/{org}/{name}/versions/{rev}/attestations", sl_h_attest,
      P_MANAGE_VERSION, BODY_SMALL, S_WRITE},
     {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/attestations", sl_h_attestations, P_VERSION,
@@ -355,6 +361,21 @@ bool sl_permitted(struct sl_req *q)
         if (p == P_MANAGE_VERSION &&
             sl_reg_resolve(r, q->org, q->name, q->rev ? q->rev : "main", &q->v, &err) != SL_OK) {
             sl_reply_error(q, &err);
+            return false;
+        }
+        return true;
+    case P_ORG_ADMIN:
+        if (q->who.user_id == 0) {
+            sl_reply_status(q, 401, "unauthorized", "this needs a token");
+            return false;
+        }
+        if (sl_reg_org_id(r, q->org, &q->org_id, &err) != SL_OK) {
+            sl_reply_error(q, &err);
+            return false;
+        }
+        if (!sl_reg_is_org_admin(r, &q->who, q->org_id)) {
+            sl_reply_status(q, 403, "forbidden", "%s is not an admin of org %s", q->who.name,
+                            q->org);
             return false;
         }
         return true;

@@ -267,6 +267,59 @@ enum sl_err sl_reg_auth(struct sl_registry *r, const char *token, struct sl_prin
 }
 
 static bool member_role(struct sl_registry *r, const struct sl_principal *p, int64_t org_id,
+                        bool need_publisher);
+
+bool sl_reg_is_org_admin(struct sl_registry *r, const struct sl_principal *p, int64_t org_id)
+{
+    struct sl_error err;
+    struct sl_db *db = sl_reg_db(r, &err);
+    struct sl_stmt *st;
+    bool ok = false;
+
+    if (p->admin)
+        return true;
+    if (!db || p->user_id == 0)
+        return false;
+    st = sl_db_stmt(db, "SELECT 1 FROM members WHERE org_id = ? AND user_id = ? AND role = 'admin'",
+                    &err);
+    if (!st)
+        return false;
+    sl_stmt_int(st, 1, org_id);
+    sl_stmt_int(st, 2, p->user_id);
+    ok = sl_stmt_step(st, &err) == 1;
+    sl_stmt_done(st);
+    return ok;
+}
+
+json_t *sl_reg_org_members_json(struct sl_registry *r, int64_t org_id, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    json_t *arr;
+    int row;
+
+    if (!db)
+        return NULL;
+    st = sl_db_stmt(db,
+                    "SELECT u.name, m.role FROM members m JOIN users u ON u.id = m.user_id WHERE "
+                    "m.org_id = ? ORDER BY u.name",
+                    err);
+    if (!st)
+        return NULL;
+    sl_stmt_int(st, 1, org_id);
+    arr = json_array();
+    while ((row = sl_stmt_step(st, err)) == 1)
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "user", sl_stmt_col_text(st, 0), "role",
+                                             sl_stmt_col_text(st, 1)));
+    sl_stmt_done(st);
+    if (row < 0) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+static bool member_role(struct sl_registry *r, const struct sl_principal *p, int64_t org_id,
                         bool need_publisher)
 {
     struct sl_error err;

@@ -121,6 +121,13 @@ bool sl_reg_is_member(struct sl_registry *r, const struct sl_principal *p, int64
  * reach hosted and withheld weights. A plain member may not. */
 bool sl_reg_is_insider(struct sl_registry *r, const struct sl_principal *p, int64_t org_id);
 
+/* True for the org's admins (role admin) and server admins: who manage
+ * the org's members. */
+bool sl_reg_is_org_admin(struct sl_registry *r, const struct sl_principal *p, int64_t org_id);
+
+/* The org's members: [{user, role}] by name. */
+json_t *sl_reg_org_members_json(struct sl_registry *r, int64_t org_id, struct sl_error *err);
+
 /* Removes USER from ORG; SL_ENOTFOUND when not a member. */
 enum sl_err sl_reg_member_remove(struct sl_registry *r, const char *org, const char *user,
                                  struct sl_error *err);

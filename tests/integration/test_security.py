@@ -325,6 +325,49 @@ class Security(unittest.TestCase):
         r = st.run("eval", "key", "remove", "ivyeval", env=env)
         self.assertNotEqual(r.rc, 0, repr(r))
 
+    def test_org_admins_manage_members_plain_members_see_less(self):
+        """Item 5: an org admin role manages members; a plain member gets
+        click and gated weights, never hosted or withheld ones."""
+        self.push("acme/g5", self.folder(51), self.pub, "gated")
+        self.push("acme/h5", self.folder(52), self.pub, "hosted")
+        self.push("acme/w5", self.folder(53), self.pub, "withheld")
+        oa = self.user("olgaadmin")
+        self.srv.admin("org", "member", "add", "acme", "olgaadmin", "--role", "admin")
+        mo = self.user("mona5")
+        env = self.srv.client_env(oa, os.path.join(self.tmp, "home-olga"))
+        r = st.run("org", "member", "add", "acme", "mona5", env=env)
+        self.assertEqual(r.rc, 0, repr(r))
+        r = st.run("org", "members", "acme", "--json", env=env)
+        self.assertEqual(r.rc, 0, repr(r))
+        roles = {m["user"]: m["role"] for m in json.loads(r.stdout)}
+        self.assertEqual(roles["mona5"], "member")
+        self.assertEqual(roles["olgaadmin"], "admin")
+        self.assertEqual(roles["pubann"], "publisher")
+        self.call("GET", "/acme/g5/resolve/main/config.json", token=mo, expect=200)
+        self.call("GET", "/acme/h5/resolve/main/config.json", token=mo, expect=403)
+        self.call("GET", "/acme/w5/resolve/main/config.json", token=mo, expect=403)
+        tree = self.call("GET", "/api/models/acme/w5/tree/main", token=mo)
+        self.assertNotIn(b"big.bin", tree.body)
+        # the org admin reaches them all, and manages access like a publisher
+        self.call("GET", "/acme/w5/resolve/main/config.json", token=oa, expect=200)
+        self.call("GET", "/api/v1/models/acme/g5/access", token=oa, expect=200)
+        # a publisher does not manage members, nor does a member
+        for tok in (self.pub, mo):
+            r = self.call("PUT", "/api/v1/orgs/acme/members/rivalrob", {"role": "admin"}, tok)
+            self.assertEqual(r.status, 403, repr(r))
+        r = self.call("PUT", "/api/v1/orgs/acme/members/mona5", {"role": "owner"}, oa)
+        self.assertEqual(r.status, 400, repr(r))
+        r = st.run("org", "member", "remove", "acme", "mona5", env=env)
+        self.assertEqual(r.rc, 0, repr(r))
+        self.call("GET", "/acme/g5/resolve/main/config.json", token=mo, expect=403)
+        r = st.run("org", "member", "remove", "acme", "mona5", env=env)
+        self.assertNotEqual(r.rc, 0, repr(r))
+        # the server admin's offline command does the same
+        self.srv.admin("org", "member", "add", "acme", "mona5")
+        self.srv.admin("org", "member", "remove", "acme", "mona5")
+        r = self.srv.admin("org", "member", "remove", "acme", "mona5", check=False)
+        self.assertNotEqual(r.rc, 0, repr(r))
+
     def test_text_that_signs_cannot_lie(self):
         """Item 9: separators, bidi controls and C1 controls are refused in
         every free text that is signed or logged, naming the field."""
