@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `sluice serve [--data DIR] [--listen HOST:PORT] [--origin NAME]
- * [--policy-dir DIR] [--threads N] [--drain SECONDS]`.
+ * [--policy-dir DIR] [--threads N] [--drain SECONDS] [--max-conns-per-ip N]`.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -63,7 +63,8 @@ int sl_cmd_serve(int argc, char **argv)
         }
         if (strcmp(a, "--data") == 0 || strcmp(a, "--listen") == 0 || strcmp(a, "--origin") == 0 ||
             strcmp(a, "--policy-dir") == 0 || strcmp(a, "--threads") == 0 ||
-            strcmp(a, "--drain") == 0 || strcmp(a, "--ready-fd") == 0) {
+            strcmp(a, "--drain") == 0 || strcmp(a, "--ready-fd") == 0 ||
+            strcmp(a, "--max-conns-per-ip") == 0) {
             if (!(val = sl_opt_value(&o, a))) {
                 code = 2;
                 goto out;
@@ -80,7 +81,16 @@ int sl_cmd_serve(int argc, char **argv)
             origin = val;
         else if (strcmp(a, "--policy-dir") == 0)
             policy_dir = val;
-        else if (!parse_uint(val, 3600, &v)) {
+        else if (strcmp(a, "--max-conns-per-ip") == 0) {
+            if (!parse_uint(val, 100000, &v) || v == 0) {
+                code = sl_cli_usage("serve",
+                                    "--max-conns-per-ip wants a number from 1 to 100000, "
+                                    "got \"%s\"",
+                                    val);
+                goto out;
+            }
+            so.max_conns_per_ip = (unsigned)v;
+        } else if (!parse_uint(val, 3600, &v)) {
             code = sl_cli_usage("serve", "%s wants a small number, got \"%s\"", a, val);
             goto out;
         } else if (strcmp(a, "--threads") == 0)

@@ -72,6 +72,7 @@ static const char policy_help[] =
 static const char serve_help[] =
     "usage: sluice serve [--data DIR] [--listen HOST:PORT] [--origin NAME]\n"
     "                    [--policy-dir DIR] [--threads N] [--drain SECONDS]\n"
+    "                    [--max-conns-per-ip N]\n"
     "\n"
     "Runs the registry server (HTTP API in docs/api.md). The first start creates the\n"
     "data folder (SQLite database, pack files, the server's Ed25519 key) and the\n"
@@ -83,6 +84,9 @@ static const char serve_help[] =
     "  --policy-dir DIR  extra policy packs (as for classify)\n"
     "  --threads N       worker threads (default: one per CPU)\n"
     "  --drain SECONDS   on SIGTERM, how long requests in flight may take (default 10)\n"
+    "  --max-conns-per-ip N\n"
+    "                    connections one client address may hold; its further ones\n"
+    "                    are answered 503 with Retry-After (default 64)\n"
     "\n"
     "Logs one JSON line per request on stderr. Serves open versions to anyone;\n"
     "other tiers answer 401/403 naming the tier and what to do (tiered access:\n"
