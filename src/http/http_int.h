@@ -99,7 +99,8 @@ struct sl_req {
     struct sl_file_ref file;           /* downloads: from the cache when `cached` */
     const unsigned char *cached_bytes; /* a small file's bytes, from the cache */
     bool cached;
-    int64_t org_id, model_id; /* for P_MODEL and up */
+    unsigned long long cache_gen; /* the cache generation when the lookup began */
+    int64_t org_id, model_id;     /* for P_MODEL and up */
     /* request body */
     uint64_t content_length;
     bool has_length;
