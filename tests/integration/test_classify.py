@@ -93,6 +93,7 @@ class EpochCompute(ClassifyBase):
             self.assertLessEqual(abs(ratio - 1), 0.01, name)
 
     def test_central_is_exactly_6ND_for_every_row(self):
+        self.assertEqual(len(self.rows), 17, "epoch-models.tsv changed: update the count")
         for row in self.rows:
             with self.subTest(model=row["model"]):
                 c = self.compute_for(row)
