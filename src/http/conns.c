@@ -39,7 +39,7 @@ struct sl_conn {
     struct sl_conn *prev, *next; /* every open connection */
     struct ipcount *ip;          /* NULL: the address was not IPv4 or IPv6 */
     int fd;
-    bool over;
+    enum sl_conn_cap over;
     bool reaped;
     long long deadline_ms; /* the request headers are due by then; 0: none */
 };
@@ -133,7 +133,7 @@ struct sl_conn *sl_conns_open(struct sl_conns *t, const struct sockaddr *sa, int
         t->head->prev = c;
     t->head = c;
     if (t->total >= t->global)
-        c->over = true;
+        c->over = SL_CONN_OVER_GLOBAL;
     t->total++;
     if (addr_key(sa, key)) {
         size_t b = bucket_of(t, key);
@@ -146,8 +146,8 @@ struct sl_conn *sl_conns_open(struct sl_conns *t, const struct sockaddr *sa, int
             p->next = t->buckets[b];
             t->buckets[b] = p;
         }
-        if (p->n >= t->per_ip)
-            c->over = true;
+        if (p->n >= t->per_ip && !c->over)
+            c->over = SL_CONN_OVER_PER_IP;
         p->n++;
         c->ip = p;
     }
@@ -155,9 +155,9 @@ struct sl_conn *sl_conns_open(struct sl_conns *t, const struct sockaddr *sa, int
     return c;
 }
 
-bool sl_conn_over(const struct sl_conn *c)
+enum sl_conn_cap sl_conn_over(const struct sl_conn *c)
 {
-    return c && c->over;
+    return c ? c->over : SL_CONN_SERVED;
 }
 
 void sl_conns_close(struct sl_conns *t, struct sl_conn *c)

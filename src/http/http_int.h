@@ -60,7 +60,8 @@ void sl_conns_free(struct sl_conns *t);
  * caller keeps the handle and gives it back to sl_conns_close(). Its request
  * headers are due within SL_HEADER_TIMEOUT_S. */
 struct sl_conn *sl_conns_open(struct sl_conns *t, const struct sockaddr *sa, int fd);
-bool sl_conn_over(const struct sl_conn *c);
+enum sl_conn_cap { SL_CONN_SERVED, SL_CONN_OVER_PER_IP, SL_CONN_OVER_GLOBAL };
+enum sl_conn_cap sl_conn_over(const struct sl_conn *c);
 void sl_conns_close(struct sl_conns *t, struct sl_conn *c);
 /* `waiting`: the connection waits for a request's headers (a new
  * connection, or a kept-alive one after an answer), due within

@@ -427,13 +427,23 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
             return MHD_YES;
         }
         sl_conns_wait_headers(s->conns, conn_of(conn), false);
-        if (sl_conn_over(conn_of(conn))) {
+        switch (sl_conn_over(conn_of(conn))) {
+        case SL_CONN_SERVED:
+            break;
+        case SL_CONN_OVER_PER_IP: {
             char who[INET6_ADDRSTRLEN + 1];
             client_name(conn, who, sizeof(who));
             reply_unavailable(q, "10",
-                              "too many connections: %s already holds %u (or the server %u); "
-                              "close some and retry",
-                              who, s->max_per_ip, s->max_conns);
+                              "too many connections from %s: the cap is %u per address; close "
+                              "some and retry",
+                              who, s->max_per_ip);
+            return MHD_YES;
+        }
+        case SL_CONN_OVER_GLOBAL:
+            reply_unavailable(q, "10",
+                              "too many connections: the server holds its maximum of %u; retry "
+                              "later",
+                              s->max_conns);
             return MHD_YES;
         }
         /* The headers are in: from here a stalled body or a client that

@@ -18,7 +18,10 @@ each answer must come within 1 s. Checked besides:
   line one byte a second (which an idle timeout alone never closes), are
   closed about 10 s after they opened; the attacker's held connections go
   too, and the attacker's address is served again afterwards;
-- `--max-conns-per-ip N` sets the cap, and refuses 0 or a non-number.
+- `--max-conns-per-ip N` sets the cap, and refuses 0 or a non-number;
+- the global cap: a server whose hard open-file limit is 600 keeps 256
+  descriptors free and a margin, serves 258 connections and answers the
+  next ones 503.
 
 Bounded: at most 1,600 connections, about 15 s, loopback only.
 """
@@ -29,6 +32,7 @@ import resource
 import select
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -216,8 +220,8 @@ class SlowClients(unittest.TestCase):
                 self.assertEqual(r.headers.get("Connection", "").lower(), "close", repr(r))
                 doc = json.loads(r.body)
                 self.assertEqual(doc["error"], "unavailable", doc)
-                self.assertIn("too many connections", doc["message"])
-                self.assertIn("127.0.0.1", doc["message"])
+                self.assertIn("too many connections from 127.0.0.1: the cap is 64 per address",
+                              doc["message"])
                 refused += 1
         self.assertEqual(served, CAP)
         self.assertEqual(refused, len(kept) - CAP)
@@ -268,6 +272,54 @@ class SlowClients(unittest.TestCase):
         self.assertEqual(len(refusals), refused)
         for x in refusals:
             self.assertIn("too many connections", x.get("error", ""), x)
+
+
+class GlobalCap(unittest.TestCase):
+    def test_connections_over_the_global_cap_get_503(self):
+        tmp = tempfile.mkdtemp(prefix="sluice-global-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        port = sv.free_port()
+
+        def low_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (600, 600))
+
+        err_path = os.path.join(tmp, "err")
+        with open(err_path, "wb") as err:
+            p = subprocess.Popen([sv.BIN, "serve", "--data", os.path.join(tmp, "data"),
+                                  "--listen", "127.0.0.1:%d" % port], stdout=subprocess.DEVNULL,
+                                 stderr=err, stdin=subprocess.DEVNULL, env=sv.clean_env(),
+                                 preexec_fn=low_limit)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        deadline = time.monotonic() + 20
+        up = False
+        while time.monotonic() < deadline and not up:
+            try:
+                up = sv.http_request(port, "GET", "/api/v1/health", timeout=2).status == 200
+            except OSError:
+                time.sleep(0.05)
+        self.assertTrue(up, "the server did not come up")
+        with open(err_path) as f:
+            ev = [json.loads(x) for x in f if '"listening"' in x][0]
+        self.assertEqual(ev["open_files_limit"], 600, ev)
+        self.assertEqual(ev["max_conns"], 258, ev)
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+        for i in range(300):
+            socks.append(conn_from("127.0.1.%d" % (1 + i % 8), port))
+        time.sleep(0.5)
+        for s in socks:
+            send_request(s)
+        codes = {}
+        for s in socks:
+            r = sv.read_raw_response(s)
+            self.assertIsNotNone(r, "a connection under libmicrohttpd's limit got no answer")
+            codes[r.status] = codes.get(r.status, 0) + 1
+            if r.status == 503:
+                self.assertEqual(r.headers.get("Retry-After"), "10")
+                self.assertIn("the server holds its maximum of 258", json.loads(r.body)["message"])
+        self.assertEqual(codes, {200: 258, 503: 42})
+        p.terminate()
+        self.assertEqual(p.wait(10), 0)
 
 
 class CapOption(unittest.TestCase):
