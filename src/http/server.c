@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The libmicrohttpd daemon: a thread pool on epoll, the request lifecycle
+ * The libmicrohttpd daemon: a thread pool on poll, the request lifecycle
  * (match the route on the first call; stream or buffer the body; answer on
  * the last call, which keeps connections alive), the JSON answers, one JSON
- * log line per request on stderr, and a clean stop on SIGTERM that lets
- * requests in flight finish.
+ * log line per request on stderr, the caps and timeouts that keep slow and
+ * idle clients from starving the others (with conns.c), and a clean stop on
+ * SIGTERM that lets requests in flight finish.
  */
 #include "http/http_int.h"
 
