@@ -5,17 +5,22 @@
  * the folder. A folder whose mode lets the group or others in (even only to
  * traverse it: they could open server.key by name) is tightened, and with it
  * everything under it; a folder that is already 0700 is left alone without
- * a walk, since nothing under it can be reached (docs/storage.md).
+ * a walk, since nothing under it can be reached (docs/storage.md). Only a
+ * folder that already holds sluice's database is walked: pointed at some
+ * other folder (a project folder with scripts in it, say), serve makes the
+ * folder itself private and leaves what it did not create alone.
  */
 #include "registry/registry.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "common/banned.h"
 
 #define MAX_DEPTH 16
@@ -106,6 +111,13 @@ enum sl_err sl_registry_make_private(const char *root, unsigned *mode_was,
     if (chmod(root, 0700) != 0)
         return refuse(root, root, errno, err);
     (*changed)++;
+    {
+        char *db = sl_xasprintf("%s/sluice.db", root);
+        int found = access(db, F_OK) == 0;
+        free(db);
+        if (!found)
+            return SL_OK;
+    }
     fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return refuse(root, root, errno, err);

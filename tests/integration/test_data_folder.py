@@ -9,6 +9,9 @@ docs/storage.md, "Permissions").
   inside is not followed (its target keeps its mode); the start-up log says
   so (`data_folder_made_private`, with the old mode and the count).
 - A folder that is already 0700 is not walked and no event is logged.
+- A careless user pointing --data at a folder of their own (a script in
+  it, no sluice.db yet): the folder becomes 0700, their files keep their
+  modes (an executable stays executable).
 - When a change is refused (an immutable file), serve exits 3 with one line
   naming the file and the exact `chmod -R go-rwx DIR` to run, and does not
   start.
@@ -135,6 +138,26 @@ class Permissions(unittest.TestCase):
         self.assertEqual(events(self.srv, "data_folder_made_private"), [])
         self.assertEqual(stat.S_IMODE(os.stat(key).st_mode), 0o640)
         self.assertEqual(self.srv.stop(), 0)
+
+    def test_a_foreign_folder_keeps_its_files_modes(self):
+        mine = os.path.join(self.tmp, "project")
+        os.makedirs(os.path.join(mine, "src"))
+        script = os.path.join(mine, "run.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\necho hi\n")
+        os.chmod(script, 0o755)
+        os.chmod(os.path.join(mine, "src"), 0o755)
+        os.chmod(mine, 0o755)
+        srv = sv.Server(mine, workdir=self.tmp)
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        ev = events(srv, "data_folder_made_private")
+        self.assertEqual([(e["folder"], e["mode_was"], e["changed"]) for e in ev],
+                         [(mine, "0755", 1)])
+        self.assertEqual(stat.S_IMODE(os.stat(mine).st_mode), 0o700)
+        self.assertEqual(stat.S_IMODE(os.stat(script).st_mode), 0o755)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(mine, "src")).st_mode), 0o755)
+        self.assertEqual(srv.stop(), 0)
 
     def test_refused_change_stops_the_start(self):
         if os.geteuid() != 0 or not shutil.which("chattr"):
