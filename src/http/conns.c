@@ -193,9 +193,8 @@ void sl_conns_wait_headers(struct sl_conns *t, struct sl_conn *c, bool waiting)
     pthread_mutex_unlock(&t->lock);
 }
 
-unsigned sl_conns_reap(struct sl_conns *t)
+unsigned sl_conns_reap(struct sl_conns *t, long long now)
 {
-    long long now = mono_ms();
     unsigned n = 0;
 
     pthread_mutex_lock(&t->lock);

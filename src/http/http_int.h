@@ -67,9 +67,9 @@ void sl_conns_close(struct sl_conns *t, struct sl_conn *c);
  * connection, or a kept-alive one after an answer), due within
  * SL_HEADER_TIMEOUT_S; false: the headers are in. */
 void sl_conns_wait_headers(struct sl_conns *t, struct sl_conn *c, bool waiting);
-/* Shuts down the sockets of connections whose headers are overdue; returns
- * how many. */
-unsigned sl_conns_reap(struct sl_conns *t);
+/* Shuts down the sockets of connections whose headers are overdue at `now`
+ * (CLOCK_MONOTONIC, in ms); returns how many. */
+unsigned sl_conns_reap(struct sl_conns *t, long long now);
 
 struct sl_server {
     struct sl_registry *r;

@@ -552,7 +552,7 @@ static void *ticker(void *arg)
                     sl_strerror(err.code));
         if (changed)
             sl_cache_bump();
-        sl_conns_reap(s->conns);
+        sl_conns_reap(s->conns, now_ms());
         if (sl_reg_log_policy(s->r, &changed, &err) != SL_OK)
             fprintf(stderr, "{\"event\":\"policy_log_failed\",\"message\":\"%s\"}\n",
                     sl_strerror(err.code));
