@@ -23,7 +23,7 @@ each answer must come within 1 s. Checked besides:
   descriptors free and a margin, serves 258 connections and answers the
   next ones 503.
 
-Bounded: at most 1,600 connections, about 15 s, loopback only.
+Bounded: at most 1,600 connections at once, about 16 s, loopback only.
 """
 import http.client
 import json
