@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `sluice serve [--data DIR] [--listen HOST:PORT] [--origin NAME]
- * [--policy-dir DIR] [--threads N] [--drain SECONDS]`.
+ * [--policy-dir DIR] [--threads N] [--drain SECONDS] [--max-conns-per-ip N]`.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/buf.h"
+#include "common/jsonout.h"
+#include "crypto/crypto.h"
 #include "http/http.h"
 #include "policy/policy.h"
 #include "registry/registry.h"
@@ -48,6 +52,8 @@ int sl_cmd_serve(int argc, char **argv)
     struct sl_error err;
     char host[128], token[SL_TOKEN_LEN + 1];
     unsigned long v;
+    unsigned mode_was;
+    unsigned long long changed;
     int code = 0;
 
     memset(&so, 0, sizeof(so));
@@ -63,7 +69,8 @@ int sl_cmd_serve(int argc, char **argv)
         }
         if (strcmp(a, "--data") == 0 || strcmp(a, "--listen") == 0 || strcmp(a, "--origin") == 0 ||
             strcmp(a, "--policy-dir") == 0 || strcmp(a, "--threads") == 0 ||
-            strcmp(a, "--drain") == 0 || strcmp(a, "--ready-fd") == 0) {
+            strcmp(a, "--drain") == 0 || strcmp(a, "--ready-fd") == 0 ||
+            strcmp(a, "--max-conns-per-ip") == 0) {
             if (!(val = sl_opt_value(&o, a))) {
                 code = 2;
                 goto out;
@@ -80,7 +87,16 @@ int sl_cmd_serve(int argc, char **argv)
             origin = val;
         else if (strcmp(a, "--policy-dir") == 0)
             policy_dir = val;
-        else if (!parse_uint(val, 3600, &v)) {
+        else if (strcmp(a, "--max-conns-per-ip") == 0) {
+            if (!parse_uint(val, 100000, &v) || v == 0) {
+                code = sl_cli_usage("serve",
+                                    "--max-conns-per-ip wants a number from 1 to 100000, "
+                                    "got \"%s\"",
+                                    val);
+                goto out;
+            }
+            so.max_conns_per_ip = (unsigned)v;
+        } else if (!parse_uint(val, 3600, &v)) {
             code = sl_cli_usage("serve", "%s wants a small number, got \"%s\"", a, val);
             goto out;
         } else if (strcmp(a, "--threads") == 0)
@@ -96,6 +112,17 @@ int sl_cmd_serve(int argc, char **argv)
     so.host = host;
     if (sl_cli_load_packs(policy_dir, &ps, &err) != SL_OK)
         goto fail;
+    /* Private before anything in it is opened (docs/storage.md). */
+    if (sl_registry_make_private(data, &mode_was, &changed, &err) != SL_OK)
+        goto fail;
+    if (changed) {
+        struct sl_buf b = SL_BUF_INIT(256);
+        sl_buf_adds(&b, "{\"event\":\"data_folder_made_private\",\"folder\":");
+        sl_json_put_string(&b, data, strlen(data));
+        fprintf(stderr, "%.*s,\"mode_was\":\"%04o\",\"mode\":\"0700\",\"changed\":%llu}\n",
+                (int)b.len, b.data, mode_was, changed);
+        sl_buf_release(&b);
+    }
     memset(&ro, 0, sizeof(ro));
     ro.origin = origin;
     ro.packs = ps;
@@ -106,10 +133,18 @@ int sl_cmd_serve(int argc, char **argv)
     }
     ps = NULL;
     if (token[0]) {
-        /* Printed once: it is also in DATA/admin.token (mode 0600). */
+        /* Printed once, and only to a terminal: stdout sent to a file or a
+         * journal would keep the token where others may read it. It is
+         * always in DATA/admin.token (mode 0600). */
         printf("sluice: created the data folder %s\n", data);
-        printf("sluice: first admin token (also in %s/admin.token): %s\n", data, token);
+        if (isatty(STDOUT_FILENO))
+            printf("sluice: first admin token (also in %s/admin.token): %s\n", data, token);
+        else
+            printf("sluice: the first admin token is in %s/admin.token (mode 0600); it is not "
+                   "printed because stdout is not a terminal\n",
+                   data);
         fflush(stdout);
+        sl_wipe(token, sizeof(token));
     }
     if (sl_serve(r, &so, &err) != SL_OK)
         goto fail;

@@ -95,6 +95,11 @@ bool sl_cache_get(struct sl_req *q, struct sl_version_ref *v, struct sl_file_ref
     uint64_t h;
     struct slot *s;
 
+    /* What is cached after a miss is stamped with the generation seen
+     * before the database was read: a change (and its bump) that lands
+     * between the read and sl_cache_put() then voids the entry at once
+     * instead of leaving the old answer cached for a second. */
+    q->cache_gen = atomic_load(&generation);
     if (!slots || !q->path)
         return false;
     n = make_key(q, key, sizeof(key));
@@ -138,7 +143,7 @@ void sl_cache_put(struct sl_req *q, const struct sl_version_ref *v, const struct
     s->keylen = n;
     s->hash = h;
     s->at_ms = mono_ms();
-    s->gen = atomic_load(&generation);
+    s->gen = q->cache_gen;
     s->v = *v;
     s->f = *f;
     s->bytes = NULL;

@@ -55,9 +55,34 @@ struct sl_route {
     enum need_scope scope;
 };
 
+/* Open connections per client address (conns.c). A connection opened while
+ * its address already held `per_ip` connections, or while the server held
+ * `global`, is over the cap: its requests are answered 503. Thread-safe. */
+struct sl_conns;
+struct sl_conn;
+struct sockaddr;
+struct sl_conns *sl_conns_new(unsigned per_ip, unsigned global);
+void sl_conns_free(struct sl_conns *t);
+/* Counts a new connection from `sa` (may be NULL) on socket `fd`; the
+ * caller keeps the handle and gives it back to sl_conns_close(). Its request
+ * headers are due within SL_HEADER_TIMEOUT_S. */
+struct sl_conn *sl_conns_open(struct sl_conns *t, const struct sockaddr *sa, int fd);
+enum sl_conn_cap { SL_CONN_SERVED, SL_CONN_OVER_PER_IP, SL_CONN_OVER_GLOBAL };
+enum sl_conn_cap sl_conn_over(const struct sl_conn *c);
+void sl_conns_close(struct sl_conns *t, struct sl_conn *c);
+/* `waiting`: the connection waits for a request's headers (a new
+ * connection, or a kept-alive one after an answer), due within
+ * SL_HEADER_TIMEOUT_S; false: the headers are in. */
+void sl_conns_wait_headers(struct sl_conns *t, struct sl_conn *c, bool waiting);
+/* Shuts down the sockets of connections whose headers are overdue at `now`
+ * (CLOCK_MONOTONIC, in ms); returns how many. */
+unsigned sl_conns_reap(struct sl_conns *t, long long now);
+
 struct sl_server {
     struct sl_registry *r;
     struct MHD_Daemon *d;
+    struct sl_conns *conns;
+    unsigned max_per_ip, max_conns; /* our caps; libmicrohttpd's sit a margin above */
     atomic_int in_flight;
     atomic_ullong requests;
     atomic_bool draining;     /* SIGTERM seen: answer new requests 503 */
@@ -82,7 +107,8 @@ struct sl_req {
     struct sl_file_ref file;           /* downloads: from the cache when `cached` */
     const unsigned char *cached_bytes; /* a small file's bytes, from the cache */
     bool cached;
-    int64_t org_id, model_id; /* for P_MODEL and up */
+    unsigned long long cache_gen; /* the cache generation when the lookup began */
+    int64_t org_id, model_id;     /* for P_MODEL and up */
     /* request body */
     uint64_t content_length;
     bool has_length;
@@ -96,6 +122,7 @@ struct sl_req {
     /* answer */
     bool answered;
     unsigned status;
+    char reason[200]; /* why a 5xx answer, for the request log */
     uint64_t bytes;
     struct timespec t0;
 };

@@ -34,6 +34,8 @@ struct sl_mhd_api {
                                            const char *key);
     const union MHD_ConnectionInfo *(*get_connection_info)(struct MHD_Connection *c,
                                                            enum MHD_ConnectionInfoType t, ...);
+    enum MHD_Result (*set_connection_option)(struct MHD_Connection *c, enum MHD_CONNECTION_OPTION o,
+                                             ...);
 };
 
 /* The loaded functions, or NULL before sl_mhd_load() succeeds. */

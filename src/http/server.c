@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The libmicrohttpd daemon: a thread pool on epoll, the request lifecycle
+ * The libmicrohttpd daemon: a thread pool on poll, the request lifecycle
  * (match the route on the first call; stream or buffer the body; answer on
  * the last call, which keeps connections alive), the JSON answers, one JSON
- * log line per request on stderr, and a clean stop on SIGTERM that lets
- * requests in flight finish.
+ * log line per request on stderr, the caps and timeouts that keep slow and
+ * idle clients from starving the others (with conns.c), and a clean stop on
+ * SIGTERM that lets requests in flight finish.
  */
 #include "http/http_int.h"
 
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -132,6 +134,8 @@ void sl_reply_status(struct sl_req *q, unsigned status, const char *code, const 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (status >= 500)
+        snprintf(q->reason, sizeof(q->reason), "%s", msg);
     sl_reply_json(q, status, json_pack("{s:s, s:s}", "error", code, "message", msg));
 }
 
@@ -186,8 +190,15 @@ static void log_request(struct sl_req *q)
     ms = (double)(t1.tv_sec - q->t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - q->t0.tv_nsec) / 1e6;
     gmtime_r(&now, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(num, sizeof(num), "{\"bytes\":%llu,\"method\":", (unsigned long long)q->bytes);
+    snprintf(num, sizeof(num), "{\"bytes\":%llu", (unsigned long long)q->bytes);
     sl_buf_adds(&b, num);
+    if (q->status >= 500 && q->status <= 599) {
+        /* Every 5xx says why, so an operator never has to guess. */
+        const char *why = q->reason[0] ? q->reason : "no reason was recorded";
+        sl_buf_adds(&b, ",\"error\":");
+        sl_json_put_string(&b, why, strnlen(why, sizeof(q->reason)));
+    }
+    sl_buf_adds(&b, ",\"method\":");
     sl_json_put_string(&b, q->method, strlen(q->method));
     snprintf(num, sizeof(num), ",\"ms\":%.3f,\"path\":", ms);
     sl_buf_adds(&b, num);
@@ -202,6 +213,80 @@ static void log_request(struct sl_req *q)
     sl_buf_adds(&b, "}\n");
     fwrite(b.data, 1, b.len, stderr);
     sl_buf_release(&b);
+}
+
+/* ---- connections ---- */
+
+/* Counts connections per client address as libmicrohttpd opens and closes
+ * them; the count decides whether the connection's requests are served or
+ * answered 503 (conns.c). */
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+    struct sl_server *s = cls;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            sl_mhd->get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const union MHD_ConnectionInfo *fi =
+            sl_mhd->get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context =
+            sl_conns_open(s->conns, ci ? ci->client_addr : NULL, fi ? fi->connect_fd : -1);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        sl_conns_close(s->conns, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* 503 with Retry-After and Connection: close, for a request the server will
+ * not serve now (stopping, or its connection is over a cap). */
+static void reply_unavailable(struct sl_req *q, const char *retry_after, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void reply_unavailable(struct sl_req *q, const char *retry_after, const char *fmt, ...)
+{
+    va_list ap;
+    size_t len;
+    char *text;
+    json_t *v;
+    struct MHD_Response *resp;
+
+    va_start(ap, fmt);
+    vsnprintf(q->reason, sizeof(q->reason), fmt, ap);
+    va_end(ap);
+    v = json_pack("{s:s, s:s}", "error", "unavailable", "message", q->reason);
+    text = v ? sl_json_dump(v, 0, &len) : NULL;
+    json_decref(v);
+    if (!text) {
+        text = sl_xstrdup("{\"error\":\"unavailable\"}");
+        len = strlen(text);
+    }
+    resp = sl_mhd->create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    sl_mhd->add_response_header(resp, "Content-Type", "application/json");
+    sl_mhd->add_response_header(resp, "Connection", "close");
+    sl_mhd->add_response_header(resp, "Retry-After", retry_after);
+    sl_reply(q, 503, resp, len);
+}
+
+static struct sl_conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        sl_mhd->get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
+static void client_name(struct MHD_Connection *conn, char *out, size_t n)
+{
+    const union MHD_ConnectionInfo *ci =
+        sl_mhd->get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    snprintf(out, n, "this address");
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
 }
 
 static void req_free(struct sl_req *q)
@@ -221,7 +306,13 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct sl_server *s = cls;
     struct sl_req *q = *con_cls;
 
-    (void)conn;
+    /* Between two requests of a kept-alive connection the next one's
+     * headers get the header timeout again. */
+    if (conn) {
+        sl_mhd->set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                      (unsigned)SL_HEADER_TIMEOUT_S);
+        sl_conns_wait_headers(s->conns, conn_of(conn), true);
+    }
     if (!q)
         return;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && (!q->answered || q->status < 400))
@@ -333,17 +424,33 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         if (atomic_load(&s->draining)) {
             /* Stopping: requests already in flight finish; new ones (also
              * on kept-alive connections) are turned away. */
-            struct MHD_Response *resp;
-            static const char msg[] =
-                "{\"error\":\"unavailable\",\"message\":\"the server is stopping\"}";
-            resp = sl_mhd->create_response_from_buffer(sizeof(msg) - 1, (void *)msg,
-                                                       MHD_RESPMEM_PERSISTENT);
-            sl_mhd->add_response_header(resp, "Content-Type", "application/json");
-            sl_mhd->add_response_header(resp, "Connection", "close");
-            sl_mhd->add_response_header(resp, "Retry-After", "5");
-            sl_reply(q, 503, resp, sizeof(msg) - 1);
+            reply_unavailable(q, "5", "the server is stopping");
             return MHD_YES;
         }
+        sl_conns_wait_headers(s->conns, conn_of(conn), false);
+        switch (sl_conn_over(conn_of(conn))) {
+        case SL_CONN_SERVED:
+            break;
+        case SL_CONN_OVER_PER_IP: {
+            char who[INET6_ADDRSTRLEN + 1];
+            client_name(conn, who, sizeof(who));
+            reply_unavailable(q, "10",
+                              "too many connections from %s: the cap is %u per address; close "
+                              "some and retry",
+                              who, s->max_per_ip);
+            return MHD_YES;
+        }
+        case SL_CONN_OVER_GLOBAL:
+            reply_unavailable(q, "10",
+                              "too many connections: the server holds its maximum of %u; retry "
+                              "later",
+                              s->max_conns);
+            return MHD_YES;
+        }
+        /* The headers are in: from here a stalled body or a client that
+         * stops reading the answer gets the body idle timeout. */
+        sl_mhd->set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                      (unsigned)SL_BODY_IDLE_TIMEOUT_S);
         q->route = sl_route_match(q, &status, &why);
         if (!q->route) {
             sl_reply_status(q, status, code_name(status), "%s %s: %s", method, q->raw_path, why);
@@ -445,6 +552,7 @@ static void *ticker(void *arg)
                     sl_strerror(err.code));
         if (changed)
             sl_cache_bump();
+        sl_conns_reap(s->conns, now_ms());
         if (sl_reg_log_policy(s->r, &changed, &err) != SL_OK)
             fprintf(stderr, "{\"event\":\"policy_log_failed\",\"message\":\"%s\"}\n",
                     sl_strerror(err.code));
@@ -462,6 +570,37 @@ static void *ticker(void *arg)
     return NULL;
 }
 
+/* File descriptors kept free of connections: the database, blob files being
+ * read or written, uploads, the log. */
+#define SL_FD_RESERVE 256
+
+/* Raises the soft open-file limit to the hard one; returns the limit in
+ * force and the one found in *was. */
+static rlim_t raise_nofile(rlim_t *was)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        *was = 1024;
+        return 1024;
+    }
+    *was = rl.rlim_cur;
+    if (rl.rlim_cur != rl.rlim_max) {
+        struct rlimit up = rl;
+        up.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            return up.rlim_cur;
+    }
+    return rl.rlim_cur;
+}
+
+/* A margin of connections above our cap that libmicrohttpd still accepts,
+ * so that a client over our cap gets a 503 it can read rather than a reset. */
+static unsigned margin_of(unsigned cap)
+{
+    return cap / 4 > 16 ? cap / 4 : 16;
+}
+
 enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, struct sl_error *err)
 {
     pthread_t tick_thread;
@@ -472,11 +611,25 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
     unsigned threads = o->threads;
     enum sl_err rc = sl_mhd_load(err);
     int sig = 0;
+    rlim_t nofile, nofile_was;
+    unsigned long long usable;
+    unsigned mhd_global, mhd_per_ip;
 
     if (rc)
         return rc;
     memset(&s, 0, sizeof(s));
     s.r = r;
+    /* The global cap stays below the open-file limit, so that accept() never
+     * fails with EMFILE and starves everyone (docs/RELIABILITY.md). */
+    nofile = raise_nofile(&nofile_was);
+    usable = nofile == RLIM_INFINITY || nofile > 1u << 20 ? 1u << 20 : (unsigned long long)nofile;
+    usable = usable > SL_FD_RESERVE + 64 ? usable - SL_FD_RESERVE : 64;
+    mhd_global = (unsigned)usable;
+    s.max_conns = mhd_global - margin_of(mhd_global);
+    s.max_per_ip = o->max_conns_per_ip ? o->max_conns_per_ip : SL_MAX_CONNS_PER_IP;
+    if (s.max_per_ip > s.max_conns)
+        s.max_per_ip = s.max_conns;
+    mhd_per_ip = s.max_per_ip + margin_of(s.max_per_ip);
     memset(&ss, 0, sizeof(ss));
     if (strchr(o->host, ':')) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
@@ -507,23 +660,35 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    s.d = sl_mhd->start_daemon(SL_MHD_FLAGS | (strchr(o->host, ':') ? MHD_USE_IPv6 : 0), o->port,
-                               NULL, NULL, access_handler, &s, MHD_OPTION_SOCK_ADDR,
-                               (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
-                               MHD_OPTION_CONNECTION_LIMIT, 4096, MHD_OPTION_CONNECTION_TIMEOUT, 60,
-                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(SL_MHD_POOL_KIB * 1024),
-                               MHD_OPTION_NOTIFY_COMPLETED, completed, &s,
-                               MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_END);
-    if (!s.d)
+    s.conns = sl_conns_new(s.max_per_ip, s.max_conns);
+    s.d = sl_mhd->start_daemon(
+        SL_MHD_FLAGS | (strchr(o->host, ':') ? MHD_USE_IPv6 : 0), o->port, NULL, NULL,
+        access_handler, &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, mhd_global,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, mhd_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)SL_HEADER_TIMEOUT_S, MHD_OPTION_NOTIFY_CONNECTION, notify_connection, &s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(SL_MHD_POOL_KIB * 1024),
+        MHD_OPTION_NOTIFY_COMPLETED, completed, &s, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped,
+        NULL, MHD_OPTION_END);
+    if (!s.d) {
+        sl_conns_free(s.conns);
         return sl_error_set(err, SL_EIO, "cannot listen on %s:%u (is the port in use?)", o->host,
                             o->port);
+    }
     {
         const union MHD_DaemonInfo *di = sl_mhd->get_daemon_info(s.d, MHD_DAEMON_INFO_BIND_PORT);
-        fprintf(stderr, "{\"event\":\"listening\",\"address\":\"%s\",\"port\":%u,\"threads\":%u}\n",
-                o->host, di ? di->port : o->port, threads);
+        fprintf(stderr,
+                "{\"event\":\"listening\",\"address\":\"%s\",\"port\":%u,\"threads\":%u,"
+                "\"open_files_limit\":%llu,\"open_files_limit_was\":%llu,"
+                "\"open_files_limit_raised\":%s,\"max_conns\":%u,\"max_conns_per_ip\":%u,"
+                "\"header_timeout_s\":%d,\"body_idle_timeout_s\":%d}\n",
+                o->host, di ? di->port : o->port, threads, (unsigned long long)nofile,
+                (unsigned long long)nofile_was, nofile != nofile_was ? "true" : "false",
+                s.max_conns, s.max_per_ip, SL_HEADER_TIMEOUT_S, SL_BODY_IDLE_TIMEOUT_S);
     }
     if (pthread_create(&tick_thread, NULL, ticker, &s) != 0) {
         sl_mhd->stop_daemon(s.d);
+        sl_conns_free(s.conns);
         return sl_error_set(err, SL_EINTERNAL, "cannot start the scheduler thread");
     }
     if (o->ready_fd >= 0) {
@@ -549,6 +714,7 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
     sl_mhd->stop_daemon(s.d);
     atomic_store(&s.stop_ticker, true);
     pthread_join(tick_thread, NULL);
+    sl_conns_free(s.conns);
     fprintf(stderr, "{\"event\":\"stopped\",\"requests\":%llu}\n",
             (unsigned long long)atomic_load(&s.requests));
     return SL_OK;

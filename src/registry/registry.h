@@ -58,6 +58,17 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
                              struct sl_registry **out, char *first_token, struct sl_error *err);
 void sl_registry_close(struct sl_registry *r);
 
+/* Makes the data folder at `root` private when its mode lets the group or
+ * others in: the folder and every folder under it become 0700, every file
+ * loses its group, other and execute bits (0600 at most); symbolic links
+ * are left alone. A folder already without group and other bits is not
+ * walked, nor one without a sluice.db (not yet a data folder: only the folder
+ * itself is made private). `*mode_was` gets the folder's mode (0 when it does not exist yet),
+ * `*changed` how many entries were changed. SL_EIO naming the `chmod`
+ * command to run when a change is refused (another user's files). */
+enum sl_err sl_registry_make_private(const char *root, unsigned *mode_was,
+                                     unsigned long long *changed, struct sl_error *err);
+
 /* This thread's database connection (opened on first use, closed when the
  * thread ends). NULL with `err` set when it cannot be opened. */
 struct sl_db *sl_reg_db(struct sl_registry *r, struct sl_error *err);

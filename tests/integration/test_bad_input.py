@@ -516,10 +516,13 @@ class ReferenceVectors(BadInputBase):
 
     def test_pr84_unaligned_vectors(self):
         folder = os.path.join(st.VECTORS, "safetensors", "pr84")
+        ran = 0
         for name in sorted(os.listdir(folder)):
             with self.subTest(file=name):
                 rep = st.run_json(self, "inspect", os.path.join(folder, name), "--json")
                 self.assertEqual(rep["params_total"], 54 if name == "overall.safetensors" else 6)
+                ran += 1
+        self.assertEqual(ran, 10, "the pr84 vectors changed: update the count")
 
 
 if __name__ == "__main__":

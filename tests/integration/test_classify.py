@@ -93,6 +93,7 @@ class EpochCompute(ClassifyBase):
             self.assertLessEqual(abs(ratio - 1), 0.01, name)
 
     def test_central_is_exactly_6ND_for_every_row(self):
+        self.assertEqual(len(self.rows), 17, "epoch-models.tsv changed: update the count")
         for row in self.rows:
             with self.subTest(model=row["model"]):
                 c = self.compute_for(row)
@@ -565,6 +566,62 @@ class OutputContract(ClassifyBase):
             self.assertIn(rule["cite"], r.stdout)
         for o in d["obligations"]:
             self.assertIn(o["id"], r.stdout)
+
+
+class ExactThresholds(ClassifyBase):
+    """Every compute threshold of the shipped packs at its exact value and one
+    representable number either side, through `sluice classify` (issue 11,
+    item 12: `>` planted as `>=` survived the suite). Compute is declared, so
+    the compared figure is exactly the number given. The unit test
+    tests/unit/policy/test_thresholds.c holds the full table, checked
+    against the packs; here the thresholds a user meets by default, and the
+    two packs that compare with `>=`."""
+
+    # (label, facts beyond the compute, threshold, extra args, as_of,
+    #  given below / exactly at / above)
+    CASES = [
+        ("eu.gpai", {"modality": ["text"]}, 1e23, (), AS_OF, (False, False, True)),
+        ("baseline.small-model", {}, 1e23, (), AS_OF, (True, False, False)),
+        ("eu.gpai-systemic-risk", {}, 1e25, (), AS_OF, (False, False, True)),
+        ("tiered.systemic-click", {}, 1e25, (), AS_OF, (False, False, True)),
+        ("tiered.frontier-gated", {}, 1e26, (), AS_OF, (False, False, True)),
+        ("us-ca.frontier-model", {}, 1e26, (), AS_OF, (False, False, True)),
+        ("us-ny.frontier-model", {}, 1e26, (), "2027-06-01", (False, False, True)),
+        ("us.bis.eccn-4e091", {}, 1e26, ("--pack", "us-bis-ai-diffusion"), "2025-03-01",
+         (False, True, True)),
+        ("us-ca.sb1047.covered-fine-tune", {"base_model": {"name": "o/base"}}, 3e25,
+         ("--pack", "us-ca-sb1047"), AS_OF, (False, True, True)),
+    ]
+    # min_tier by default at and around the tier thresholds
+    TIERS = [(1e25, ("open", "open", "click")), (1e26, ("click", "click", "gated"))]
+
+    def decide(self, flop, more, extra, as_of):
+        facts = dict(more)
+        facts["training"] = {"declared_flop": flop}
+        return self.classify(facts, *extra, as_of=as_of)
+
+    def test_each_threshold_on_the_right_side(self):
+        ran = 0
+        for label, more, t, extra, as_of, want in self.CASES:
+            for flop, given, where in zip((math.nextafter(t, 0), t, math.nextafter(t, math.inf)),
+                                          want, ("just below", "exactly at", "just above")):
+                with self.subTest(label=label, flop=flop):
+                    d = self.decide(flop, more, extra, as_of)
+                    self.assertEqual(d["compute"]["cumulative_flop"], flop, d["compute"])
+                    self.assertEqual(label in d["labels"], given,
+                                     "%s %s %r: labels %r" % (where, label, t, d["labels"]))
+                    ran += 1
+        self.assertEqual(ran, 3 * len(self.CASES))
+        self.assertEqual(ran, 27)
+
+    def test_min_tier_at_the_tier_thresholds(self):
+        ran = 0
+        for t, tiers in self.TIERS:
+            for flop, tier in zip((math.nextafter(t, 0), t, math.nextafter(t, math.inf)), tiers):
+                with self.subTest(flop=flop):
+                    self.assertEqual(self.decide(flop, {}, (), AS_OF)["min_tier"], tier)
+                    ran += 1
+        self.assertEqual(ran, 6)
 
 
 if __name__ == "__main__":

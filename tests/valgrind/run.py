@@ -13,7 +13,12 @@ frees, fd or syscall misuse) or any definite or indirect leak fails the run,
 and the log is printed. (A process killed with SIGKILL cannot be checked:
 run it only on tests that stop sluice with SIGTERM or let it exit.)
 
-Exit status: 0 when the tests passed and memcheck found nothing.
+A run that checked nothing fails: each test script must start at least one
+sluice process under valgrind (a script that ignored SLUICE_BIN, or ran no
+test, would otherwise pass with nothing checked).
+
+Exit status: 0 when the tests passed, every script ran sluice under
+valgrind, and memcheck found nothing.
 Environment: VALGRIND (default valgrind), VALGRIND_KEEP=1 keeps the logs.
 """
 import glob
@@ -52,12 +57,17 @@ def main():
     os.chmod(wrapper, os.stat(wrapper).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     env = dict(os.environ, SLUICE_BIN=wrapper, PYTHONDONTWRITEBYTECODE="1")
     rc = 0
+    idle = []
     t0 = time.monotonic()
     for t in tests:
+        before = len(glob.glob(os.path.join(logs, "vg.*.log")))
         p = subprocess.run([sys.executable, t], env=env)
-        print("valgrind: %s exited %d (%.0f s so far)" % (os.path.basename(t), p.returncode,
-                                                         time.monotonic() - t0), flush=True)
+        started = len(glob.glob(os.path.join(logs, "vg.*.log"))) - before
+        print("valgrind: %s exited %d, %d sluice processes (%.0f s so far)"
+              % (os.path.basename(t), p.returncode, started, time.monotonic() - t0), flush=True)
         rc |= p.returncode != 0
+        if started == 0:
+            idle.append(os.path.basename(t))
     # With --quiet a log holds nothing but reports: an empty log is a clean
     # process (or one the tests killed with SIGKILL, which valgrind cannot
     # report on; these tests do not kill sluice).
@@ -75,11 +85,14 @@ def main():
     print("valgrind: %d sluice processes, %d with reports; tests %s; %.0f s"
           % (clean + len(bad), len(bad), "passed" if rc == 0 else "FAILED",
              time.monotonic() - t0), flush=True)
+    for t in idle:
+        print("valgrind: FAILED: %s ran no sluice process under valgrind: nothing was checked"
+              % t, flush=True)
     if os.environ.get("VALGRIND_KEEP"):
         print("valgrind: logs kept in %s" % logs)
     else:
         shutil.rmtree(work, ignore_errors=True)
-    return 1 if rc or bad else 0
+    return 1 if rc or bad or idle or clean + len(bad) == 0 else 0
 
 
 if __name__ == "__main__":

@@ -272,6 +272,7 @@ static struct sl_merkle_mem *mem_from_inputs(json_t *inputs, hash_t *leaves)
     json_t *v;
     size_t i;
 
+    cr_assert_eq(json_array_size(inputs), 8, "the reference tree has 8 leaves");
     json_array_foreach(inputs, i, v)
     {
         unsigned char in[64];
@@ -321,6 +322,7 @@ Test(merkle, rfc6962_reference)
     /* Every stored hash, and nothing beyond them. */
     for (int l = 0; l < 4; l++) {
         json_t *arr = json_object_get(levels, names[l]);
+        cr_assert_eq(json_array_size(arr), (size_t)(8 >> l), "%s", names[l]);
         json_array_foreach(arr, i, v)
         {
             unsigned char want[HL];
@@ -346,6 +348,8 @@ Test(merkle, rfc6962_reference)
     sl_merkle_mem_root(m, h);
     cr_expect_eq(memcmp(h, roots[8], HL), 0);
 
+    cr_assert_eq(json_array_size(json_object_get(j, "inclusion_proofs")), 7);
+    cr_assert_eq(json_array_size(json_object_get(j, "consistency_proofs")), 4);
     json_array_foreach(json_object_get(j, "inclusion_proofs"), i, v)
     {
         uint64_t idx = (uint64_t)json_integer_value(json_object_get(v, "leaf_index"));
@@ -1041,6 +1045,7 @@ Test(tiles, path_vectors)
         n++;
     }
     cr_log_info("%d tile path and size vectors", n);
+    cr_expect_eq(n, 50, "tlog-tiles-vectors.json changed: update the count");
     json_decref(j);
 }
 
@@ -1249,6 +1254,7 @@ Test(tiles, derived_300_entry_log)
     sl_merkle_mem_root(m, root);
     unhex32(json_string_value(json_object_get(d, "root_size_300_hex")), want);
     cr_expect_eq(memcmp(root, want, HL), 0);
+    cr_assert_eq(json_array_size(json_object_get(d, "tiles")), 2);
     json_array_foreach(json_object_get(d, "tiles"), i, v)
     {
         uint64_t full;

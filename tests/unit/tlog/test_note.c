@@ -275,6 +275,7 @@ Test(note_vkey, bad_vkeys)
     size_t i;
     json_t *v;
 
+    cr_assert_eq(json_array_size(bad), 2, "sumdb-note.json bad_vkeys changed: update the count");
     json_array_foreach(bad, i, v)
     {
         struct sl_note_key k;
@@ -472,6 +473,7 @@ Test(note, real_sum_golang_org_checkpoint)
     json_t *s;
 
     o = (size_t)snprintf(all, sizeof(all), "%s\n", text);
+    cr_assert_eq(json_array_size(sigs), 4, "keys[] holds four");
     json_array_foreach(sigs, i, s)
     {
         keys[i] = vkey(jstr(s, "vkey"));
@@ -944,6 +946,7 @@ Test(note_checkpoint, upstream_parse_cases)
 
     /* Upstream's generic parser takes any hash length; every one of its cases has a
      * root that is not 32 bytes, so a SHA-256 log rejects them all. */
+    cr_assert_eq(json_array_size(cases), 9, "real-checkpoints.json cases changed: update");
     json_array_foreach(cases, i, c)
     {
         const char *t = jstr(c, "text");
