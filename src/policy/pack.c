@@ -64,6 +64,10 @@ static const char *const known_facts[] = {"params",
                                           "markets",
                                           "eval.max_level",
                                           "eval.domains",
+                                          "general_purpose",
+                                          "placed_on_market",
+                                          "code_of_practice_signatory",
+                                          "release_tier",
                                           NULL};
 
 struct ctx {
@@ -336,6 +340,11 @@ static enum sl_err compile_cond(struct ctx *c, json_t *j, int depth, struct cond
                 return rc;
         } else if (json_is_number(v)) {
             k->thr = THR_PLAIN;
+        } else if (json_is_string(v) && k->op != OP_EQ && k->op != OP_NE) {
+            /* Ordering a string compares dates: "placed_on_market" < "2025-08-02". */
+            int32_t day;
+            if (!sl_date_parse(json_string_value(v), &day))
+                return bad(c, "\"%s\" needs a number or a date YYYY-MM-DD", json_string_value(op));
         } else if (json_is_string(v) || json_is_boolean(v)) {
             if (k->op != OP_EQ && k->op != OP_NE)
                 return bad(c, "\"%s\" needs a number", json_string_value(op));
@@ -356,6 +365,9 @@ static void rule_clear(struct rule *r)
     json_decref(r->labels);
     json_decref(r->obligations);
     json_decref(r->waives);
+    json_decref(r->defers);
+    free(r->unverified);
+    free(r->ambiguity);
 }
 
 static void pack_clear(struct pack *p)
@@ -375,6 +387,7 @@ static void pack_clear(struct pack *p)
         free(o->title);
         free(o->cite);
         free(o->deadline);
+        free(o->unverified);
         json_decref(o->requires_evaluations);
     }
     free(p->obligations);
@@ -382,10 +395,36 @@ static void pack_clear(struct pack *p)
     memset(p, 0, sizeof(*p));
 }
 
+/* `"verified": false` needs `"unverified"` saying what could not be checked
+ * against a primary source; `"ambiguous": true` needs `"ambiguity"` with the
+ * reason (issue 16: never guess, say so). */
+static enum sl_err get_caveats(struct ctx *c, json_t *j, char **unverified, char **ambiguity)
+{
+    json_t *v = json_object_get(j, "verified"), *a = json_object_get(j, "ambiguous");
+    enum sl_err rc;
+
+    if (v && !json_is_boolean(v))
+        return bad(c, "\"verified\" must be true or false");
+    if (a && !json_is_boolean(a))
+        return bad(c, "\"ambiguous\" must be true or false");
+    rc = get_str(c, j, "unverified", false, unverified);
+    if (!rc)
+        rc = get_str(c, j, "ambiguity", false, ambiguity);
+    if (rc)
+        return rc;
+    if (json_is_false(v) != (*unverified != NULL))
+        return bad(c, "\"verified\": false and \"unverified\" (what is not verified) go "
+                      "together");
+    if (json_is_true(a) != (*ambiguity != NULL))
+        return bad(c, "\"ambiguous\": true and \"ambiguity\" (the reason) go together");
+    return SL_OK;
+}
+
 static enum sl_err compile_obligation(struct ctx *c, json_t *j, struct obligation *o)
 {
     static const char *const keys[] = {
-        "id", "title", "cite", "blocking", "requires_evaluations", "deadline", "hold_tier", NULL};
+        "id",       "title",     "cite",     "blocking",   "requires_evaluations",
+        "deadline", "hold_tier", "verified", "unverified", NULL};
     json_t *b, *h;
     enum sl_err rc;
 
@@ -402,6 +441,11 @@ static enum sl_err compile_obligation(struct ctx *c, json_t *j, struct obligatio
         rc = get_str(c, j, "deadline", false, &o->deadline);
     if (!rc)
         rc = get_str_array(c, j, "requires_evaluations", &o->requires_evaluations);
+    if (!rc) {
+        char *none = NULL;
+        rc = get_caveats(c, j, &o->unverified, &none);
+        free(none);
+    }
     if (rc)
         return rc;
     b = json_object_get(j, "blocking");
@@ -423,9 +467,11 @@ static enum sl_err compile_obligation(struct ctx *c, json_t *j, struct obligatio
 
 static enum sl_err compile_rule(struct ctx *c, json_t *j, struct rule *r)
 {
-    static const char *const keys[] = {"id",        "title", "cite", "effective",
-                                       "rescinded", "when",  "then", NULL};
-    static const char *const then_keys[] = {"min_tier", "labels", "obligations", "waives", NULL};
+    static const char *const keys[] = {"id",         "title",     "cite",      "effective",
+                                       "rescinded",  "when",      "then",      "verified",
+                                       "unverified", "ambiguous", "ambiguity", NULL};
+    static const char *const then_keys[] = {"min_tier", "labels",      "obligations", "waives",
+                                            "defers",   "defer_until", NULL};
     json_t *then;
     size_t n;
     enum sl_err rc;
@@ -444,6 +490,8 @@ static enum sl_err compile_rule(struct ctx *c, json_t *j, struct rule *r)
         rc = get_date(c, j, "effective", INT32_MIN, &r->effective);
     if (!rc)
         rc = get_date(c, j, "rescinded", INT32_MAX, &r->rescinded);
+    if (!rc)
+        rc = get_caveats(c, j, &r->unverified, &r->ambiguity);
     if (rc)
         return rc;
     if (!json_object_get(j, "when"))
@@ -464,8 +512,14 @@ static enum sl_err compile_rule(struct ctx *c, json_t *j, struct rule *r)
         rc = get_str_array(c, then, "obligations", &r->obligations);
     if (!rc)
         rc = get_str_array(c, then, "waives", &r->waives);
+    if (!rc)
+        rc = get_str_array(c, then, "defers", &r->defers);
+    if (!rc)
+        rc = get_date(c, then, "defer_until", INT32_MAX, &r->defer_until);
     if (rc)
         return rc;
+    if ((r->defers != NULL) != (r->defer_until != INT32_MAX))
+        return bad(c, "\"defers\" and \"defer_until\" go together");
     if (json_object_get(then, "min_tier")) {
         enum sl_tier t;
         json_t *mt = json_object_get(then, "min_tier");
@@ -479,10 +533,10 @@ static enum sl_err compile_rule(struct ctx *c, json_t *j, struct rule *r)
 
 static enum sl_err compile_pack(struct ctx *c, json_t *doc, struct pack *p)
 {
-    static const char *const keys[] = {
-        "id",        "version",   "title",     "jurisdiction", "status",  "default_active",
-        "effective", "rescinded", "review_by", "summary",      "sources", "obligations",
-        "rules",     NULL};
+    static const char *const keys[] = {"id",        "version",        "title",     "jurisdiction",
+                                       "status",    "default_active", "effective", "rescinded",
+                                       "review_by", "summary",        "sources",   "obligations",
+                                       "rules",     "notes",          "checked",   NULL};
     static const char *const statuses[] = {"in_force", "rescinded", "vetoed",
                                            "proposal", "framework", NULL};
     json_t *v;
@@ -538,6 +592,28 @@ static enum sl_err compile_pack(struct ctx *c, json_t *doc, struct pack *p)
             !json_is_string(json_object_get(e, "url")))
             return bad(c, "sources[%zu] needs \"title\" and \"url\"", i);
     }
+    v = json_object_get(doc, "notes");
+    if (v && !json_is_array(v))
+        return bad(c, "\"notes\" must be an array of {text, from?, until?}");
+    json_array_foreach(v, i, e)
+    {
+        static const char *const note_keys[] = {"text", "from", "until", NULL};
+        int32_t d;
+        size_t n = push(c, "notes[%zu]", i);
+        if (!json_is_object(e) || !json_is_string(json_object_get(e, "text")))
+            return bad(c, "must be {\"text\": STRING, \"from\"?: DATE, \"until\"?: DATE}");
+        rc = check_keys(c, e, note_keys);
+        if (!rc)
+            rc = get_date(c, e, "from", INT32_MIN, &d);
+        if (!rc)
+            rc = get_date(c, e, "until", INT32_MAX, &d);
+        if (rc)
+            return rc;
+        pop(c, n);
+    }
+    v = json_object_get(doc, "checked");
+    if (v && (!json_is_string(v) || !sl_date_parse(json_string_value(v), &review)))
+        return bad(c, "\"checked\" must be a date YYYY-MM-DD (when the sources were checked)");
     v = json_object_get(doc, "obligations");
     if (v && !json_is_array(v))
         return bad(c, "\"obligations\" must be an array");
@@ -637,8 +713,8 @@ enum sl_err sl_packset_check(const struct sl_packset *ps, struct sl_error *err)
                                     p->source, p->obligations[k].id, owner->id);
         }
         for (size_t r = 0; r < p->nrules; r++) {
-            json_t *lists[2] = {p->rules[r].obligations, p->rules[r].waives};
-            for (int l = 0; l < 2; l++) {
+            json_t *lists[3] = {p->rules[r].obligations, p->rules[r].waives, p->rules[r].defers};
+            for (int l = 0; l < 3; l++) {
                 size_t x;
                 json_t *e;
                 json_array_foreach(lists[l], x, e)

@@ -44,6 +44,7 @@ struct obligation {
     bool blocking;
     int hold_tier;                /* tier held at while unmet (blocking only); withheld default */
     json_t *requires_evaluations; /* array or NULL */
+    char *unverified;             /* what is not verified, or NULL */
 };
 
 struct rule {
@@ -52,6 +53,10 @@ struct rule {
     struct cond *when;
     int min_tier;                          /* -1 when the rule sets none */
     json_t *labels, *obligations, *waives; /* arrays of strings */
+    json_t *defers;                        /* obligations made non-blocking until defer_until */
+    int32_t defer_until;                   /* INT32_MAX when the rule defers nothing */
+    char *unverified;                      /* what is not verified against the law, or NULL */
+    char *ambiguity;                       /* why the rule's reading is contested, or NULL */
 };
 
 struct pack {

@@ -567,5 +567,109 @@ class OutputContract(ClassifyBase):
             self.assertIn(o["id"], r.stdout)
 
 
+class ComputeConflict(ClassifyBase):
+    """Issue 16 item 5: figures that disagree by more than the +/-30% band are
+    never averaged into a loophole."""
+
+    # hardware: 16384 x 2000 h x 9.894e14 x 0.4 = 4.67e25; counting 6 x 7e8 x 1e12 = 4.2e21
+    HW = [{"chip": "nvidia-h100-sxm", "count": 16384, "hours": 2000, "utilization": 0.4}]
+    FACTS = {"params": 700000000, "training": {"tokens": 1e12, "hardware": HW},
+             "modality": ["text"], "markets": ["EU"]}
+
+    def test_geometric_mean_no_longer_escapes_the_line(self):
+        d = self.classify(self.FACTS)
+        hw = 16384 * 2000 * 3600 * 9.894e14 * 0.4
+        self.assertRelClose(d["compute"]["flop_central"], hw, 1e-9)
+        self.assertGreater(d["compute"]["flop_central"], 1e25)
+        self.assertIn("eu.gpai-systemic-risk", d["labels"])
+        conflict = d["compute"]["conflict"]
+        self.assertEqual(conflict["high"]["method"], "hardware")
+        self.assertEqual(conflict["low"]["method"], "operation_counting")
+        self.assertRelClose(conflict["low"]["flop"], 4.2e21, 1e-12)
+        obl = {o["id"]: o for o in d["obligations"]}
+        self.assertIn("facts.compute-conflict", obl)
+        self.assertIs(obl["facts.compute-conflict"]["blocking"], True)
+        self.assertIn("4.2e+21", obl["facts.compute-conflict"]["title"])
+        self.assertIn("4.67e+25", obl["facts.compute-conflict"]["title"])
+        self.assertIn("facts.compute-conflict", d["labels"])
+
+    def test_low_declared_figure_does_not_hide_a_large_count(self):
+        facts = {"params": 7e10, "training": {"tokens": 1.5e13, "declared_flop": 4.2e21},
+                 "modality": ["text"], "markets": ["EU"]}
+        d = self.classify(facts)
+        self.assertRelClose(d["compute"]["flop_central"], 6 * 7e10 * 1.5e13, 1e-12)
+        self.assertIn("eu.gpai", d["labels"])
+        self.assertIn("facts.compute-conflict", self.obligation_ids(d))
+
+    def test_agreeing_figures_are_not_a_conflict(self):
+        facts = {"params": 7e9, "training": {"tokens": 2e12, "declared_flop": 9e22},
+                 "markets": ["EU"]}
+        d = self.classify(facts)
+        self.assertIsNone(d["compute"]["conflict"])
+        self.assertNotIn("facts.compute-conflict", self.obligation_ids(d))
+        self.assertEqual(d["compute"]["flop_central"], 9e22)
+
+    def test_headline_names_the_conflict(self):
+        r = st.run("classify", "--facts", self.write_json("c.json", self.FACTS),
+                   "--as-of", AS_OF)
+        self.assertEqual(r.rc, 0, repr(r))
+        head = r.stdout.splitlines()[:4]
+        self.assertTrue(any(l.startswith("CONFLICT") and "4.2e+21" in l and "4.67e+25" in l
+                            for l in head), head)
+
+
+class Assumptions(ClassifyBase):
+    """Issue 16 item 6: what the decision assumed is in its first lines."""
+
+    def assumed(self, d):
+        return {a["fact"]: a["assumed"] for a in d["assumptions"]}
+
+    def test_markets_absent(self):
+        d = self.classify({"params": 7e9, "training": {"tokens": 2e12}, "modality": ["text"]})
+        self.assertIn("markets", self.assumed(d))
+        d = self.classify({"params": 7e9, "training": {"tokens": 2e12}, "modality": ["text"],
+                           "markets": ["EU"]})
+        self.assertNotIn("markets", self.assumed(d))
+
+    def test_compute_unknown_tier_is_provisional(self):
+        facts = {"params": 7000000000, "modality": ["text"], "markets": ["EU"]}
+        d = self.classify(facts)
+        self.assertEqual(d["min_tier"], "open")
+        self.assertIs(d["min_tier_provisional"], True)
+        self.assertIn("compute", self.assumed(d))
+        r = st.run("classify", "--facts", self.write_json("u.json", facts), "--as-of", AS_OF)
+        self.assertEqual(r.rc, 0, repr(r))
+        first = r.stdout.splitlines()[0]
+        self.assertIn("minimum tier open (provisional", first)
+        d = self.classify(dict(facts, training={"tokens": 1e12}))
+        self.assertIs(d["min_tier_provisional"], False)
+        self.assertNotIn("compute", self.assumed(d))
+
+    def test_modality_missing_leaves_eu_undecided(self):
+        facts = {"params": 7e10, "training": {"declared_flop": 2e24}, "markets": ["EU"]}
+        d = self.classify(facts)
+        self.assertNotIn("eu.gpai", self.fired(d))
+        self.assertIn("eu.gpai", {u["rule"] for u in d["rules_undecided"]})
+        self.assertIn("general_purpose", self.assumed(d))
+        self.assertIn("eu.gpai", self.assumed(d)["general_purpose"])
+        r = st.run("classify", "--facts", self.write_json("m.json", facts), "--as-of", AS_OF)
+        head = r.stdout.split("\n\n")[0]
+        self.assertIn("general_purpose not given", head)
+        # with the modality the Guidelines' test decides, and says so
+        d = self.classify(dict(facts, modality=["text"]))
+        self.assertIn("eu.gpai", self.fired(d))
+        self.assertIn("modality test", self.assumed(d)["general_purpose"])
+        # stated outright, nothing is assumed
+        d = self.classify(dict(facts, modality=["text"], general_purpose=True))
+        self.assertNotIn("general_purpose", self.assumed(d))
+
+    def test_dense_assumption(self):
+        d = self.classify({"params": 7e9, "training": {"tokens": 2e12}, "markets": ["EU"]})
+        self.assertIn("active_params", self.assumed(d))
+        d = self.classify({"params": 7e9, "active_params": 7e9, "training": {"tokens": 2e12},
+                           "markets": ["EU"]})
+        self.assertNotIn("active_params", self.assumed(d))
+
+
 if __name__ == "__main__":
     st.main()

@@ -193,7 +193,7 @@ class PolicyDir(st.TempDirTestCase):
         d1 = self.classify("--policy-dir", d)
         self.assertEqual(d1["min_tier"], "withheld")
         self.assertIn("test-local@0.1.0", d1["packs"])
-        self.assertIn("eu-ai-act@1.0.0", d1["packs"])
+        self.assertIn("eu-ai-act@1.1.0", d1["packs"])
 
     def test_same_id_replaces_builtin(self):
         with open(os.path.join(st.SOURCE, "policy", "tiered-release.json")) as f:
