@@ -537,7 +537,7 @@ static enum sl_err compile_pack(struct ctx *c, json_t *doc, struct pack *p)
                                        "status",    "default_active", "effective", "rescinded",
                                        "review_by", "summary",        "sources",   "obligations",
                                        "rules",     "notes",          "checked",   NULL};
-    static const char *const statuses[] = {"in_force", "rescinded", "vetoed",
+    static const char *const statuses[] = {"in_force", "enacted",   "rescinded", "vetoed",
                                            "proposal", "framework", NULL};
     json_t *v;
     size_t i;
@@ -574,15 +574,16 @@ static enum sl_err compile_pack(struct ctx *c, json_t *doc, struct pack *p)
         for (const char *const *s = statuses; *s && !ok; s++)
             ok = strcmp(*s, p->status) == 0;
         if (!ok)
-            return bad(c, "\"status\" must be in_force, rescinded, vetoed, proposal or framework");
+            return bad(c, "\"status\" must be in_force, enacted, rescinded, vetoed, proposal or "
+                          "framework");
     }
     v = json_object_get(doc, "default_active");
     if (v && !json_is_boolean(v))
         return bad(c, "\"default_active\" must be true or false");
     p->default_active =
         v ? json_is_true(v)
-          : (strcmp(p->status, "in_force") == 0 || strcmp(p->status, "proposal") == 0 ||
-             strcmp(p->status, "framework") == 0);
+          : (strcmp(p->status, "in_force") == 0 || strcmp(p->status, "enacted") == 0 ||
+             strcmp(p->status, "proposal") == 0 || strcmp(p->status, "framework") == 0);
     v = json_object_get(doc, "sources");
     if (!json_is_array(v) || json_array_size(v) == 0)
         return bad(c, "\"sources\" must be a non-empty array of {title, url}");

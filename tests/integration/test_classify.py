@@ -196,8 +196,8 @@ class Fixtures(ClassifyBase):
         self.assertNotIn("us-ny.large-frontier-developer", fired)
         self.assertIn("us-ny-raise", self.not_applied(d))
         self.assertIn("2027-01-01", self.not_applied(d)["us-ny-raise"])
-        self.assertNotIn("us-ny-raise@1.0.0", d["packs"])
-        self.assertIn("us-ca-sb53@1.0.0", d["packs"])
+        self.assertNotIn("us-ny-raise@1.1.0", d["packs"])
+        self.assertIn("us-ca-sb53@1.1.0", d["packs"])
         self.assertEqual(d["min_tier"], "gated")
         self.assertIn("us-ca.sb53.frontier-ai-framework", self.obligation_ids(d))
 
@@ -207,7 +207,7 @@ class Fixtures(ClassifyBase):
                      "us-ny.frontier-model", "us-ny.large-frontier-developer",
                      "eu.gpai-systemic-risk", "tiered.frontier-gated"):
             self.assertIn(rule, fired)
-        self.assertIn("us-ny-raise@1.0.0", d["packs"])
+        self.assertIn("us-ny-raise@1.1.0", d["packs"])
         self.assertNotIn("us-ny-raise", self.not_applied(d))
         self.assertEqual(d["min_tier"], "gated")
         self.assertIn("us-ny.raise.frontier-ai-framework", self.obligation_ids(d))
@@ -669,6 +669,217 @@ class Assumptions(ClassifyBase):
         d = self.classify({"params": 7e9, "active_params": 7e9, "training": {"tokens": 2e12},
                            "markets": ["EU"]})
         self.assertNotIn("active_params", self.assumed(d))
+
+
+class EuLaw2026(ClassifyBase):
+    """Issue 16 item 3: the AI Act and the Commission's GPAI guidelines
+    C(2025) 5045 as they stand on 2026-12-07, at their own boundaries."""
+
+    BIG = {"params": 7e11, "training": {"declared_flop": 2e25}, "markets": ["EU"]}
+    SYSTEMIC = {"eu.art52.notification", "eu.art55.model-evaluation"}
+
+    def test_not_general_purpose_is_not_flagged_on_compute(self):
+        d = self.classify(dict(self.BIG, general_purpose=False, modality=["text"]))
+        self.assertNotIn("eu.gpai-systemic-risk", d["labels"])
+        self.assertNotIn("eu.gpai", d["labels"])
+        self.assertFalse(self.SYSTEMIC & self.obligation_ids(d))
+        # the Guidelines' modality test: a robotics-only model is not GPAI by default
+        d = self.classify(dict(self.BIG, modality=["robotics"]))
+        self.assertNotIn("eu.gpai-systemic-risk", d["labels"])
+        # ... unless its facts say it is general-purpose
+        d = self.classify(dict(self.BIG, modality=["robotics"], general_purpose=True))
+        self.assertIn("eu.gpai-systemic-risk", d["labels"])
+        # text-to-video generates video: general-purpose by the indicative test
+        d = self.classify(dict(self.BIG, modality=["video"]))
+        self.assertIn("eu.gpai-systemic-risk", d["labels"])
+
+    def test_leaving_out_the_modality_does_not_escape_systemic_risk(self):
+        d = self.classify(self.BIG)
+        self.assertIn("eu.gpai-systemic-risk", d["labels"])
+        self.assertTrue(self.SYSTEMIC <= self.obligation_ids(d))
+        assumed = {a["fact"]: a["assumed"] for a in d["assumptions"]}
+        self.assertIn("presumed general-purpose", assumed["general_purpose"])
+
+    def modifier(self, own, base_flop=3.8e25, systemic=True):
+        base = {"name": "Example-400B", "systemic_risk": systemic}
+        if base_flop is not None:
+            base["training_flop"] = base_flop
+        return dict(self.BIG, training={"declared_flop": own}, base_model=base,
+                    modality=["text"])
+
+    def test_small_modifier_owes_no_art52_or_art55(self):
+        d = self.classify(self.modifier(1e24))  # ratio 0.026
+        self.assertIn("eu.downstream-not-provider", self.fired(d))
+        self.assertFalse(self.SYSTEMIC & self.obligation_ids(d), self.obligation_ids(d))
+        self.assertNotIn("eu.gpai", d["labels"])
+        self.assertNotIn("eu.gpai-systemic-risk", d["labels"])
+        self.assertNotIn("eu.art53.technical-documentation", self.obligation_ids(d))
+
+    def test_one_third_boundary(self):
+        # exactly one third is not "more than one third" (powers of two keep it exact)
+        own = float(2 ** 82)
+        d = self.classify(self.modifier(own, base_flop=3 * own))
+        self.assertIn("eu.downstream-not-provider", self.fired(d))
+        self.assertNotIn("eu.downstream-provider", self.fired(d))
+        d = self.classify(self.modifier(own * 1.001, base_flop=3 * own))
+        self.assertIn("eu.downstream-provider", self.fired(d))
+        self.assertIn("eu.downstream-systemic-risk", self.fired(d))
+        obl = self.obligation_ids(d)
+        self.assertTrue(self.SYSTEMIC <= obl)
+        self.assertIn("eu.downstream.modification-documentation", obl)
+        self.assertIn("eu.art54.authorised-representative", obl)
+        # documentation is limited to the modification: not the full Annex XI duty
+        self.assertNotIn("eu.art53.technical-documentation", obl)
+
+    def test_unknown_original_compute_uses_the_threshold_third(self):
+        d = self.classify(self.modifier(3.3e24, base_flop=None))
+        self.assertIn("eu.downstream-not-provider", self.fired(d))
+        self.assertFalse(self.SYSTEMIC & self.obligation_ids(d))
+        d = self.classify(self.modifier(3.4e24, base_flop=None))
+        self.assertIn("eu.downstream-provider", self.fired(d))
+        self.assertTrue(self.SYSTEMIC <= self.obligation_ids(d))
+
+    def test_open_source_exemption_needs_public_weights(self):
+        facts = {"params": 7e10, "training": {"declared_flop": 2e24}, "modality": ["text"],
+                 "license": {"spdx": "CC-BY-4.0"}, "markets": ["EU"]}
+        d = self.classify(facts)
+        self.assertIn("eu.open-source-exempt", self.fired(d))
+        self.assertIn("release_tier", {a["fact"] for a in d["assumptions"]})
+        d = self.classify(dict(facts, license={"spdx": "CC0-1.0"}, release_tier="click"))
+        self.assertIn("eu.open-source-exempt", self.fired(d))
+        for tier in ("gated", "hosted", "withheld"):
+            with self.subTest(tier=tier):
+                d = self.classify(dict(facts, release_tier=tier))
+                self.assertNotIn("eu.open-source-exempt", self.fired(d))
+                self.assertIn("eu.art53.technical-documentation", self.obligation_ids(d))
+        d = self.classify(dict(facts, license={"spdx": "CC-BY-NC-4.0"}))
+        self.assertNotIn("eu.open-source-exempt", self.fired(d))
+
+    def test_art55_covers_the_code_risks(self):
+        d = self.classify(dict(self.BIG, modality=["text"]))
+        obl = {o["id"]: o for o in d["obligations"]}
+        self.assertEqual(set(obl["eu.art55.model-evaluation"]["requires_evaluations"]),
+                         {"cbrn", "cyber", "autonomy", "persuasion"})
+        self.assertIn("harmful manipulation", obl["eu.art55.model-evaluation"]["title"])
+        self.assertIn("loss of control", obl["eu.art55.model-evaluation"]["title"])
+
+    def test_legacy_models_have_until_2027(self):
+        facts = dict(self.BIG, modality=["text"], placed_on_market="2025-08-01")
+        d = self.classify(facts, as_of="2026-12-07")
+        self.assertIn("eu.legacy-model", self.fired(d))
+        obl = {o["id"]: o for o in d["obligations"]}
+        self.assertIs(obl["eu.art52.notification"]["blocking"], False)
+        self.assertIn("2027-08-02", obl["eu.art52.notification"]["deadline"])
+        self.assertNotIn("hold_tier", obl["eu.art52.notification"])
+        # the tiered-release pack's own evaluations still block: only EU duties move
+        self.assertIs(obl["safety.evaluations-required"]["blocking"], True)
+        # placed on the day Chapter V applied: not a legacy model
+        d = self.classify(dict(facts, placed_on_market="2025-08-02"), as_of="2026-12-07")
+        self.assertNotIn("eu.legacy-model", self.fired(d))
+        obl = {o["id"]: o for o in d["obligations"]}
+        self.assertIs(obl["eu.art52.notification"]["blocking"], True)
+        # on 2027-08-02 the grace period is over
+        d = self.classify(facts, as_of="2027-08-02")
+        obl = {o["id"]: o for o in d["obligations"]}
+        self.assertIs(obl["eu.art52.notification"]["blocking"], True)
+
+    def test_enforcement_date_in_decisions(self):
+        facts = dict(self.BIG, modality=["text"])
+        before = self.classify(facts, as_of="2026-08-01")["notes"]
+        after = self.classify(facts, as_of="2026-08-02")["notes"]
+        self.assertTrue(any("apply from 2026-08-02" in n for n in before), before)
+        self.assertTrue(any("apply since 2026-08-02" in n for n in after), after)
+        self.assertTrue(any("2027-08-02" in n and "Art. 111(3)" in n for n in after), after)
+
+    def test_code_of_practice_route(self):
+        facts = dict(self.BIG, modality=["text"],
+                     code_of_practice_signatory=["transparency", "copyright", "safety-security"])
+        d = self.classify(facts)
+        self.assertIn("eu.code-of-practice", self.fired(d))
+        why = [r["why"] for r in d["rules_fired"] if r["rule"] == "eu.code-of-practice"][0]
+        self.assertIn("safety-security", why)
+        d = self.classify(dict(facts, code_of_practice_signatory=[]))
+        self.assertNotIn("eu.code-of-practice", self.fired(d))
+
+    def test_new_facts_are_validated(self):
+        for bad in ({"general_purpose": "yes"}, {"placed_on_market": "2025-13-01"},
+                    {"code_of_practice_signatory": ["safety"]}, {"release_tier": "public"}):
+            with self.subTest(facts=bad):
+                r = st.run("classify", "--facts", self.write_json("bad.json", bad))
+                self.assertEqual(r.rc, 2, repr(r))
+                self.assertIn(list(bad)[0], r.stderr)
+                self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
+
+class UsStateLaws2026(ClassifyBase):
+    """Issue 16 items 1-2: SB 53 (Stats. 2025, ch. 138) and the RAISE Act as
+    re-enacted by S.8828, at the statutes' own boundaries."""
+
+    def facts(self, own, revenue=None, base=None):
+        f = {"params": 2000000000000, "training": {"declared_flop": own}, "modality": ["text"],
+             "markets": ["US-CA", "US-NY"]}
+        if revenue is not None:
+            f["developer"] = {"annual_revenue_usd": revenue}
+        if base is not None:
+            f["base_model"] = {"name": "Other-Lab-Base", "training_flop": base}
+        return f
+
+    def test_more_than_1e26_means_more(self):
+        d = self.classify(self.facts(1e26, revenue=1e9), as_of="2027-01-01")
+        self.assertFalse({"us-ca.frontier-model", "us-ny.frontier-model"} & self.fired(d))
+        d = self.classify(self.facts(1.0001e26, revenue=1e9), as_of="2027-01-01")
+        self.assertTrue({"us-ca.frontier-model", "us-ny.frontier-model",
+                         "us-ca.large-frontier-developer",
+                         "us-ny.large-frontier-developer"} <= self.fired(d))
+
+    def test_every_frontier_developer_versus_large(self):
+        small = self.classify(self.facts(2e26, revenue=5e8), as_of="2027-01-01")
+        obl = self.obligation_ids(small)
+        # every frontier developer: transparency report and incident reports
+        for o in ("us-ny.raise.transparency-report", "us-ny.raise.incident-report",
+                  "us-ca.sb53.transparency-report", "us-ca.sb53.critical-incident-report"):
+            self.assertIn(o, obl)
+        # $500 M exactly is not "more than $500 M": no large-developer duties
+        for o in ("us-ny.raise.frontier-ai-framework", "us-ny.raise.disclosure-statement",
+                  "us-ny.raise.internal-use-risk-summaries", "us-ca.sb53.frontier-ai-framework",
+                  "us-ca.sb53.internal-use-risk-summaries"):
+            self.assertNotIn(o, obl)
+        large = self.classify(self.facts(2e26, revenue=5.00001e8), as_of="2027-01-01")
+        by_id = {o["id"]: o for o in large["obligations"]}
+        self.assertIs(by_id["us-ny.raise.disclosure-statement"]["blocking"], True)
+        self.assertIn("§1428", by_id["us-ny.raise.disclosure-statement"]["cite"])
+        self.assertIn("72 hours", by_id["us-ny.raise.incident-report"]["deadline"])
+        self.assertIn("15 days", by_id["us-ca.sb53.critical-incident-report"]["deadline"])
+        self.assertIn("three months", by_id["us-ca.sb53.internal-use-risk-summaries"]["deadline"])
+        self.assertIn("agreed with the Office",
+                      by_id["us-ny.raise.internal-use-risk-summaries"]["deadline"])
+        self.assertIn("us-ca.sb53.framework-annual-review", by_id)
+        self.assertEqual(by_id["us-ca.sb53.frontier-ai-framework"]["cite"],
+                         "Cal. Bus. & Prof. Code §22757.12(a)(1)-(10)")
+
+    def test_raise_not_in_force_before_2027(self):
+        d = self.classify(self.facts(2e26, revenue=1e9), as_of="2026-12-31")
+        self.assertIn("us-ny-raise", self.not_applied(d))
+        self.assertIn("us-ca.frontier-model", self.fired(d))
+
+    def test_fine_tuner_of_a_frontier_base_is_contested_not_asserted(self):
+        d = self.classify(self.facts(1e24, revenue=1e9, base=2e26), as_of="2027-01-01")
+        self.assertFalse({"us-ca.frontier-model", "us-ny.frontier-model",
+                          "us-ca.large-frontier-developer"} & self.fired(d))
+        for rule in ("us-ca.frontier-base-compute", "us-ny.frontier-base-compute"):
+            fired = [r for r in d["rules_fired"] if r["rule"] == rule]
+            self.assertEqual(len(fired), 1, rule)
+            self.assertIn("not settled", fired[0]["ambiguity"])
+        obl = {o["id"]: o for o in d["obligations"]}
+        self.assertIs(obl["us-ca.sb53.frontier-status-review"]["blocking"], False)
+        self.assertNotIn("us-ny.raise.disclosure-statement", obl)
+
+    def test_preemption_is_information_only(self):
+        d = self.classify(self.facts(2e26, revenue=1e9), as_of="2027-01-01")
+        notes = [n for n in d["notes"] if "14365" in n]
+        self.assertEqual(len(notes), 2, d["notes"])
+        self.assertTrue(all("do not change" in n for n in notes))
+        self.assertIn("us-ny.raise.disclosure-statement", self.obligation_ids(d))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ EXPECTED_PACKS = {
     # id: (status, jurisdiction, effective, rescinded, default_active)
     "eu-ai-act": ("in_force", "EU", "2025-08-02", None, True),
     "us-ca-sb53": ("in_force", "US-CA", "2026-01-01", None, True),
-    "us-ny-raise": ("in_force", "US-NY", "2027-01-01", None, True),
+    "us-ny-raise": ("enacted", "US-NY", "2027-01-01", None, True),
     "tiered-release": ("proposal", "global", "2025-01-01", None, True),
     "tiered-release-indexed": ("proposal", "global", "2025-01-01", None, False),
     "us-eo14110": ("rescinded", "US", "2023-10-30", "2025-01-20", False),
