@@ -47,7 +47,8 @@ static const char classify_help[] =
     "  --as-of DATE   evaluate the law as it stood on DATE (YYYY-MM-DD; default today)\n"
     "  --pack ID      evaluate only these packs (repeat); historical packs such as\n"
     "                 us-eo14110 (revoked 2025-01-20), us-bis-ai-diffusion (rescinded\n"
-    "                 2025-05-13) and us-ca-sb1047 (vetoed) are only evaluated this way\n"
+    "                 2025-05-13) and us-ca-sb1047 (vetoed) are only evaluated this way;\n"
+    "                 ID@VERSION re-runs an earlier version (eu-ai-act@1.0.0)\n"
     "  --policy-dir   extra packs (*.json) to load; same id replaces a built-in pack\n"
     "                 (also SLUICE_POLICY_DIR)\n"
     "  --json         the decision as JSON (keys in docs/cli.md)\n"
@@ -56,18 +57,21 @@ static const char classify_help[] =
     "utilisation; peaks for nvidia-v100, nvidia-a100, nvidia-a800, nvidia-h100-sxm,\n"
     "nvidia-h100-pcie, nvidia-h800, nvidia-h20, nvidia-h200, nvidia-b200, google-tpu-v4,\n"
     "google-tpu-v5e, google-tpu-v5p, google-tpu-v6e, amd-mi300x), and declared FLOP. The\n"
-    "central estimate is the declared figure, else the geometric mean; the range is\n"
-    "+/-30%. This is an estimate to inform a decision, not legal advice; the packs\n"
+    "central estimate is the declared figure, else the geometric mean; when figures\n"
+    "differ by more than 30% the highest is used and facts.compute-conflict blocks.\n"
+    "The range is +/-30%. This is an estimate to inform a decision, not legal advice; the packs\n"
     "mark the figures whose primary text is still to be verified.\n";
 
 static const char policy_help[] =
     "usage: sluice policy list [--json] [--policy-dir DIR]\n"
-    "       sluice policy show ID [--json] [--policy-dir DIR]\n"
+    "       sluice policy show ID[@VERSION] [--json] [--policy-dir DIR]\n"
+    "       sluice policy diff ID@VERSION ID@VERSION [--json] [--policy-dir DIR]\n"
     "\n"
     "Lists the policy packs (EU AI Act, California SB 53, New York RAISE, the tiered\n"
     "release framework, and historical packs kept for what-if use) or shows one pack:\n"
     "its status and dates, every rule with its citation and condition, its\n"
-    "obligations and sources. Pack format: docs/policy.md.\n";
+    "obligations and sources; or what changed between two versions of a pack\n"
+    "(earlier versions are kept: eu-ai-act@1.0.0). Pack format: docs/policy.md.\n";
 
 static const char serve_help[] =
     "usage: sluice serve [--data DIR] [--listen HOST:PORT] [--origin NAME]\n"
@@ -356,7 +360,7 @@ const struct sl_cli_cmd sl_cli_commands[] = {
      inspect_help},
     {"classify", sl_cmd_classify, "minimum release tier and obligations for a model, with reasons",
      classify_help},
-    {"policy", sl_cmd_policy, "list or show the policy packs", policy_help},
+    {"policy", sl_cmd_policy, "list, show or diff the policy packs", policy_help},
     {"serve", sl_cmd_serve, "run the registry server", serve_help},
     {"admin", sl_cmd_admin, "accounts, orgs, tokens, garbage collection, fsck", admin_help},
     {"login", sl_cmd_login, "save a server URL and token for push and pull", login_help},

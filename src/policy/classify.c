@@ -472,20 +472,44 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
     json_t *obl_ids = json_array(), *waived = json_array(), *near = json_array();
     json_t *packs_used = json_array(), *packs_skipped = json_array(), *obligations = json_array();
     json_t *required_by = json_object(), *deferred = json_object();
+    json_t *pack_versions = json_array();
+    const struct pack **sel = NULL, **used = NULL;
+    size_t nsel = 0, nused = 0;
     int min_tier = SL_TIER_OPEN;
     char date[11];
     enum sl_err rc;
 
-    /* Selected packs must exist. */
+    /* Selected packs must exist, one version of each. */
+    sel = sl_xcalloc(ps->n + ps->nhist + 1, sizeof(*sel));
     for (size_t i = 0; i < in->npacks; i++) {
-        if (!sl_packset_doc(ps, in->packs[i])) {
+        const struct pack *p = sl__pack_find(ps, in->packs[i]);
+        if (!p) {
             rc = sl_error_set(err, SL_EUSAGE,
                               "unknown policy pack \"%s\" (see `sluice policy "
                               "list`)",
                               in->packs[i]);
             goto out_early;
         }
+        for (size_t k = 0; k < i; k++) {
+            const struct pack *q = sl__pack_find(ps, in->packs[k]);
+            if (q != p && strcmp(q->id, p->id) == 0) {
+                rc = sl_error_set(err, SL_EUSAGE,
+                                  "--pack %s and --pack %s: select one version of pack %s",
+                                  in->packs[k], in->packs[i], p->id);
+                goto out_early;
+            }
+        }
     }
+    /* Evaluation order: the pack set's order, current versions first. */
+    for (size_t pi = 0; pi < ps->n + ps->nhist; pi++) {
+        const struct pack *p = pi < ps->n ? &ps->packs[pi] : &ps->hist[pi - ps->n];
+        bool pick = false;
+        for (size_t i = 0; i < in->npacks; i++)
+            pick |= sl__pack_find(ps, in->packs[i]) == p;
+        if (in->npacks ? pick : (pi < ps->n && p->default_active))
+            sel[nsel++] = p;
+    }
+    used = sl_xcalloc(nsel + 1, sizeof(*used));
     env = resolve_facts(in, notes);
     compute_inputs(env, in->as_of, &cin);
     rc = sl_compute_estimate(&cin, &co, err);
@@ -505,15 +529,11 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
         json_array_append_new(notes, json_string(co.note));
     }
 
-    for (size_t pi = 0; pi < ps->n; pi++) {
-        const struct pack *p = &ps->packs[pi];
-        bool explicit_pick = false, what_if;
+    for (size_t pi = 0; pi < nsel; pi++) {
+        const struct pack *p = sel[pi];
+        bool explicit_pick = in->npacks > 0, what_if;
         char why[200];
 
-        for (size_t i = 0; i < in->npacks; i++)
-            explicit_pick |= strcmp(in->packs[i], p->id) == 0;
-        if (in->npacks ? !explicit_pick : !p->default_active)
-            continue;
         if (!jurisdiction_applies(p->jurisdiction, json_object_get(env, "markets"), why,
                                   sizeof(why)) ||
             !pack_in_force(p, in->as_of, explicit_pick, &what_if, why, sizeof(why))) {
@@ -522,6 +542,9 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
             continue;
         }
         json_array_append_new(packs_used, json_sprintf("%s@%s", p->id, p->version));
+        json_array_append_new(pack_versions, json_pack("{s:s, s:s, s:s}", "pack", p->id, "version",
+                                                       p->version, "sha256", p->sha256));
+        used[nused++] = p;
         pack_notes(p, in->as_of, notes);
         if (what_if)
             json_array_append_new(notes, json_sprintf("pack %s was vetoed; it is evaluated as if "
@@ -598,8 +621,20 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
         sort_strings(obl_ids);
         json_array_foreach(obl_ids, i, e)
         {
-            const struct pack *owner;
-            const struct obligation *o = sl__find_obligation(ps, json_string_value(e), &owner);
+            const struct pack *owner = NULL;
+            const struct obligation *o = NULL;
+            /* The applied packs' own definitions first, so that an older
+             * version's obligations are the ones it defined. */
+            for (size_t u = 0; u < nused && !o; u++) {
+                for (size_t x = 0; x < used[u]->nobligations && !o; x++) {
+                    if (strcmp(used[u]->obligations[x].id, json_string_value(e)) == 0) {
+                        o = &used[u]->obligations[x];
+                        owner = used[u];
+                    }
+                }
+            }
+            if (!o)
+                o = sl__find_obligation(ps, json_string_value(e), &owner);
             bool is_waived = false;
             size_t k;
             json_t *w, *oj;
@@ -665,6 +700,7 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
     json_object_set_new(d, "rules_fired", fired);
     json_object_set_new(d, "rules_undecided", undecided);
     json_object_set_new(d, "packs", packs_used);
+    json_object_set_new(d, "pack_versions", pack_versions);
     json_object_set_new(d, "packs_not_applied", packs_skipped);
     json_object_set_new(d, "notes", notes);
     json_decref(obl_ids);
@@ -672,10 +708,15 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
     json_decref(env);
     json_decref(required_by);
     json_decref(deferred);
+    free(sel);
+    free(used);
     *decision = d;
     return SL_OK;
 
 out_early:
+    free(sel);
+    free(used);
+    json_decref(pack_versions);
     json_decref(required_by);
     json_decref(deferred);
     json_decref(notes);

@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "common/date.h"
+#include "common/jsonout.h"
 #include "common/util.h"
+#include "crypto/crypto.h"
 #include "common/banned.h"
 
 #define PACK_MAX_BYTES (4u << 20)
@@ -648,38 +650,129 @@ static enum sl_err compile_pack(struct ctx *c, json_t *doc, struct pack *p)
     return SL_OK;
 }
 
-enum sl_err sl_packset_add(struct sl_packset *ps, const char *source, const char *text, size_t len,
-                           struct sl_error *err)
+static void pack_digest(struct pack *p)
+{
+    unsigned char h[SL_SHA256_LEN];
+    char *text = sl_json_dump(p->doc, 0, NULL);
+
+    sl_sha256(text, strlen(text), h);
+    sl_hex(h, SL_SHA256_LEN, p->sha256);
+    free(text);
+}
+
+static enum sl_err load_pack(const char *source, const char *text, size_t len, struct pack *p,
+                             struct sl_error *err)
 {
     struct ctx c;
     json_error_t je;
     json_t *doc;
-    struct pack p;
     enum sl_err rc;
 
     memset(&c, 0, sizeof(c));
     c.source = source;
     c.err = err;
+    memset(p, 0, sizeof(*p));
     if (len > PACK_MAX_BYTES)
         return sl_error_set(err, SL_ELIMIT, "%s: pack is over %u bytes", source, PACK_MAX_BYTES);
     doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!doc)
         return sl_error_set(err, SL_EINPUT, "%s: line %d, column %d: %s", source, je.line,
                             je.column, je.text);
-    memset(&p, 0, sizeof(p));
-    rc = compile_pack(&c, doc, &p);
+    rc = compile_pack(&c, doc, p);
     json_decref(doc);
     if (rc) {
-        pack_clear(&p);
+        pack_clear(p);
         return rc;
     }
-    p.source = sl_xstrdup(source);
-    for (size_t i = 0; i < ps->n; i++) {
-        if (strcmp(ps->packs[i].id, p.id) == 0) {
-            pack_clear(&ps->packs[i]);
-            ps->packs[i] = p;
-            return SL_OK;
+    p->source = sl_xstrdup(source);
+    pack_digest(p);
+    return SL_OK;
+}
+
+enum sl_err sl_packset_add_version(struct sl_packset *ps, const char *source, const char *text,
+                                   size_t len, struct sl_error *err)
+{
+    struct pack p;
+    enum sl_err rc = load_pack(source, text, len, &p, err);
+
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < ps->nhist; i++) {
+        if (strcmp(ps->hist[i].id, p.id) == 0 && strcmp(ps->hist[i].version, p.version) == 0) {
+            rc = sl_error_set(err, SL_EINPUT, "%s: pack %s@%s is already loaded", source, p.id,
+                              p.version);
+            pack_clear(&p);
+            return rc;
         }
+    }
+    ps->hist = sl_xrealloc(ps->hist, (ps->nhist + 1) * sizeof(*ps->hist));
+    ps->hist[ps->nhist++] = p;
+    return SL_OK;
+}
+
+size_t sl_packset_history_count(const struct sl_packset *ps)
+{
+    return ps->nhist;
+}
+
+const char *sl_packset_history_ref(const struct sl_packset *ps, size_t i, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s@%s", ps->hist[i].id, ps->hist[i].version);
+    return buf;
+}
+
+const struct pack *sl__pack_find(const struct sl_packset *ps, const char *ref)
+{
+    const char *at = strchr(ref, '@');
+    size_t idlen = at ? (size_t)(at - ref) : strlen(ref);
+
+    for (size_t i = 0; i < ps->n; i++) {
+        const struct pack *p = &ps->packs[i];
+        if (strlen(p->id) == idlen && strncmp(p->id, ref, idlen) == 0 &&
+            (!at || strcmp(p->version, at + 1) == 0))
+            return p;
+    }
+    for (size_t i = 0; at && i < ps->nhist; i++) {
+        const struct pack *p = &ps->hist[i];
+        if (strlen(p->id) == idlen && strncmp(p->id, ref, idlen) == 0 &&
+            strcmp(p->version, at + 1) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+const char *sl_packset_sha256(const struct sl_packset *ps, const char *ref)
+{
+    const struct pack *p = sl__pack_find(ps, ref);
+
+    return p ? p->sha256 : NULL;
+}
+
+enum sl_err sl_packset_add(struct sl_packset *ps, const char *source, const char *text, size_t len,
+                           struct sl_error *err)
+{
+    struct pack p;
+    enum sl_err rc = load_pack(source, text, len, &p, err);
+
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < ps->n; i++) {
+        struct pack *old = &ps->packs[i];
+        bool kept = false;
+        if (strcmp(old->id, p.id) != 0)
+            continue;
+        /* A different version replacing this one: keep the old for re-runs. */
+        for (size_t k = 0; k < ps->nhist; k++)
+            kept |= strcmp(ps->hist[k].id, old->id) == 0 &&
+                    strcmp(ps->hist[k].version, old->version) == 0;
+        if (strcmp(old->version, p.version) != 0 && !kept) {
+            ps->hist = sl_xrealloc(ps->hist, (ps->nhist + 1) * sizeof(*ps->hist));
+            ps->hist[ps->nhist++] = *old;
+        } else {
+            pack_clear(old);
+        }
+        *old = p;
+        return SL_OK;
     }
     ps->packs = sl_xrealloc(ps->packs, (ps->n + 1) * sizeof(*ps->packs));
     ps->packs[ps->n++] = p;
@@ -703,6 +796,27 @@ const struct obligation *sl__find_obligation(const struct sl_packset *ps, const 
 
 enum sl_err sl_packset_check(const struct sl_packset *ps, struct sl_error *err)
 {
+    for (size_t i = 0; i < ps->nhist; i++) {
+        const struct pack *p = &ps->hist[i];
+        for (size_t r = 0; r < p->nrules; r++) {
+            json_t *lists[3] = {p->rules[r].obligations, p->rules[r].waives, p->rules[r].defers};
+            for (int l = 0; l < 3; l++) {
+                size_t x;
+                json_t *e;
+                json_array_foreach(lists[l], x, e)
+                {
+                    bool own = false;
+                    for (size_t k = 0; k < p->nobligations && !own; k++)
+                        own = strcmp(p->obligations[k].id, json_string_value(e)) == 0;
+                    if (!own && !sl__find_obligation(ps, json_string_value(e), NULL))
+                        return sl_error_set(err, SL_EINPUT,
+                                            "%s: rule %s names obligation \"%s\" that no pack "
+                                            "defines",
+                                            p->source, p->rules[r].id, json_string_value(e));
+                }
+            }
+        }
+    }
     for (size_t i = 0; i < ps->n; i++) {
         const struct pack *p = &ps->packs[i];
         for (size_t k = 0; k < p->nobligations; k++) {
@@ -744,7 +858,10 @@ enum sl_err sl_packset_builtin(struct sl_packset **out, struct sl_error *err)
 
     for (const struct sl__embedded_pack *e = sl__embedded_packs; e->file && !rc; e++) {
         char *src = sl_xasprintf("policy/%s", e->file);
-        rc = sl_packset_add(ps, src, e->text, e->len, err);
+        if (sl_str_has_prefix(e->file, "history/"))
+            rc = sl_packset_add_version(ps, src, e->text, e->len, err);
+        else
+            rc = sl_packset_add(ps, src, e->text, e->len, err);
         free(src);
     }
     if (!rc)
@@ -756,6 +873,10 @@ enum sl_err sl_packset_builtin(struct sl_packset **out, struct sl_error *err)
     for (size_t i = 0; i < ps->n; i++) {
         free(ps->packs[i].source);
         ps->packs[i].source = sl_xstrdup("built-in");
+    }
+    for (size_t i = 0; i < ps->nhist; i++) {
+        free(ps->hist[i].source);
+        ps->hist[i].source = sl_xstrdup("built-in");
     }
     *out = ps;
     return SL_OK;
@@ -785,10 +906,9 @@ void sl_packset_info(const struct sl_packset *ps, size_t i, struct sl_pack_info 
 
 json_t *sl_packset_doc(const struct sl_packset *ps, const char *id)
 {
-    for (size_t i = 0; i < ps->n; i++)
-        if (strcmp(ps->packs[i].id, id) == 0)
-            return ps->packs[i].doc;
-    return NULL;
+    const struct pack *p = sl__pack_find(ps, id);
+
+    return p ? p->doc : NULL;
 }
 
 void sl_packset_free(struct sl_packset *ps)
@@ -797,6 +917,9 @@ void sl_packset_free(struct sl_packset *ps)
         return;
     for (size_t i = 0; i < ps->n; i++)
         pack_clear(&ps->packs[i]);
+    for (size_t i = 0; i < ps->nhist; i++)
+        pack_clear(&ps->hist[i]);
     free(ps->packs);
+    free(ps->hist);
     free(ps);
 }

@@ -61,6 +61,7 @@ struct rule {
 
 struct pack {
     char *id, *version, *title, *jurisdiction, *status, *source;
+    char sha256[65]; /* hex SHA-256 of the pack's compact JSON (as logged) */
     bool default_active;
     int32_t effective, rescinded;
     struct rule *rules;
@@ -71,9 +72,14 @@ struct pack {
 };
 
 struct sl_packset {
-    struct pack *packs;
+    struct pack *packs; /* the current version of each pack id */
     size_t n;
+    struct pack *hist; /* earlier versions, chosen only as ID@VERSION */
+    size_t nhist;
 };
+
+/* Finds a pack by "ID" (current version) or "ID@VERSION" (current or kept). */
+const struct pack *sl__pack_find(const struct sl_packset *ps, const char *ref);
 
 /* Tri-state truth for conditions over incomplete facts. */
 enum tri { T_FALSE = 0, T_TRUE = 1, T_UNKNOWN = 2 };

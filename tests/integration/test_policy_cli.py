@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`sluice policy list/show` and run-time policy packs (--policy-dir,
-SLUICE_POLICY_DIR), including how a broken pack file is reported."""
+"""`sluice policy list/show/diff` and run-time policy packs (--policy-dir,
+SLUICE_POLICY_DIR), including how a broken pack file is reported, and the
+kept earlier versions of packs (--pack ID@VERSION)."""
 import json
 import os
 import sys
@@ -120,7 +121,9 @@ class PolicyList(st.TempDirTestCase):
 
     def test_usage(self):
         for args in (("policy",), ("policy", "frobnicate"), ("policy", "show"),
-                     ("policy", "show", "a", "b")):
+                     ("policy", "show", "a", "b"), ("policy", "diff"),
+                     ("policy", "diff", "eu-ai-act@1.0.0"),
+                     ("policy", "diff", "a", "b", "c")):
             with self.subTest(args=args):
                 r = st.run(*args)
                 self.assertEqual(r.rc, 2, repr(r))
@@ -285,6 +288,121 @@ class PolicyDir(st.TempDirTestCase):
         self.assertIn(missing, r.stderr)
         r = st.run("policy", "list", env={"SLUICE_POLICY_DIR": missing})
         self.assertEqual(r.rc, 3, repr(r))
+
+
+class PackVersions(st.TempDirTestCase):
+    """Issue 16 item 7: old decisions stay reproducible."""
+
+    # a fine-tuner of a 3.8e25 base, modification 1e24 (ratio 0.026): EU 1.0.0 gave
+    # it the systemic-risk duties, 1.1.0 leaves them with the original provider
+    FACTS = {"params": 7e10, "training": {"declared_flop": 1e24}, "modality": ["text"],
+             "base_model": {"name": "Big-Base", "training_flop": 3.8e25, "systemic_risk": True},
+             "markets": ["EU"]}
+
+    def classify(self, *packs, env=None):
+        facts = self.write_json("facts.json", self.FACTS)
+        args = ["classify", "--facts", facts, "--as-of", "2026-06-01", "--json"]
+        for p in packs:
+            args += ["--pack", p]
+        return st.run_json(self, *args, env=env)
+
+    def test_old_version_re_runs_as_it_was(self):
+        old = self.classify("eu-ai-act@1.0.0")
+        new = self.classify("eu-ai-act@1.1.0")
+        self.assertEqual(old["packs"], ["eu-ai-act@1.0.0"])
+        self.assertEqual(new["packs"], ["eu-ai-act@1.1.0"])
+        self.assertEqual(self.classify("eu-ai-act")["packs"], ["eu-ai-act@1.1.0"])
+        self.assertIn("eu.gpai-systemic-risk", old["labels"])
+        self.assertIn("eu.art52.notification", {o["id"] for o in old["obligations"]})
+        self.assertNotIn("eu.gpai-systemic-risk", new["labels"])
+        self.assertIn("eu.downstream-not-provider", new["labels"])
+        # the old version's own obligation texts, not today's
+        evals = [o for o in old["obligations"] if o["id"] == "eu.art55.model-evaluation"][0]
+        self.assertEqual(evals["requires_evaluations"], ["cbrn", "cyber", "autonomy"])
+        self.assertIn("to verify", evals["title"])
+
+    def test_decision_records_version_and_hash(self):
+        old = self.classify("eu-ai-act@1.0.0")
+        new = self.classify("eu-ai-act@1.1.0")
+        diff = st.run_json(self, "policy", "diff", "eu-ai-act@1.0.0", "eu-ai-act@1.1.0", "--json")
+        self.assertEqual(old["pack_versions"], [{"pack": "eu-ai-act", "version": "1.0.0",
+                                                 "sha256": diff["from"]["sha256"]}])
+        self.assertEqual(new["pack_versions"][0]["sha256"], diff["to"]["sha256"])
+        self.assertRegex(diff["from"]["sha256"], "^[0-9a-f]{64}$")
+        self.assertNotEqual(diff["from"]["sha256"], diff["to"]["sha256"])
+        d = st.run_json(self, "classify", "--facts", self.write_json("f2.json", self.FACTS),
+                        "--as-of", "2027-02-01", "--json")
+        self.assertEqual([p["pack"] + "@" + p["version"] for p in d["pack_versions"]],
+                         d["packs"])
+
+    def test_kept_versions_match_the_files(self):
+        for ref in ("eu-ai-act@1.0.0", "us-ca-sb53@1.0.0", "us-ny-raise@1.0.0"):
+            with self.subTest(pack=ref):
+                doc = st.run_json(self, "policy", "show", ref, "--json")
+                pid, ver = ref.split("@")
+                with open(os.path.join(st.SOURCE, "policy", "history",
+                                       "%s-%s.json" % (pid, ver))) as f:
+                    self.assertEqual(doc, json.load(f))
+                self.assertEqual(doc["version"], ver)
+        r = st.run("policy", "list")
+        self.assertIn("eu-ai-act@1.0.0", r.stdout)
+        self.assertEqual(len(st.run_json(self, "policy", "list", "--json")), 8)
+
+    def test_diff(self):
+        d = st.run_json(self, "policy", "diff", "eu-ai-act@1.0.0", "eu-ai-act@1.1.0", "--json")
+        self.assertEqual(d["from"]["version"], "1.0.0")
+        self.assertEqual(d["to"]["version"], "1.1.0")
+        self.assertIn("eu.legacy-model", d["rules"]["added"])
+        self.assertIn("eu.downstream-not-provider", d["rules"]["added"])
+        self.assertEqual(d["rules"]["removed"], [])
+        changed = {c["id"]: c["fields"] for c in d["rules"]["changed"]}
+        self.assertIn("when", changed["eu.gpai-systemic-risk"])
+        self.assertNotIn("eu.art53.copyright-policy",
+                         {c["id"] for c in d["obligations"]["changed"]})
+        self.assertIn("requires_evaluations",
+                      {c["id"]: c["fields"] for c in d["obligations"]["changed"]}
+                      ["eu.art55.model-evaluation"])
+        self.assertIn("version", d["fields"])
+        # and the other way round
+        back = st.run_json(self, "policy", "diff", "eu-ai-act@1.1.0", "eu-ai-act@1.0.0",
+                           "--json")
+        self.assertEqual(back["rules"]["removed"], d["rules"]["added"])
+        r = st.run("policy", "diff", "eu-ai-act@1.0.0", "eu-ai-act@1.1.0")
+        self.assertEqual(r.rc, 0, repr(r))
+        self.assertIn("+ rule eu.legacy-model", r.stdout)
+        # identical versions: nothing changed
+        same = st.run_json(self, "policy", "diff", "eu-ai-act", "eu-ai-act@1.1.0", "--json")
+        self.assertEqual(same["fields"], [])
+        self.assertEqual(same["rules"], {"added": [], "removed": [], "changed": []})
+
+    def test_bad_selections(self):
+        facts = self.write_json("facts.json", self.FACTS)
+        for packs, needle in ((["eu-ai-act@9.9.9"], '"eu-ai-act@9.9.9"'),
+                              (["eu-ai-act", "eu-ai-act@1.0.0"], "one version"),
+                              (["eu-ai-act@"], '"eu-ai-act@"')):
+            with self.subTest(packs=packs):
+                args = ["classify", "--facts", facts]
+                for p in packs:
+                    args += ["--pack", p]
+                r = st.run(*args)
+                self.assertEqual(r.rc, 2, repr(r))
+                self.assertIn(needle, r.stderr)
+                self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+        r = st.run("policy", "diff", "eu-ai-act@1.0.0", "eu-ai-act@7")
+        self.assertEqual(r.rc, 1, repr(r))
+        self.assertIn('"eu-ai-act@7"', r.stderr)
+
+    def test_replaced_builtin_stays_selectable(self):
+        with open(os.path.join(st.SOURCE, "policy", "eu-ai-act.json")) as f:
+            pack = json.load(f)
+        pack["version"] = "9.0.0"
+        d = self.mkdir("packs")
+        with open(os.path.join(d, "eu.json"), "w") as f:
+            json.dump(pack, f)
+        env = {"SLUICE_POLICY_DIR": d}
+        self.assertEqual(self.classify("eu-ai-act", env=env)["packs"], ["eu-ai-act@9.0.0"])
+        self.assertEqual(self.classify("eu-ai-act@1.1.0", env=env)["packs"],
+                         ["eu-ai-act@1.1.0"])
 
 
 if __name__ == "__main__":
