@@ -882,5 +882,50 @@ class UsStateLaws2026(ClassifyBase):
         self.assertIn("us-ny.raise.disclosure-statement", self.obligation_ids(d))
 
 
+class KoreaAndFrameworks(ClassifyBase):
+    """Issue 16 item 4: Korea's AI Basic Act (criterion unverified, said so) and
+    the tiered-release pack's framework citations."""
+
+    def decide(self, flop, **kw):
+        facts = {"params": 2000000000000, "training": {"declared_flop": flop},
+                 "markets": ["KR", "US"], "developer": {"annual_revenue_usd": 1e9}}
+        facts.update(kw)
+        return self.classify(facts, as_of=kw.pop("as_of", "2026-12-07"))
+
+    def test_or_more_includes_the_line(self):
+        d = self.decide(1e26)
+        self.assertIn("kr.high-performance-ai", self.fired(d))
+        self.assertNotIn("us-ca.frontier-model", self.fired(d))  # "more than" in the US
+        fired = [r for r in d["rules_fired"] if r["rule"] == "kr.high-performance-ai"][0]
+        self.assertIn("decree text", fired["unverified"])
+        obl = {o["id"]: o for o in d["obligations"]}
+        self.assertIn("kr.art32.risk-management", obl)
+        self.assertIn("unverified", obl["kr.art32.risk-management"])
+        self.assertTrue(any(n.startswith("kr-ai-basic-act: ") and "not verified" in n
+                            for n in d["notes"]), d["notes"])
+        d = self.decide(9.99e25)
+        self.assertNotIn("kr.high-performance-ai", self.fired(d))
+
+    def test_dates_and_markets(self):
+        facts = {"params": 2000000000000, "training": {"declared_flop": 2e26},
+                 "markets": ["KR"]}
+        d = self.classify(facts, as_of="2026-01-21")
+        self.assertIn("kr-ai-basic-act", self.not_applied(d))
+        d = self.classify(facts, as_of="2026-01-22")
+        self.assertIn("kr.high-performance-ai", self.fired(d))
+        d = self.classify(dict(facts, markets=["EU"]), as_of="2026-06-01")
+        self.assertIn("kr-ai-basic-act", self.not_applied(d))
+
+    def test_tiered_release_cites_current_frameworks(self):
+        doc = st.run_json(self, "policy", "show", "tiered-release", "--json")
+        cites = " ".join([r["cite"] for r in doc["rules"]] +
+                         [o["cite"] for o in doc["obligations"]])
+        self.assertNotIn("Meta Frontier AI Framework", cites)
+        self.assertIn("RSP v3.0", cites)
+        self.assertNotIn("URL to verify", json.dumps(doc["sources"]))
+        self.assertIn("design choice", [r for r in doc["rules"]
+                                        if r["id"] == "safety.critical-capability"][0]["cite"])
+
+
 if __name__ == "__main__":
     st.main()

@@ -19,6 +19,7 @@ EXPECTED_PACKS = {
     "us-eo14110": ("rescinded", "US", "2023-10-30", "2025-01-20", False),
     "us-bis-ai-diffusion": ("rescinded", "US", "2025-01-13", "2025-05-13", False),
     "us-ca-sb1047": ("vetoed", "US-CA", "2025-01-01", None, False),
+    "kr-ai-basic-act": ("in_force", "KR", "2026-01-22", None, True),
 }
 
 
@@ -51,7 +52,7 @@ class PolicyList(st.TempDirTestCase):
     def test_list_json(self):
         packs = st.run_json(self, "policy", "list", "--json")
         by_id = {p["id"]: p for p in packs}
-        self.assertEqual(len(packs), 8)
+        self.assertEqual(len(packs), 9)
         self.assertEqual(set(by_id), set(EXPECTED_PACKS))
         for pid, (status, where, eff, resc, default) in EXPECTED_PACKS.items():
             with self.subTest(pack=pid):
@@ -167,10 +168,10 @@ class PolicyDir(st.TempDirTestCase):
         # together with a built-in pack
         d2 = self.classify("--policy-dir", d, "--pack", "test-local", "--pack", "tiered-release")
         self.assertEqual(d2["min_tier"], "withheld")
-        self.assertEqual(sorted(d2["packs"]), ["test-local@0.1.0", "tiered-release@1.0.0"])
+        self.assertEqual(sorted(d2["packs"]), ["test-local@0.1.0", "tiered-release@1.1.0"])
         # listed, with its file as source
         packs = st.run_json(self, "policy", "list", "--json", "--policy-dir", d)
-        self.assertEqual(len(packs), 9)
+        self.assertEqual(len(packs), 10)
         mine = [p for p in packs if p["id"] == "test-local"]
         self.assertEqual(len(mine), 1)
         self.assertIn("test-local.json", mine[0]["source"])
@@ -208,10 +209,10 @@ class PolicyDir(st.TempDirTestCase):
         d = self.pack_dir(pack)
         d1 = self.classify("--policy-dir", d)
         self.assertIn("tiered-release@9.0.0", d1["packs"])
-        self.assertNotIn("tiered-release@1.0.0", d1["packs"])
+        self.assertNotIn("tiered-release@1.1.0", d1["packs"])
         self.assertEqual(d1["min_tier"], "gated")
         packs = st.run_json(self, "policy", "list", "--json", "--policy-dir", d)
-        self.assertEqual(len(packs), 8)
+        self.assertEqual(len(packs), 9)
         self.assertEqual({p["id"]: p["version"] for p in packs}["tiered-release"], "9.0.0")
 
     def assertPackError(self, pack, fname_part, needs, code=2):
@@ -336,7 +337,8 @@ class PackVersions(st.TempDirTestCase):
                          d["packs"])
 
     def test_kept_versions_match_the_files(self):
-        for ref in ("eu-ai-act@1.0.0", "us-ca-sb53@1.0.0", "us-ny-raise@1.0.0"):
+        for ref in ("eu-ai-act@1.0.0", "us-ca-sb53@1.0.0", "us-ny-raise@1.0.0",
+                    "tiered-release@1.0.0"):
             with self.subTest(pack=ref):
                 doc = st.run_json(self, "policy", "show", ref, "--json")
                 pid, ver = ref.split("@")
@@ -346,7 +348,7 @@ class PackVersions(st.TempDirTestCase):
                 self.assertEqual(doc["version"], ver)
         r = st.run("policy", "list")
         self.assertIn("eu-ai-act@1.0.0", r.stdout)
-        self.assertEqual(len(st.run_json(self, "policy", "list", "--json")), 8)
+        self.assertEqual(len(st.run_json(self, "policy", "list", "--json")), 9)
 
     def test_diff(self):
         d = st.run_json(self, "policy", "diff", "eu-ai-act@1.0.0", "eu-ai-act@1.1.0", "--json")

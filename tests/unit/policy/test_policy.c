@@ -76,7 +76,7 @@ Test(pack, builtin_packs_load_and_reference_defined_obligations)
     struct sl_error err;
 
     cr_assert_eq(sl_packset_builtin(&ps, &err), SL_OK, "%s", err.msg);
-    cr_expect_eq(sl_packset_count(ps), 8);
+    cr_expect_eq(sl_packset_count(ps), 9);
     cr_expect_not_null(sl_packset_doc(ps, "eu-ai-act"));
     cr_expect_not_null(sl_packset_doc(ps, "us-ca-sb1047"));
     sl_packset_free(ps);
