@@ -589,6 +589,8 @@ class ComputeConflict(ClassifyBase):
         obl = {o["id"]: o for o in d["obligations"]}
         self.assertIn("facts.compute-conflict", obl)
         self.assertIs(obl["facts.compute-conflict"]["blocking"], True)
+        self.assertEqual(obl["facts.compute-conflict"]["hold_tier"], "withheld")
+        self.assertEqual(obl["facts.compute-conflict"]["pack"], "facts")
         self.assertIn("4.2e+21", obl["facts.compute-conflict"]["title"])
         self.assertIn("4.67e+25", obl["facts.compute-conflict"]["title"])
         self.assertIn("facts.compute-conflict", d["labels"])
@@ -715,6 +717,13 @@ class EuLaw2026(ClassifyBase):
         self.assertNotIn("eu.gpai-systemic-risk", d["labels"])
         self.assertNotIn("eu.art53.technical-documentation", self.obligation_ids(d))
 
+    def test_modifier_of_an_original_below_the_line_is_unverified(self):
+        d = self.classify(self.modifier(6e24, base_flop=5e24, systemic=False))
+        fired = [r for r in d["rules_fired"] if r["rule"] == "eu.downstream-systemic-by-compute"]
+        self.assertEqual(len(fired), 1)
+        self.assertIn("our reading", fired[0]["unverified"])
+        self.assertTrue(self.SYSTEMIC <= self.obligation_ids(d))
+
     def test_one_third_boundary(self):
         # exactly one third is not "more than one third" (powers of two keep it exact)
         own = float(2 ** 82)
@@ -770,6 +779,8 @@ class EuLaw2026(ClassifyBase):
         obl = {o["id"]: o for o in d["obligations"]}
         self.assertIs(obl["eu.art52.notification"]["blocking"], False)
         self.assertIn("2027-08-02", obl["eu.art52.notification"]["deadline"])
+        self.assertEqual(obl["eu.art52.notification"]["deferred"],
+                         {"until": "2027-08-02", "rule": "eu.legacy-model"})
         self.assertNotIn("hold_tier", obl["eu.art52.notification"])
         # the tiered-release pack's own evaluations still block: only EU duties move
         self.assertIs(obl["safety.evaluations-required"]["blocking"], True)
@@ -854,6 +865,17 @@ class UsStateLaws2026(ClassifyBase):
         self.assertIn("agreed with the Office",
                       by_id["us-ny.raise.internal-use-risk-summaries"]["deadline"])
         self.assertIn("us-ca.sb53.framework-annual-review", by_id)
+        self.assertIs(by_id["us-ny.raise.transparency-report"]["blocking"], True)
+        self.assertIs(by_id["us-ca.sb53.transparency-report"]["blocking"], True)
+        cites = {o["id"]: o["cite"] for o in large["obligations"]}
+        for oid, cite in (("us-ca.sb53.framework-annual-review", "§22757.12(b)"),
+                          ("us-ca.sb53.transparency-report", "§22757.12(c)(1)"),
+                          ("us-ca.sb53.internal-use-risk-summaries", "§22757.12(d)"),
+                          ("us-ca.sb53.critical-incident-report", "§22757.13(c)"),
+                          ("us-ny.raise.frontier-ai-framework", "§1421(1)"),
+                          ("us-ny.raise.internal-use-risk-summaries", "§1422(2)"),
+                          ("us-ny.raise.incident-report", "§1422(3)")):
+            self.assertIn(cite, cites[oid], oid)
         self.assertEqual(by_id["us-ca.sb53.frontier-ai-framework"]["cite"],
                          "Cal. Bus. & Prof. Code §22757.12(a)(1)-(10)")
 

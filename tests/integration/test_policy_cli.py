@@ -5,8 +5,10 @@ kept earlier versions of packs (--pack ID@VERSION)."""
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import server as sv  # noqa: E402
 import sluicetest as st  # noqa: E402
 
 EXPECTED_PACKS = {
@@ -405,6 +407,36 @@ class PackVersions(st.TempDirTestCase):
         self.assertEqual(self.classify("eu-ai-act", env=env)["packs"], ["eu-ai-act@9.0.0"])
         self.assertEqual(self.classify("eu-ai-act@1.1.0", env=env)["packs"],
                          ["eu-ai-act@1.1.0"])
+
+
+class PackHashInLog(st.TempDirTestCase):
+    """The sha256 in a decision's pack_versions is the digest the server's
+    policy.activated log entry carries, and kept versions are not logged."""
+
+    def test_decision_hash_matches_the_log(self):
+        srv = sv.Server(os.path.join(self.tmp, "data"), workdir=self.tmp)
+        srv.start()
+        try:
+            logged = None
+            deadline = time.monotonic() + 20
+            while logged is None and time.monotonic() < deadline:
+                r = srv.request("GET", "/api/v1/log/entries?start=0&end=20")
+                if r.status == 200:
+                    for e in r.json():
+                        if e["entry"].get("type") == "policy.activated":
+                            logged = e["entry"]["packs"]
+                if logged is None:
+                    time.sleep(0.2)
+            self.assertIsNotNone(logged, "no policy.activated entry")
+        finally:
+            srv.stop()
+        d = st.run_json(self, "classify", "--facts", self.write_json("f.json", {"params": 7e9}),
+                        "--json")
+        decided = {p["pack"]: (p["version"], p["sha256"]) for p in d["pack_versions"]}
+        self.assertTrue(logged)
+        for p in logged:
+            self.assertEqual(decided[p["id"]], (p["version"], p["sha256"]), p["id"])
+        self.assertNotIn("1.0.0", {p["version"] for p in logged if p["id"] == "eu-ai-act"})
 
 
 if __name__ == "__main__":

@@ -77,6 +77,17 @@ Test(pack, builtin_packs_load_and_reference_defined_obligations)
 
     cr_assert_eq(sl_packset_builtin(&ps, &err), SL_OK, "%s", err.msg);
     cr_expect_eq(sl_packset_count(ps), 9);
+    /* kept versions are selectable by ID@VERSION but never counted, listed
+     * or logged as active (the log iterates sl_packset_info) */
+    cr_expect_gt(sl_packset_history_count(ps), 0);
+    for (size_t i = 0; i < sl_packset_count(ps); i++) {
+        struct sl_pack_info info;
+        sl_packset_info(ps, i, &info);
+        if (strcmp(info.id, "eu-ai-act") == 0)
+            cr_expect_str_eq(info.version, "1.1.0");
+    }
+    cr_expect_not_null(sl_packset_doc(ps, "eu-ai-act@1.0.0"));
+    cr_expect_null(sl_packset_doc(ps, "eu-ai-act@0.9.0"));
     cr_expect_not_null(sl_packset_doc(ps, "eu-ai-act"));
     cr_expect_not_null(sl_packset_doc(ps, "us-ca-sb1047"));
     sl_packset_free(ps);
@@ -118,6 +129,7 @@ Test(pack, schema_errors_name_the_path)
          "\"defers\" and \"defer_until\" go together"},
         {"\"notes\":[{\"text\":\"n\",\"from\":\"later\"}],\"rules\":[]}",
          "notes[0]: \"from\" must be a date"},
+        {"\"checked\":\"yesterday\",\"rules\":[]}", "\"checked\" must be a date"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char pack[4096];
