@@ -273,11 +273,15 @@ static const char eval_help[] =
 static const char obligations_help[] =
     "usage: sluice obligations ORG/NAME[@REV] [--json]\n"
     "       sluice obligations satisfy ORG/NAME@REV ID --evidence TEXT [--json]\n"
+    "       sluice obligations satisfy ORG/NAME@REV ID --evidence-file FILE [--json]\n"
     "\n"
     "Lists the obligations of a version's decision (default main), each open or\n"
     "satisfied and how, the version's tier and floor, and which obligations hold it\n"
     "there: a blocking obligation not yet satisfied holds the version at withheld.\n"
     "`satisfy` (publishers) records evidence (1 to 10,000 bytes) for an obligation;\n"
+    "--evidence-file sends a finished document (e.g. from `sluice draft`): the file\n"
+    "itself when it is text of at most 10,000 bytes, so the log's evidence_sha256\n"
+    "is its SHA-256, else the line \"document sha256:HEX size N bytes\";\n"
     "one that requires evaluations is satisfied only by attached attestations\n"
     "(`sluice eval attach`).\n";
 
@@ -355,6 +359,25 @@ static const char report_help[] =
     "inclusion proof against it; the summary says how many events verified.\n"
     "Exit 1 when any does not. --json adds \"verification\" to the server's report.\n";
 
+static const char draft_help[] =
+    "usage: sluice draft ORG/NAME[@REV] --form FORM [--json] [--out FILE]\n"
+    "\n"
+    "Writes a pre-filled draft (Markdown; --json for the structure) of a document a\n"
+    "regulator asks for, from the version's facts, its decision, its files, its\n"
+    "attestations and the transparency log. Every field the facts cannot fill reads\n"
+    "TODO(<fact key>) or TODO(<question>); the draft quotes the decision's log entry\n"
+    "and inclusion proof, checked first against the server's pinned log key. File\n"
+    "the finished document as evidence with `sluice obligations satisfy ... \n"
+    "--evidence-file FILE`: the log records its hash. Forms:\n"
+    "  eu-art52-notification      EU Art. 52(1) notification to the AI Office\n"
+    "  eu-annex-xi                EU technical documentation (Annex XI)\n"
+    "  eu-annex-xii               EU information for downstream providers (Annex XII)\n"
+    "  eu-training-summary        EU public training-content summary (AI Office template)\n"
+    "  ca-sb53-transparency       California SB 53 transparency report\n"
+    "  ca-sb53-framework-outline  California SB 53 frontier AI framework outline\n"
+    "  ny-raise-transparency      New York RAISE Act transparency report\n"
+    "Not legal advice. docs/drafts.md lists each form's fields and their sources.\n";
+
 const struct sl_cli_cmd sl_cli_commands[] = {
     {"inspect", sl_cmd_inspect, "count parameters and read architecture from weight headers",
      inspect_help},
@@ -377,6 +400,7 @@ const struct sl_cli_cmd sl_cli_commands[] = {
     {"log", sl_cmd_log, "check the server's transparency log: checkpoints, entries, proofs",
      log_help},
     {"report", sl_cmd_report, "a model's verified history from the transparency log", report_help},
+    {"draft", sl_cmd_draft, "pre-filled drafts of the documents regulators ask for", draft_help},
     {"trace", sl_cmd_trace, "name the licensee a leaked gated copy came from", trace_help},
     {NULL, NULL, NULL, NULL},
 };
