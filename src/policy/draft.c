@@ -73,12 +73,12 @@ static const struct fld provider[] = {
 
 static const struct fld art52_model[] = {
     {"Model", A_MODEL, NULL, NULL},
-    {"Version commit (SHA-256 of the version manifest)", A_COMMIT, NULL, NULL},
+    {"Version commit (SHA-256 of the version manifest)", A_COMMIT, NULL, "version commit"},
     {"Start of the large pre-training run", A_NONE, "training.date", NULL},
     END,
 };
 static const struct fld art52_trigger[] = {
-    {"Criterion", A_TRIGGER, NULL, NULL},
+    {"Criterion", A_TRIGGER, NULL, "criterion met: the decision found no systemic-risk trigger"},
     {"Threshold met, or foreseen before training ends", A_NONE, NULL, "met or foreseen"},
     {"Date it was met or became known", A_NONE, NULL, "date the threshold was met or known"},
     {"Notification due", A_DEADLINE, NULL, NULL},
@@ -111,9 +111,9 @@ static const struct fld xi_general[] = {
      NULL, "intended tasks and target AI systems"},
     {"Acceptable use policy", A_NONE, NULL, "acceptable use policy"},
     {"Date of placing on the market", A_NONE, "placed_on_market", NULL},
-    {"Release on this registry", A_CREATED, NULL, NULL},
+    {"Release on this registry", A_CREATED, NULL, "release date"},
     {"Methods of distribution", A_DISTRIBUTION, NULL, NULL},
-    {"Architecture", A_ARCH, NULL, "architecture (the weight files did not say)"},
+    {"Architecture", A_ARCH, NULL, "architecture: the weight files did not say"},
     {"Number of parameters", A_PARAMS, "params", NULL},
     {"Output modalities", A_NONE, "modality", NULL},
     {"Input modalities and formats", A_NONE, NULL, "input modalities and formats"},
@@ -136,7 +136,7 @@ static const struct fld xi_process[] = {
     {"How the compute was estimated", A_COMPUTE_METHOD, "training.declared_flop", NULL},
     {"Training time", A_TRAINING_TIME, "training.hardware", NULL},
     {"Known or estimated energy consumption", A_NONE, NULL, "energy consumption of training"},
-    {"Weight files (this version)", A_FILES, NULL, NULL},
+    {"Weight files (this version)", A_FILES, NULL, "weight files: not listed to this account"},
     END,
 };
 static const struct fld xi_systemic[] = {
@@ -163,13 +163,13 @@ static const struct fld xii_general[] = {
     {"How the model interacts with hardware or software that is not part of it", A_NONE, NULL,
      "interaction with external hardware and software"},
     {"Versions of relevant software", A_NONE, NULL, "relevant software versions"},
-    {"Architecture", A_ARCH, NULL, "architecture (the weight files did not say)"},
+    {"Architecture", A_ARCH, NULL, "architecture: the weight files did not say"},
     {"Number of parameters", A_PARAMS, "params", NULL},
     {"Output modalities", A_NONE, "modality", NULL},
     {"Input modalities and formats; maximum input size (context window)", A_NONE, NULL,
      "input modalities and context window"},
     {"Licence", A_LICENSE_TERMS, "license.spdx", NULL},
-    {"Weight files (this version)", A_FILES, NULL, NULL},
+    {"Weight files (this version)", A_FILES, NULL, "weight files: not listed to this account"},
     END,
 };
 static const struct fld xii_process[] = {
@@ -227,7 +227,7 @@ static const struct fld tr_all[] = {
     {"Developer's website", A_NONE, NULL, "developer website"},
     {"Mechanism for people to contact the developer", A_NONE, NULL, "contact mechanism"},
     {"Model", A_MODEL, NULL, NULL},
-    {"Release date", A_CREATED, NULL, NULL},
+    {"Release date", A_CREATED, NULL, "release date"},
     {"Languages supported", A_NONE, NULL, "supported languages"},
     {"Output modalities", A_NONE, "modality", NULL},
     {"Intended uses", A_NONE, NULL, "intended uses"},
@@ -695,8 +695,9 @@ enum sl_err sl_draft_build(const struct sl_draft_in *in, json_t **out, struct sl
                 render(&b, fv);
                 json_object_set_new(fj, "value", one_line(sl_buf_cstr(&b)));
             } else {
-                /* A fact that would fill it, else the question. */
-                const char *t = x->fact ? x->fact : x->q;
+                /* A fact that would fill it, else the question (every
+                 * field sluice fills has one for when it cannot). */
+                const char *t = x->fact ? x->fact : x->q ? x->q : x->label;
                 json_object_set_new(fj, "todo", json_string(t));
                 add_todo(todos, t);
             }

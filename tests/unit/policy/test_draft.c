@@ -90,6 +90,7 @@ static void check_todos(json_t *draft, json_t *facts)
             cr_expect_null(lookup(facts, s), "TODO(%s) but the facts give it", s);
         else
             cr_expect(strchr(s, ' ') != NULL, "TODO(%s) is neither a known fact nor a question", s);
+        cr_expect(!strpbrk(s, "()\n"), "TODO(%s) must not hold parentheses or newlines", s);
         snprintf(needle, sizeof(needle), "TODO(%s)", s);
         cr_expect(strstr(md, needle) != NULL, "%s not in the Markdown", needle);
     }
@@ -225,5 +226,23 @@ Test(draft, bad_input_is_refused_and_values_cannot_break_the_markdown)
     json_decref(draft);
     json_decref(d);
     json_decref(v);
+    json_decref(facts);
+}
+
+Test(draft, nothing_known_still_drafts_with_questions)
+{
+    json_t *facts = json_object();
+    json_t *v = json_pack("{s:i}", "version", 1), *d = decision_with(facts, false, NULL, NULL);
+
+    for (const char *const *f = sl_draft_forms(); *f; f++) {
+        json_t *draft = NULL;
+        struct sl_draft_in in = {*f, "acme/x", v, d, NULL, NULL, NULL};
+        struct sl_error err;
+        cr_assert_eq(sl_draft_build(&in, &draft, &err), SL_OK, "%s: %s", *f, err.msg);
+        check_todos(draft, facts);
+        json_decref(draft);
+    }
+    json_decref(v);
+    json_decref(d);
     json_decref(facts);
 }
