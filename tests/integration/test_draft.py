@@ -168,6 +168,43 @@ class DraftCase(unittest.TestCase):
         self.assertEqual(logged[0]["evidence_sha256"],
                          "sha256:" + hashlib.sha256(line.encode()).hexdigest())
 
+    def test_quoted_proof_verifies_offline(self):
+        d = self.decision("acme/frontier")
+        md = self.draft("acme/frontier", "eu-annex-xi").stdout
+        proof = md.split("```\n")[1]
+        self.assertEqual(proof.strip(), d["log_proof"].strip())
+        pf = os.path.join(self.work, "proof.txt")
+        with open(pf, "w") as f:
+            f.write(proof)
+        r = st.run("log", "entry", str(d["log_index"]), env=self.env)
+        self.assertEqual(r.rc, 0, repr(r))
+        ef = os.path.join(self.work, "entry.json")
+        with open(ef, "w") as f:
+            f.write(r.stdout)
+        r = st.run("log", "verify-proof", pf, "--entry", ef, env=self.env)
+        self.assertEqual(r.rc, 0, repr(r))
+
+    def test_refuses_when_the_log_key_is_not_the_pinned_one(self):
+        """A client that pinned another key for this server drafts nothing."""
+        home = os.path.join(self.work, "home-impostor")
+        os.makedirs(home)
+        r = st.run("eval", "keygen", "--name", "other", "--out", os.path.join(home, "k"))
+        self.assertEqual(r.rc, 0, repr(r))
+        other = r.stdout.strip().splitlines()[-1].split()[-1]
+        state = os.path.join(home, "state", "sluice")
+        os.makedirs(state)
+        with open(os.path.join(state, "servers.json"), "w") as f:
+            json.dump({"servers": {self.srv.url: {"log_key": other,
+                                                  "pinned": "2026-01-01T00:00:00Z"}}}, f)
+        os.chmod(os.path.join(state, "servers.json"), 0o600)
+        env = self.srv.client_env(self.token, home)
+        r = st.run("draft", "acme/frontier", "--form", "eu-annex-xi", env=env)
+        self.assertEqual(r.rc, 1, repr(r))
+        self.assertEqual(r.stdout, "")
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertIn("did not verify", r.stderr)
+        self.assertIn("pinned", r.stderr)
+
     def test_bad_input(self):
         cases = [
             (("draft", "acme/frontier"), 2, "--form"),
