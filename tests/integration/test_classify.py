@@ -949,5 +949,32 @@ class KoreaAndFrameworks(ClassifyBase):
                                         if r["id"] == "safety.critical-capability"][0]["cite"])
 
 
+class GoldenDecisions(ClassifyBase):
+    """Golden decisions for the issue's examples (tests/data/golden/*.json):
+    the whole decision, exactly. After a deliberate pack change, rewrite them
+    with SLUICE_GOLDEN_UPDATE=1 and review the diff."""
+
+    def test_golden(self):
+        folder = os.path.join(st.DATA, "golden")
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+        self.assertGreaterEqual(len(names), 7)
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path) as f:
+                case = json.load(f)
+            with self.subTest(case=name):
+                args = []
+                for p in case["packs"]:
+                    args += ["--pack", p]
+                d = self.classify(case["facts"], *args, as_of=case["as_of"])
+                if os.environ.get("SLUICE_GOLDEN_UPDATE") == "1":
+                    case["decision"] = d
+                    with open(path, "w") as f:
+                        json.dump(case, f, indent=1, sort_keys=True)
+                        f.write("\n")
+                    continue
+                self.assertEqual(d, case["decision"], "%s: %s" % (name, case["about"]))
+
+
 if __name__ == "__main__":
     st.main()
