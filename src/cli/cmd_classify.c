@@ -103,6 +103,10 @@ static void print_human(json_t *d)
     {
         printf("  %s (%s)\n    %s\n    because %s\n", str(e, "rule"), str(e, "pack"),
                str(e, "cite"), str(e, "why"));
+        if (str(e, "unverified")[0])
+            printf("    UNVERIFIED: %s\n", str(e, "unverified"));
+        if (str(e, "ambiguity")[0])
+            printf("    CONTESTED: %s\n", str(e, "ambiguity"));
     }
     printf("\nObligations\n");
     if (json_array_size(json_object_get(d, "obligations")) == 0)
@@ -113,6 +117,8 @@ static void print_human(json_t *d)
                json_is_true(json_object_get(e, "blocking")) ? "[blocking]" : "[duty]    ",
                str(e, "id"), str(e, "title"), str(e, "cite"),
                json_object_get(e, "deadline") ? "; " : "", str(e, "deadline"));
+        if (str(e, "unverified")[0])
+            printf("    UNVERIFIED: %s\n", str(e, "unverified"));
     }
     if (json_array_size(json_object_get(d, "waived"))) {
         printf("  waived:");

@@ -186,6 +186,10 @@ static int show(struct sl_packset *ps, const char *id, bool json)
         printf("  %s: %s\n    %s\n    when %s\n", json_string_value(json_object_get(e, "id")),
                json_string_value(json_object_get(e, "title")),
                json_string_value(json_object_get(e, "cite")), sl_buf_cstr(&b));
+        if ((x = json_object_get(e, "unverified")))
+            printf("    UNVERIFIED: %s\n", json_string_value(x));
+        if ((x = json_object_get(e, "ambiguity")))
+            printf("    CONTESTED: %s\n", json_string_value(x));
         if ((x = json_object_get(then, "min_tier")))
             printf("    then minimum tier %s\n", json_string_value(x));
         if (json_array_size(json_object_get(then, "obligations"))) {
@@ -208,8 +212,25 @@ static int show(struct sl_packset *ps, const char *id, bool json)
                json_is_true(json_object_get(e, "blocking")) ? " [blocking]" : "",
                json_string_value(json_object_get(e, "title")),
                json_string_value(json_object_get(e, "cite")));
+        if (json_is_string(json_object_get(e, "unverified")))
+            printf("    UNVERIFIED: %s\n", json_string_value(json_object_get(e, "unverified")));
     }
-    printf("\nSources\n");
+    if (json_array_size(json_object_get(doc, "notes"))) {
+        printf("\nNotes (added to decisions on the dates shown)\n");
+        json_array_foreach(json_object_get(doc, "notes"), i, e)
+        {
+            printf("  %s", json_string_value(json_object_get(e, "text")));
+            if (json_is_string(json_object_get(e, "from")))
+                printf(" [from %s]", json_string_value(json_object_get(e, "from")));
+            if (json_is_string(json_object_get(e, "until")))
+                printf(" [until %s]", json_string_value(json_object_get(e, "until")));
+            printf("\n");
+        }
+    }
+    printf("\nSources");
+    if (json_is_string(json_object_get(doc, "checked")))
+        printf(" (checked %s)", json_string_value(json_object_get(doc, "checked")));
+    printf("\n");
     json_array_foreach(json_object_get(doc, "sources"), i, e)
         printf("  %s\n    %s\n", json_string_value(json_object_get(e, "title")),
                json_string_value(json_object_get(e, "url")));

@@ -938,6 +938,21 @@ class KoreaAndFrameworks(ClassifyBase):
         d = self.classify(dict(facts, markets=["EU"]), as_of="2026-06-01")
         self.assertIn("kr-ai-basic-act", self.not_applied(d))
 
+    def test_caveats_in_human_output(self):
+        facts = {"params": 2000000000000, "training": {"declared_flop": 2e26},
+                 "markets": ["KR", "US"], "developer": {"annual_revenue_usd": 1e9},
+                 "base_model": {"name": "b", "training_flop": 1e26}}
+        facts["training"]["declared_flop"] = 1e25
+        r = st.run("classify", "--facts", self.write_json("cav.json", facts), "--as-of",
+                   "2027-02-01")
+        self.assertEqual(r.rc, 0, repr(r))
+        self.assertIn("UNVERIFIED: the threshold value (10^26)", r.stdout)
+        self.assertIn("CONTESTED: §22757.11(i)(2)", r.stdout)
+        r = st.run("policy", "show", "kr-ai-basic-act")
+        self.assertIn("UNVERIFIED: ", r.stdout)
+        self.assertIn("Sources (checked 2026-12-07)", r.stdout)
+        self.assertIn("[until 2027-01-22]", r.stdout)
+
     def test_tiered_release_cites_current_frameworks(self):
         doc = st.run_json(self, "policy", "show", "tiered-release", "--json")
         cites = " ".join([r["cite"] for r in doc["rules"]] +
