@@ -462,6 +462,58 @@ static json_t *compute_json(const struct sl_compute_out *co, json_t *near)
     return c;
 }
 
+/* What the fired rules add up to. */
+struct acc {
+    json_t *fired, *required_by, *deferred, *labels, *obl_ids, *waived;
+    int min_tier;
+};
+
+struct held {
+    const struct pack *p;
+    const struct rule *r;
+    json_t *why;
+};
+
+/* Records that rule `r` of pack `p` fired because of `why`. */
+static void fire(struct acc *a, const struct pack *p, const struct rule *r, json_t *why,
+                 int32_t as_of)
+{
+    size_t i;
+    json_t *e;
+    json_t *fr = json_pack("{s:s, s:s, s:s, s:O}", "pack", p->id, "rule", r->id, "cite", r->cite,
+                           "why", why);
+
+    if (r->min_tier >= 0)
+        json_object_set_new(fr, "min_tier", json_string(sl_tier_name((enum sl_tier)r->min_tier)));
+    if (r->unverified)
+        json_object_set_new(fr, "unverified", json_string(r->unverified));
+    if (r->ambiguity)
+        json_object_set_new(fr, "ambiguity", json_string(r->ambiguity));
+    json_array_foreach(r->defers, i, e)
+    {
+        char until[11];
+        if (as_of < r->defer_until)
+            json_object_set_new(a->deferred, json_string_value(e),
+                                json_pack("{s:s, s:s}", "until",
+                                          sl_date_format(r->defer_until, until), "rule", r->id));
+    }
+    json_array_append_new(a->fired, fr);
+    json_array_foreach(r->obligations, i, e)
+    {
+        json_t *by = json_object_get(a->required_by, json_string_value(e));
+        if (!by) {
+            by = json_array();
+            json_object_set_new(a->required_by, json_string_value(e), by);
+        }
+        add_unique(by, r->id);
+    }
+    if (r->min_tier > a->min_tier)
+        a->min_tier = r->min_tier;
+    json_array_foreach(r->labels, i, e) add_unique(a->labels, json_string_value(e));
+    json_array_foreach(r->obligations, i, e) add_unique(a->obl_ids, json_string_value(e));
+    json_array_foreach(r->waives, i, e) add_unique(a->waived, json_string_value(e));
+}
+
 enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in *in,
                         json_t **decision, struct sl_error *err)
 {
@@ -474,7 +526,9 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
     json_t *required_by = json_object(), *deferred = json_object();
     json_t *pack_versions = json_array();
     const struct pack **sel = NULL, **used = NULL;
-    size_t nsel = 0, nused = 0;
+    size_t nsel = 0, nused = 0, nheld = 0;
+    struct held *held = NULL;
+    struct acc acc;
     int min_tier = SL_TIER_OPEN;
     char date[11];
     enum sl_err rc;
@@ -510,6 +564,13 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
             sel[nsel++] = p;
     }
     used = sl_xcalloc(nsel + 1, sizeof(*used));
+    acc.fired = fired;
+    acc.required_by = required_by;
+    acc.deferred = deferred;
+    acc.labels = labels;
+    acc.obl_ids = obl_ids;
+    acc.waived = waived;
+    acc.min_tier = SL_TIER_OPEN;
     env = resolve_facts(in, notes);
     compute_inputs(env, in->as_of, &cin);
     rc = sl_compute_estimate(&cin, &co, err);
@@ -565,42 +626,15 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
             }
             t = sl__cond_eval(r->when, env, in->as_of, whys, missing);
             near_thresholds(r->when, env, in->as_of, label, near);
-            if (t == T_TRUE) {
-                size_t i;
-                json_t *e;
-                json_t *fr = json_pack("{s:s, s:s, s:s, s:O}", "pack", p->id, "rule", r->id, "cite",
-                                       r->cite, "why", json_array_get(whys, 0));
-                if (r->min_tier >= 0)
-                    json_object_set_new(fr, "min_tier",
-                                        json_string(sl_tier_name((enum sl_tier)r->min_tier)));
-                if (r->unverified)
-                    json_object_set_new(fr, "unverified", json_string(r->unverified));
-                if (r->ambiguity)
-                    json_object_set_new(fr, "ambiguity", json_string(r->ambiguity));
-                json_array_foreach(r->defers, i, e)
-                {
-                    char until[11];
-                    if (in->as_of < r->defer_until)
-                        json_object_set_new(deferred, json_string_value(e),
-                                            json_pack("{s:s, s:s}", "until",
-                                                      sl_date_format(r->defer_until, until), "rule",
-                                                      r->id));
-                }
-                json_array_append_new(fired, fr);
-                json_array_foreach(r->obligations, i, e)
-                {
-                    json_t *by = json_object_get(required_by, json_string_value(e));
-                    if (!by) {
-                        by = json_array();
-                        json_object_set_new(required_by, json_string_value(e), by);
-                    }
-                    add_unique(by, r->id);
-                }
-                if (r->min_tier > min_tier)
-                    min_tier = r->min_tier;
-                json_array_foreach(r->labels, i, e) add_unique(labels, json_string_value(e));
-                json_array_foreach(r->obligations, i, e) add_unique(obl_ids, json_string_value(e));
-                json_array_foreach(r->waives, i, e) add_unique(waived, json_string_value(e));
+            if (t == T_TRUE && r->below_tier >= 0) {
+                /* Decided once the tier is known (below). */
+                held = sl_xrealloc(held, (nheld + 1) * sizeof(*held));
+                held[nheld].p = p;
+                held[nheld].r = r;
+                held[nheld].why = json_incref(json_array_get(whys, 0));
+                nheld++;
+            } else if (t == T_TRUE) {
+                fire(&acc, p, r, json_array_get(whys, 0), in->as_of);
             } else if (t == T_UNKNOWN) {
                 json_array_append_new(undecided,
                                       json_pack("{s:s, s:s, s:s, s:O}", "pack", p->id, "rule",
@@ -611,6 +645,22 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
         }
     }
 
+    /* A rule that needs the weights public (the EU open-source exemption)
+     * applies only when no other rule put the minimum tier at or above its
+     * `below_tier`: a model held at gated or above is not published openly. */
+    for (size_t h = 0; h < nheld; h++) {
+        if (acc.min_tier < held[h].r->below_tier)
+            fire(&acc, held[h].p, held[h].r, held[h].why, in->as_of);
+        else
+            json_array_append_new(
+                notes, json_sprintf("%s (%s) does not apply: the minimum tier %s keeps the weights "
+                                    "from being made public",
+                                    held[h].r->id, held[h].p->id,
+                                    sl_tier_name((enum sl_tier)acc.min_tier)));
+        json_decref(held[h].why);
+    }
+    free(held);
+    min_tier = acc.min_tier;
     {
         size_t i;
         json_t *e;

@@ -472,13 +472,14 @@ static enum sl_err compile_rule(struct ctx *c, json_t *j, struct rule *r)
     static const char *const keys[] = {"id",         "title",     "cite",      "effective",
                                        "rescinded",  "when",      "then",      "verified",
                                        "unverified", "ambiguous", "ambiguity", NULL};
-    static const char *const then_keys[] = {"min_tier", "labels",      "obligations", "waives",
-                                            "defers",   "defer_until", NULL};
+    static const char *const then_keys[] = {"min_tier", "labels",      "obligations",     "waives",
+                                            "defers",   "defer_until", "only_below_tier", NULL};
     json_t *then;
     size_t n;
     enum sl_err rc;
 
     r->min_tier = -1;
+    r->below_tier = -1;
     if (!json_is_object(j))
         return bad(c, "must be an object");
     rc = check_keys(c, j, keys);
@@ -522,6 +523,15 @@ static enum sl_err compile_rule(struct ctx *c, json_t *j, struct rule *r)
         return rc;
     if ((r->defers != NULL) != (r->defer_until != INT32_MAX))
         return bad(c, "\"defers\" and \"defer_until\" go together");
+    if (json_object_get(then, "only_below_tier")) {
+        enum sl_tier t;
+        json_t *bt = json_object_get(then, "only_below_tier");
+        if (!json_is_string(bt) || !sl_tier_parse(json_string_value(bt), &t) || t == SL_TIER_OPEN)
+            return bad(c, "\"only_below_tier\" must be click, gated, hosted or withheld");
+        if (json_object_get(then, "min_tier"))
+            return bad(c, "\"only_below_tier\" and \"min_tier\" do not go together");
+        r->below_tier = (int)t;
+    }
     if (json_object_get(then, "min_tier")) {
         enum sl_tier t;
         json_t *mt = json_object_get(then, "min_tier");

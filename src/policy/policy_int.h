@@ -51,7 +51,8 @@ struct rule {
     char *id, *title, *cite;
     int32_t effective, rescinded;
     struct cond *when;
-    int min_tier;                          /* -1 when the rule sets none */
+    int min_tier;   /* -1 when the rule sets none */
+    int below_tier; /* applies only while the decision's minimum tier is below it; -1: always */
     json_t *labels, *obligations, *waives; /* arrays of strings */
     json_t *defers;                        /* obligations made non-blocking until defer_until */
     int32_t defer_until;                   /* INT32_MAX when the rule defers nothing */

@@ -763,6 +763,18 @@ class EuLaw2026(ClassifyBase):
                 self.assertIn("eu.art53.technical-documentation", self.obligation_ids(d))
         d = self.classify(dict(facts, license={"spdx": "CC-BY-NC-4.0"}))
         self.assertNotIn("eu.open-source-exempt", self.fired(d))
+        # a tier the policy itself holds at hosted keeps the weights private
+        d = self.classify(dict(facts, evaluations=[{"domain": "cyber", "level": "high"}]))
+        self.assertEqual(d["min_tier"], "hosted")
+        self.assertNotIn("eu.open-source-exempt", self.fired(d))
+        self.assertNotIn("eu.open-source-exempt", d["labels"])
+        self.assertEqual(d["waived"], [])
+        self.assertIn("eu.art53.technical-documentation", self.obligation_ids(d))
+        self.assertTrue(any(n.startswith("eu.open-source-exempt (eu-ai-act) does not apply: "
+                                         "the minimum tier hosted") for n in d["notes"]),
+                        d["notes"])
+        d = self.classify(dict(facts, evaluations=[{"domain": "cyber", "level": "medium"}]))
+        self.assertIn("eu.open-source-exempt", self.fired(d))
 
     def test_art55_covers_the_code_risks(self):
         d = self.classify(dict(self.BIG, modality=["text"]))

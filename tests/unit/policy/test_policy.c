@@ -130,6 +130,9 @@ Test(pack, schema_errors_name_the_path)
         {"\"notes\":[{\"text\":\"n\",\"from\":\"later\"}],\"rules\":[]}",
          "notes[0]: \"from\" must be a date"},
         {"\"checked\":\"yesterday\",\"rules\":[]}", "\"checked\" must be a date"},
+        {"\"rules\":[{\"id\":\"r\",\"title\":\"x\",\"cite\":\"c\",\"when\":{\"known\":"
+         "\"params\"},\"then\":{\"only_below_tier\":\"open\"}}]}",
+         "\"only_below_tier\" must be click"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char pack[4096];
