@@ -203,6 +203,28 @@ Test(draft, values_come_from_the_inputs)
     json_decref(facts);
 }
 
+Test(draft, training_summary_gives_the_size_class)
+{
+    json_t *facts = json_pack("{s:{s:f}, s:{s:s}}", "training", "tokens", 1.5e13, "base_model",
+                              "name", "org/base");
+    json_t *v = version(), *d = decision_with(facts, true, NULL, "eu.art53.training-summary");
+    json_t *draft = NULL;
+    struct sl_draft_in in = {"eu-training-summary", "acme/big", v, d, NULL, NULL, NULL};
+    struct sl_error err;
+    char *md;
+
+    cr_assert_eq(sl_draft_build(&in, &draft, &err), SL_OK, "%s", err.msg);
+    md = sl_draft_markdown(draft);
+    cr_expect(strstr(md, "1.5e+13 tokens (more than 10 trillion)") != NULL, "%s", md);
+    cr_expect(strstr(md, "org/base") != NULL);
+    cr_expect(strstr(md, "Obligation eu.art53.training-summary: open") != NULL);
+    free(md);
+    json_decref(draft);
+    json_decref(d);
+    json_decref(v);
+    json_decref(facts);
+}
+
 Test(draft, bad_input_is_refused_and_values_cannot_break_the_markdown)
 {
     json_t *facts = json_pack("{s:s}", "placed_on_market", "2025-07-01\n## Injected");
