@@ -532,6 +532,10 @@ static bool fill_auto(const struct ctx *c, enum akind a, struct sl_buf *b)
         }
         json_array_foreach(json_object_get(c->facts, "evaluations"), i, e)
         {
+            /* The registry adds attested results to the facts it re-decides
+             * with; they are listed above from the attestations. */
+            if (json_is_true(json_object_get(e, "attested")))
+                continue;
             sl_buf_addf(b, "%s%s %s (declared in the facts%s%s)", n++ ? "; " : "",
                         sget(e, "domain"), sget(e, "level"),
                         json_is_string(json_object_get(e, "method")) ? ", " : "",
@@ -786,7 +790,9 @@ char *sl_draft_markdown(json_t *d)
     if (sget(dec, "obligation_cite")[0])
         sl_buf_addf(&b, " (%s)", sget(dec, "obligation_cite"));
     sl_buf_adds(&b, "\n");
-    sl_buf_addf(&b, "- Transparency log entry %lld of the decision (%s); its inclusion proof:\n\n",
+    sl_buf_addf(&b,
+                "- Transparency log entry %lld, the publication of this version with its facts "
+                "and decision (%s); its inclusion proof:\n\n",
                 (long long)json_integer_value(path_get(d, "log.index")), sget(d, "log.check"));
     sl_buf_addf(&b, "```\n%s%s```\n\n", sget(d, "log.proof"),
                 sget(d, "log.proof")[0] &&

@@ -102,7 +102,8 @@ class DraftCase(unittest.TestCase):
             for form in FORMS:
                 with self.subTest(model=model, form=form):
                     md = self.draft(model, form).stdout
-                    self.assertIn("log entry %d of the decision" % d["log_index"], md)
+                    self.assertIn("log entry %d, the publication of this version" % d["log_index"],
+                                  md)
                     # the proof is against the newest checkpoint, which may have moved
                     # since the decision was fetched: compare the entry it proves
                     self.assertIn("c2sp.org/tlog-proof@v1\nindex %d\n" % d["log_index"], md)
@@ -134,6 +135,30 @@ class DraftCase(unittest.TestCase):
         self.assertIn("Apache-2.0", md)
         md = self.draft("acme/frontier", "eu-annex-xi").stdout
         self.assertIn("model.safetensors (sha256 ", md)
+
+    def test_attestations_fill_the_evaluations(self):
+        self.srv.add_user("eve-lab")
+        key = os.path.join(self.work, "eve.key")
+        r = st.run("eval", "keygen", "--name", "eve-lab", "--out", key)
+        self.assertEqual(r.rc, 0, repr(r))
+        vkey = r.stdout.strip().splitlines()[-1].split()[-1]
+        admin = self.srv.client_env(self.srv.admin_token, os.path.join(self.tmp, "home-admin"))
+        r = st.run("eval", "key", "add", "eve-lab", vkey, env=admin)
+        self.assertEqual(r.rc, 0, repr(r))
+        status, v = self.srv.get_json("/api/v1/models/acme/frontier/versions/main",
+                                      token=self.token)
+        att = os.path.join(self.work, "att.txt")
+        r = st.run("eval", "sign", "--key", key, "--model", "acme/frontier@" + v["commit"],
+                   "--domain", "cbrn", "--level", "low", "--method", "uplift study",
+                   "--out", att)
+        self.assertEqual(r.rc, 0, repr(r))
+        r = st.run("eval", "attach", "acme/frontier@main", att, env=self.env)
+        self.assertEqual(r.rc, 0, repr(r))
+        md = self.draft("acme/frontier", "eu-annex-xi").stdout
+        self.assertIn("cbrn low (signed attestation by eve-lab, uplift study)", md)
+        self.assertNotIn("cbrn low (declared", md)
+        md = self.draft("acme/frontier", "ca-sb53-transparency").stdout
+        self.assertIn("eve-lab (cbrn)", md)
 
     def test_out_file_and_evidence_hash_in_the_log(self):
         out = os.path.join(self.work, "annex-xii.md")

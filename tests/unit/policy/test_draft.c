@@ -162,9 +162,10 @@ Test(draft, facts_given_leave_only_questions)
 
 Test(draft, values_come_from_the_inputs)
 {
-    json_t *facts = json_pack("{s:{s:s, s:b}, s:s, s:[{s:s, s:s}]}", "license", "spdx",
-                              "Apache-2.0", "noncommercial", 1, "placed_on_market", "2025-07-01",
-                              "evaluations", "domain", "cyber", "level", "medium");
+    json_t *facts = json_pack("{s:{s:s, s:b}, s:s, s:[{s:s, s:s}, {s:s, s:s, s:b}]}", "license",
+                              "spdx", "Apache-2.0", "noncommercial", 1, "placed_on_market",
+                              "2025-07-01", "evaluations", "domain", "cyber", "level", "medium",
+                              "domain", "cbrn", "level", "low", "attested", 1);
     static const char *const labels[] = {"eu.gpai-systemic-risk", NULL};
     json_t *v = version(),
            *d = decision_with(facts, true, labels, "eu.art53.technical-documentation");
@@ -182,6 +183,7 @@ Test(draft, values_come_from_the_inputs)
     cr_expect(strstr(md, "2.3e+25 FLOP cumulative") != NULL, "two significant figures");
     cr_expect(strstr(md, "cbrn low (signed attestation by eval-lab, uplift study)") != NULL);
     cr_expect(strstr(md, "cyber medium (declared in the facts)") != NULL);
+    cr_expect(strstr(md, "cbrn low (declared") == NULL, "attested results are listed once");
     cr_expect(strstr(md, "model.safetensors (sha256 d00d)") != NULL);
     cr_expect(strstr(md, "llama, 32 layers") != NULL);
     cr_expect(strstr(md, "Section 2: additional information") != NULL, "systemic: section 2");
