@@ -137,6 +137,7 @@ int sl_cmd_tier(int argc, char **argv);
 int sl_cmd_org(int argc, char **argv);
 int sl_cmd_log(int argc, char **argv);
 int sl_cmd_report(int argc, char **argv);
+int sl_cmd_draft(int argc, char **argv);
 int sl_cmd_trace(int argc, char **argv);
 
 #endif

@@ -32,7 +32,25 @@ static void print_human(json_t *d)
     size_t i;
     char a[40], b[40], x[40];
 
-    printf("Decision as of %s: minimum tier %s\n\n", str(d, "as_of"), str(d, "min_tier"));
+    /* The headline: the tier, then whatever makes it less than settled (a
+     * conflict between compute figures, facts that had to be assumed). */
+    printf("Decision as of %s: minimum tier %s%s\n", str(d, "as_of"), str(d, "min_tier"),
+           json_is_true(json_object_get(d, "min_tier_provisional"))
+               ? " (provisional: training compute unknown)"
+               : "");
+    v = json_object_get(c, "conflict");
+    if (json_is_object(v)) {
+        json_t *lo = json_object_get(v, "low"), *hi = json_object_get(v, "high");
+        printf("CONFLICT     compute figures disagree: %s %s FLOP vs %s %s FLOP; thresholds "
+               "tested against the highest (blocking: facts.compute-conflict)\n",
+               str(hi, "method"),
+               sl_fmt_sig(json_number_value(json_object_get(hi, "flop")), 3, a, sizeof(a)),
+               str(lo, "method"),
+               sl_fmt_sig(json_number_value(json_object_get(lo, "flop")), 3, b, sizeof(b)));
+    }
+    json_array_foreach(json_object_get(d, "assumptions"), i, e)
+        printf("Assumed      %s\n", str(e, "assumed"));
+    printf("\n");
     v = json_object_get(facts, "params");
     if (json_is_integer(v)) {
         json_t *act = json_object_get(facts, "active_params");
@@ -85,6 +103,10 @@ static void print_human(json_t *d)
     {
         printf("  %s (%s)\n    %s\n    because %s\n", str(e, "rule"), str(e, "pack"),
                str(e, "cite"), str(e, "why"));
+        if (str(e, "unverified")[0])
+            printf("    UNVERIFIED: %s\n", str(e, "unverified"));
+        if (str(e, "ambiguity")[0])
+            printf("    CONTESTED: %s\n", str(e, "ambiguity"));
     }
     printf("\nObligations\n");
     if (json_array_size(json_object_get(d, "obligations")) == 0)
@@ -95,6 +117,8 @@ static void print_human(json_t *d)
                json_is_true(json_object_get(e, "blocking")) ? "[blocking]" : "[duty]    ",
                str(e, "id"), str(e, "title"), str(e, "cite"),
                json_object_get(e, "deadline") ? "; " : "", str(e, "deadline"));
+        if (str(e, "unverified")[0])
+            printf("    UNVERIFIED: %s\n", str(e, "unverified"));
     }
     if (json_array_size(json_object_get(d, "waived"))) {
         printf("  waived:");

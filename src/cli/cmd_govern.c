@@ -12,8 +12,47 @@
 
 #include "cli/cli.h"
 #include "client/client.h"
+#include "common/io.h"
 #include "common/util.h"
+#include "crypto/crypto.h"
 #include "common/banned.h"
+
+#define EVIDENCE_TEXT_MAX 10000
+#define EVIDENCE_FILE_MAX (64u << 20)
+
+/* The evidence for a finished document (a filled `sluice draft`): the file
+ * itself when it is short text the server takes as it is, so the log's
+ * evidence_sha256 is the file's own SHA-256; else one line naming the
+ * file's SHA-256 and size, whose digest the log records. `*text` is new. */
+static enum sl_err evidence_from_file(const char *path, char **text, char file_hex[65],
+                                      struct sl_error *err)
+{
+    unsigned char h[SL_SHA256_LEN];
+    char *data;
+    size_t len;
+    bool plain = true;
+    enum sl_err rc = sl_read_file(path, EVIDENCE_FILE_MAX, &data, &len, err);
+
+    if (rc)
+        return rc;
+    if (len == 0) {
+        free(data);
+        return sl_error_set(err, SL_EINPUT, "%s: the evidence file is empty", path);
+    }
+    sl_sha256(data, len, h);
+    sl_hex(h, SL_SHA256_LEN, file_hex);
+    for (size_t i = 0; i < len && plain; i++) {
+        unsigned char c = (unsigned char)data[i];
+        plain = !((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f);
+    }
+    if (plain && len <= EVIDENCE_TEXT_MAX) {
+        *text = data;
+        return SL_OK;
+    }
+    free(data);
+    *text = sl_xasprintf("document sha256:%s size %zu bytes", file_hex, len);
+    return SL_OK;
+}
 
 static const char *str(json_t *o, const char *k)
 {
@@ -131,13 +170,15 @@ static void print_obligations(json_t *r)
 
 int sl_cmd_obligations(int argc, char **argv)
 {
-    static const struct sl_cli_optdef defs[] = {
-        {"--json", SL_OPT_FLAG}, {"--evidence", SL_OPT_VALUE}, {NULL, SL_OPT_FLAG}};
+    static const struct sl_cli_optdef defs[] = {{"--json", SL_OPT_FLAG},
+                                                {"--evidence", SL_OPT_VALUE},
+                                                {"--evidence-file", SL_OPT_VALUE},
+                                                {NULL, SL_OPT_FLAG}};
     struct sl_cli_args a;
     struct sl_client_config cfg = {0};
     struct sl_client *cl = NULL;
     struct sl_error err;
-    char *org = NULL, *name = NULL, *rev = NULL;
+    char *org = NULL, *name = NULL, *rev = NULL, *evidence = NULL, file_hex[65] = "";
     json_t *res = NULL;
     bool satisfy;
     const char *spec;
@@ -151,8 +192,11 @@ int sl_cmd_obligations(int argc, char **argv)
         return sl_cli_usage("obligations satisfy", "expected ORG/NAME@REV ID --evidence TEXT");
     if (!satisfy && a.npos != 1)
         return sl_cli_usage("obligations", "expected ORG/NAME[@REV]");
-    if (!satisfy && sl_cli_has(&a, "--evidence"))
+    if (!satisfy && (sl_cli_has(&a, "--evidence") || sl_cli_has(&a, "--evidence-file")))
         return sl_cli_usage("obligations", "--evidence belongs to `obligations satisfy`");
+    if (sl_cli_has(&a, "--evidence") && sl_cli_has(&a, "--evidence-file"))
+        return sl_cli_usage("obligations satisfy", "give --evidence TEXT or --evidence-file FILE, "
+                                                   "not both");
     spec = satisfy ? a.pos[1] : a.pos[0];
     if (satisfy && !strchr(spec, '@'))
         return sl_cli_usage("obligations satisfy",
@@ -162,25 +206,42 @@ int sl_cmd_obligations(int argc, char **argv)
         code = sl_cli_usage(satisfy ? "obligations satisfy" : "obligations", "%s", err.msg);
         goto out;
     }
-    if (satisfy) {
-        const char *ev = sl_cli_val(&a, "--evidence");
-        if (!ev || !ev[0] || strlen(ev) > 10000) {
-            code = sl_cli_usage("obligations satisfy",
-                                "--evidence TEXT is required, 1 to 10,000 bytes");
+    if (satisfy && sl_cli_has(&a, "--evidence-file")) {
+        if (evidence_from_file(sl_cli_val(&a, "--evidence-file"), &evidence, file_hex, &err)) {
+            code = sl_cli_fail(&err);
             goto out;
         }
+    } else if (satisfy) {
+        const char *ev = sl_cli_val(&a, "--evidence");
+        if (!ev || !ev[0] || strlen(ev) > EVIDENCE_TEXT_MAX) {
+            code = sl_cli_usage("obligations satisfy",
+                                "--evidence TEXT (1 to 10,000 bytes) or --evidence-file FILE is "
+                                "required");
+            goto out;
+        }
+        evidence = sl_xstrdup(ev);
     }
     code = sl_cli_connect(&cfg, &cl);
     if (code)
         goto out;
     if (satisfy)
-        code = sl_client_obligation_satisfy(cl, org, name, rev, a.pos[2],
-                                            sl_cli_val(&a, "--evidence"), &res, &err);
+        code = sl_client_obligation_satisfy(cl, org, name, rev, a.pos[2], evidence, &res, &err);
     else
         code = sl_client_obligations(cl, org, name, rev, &res, &err);
     if (code) {
         code = sl_cli_fail(&err);
         goto out;
+    }
+    if (satisfy && res) {
+        /* What the log's obligation.satisfied entry records, so the filer
+         * can match a document to the log. */
+        unsigned char h[SL_SHA256_LEN];
+        char hex[65];
+        sl_sha256(evidence, strlen(evidence), h);
+        sl_hex(h, SL_SHA256_LEN, hex);
+        json_object_set_new(res, "evidence_sha256", json_sprintf("sha256:%s", hex));
+        if (file_hex[0])
+            json_object_set_new(res, "document_sha256", json_sprintf("sha256:%s", file_hex));
     }
     if (sl_cli_has(&a, "--json")) {
         sl_cli_print_json(res);
@@ -197,6 +258,14 @@ int sl_cmd_obligations(int argc, char **argv)
                str(ob, "status")[0] ? str(ob, "status") : "evidence recorded");
         if (str(res, "floor_tier")[0])
             printf("  floor tier   %s; tier %s\n", str(res, "floor_tier"), str(res, "tier"));
+        printf("  logged       evidence_sha256 %s", str(res, "evidence_sha256"));
+        if (file_hex[0])
+            printf(" (%s sha256:%s)",
+                   strcmp(str(res, "evidence_sha256") + 7, file_hex) == 0
+                       ? "the document's own"
+                       : "of a line naming the document's",
+                   file_hex);
+        printf("\n");
     } else {
         print_obligations(res);
     }
@@ -207,6 +276,7 @@ out:
     free(org);
     free(name);
     free(rev);
+    free(evidence);
     return code;
 }
 

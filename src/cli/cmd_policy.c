@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `sluice policy list [--json]` and `sluice policy show ID [--json]`: the
- * policy packs this build knows, and one pack's rules with their citations.
+ * `sluice policy list [--json]`, `sluice policy show ID[@VERSION] [--json]`
+ * and `sluice policy diff ID@A ID@B [--json]`: the policy packs this build
+ * knows, one pack's rules with their citations, and what changed between two
+ * versions of a pack.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +134,13 @@ static int list(struct sl_packset *ps, bool json)
                date_or(in.rescinded, INT32_MAX, r, "-"), in.default_active ? "yes" : "no",
                in.title);
     }
+    if (sl_packset_history_count(ps)) {
+        char ref[200];
+        printf("\nEarlier versions (for `--pack ID@VERSION` and `sluice policy diff`):");
+        for (size_t i = 0; i < sl_packset_history_count(ps); i++)
+            printf(" %s", sl_packset_history_ref(ps, i, ref, sizeof(ref)));
+        printf("\n");
+    }
     printf("\nDEFAULT yes: evaluated by `sluice classify` unless --pack names packs. Rescinded "
            "and vetoed\npacks are kept for what-if use: `sluice classify --pack ID --as-of "
            "DATE`.\n");
@@ -177,6 +186,10 @@ static int show(struct sl_packset *ps, const char *id, bool json)
         printf("  %s: %s\n    %s\n    when %s\n", json_string_value(json_object_get(e, "id")),
                json_string_value(json_object_get(e, "title")),
                json_string_value(json_object_get(e, "cite")), sl_buf_cstr(&b));
+        if ((x = json_object_get(e, "unverified")))
+            printf("    UNVERIFIED: %s\n", json_string_value(x));
+        if ((x = json_object_get(e, "ambiguity")))
+            printf("    CONTESTED: %s\n", json_string_value(x));
         if ((x = json_object_get(then, "min_tier")))
             printf("    then minimum tier %s\n", json_string_value(x));
         if (json_array_size(json_object_get(then, "obligations"))) {
@@ -199,8 +212,25 @@ static int show(struct sl_packset *ps, const char *id, bool json)
                json_is_true(json_object_get(e, "blocking")) ? " [blocking]" : "",
                json_string_value(json_object_get(e, "title")),
                json_string_value(json_object_get(e, "cite")));
+        if (json_is_string(json_object_get(e, "unverified")))
+            printf("    UNVERIFIED: %s\n", json_string_value(json_object_get(e, "unverified")));
     }
-    printf("\nSources\n");
+    if (json_array_size(json_object_get(doc, "notes"))) {
+        printf("\nNotes (added to decisions on the dates shown)\n");
+        json_array_foreach(json_object_get(doc, "notes"), i, e)
+        {
+            printf("  %s", json_string_value(json_object_get(e, "text")));
+            if (json_is_string(json_object_get(e, "from")))
+                printf(" [from %s]", json_string_value(json_object_get(e, "from")));
+            if (json_is_string(json_object_get(e, "until")))
+                printf(" [until %s]", json_string_value(json_object_get(e, "until")));
+            printf("\n");
+        }
+    }
+    printf("\nSources");
+    if (json_is_string(json_object_get(doc, "checked")))
+        printf(" (checked %s)", json_string_value(json_object_get(doc, "checked")));
+    printf("\n");
     json_array_foreach(json_object_get(doc, "sources"), i, e)
         printf("  %s\n    %s\n", json_string_value(json_object_get(e, "title")),
                json_string_value(json_object_get(e, "url")));
@@ -208,10 +238,121 @@ static int show(struct sl_packset *ps, const char *id, bool json)
     return 0;
 }
 
+/* Compares two arrays of objects keyed by "id": added, removed, and changed
+ * (with the keys whose values differ). */
+static json_t *diff_items(json_t *a, json_t *b)
+{
+    json_t *out = json_pack("{s:[], s:[], s:[]}", "added", "removed", "changed");
+    json_t *ia = json_object(), *ib = json_object(), *e;
+    const char *id, *key;
+    json_t *x, *v;
+    size_t i;
+
+    json_array_foreach(a, i, e) json_object_set(ia, json_string_value(json_object_get(e, "id")), e);
+    json_array_foreach(b, i, e) json_object_set(ib, json_string_value(json_object_get(e, "id")), e);
+    json_array_foreach(b, i, e)
+    {
+        id = json_string_value(json_object_get(e, "id"));
+        x = json_object_get(ia, id);
+        if (!x) {
+            json_array_append_new(json_object_get(out, "added"), json_string(id));
+        } else if (!json_equal(x, e)) {
+            json_t *keys = json_array();
+            json_object_foreach(e, key, v)
+            {
+                if (!json_equal(v, json_object_get(x, key)))
+                    json_array_append_new(keys, json_string(key));
+            }
+            json_object_foreach(x, key, v)
+            {
+                if (!json_object_get(e, key))
+                    json_array_append_new(keys, json_string(key));
+            }
+            json_array_append_new(json_object_get(out, "changed"),
+                                  json_pack("{s:s, s:o}", "id", id, "fields", keys));
+        }
+    }
+    json_array_foreach(a, i, e)
+    {
+        id = json_string_value(json_object_get(e, "id"));
+        if (!json_object_get(ib, id))
+            json_array_append_new(json_object_get(out, "removed"), json_string(id));
+    }
+    json_decref(ia);
+    json_decref(ib);
+    return out;
+}
+
+static void print_items(const char *what, json_t *d)
+{
+    size_t i, k;
+    json_t *e, *f;
+
+    json_array_foreach(json_object_get(d, "added"), i, e)
+        printf("  + %s %s\n", what, json_string_value(e));
+    json_array_foreach(json_object_get(d, "removed"), i, e)
+        printf("  - %s %s\n", what, json_string_value(e));
+    json_array_foreach(json_object_get(d, "changed"), i, e)
+    {
+        printf("  ~ %s %s:", what, json_string_value(json_object_get(e, "id")));
+        json_array_foreach(json_object_get(e, "fields"), k, f) printf(" %s", json_string_value(f));
+        printf("\n");
+    }
+}
+
+static int diff(struct sl_packset *ps, const char *ra, const char *rb, bool json)
+{
+    json_t *a = sl_packset_doc(ps, ra), *b = sl_packset_doc(ps, rb);
+    json_t *out, *fields = json_array(), *v;
+    const char *key;
+
+    if (!a || !b) {
+        fprintf(stderr, "sluice: error: unknown policy pack \"%s\" (see `sluice policy list`)\n",
+                a ? rb : ra);
+        json_decref(fields);
+        return 1;
+    }
+    json_object_foreach(b, key, v)
+    {
+        if (strcmp(key, "rules") != 0 && strcmp(key, "obligations") != 0 &&
+            !json_equal(v, json_object_get(a, key)))
+            json_array_append_new(fields, json_string(key));
+    }
+    json_object_foreach(a, key, v)
+    {
+        if (!json_object_get(b, key))
+            json_array_append_new(fields, json_string(key));
+    }
+    out = json_pack(
+        "{s:{s:O, s:O, s:s}, s:{s:O, s:O, s:s}, s:o, s:o, s:o}", "from", "id",
+        json_object_get(a, "id"), "version", json_object_get(a, "version"), "sha256",
+        sl_packset_sha256(ps, ra), "to", "id", json_object_get(b, "id"), "version",
+        json_object_get(b, "version"), "sha256", sl_packset_sha256(ps, rb), "fields", fields,
+        "rules", diff_items(json_object_get(a, "rules"), json_object_get(b, "rules")),
+        "obligations",
+        diff_items(json_object_get(a, "obligations"), json_object_get(b, "obligations")));
+    if (json) {
+        sl_cli_print_json(out);
+    } else {
+        size_t i;
+        json_t *e;
+        printf("%s@%s -> %s@%s\n", json_string_value(json_object_get(a, "id")),
+               json_string_value(json_object_get(a, "version")),
+               json_string_value(json_object_get(b, "id")),
+               json_string_value(json_object_get(b, "version")));
+        printf("  sha256 %s -> %s\n", sl_packset_sha256(ps, ra), sl_packset_sha256(ps, rb));
+        json_array_foreach(fields, i, e) printf("  ~ %s\n", json_string_value(e));
+        print_items("rule", json_object_get(out, "rules"));
+        print_items("obligation", json_object_get(out, "obligations"));
+    }
+    json_decref(out);
+    return 0;
+}
+
 int sl_cmd_policy(int argc, char **argv)
 {
     struct sl_opt o;
-    const char *a, *sub = NULL, *id = NULL, *dir = NULL;
+    const char *a, *sub = NULL, *id = NULL, *id2 = NULL, *dir = NULL;
     bool json = false, is_opt;
     struct sl_packset *ps = NULL;
     struct sl_error err;
@@ -224,6 +365,8 @@ int sl_cmd_policy(int argc, char **argv)
                 sub = a;
             else if (!id)
                 id = a;
+            else if (!id2 && strcmp(sub, "diff") == 0)
+                id2 = a;
             else {
                 sl_opt_release(&o);
                 return sl_cli_usage("policy", "unexpected argument \"%s\"", a);
@@ -241,14 +384,20 @@ int sl_cmd_policy(int argc, char **argv)
         }
     }
     sl_opt_release(&o);
-    if (!sub || (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0))
-        return sl_cli_usage("policy", "use `sluice policy list` or `sluice policy show ID`");
+    if (!sub || (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "diff") != 0))
+        return sl_cli_usage("policy", "use `sluice policy list`, `sluice policy show ID` or "
+                                      "`sluice policy diff ID@A ID@B`");
     if (strcmp(sub, "show") == 0 && !id)
         return sl_cli_usage("policy", "show needs a pack id");
+    if (strcmp(sub, "diff") == 0 && !id2)
+        return sl_cli_usage("policy", "diff needs two packs, e.g. eu-ai-act@1.0.0 eu-ai-act@1.1.0");
     sl_error_clear(&err);
     if (sl_cli_load_packs(dir, &ps, &err))
         return sl_cli_fail(&err);
-    code = strcmp(sub, "list") == 0 ? list(ps, json) : show(ps, id, json);
+    if (strcmp(sub, "diff") == 0)
+        code = diff(ps, id, id2, json);
+    else
+        code = strcmp(sub, "list") == 0 ? list(ps, json) : show(ps, id, json);
     sl_packset_free(ps);
     return code;
 }

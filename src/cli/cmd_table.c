@@ -47,7 +47,8 @@ static const char classify_help[] =
     "  --as-of DATE   evaluate the law as it stood on DATE (YYYY-MM-DD; default today)\n"
     "  --pack ID      evaluate only these packs (repeat); historical packs such as\n"
     "                 us-eo14110 (revoked 2025-01-20), us-bis-ai-diffusion (rescinded\n"
-    "                 2025-05-13) and us-ca-sb1047 (vetoed) are only evaluated this way\n"
+    "                 2025-05-13) and us-ca-sb1047 (vetoed) are only evaluated this way;\n"
+    "                 ID@VERSION re-runs an earlier version (eu-ai-act@1.0.0)\n"
     "  --policy-dir   extra packs (*.json) to load; same id replaces a built-in pack\n"
     "                 (also SLUICE_POLICY_DIR)\n"
     "  --json         the decision as JSON (keys in docs/cli.md)\n"
@@ -56,18 +57,21 @@ static const char classify_help[] =
     "utilisation; peaks for nvidia-v100, nvidia-a100, nvidia-a800, nvidia-h100-sxm,\n"
     "nvidia-h100-pcie, nvidia-h800, nvidia-h20, nvidia-h200, nvidia-b200, google-tpu-v4,\n"
     "google-tpu-v5e, google-tpu-v5p, google-tpu-v6e, amd-mi300x), and declared FLOP. The\n"
-    "central estimate is the declared figure, else the geometric mean; the range is\n"
-    "+/-30%. This is an estimate to inform a decision, not legal advice; the packs\n"
+    "central estimate is the declared figure, else the geometric mean; when figures\n"
+    "differ by more than 30% the highest is used and facts.compute-conflict blocks.\n"
+    "The range is +/-30%. This is an estimate to inform a decision, not legal advice; the packs\n"
     "mark the figures whose primary text is still to be verified.\n";
 
 static const char policy_help[] =
     "usage: sluice policy list [--json] [--policy-dir DIR]\n"
-    "       sluice policy show ID [--json] [--policy-dir DIR]\n"
+    "       sluice policy show ID[@VERSION] [--json] [--policy-dir DIR]\n"
+    "       sluice policy diff ID@VERSION ID@VERSION [--json] [--policy-dir DIR]\n"
     "\n"
     "Lists the policy packs (EU AI Act, California SB 53, New York RAISE, the tiered\n"
     "release framework, and historical packs kept for what-if use) or shows one pack:\n"
     "its status and dates, every rule with its citation and condition, its\n"
-    "obligations and sources. Pack format: docs/policy.md.\n";
+    "obligations and sources; or what changed between two versions of a pack\n"
+    "(earlier versions are kept: eu-ai-act@1.0.0). Pack format: docs/policy.md.\n";
 
 static const char serve_help[] =
     "usage: sluice serve [--data DIR] [--listen HOST:PORT] [--origin NAME]\n"
@@ -282,11 +286,15 @@ static const char eval_help[] =
 static const char obligations_help[] =
     "usage: sluice obligations ORG/NAME[@REV] [--json]\n"
     "       sluice obligations satisfy ORG/NAME@REV ID --evidence TEXT [--json]\n"
+    "       sluice obligations satisfy ORG/NAME@REV ID --evidence-file FILE [--json]\n"
     "\n"
     "Lists the obligations of a version's decision (default main), each open or\n"
     "satisfied and how, the version's tier and floor, and which obligations hold it\n"
     "there: a blocking obligation not yet satisfied holds the version at withheld.\n"
     "`satisfy` (publishers) records evidence (1 to 10,000 bytes) for an obligation;\n"
+    "--evidence-file sends a finished document (e.g. from `sluice draft`): the file\n"
+    "itself when it is text of at most 10,000 bytes, so the log's evidence_sha256\n"
+    "is its SHA-256, else the line \"document sha256:HEX size N bytes\";\n"
     "one that requires evaluations is satisfied only by attached attestations\n"
     "(`sluice eval attach`).\n";
 
@@ -375,12 +383,31 @@ static const char report_help[] =
     "inclusion proof against it; the summary says how many events verified.\n"
     "Exit 1 when any does not. --json adds \"verification\" to the server's report.\n";
 
+static const char draft_help[] =
+    "usage: sluice draft ORG/NAME[@REV] --form FORM [--json] [--out FILE]\n"
+    "\n"
+    "Writes a pre-filled draft (Markdown; --json for the structure) of a document a\n"
+    "regulator asks for, from the version's facts, its decision, its files, its\n"
+    "attestations and the transparency log. Every field the facts cannot fill reads\n"
+    "TODO(<fact key>) or TODO(<question>); the draft quotes the decision's log entry\n"
+    "and inclusion proof, checked first against the server's pinned log key. File\n"
+    "the finished document as evidence with `sluice obligations satisfy ... \n"
+    "--evidence-file FILE`: the log records its hash. Forms:\n"
+    "  eu-art52-notification      EU Art. 52(1) notification to the AI Office\n"
+    "  eu-annex-xi                EU technical documentation (Annex XI)\n"
+    "  eu-annex-xii               EU information for downstream providers (Annex XII)\n"
+    "  eu-training-summary        EU public training-content summary (AI Office template)\n"
+    "  ca-sb53-transparency       California SB 53 transparency report\n"
+    "  ca-sb53-framework-outline  California SB 53 frontier AI framework outline\n"
+    "  ny-raise-transparency      New York RAISE Act transparency report\n"
+    "Not legal advice. docs/drafts.md lists each form's fields and their sources.\n";
+
 const struct sl_cli_cmd sl_cli_commands[] = {
     {"inspect", sl_cmd_inspect, "count parameters and read architecture from weight headers",
      inspect_help},
     {"classify", sl_cmd_classify, "minimum release tier and obligations for a model, with reasons",
      classify_help},
-    {"policy", sl_cmd_policy, "list or show the policy packs", policy_help},
+    {"policy", sl_cmd_policy, "list, show or diff the policy packs", policy_help},
     {"serve", sl_cmd_serve, "run the registry server", serve_help},
     {"admin", sl_cmd_admin, "accounts, orgs, tokens, garbage collection, fsck", admin_help},
     {"login", sl_cmd_login, "save a server URL and token for push and pull", login_help},
@@ -398,6 +425,7 @@ const struct sl_cli_cmd sl_cli_commands[] = {
     {"log", sl_cmd_log, "check the server's transparency log: checkpoints, entries, proofs",
      log_help},
     {"report", sl_cmd_report, "a model's verified history from the transparency log", report_help},
+    {"draft", sl_cmd_draft, "pre-filled drafts of the documents regulators ask for", draft_help},
     {"trace", sl_cmd_trace, "name the licensee a leaked gated copy came from", trace_help},
     {NULL, NULL, NULL, NULL},
 };

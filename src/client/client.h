@@ -226,6 +226,13 @@ enum sl_err sl_client_attest_attach(struct sl_client *cl, const char *org, const
 enum sl_err sl_client_attestations(struct sl_client *cl, const char *org, const char *name,
                                    const char *rev, json_t **out, struct sl_error *err);
 
+/* GET /api/v1/models/{org}/{name}/versions/{rev} (files listed when the
+ * caller may list them) and .../decision (with log_index and log_proof). */
+enum sl_err sl_client_version(struct sl_client *cl, const char *org, const char *name,
+                              const char *rev, json_t **out, struct sl_error *err);
+enum sl_err sl_client_decision(struct sl_client *cl, const char *org, const char *name,
+                               const char *rev, json_t **out, struct sl_error *err);
+
 /* GET .../versions/{rev}/obligations and POST .../obligations/{id}/satisfy
  * {evidence}. `rev` NULL means main. */
 enum sl_err sl_client_obligations(struct sl_client *cl, const char *org, const char *name,

@@ -96,6 +96,11 @@ struct sl_compute_out {
     double modification_ratio; /* own / base, < 0 when no base */
     struct sl_compute_method methods[3];
     size_t nmethods;
+    /* Conflict: the highest method figure is more than SL_COMPUTE_RANGE above
+     * the lowest. Then `own` is the highest figure (never a mean or a lower
+     * declared figure) and lo/hi index `methods`. */
+    bool conflict;
+    size_t conflict_lo, conflict_hi;
     double cost_usd; /* < 0 when unknown */
     double flop_per_usd;
     char cost_basis[200];
@@ -105,7 +110,11 @@ struct sl_compute_out {
 #define SL_COMPUTE_RANGE 0.30 /* the EU's accepted error (Guidelines Annex A.2) */
 
 /* Estimates training compute by every method the inputs allow (DESIGN §3).
- * Fails with SL_EINPUT naming the chip or precision that has no peak figure. */
+ * The central estimate is the declared figure, else the geometric mean of the
+ * methods; but when the methods differ by more than the +/-30% band (the
+ * highest is above the lowest * 1.3), it is the highest figure and `conflict`
+ * is set, so that no disagreement is averaged below a threshold. Fails with SL_EINPUT naming the
+ * chip or precision that has no peak figure. */
 enum sl_err sl_compute_estimate(const struct sl_compute_in *in, struct sl_compute_out *out,
                                 struct sl_error *err);
 

@@ -7,7 +7,11 @@
  *   declared            the publisher's figure
  *
  * The central estimate is the declared figure when given, else the geometric
- * mean of the methods present (as Epoch AI does for Phi-4). Cost divides the
+ * mean of the methods present (as Epoch AI does for Phi-4). When the figures
+ * differ by more than the EU's accepted +/-30% error, neither rule holds: a
+ * declared 4.7e25 and a count of 4.2e21 must not become 4.5e23 (or a declared
+ * figure under a larger count), so the central estimate is the highest figure
+ * and the conflict is reported for the caller to block on. Cost divides the
  * publisher's own compute by a dated FLOP-per-dollar table.
  */
 #include "compute/compute.h"
@@ -215,7 +219,24 @@ enum sl_err sl_compute_estimate(const struct sl_compute_in *in, struct sl_comput
     if (in->declared_flop >= 0)
         add_method(out, "declared", in->declared_flop, "declared by the publisher");
 
-    if (in->declared_flop >= 0) {
+    if (out->nmethods >= 2) {
+        size_t lo = 0, hi = 0;
+        for (size_t i = 1; i < out->nmethods; i++) {
+            if (out->methods[i].flop < out->methods[lo].flop)
+                lo = i;
+            if (out->methods[i].flop > out->methods[hi].flop)
+                hi = i;
+        }
+        if (out->methods[hi].flop > out->methods[lo].flop * (1 + SL_COMPUTE_RANGE)) {
+            out->conflict = true;
+            out->conflict_lo = lo;
+            out->conflict_hi = hi;
+        }
+    }
+    if (out->conflict) {
+        out->own = out->methods[out->conflict_hi].flop;
+        out->known = true;
+    } else if (in->declared_flop >= 0) {
         out->own = in->declared_flop;
         out->known = true;
     } else if (counting >= 0 && hardware >= 0) {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/date.h"
 #include "common/util.h"
 #include "common/banned.h"
@@ -165,6 +166,27 @@ static bool pack_in_force(const struct pack *p, int32_t date, bool explicit_pick
     return true;
 }
 
+/* Appends the pack's dated notes in force on `date` ("pack: text"). */
+static void pack_notes(const struct pack *p, int32_t date, json_t *notes)
+{
+    size_t i;
+    json_t *n;
+
+    json_array_foreach(json_object_get(p->doc, "notes"), i, n)
+    {
+        int32_t from = INT32_MIN, until = INT32_MAX;
+        json_t *f = json_object_get(n, "from"), *u = json_object_get(n, "until");
+        if (json_is_string(f))
+            sl_date_parse(json_string_value(f), &from);
+        if (json_is_string(u))
+            sl_date_parse(json_string_value(u), &until);
+        if (date >= from && date < until)
+            json_array_append_new(
+                notes,
+                json_sprintf("%s: %s", p->id, json_string_value(json_object_get(n, "text"))));
+    }
+}
+
 /* Collects compute comparisons whose threshold lies inside the estimate's
  * range, labelled by the rule. */
 static void near_thresholds(const struct cond *c, json_t *env, int32_t date, const char *label,
@@ -285,6 +307,122 @@ static json_t *resolve_facts(const struct sl_classify_in *in, json_t *notes)
     return env;
 }
 
+#define CONFLICT_ID "facts.compute-conflict"
+
+/* The blocking obligation raised when the compute figures disagree (it
+ * belongs to no pack: it is about the facts, whichever packs apply). */
+static json_t *conflict_obligation(const struct sl_compute_out *co)
+{
+    const struct sl_compute_method *lo = &co->methods[co->conflict_lo];
+    const struct sl_compute_method *hi = &co->methods[co->conflict_hi];
+    char a[32], b[32];
+
+    return json_pack(
+        "{s:s, s:o, s:s, s:b, s:s, s:s, s:[s]}", "id", CONFLICT_ID, "title",
+        json_sprintf("Training compute estimates disagree: %s %s FLOP vs %s %s FLOP (more than the "
+                     "+/-30%% band); every threshold was tested against the highest, %s FLOP. "
+                     "Correct the facts or document why the figures differ",
+                     hi->method, sl_fmt_sig(hi->flop, 3, a, sizeof(a)), lo->method,
+                     sl_fmt_sig(lo->flop, 3, b, sizeof(b)), a),
+        "cite",
+        "Commission GPAI Guidelines C(2025) 5045 Annex A.2 (estimates accurate to +/-30 %); "
+        "sluice docs/facts.md (conflicting estimates)",
+        "blocking", 1, "hold_tier", sl_tier_name(SL_TIER_WITHHELD), "pack", "facts", "required_by",
+        "compute.conflict");
+}
+
+static void assume(json_t *list, const char *fact, const char *text)
+{
+    json_array_append_new(list, json_pack("{s:s, s:s}", "fact", fact, "assumed", text));
+}
+
+/* What the decision had to assume because a fact was missing (issue 16):
+ * the first lines of `classify` show these, so a result that rests on a
+ * default is never read as settled. */
+static json_t *assumptions(json_t *env, const struct sl_compute_out *co, json_t *fired,
+                           json_t *undecided)
+{
+    json_t *list = json_array(), *e, *m;
+    json_t *src = json_object_get(env, "sources");
+    size_t i, k;
+    bool gp_missing = false, gp_modality_test = false;
+    json_t *by_pack = json_object();
+
+    if (!json_is_array(json_object_get(env, "markets")))
+        assume(list, "markets",
+               "markets not given: the model is assumed to be placed on every market, so every "
+               "jurisdiction's pack applies");
+    if (!co->known)
+        assume(list, "compute",
+               "training compute unknown: rules with compute thresholds are undecided and the "
+               "minimum tier is provisional");
+    json_array_foreach(undecided, i, e)
+    {
+        json_array_foreach(json_object_get(e, "missing"), k, m)
+        {
+            const char *f = json_string_value(m);
+            if (strcmp(f, "modality") == 0 || strcmp(f, "general_purpose") == 0) {
+                const char *pack = json_string_value(json_object_get(e, "pack"));
+                json_t *rules = json_object_get(by_pack, pack);
+                if (!rules) {
+                    rules = json_array();
+                    json_object_set_new(by_pack, pack, rules);
+                }
+                add_unique(rules, json_string_value(json_object_get(e, "rule")));
+                gp_missing = true;
+            }
+        }
+    }
+    if (gp_missing) {
+        const char *pack;
+        json_t *rules;
+        json_object_foreach(by_pack, pack, rules)
+        {
+            struct sl_buf b = SL_BUF_INIT(4096);
+            sl_buf_addf(&b,
+                        "modality and general_purpose not given: whether the model is "
+                        "general-purpose is unknown, so %s rules are undecided:",
+                        pack);
+            json_array_foreach(rules, k, m) sl_buf_addf(&b, " %s", json_string_value(m));
+            assume(list, "general_purpose", sl_buf_cstr(&b));
+            sl_buf_release(&b);
+        }
+    }
+    json_array_foreach(fired, i, e)
+    {
+        const char *why = json_string_value(json_object_get(e, "why"));
+        gp_modality_test |= why && strstr(why, "general_purpose is not known") != NULL;
+    }
+    if (gp_modality_test && !sl__fact_lookup(env, "modality"))
+        assume(list, "general_purpose",
+               "modality and general_purpose not given: the model is presumed general-purpose "
+               "for the systemic-risk rules (leaving the facts out does not escape them); say "
+               "general_purpose: false if it is not");
+    else if (gp_modality_test)
+        assume(list, "general_purpose",
+               "general_purpose not given: the Commission Guidelines' indicative modality test "
+               "(generates language, text-to-image or text-to-video; C(2025) 5045 para 17) "
+               "decided whether the model is general-purpose");
+    json_array_foreach(fired, i, e)
+    {
+        const char *why = json_string_value(json_object_get(e, "why"));
+        if (why && strstr(why, "release_tier is not known")) {
+            assume(list, "release_tier",
+                   "release_tier not given: the open-source exemption assumes the weights are "
+                   "published without gating (tier open or click); at gated, hosted or withheld "
+                   "it does not apply");
+            break;
+        }
+    }
+    if (json_is_string(json_object_get(src, "active_params")) &&
+        strstr(json_string_value(json_object_get(src, "active_params")), "dense"))
+        assume(list, "active_params",
+               "active_params not given: a dense model is assumed (every parameter active per "
+               "token)");
+    json_decref(by_pack);
+    return list;
+}
+
 static json_t *compute_json(const struct sl_compute_out *co, json_t *near)
 {
     json_t *c = json_object(), *methods = json_array();
@@ -296,6 +434,16 @@ static json_t *compute_json(const struct sl_compute_out *co, json_t *near)
     json_object_set_new(c, "methods", methods);
     json_object_set_new(c, "near_threshold", json_incref(near));
     json_object_set_new(c, "known", json_boolean(co->known));
+    if (co->conflict) {
+        const struct sl_compute_method *lo = &co->methods[co->conflict_lo];
+        const struct sl_compute_method *hi = &co->methods[co->conflict_hi];
+        json_object_set_new(c, "conflict",
+                            json_pack("{s:{s:s, s:f}, s:{s:s, s:f}, s:f}", "low", "method",
+                                      lo->method, "flop", lo->flop, "high", "method", hi->method,
+                                      "flop", hi->flop, "ratio", hi->flop / lo->flop));
+    } else {
+        json_object_set_new(c, "conflict", json_null());
+    }
     if (!co->known) {
         json_object_set_new(c, "flop_central", json_null());
         json_object_set_new(c, "flop_low", json_null());
@@ -314,6 +462,58 @@ static json_t *compute_json(const struct sl_compute_out *co, json_t *near)
     return c;
 }
 
+/* What the fired rules add up to. */
+struct acc {
+    json_t *fired, *required_by, *deferred, *labels, *obl_ids, *waived;
+    int min_tier;
+};
+
+struct held {
+    const struct pack *p;
+    const struct rule *r;
+    json_t *why;
+};
+
+/* Records that rule `r` of pack `p` fired because of `why`. */
+static void fire(struct acc *a, const struct pack *p, const struct rule *r, json_t *why,
+                 int32_t as_of)
+{
+    size_t i;
+    json_t *e;
+    json_t *fr = json_pack("{s:s, s:s, s:s, s:O}", "pack", p->id, "rule", r->id, "cite", r->cite,
+                           "why", why);
+
+    if (r->min_tier >= 0)
+        json_object_set_new(fr, "min_tier", json_string(sl_tier_name((enum sl_tier)r->min_tier)));
+    if (r->unverified)
+        json_object_set_new(fr, "unverified", json_string(r->unverified));
+    if (r->ambiguity)
+        json_object_set_new(fr, "ambiguity", json_string(r->ambiguity));
+    json_array_foreach(r->defers, i, e)
+    {
+        char until[11];
+        if (as_of < r->defer_until)
+            json_object_set_new(a->deferred, json_string_value(e),
+                                json_pack("{s:s, s:s}", "until",
+                                          sl_date_format(r->defer_until, until), "rule", r->id));
+    }
+    json_array_append_new(a->fired, fr);
+    json_array_foreach(r->obligations, i, e)
+    {
+        json_t *by = json_object_get(a->required_by, json_string_value(e));
+        if (!by) {
+            by = json_array();
+            json_object_set_new(a->required_by, json_string_value(e), by);
+        }
+        add_unique(by, r->id);
+    }
+    if (r->min_tier > a->min_tier)
+        a->min_tier = r->min_tier;
+    json_array_foreach(r->labels, i, e) add_unique(a->labels, json_string_value(e));
+    json_array_foreach(r->obligations, i, e) add_unique(a->obl_ids, json_string_value(e));
+    json_array_foreach(r->waives, i, e) add_unique(a->waived, json_string_value(e));
+}
+
 enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in *in,
                         json_t **decision, struct sl_error *err)
 {
@@ -323,21 +523,54 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
     json_t *fired = json_array(), *undecided = json_array(), *labels = json_array();
     json_t *obl_ids = json_array(), *waived = json_array(), *near = json_array();
     json_t *packs_used = json_array(), *packs_skipped = json_array(), *obligations = json_array();
-    json_t *required_by = json_object();
+    json_t *required_by = json_object(), *deferred = json_object();
+    json_t *pack_versions = json_array();
+    const struct pack **sel = NULL, **used = NULL;
+    size_t nsel = 0, nused = 0, nheld = 0;
+    struct held *held = NULL;
+    struct acc acc;
     int min_tier = SL_TIER_OPEN;
     char date[11];
     enum sl_err rc;
 
-    /* Selected packs must exist. */
+    /* Selected packs must exist, one version of each. */
+    sel = sl_xcalloc(ps->n + ps->nhist + 1, sizeof(*sel));
     for (size_t i = 0; i < in->npacks; i++) {
-        if (!sl_packset_doc(ps, in->packs[i])) {
+        const struct pack *p = sl__pack_find(ps, in->packs[i]);
+        if (!p) {
             rc = sl_error_set(err, SL_EUSAGE,
                               "unknown policy pack \"%s\" (see `sluice policy "
                               "list`)",
                               in->packs[i]);
             goto out_early;
         }
+        for (size_t k = 0; k < i; k++) {
+            const struct pack *q = sl__pack_find(ps, in->packs[k]);
+            if (q != p && strcmp(q->id, p->id) == 0) {
+                rc = sl_error_set(err, SL_EUSAGE,
+                                  "--pack %s and --pack %s: select one version of pack %s",
+                                  in->packs[k], in->packs[i], p->id);
+                goto out_early;
+            }
+        }
     }
+    /* Evaluation order: the pack set's order, current versions first. */
+    for (size_t pi = 0; pi < ps->n + ps->nhist; pi++) {
+        const struct pack *p = pi < ps->n ? &ps->packs[pi] : &ps->hist[pi - ps->n];
+        bool pick = false;
+        for (size_t i = 0; i < in->npacks; i++)
+            pick |= sl__pack_find(ps, in->packs[i]) == p;
+        if (in->npacks ? pick : (pi < ps->n && p->default_active))
+            sel[nsel++] = p;
+    }
+    used = sl_xcalloc(nsel + 1, sizeof(*used));
+    acc.fired = fired;
+    acc.required_by = required_by;
+    acc.deferred = deferred;
+    acc.labels = labels;
+    acc.obl_ids = obl_ids;
+    acc.waived = waived;
+    acc.min_tier = SL_TIER_OPEN;
     env = resolve_facts(in, notes);
     compute_inputs(env, in->as_of, &cin);
     rc = sl_compute_estimate(&cin, &co, err);
@@ -357,15 +590,11 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
         json_array_append_new(notes, json_string(co.note));
     }
 
-    for (size_t pi = 0; pi < ps->n; pi++) {
-        const struct pack *p = &ps->packs[pi];
-        bool explicit_pick = false, what_if;
+    for (size_t pi = 0; pi < nsel; pi++) {
+        const struct pack *p = sel[pi];
+        bool explicit_pick = in->npacks > 0, what_if;
         char why[200];
 
-        for (size_t i = 0; i < in->npacks; i++)
-            explicit_pick |= strcmp(in->packs[i], p->id) == 0;
-        if (in->npacks ? !explicit_pick : !p->default_active)
-            continue;
         if (!jurisdiction_applies(p->jurisdiction, json_object_get(env, "markets"), why,
                                   sizeof(why)) ||
             !pack_in_force(p, in->as_of, explicit_pick, &what_if, why, sizeof(why))) {
@@ -374,6 +603,10 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
             continue;
         }
         json_array_append_new(packs_used, json_sprintf("%s@%s", p->id, p->version));
+        json_array_append_new(pack_versions, json_pack("{s:s, s:s, s:s}", "pack", p->id, "version",
+                                                       p->version, "sha256", p->sha256));
+        used[nused++] = p;
+        pack_notes(p, in->as_of, notes);
         if (what_if)
             json_array_append_new(notes, json_sprintf("pack %s was vetoed; it is evaluated as if "
                                                       "enacted (what-if)",
@@ -393,29 +626,15 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
             }
             t = sl__cond_eval(r->when, env, in->as_of, whys, missing);
             near_thresholds(r->when, env, in->as_of, label, near);
-            if (t == T_TRUE) {
-                size_t i;
-                json_t *e;
-                json_t *fr = json_pack("{s:s, s:s, s:s, s:O}", "pack", p->id, "rule", r->id, "cite",
-                                       r->cite, "why", json_array_get(whys, 0));
-                if (r->min_tier >= 0)
-                    json_object_set_new(fr, "min_tier",
-                                        json_string(sl_tier_name((enum sl_tier)r->min_tier)));
-                json_array_append_new(fired, fr);
-                json_array_foreach(r->obligations, i, e)
-                {
-                    json_t *by = json_object_get(required_by, json_string_value(e));
-                    if (!by) {
-                        by = json_array();
-                        json_object_set_new(required_by, json_string_value(e), by);
-                    }
-                    add_unique(by, r->id);
-                }
-                if (r->min_tier > min_tier)
-                    min_tier = r->min_tier;
-                json_array_foreach(r->labels, i, e) add_unique(labels, json_string_value(e));
-                json_array_foreach(r->obligations, i, e) add_unique(obl_ids, json_string_value(e));
-                json_array_foreach(r->waives, i, e) add_unique(waived, json_string_value(e));
+            if (t == T_TRUE && r->below_tier >= 0) {
+                /* Decided once the tier is known (below). */
+                held = sl_xrealloc(held, (nheld + 1) * sizeof(*held));
+                held[nheld].p = p;
+                held[nheld].r = r;
+                held[nheld].why = json_incref(json_array_get(whys, 0));
+                nheld++;
+            } else if (t == T_TRUE) {
+                fire(&acc, p, r, json_array_get(whys, 0), in->as_of);
             } else if (t == T_UNKNOWN) {
                 json_array_append_new(undecided,
                                       json_pack("{s:s, s:s, s:s, s:O}", "pack", p->id, "rule",
@@ -426,18 +645,54 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
         }
     }
 
+    /* A rule that needs the weights public (the EU open-source exemption)
+     * applies only when no other rule put the minimum tier at or above its
+     * `below_tier`: a model held at gated or above is not published openly. */
+    for (size_t h = 0; h < nheld; h++) {
+        if (acc.min_tier < held[h].r->below_tier)
+            fire(&acc, held[h].p, held[h].r, held[h].why, in->as_of);
+        else
+            json_array_append_new(
+                notes, json_sprintf("%s (%s) does not apply: the minimum tier %s keeps the weights "
+                                    "from being made public",
+                                    held[h].r->id, held[h].p->id,
+                                    sl_tier_name((enum sl_tier)acc.min_tier)));
+        json_decref(held[h].why);
+    }
+    free(held);
+    min_tier = acc.min_tier;
     {
         size_t i;
         json_t *e;
+        if (co.conflict) {
+            add_unique(obl_ids, CONFLICT_ID);
+            add_unique(labels, CONFLICT_ID);
+        }
         sort_strings(obl_ids);
         json_array_foreach(obl_ids, i, e)
         {
-            const struct pack *owner;
-            const struct obligation *o = sl__find_obligation(ps, json_string_value(e), &owner);
+            const struct pack *owner = NULL;
+            const struct obligation *o = NULL;
+            /* The applied packs' own definitions first, so that an older
+             * version's obligations are the ones it defined. */
+            for (size_t u = 0; u < nused && !o; u++) {
+                for (size_t x = 0; x < used[u]->nobligations && !o; x++) {
+                    if (strcmp(used[u]->obligations[x].id, json_string_value(e)) == 0) {
+                        o = &used[u]->obligations[x];
+                        owner = used[u];
+                    }
+                }
+            }
+            if (!o)
+                o = sl__find_obligation(ps, json_string_value(e), &owner);
             bool is_waived = false;
             size_t k;
             json_t *w, *oj;
             json_array_foreach(waived, k, w) is_waived |= json_equal(w, e);
+            if (co.conflict && strcmp(json_string_value(e), CONFLICT_ID) == 0) {
+                json_array_append_new(obligations, conflict_obligation(&co));
+                continue;
+            }
             if (!o || is_waived)
                 continue;
             oj = json_pack("{s:s, s:s, s:s, s:b, s:s}", "id", o->id, "title", o->title, "cite",
@@ -447,6 +702,20 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
             if (o->blocking)
                 json_object_set_new(oj, "hold_tier",
                                     json_string(sl_tier_name((enum sl_tier)o->hold_tier)));
+            if (o->unverified)
+                json_object_set_new(oj, "unverified", json_string(o->unverified));
+            w = json_object_get(deferred, o->id);
+            if (w) {
+                /* Due later (e.g. EU Art. 111(3) for models already on the
+                 * market): not blocking before that date. */
+                json_object_set_new(oj, "blocking", json_false());
+                json_object_del(oj, "hold_tier");
+                json_object_set_new(oj, "deadline",
+                                    json_sprintf("by %s (%s)",
+                                                 json_string_value(json_object_get(w, "until")),
+                                                 json_string_value(json_object_get(w, "rule"))));
+                json_object_set(oj, "deferred", w);
+            }
             if (o->requires_evaluations)
                 json_object_set(oj, "requires_evaluations", o->requires_evaluations);
             json_object_set(oj, "required_by", json_object_get(required_by, o->id));
@@ -471,23 +740,35 @@ enum sl_err sl_classify(const struct sl_packset *ps, const struct sl_classify_in
     if (co.known)
         json_object_set_new(d, "cost_basis", json_string(co.cost_basis));
     json_object_set_new(d, "min_tier", json_string(sl_tier_name((enum sl_tier)min_tier)));
+    /* A tier computed without the compute figure rests on rules that could
+     * not be decided: it may only go up once compute is known. */
+    json_object_set_new(d, "min_tier_provisional", json_boolean(!co.known));
+    json_object_set_new(d, "assumptions", assumptions(env, &co, fired, undecided));
     json_object_set_new(d, "labels", labels);
     json_object_set_new(d, "obligations", obligations);
     json_object_set_new(d, "waived", waived);
     json_object_set_new(d, "rules_fired", fired);
     json_object_set_new(d, "rules_undecided", undecided);
     json_object_set_new(d, "packs", packs_used);
+    json_object_set_new(d, "pack_versions", pack_versions);
     json_object_set_new(d, "packs_not_applied", packs_skipped);
     json_object_set_new(d, "notes", notes);
     json_decref(obl_ids);
     json_decref(near);
     json_decref(env);
     json_decref(required_by);
+    json_decref(deferred);
+    free(sel);
+    free(used);
     *decision = d;
     return SL_OK;
 
 out_early:
+    free(sel);
+    free(used);
+    json_decref(pack_versions);
     json_decref(required_by);
+    json_decref(deferred);
     json_decref(notes);
     json_decref(fired);
     json_decref(undecided);

@@ -171,6 +171,17 @@ static enum tri eval_leaf(const struct cond *c, json_t *env, int32_t date, struc
         r = scalar_equal(v, c->value);
         return (c->op == OP_EQ) == r ? T_TRUE : T_FALSE;
     }
+    if (json_is_string(c->value)) {
+        /* a date ordering (the loader allows strings only as dates here) */
+        int32_t have, want;
+        render(why, c->value);
+        if (!json_is_string(v) || !sl_date_parse(json_string_value(v), &have) ||
+            !sl_date_parse(json_string_value(c->value), &want))
+            return T_FALSE;
+        r = (c->op == OP_GT && have > want) || (c->op == OP_GE && have >= want) ||
+            (c->op == OP_LT && have < want) || (c->op == OP_LE && have <= want);
+        return r ? T_TRUE : T_FALSE;
+    }
     if (!sl__threshold(c, date, &t)) {
         sl_buf_adds(why, "(no threshold in force yet)");
         return T_FALSE;
@@ -212,10 +223,13 @@ static enum tri eval(const struct cond *c, json_t *env, int32_t date, struct sl_
          * true parts of an `all`); the first decisive part replaces them. */
         bool all = c->kind == COND_ALL;
         bool any_unknown = false, decided = false;
+        /* Facts count as missing only when their absence leaves the result
+         * open: a decided `all`/`any` needs none of its unknown parts. */
+        json_t *mine = missing ? json_array() : NULL;
         for (size_t i = 0; i < c->nkids; i++) {
             enum tri k;
             sl_buf_reset(&part);
-            k = eval(c->kids[i], env, date, &part, missing);
+            k = eval(c->kids[i], env, date, &part, mine);
             if (k == T_UNKNOWN) {
                 any_unknown = true;
             } else if ((all && k == T_TRUE) || (!all && k == T_FALSE)) {
@@ -234,6 +248,13 @@ static enum tri eval(const struct cond *c, json_t *env, int32_t date, struct sl_
             res = all ? T_FALSE : T_TRUE;
         else
             res = any_unknown ? T_UNKNOWN : (all ? T_TRUE : T_FALSE);
+        if (mine) {
+            size_t i;
+            json_t *e;
+            if (res == T_UNKNOWN)
+                json_array_foreach(mine, i, e) add_missing(missing, json_string_value(e));
+            json_decref(mine);
+        }
         sl_buf_add(why, sl_buf_cstr(&acc), acc.len);
         break;
     }

@@ -57,6 +57,9 @@ static const char *const domains[] = {"cbrn",         "biological", "chemical", 
                                       "radiological", "cyber",      "autonomy", "ai-rnd",
                                       "manipulation", "persuasion", "other",    NULL};
 static const char *const levels[] = {"none", "low", "medium", "high", "critical", NULL};
+static const char *const tiers[] = {"open", "click", "gated", "hosted", "withheld", NULL};
+/* Chapters of the EU GPAI Code of Practice (10 Jul 2025). */
+static const char *const cop_chapters[] = {"transparency", "copyright", "safety-security", NULL};
 
 static const struct field hardware_fields[] = {
     {"chip", F_STR, 0, NULL, NULL, 0},
@@ -114,6 +117,10 @@ static const struct field top_fields[] = {
     {"developer", F_OBJ, 0, NULL, developer_fields, 0},
     {"markets", F_ENUMS, 0, NULL, NULL, 300},
     {"evaluations", F_OBJS, 0, NULL, eval_fields, 64},
+    {"general_purpose", F_BOOL, 0, NULL, NULL, 0},
+    {"placed_on_market", F_DATE, 0, NULL, NULL, 0},
+    {"code_of_practice_signatory", F_ENUMS, 0, cop_chapters, NULL, 3},
+    {"release_tier", F_ENUM, 0, tiers, NULL, 0},
     {NULL, 0, 0, NULL, NULL, 0},
 };
 

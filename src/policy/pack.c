@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "common/date.h"
+#include "common/jsonout.h"
 #include "common/util.h"
+#include "crypto/crypto.h"
 #include "common/banned.h"
 
 #define PACK_MAX_BYTES (4u << 20)
@@ -64,6 +66,10 @@ static const char *const known_facts[] = {"params",
                                           "markets",
                                           "eval.max_level",
                                           "eval.domains",
+                                          "general_purpose",
+                                          "placed_on_market",
+                                          "code_of_practice_signatory",
+                                          "release_tier",
                                           NULL};
 
 struct ctx {
@@ -336,6 +342,11 @@ static enum sl_err compile_cond(struct ctx *c, json_t *j, int depth, struct cond
                 return rc;
         } else if (json_is_number(v)) {
             k->thr = THR_PLAIN;
+        } else if (json_is_string(v) && k->op != OP_EQ && k->op != OP_NE) {
+            /* Ordering a string compares dates: "placed_on_market" < "2025-08-02". */
+            int32_t day;
+            if (!sl_date_parse(json_string_value(v), &day))
+                return bad(c, "\"%s\" needs a number or a date YYYY-MM-DD", json_string_value(op));
         } else if (json_is_string(v) || json_is_boolean(v)) {
             if (k->op != OP_EQ && k->op != OP_NE)
                 return bad(c, "\"%s\" needs a number", json_string_value(op));
@@ -356,6 +367,9 @@ static void rule_clear(struct rule *r)
     json_decref(r->labels);
     json_decref(r->obligations);
     json_decref(r->waives);
+    json_decref(r->defers);
+    free(r->unverified);
+    free(r->ambiguity);
 }
 
 static void pack_clear(struct pack *p)
@@ -375,6 +389,7 @@ static void pack_clear(struct pack *p)
         free(o->title);
         free(o->cite);
         free(o->deadline);
+        free(o->unverified);
         json_decref(o->requires_evaluations);
     }
     free(p->obligations);
@@ -382,10 +397,36 @@ static void pack_clear(struct pack *p)
     memset(p, 0, sizeof(*p));
 }
 
+/* `"verified": false` needs `"unverified"` saying what could not be checked
+ * against a primary source; `"ambiguous": true` needs `"ambiguity"` with the
+ * reason (issue 16: never guess, say so). */
+static enum sl_err get_caveats(struct ctx *c, json_t *j, char **unverified, char **ambiguity)
+{
+    json_t *v = json_object_get(j, "verified"), *a = json_object_get(j, "ambiguous");
+    enum sl_err rc;
+
+    if (v && !json_is_boolean(v))
+        return bad(c, "\"verified\" must be true or false");
+    if (a && !json_is_boolean(a))
+        return bad(c, "\"ambiguous\" must be true or false");
+    rc = get_str(c, j, "unverified", false, unverified);
+    if (!rc)
+        rc = get_str(c, j, "ambiguity", false, ambiguity);
+    if (rc)
+        return rc;
+    if (json_is_false(v) != (*unverified != NULL))
+        return bad(c, "\"verified\": false and \"unverified\" (what is not verified) go "
+                      "together");
+    if (json_is_true(a) != (*ambiguity != NULL))
+        return bad(c, "\"ambiguous\": true and \"ambiguity\" (the reason) go together");
+    return SL_OK;
+}
+
 static enum sl_err compile_obligation(struct ctx *c, json_t *j, struct obligation *o)
 {
     static const char *const keys[] = {
-        "id", "title", "cite", "blocking", "requires_evaluations", "deadline", "hold_tier", NULL};
+        "id",       "title",     "cite",     "blocking",   "requires_evaluations",
+        "deadline", "hold_tier", "verified", "unverified", NULL};
     json_t *b, *h;
     enum sl_err rc;
 
@@ -402,6 +443,11 @@ static enum sl_err compile_obligation(struct ctx *c, json_t *j, struct obligatio
         rc = get_str(c, j, "deadline", false, &o->deadline);
     if (!rc)
         rc = get_str_array(c, j, "requires_evaluations", &o->requires_evaluations);
+    if (!rc) {
+        char *none = NULL;
+        rc = get_caveats(c, j, &o->unverified, &none);
+        free(none);
+    }
     if (rc)
         return rc;
     b = json_object_get(j, "blocking");
@@ -423,14 +469,17 @@ static enum sl_err compile_obligation(struct ctx *c, json_t *j, struct obligatio
 
 static enum sl_err compile_rule(struct ctx *c, json_t *j, struct rule *r)
 {
-    static const char *const keys[] = {"id",        "title", "cite", "effective",
-                                       "rescinded", "when",  "then", NULL};
-    static const char *const then_keys[] = {"min_tier", "labels", "obligations", "waives", NULL};
+    static const char *const keys[] = {"id",         "title",     "cite",      "effective",
+                                       "rescinded",  "when",      "then",      "verified",
+                                       "unverified", "ambiguous", "ambiguity", NULL};
+    static const char *const then_keys[] = {"min_tier", "labels",      "obligations",     "waives",
+                                            "defers",   "defer_until", "only_below_tier", NULL};
     json_t *then;
     size_t n;
     enum sl_err rc;
 
     r->min_tier = -1;
+    r->below_tier = -1;
     if (!json_is_object(j))
         return bad(c, "must be an object");
     rc = check_keys(c, j, keys);
@@ -444,6 +493,8 @@ static enum sl_err compile_rule(struct ctx *c, json_t *j, struct rule *r)
         rc = get_date(c, j, "effective", INT32_MIN, &r->effective);
     if (!rc)
         rc = get_date(c, j, "rescinded", INT32_MAX, &r->rescinded);
+    if (!rc)
+        rc = get_caveats(c, j, &r->unverified, &r->ambiguity);
     if (rc)
         return rc;
     if (!json_object_get(j, "when"))
@@ -464,8 +515,23 @@ static enum sl_err compile_rule(struct ctx *c, json_t *j, struct rule *r)
         rc = get_str_array(c, then, "obligations", &r->obligations);
     if (!rc)
         rc = get_str_array(c, then, "waives", &r->waives);
+    if (!rc)
+        rc = get_str_array(c, then, "defers", &r->defers);
+    if (!rc)
+        rc = get_date(c, then, "defer_until", INT32_MAX, &r->defer_until);
     if (rc)
         return rc;
+    if ((r->defers != NULL) != (r->defer_until != INT32_MAX))
+        return bad(c, "\"defers\" and \"defer_until\" go together");
+    if (json_object_get(then, "only_below_tier")) {
+        enum sl_tier t;
+        json_t *bt = json_object_get(then, "only_below_tier");
+        if (!json_is_string(bt) || !sl_tier_parse(json_string_value(bt), &t) || t == SL_TIER_OPEN)
+            return bad(c, "\"only_below_tier\" must be click, gated, hosted or withheld");
+        if (json_object_get(then, "min_tier"))
+            return bad(c, "\"only_below_tier\" and \"min_tier\" do not go together");
+        r->below_tier = (int)t;
+    }
     if (json_object_get(then, "min_tier")) {
         enum sl_tier t;
         json_t *mt = json_object_get(then, "min_tier");
@@ -479,11 +545,11 @@ static enum sl_err compile_rule(struct ctx *c, json_t *j, struct rule *r)
 
 static enum sl_err compile_pack(struct ctx *c, json_t *doc, struct pack *p)
 {
-    static const char *const keys[] = {
-        "id",        "version",   "title",     "jurisdiction", "status",  "default_active",
-        "effective", "rescinded", "review_by", "summary",      "sources", "obligations",
-        "rules",     NULL};
-    static const char *const statuses[] = {"in_force", "rescinded", "vetoed",
+    static const char *const keys[] = {"id",        "version",        "title",     "jurisdiction",
+                                       "status",    "default_active", "effective", "rescinded",
+                                       "review_by", "summary",        "sources",   "obligations",
+                                       "rules",     "notes",          "checked",   NULL};
+    static const char *const statuses[] = {"in_force", "enacted",   "rescinded", "vetoed",
                                            "proposal", "framework", NULL};
     json_t *v;
     size_t i;
@@ -520,15 +586,16 @@ static enum sl_err compile_pack(struct ctx *c, json_t *doc, struct pack *p)
         for (const char *const *s = statuses; *s && !ok; s++)
             ok = strcmp(*s, p->status) == 0;
         if (!ok)
-            return bad(c, "\"status\" must be in_force, rescinded, vetoed, proposal or framework");
+            return bad(c, "\"status\" must be in_force, enacted, rescinded, vetoed, proposal or "
+                          "framework");
     }
     v = json_object_get(doc, "default_active");
     if (v && !json_is_boolean(v))
         return bad(c, "\"default_active\" must be true or false");
     p->default_active =
         v ? json_is_true(v)
-          : (strcmp(p->status, "in_force") == 0 || strcmp(p->status, "proposal") == 0 ||
-             strcmp(p->status, "framework") == 0);
+          : (strcmp(p->status, "in_force") == 0 || strcmp(p->status, "enacted") == 0 ||
+             strcmp(p->status, "proposal") == 0 || strcmp(p->status, "framework") == 0);
     v = json_object_get(doc, "sources");
     if (!json_is_array(v) || json_array_size(v) == 0)
         return bad(c, "\"sources\" must be a non-empty array of {title, url}");
@@ -538,6 +605,28 @@ static enum sl_err compile_pack(struct ctx *c, json_t *doc, struct pack *p)
             !json_is_string(json_object_get(e, "url")))
             return bad(c, "sources[%zu] needs \"title\" and \"url\"", i);
     }
+    v = json_object_get(doc, "notes");
+    if (v && !json_is_array(v))
+        return bad(c, "\"notes\" must be an array of {text, from?, until?}");
+    json_array_foreach(v, i, e)
+    {
+        static const char *const note_keys[] = {"text", "from", "until", NULL};
+        int32_t d;
+        size_t n = push(c, "notes[%zu]", i);
+        if (!json_is_object(e) || !json_is_string(json_object_get(e, "text")))
+            return bad(c, "must be {\"text\": STRING, \"from\"?: DATE, \"until\"?: DATE}");
+        rc = check_keys(c, e, note_keys);
+        if (!rc)
+            rc = get_date(c, e, "from", INT32_MIN, &d);
+        if (!rc)
+            rc = get_date(c, e, "until", INT32_MAX, &d);
+        if (rc)
+            return rc;
+        pop(c, n);
+    }
+    v = json_object_get(doc, "checked");
+    if (v && (!json_is_string(v) || !sl_date_parse(json_string_value(v), &review)))
+        return bad(c, "\"checked\" must be a date YYYY-MM-DD (when the sources were checked)");
     v = json_object_get(doc, "obligations");
     if (v && !json_is_array(v))
         return bad(c, "\"obligations\" must be an array");
@@ -571,38 +660,129 @@ static enum sl_err compile_pack(struct ctx *c, json_t *doc, struct pack *p)
     return SL_OK;
 }
 
-enum sl_err sl_packset_add(struct sl_packset *ps, const char *source, const char *text, size_t len,
-                           struct sl_error *err)
+static void pack_digest(struct pack *p)
+{
+    unsigned char h[SL_SHA256_LEN];
+    char *text = sl_json_dump(p->doc, 0, NULL);
+
+    sl_sha256(text, strlen(text), h);
+    sl_hex(h, SL_SHA256_LEN, p->sha256);
+    free(text);
+}
+
+static enum sl_err load_pack(const char *source, const char *text, size_t len, struct pack *p,
+                             struct sl_error *err)
 {
     struct ctx c;
     json_error_t je;
     json_t *doc;
-    struct pack p;
     enum sl_err rc;
 
     memset(&c, 0, sizeof(c));
     c.source = source;
     c.err = err;
+    memset(p, 0, sizeof(*p));
     if (len > PACK_MAX_BYTES)
         return sl_error_set(err, SL_ELIMIT, "%s: pack is over %u bytes", source, PACK_MAX_BYTES);
     doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!doc)
         return sl_error_set(err, SL_EINPUT, "%s: line %d, column %d: %s", source, je.line,
                             je.column, je.text);
-    memset(&p, 0, sizeof(p));
-    rc = compile_pack(&c, doc, &p);
+    rc = compile_pack(&c, doc, p);
     json_decref(doc);
     if (rc) {
-        pack_clear(&p);
+        pack_clear(p);
         return rc;
     }
-    p.source = sl_xstrdup(source);
-    for (size_t i = 0; i < ps->n; i++) {
-        if (strcmp(ps->packs[i].id, p.id) == 0) {
-            pack_clear(&ps->packs[i]);
-            ps->packs[i] = p;
-            return SL_OK;
+    p->source = sl_xstrdup(source);
+    pack_digest(p);
+    return SL_OK;
+}
+
+enum sl_err sl_packset_add_version(struct sl_packset *ps, const char *source, const char *text,
+                                   size_t len, struct sl_error *err)
+{
+    struct pack p;
+    enum sl_err rc = load_pack(source, text, len, &p, err);
+
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < ps->nhist; i++) {
+        if (strcmp(ps->hist[i].id, p.id) == 0 && strcmp(ps->hist[i].version, p.version) == 0) {
+            rc = sl_error_set(err, SL_EINPUT, "%s: pack %s@%s is already loaded", source, p.id,
+                              p.version);
+            pack_clear(&p);
+            return rc;
         }
+    }
+    ps->hist = sl_xrealloc(ps->hist, (ps->nhist + 1) * sizeof(*ps->hist));
+    ps->hist[ps->nhist++] = p;
+    return SL_OK;
+}
+
+size_t sl_packset_history_count(const struct sl_packset *ps)
+{
+    return ps->nhist;
+}
+
+const char *sl_packset_history_ref(const struct sl_packset *ps, size_t i, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s@%s", ps->hist[i].id, ps->hist[i].version);
+    return buf;
+}
+
+const struct pack *sl__pack_find(const struct sl_packset *ps, const char *ref)
+{
+    const char *at = strchr(ref, '@');
+    size_t idlen = at ? (size_t)(at - ref) : strlen(ref);
+
+    for (size_t i = 0; i < ps->n; i++) {
+        const struct pack *p = &ps->packs[i];
+        if (strlen(p->id) == idlen && strncmp(p->id, ref, idlen) == 0 &&
+            (!at || strcmp(p->version, at + 1) == 0))
+            return p;
+    }
+    for (size_t i = 0; at && i < ps->nhist; i++) {
+        const struct pack *p = &ps->hist[i];
+        if (strlen(p->id) == idlen && strncmp(p->id, ref, idlen) == 0 &&
+            strcmp(p->version, at + 1) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+const char *sl_packset_sha256(const struct sl_packset *ps, const char *ref)
+{
+    const struct pack *p = sl__pack_find(ps, ref);
+
+    return p ? p->sha256 : NULL;
+}
+
+enum sl_err sl_packset_add(struct sl_packset *ps, const char *source, const char *text, size_t len,
+                           struct sl_error *err)
+{
+    struct pack p;
+    enum sl_err rc = load_pack(source, text, len, &p, err);
+
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < ps->n; i++) {
+        struct pack *old = &ps->packs[i];
+        bool kept = false;
+        if (strcmp(old->id, p.id) != 0)
+            continue;
+        /* A different version replacing this one: keep the old for re-runs. */
+        for (size_t k = 0; k < ps->nhist; k++)
+            kept |= strcmp(ps->hist[k].id, old->id) == 0 &&
+                    strcmp(ps->hist[k].version, old->version) == 0;
+        if (strcmp(old->version, p.version) != 0 && !kept) {
+            ps->hist = sl_xrealloc(ps->hist, (ps->nhist + 1) * sizeof(*ps->hist));
+            ps->hist[ps->nhist++] = *old;
+        } else {
+            pack_clear(old);
+        }
+        *old = p;
+        return SL_OK;
     }
     ps->packs = sl_xrealloc(ps->packs, (ps->n + 1) * sizeof(*ps->packs));
     ps->packs[ps->n++] = p;
@@ -626,6 +806,27 @@ const struct obligation *sl__find_obligation(const struct sl_packset *ps, const 
 
 enum sl_err sl_packset_check(const struct sl_packset *ps, struct sl_error *err)
 {
+    for (size_t i = 0; i < ps->nhist; i++) {
+        const struct pack *p = &ps->hist[i];
+        for (size_t r = 0; r < p->nrules; r++) {
+            json_t *lists[3] = {p->rules[r].obligations, p->rules[r].waives, p->rules[r].defers};
+            for (int l = 0; l < 3; l++) {
+                size_t x;
+                json_t *e;
+                json_array_foreach(lists[l], x, e)
+                {
+                    bool own = false;
+                    for (size_t k = 0; k < p->nobligations && !own; k++)
+                        own = strcmp(p->obligations[k].id, json_string_value(e)) == 0;
+                    if (!own && !sl__find_obligation(ps, json_string_value(e), NULL))
+                        return sl_error_set(err, SL_EINPUT,
+                                            "%s: rule %s names obligation \"%s\" that no pack "
+                                            "defines",
+                                            p->source, p->rules[r].id, json_string_value(e));
+                }
+            }
+        }
+    }
     for (size_t i = 0; i < ps->n; i++) {
         const struct pack *p = &ps->packs[i];
         for (size_t k = 0; k < p->nobligations; k++) {
@@ -637,8 +838,8 @@ enum sl_err sl_packset_check(const struct sl_packset *ps, struct sl_error *err)
                                     p->source, p->obligations[k].id, owner->id);
         }
         for (size_t r = 0; r < p->nrules; r++) {
-            json_t *lists[2] = {p->rules[r].obligations, p->rules[r].waives};
-            for (int l = 0; l < 2; l++) {
+            json_t *lists[3] = {p->rules[r].obligations, p->rules[r].waives, p->rules[r].defers};
+            for (int l = 0; l < 3; l++) {
                 size_t x;
                 json_t *e;
                 json_array_foreach(lists[l], x, e)
@@ -667,7 +868,10 @@ enum sl_err sl_packset_builtin(struct sl_packset **out, struct sl_error *err)
 
     for (const struct sl__embedded_pack *e = sl__embedded_packs; e->file && !rc; e++) {
         char *src = sl_xasprintf("policy/%s", e->file);
-        rc = sl_packset_add(ps, src, e->text, e->len, err);
+        if (sl_str_has_prefix(e->file, "history/"))
+            rc = sl_packset_add_version(ps, src, e->text, e->len, err);
+        else
+            rc = sl_packset_add(ps, src, e->text, e->len, err);
         free(src);
     }
     if (!rc)
@@ -679,6 +883,10 @@ enum sl_err sl_packset_builtin(struct sl_packset **out, struct sl_error *err)
     for (size_t i = 0; i < ps->n; i++) {
         free(ps->packs[i].source);
         ps->packs[i].source = sl_xstrdup("built-in");
+    }
+    for (size_t i = 0; i < ps->nhist; i++) {
+        free(ps->hist[i].source);
+        ps->hist[i].source = sl_xstrdup("built-in");
     }
     *out = ps;
     return SL_OK;
@@ -708,10 +916,9 @@ void sl_packset_info(const struct sl_packset *ps, size_t i, struct sl_pack_info 
 
 json_t *sl_packset_doc(const struct sl_packset *ps, const char *id)
 {
-    for (size_t i = 0; i < ps->n; i++)
-        if (strcmp(ps->packs[i].id, id) == 0)
-            return ps->packs[i].doc;
-    return NULL;
+    const struct pack *p = sl__pack_find(ps, id);
+
+    return p ? p->doc : NULL;
 }
 
 void sl_packset_free(struct sl_packset *ps)
@@ -720,6 +927,9 @@ void sl_packset_free(struct sl_packset *ps)
         return;
     for (size_t i = 0; i < ps->n; i++)
         pack_clear(&ps->packs[i]);
+    for (size_t i = 0; i < ps->nhist; i++)
+        pack_clear(&ps->hist[i]);
     free(ps->packs);
+    free(ps->hist);
     free(ps);
 }

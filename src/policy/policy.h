@@ -52,13 +52,29 @@ struct sl_packset *sl_packset_new(void);
 enum sl_err sl_packset_add(struct sl_packset *ps, const char *source, const char *text, size_t len,
                            struct sl_error *err);
 
+/* Adds an earlier version of a pack, kept so that old decisions can be
+ * re-run (`--pack ID@VERSION`); it is never evaluated by default, listed or
+ * logged as active. Fails when that id and version are already loaded. */
+enum sl_err sl_packset_add_version(struct sl_packset *ps, const char *source, const char *text,
+                                   size_t len, struct sl_error *err);
+
+/* Number of kept earlier versions, and "ID@VERSION" of the i-th (borrowed). */
+size_t sl_packset_history_count(const struct sl_packset *ps);
+const char *sl_packset_history_ref(const struct sl_packset *ps, size_t i, char *buf, size_t len);
+
+/* Hex SHA-256 of a pack's compact JSON, "ID" or "ID@VERSION" (borrowed), or
+ * NULL for an unknown pack. The log's policy.activated entries use the same
+ * digest. */
+const char *sl_packset_sha256(const struct sl_packset *ps, const char *ref);
+
 /* Checks that every obligation a rule names is defined exactly once. */
 enum sl_err sl_packset_check(const struct sl_packset *ps, struct sl_error *err);
 
 size_t sl_packset_count(const struct sl_packset *ps);
 void sl_packset_info(const struct sl_packset *ps, size_t i, struct sl_pack_info *info);
 
-/* Returns the pack's JSON document (borrowed), or NULL for an unknown id. */
+/* Returns the pack's JSON document (borrowed), or NULL for an unknown id.
+ * `id` is "ID" (the current version) or "ID@VERSION" (any kept version). */
 json_t *sl_packset_doc(const struct sl_packset *ps, const char *id);
 
 void sl_packset_free(struct sl_packset *ps);

@@ -44,18 +44,25 @@ struct obligation {
     bool blocking;
     int hold_tier;                /* tier held at while unmet (blocking only); withheld default */
     json_t *requires_evaluations; /* array or NULL */
+    char *unverified;             /* what is not verified, or NULL */
 };
 
 struct rule {
     char *id, *title, *cite;
     int32_t effective, rescinded;
     struct cond *when;
-    int min_tier;                          /* -1 when the rule sets none */
+    int min_tier;   /* -1 when the rule sets none */
+    int below_tier; /* applies only while the decision's minimum tier is below it; -1: always */
     json_t *labels, *obligations, *waives; /* arrays of strings */
+    json_t *defers;                        /* obligations made non-blocking until defer_until */
+    int32_t defer_until;                   /* INT32_MAX when the rule defers nothing */
+    char *unverified;                      /* what is not verified against the law, or NULL */
+    char *ambiguity;                       /* why the rule's reading is contested, or NULL */
 };
 
 struct pack {
     char *id, *version, *title, *jurisdiction, *status, *source;
+    char sha256[65]; /* hex SHA-256 of the pack's compact JSON (as logged) */
     bool default_active;
     int32_t effective, rescinded;
     struct rule *rules;
@@ -66,9 +73,14 @@ struct pack {
 };
 
 struct sl_packset {
-    struct pack *packs;
+    struct pack *packs; /* the current version of each pack id */
     size_t n;
+    struct pack *hist; /* earlier versions, chosen only as ID@VERSION */
+    size_t nhist;
 };
+
+/* Finds a pack by "ID" (current version) or "ID@VERSION" (current or kept). */
+const struct pack *sl__pack_find(const struct sl_packset *ps, const char *ref);
 
 /* Tri-state truth for conditions over incomplete facts. */
 enum tri { T_FALSE = 0, T_TRUE = 1, T_UNKNOWN = 2 };

@@ -947,9 +947,11 @@ enum sl_err sl_reg_obligation_satisfy(struct sl_registry *r, const struct sl_pri
         goto fail;
     }
     sl__pseudonym(r, model, p->user_id, who);
-    sl__text_digest(r, evidence, digest);
+    /* evidence is a document meant to be checked by whoever holds it: its
+     * plain SHA-256 is public (docs/log.md) */
+    sl__public_digest(evidence, digest);
     e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", "obligation.satisfied", "model", model,
-                  "commit", v->commit, "obligation", id, "evidence_hmac", digest, "by", who);
+                  "commit", v->commit, "obligation", id, "evidence_sha256", digest, "by", who);
     rc = sl__log_append(r, db, e, NULL, err);
     json_decref(e);
     if (!rc)

@@ -1,23 +1,27 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`sluice policy list/show` and run-time policy packs (--policy-dir,
-SLUICE_POLICY_DIR), including how a broken pack file is reported."""
+"""`sluice policy list/show/diff` and run-time policy packs (--policy-dir,
+SLUICE_POLICY_DIR), including how a broken pack file is reported, and the
+kept earlier versions of packs (--pack ID@VERSION)."""
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import server as sv  # noqa: E402
 import sluicetest as st  # noqa: E402
 
 EXPECTED_PACKS = {
     # id: (status, jurisdiction, effective, rescinded, default_active)
     "eu-ai-act": ("in_force", "EU", "2025-08-02", None, True),
     "us-ca-sb53": ("in_force", "US-CA", "2026-01-01", None, True),
-    "us-ny-raise": ("in_force", "US-NY", "2027-01-01", None, True),
+    "us-ny-raise": ("enacted", "US-NY", "2027-01-01", None, True),
     "tiered-release": ("proposal", "global", "2025-01-01", None, True),
     "tiered-release-indexed": ("proposal", "global", "2025-01-01", None, False),
     "us-eo14110": ("rescinded", "US", "2023-10-30", "2025-01-20", False),
     "us-bis-ai-diffusion": ("rescinded", "US", "2025-01-13", "2025-05-13", False),
     "us-ca-sb1047": ("vetoed", "US-CA", "2025-01-01", None, False),
+    "kr-ai-basic-act": ("in_force", "KR", "2026-01-22", None, True),
 }
 
 
@@ -50,7 +54,7 @@ class PolicyList(st.TempDirTestCase):
     def test_list_json(self):
         packs = st.run_json(self, "policy", "list", "--json")
         by_id = {p["id"]: p for p in packs}
-        self.assertEqual(len(packs), 8)
+        self.assertEqual(len(packs), 9)
         self.assertEqual(set(by_id), set(EXPECTED_PACKS))
         for pid, (status, where, eff, resc, default) in EXPECTED_PACKS.items():
             with self.subTest(pack=pid):
@@ -120,7 +124,9 @@ class PolicyList(st.TempDirTestCase):
 
     def test_usage(self):
         for args in (("policy",), ("policy", "frobnicate"), ("policy", "show"),
-                     ("policy", "show", "a", "b")):
+                     ("policy", "show", "a", "b"), ("policy", "diff"),
+                     ("policy", "diff", "eu-ai-act@1.0.0"),
+                     ("policy", "diff", "a", "b", "c")):
             with self.subTest(args=args):
                 r = st.run(*args)
                 self.assertEqual(r.rc, 2, repr(r))
@@ -164,10 +170,10 @@ class PolicyDir(st.TempDirTestCase):
         # together with a built-in pack
         d2 = self.classify("--policy-dir", d, "--pack", "test-local", "--pack", "tiered-release")
         self.assertEqual(d2["min_tier"], "withheld")
-        self.assertEqual(sorted(d2["packs"]), ["test-local@0.1.0", "tiered-release@1.0.0"])
+        self.assertEqual(sorted(d2["packs"]), ["test-local@0.1.0", "tiered-release@1.1.0"])
         # listed, with its file as source
         packs = st.run_json(self, "policy", "list", "--json", "--policy-dir", d)
-        self.assertEqual(len(packs), 9)
+        self.assertEqual(len(packs), 10)
         mine = [p for p in packs if p["id"] == "test-local"]
         self.assertEqual(len(mine), 1)
         self.assertIn("test-local.json", mine[0]["source"])
@@ -193,7 +199,7 @@ class PolicyDir(st.TempDirTestCase):
         d1 = self.classify("--policy-dir", d)
         self.assertEqual(d1["min_tier"], "withheld")
         self.assertIn("test-local@0.1.0", d1["packs"])
-        self.assertIn("eu-ai-act@1.0.0", d1["packs"])
+        self.assertIn("eu-ai-act@1.1.0", d1["packs"])
 
     def test_same_id_replaces_builtin(self):
         with open(os.path.join(st.SOURCE, "policy", "tiered-release.json")) as f:
@@ -205,10 +211,10 @@ class PolicyDir(st.TempDirTestCase):
         d = self.pack_dir(pack)
         d1 = self.classify("--policy-dir", d)
         self.assertIn("tiered-release@9.0.0", d1["packs"])
-        self.assertNotIn("tiered-release@1.0.0", d1["packs"])
+        self.assertNotIn("tiered-release@1.1.0", d1["packs"])
         self.assertEqual(d1["min_tier"], "gated")
         packs = st.run_json(self, "policy", "list", "--json", "--policy-dir", d)
-        self.assertEqual(len(packs), 8)
+        self.assertEqual(len(packs), 9)
         self.assertEqual({p["id"]: p["version"] for p in packs}["tiered-release"], "9.0.0")
 
     def assertPackError(self, pack, fname_part, needs, code=2):
@@ -285,6 +291,152 @@ class PolicyDir(st.TempDirTestCase):
         self.assertIn(missing, r.stderr)
         r = st.run("policy", "list", env={"SLUICE_POLICY_DIR": missing})
         self.assertEqual(r.rc, 3, repr(r))
+
+
+class PackVersions(st.TempDirTestCase):
+    """Issue 16 item 7: old decisions stay reproducible."""
+
+    # a fine-tuner of a 3.8e25 base, modification 1e24 (ratio 0.026): EU 1.0.0 gave
+    # it the systemic-risk duties, 1.1.0 leaves them with the original provider
+    FACTS = {"params": 7e10, "training": {"declared_flop": 1e24}, "modality": ["text"],
+             "base_model": {"name": "Big-Base", "training_flop": 3.8e25, "systemic_risk": True},
+             "markets": ["EU"]}
+
+    def classify(self, *packs, env=None):
+        facts = self.write_json("facts.json", self.FACTS)
+        args = ["classify", "--facts", facts, "--as-of", "2026-06-01", "--json"]
+        for p in packs:
+            args += ["--pack", p]
+        return st.run_json(self, *args, env=env)
+
+    def test_old_version_re_runs_as_it_was(self):
+        old = self.classify("eu-ai-act@1.0.0")
+        new = self.classify("eu-ai-act@1.1.0")
+        self.assertEqual(old["packs"], ["eu-ai-act@1.0.0"])
+        self.assertEqual(new["packs"], ["eu-ai-act@1.1.0"])
+        self.assertEqual(self.classify("eu-ai-act")["packs"], ["eu-ai-act@1.1.0"])
+        self.assertIn("eu.gpai-systemic-risk", old["labels"])
+        self.assertIn("eu.art52.notification", {o["id"] for o in old["obligations"]})
+        self.assertNotIn("eu.gpai-systemic-risk", new["labels"])
+        self.assertIn("eu.downstream-not-provider", new["labels"])
+        # the old version's own obligation texts, not today's
+        evals = [o for o in old["obligations"] if o["id"] == "eu.art55.model-evaluation"][0]
+        self.assertEqual(evals["requires_evaluations"], ["cbrn", "cyber", "autonomy"])
+        self.assertIn("to verify", evals["title"])
+
+    def test_decision_records_version_and_hash(self):
+        old = self.classify("eu-ai-act@1.0.0")
+        new = self.classify("eu-ai-act@1.1.0")
+        diff = st.run_json(self, "policy", "diff", "eu-ai-act@1.0.0", "eu-ai-act@1.1.0", "--json")
+        self.assertEqual(old["pack_versions"], [{"pack": "eu-ai-act", "version": "1.0.0",
+                                                 "sha256": diff["from"]["sha256"]}])
+        self.assertEqual(new["pack_versions"][0]["sha256"], diff["to"]["sha256"])
+        self.assertRegex(diff["from"]["sha256"], "^[0-9a-f]{64}$")
+        self.assertNotEqual(diff["from"]["sha256"], diff["to"]["sha256"])
+        d = st.run_json(self, "classify", "--facts", self.write_json("f2.json", self.FACTS),
+                        "--as-of", "2027-02-01", "--json")
+        self.assertEqual([p["pack"] + "@" + p["version"] for p in d["pack_versions"]],
+                         d["packs"])
+
+    def test_kept_versions_match_the_files(self):
+        for ref in ("eu-ai-act@1.0.0", "us-ca-sb53@1.0.0", "us-ny-raise@1.0.0",
+                    "tiered-release@1.0.0"):
+            with self.subTest(pack=ref):
+                doc = st.run_json(self, "policy", "show", ref, "--json")
+                pid, ver = ref.split("@")
+                with open(os.path.join(st.SOURCE, "policy", "history",
+                                       "%s-%s.json" % (pid, ver))) as f:
+                    self.assertEqual(doc, json.load(f))
+                self.assertEqual(doc["version"], ver)
+        r = st.run("policy", "list")
+        self.assertIn("eu-ai-act@1.0.0", r.stdout)
+        self.assertEqual(len(st.run_json(self, "policy", "list", "--json")), 9)
+
+    def test_diff(self):
+        d = st.run_json(self, "policy", "diff", "eu-ai-act@1.0.0", "eu-ai-act@1.1.0", "--json")
+        self.assertEqual(d["from"]["version"], "1.0.0")
+        self.assertEqual(d["to"]["version"], "1.1.0")
+        self.assertIn("eu.legacy-model", d["rules"]["added"])
+        self.assertIn("eu.downstream-not-provider", d["rules"]["added"])
+        self.assertEqual(d["rules"]["removed"], [])
+        changed = {c["id"]: c["fields"] for c in d["rules"]["changed"]}
+        self.assertIn("when", changed["eu.gpai-systemic-risk"])
+        self.assertNotIn("eu.art53.copyright-policy",
+                         {c["id"] for c in d["obligations"]["changed"]})
+        self.assertIn("requires_evaluations",
+                      {c["id"]: c["fields"] for c in d["obligations"]["changed"]}
+                      ["eu.art55.model-evaluation"])
+        self.assertIn("version", d["fields"])
+        # and the other way round
+        back = st.run_json(self, "policy", "diff", "eu-ai-act@1.1.0", "eu-ai-act@1.0.0",
+                           "--json")
+        self.assertEqual(back["rules"]["removed"], d["rules"]["added"])
+        r = st.run("policy", "diff", "eu-ai-act@1.0.0", "eu-ai-act@1.1.0")
+        self.assertEqual(r.rc, 0, repr(r))
+        self.assertIn("+ rule eu.legacy-model", r.stdout)
+        # identical versions: nothing changed
+        same = st.run_json(self, "policy", "diff", "eu-ai-act", "eu-ai-act@1.1.0", "--json")
+        self.assertEqual(same["fields"], [])
+        self.assertEqual(same["rules"], {"added": [], "removed": [], "changed": []})
+
+    def test_bad_selections(self):
+        facts = self.write_json("facts.json", self.FACTS)
+        for packs, needle in ((["eu-ai-act@9.9.9"], '"eu-ai-act@9.9.9"'),
+                              (["eu-ai-act", "eu-ai-act@1.0.0"], "one version"),
+                              (["eu-ai-act@"], '"eu-ai-act@"')):
+            with self.subTest(packs=packs):
+                args = ["classify", "--facts", facts]
+                for p in packs:
+                    args += ["--pack", p]
+                r = st.run(*args)
+                self.assertEqual(r.rc, 2, repr(r))
+                self.assertIn(needle, r.stderr)
+                self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+        r = st.run("policy", "diff", "eu-ai-act@1.0.0", "eu-ai-act@7")
+        self.assertEqual(r.rc, 1, repr(r))
+        self.assertIn('"eu-ai-act@7"', r.stderr)
+
+    def test_replaced_builtin_stays_selectable(self):
+        with open(os.path.join(st.SOURCE, "policy", "eu-ai-act.json")) as f:
+            pack = json.load(f)
+        pack["version"] = "9.0.0"
+        d = self.mkdir("packs")
+        with open(os.path.join(d, "eu.json"), "w") as f:
+            json.dump(pack, f)
+        env = {"SLUICE_POLICY_DIR": d}
+        self.assertEqual(self.classify("eu-ai-act", env=env)["packs"], ["eu-ai-act@9.0.0"])
+        self.assertEqual(self.classify("eu-ai-act@1.1.0", env=env)["packs"],
+                         ["eu-ai-act@1.1.0"])
+
+
+class PackHashInLog(st.TempDirTestCase):
+    """The sha256 in a decision's pack_versions is the digest the server's
+    policy.activated log entry carries, and kept versions are not logged."""
+
+    def test_decision_hash_matches_the_log(self):
+        srv = sv.Server(os.path.join(self.tmp, "data"), workdir=self.tmp)
+        srv.start()
+        try:
+            logged = None
+            deadline = time.monotonic() + 20
+            while logged is None and time.monotonic() < deadline:
+                r = srv.request("GET", "/api/v1/log/entries?start=0&end=20")
+                if r.status == 200:
+                    for e in r.json():
+                        if e["entry"].get("type") == "policy.activated":
+                            logged = e["entry"]["packs"]
+                if logged is None:
+                    time.sleep(0.2)
+            self.assertIsNotNone(logged, "no policy.activated entry")
+        finally:
+            srv.stop()
+        d = st.run_json(self, "classify", "--facts", self.write_json("f.json", {"params": 7e9}),
+                        "--json")
+        decided = {p["pack"]: (p["version"], p["sha256"]) for p in d["pack_versions"]}
+        self.assertTrue(logged)
+        for p in logged:
+            self.assertEqual(decided[p["id"]], (p["version"], p["sha256"]), p["id"])
+        self.assertNotIn("1.0.0", {p["version"] for p in logged if p["id"] == "eu-ai-act"})
 
 
 if __name__ == "__main__":

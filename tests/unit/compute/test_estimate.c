@@ -136,6 +136,56 @@ Test(estimate, declared_wins_and_base_model_adds_up)
     cr_expect_leq(rel(out.modification_ratio, 0.3), 1e-12);
 }
 
+/* Issue 16: a declared 4.7e25 and a count of 4.2e21 once became their
+ * geometric mean 4.5e23 and escaped the 10^25 line. Beyond the +/-30% band
+ * the highest figure is the estimate, whichever method gave it. */
+Test(estimate, conflicting_figures_are_never_averaged_down)
+{
+    struct sl_compute_in in;
+    struct sl_compute_out out;
+    struct sl_error err;
+
+    /* hardware 4.7e25 (16384 chips x 2000 h x 9.894e14 x 0.4 = 4.67e25) vs
+     * counting 4.2e21 (7e8 params x 1e12 tokens) */
+    in_init(&in);
+    in.active_params = 7e8;
+    in.tokens = 1e12;
+    in.nhw = 1;
+    snprintf(in.hw[0].chip, sizeof(in.hw[0].chip), "nvidia-h100-sxm");
+    in.hw[0].count = 16384;
+    in.hw[0].hours = 2000;
+    in.hw[0].utilization = 0.4;
+    cr_assert_eq(sl_compute_estimate(&in, &out, &err), SL_OK);
+    cr_assert_eq(out.nmethods, 2);
+    cr_expect(out.conflict);
+    cr_expect_eq(out.own, out.methods[1].flop, "the highest figure, got %g", out.own);
+    cr_expect_gt(out.own, 1e25);
+    cr_expect_str_eq(out.methods[out.conflict_lo].method, "operation_counting");
+    cr_expect_str_eq(out.methods[out.conflict_hi].method, "hardware");
+
+    /* a low declared figure does not win over a larger count either */
+    in_init(&in);
+    in.active_params = 7e10;
+    in.tokens = 1.5e13; /* 6.3e24 */
+    in.declared_flop = 4.2e21;
+    cr_assert_eq(sl_compute_estimate(&in, &out, &err), SL_OK);
+    cr_expect(out.conflict);
+    cr_expect_eq(out.own, 6 * 7e10 * 1.5e13);
+
+    /* inside the band (1.29x apart) the declared figure wins; 1.3x apart and more it does not */
+    in_init(&in);
+    in.active_params = 1e10;
+    in.tokens = 1e12; /* 6e22 */
+    in.declared_flop = 6e22 * 1.29;
+    cr_assert_eq(sl_compute_estimate(&in, &out, &err), SL_OK);
+    cr_expect_not(out.conflict);
+    cr_expect_eq(out.own, 6e22 * 1.29);
+    in.declared_flop = 6e22 / 1.31;
+    cr_assert_eq(sl_compute_estimate(&in, &out, &err), SL_OK);
+    cr_expect(out.conflict);
+    cr_expect_eq(out.own, 6e22);
+}
+
 Test(estimate, unknown_without_inputs_and_bad_chip)
 {
     struct sl_compute_in in;

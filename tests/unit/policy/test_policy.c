@@ -76,7 +76,18 @@ Test(pack, builtin_packs_load_and_reference_defined_obligations)
     struct sl_error err;
 
     cr_assert_eq(sl_packset_builtin(&ps, &err), SL_OK, "%s", err.msg);
-    cr_expect_eq(sl_packset_count(ps), 8);
+    cr_expect_eq(sl_packset_count(ps), 9);
+    /* kept versions are selectable by ID@VERSION but never counted, listed
+     * or logged as active (the log iterates sl_packset_info) */
+    cr_expect_gt(sl_packset_history_count(ps), 0);
+    for (size_t i = 0; i < sl_packset_count(ps); i++) {
+        struct sl_pack_info info;
+        sl_packset_info(ps, i, &info);
+        if (strcmp(info.id, "eu-ai-act") == 0)
+            cr_expect_str_eq(info.version, "1.1.0");
+    }
+    cr_expect_not_null(sl_packset_doc(ps, "eu-ai-act@1.0.0"));
+    cr_expect_null(sl_packset_doc(ps, "eu-ai-act@0.9.0"));
     cr_expect_not_null(sl_packset_doc(ps, "eu-ai-act"));
     cr_expect_not_null(sl_packset_doc(ps, "us-ca-sb1047"));
     sl_packset_free(ps);
@@ -104,9 +115,27 @@ Test(pack, schema_errors_name_the_path)
          "\"op\":\">\",\"value\":{\"schedule\":[{\"from\":\"2026-01-01\",\"value\":1},{\"from\":"
          "\"2025-01-01\",\"value\":2}]}},\"then\":{}}]}",
          "dates must increase"},
+        {"\"rules\":[{\"id\":\"r\",\"title\":\"x\",\"cite\":\"c\",\"verified\":false,"
+         "\"when\":{\"known\":\"params\"},\"then\":{}}]}",
+         "rules[0]: \"verified\": false and \"unverified\""},
+        {"\"rules\":[{\"id\":\"r\",\"title\":\"x\",\"cite\":\"c\",\"ambiguous\":true,"
+         "\"when\":{\"known\":\"params\"},\"then\":{}}]}",
+         "\"ambiguity\" (the reason)"},
+        {"\"rules\":[{\"id\":\"r\",\"title\":\"x\",\"cite\":\"c\",\"when\":{\"fact\":"
+         "\"placed_on_market\",\"op\":\"<\",\"value\":\"soon\"},\"then\":{}}]}",
+         "needs a number or a date"},
+        {"\"rules\":[{\"id\":\"r\",\"title\":\"x\",\"cite\":\"c\",\"when\":{\"known\":"
+         "\"params\"},\"then\":{\"defer_until\":\"2027-01-01\"}}]}",
+         "\"defers\" and \"defer_until\" go together"},
+        {"\"notes\":[{\"text\":\"n\",\"from\":\"later\"}],\"rules\":[]}",
+         "notes[0]: \"from\" must be a date"},
+        {"\"checked\":\"yesterday\",\"rules\":[]}", "\"checked\" must be a date"},
+        {"\"rules\":[{\"id\":\"r\",\"title\":\"x\",\"cite\":\"c\",\"when\":{\"known\":"
+         "\"params\"},\"then\":{\"only_below_tier\":\"open\"}}]}",
+         "\"only_below_tier\" must be click"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        char pack[2048];
+        char pack[4096];
         struct sl_error err;
         enum sl_err rc;
         snprintf(pack, sizeof(pack), "%s%s", PACK_HEAD, bad[i].tail);
@@ -271,4 +300,85 @@ Test(facts, the_issue_example_is_valid)
 
     cr_expect_eq(sl_facts_parse("f.json", text, strlen(text), &f, &err), SL_OK, "%s", err.msg);
     json_decref(f);
+}
+
+/* Issue 16: every built-in rule and obligation has a citation, every pack a
+ * source list and the date its sources were checked; a rule that is not
+ * verified or is contested says why. */
+Test(pack, every_builtin_rule_is_cited_and_every_pack_sourced)
+{
+    struct sl_packset *ps;
+    struct sl_error err;
+
+    cr_assert_eq(sl_packset_builtin(&ps, &err), SL_OK, "%s", err.msg);
+    for (size_t i = 0; i < sl_packset_count(ps); i++) {
+        struct sl_pack_info info;
+        json_t *doc, *e;
+        size_t k;
+        sl_packset_info(ps, i, &info);
+        doc = sl_packset_doc(ps, info.id);
+        cr_expect_gt(json_array_size(json_object_get(doc, "sources")), 0, "%s", info.id);
+        json_array_foreach(json_object_get(doc, "rules"), k, e)
+        {
+            const char *cite = json_string_value(json_object_get(e, "cite"));
+            cr_expect(cite && strlen(cite) > 5, "%s rule %zu", info.id, k);
+            cr_expect(!strstr(cite, "to verify"), "%s rule %zu: cite says 'to verify'", info.id, k);
+        }
+        json_array_foreach(json_object_get(doc, "obligations"), k, e)
+        {
+            const char *cite = json_string_value(json_object_get(e, "cite"));
+            cr_expect(cite && strlen(cite) > 5, "%s obligation %zu", info.id, k);
+        }
+    }
+    sl_packset_free(ps);
+}
+
+static const char date_pack[] = PACK_HEAD
+    "\"notes\":[{\"text\":\"before\",\"until\":\"2026-08-02\"},{\"text\":\"since\","
+    "\"from\":\"2026-08-02\"}],"
+    "\"obligations\":[{\"id\":\"o.b\",\"title\":\"t\",\"cite\":\"c\",\"blocking\":true}],"
+    "\"rules\":["
+    "{\"id\":\"duty\",\"title\":\"x\",\"cite\":\"Art. 1\",\"when\":{\"known\":\"params\"},"
+    "\"then\":{\"obligations\":[\"o.b\"]}},"
+    "{\"id\":\"old\",\"title\":\"x\",\"cite\":\"Art. 2\",\"ambiguous\":true,\"ambiguity\":"
+    "\"contested\",\"when\":{\"fact\":\"placed_on_market\",\"op\":\"<\",\"value\":"
+    "\"2025-08-02\"},\"then\":{\"defers\":[\"o.b\"],\"defer_until\":\"2027-08-02\"}},"
+    "{\"id\":\"gp\",\"title\":\"x\",\"cite\":\"Art. 3\",\"when\":{\"all\":[{\"fact\":"
+    "\"params\",\"op\":\">\",\"value\":1e12},{\"fact\":\"general_purpose\",\"op\":\"==\","
+    "\"value\":true}]},\"then\":{}}"
+    "]}";
+
+Test(eval, dates_compare_defer_and_notes_follow_the_day)
+{
+    struct sl_error err;
+    enum sl_err rc;
+    json_t *d, *o, *fr;
+
+    d = classify(date_pack, "{\"params\": 5, \"placed_on_market\": \"2025-08-01\"}", "2026-08-01",
+                 &err, &rc);
+    cr_assert_eq(rc, SL_OK, "%s", err.msg);
+    o = json_array_get(json_object_get(d, "obligations"), 0);
+    cr_expect(json_is_false(json_object_get(o, "blocking")), "deferred: not blocking");
+    cr_expect(strstr(json_string_value(json_object_get(o, "deadline")), "2027-08-02"));
+    fr = json_array_get(json_object_get(d, "rules_fired"), 1);
+    cr_expect_str_eq(json_string_value(json_object_get(fr, "ambiguity")), "contested");
+    cr_expect(has_str(json_object_get(d, "notes"), "t: before"));
+    cr_expect(!has_str(json_object_get(d, "notes"), "t: since"));
+    /* a false `all` needs none of its unknown facts */
+    cr_expect(!has_str(json_object_get(d, "rules_undecided"), "gp"));
+    json_decref(d);
+
+    d = classify(date_pack, "{\"params\": 5, \"placed_on_market\": \"2025-08-02\"}", "2026-08-02",
+                 &err, &rc);
+    cr_assert_eq(rc, SL_OK, "%s", err.msg);
+    o = json_array_get(json_object_get(d, "obligations"), 0);
+    cr_expect(json_is_true(json_object_get(o, "blocking")), "on the day itself: not before");
+    cr_expect(has_str(json_object_get(d, "notes"), "t: since"));
+    json_decref(d);
+
+    d = classify(date_pack, "{\"params\": 5, \"placed_on_market\": \"2020-01-01\"}", "2027-08-02",
+                 &err, &rc);
+    o = json_array_get(json_object_get(d, "obligations"), 0);
+    cr_expect(json_is_true(json_object_get(o, "blocking")), "grace period over");
+    json_decref(d);
 }

@@ -61,6 +61,17 @@ static const struct row rows[] = {
      false, false, true},
     {"eu-ai-act", "compute.own", ">", 3.333333333333333e+22, "2026-06-01",
      "{" DECL "," TEXT "," BASE_ANY "}}", "eu.downstream-provider", false, false, true},
+    /* at or below one third, the modifier is not a provider (EU pack 1.1.0) */
+    {"eu-ai-act", "compute.modification_ratio", "<=", 1.0 / 3.0, "2026-06-01",
+     "{" DECL "," TEXT "," BASE3 "}}", "eu.downstream-not-provider", true, true, false},
+    {"eu-ai-act", "compute.own", "<=", 3.333333333333334e+24, "2026-06-01",
+     "{" DECL "," TEXT "," BASE_ANY ",\"systemic_risk\":true}}", "eu.downstream-not-provider", true,
+     true, false},
+    {"eu-ai-act", "compute.own", "<=", 3.333333333333333e+22, "2026-06-01",
+     "{" DECL "," TEXT "," BASE_ANY "}}", "eu.downstream-not-provider", true, true, false},
+    /* Korea: cumulative compute of at least 10^26 (unverified, docs/policy.md) */
+    {"kr-ai-basic-act", "compute.cumulative", ">=", 1e26, "2026-06-01", "{" DECL "}",
+     "kr.high-performance-ai", false, true, true},
     /* the tiered-release framework */
     {"tiered-release", "compute.cumulative", ">", 1e26, "2026-06-01", "{" DECL "}",
      "tiered.frontier-gated", false, false, true},
@@ -95,6 +106,24 @@ static const struct row rows[] = {
     {"us-ca-sb53", "developer.annual_revenue_usd", ">", 5e8, "2026-06-01",
      "{\"training\":{\"declared_flop\":2e26},\"developer\":{\"annual_revenue_usd\":@}}",
      "us-ca.large-frontier-developer", false, false, true},
+    /* SB 53 and RAISE 1.1.0 test the developer's own compute; a base model's
+     * compute that carries the total over the line is contested */
+    {"us-ca-sb53", "compute.own", ">", 1e26, "2026-06-01", "{" DECL "}", "us-ca.frontier-model",
+     false, false, true},
+    {"us-ca-sb53", "compute.own", ">", 1e26, "2026-06-01",
+     "{" DECL ",\"developer\":{\"annual_revenue_usd\":1e9}}", "us-ca.large-frontier-developer",
+     false, false, true},
+    {"us-ca-sb53", "compute.own", ">", 1e26, "2026-06-01",
+     "{" DECL "," BASE_ANY ",\"training_flop\":1e26}}", "us-ca.frontier-status-contested", true,
+     true, false},
+    {"us-ny-raise", "compute.own", ">", 1e26, "2027-06-01", "{" DECL "}", "us-ny.frontier-model",
+     false, false, true},
+    {"us-ny-raise", "compute.own", ">", 1e26, "2027-06-01",
+     "{" DECL ",\"developer\":{\"annual_revenue_usd\":1e9}}", "us-ny.large-frontier-developer",
+     false, false, true},
+    {"us-ny-raise", "compute.own", ">", 1e26, "2027-06-01",
+     "{" DECL "," BASE_ANY ",\"training_flop\":1e26}}", "us-ny.frontier-status-contested", true,
+     true, false},
     {"us-ny-raise", "compute.param_update", ">", 1e26, "2027-06-01", "{" DECL "}",
      "us-ny.frontier-model", false, false, true},
     {"us-ny-raise", "compute.param_update", ">", 1e26, "2027-06-01",
@@ -189,7 +218,7 @@ Test(thresholds, every_row_at_below_exact_and_above)
         }
     }
     cr_expect_eq(ran, 3 * NROWS);
-    cr_expect_eq(NROWS, 26, "rows were added or lost: update the count");
+    cr_expect_eq(NROWS, 36, "rows were added or lost: update the count");
     sl_packset_free(ps);
 }
 
@@ -238,7 +267,7 @@ Test(thresholds, every_threshold_of_the_packs_has_a_row)
     size_t n = 0, missing = 0;
 
     cr_assert_eq(sl_packset_builtin(&ps, &err), SL_OK, "%s", err.msg);
-    cr_assert_eq(sl_packset_count(ps), 8);
+    cr_assert_eq(sl_packset_count(ps), 9);
     for (size_t i = 0; i < sl_packset_count(ps); i++) {
         struct sl_pack_info info;
         json_t *doc;
@@ -247,8 +276,8 @@ Test(thresholds, every_threshold_of_the_packs_has_a_row)
         cr_assert_not_null(doc, "%s", info.id);
         collect(info.id, json_object_get(doc, "rules"), &n, &missing);
     }
-    /* 28 comparisons of numbers in the eight packs today (the policy folder). */
-    cr_expect_eq(n, 28, "the packs hold %zu numeric comparisons", n);
+    /* 39 comparisons of numbers in the nine packs today (the policy folder). */
+    cr_expect_eq(n, 39, "the packs hold %zu numeric comparisons", n);
     cr_expect_eq(missing, 0);
     sl_packset_free(ps);
 }
