@@ -535,6 +535,39 @@ out:
     return rc;
 }
 
+enum sl_err sl_reg_mark_sha256(const struct sl_reg_mark *m, const struct sl_file_ref *f,
+                               char hex[65], struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(m->r, err);
+
+    if (!db)
+        return err->code;
+    return copy_sha(m->r, db, m, f, hex, err);
+}
+
+enum sl_err sl_reg_copy_sha256(struct sl_registry *r, const struct sl_principal *p,
+                               const struct sl_version_ref *v, const char *path,
+                               const struct sl_file_ref *f, char hex[65], uint32_t *recipient,
+                               struct sl_error *err)
+{
+    struct sl_reg_mark *m = NULL;
+    enum sl_err rc = sl_reg_mark_for(r, p, v, path, f, &m, err);
+
+    if (recipient)
+        *recipient = 0;
+    if (rc)
+        return rc;
+    if (!m) {
+        snprintf(hex, 65, "%s", f->sha256);
+        return SL_OK;
+    }
+    if (recipient)
+        *recipient = m->rcpt.id;
+    rc = sl_reg_mark_sha256(m, f, hex, err);
+    sl_reg_mark_free(m);
+    return rc;
+}
+
 enum sl_err sl_reg_manifest(struct sl_registry *r, const struct sl_principal *p,
                             const struct sl_version_ref *v, const char *model, char **note,
                             struct sl_error *err)
