@@ -307,6 +307,30 @@ class Identity(unittest.TestCase):
                 self.assertEqual([a["user"] for a in doc["accused"]], [who],
                                  "%s (%s): %s" % (who, name, json.dumps(doc)[:2000]))
 
+    def test_pull_and_license_tell_the_licensee(self):
+        rid = self.get("bob", method="HEAD").headers["X-Sluice-Fingerprint"]
+        dest = self.p("pull-bob")
+        r = self.run_as("bob", "pull", "acme/m", "--dest", dest)
+        self.assertEqual(r.rc, 0, repr(r))
+        self.assertIn("this copy is fingerprinted", r.stdout)
+        self.assertIn("recipient %s" % rid, r.stdout)
+        with open(os.path.join(dest, WEIGHTS), "rb") as f:
+            self.assertEqual(etag_of(self.get("bob", method="HEAD")), sha(f.read()))
+        with open(os.path.join(dest, "LICENSE.sluice")) as f:
+            lic = f.read()
+        self.assertIn("\nfingerprint recipient %s\n" % rid, lic)
+        r = self.run_as("bob", "license", "verify", os.path.join(dest, "LICENSE.sluice"))
+        self.assertEqual(r.rc, 0, repr(r))
+        self.assertIn("fingerprinted", r.stdout)
+        self.assertIn("recipient %s" % rid, r.stdout)
+        r = self.run_as("bob", "pull", "acme/m", "--dest", dest, "--json")
+        self.assertEqual(r.rc, 0, repr(r))
+        self.assertEqual(json.loads(r.stdout)["fingerprint_recipient"], int(rid))
+        # a member's copy is the original: nothing to tell
+        r = self.run_as("mia", "pull", "acme/m", "--dest", self.p("pull-mia"), "--json")
+        self.assertEqual(r.rc, 0, repr(r))
+        self.assertNotIn("fingerprint_recipient", json.loads(r.stdout))
+
     def test_digest_survives_a_restart(self):
         before = self.get("bob", method="HEAD").headers["ETag"]
         self.srv.stop()
