@@ -268,6 +268,22 @@ class Trace(unittest.TestCase):
                       bf16_to_f32(array("H", raw)).tobytes()))
         self.assertTraces(self.trace(self.write("f32", t)))
 
+    def test_renamed_copy_with_garbage_values(self):
+        # 3% of the weights overwritten with NaN, infinities and +-3e38
+        # (bf16 0x7f64): such outliers must not hide which tensor is which
+        rng = random.Random(8)
+        junk = (0x7FC0, 0x7F80, 0xFF80, 0x7F64, 0xFF64)
+
+        def spoil(raw):
+            a = array("H", raw)
+            for i in rng.sample(range(len(a)), len(a) * 3 // 100):
+                a[i] = rng.choice(junk)
+            return a.tobytes()
+        t = [("junk." + n, d, s, spoil(raw) if len(s) == 2 else raw)
+             for n, d, s, raw in self.tensors_of("carol")]
+        doc = self.assertTraces(self.trace(self.write("garbage", t)), "carol")
+        self.assertEqual(len(self.content_pairs(doc)), len(SHAPES))
+
     def gguf(self, name, who, ggml_type, names):
         kvs = [st.gguf_kv("general.architecture", "str", "llama"),
                st.gguf_kv("llama.attention.head_count", "u32", HEADS),
@@ -320,6 +336,7 @@ class Trace(unittest.TestCase):
         self.assertInsufficient(doc)
         self.assertEqual(doc["positions_read"], 0, doc)
         self.assertIn("no fingerprint position", doc["why"])
+        self.assertIsNone(doc["threshold_z"], doc)
         # and a renamed all-zero copy: nothing to match by, still an answer
         t = [("x." + n, d, s, raw) for n, (d, s, raw) in
              read_st(self.p("pull-zeros-bob", "model.safetensors")).items()]
