@@ -954,10 +954,24 @@ static enum sl_err match_tensor(struct suspect_set *s, const struct sl_fp_tensor
         *head_dim = best_hd;
         return SL_OK;
     }
-    if (same == 0)
-        snprintf(why, whylen, "no tensor of shape [%llu, %llu] left in the suspect copy",
-                 (unsigned long long)o->rows, (unsigned long long)o->cols);
-    else
+    if (same == 0) {
+        /* say so when the shape is there in a type trace cannot read */
+        const struct sl_tensor *odd = NULL;
+        for (size_t i = 0; i < m->ntensors && !odd; i++) {
+            const struct sl_tensor *t = &m->tensors[i];
+            if (!s->taken[i] && t->ndim == 2 && t->shape[0] == o->rows && t->shape[1] == o->cols)
+                odd = t;
+        }
+        if (odd)
+            snprintf(why, whylen,
+                     "the suspect copy's tensor of shape [%llu, %llu] (%.100s) has type %s, which "
+                     "trace cannot read",
+                     (unsigned long long)o->rows, (unsigned long long)o->cols, odd->name,
+                     sl_dtype_name(odd->dtype));
+        else
+            snprintf(why, whylen, "no tensor of shape [%llu, %llu] left in the suspect copy",
+                     (unsigned long long)o->rows, (unsigned long long)o->cols);
+    } else
         snprintf(why, whylen,
                  "none of the %zu tensors of shape [%llu, %llu] in the suspect copy matches its "
                  "values (best correlation %.2f, at least %.2f needed)",

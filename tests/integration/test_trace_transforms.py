@@ -364,6 +364,44 @@ class Trace(unittest.TestCase):
         self.assertEqual(len(doc["unread"]), len(SHAPES), doc)
         self.assertIn("matches its values", doc["unread"][0]["why"])
 
+    def test_bad_copies_get_clear_answers(self):
+        good = self.tensors_of("bob")
+        # cut short: a 400 naming the file and what is wrong
+        d = self.write("truncated", good)
+        path = os.path.join(d, "model.safetensors")
+        with open(path, "r+b") as f:
+            f.truncate(os.path.getsize(path) // 2)
+        r = self.run_as("alice", "trace", d, "--model", "acme/m", "--json")
+        self.assertEqual(r.rc, 1, repr(r))
+        self.assertIn("model.safetensors", r.stderr)
+        self.assertIn("truncated", r.stderr)
+        self.assertIn("400", r.stderr)
+        # no weights at all: the message has no empty folder name in it
+        d = self.folder("config-only")
+        with open(os.path.join(d, "config.json"), "w") as f:
+            f.write("{}")
+        r = self.run_as("alice", "trace", d, "--model", "acme/m", "--json")
+        self.assertEqual(r.rc, 1, repr(r))
+        self.assertIn("the suspect copy: no safetensors or GGUF weights found", r.stderr)
+        # the right shapes in a type trace cannot read: said per tensor
+        doc = self.trace(self.write("int16", [(n, "I16", s, raw) for n, _, s, raw in good]))
+        self.assertInsufficient(doc)
+        self.assertEqual(len(doc["unread"]), len(SHAPES), doc)
+        for u in doc["unread"]:
+            self.assertIn("which trace cannot read", u["why"])
+            self.assertIn("I16", u["why"])
+        # every weight NaN
+        doc = self.trace(self.write("nan", [(n, d_, s, b"\xc0\x7f" * (len(raw) // 2))
+                                            for n, d_, s, raw in good]))
+        self.assertInsufficient(doc)
+        # random Q8_0 bytes under unknown names
+        d = self.folder("random-q8")
+        head, size = st.gguf_bytes([st.gguf_kv("general.architecture", "str", "llama")],
+                                   [("zz.%d" % i, "Q8_0", s) for i, (_, s) in enumerate(SHAPES)])
+        with open(os.path.join(d, "m.gguf"), "wb") as f:
+            f.write(head + random.Random(2).randbytes(size - len(head)))
+        self.assertInsufficient(self.trace(d))
+
     def test_human_report_says_why(self):
         r = self.run_as("alice", "trace", self.p("pull-zeros-bob", "model.safetensors"),
                         "--model", "acme/zeros")
