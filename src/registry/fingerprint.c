@@ -40,10 +40,20 @@ struct plan_entry {
     uint64_t used;
 };
 
+#define HASHING_MAX 64
+
 struct sl_fp_cache {
     pthread_mutex_t lock;
     struct plan_entry e[PLAN_CACHE];
     uint64_t clock;
+    /* the copies being hashed now: a second request for the same copy
+     * waits for the first instead of reading the whole file again */
+    pthread_cond_t hashed;
+    struct {
+        uint32_t recipient;
+        int64_t blob_id;
+    } hashing[HASHING_MAX];
+    size_t nhashing;
 };
 
 struct sl_reg_mark {
@@ -57,6 +67,7 @@ struct sl_fp_cache *sl__fp_cache_new(void)
     struct sl_fp_cache *c = sl_xcalloc(1, sizeof(*c));
 
     pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->hashed, NULL);
     return c;
 }
 
@@ -66,6 +77,7 @@ void sl__fp_cache_free(struct sl_fp_cache *c)
         return;
     for (size_t i = 0; i < PLAN_CACHE; i++)
         sl_fp_plan_free(c->e[i].plan);
+    pthread_cond_destroy(&c->hashed);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -473,32 +485,88 @@ static enum sl_err read_range(struct sl_registry *r, const struct sl_run *runs, 
     return SL_OK;
 }
 
-/* SHA-256 of the marked copy of file `f`, computed once per recipient. */
-static enum sl_err copy_sha(struct sl_registry *r, struct sl_db *db, const struct sl_reg_mark *m,
-                            const struct sl_file_ref *f, char hex[65], struct sl_error *err)
+/* The kept SHA-256 of a recipient's copy: 1 found, 0 not yet, -1 error. */
+static int kept_sha(struct sl_db *db, uint32_t recipient, int64_t blob_id, char hex[65],
+                    struct sl_error *err)
 {
     struct sl_stmt *st =
         sl_db_stmt(db, "SELECT sha256 FROM fp_copies WHERE recipient_id = ? AND blob_id = ?", err);
-    struct sl_run *runs = NULL;
-    size_t nruns = 0;
-    unsigned char *buf = NULL, h[32];
-    struct sl_sha256_ctx *ctx;
     int row;
-    enum sl_err rc;
 
     if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, m->rcpt.id);
-    sl_stmt_int(st, 2, f->blob_id);
+        return -1;
+    sl_stmt_int(st, 1, recipient);
+    sl_stmt_int(st, 2, blob_id);
     row = sl_stmt_step(st, err);
     if (row == 1)
         snprintf(hex, 65, "%s", sl_stmt_col_text(st, 0));
     sl_stmt_done(st);
-    if (row != 0)
-        return row < 0 ? err->code : SL_OK;
+    return row;
+}
+
+/* Claims the hashing of (recipient, blob) for this thread: false when
+ * another thread was hashing it (this one waited until it finished; look
+ * again). `*claimed` says whether this thread must release the claim. */
+static bool claim_hashing(struct sl_fp_cache *c, uint32_t recipient, int64_t blob_id, bool *claimed)
+{
+    bool waited = false;
+
+    *claimed = false;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->nhashing; i++) {
+        if (c->hashing[i].recipient == recipient && c->hashing[i].blob_id == blob_id) {
+            pthread_cond_wait(&c->hashed, &c->lock);
+            waited = true;
+            break;
+        }
+    }
+    if (!waited && c->nhashing < HASHING_MAX) {
+        c->hashing[c->nhashing].recipient = recipient;
+        c->hashing[c->nhashing].blob_id = blob_id;
+        c->nhashing++;
+        *claimed = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return !waited;
+}
+
+static void release_hashing(struct sl_fp_cache *c, uint32_t recipient, int64_t blob_id)
+{
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->nhashing; i++) {
+        if (c->hashing[i].recipient == recipient && c->hashing[i].blob_id == blob_id) {
+            c->hashing[i] = c->hashing[--c->nhashing];
+            break;
+        }
+    }
+    pthread_cond_broadcast(&c->hashed);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* SHA-256 of the marked copy of file `f`, computed once per recipient (and
+ * by one thread at a time), then kept in fp_copies. */
+static enum sl_err copy_sha(struct sl_registry *r, struct sl_db *db, const struct sl_reg_mark *m,
+                            const struct sl_file_ref *f, char hex[65], struct sl_error *err)
+{
+    struct sl_stmt *st;
+    struct sl_run *runs = NULL;
+    size_t nruns = 0;
+    unsigned char *buf = NULL, h[32];
+    struct sl_sha256_ctx *ctx;
+    bool claimed = false;
+    int row;
+    enum sl_err rc;
+
+    for (;;) {
+        row = kept_sha(db, m->rcpt.id, f->blob_id, hex, err);
+        if (row != 0)
+            return row < 0 ? err->code : SL_OK;
+        if (claim_hashing(r->fp_cache, m->rcpt.id, f->blob_id, &claimed))
+            break;
+    }
     rc = sl_reg_runs(r, f->blob_id, 0, f->size, &runs, &nruns, err);
     if (rc)
-        return rc;
+        goto out;
     buf = sl_xmalloc((1u << 20) + 8);
     ctx = sl_sha256_new();
     for (uint64_t off = 0; off < f->size && !rc; off += 1u << 20) {
@@ -530,6 +598,8 @@ static enum sl_err copy_sha(struct sl_registry *r, struct sl_db *db, const struc
     sl_stmt_text(st, 3, hex);
     rc = sl_stmt_run(st, err);
 out:
+    if (claimed)
+        release_hashing(r->fp_cache, m->rcpt.id, f->blob_id);
     free(buf);
     free(runs);
     return rc;
