@@ -1105,7 +1105,8 @@ enum sl_err sl_reg_trace(struct sl_registry *r, const struct sl_principal *p, in
     json_t *accused = json_array(), *unread = json_array(), *matched = json_array();
     unsigned char lkey[SL_FP_KEY_LEN];
     char lineage[32], commit[65] = "", why[512] = "";
-    double density, zthr = INFINITY;
+    double density, zthr = INFINITY, max_z = -INFINITY;
+    const char *verdict;
     uint64_t read = 0, total = 0, tardos_read = 0;
     uint32_t payload = 0;
     bool any_quantised = false, payload_ok = false;
@@ -1377,15 +1378,17 @@ enum sl_err sl_reg_trace(struct sl_registry *r, const struct sl_principal *p, in
                      (unsigned long long)tardos_read, SL_FP_GUILTY_Z * sqrt((double)tardos_read),
                      zthr);
     }
-report : {
-    const char *verdict = json_array_size(accused) ? "accused"
-                          : why[0]                 ? "insufficient"
-                                                   : "not_accused";
-    double max_z = 0;
+report:
+    verdict = json_array_size(accused) ? "accused" : why[0] ? "insufficient" : "not_accused";
     for (size_t i = 0; i < nr; i++)
         if (isfinite(scores[i].z) && scores[i].z > max_z)
             max_z = scores[i].z;
-    if (!why[0] && json_array_size(accused) == 0)
+    if (!why[0] && json_array_size(accused) == 0 && nr == 0)
+        snprintf(why, sizeof(why),
+                 "%llu scoring positions read, but the model's copies were never issued to "
+                 "anyone, so there is nobody to score",
+                 (unsigned long long)tardos_read);
+    else if (!why[0] && json_array_size(accused) == 0)
         snprintf(why, sizeof(why),
                  "%llu scoring positions read; no recipient scores at or above z = %.1f "
                  "(the highest scores %.1f): the copy is the original, a copy made for "
@@ -1408,7 +1411,6 @@ report : {
     accused = unread = matched = NULL;
     if (!*out)
         rc = sl_error_set(err, SL_EINTERNAL, "could not build the trace report");
-}
 out:
     if (tens)
         for (size_t k = 0; k < ntens; k++)

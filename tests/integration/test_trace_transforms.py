@@ -161,6 +161,9 @@ class Trace(unittest.TestCase):
         # the README tour's model: real shapes, every weight zero
         cls.publish("zeros", [(n, "BF16", s, bytes(2 * s[0] * s[1])) for n, s in SHAPES[:3]],
                     grantees=("bob",))
+        # never issued to anyone
+        cls.publish("unissued", [(n, "BF16", s, random_bf16(rng, s[0] * s[1], table).tobytes())
+                                 for n, s in SHAPES[5:8]], grantees=())
         # nothing a mark could go into: norms only
         cls.publish("flat", [(n, "BF16", s, array("H", [0x3F80] * s[0]).tobytes())
                              for n, s in NORMS], grantees=("bob",))
@@ -363,6 +366,14 @@ class Trace(unittest.TestCase):
         self.assertInsufficient(doc)
         self.assertEqual(len(doc["unread"]), len(SHAPES), doc)
         self.assertIn("matches its values", doc["unread"][0]["why"])
+
+    def test_model_never_issued(self):
+        doc = self.trace(os.path.join(self.p("src-unissued"), "model.safetensors"),
+                         "acme/unissued")
+        self.assertEqual(doc["accused"], [], doc)
+        self.assertEqual(doc["recipients_scored"], 0, doc)
+        self.assertEqual(doc["verdict"], "not_accused", doc)
+        self.assertIn("never issued", doc["why"])
 
     def test_bad_copies_get_clear_answers(self):
         good = self.tensors_of("bob")
