@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,10 @@ struct sl_fp_cache {
         int64_t blob_id;
     } hashing[HASHING_MAX];
     size_t nhashing;
+    /* the background hashing of copies (sl_reg_fp_warm): where it is in
+     * its pass over (recipient, file), and whether the server is stopping */
+    int64_t warm_recipient, warm_blob;
+    atomic_bool stop;
 };
 
 struct sl_reg_mark {
@@ -573,6 +578,10 @@ static enum sl_err copy_sha(struct sl_registry *r, struct sl_db *db, const struc
         uint64_t n = f->size - off < (1u << 20) ? f->size - off : 1u << 20, s, e;
         /* whole elements around the piece, as a download reads them */
         sl_reg_mark_span(m, off, n, &s, &e);
+        if (atomic_load(&r->fp_cache->stop)) {
+            rc = sl_error_set(err, SL_EINTERNAL, "the server is stopping");
+            break;
+        }
         rc = read_range(r, runs, nruns, s, buf, (size_t)(e - s), err);
         if (!rc) {
             sl_reg_mark_apply(m, s, buf, (size_t)(e - s));
@@ -634,6 +643,93 @@ enum sl_err sl_reg_copy_sha256(struct sl_registry *r, const struct sl_principal 
     if (recipient)
         *recipient = m->rcpt.id;
     rc = sl_reg_mark_sha256(m, f, hex, err);
+    sl_reg_mark_free(m);
+    return rc;
+}
+
+void sl_reg_fp_warm_stop(struct sl_registry *r)
+{
+    atomic_store(&r->fp_cache->stop, true);
+}
+
+enum sl_err sl_reg_fp_warm(struct sl_registry *r, bool *did, struct sl_error *err)
+{
+    struct sl_fp_cache *c = r->fp_cache;
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    struct sl_principal p;
+    struct sl_version_ref v;
+    struct sl_file_ref f;
+    struct sl_reg_mark *m = NULL;
+    char org[SL_NAME_MAX + 1] = "", name[SL_NAME_MAX + 1] = "", path[1100] = "", hint[8];
+    char model[2 * SL_NAME_MAX + 2], hex[65];
+    int64_t recipient = 0;
+    int row;
+    enum sl_err rc;
+
+    *did = false;
+    if (!db)
+        return err->code;
+    /* the next weight file of a gated main version whose recipient's copy
+     * has not been hashed, after the cursor */
+    st = sl_db_stmt(
+        db,
+        "SELECT fr.id, fr.user_id, u.name, u.is_admin, o.name, m.name, vf.path, b.id, b.size, "
+        "b.sha256 FROM fp_recipients fr JOIN users u ON u.id = fr.user_id JOIN models m ON m.id "
+        "= fr.model_id JOIN orgs o ON o.id = m.org_id JOIN refs rf ON rf.model_id = m.id AND "
+        "rf.name = 'main' JOIN versions v ON v.id = rf.version_id AND v.tier = 'gated' JOIN "
+        "version_files vf ON vf.version_id = v.id JOIN blobs b ON b.id = vf.blob_id WHERE "
+        "(vf.path LIKE '%.safetensors' OR vf.path LIKE '%.gguf') AND (fr.id > ? OR (fr.id = ? "
+        "AND b.id > ?)) AND NOT EXISTS (SELECT 1 FROM fp_copies c WHERE c.recipient_id = fr.id "
+        "AND c.blob_id = b.id) ORDER BY fr.id, b.id LIMIT 1",
+        err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, c->warm_recipient);
+    sl_stmt_int(st, 2, c->warm_recipient);
+    sl_stmt_int(st, 3, c->warm_blob);
+    memset(&p, 0, sizeof(p));
+    memset(&f, 0, sizeof(f));
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        size_t hl;
+        const unsigned char *h = sl_stmt_col_blob(st, 9, &hl);
+        recipient = sl_stmt_col_int(st, 0);
+        p.user_id = sl_stmt_col_int(st, 1);
+        snprintf(p.name, sizeof(p.name), "%s", sl_stmt_col_text(st, 2));
+        p.admin = sl_stmt_col_int(st, 3) != 0;
+        p.scopes = ~0u;
+        snprintf(org, sizeof(org), "%s", sl_stmt_col_text(st, 4));
+        snprintf(name, sizeof(name), "%s", sl_stmt_col_text(st, 5));
+        snprintf(path, sizeof(path), "%s", sl_stmt_col_text(st, 6));
+        f.blob_id = sl_stmt_col_int(st, 7);
+        f.size = (uint64_t)sl_stmt_col_int(st, 8);
+        if (hl == 32)
+            sl_hex(h, 32, f.sha256);
+    }
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    if (row == 0) {
+        /* the pass is over; the next starts from the beginning */
+        c->warm_recipient = c->warm_blob = 0;
+        return SL_OK;
+    }
+    *did = true;
+    c->warm_recipient = recipient;
+    c->warm_blob = f.blob_id;
+    /* only copies the recipient may download now are worth hashing */
+    rc = sl_reg_resolve(r, org, name, "main", &v, err);
+    if (rc)
+        return rc == SL_ENOTFOUND ? SL_OK : rc;
+    snprintf(model, sizeof(model), "%s/%s", org, name);
+    if (sl_reg_may_download(r, &p, &v, model, hint, sizeof(hint), err) != SL_OK) {
+        sl_error_clear(err);
+        return SL_OK;
+    }
+    rc = sl_reg_mark_for(r, &p, &v, path, &f, &m, err);
+    if (!rc && m)
+        rc = copy_sha(r, db, m, &f, hex, err);
     sl_reg_mark_free(m);
     return rc;
 }

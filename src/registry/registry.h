@@ -360,6 +360,14 @@ void sl_reg_mark_free(struct sl_reg_mark *m);
  * X-Linked-Etag, tree, paths-info, manifest) names the same digest. */
 enum sl_err sl_reg_mark_sha256(const struct sl_reg_mark *m, const struct sl_file_ref *f,
                                char hex[65], struct sl_error *err);
+/* Background work for the server: hashes the next not yet hashed copy of
+ * a weight file of a `gated` main version for a recipient who may download
+ * it now, so that their first listing or HEAD finds its digest kept.
+ * `*did` is false when a pass over all of them found nothing left (sleep a
+ * while before the next call). sl_reg_fp_warm_stop makes a hashing in
+ * progress give up (the server is stopping). */
+enum sl_err sl_reg_fp_warm(struct sl_registry *r, bool *did, struct sl_error *err);
+void sl_reg_fp_warm_stop(struct sl_registry *r);
 /* The SHA-256 of file `path` (`f`) of `v` as `p` receives it: the
  * canonical digest, or that of p's fingerprinted copy. `*recipient` (may be
  * NULL) is p's recipient id, 0 when the copy is not marked. */

@@ -372,6 +372,28 @@ class Identity(unittest.TestCase):
                           "c.recipient_id JOIN users u ON u.id = f.user_id WHERE u.name = 'dave'")
             self.assertEqual(n.fetchone()[0], 1)
 
+    def test_copies_are_hashed_before_the_first_request(self):
+        # the server hashes a new licensee's copy in the background, so the
+        # Hugging Face client's first HEAD (10 s timeout) finds it kept
+        import time
+        self.tok["gina"] = self.srv.add_user("gina")
+        r = self.run_as("gina", "access", "request", "acme/m", "--purpose", "evaluation")
+        self.assertEqual(r.rc, 0, repr(r))
+        r = self.run_as("alice", "access", "approve", "acme/m", "gina")
+        self.assertEqual(r.rc, 0, repr(r))
+        q = ("SELECT c.sha256 FROM fp_copies c JOIN fp_recipients f ON f.id = c.recipient_id "
+             "JOIN users u ON u.id = f.user_id WHERE u.name = 'gina'")
+        rows, deadline = [], time.time() + 30
+        while not rows and time.time() < deadline:
+            time.sleep(0.2)
+            with self.db() as c:
+                rows = [x[0] for x in c.execute(q)]
+        self.assertEqual(len(rows), 1, "gina's copy was not hashed ahead of her first request")
+        self.assertEqual(rows[0], sha(self.get("gina").body))
+        # eve, without a grant, has no copy hashed for her
+        with self.db() as c:
+            self.assertEqual(list(c.execute(q.replace("gina", "eve"))), [])
+
     def test_digest_survives_a_restart(self):
         before = self.get("bob", method="HEAD").headers["ETag"]
         self.srv.stop()
