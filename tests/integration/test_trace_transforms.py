@@ -20,13 +20,14 @@ import struct
 import sys
 import tempfile
 import unittest
+import zlib
 from array import array
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import server as sv  # noqa: E402
 import sluicetest as st  # noqa: E402
-from test_fingerprint import (bf16_table, bf16_to_f32, random_bf16, read_st,  # noqa: E402
-                              write_st)
+from test_fingerprint import (bf16_table, bf16_to_f32, q8_0_block_bytes,  # noqa: E402
+                              random_bf16, read_st, write_st)
 
 HIDDEN, INTER, KV, VOCAB, HEADS, KV_HEADS = 512, 1024, 128, 1024, 8, 2
 HEAD_DIM = HIDDEN // HEADS
@@ -288,6 +289,31 @@ class Trace(unittest.TestCase):
         doc = self.assertTraces(self.trace(self.write("garbage", t)), "carol")
         self.assertEqual(len(self.content_pairs(doc)), len(SHAPES))
 
+    def test_q8_0_gguf_with_unknown_names(self):
+        # re-quantised, renamed and with q/k rows permuted: every tensor is
+        # still found by its values (Q8_0 hides most marks, so on a model
+        # this small the verdict may be too weak to accuse; never someone
+        # else)
+        kvs = [st.gguf_kv("general.architecture", "str", "llama")]
+        out = []
+        for n, _, s, raw in self.tensors_of("bob"):
+            if n.endswith("q_proj.weight"):
+                raw = permute_qk(raw, s[0], s[1], HEADS, 2)
+            elif n.endswith("k_proj.weight"):
+                raw = permute_qk(raw, s[0], s[1], KV_HEADS, 2)
+            if len(s) == 2:
+                vals = bf16_to_f32(array("H", raw))
+                raw = b"".join(q8_0_block_bytes(vals[b:b + 32]) for b in range(0, len(vals), 32))
+                out.append(("q.%08x" % zlib.crc32(n.encode()), "Q8_0", s, raw))
+        d = self.folder("q8")
+        write_gguf(os.path.join(d, "model-Q8_0.gguf"), out, kvs)
+        doc = self.trace(d)
+        self.assertTrue(doc["quantised_reference"], doc)
+        self.assertEqual(doc["unread"], [], doc)
+        self.assertEqual(len(doc["matched_by_content"]), len(SHAPES), doc)
+        self.assertIn(doc["verdict"], ("accused", "insufficient"), doc)
+        self.assertIn([a["user"] for a in doc["accused"]], ([], ["bob"]), doc)
+
     def gguf(self, name, who, ggml_type, names):
         kvs = [st.gguf_kv("general.architecture", "str", "llama"),
                st.gguf_kv("llama.attention.head_count", "u32", HEADS),
@@ -316,7 +342,7 @@ class Trace(unittest.TestCase):
 
     def test_gguf_f32_with_unknown_names(self):
         doc = self.trace(self.gguf("gguf-f32", "carol", "F32",
-                                   lambda n: "t.%08x" % (hash(n) & 0xFFFFFFFF)))
+                                   lambda n: "t.%08x" % zlib.crc32(n.encode())))
         self.assertTraces(doc, "carol")
 
     def test_original_accuses_nobody(self):
