@@ -914,7 +914,8 @@ static enum sl_err read_suspect(const struct sl_model *m, const struct sl_tensor
 #define SAMPLE_RUNS 64
 #define SAMPLE_RUN  64
 #define SAMPLE_N    (SAMPLE_RUNS * SAMPLE_RUN)
-#define MATCH_MIN   0.5 /* the least correlation that makes two tensors one */
+#define MATCH_MIN   0.5  /* the least correlation that makes two tensors one */
+#define MATCH_SURE  0.95 /* a correlation no other tensor will beat: stop looking */
 
 /* The first element of sample run `j` of a tensor of `nelem` (>= SAMPLE_N)
  * elements: runs never overlap and start at multiples of 64 (whole Q8_0
@@ -1034,11 +1035,42 @@ static bool same_shape(const struct sl_tensor *t, const struct sl_fp_tensor *o)
  * untaken tensor of the same shape whose values correlate best, when that is
  * at least MATCH_MIN. `*index` is SIZE_MAX when none does, with `why` saying
  * so; `*r` is the correlation (1 for a constant original matched by name). */
+/* Tries suspect tensor `i` (of a GGUF file) with llama.cpp's q/k row
+ * permutation undone for the usual head sizes; raises `*best_r` (and sets
+ * `*best`, `*best_hd`) when one of them correlates better. */
+static enum sl_err try_permuted(struct suspect_set *s, size_t i, const float *osample,
+                                double *best_r, size_t *best, uint64_t *best_hd,
+                                struct sl_error *err)
+{
+    static const uint64_t head_dims[] = {64, 128, 256, 32, 80, 96, 112, 160, 192};
+    const struct sl_tensor *t = &s->m->tensors[i];
+
+    if (s->m->files[t->file].format != SL_FMT_GGUF || t->shape[1] % SAMPLE_RUN != 0)
+        return SL_OK;
+    for (size_t h = 0; h < sizeof(head_dims) / sizeof(head_dims[0]); h++) {
+        float *sv = NULL;
+        double c;
+        if (t->shape[0] % head_dims[h] != 0)
+            continue;
+        if (suspect_sample(s->m, t, head_dims[h], &sv, err) != SL_OK)
+            return err->code;
+        c = correlation(osample, sv);
+        free(sv);
+        if (c > *best_r) {
+            *best_r = c;
+            *best = i;
+            *best_hd = head_dims[h];
+        }
+        if (c >= MATCH_SURE)
+            break;
+    }
+    return SL_OK;
+}
+
 static enum sl_err match_tensor(struct suspect_set *s, const struct sl_fp_tensor *o,
                                 const float *osample, size_t *index, double *r, uint64_t *head_dim,
                                 char *why, size_t whylen, struct sl_error *err)
 {
-    static const uint64_t head_dims[] = {64, 128, 256, 32, 80, 96, 112, 160, 192};
     const struct sl_model *m = s->m;
     size_t by_name = SIZE_MAX, best = SIZE_MAX, same = 0;
     uint64_t best_hd = 0;
@@ -1067,6 +1099,15 @@ static enum sl_err match_tensor(struct suspect_set *s, const struct sl_fp_tensor
             *index = by_name;
             return SL_OK;
         }
+        /* a GGUF attn_q / attn_k under its own name, rows permuted */
+        if (!flat && try_permuted(s, by_name, osample, &best_r, &best, &best_hd, err) != SL_OK)
+            return err->code;
+        if (best_r >= MATCH_MIN) {
+            *index = best;
+            *r = best_r;
+            *head_dim = best_hd;
+            return SL_OK;
+        }
     }
     if (flat) {
         /* a constant original matches nothing by its values */
@@ -1090,29 +1131,15 @@ static enum sl_err match_tensor(struct suspect_set *s, const struct sl_fp_tensor
             best = i;
             best_hd = 0;
         }
+        if (c >= MATCH_SURE)
+            break;
     }
     /* a GGUF copy of attn_q / attn_k has the rows of each head permuted:
      * try the usual head sizes */
     for (size_t i = 0; i < m->ntensors && best_r < MATCH_MIN; i++) {
-        const struct sl_tensor *t = &m->tensors[i];
-        if (s->taken[i] || !same_shape(t, o) || m->files[t->file].format != SL_FMT_GGUF ||
-            t->shape[1] % SAMPLE_RUN != 0)
-            continue;
-        for (size_t h = 0; h < sizeof(head_dims) / sizeof(head_dims[0]); h++) {
-            float *sv = NULL;
-            double c;
-            if (t->shape[0] % head_dims[h] != 0)
-                continue;
-            if (suspect_sample(m, t, head_dims[h], &sv, err) != SL_OK)
-                return err->code;
-            c = correlation(osample, sv);
-            free(sv);
-            if (c > best_r) {
-                best_r = c;
-                best = i;
-                best_hd = head_dims[h];
-            }
-        }
+        if (!s->taken[i] && i != by_name && same_shape(&m->tensors[i], o) &&
+            try_permuted(s, i, osample, &best_r, &best, &best_hd, err) != SL_OK)
+            return err->code;
     }
     if (best != SIZE_MAX && best_r >= MATCH_MIN) {
         *index = best;
