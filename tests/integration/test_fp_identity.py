@@ -128,6 +128,9 @@ class Identity(unittest.TestCase):
             self.assertEqual(h.headers["ETag"], r.headers["ETag"], who)
             self.assertEqual(h.headers["X-Linked-Etag"], r.headers["X-Linked-Etag"], who)
         self.assertEqual(seen["mia"], sha(self.original))  # a member gets the original
+        admin = self.srv.request("HEAD", URL, token=self.srv.admin_token)
+        self.assertEqual(admin.headers["ETag"], '"%s"' % sha(self.original))
+        self.assertIsNone(admin.headers.get("X-Sluice-Fingerprinted"))
         native = self.get("bob", "/api/v1/models/acme/m/versions/main/files/" + WEIGHTS)
         self.assertEqual(native.headers["ETag"], '"%s"' % seen["bob"])
         self.assertEqual(sha(native.body), seen["bob"])
