@@ -397,6 +397,23 @@ class Identity(unittest.TestCase):
         with self.db() as c:
             self.assertEqual(list(c.execute(q.replace("gina", "eve"))), [])
 
+    def test_evaluator_gets_the_original(self):
+        self.tok["ivy"] = self.srv.add_user("ivy")
+        self.tok["admin"] = self.srv.admin_token
+        r = self.run_as("ivy", "access", "request", "acme/m", "--purpose", "evaluation")
+        self.assertEqual(r.rc, 0, repr(r))
+        r = self.run_as("alice", "access", "approve", "acme/m", "ivy")
+        self.assertEqual(r.rc, 0, repr(r))
+        r = self.run_as("ivy", "eval", "keygen", "--name", "ivy", "--out", self.p("ivy.key"))
+        self.assertEqual(r.rc, 0, repr(r))
+        r = self.run_as("admin", "eval", "key", "add", "ivy", r.stdout.strip())
+        self.assertEqual(r.rc, 0, repr(r))
+        g = self.get("ivy")
+        self.assertEqual(g.status, 200, repr(g))
+        self.assertEqual(g.body, self.original)
+        self.assertEqual(g.headers["ETag"], '"%s"' % sha(self.original))
+        self.assertIsNone(g.headers.get("X-Sluice-Fingerprinted"))
+
     def test_digest_survives_a_restart(self):
         before = self.get("bob", method="HEAD").headers["ETag"]
         self.srv.stop()
