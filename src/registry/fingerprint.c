@@ -1011,9 +1011,14 @@ static bool constant_sample(const float *a)
 }
 
 /* The suspect's tensors, with their samples once read. */
+/* Head sizes tried when undoing llama.cpp's q/k row permutation. */
+static const uint64_t head_dims[] = {64, 128, 256, 32, 80, 96, 112, 160, 192};
+#define NHEAD_DIMS (sizeof(head_dims) / sizeof(head_dims[0]))
+
 struct suspect_set {
     const struct sl_model *m;
     float **sample; /* per tensor, NULL until read */
+    float **perm;   /* per tensor and head size, the permutation undone; NULL until read */
     bool *taken;    /* already matched to an original tensor */
 };
 
@@ -1042,20 +1047,21 @@ static enum sl_err try_permuted(struct suspect_set *s, size_t i, const float *os
                                 double *best_r, size_t *best, uint64_t *best_hd,
                                 struct sl_error *err)
 {
-    static const uint64_t head_dims[] = {64, 128, 256, 32, 80, 96, 112, 160, 192};
     const struct sl_tensor *t = &s->m->tensors[i];
 
     if (s->m->files[t->file].format != SL_FMT_GGUF || t->shape[1] % SAMPLE_RUN != 0)
         return SL_OK;
-    for (size_t h = 0; h < sizeof(head_dims) / sizeof(head_dims[0]); h++) {
-        float *sv = NULL;
+    if (!s->perm)
+        s->perm = sl_xcalloc(s->m->ntensors * NHEAD_DIMS, sizeof(*s->perm));
+    for (size_t h = 0; h < NHEAD_DIMS; h++) {
+        float **sv = &s->perm[i * NHEAD_DIMS + h];
         double c;
         if (t->shape[0] % head_dims[h] != 0)
             continue;
-        if (suspect_sample(s->m, t, head_dims[h], &sv, err) != SL_OK)
+        /* kept: every original tensor of this shape may try it */
+        if (!*sv && suspect_sample(s->m, t, head_dims[h], sv, err) != SL_OK)
             return err->code;
-        c = correlation(osample, sv);
-        free(sv);
+        c = correlation(osample, *sv);
         if (c > *best_r) {
             *best_r = c;
             *best = i;
@@ -1549,7 +1555,11 @@ out:
     if (ss.sample)
         for (size_t i = 0; i < sus->ntensors; i++)
             free(ss.sample[i]);
+    if (ss.perm)
+        for (size_t i = 0; i < sus->ntensors * NHEAD_DIMS; i++)
+            free(ss.perm[i]);
     free(ss.sample);
+    free(ss.perm);
     free(ss.taken);
     sl_model_free(sus);
     sl_fp_obs_free(obs);
