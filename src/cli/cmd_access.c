@@ -761,6 +761,8 @@ static json_t *license_json(const struct sl_license_check *c)
     json_object_set_new(o, "issued", json_string(sl_gov_time(c->lic.issued, t)));
     json_object_set_new(o, "expires",
                         c->lic.expires ? json_string(sl_gov_time(c->lic.expires, t)) : json_null());
+    json_object_set_new(o, "fingerprint_recipient",
+                        c->lic.fingerprint ? json_integer(c->lic.fingerprint) : json_null());
     json_object_set_new(o, "signer", json_string(c->signer));
     {
         char id[9];
@@ -782,6 +784,12 @@ static void print_license(const struct sl_license_check *c)
     put_line("purpose", c->lic.purpose);
     put_line("issued", sl_gov_time(c->lic.issued, t));
     put_line("expires", time_text(c->lic.expires, t));
+    if (c->lic.fingerprint) {
+        char fp[96];
+        snprintf(fp, sizeof(fp), "yes: downloads carry marks that identify recipient %u",
+                 (unsigned)c->lic.fingerprint);
+        put_line("fingerprinted", fp);
+    }
     printf("  %-13s ", "signed by");
     sl_cli_put_safe(stdout, c->signer);
     printf(" (key ID %08x)\n", (unsigned)c->signer_id);
@@ -952,6 +960,9 @@ static int license_verify(const struct sl_cli_args *a)
     } else {
         printf("VALID: license %s for %s (commit %.12s), tier %s, expires %s\n", c.lic.id,
                c.lic.model, c.lic.commit, c.lic.tier, time_text(c.lic.expires, t1));
+        if (c.lic.fingerprint)
+            printf("  fingerprinted downloads carry marks that identify recipient %u\n",
+                   (unsigned)c.lic.fingerprint);
     }
     if (c.signature_ok) {
         printf("  signature     good, by \"");

@@ -178,6 +178,9 @@ int sl_cmd_pull(int argc, char **argv)
         json_object_set(out, "bytes_downloaded", json_object_get(result, "bytes_downloaded"));
         if (license)
             json_object_set_new(out, "license", json_string(license));
+        if (json_is_integer(json_object_get(result, "fingerprint_recipient")))
+            json_object_set(out, "fingerprint_recipient",
+                            json_object_get(result, "fingerprint_recipient"));
         sl_cli_print_json(out);
         json_decref(out);
     } else {
@@ -185,6 +188,10 @@ int sl_cmd_pull(int argc, char **argv)
         if (license)
             printf("  license      %s (check it with `sluice license verify %s`)\n", license,
                    license);
+        if (json_is_integer(json_object_get(result, "fingerprint_recipient")))
+            printf("  fingerprint  this copy is fingerprinted: its weights carry marks that "
+                   "identify you (recipient %lld); a leaked copy can be traced to you\n",
+                   (long long)json_integer_value(json_object_get(result, "fingerprint_recipient")));
     }
 out:
     free(license);

@@ -30,9 +30,13 @@ static void print_report(json_t *r)
     printf("Traced against %s version %lld (commit %.12s)\n", str(r, "model"),
            (long long)json_integer_value(json_object_get(r, "version")), str(r, "commit"));
     printf("  positions read   %lld of %lld\n", read, total);
-    printf("  recipients       %lld scored, accused at z >= %.1f\n",
-           (long long)json_integer_value(json_object_get(r, "recipients_scored")),
-           json_number_value(json_object_get(r, "threshold_z")));
+    if (json_is_number(json_object_get(r, "threshold_z")))
+        printf("  recipients       %lld scored, accused at z >= %.1f\n",
+               (long long)json_integer_value(json_object_get(r, "recipients_scored")),
+               json_number_value(json_object_get(r, "threshold_z")));
+    else
+        printf("  recipients       %lld scored, none can be accused\n",
+               (long long)json_integer_value(json_object_get(r, "recipients_scored")));
     if (json_is_true(json_object_get(r, "quantised_reference")))
         printf("  reference        quantised tensors compared with Q8_0 of the original\n");
     if (json_is_integer(json_object_get(r, "payload_id")))
@@ -40,8 +44,26 @@ static void print_report(json_t *r)
                (long long)json_integer_value(json_object_get(r, "payload_id")));
     else
         printf("  payload          not decoded (not readable, or no valid MAC)\n");
+    if (json_array_size(json_object_get(r, "matched_by_content"))) {
+        printf("Matched by content (renamed in the copy):\n");
+        json_array_foreach(json_object_get(r, "matched_by_content"), i, e)
+        {
+            printf("  ");
+            sl_cli_put_safe(stdout, str(e, "tensor"));
+            printf(" <- ");
+            sl_cli_put_safe(stdout, str(e, "suspect"));
+            printf("  (correlation %.3f)\n", json_number_value(json_object_get(e, "correlation")));
+        }
+    }
     if (json_array_size(acc) == 0) {
-        printf("No one is accused.\n");
+        printf("No one is accused%s", strcmp(str(r, "verdict"), "insufficient") == 0
+                                          ? ": the copy says too little to accuse anyone.\n"
+                                          : ".\n");
+        if (str(r, "why")[0]) {
+            printf("  ");
+            sl_cli_put_safe(stdout, str(r, "why"));
+            fputc('\n', stdout);
+        }
     } else {
         printf("Accused:\n");
         json_array_foreach(acc, i, e)

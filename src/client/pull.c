@@ -97,7 +97,8 @@ struct pull {
     struct job *jobs;
     size_t njobs;
     struct dl_slot *slots;
-    char *url_prefix; /* .../versions/{commit}/files/ */
+    char *url_prefix;     /* .../versions/{commit}/files/ */
+    uint32_t fingerprint; /* the recipient the manifest names, 0 when unmarked */
     uint64_t total, done_before, written;
     double last_save;
     struct sl_cl_progress bar;
@@ -729,6 +730,7 @@ static enum sl_err use_manifest(struct pull *p, struct sl_error *err)
         const char *nl = memchr(s, '\n', (size_t)(end - s));
         char line[1200], hex[65], fpath[1100];
         unsigned long long size;
+        unsigned fp_id;
         size_t n;
         if (!nl)
             break;
@@ -736,6 +738,8 @@ static enum sl_err use_manifest(struct pull *p, struct sl_error *err)
         if (n < sizeof(line)) {
             memcpy(line, s, n);
             line[n] = '\0';
+            if (sscanf(line, "fingerprint recipient %u", &fp_id) == 1)
+                p->fingerprint = fp_id;
             if (sscanf(line, "file %64s %llu %1099[^\n]", hex, &size, fpath) == 3) {
                 for (size_t i = 0; i < p->nfiles; i++) {
                     struct pfile *f = &p->files[i];
@@ -961,6 +965,9 @@ out:
         json_object_set_new(res, "commit", json_string(p.commit));
         json_object_set_new(res, "files", list);
         json_object_set_new(res, "bytes_downloaded", json_integer((json_int_t)p.written));
+        /* the licensee is told that the copy identifies them */
+        json_object_set_new(res, "fingerprint_recipient",
+                            p.fingerprint ? json_integer(p.fingerprint) : json_null());
         for (i = 0; i < 3; i++) {
             static const char *const keys[] = {"model", "version", "tier"};
             json_t *v = json_object_get(p.version, keys[i]);

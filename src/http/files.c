@@ -167,40 +167,39 @@ static void free_dl(void *cls)
     free(d);
 }
 
+/* The identity headers of a file answer. `copy` is the SHA-256 of the bytes
+ * this caller receives: the canonical digest, or for a fingerprinted copy
+ * (`recipient` not 0) that copy's own, so a cache keyed by the ETag
+ * (huggingface_hub's blobs/<etag>) holds each licensee's bytes apart. */
 static void headers(struct sl_req *q, struct MHD_Response *resp, const struct sl_file_ref *f,
-                    uint32_t recipient)
+                    const char *copy, uint32_t recipient)
 {
     char etag[96], size[32];
 
-    if (recipient) {
-        /* a fingerprinted copy: its bytes are not the canonical file's, so
-         * its tag is not the canonical SHA-256 (the signed manifest has the
-         * copy's) */
-        char fp[16];
-        snprintf(fp, sizeof(fp), "%u", recipient);
-        snprintf(etag, sizeof(etag), "W/\"%s-fp%u\"", f->sha256, recipient);
-        sl_mhd->add_response_header(resp, "ETag", etag);
-        sl_mhd->add_response_header(resp, "X-Sluice-Fingerprint", fp);
-        snprintf(size, sizeof(size), "%llu", (unsigned long long)f->size);
-        sl_mhd->add_response_header(resp, "X-Linked-Size", size);
-        sl_mhd->add_response_header(resp, "X-Repo-Commit", q->v.commit);
-        sl_mhd->add_response_header(resp, "Accept-Ranges", "bytes");
-        return;
-    }
-    snprintf(etag, sizeof(etag), "\"%s\"", f->sha256);
+    snprintf(etag, sizeof(etag), "\"%s\"", copy);
     snprintf(size, sizeof(size), "%llu", (unsigned long long)f->size);
     sl_mhd->add_response_header(resp, "ETag", etag);
     sl_mhd->add_response_header(resp, "X-Linked-Etag", etag);
     sl_mhd->add_response_header(resp, "X-Linked-Size", size);
     sl_mhd->add_response_header(resp, "X-Repo-Commit", q->v.commit);
     sl_mhd->add_response_header(resp, "Accept-Ranges", "bytes");
+    if (recipient) {
+        /* tell the licensee, and keep shared caches from handing this copy
+         * to anyone else */
+        char fp[16];
+        snprintf(fp, sizeof(fp), "%u", recipient);
+        sl_mhd->add_response_header(resp, "X-Sluice-Fingerprint", fp);
+        sl_mhd->add_response_header(resp, "X-Sluice-Fingerprinted", "1");
+        sl_mhd->add_response_header(resp, "Cache-Control", "private, no-store");
+    }
 }
 
 /* Adds the headers and queues a file answer. */
 static void finish(struct sl_req *q, struct MHD_Response *resp, const struct sl_file_ref *f,
-                   unsigned status, uint64_t start, uint64_t end, uint64_t sent, uint32_t recipient)
+                   const char *copy, unsigned status, uint64_t start, uint64_t end, uint64_t sent,
+                   uint32_t recipient)
 {
-    headers(q, resp, f, recipient);
+    headers(q, resp, f, copy, recipient);
     sl_mhd->add_response_header(resp, "Content-Type", "application/octet-stream");
     if (status == 206) {
         char cr[96];
@@ -235,6 +234,7 @@ void sl_h_file(struct sl_req *q)
     struct dl *d;
     struct sl_reg_mark *mark = NULL;
     uint32_t recipient = 0;
+    char copy[65];
 
     if (q->cached) {
         f = q->file;
@@ -250,13 +250,22 @@ void sl_h_file(struct sl_req *q)
         sl_reply_error(q, &err);
         return;
     }
+    snprintf(copy, sizeof(copy), "%s", f.sha256);
     if (mark) {
         recipient = sl_reg_mark_recipient(mark);
         q->cached_bytes = NULL; /* cached bytes are the unmarked original */
+        /* every answer about this copy (whole, range, HEAD, 304) names the
+         * digest of the recipient's bytes, hashed once and then kept */
+        if (sl_reg_mark_sha256(mark, &f, copy, &err) != SL_OK) {
+            sl_reg_mark_free(mark);
+            sl_reply_error(q, &err);
+            return;
+        }
     }
-    if (inm && !mark && etag_matches(inm, f.sha256)) {
+    if (inm && etag_matches(inm, copy)) {
         resp = sl_mhd->create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        headers(q, resp, &f, 0);
+        headers(q, resp, &f, copy, recipient);
+        sl_reg_mark_free(mark);
         sl_reply(q, 304, resp, 0);
         return;
     }
@@ -286,7 +295,7 @@ void sl_h_file(struct sl_req *q)
         char *buf = sl_xmalloc(len ? (size_t)len : 1);
         memcpy(buf, q->cached_bytes + start, (size_t)len);
         resp = sl_mhd->create_response_from_buffer((size_t)len, buf, MHD_RESPMEM_MUST_FREE);
-        finish(q, resp, &f, status, start, end, q->head ? 0 : len, 0);
+        finish(q, resp, &f, copy, status, start, end, q->head ? 0 : len, 0);
         return;
     }
     d = sl_xcalloc(1, sizeof(*d));
@@ -328,7 +337,7 @@ void sl_h_file(struct sl_req *q)
         size_t block = q->head ? 64 : len < BLOCK ? (size_t)len : BLOCK;
         resp = sl_mhd->create_response_from_callback(len, block, reader, d, free_dl);
     }
-    finish(q, resp, &f, status, start, end, q->head ? 0 : len, recipient);
+    finish(q, resp, &f, copy, status, start, end, q->head ? 0 : len, recipient);
     if (!q->head && len > SMALL_FILE)
         q->bytes = 0; /* counted as the reader sends */
 }

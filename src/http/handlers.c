@@ -107,7 +107,7 @@ void sl_h_decision(struct sl_req *q)
 void sl_h_hf_info(struct sl_req *q)
 {
     struct sl_error err;
-    json_t *v = sl_reg_hf_info(q->srv->r, &q->v, q->org, q->name, &err);
+    json_t *v = sl_reg_hf_info(q->srv->r, &q->who, &q->v, q->org, q->name, &err);
 
     if (!v) {
         sl_reply_error(q, &err);
@@ -127,7 +127,7 @@ void sl_h_hf_tree(struct sl_req *q)
 
     if (!listing_allowed(q))
         return;
-    v = sl_reg_hf_tree(q->srv->r, &q->v, q->path, recursive, &err);
+    v = sl_reg_hf_tree(q->srv->r, &q->who, &q->v, q->path, recursive, &err);
 
     if (!v) {
         sl_reply_error(q, &err);
@@ -313,7 +313,7 @@ void sl_h_hf_paths_info(struct sl_req *q)
 
     if (!listing_allowed(q))
         return;
-    all = sl_reg_hf_tree(q->srv->r, &q->v, NULL, true, &err);
+    all = sl_reg_hf_tree(q->srv->r, &q->who, &q->v, NULL, true, &err);
     if (!all) {
         sl_reply_error(q, &err);
         return;

@@ -43,7 +43,11 @@ void sl_h_trace(struct sl_req *q)
         /* name the uploaded file, not the temporary folder */
         char *at = strstr(err.msg, paths[0]);
         if (at) {
-            size_t n = strlen(paths[0]) + (at[strlen(paths[0])] == '/' ? 1 : 0);
+            const char *after = at + strlen(paths[0]);
+            size_t n = strlen(paths[0]) + (after[0] == '/'                      ? 1
+                                           : after[0] == ':' && after[1] == ' ' ? 2
+                                                                                : 0);
+            /* "DIR/file: what" reads "file: what", "DIR: what" reads "what" */
             memmove(at, at + n, strlen(at + n) + 1);
         }
         sl_reply_error(q, &err);

@@ -601,9 +601,34 @@ static unsigned margin_of(unsigned cap)
     return cap / 4 > 16 ? cap / 4 : 16;
 }
 
+/* Hashes recipients' fingerprinted copies ahead of their first request
+ * (docs/fingerprint.md, "Per-recipient identity"), one file at a time, and
+ * rests a second when there is nothing left to hash. */
+static void *warmer(void *arg)
+{
+    struct sl_server *s = arg;
+
+    while (!atomic_load(&s->stop_ticker)) {
+        struct sl_error err;
+        bool did = false;
+        sl_error_clear(&err);
+        if (sl_reg_fp_warm(s->r, &did, &err) != SL_OK) {
+            if (!atomic_load(&s->stop_ticker))
+                fprintf(stderr, "{\"event\":\"fp_warm_failed\",\"message\":\"%s\"}\n",
+                        sl_strerror(err.code));
+            did = false;
+        }
+        for (int i = 0; !did && i < 10 && !atomic_load(&s->stop_ticker); i++) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return NULL;
+}
+
 enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, struct sl_error *err)
 {
-    pthread_t tick_thread;
+    pthread_t tick_thread, warm_thread;
     struct sl_server s;
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -691,6 +716,13 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
         sl_conns_free(s.conns);
         return sl_error_set(err, SL_EINTERNAL, "cannot start the scheduler thread");
     }
+    if (pthread_create(&warm_thread, NULL, warmer, &s) != 0) {
+        atomic_store(&s.stop_ticker, true);
+        pthread_join(tick_thread, NULL);
+        sl_mhd->stop_daemon(s.d);
+        sl_conns_free(s.conns);
+        return sl_error_set(err, SL_EINTERNAL, "cannot start the fingerprint hashing thread");
+    }
     if (o->ready_fd >= 0) {
         ssize_t w = write(o->ready_fd, "ready\n", 6);
         (void)w;
@@ -713,7 +745,9 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
     }
     sl_mhd->stop_daemon(s.d);
     atomic_store(&s.stop_ticker, true);
+    sl_reg_fp_warm_stop(r);
     pthread_join(tick_thread, NULL);
+    pthread_join(warm_thread, NULL);
     sl_conns_free(s.conns);
     fprintf(stderr, "{\"event\":\"stopped\",\"requests\":%llu}\n",
             (unsigned long long)atomic_load(&s.requests));

@@ -630,6 +630,15 @@ static enum sl_err issue_license(struct sl_registry *r, struct sl_db *db, int64_
     snprintf(lic.tier, sizeof(lic.tier), "%s", v->tier);
     sl__pseudonym(r, model, user_id, lic.licensee);
     lic.issued = sl__now();
+    if (strcmp(v->tier, "gated") == 0) {
+        /* gated downloads are fingerprinted: the license says for whom */
+        int64_t fp_id = 0;
+        char commitment[65];
+        rc = sl__fp_recipient(r, db, v->model_id, user_id, &fp_id, commitment, err);
+        if (rc)
+            return rc;
+        lic.fingerprint = (uint32_t)fp_id;
+    }
     text = sl_license_text(&lic, err);
     if (!text)
         return err->code;

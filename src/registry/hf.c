@@ -28,45 +28,114 @@ static const char *iso(int64_t t, char *buf, size_t n)
  * display it. */
 #define POINTER_SIZE 134
 
-json_t *sl_reg_hf_info(struct sl_registry *r, const struct sl_version_ref *v, const char *org,
-                       const char *name, struct sl_error *err)
+struct hf_file {
+    char *path;
+    uint64_t size;
+    char hex[65]; /* the SHA-256 of the bytes the caller receives */
+};
+
+static void files_free(struct hf_file *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(f[i].path);
+    free(f);
+}
+
+/* The files of `v` in path order, each with the digest of the copy `p`
+ * gets: a fingerprinted copy is named by its own SHA-256 (computed once per
+ * recipient and file), so a cache keyed by it (huggingface_hub's blobs/,
+ * @huggingface/hub's lfs.oid) never hands one licensee's copy to another.
+ * The rows are read first and the statement finished before any copy is
+ * hashed, which may write to the database. */
+static enum sl_err version_files(struct sl_registry *r, struct sl_db *db,
+                                 const struct sl_principal *p, const struct sl_version_ref *v,
+                                 struct hf_file **out, size_t *count, struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db,
+                   "SELECT vf.path, b.id, b.size, b.sha256 FROM version_files vf JOIN blobs b ON "
+                   "b.id = vf.blob_id WHERE vf.version_id = ? ORDER BY vf.path",
+                   err);
+    struct hf_file *f = NULL;
+    int64_t *blob = NULL;
+    size_t n = 0, cap = 0;
+    int row;
+    enum sl_err rc = SL_OK;
+
+    *out = NULL;
+    *count = 0;
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, v->version_id);
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        size_t hl;
+        const unsigned char *h = sl_stmt_col_blob(st, 3, &hl);
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            f = sl_xrealloc(f, cap * sizeof(*f));
+            blob = sl_xrealloc(blob, cap * sizeof(*blob));
+        }
+        f[n].path = sl_xstrdup(sl_stmt_col_text(st, 0));
+        blob[n] = sl_stmt_col_int(st, 1);
+        f[n].size = (uint64_t)sl_stmt_col_int(st, 2);
+        f[n].hex[0] = '\0';
+        if (hl == 32)
+            sl_hex(h, 32, f[n].hex);
+        n++;
+    }
+    sl_stmt_done(st);
+    if (row < 0)
+        rc = err->code;
+    /* only a caller who may download gets (and makes) a recipient's digests */
+    if (!rc && p && p->user_id && strcmp(v->tier, "gated") == 0) {
+        struct sl_error ignore;
+        char hint[8];
+        if (sl_reg_may_download(r, p, v, "the model", hint, sizeof(hint), &ignore) != SL_OK)
+            p = NULL;
+    }
+    for (size_t i = 0; i < n && !rc && p; i++) {
+        struct sl_file_ref ref;
+        ref.blob_id = blob[i];
+        ref.size = f[i].size;
+        snprintf(ref.sha256, sizeof(ref.sha256), "%s", f[i].hex);
+        rc = sl_reg_copy_sha256(r, p, v, f[i].path, &ref, f[i].hex, NULL, err);
+    }
+    free(blob);
+    if (rc) {
+        files_free(f, n);
+        return rc;
+    }
+    *out = f;
+    *count = n;
+    return SL_OK;
+}
+
+json_t *sl_reg_hf_info(struct sl_registry *r, const struct sl_principal *p,
+                       const struct sl_version_ref *v, const char *org, const char *name,
+                       struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct sl_stmt *st;
-    json_t *info, *siblings = json_array(), *params = NULL;
+    json_t *info, *siblings, *params = NULL;
     char id[256], ts[40], created[40], oid[65];
     unsigned char h[32];
-    int row;
+    struct hf_file *files = NULL;
+    size_t nfiles = 0;
 
-    if (!db) {
-        json_decref(siblings);
+    if (!db || version_files(r, db, p, v, &files, &nfiles, err) != SL_OK)
         return NULL;
-    }
     snprintf(id, sizeof(id), "%s/%s", org, name);
     sl_sha256(id, strlen(id), h);
     sl_hex(h, 12, oid);
-    st = sl_db_stmt(db,
-                    "SELECT vf.path, b.size, b.sha256 FROM version_files vf JOIN blobs b ON b.id "
-                    "= vf.blob_id WHERE vf.version_id = ? ORDER BY vf.path",
-                    err);
-    if (!st) {
-        json_decref(siblings);
-        return NULL;
+    siblings = json_array();
+    for (size_t i = 0; i < nfiles; i++) {
+        json_int_t size = (json_int_t)files[i].size;
+        json_array_append_new(siblings, json_pack("{s:s, s:I, s:s, s:{s:s, s:I, s:i}}", "rfilename",
+                                                  files[i].path, "size", size, "blobId",
+                                                  files[i].hex, "lfs", "sha256", files[i].hex,
+                                                  "size", size, "pointerSize", POINTER_SIZE));
     }
-    sl_stmt_int(st, 1, v->version_id);
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        size_t n;
-        const unsigned char *b = sl_stmt_col_blob(st, 2, &n);
-        char hex[65] = "";
-        json_int_t size = (json_int_t)sl_stmt_col_int(st, 1);
-        if (n == 32)
-            sl_hex(b, 32, hex);
-        json_array_append_new(siblings,
-                              json_pack("{s:s, s:I, s:s, s:{s:s, s:I, s:i}}", "rfilename",
-                                        sl_stmt_col_text(st, 0), "size", size, "blobId", hex, "lfs",
-                                        "sha256", hex, "size", size, "pointerSize", POINTER_SIZE));
-    }
-    sl_stmt_done(st);
+    files_free(files, nfiles);
     st = sl_db_stmt(db,
                     "SELECT inspect, (SELECT min(created) FROM versions WHERE model_id = ?) "
                     "FROM versions WHERE id = ?",
@@ -119,34 +188,23 @@ static void add_dirs(json_t *arr, json_t *dirs, const char *path, size_t base)
     }
 }
 
-json_t *sl_reg_hf_tree(struct sl_registry *r, const struct sl_version_ref *v, const char *dir,
-                       bool recursive, struct sl_error *err)
+json_t *sl_reg_hf_tree(struct sl_registry *r, const struct sl_principal *p,
+                       const struct sl_version_ref *v, const char *dir, bool recursive,
+                       struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
-    json_t *arr, *dirs = json_object();
-    size_t dlen = dir ? strlen(dir) : 0, base = dlen ? dlen + 1 : 0;
-    int row;
+    json_t *arr, *dirs;
+    size_t dlen = dir ? strlen(dir) : 0, base = dlen ? dlen + 1 : 0, nfiles = 0;
+    struct hf_file *files = NULL;
 
-    if (!db) {
-        json_decref(dirs);
+    if (!db || version_files(r, db, p, v, &files, &nfiles, err) != SL_OK)
         return NULL;
-    }
-    st = sl_db_stmt(db,
-                    "SELECT vf.path, b.size, b.sha256 FROM version_files vf JOIN blobs b ON b.id "
-                    "= vf.blob_id WHERE vf.version_id = ? ORDER BY vf.path",
-                    err);
-    if (!st) {
-        json_decref(dirs);
-        return NULL;
-    }
     arr = json_array();
-    sl_stmt_int(st, 1, v->version_id);
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        const char *path = sl_stmt_col_text(st, 0);
-        size_t n;
-        const unsigned char *b = sl_stmt_col_blob(st, 2, &n);
-        char hex[65] = "";
+    dirs = json_object();
+    for (size_t i = 0; i < nfiles; i++) {
+        const char *path = files[i].path;
+        const char *hex = files[i].hex;
+        json_int_t size = (json_int_t)files[i].size;
         if (dlen && (strncmp(path, dir, dlen) != 0 || path[dlen] != '/'))
             continue;
         if (strchr(path + base, '/')) {
@@ -165,20 +223,13 @@ json_t *sl_reg_hf_tree(struct sl_registry *r, const struct sl_version_ref *v, co
                 continue;
             }
         }
-        if (n == 32)
-            sl_hex(b, 32, hex);
-        json_array_append_new(
-            arr,
-            json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:I, s:i}}", "type", "file", "oid", hex, "size",
-                      (json_int_t)sl_stmt_col_int(st, 1), "path", path, "lfs", "oid", hex, "size",
-                      (json_int_t)sl_stmt_col_int(st, 1), "pointerSize", POINTER_SIZE));
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:I, s:i}}", "type", "file",
+                                        "oid", hex, "size", size, "path", path, "lfs", "oid", hex,
+                                        "size", size, "pointerSize", POINTER_SIZE));
     }
-    sl_stmt_done(st);
+    files_free(files, nfiles);
     json_decref(dirs);
-    if (row < 0) {
-        json_decref(arr);
-        return NULL;
-    }
     if (dlen && json_array_size(arr) == 0) {
         json_decref(arr);
         sl_error_set(err, SL_ENOTFOUND, "no folder \"%s\" in this version", dir);

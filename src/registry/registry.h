@@ -203,11 +203,15 @@ json_t *sl_reg_decision_json(struct sl_registry *r, const struct sl_version_ref 
                              struct sl_error *err);
 json_t *sl_reg_models_json(struct sl_registry *r, const struct sl_principal *p,
                            struct sl_error *err);
-/* Hugging Face model info / tree (docs/api.md). */
-json_t *sl_reg_hf_info(struct sl_registry *r, const struct sl_version_ref *v, const char *org,
-                       const char *name, struct sl_error *err);
-json_t *sl_reg_hf_tree(struct sl_registry *r, const struct sl_version_ref *v, const char *dir,
-                       bool recursive, struct sl_error *err);
+/* Hugging Face model info / tree (docs/api.md), as seen by `p`: a file
+ * whose copy carries p's fingerprint is described by the SHA-256 of p's
+ * bytes (blobId, lfs.sha256, oid, lfs.oid), never by the canonical one. */
+json_t *sl_reg_hf_info(struct sl_registry *r, const struct sl_principal *p,
+                       const struct sl_version_ref *v, const char *org, const char *name,
+                       struct sl_error *err);
+json_t *sl_reg_hf_tree(struct sl_registry *r, const struct sl_principal *p,
+                       const struct sl_version_ref *v, const char *dir, bool recursive,
+                       struct sl_error *err);
 
 /* ---- tiered access (access.c; docs/access.md) ---- */
 
@@ -361,6 +365,27 @@ void sl_reg_mark_span(const struct sl_reg_mark *m, uint64_t offset, uint64_t len
 void sl_reg_mark_apply(const struct sl_reg_mark *m, uint64_t offset, void *buf, size_t len);
 uint32_t sl_reg_mark_recipient(const struct sl_reg_mark *m);
 void sl_reg_mark_free(struct sl_reg_mark *m);
+/* The SHA-256 (64 hex digits and a NUL into `hex`) of the marked copy of
+ * file `f` that `m` produces: read and hashed once per recipient and file,
+ * then kept in the database (fp_copies), so every later answer (ETag,
+ * X-Linked-Etag, tree, paths-info, manifest) names the same digest. */
+enum sl_err sl_reg_mark_sha256(const struct sl_reg_mark *m, const struct sl_file_ref *f,
+                               char hex[65], struct sl_error *err);
+/* Background work for the server: hashes the next not yet hashed copy of
+ * a weight file of a `gated` main version for a recipient who may download
+ * it now, so that their first listing or HEAD finds its digest kept.
+ * `*did` is false when a pass over all of them found nothing left (sleep a
+ * while before the next call). sl_reg_fp_warm_stop makes a hashing in
+ * progress give up (the server is stopping). */
+enum sl_err sl_reg_fp_warm(struct sl_registry *r, bool *did, struct sl_error *err);
+void sl_reg_fp_warm_stop(struct sl_registry *r);
+/* The SHA-256 of file `path` (`f`) of `v` as `p` receives it: the
+ * canonical digest, or that of p's fingerprinted copy. `*recipient` (may be
+ * NULL) is p's recipient id, 0 when the copy is not marked. */
+enum sl_err sl_reg_copy_sha256(struct sl_registry *r, const struct sl_principal *p,
+                               const struct sl_version_ref *v, const char *path,
+                               const struct sl_file_ref *f, char hex[65], uint32_t *recipient,
+                               struct sl_error *err);
 
 /* The caller's manifest of version `v`: a signed note listing the SHA-256 of
  * every file as the caller receives it (marked copies included), computed

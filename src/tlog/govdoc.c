@@ -5,6 +5,7 @@
  */
 #include "tlog/govdoc.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,7 +214,8 @@ char *sl_license_text(const struct sl_license *l, struct sl_error *err)
 
     if (!hex_ok(l->id, SL_GOV_ID_LEN) || !model_ok(l->model) || !hex_ok(l->commit, 64) ||
         !in_list(tiers, l->tier) || !pseudonym_ok(l->licensee) ||
-        !sl_gov_text_ok(l->purpose, SL_GOV_PURPOSE_MAX) || l->issued <= 0 || l->expires < 0) {
+        !sl_gov_text_ok(l->purpose, SL_GOV_PURPOSE_MAX) || l->issued <= 0 || l->expires < 0 ||
+        (l->fingerprint && strcmp(l->tier, "gated") != 0)) {
         sl_error_set(err, SL_EINPUT, "license fields are not valid");
         return NULL;
     }
@@ -225,6 +227,8 @@ char *sl_license_text(const struct sl_license *l, struct sl_error *err)
                 sl_gov_time(l->issued, t1), l->expires ? sl_gov_time(l->expires, t2) : "never");
     if (sl_license_use(l->tier))
         sl_buf_addf(&b, "use %s\n", sl_license_use(l->tier));
+    if (l->fingerprint)
+        sl_buf_addf(&b, "fingerprint recipient %u\n", (unsigned)l->fingerprint);
     sl_buf_cstr(&b);
     return sl_buf_detach(&b, NULL);
 }
@@ -449,6 +453,21 @@ enum sl_err sl_license_parse(const char *text, size_t n, struct sl_license *l, s
             return rc;
         if (!want || strcmp(v, want) != 0)
             return bad(&ln, "%s", "the use does not match the tier");
+    }
+    /* optional, after "use" in a gated license: the copies are
+     * fingerprinted for this recipient */
+    if (ln.p < ln.end && strcmp(l->tier, "gated") == 0) {
+        char *e;
+        unsigned long id;
+        if ((rc = field(&ln, "fingerprint", &v)))
+            return rc;
+        if (strncmp(v, "recipient ", 10) != 0 || v[10] < '1' || v[10] > '9')
+            return bad(&ln, "%s", "the fingerprint is not \"recipient N\"");
+        errno = 0;
+        id = strtoul(v + 10, &e, 10);
+        if (errno || *e || id > UINT32_MAX)
+            return bad(&ln, "%s", "the fingerprint recipient is not a number below 2^32");
+        l->fingerprint = (uint32_t)id;
     }
     return end(&ln);
 }

@@ -30,6 +30,11 @@ struct sl_license {
     char purpose[SL_GOV_PURPOSE_MAX + 1];
     int64_t issued;  /* unix seconds */
     int64_t expires; /* unix seconds; 0 = never */
+    /* The fingerprint recipient the licensee's downloads are marked for
+     * (docs/fingerprint.md); 0 when they are not fingerprinted. Written as
+     * an optional last line "fingerprint recipient N", so that the licensee
+     * is told in the document they keep. */
+    uint32_t fingerprint;
 };
 
 struct sl_attestation {
