@@ -1284,7 +1284,8 @@ enum sl_err sl_reg_trace(struct sl_registry *r, const struct sl_principal *p, in
         goto out;
     }
     sl_stmt_int(st, 1, version_id);
-    while (sl_stmt_step(st, err) == 1) {
+    int frow;
+    while ((frow = sl_stmt_step(st, err)) == 1) {
         if (!weight_file(sl_stmt_col_text(st, 0)))
             continue;
         if (nvf == cap) {
@@ -1298,6 +1299,10 @@ enum sl_err sl_reg_trace(struct sl_registry *r, const struct sl_principal *p, in
         nvf++;
     }
     sl_stmt_done(st);
+    if (frow < 0) {
+        rc = err->code; /* never a trace against some of the files */
+        goto out;
+    }
     for (size_t i = 0; i < nvf && !rc; i++) {
         struct sl__ifile in;
         const char *base = strrchr(vf[i].path, '/');
