@@ -83,6 +83,7 @@ struct sl_push_opts {
     json_t *facts;         /* validated facts, or NULL */
     const char *tier;      /* requested tier, or NULL for the minimum */
     const char *license;   /* license text, or NULL */
+    bool force;            /* move `main` even when the new version's tier is stricter */
     bool progress;         /* draw a progress bar on stderr */
     int threads;           /* hashing threads; 0 = number of CPUs, at most 8 */
     int streams;           /* parallel uploads; 0 = 4 */

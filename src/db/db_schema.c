@@ -132,6 +132,10 @@ static const char *const migrations[] = {
     "  recipient_id INTEGER NOT NULL REFERENCES fp_recipients(id),"
     "  blob_id INTEGER NOT NULL REFERENCES blobs(id), sha256 TEXT NOT NULL,"
     "  PRIMARY KEY (recipient_id, blob_id)) WITHOUT ROWID;",
+    /* 5: download counts per version and UTC day (docs/api.md) */
+    "CREATE TABLE downloads ("
+    "  version_id INTEGER NOT NULL REFERENCES versions(id), day INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL, PRIMARY KEY (version_id, day)) WITHOUT ROWID;",
 };
 
 enum sl_err sl__db_migrate(struct sl_db *db, struct sl_error *err)

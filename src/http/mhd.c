@@ -47,6 +47,7 @@ static void load(void)
     BIND(destroy_response, "MHD_destroy_response");
     BIND(lookup_connection_value, "MHD_lookup_connection_value");
     BIND(get_connection_info, "MHD_get_connection_info");
+    BIND(get_connection_values, "MHD_get_connection_values");
     sl_mhd = &api;
 }
 

@@ -34,6 +34,9 @@ struct sl_mhd_api {
                                            const char *key);
     const union MHD_ConnectionInfo *(*get_connection_info)(struct MHD_Connection *c,
                                                            enum MHD_ConnectionInfoType t, ...);
+    /* every value of a kind, repeated keys included (lookup gives the first) */
+    int (*get_connection_values)(struct MHD_Connection *c, enum MHD_ValueKind k,
+                                 MHD_KeyValueIterator it, void *cls);
 };
 
 /* The loaded functions, or NULL before sl_mhd_load() succeeds. */

@@ -67,6 +67,58 @@ static void fill_version(struct sl_stmt *st, struct sl_version_ref *v)
     v->bytes_total = sl_stmt_col_int(st, 6);
 }
 
+enum sl_err sl_reg_last_servable(struct sl_registry *r, const struct sl_principal *p,
+                                 const struct sl_version_ref *v, int64_t *seq, char commit[65],
+                                 struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_version_ref *cand = NULL;
+    struct sl_stmt *st;
+    size_t n = 0;
+    int row = 0;
+    enum sl_err rc = SL_OK;
+
+    *seq = 0;
+    commit[0] = '\0';
+    if (!db)
+        return err->code;
+    st = sl_db_stmt(db,
+                    "SELECT v.id, v.seq, v.commit_hash, v.tier, v.min_tier, v.created, "
+                    "v.bytes_total FROM versions v WHERE v.model_id = ? AND v.id != ? ORDER BY "
+                    "v.seq DESC LIMIT 100",
+                    err);
+    if (!st)
+        return err->code;
+    cand = sl_xcalloc(100, sizeof(*cand));
+    sl_stmt_int(st, 1, v->model_id);
+    sl_stmt_int(st, 2, v->version_id);
+    while (n < 100 && (row = sl_stmt_step(st, err)) == 1) {
+        fill_version(st, &cand[n]);
+        cand[n].org_id = v->org_id;
+        cand[n].model_id = v->model_id;
+        n++;
+    }
+    sl_stmt_done(st);
+    if (row < 0) {
+        rc = err->code;
+        goto out;
+    }
+    /* the statement is finished before the download rule runs its own */
+    for (size_t i = 0; i < n; i++) {
+        struct sl_error e2;
+        char hint[300];
+        sl_error_clear(&e2);
+        if (sl_reg_may_download(r, p, &cand[i], "", hint, sizeof(hint), &e2) == SL_OK) {
+            *seq = cand[i].seq;
+            snprintf(commit, 65, "%s", cand[i].commit);
+            break;
+        }
+    }
+out:
+    free(cand);
+    return rc;
+}
+
 enum sl_err sl_reg_resolve(struct sl_registry *r, const char *org, const char *name,
                            const char *rev, struct sl_version_ref *v, struct sl_error *err)
 {
