@@ -8,12 +8,12 @@
  */
 #include "registry/registry_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "common/buf.h"
 #include "common/util.h"
 #include "common/banned.h"
 
@@ -91,7 +91,7 @@ static const char *iso(int64_t t, char *buf, size_t n)
 static const struct {
     const char *key, *sql;
 } sorts[] = {
-    {"id", "id"},
+    {"id", "mid"},
     {"author", "o.name"},
     {"createdAt", "m.created"},
     {"created_at", "m.created"},
@@ -99,8 +99,8 @@ static const struct {
     {"last_modified", "v.created"},
     {"downloads", "dl30"},
     {"downloadsAllTime", "dlall"},
-    {"likes", "0"},
-    {"likes30d", "0"},
+    {"likes", "m.id * 0"}, /* no likes here: all equal, by id */
+    {"likes30d", "m.id * 0"},
     {"trendingScore", "dl30"},
     {"trending_score", "dl30"},
     {"mainSize", "v.bytes_total"},
@@ -115,13 +115,37 @@ bool sl_reg_hf_sort_ok(const char *key)
     return false;
 }
 
+/* The listing's statements, one per sort key and direction: built once,
+ * at fixed addresses (the statement cache knows SQL by its address). */
+#define NSORTS (sizeof(sorts) / sizeof(sorts[0]))
+static char list_sql[NSORTS][2][1536];
+static pthread_once_t list_sql_once = PTHREAD_ONCE_INIT;
+
+static void build_list_sql(void)
+{
+    for (size_t i = 0; i < NSORTS; i++)
+        for (int asc = 0; asc < 2; asc++)
+            snprintf(
+                list_sql[i][asc], sizeof(list_sql[i][asc]),
+                "SELECT o.name || '/' || m.name AS mid, o.name, v.tier, v.commit_hash, "
+                "v.created, m.created, v.bytes_total, (SELECT coalesce(sum(d.n), 0) FROM "
+                "downloads d JOIN versions w ON w.id = d.version_id WHERE w.model_id = m.id AND "
+                "d.day > ?1) AS dl30, (SELECT coalesce(sum(d.n), 0) FROM downloads d JOIN "
+                "versions w ON w.id = d.version_id WHERE w.model_id = m.id) AS dlall, v.seq FROM "
+                "models m JOIN orgs o ON o.id = m.org_id JOIN refs f ON f.model_id = m.id AND "
+                "f.name = 'main' JOIN versions v ON v.id = f.version_id WHERE (?2 IS NULL OR "
+                "instr(lower(o.name || '/' || m.name), lower(?2)) > 0) AND (?3 IS NULL OR "
+                "lower(o.name) = lower(?3)) ORDER BY %s %s, mid ASC LIMIT ?4 OFFSET ?5",
+                sorts[i].sql, asc ? "ASC" : "DESC");
+}
+
 json_t *sl_reg_hf_list(struct sl_registry *r, const struct sl_principal *p,
                        const struct sl_hf_list_query *lq, bool *more, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct sl_stmt *st;
-    struct sl_buf sql = SL_BUF_INIT(8192);
-    const char *order = "id";
+    size_t which = 0; /* "id" */
+    bool asc = true;  /* without a sort key: by id, ascending */
     json_t *arr = NULL;
     int64_t n = 0;
     int row;
@@ -130,23 +154,14 @@ json_t *sl_reg_hf_list(struct sl_registry *r, const struct sl_principal *p,
     *more = false;
     if (!db)
         return NULL;
-    for (size_t i = 0; lq->sort && i < sizeof(sorts) / sizeof(sorts[0]); i++)
-        if (strcmp(sorts[i].key, lq->sort) == 0)
-            order = sorts[i].sql;
-    sl_buf_adds(&sql,
-                "SELECT o.name || '/' || m.name AS id, o.name, v.tier, v.commit_hash, v.created, "
-                "m.created, v.bytes_total, (SELECT coalesce(sum(d.n), 0) FROM downloads d JOIN "
-                "versions w ON w.id = d.version_id WHERE w.model_id = m.id AND d.day > ?1) AS "
-                "dl30, (SELECT coalesce(sum(d.n), 0) FROM downloads d JOIN versions w ON w.id = "
-                "d.version_id WHERE w.model_id = m.id) AS dlall, v.seq FROM models m JOIN orgs o "
-                "ON o.id = m.org_id JOIN refs f ON f.model_id = m.id AND f.name = 'main' JOIN "
-                "versions v ON v.id = f.version_id WHERE (?2 IS NULL OR instr(lower(o.name || '/' "
-                "|| m.name), lower(?2)) > 0) AND (?3 IS NULL OR lower(o.name) = lower(?3)) ORDER "
-                "BY ");
-    sl_buf_addf(&sql, "%s %s, id ASC LIMIT ?4 OFFSET ?5", order,
-                lq->sort && !lq->ascending ? "DESC" : "ASC");
-    st = sl_db_stmt(db, sl_buf_cstr(&sql), err);
-    sl_buf_release(&sql);
+    pthread_once(&list_sql_once, build_list_sql);
+    if (lq->sort) {
+        for (size_t i = 0; i < NSORTS; i++)
+            if (strcmp(sorts[i].key, lq->sort) == 0)
+                which = i;
+        asc = lq->ascending;
+    }
+    st = sl_db_stmt(db, list_sql[which][asc], err);
     if (!st)
         return NULL;
     sl_stmt_int(st, 1, sl__now() / DAY - 30);

@@ -415,6 +415,7 @@ json_t *sl_reg_model_json(struct sl_registry *r, int64_t model_id, const char *o
     json_t *out, *refs = json_object(), *versions = json_array();
     const char *tier = NULL;
     char ts[40];
+    int64_t recent = 0, all = 0;
     int row;
 
     if (!db)
@@ -429,27 +430,53 @@ json_t *sl_reg_model_json(struct sl_registry *r, int64_t model_id, const char *o
     while ((row = sl_stmt_step(st, err)) == 1)
         json_object_set_new(refs, sl_stmt_col_text(st, 0), json_string(sl_stmt_col_text(st, 1)));
     sl_stmt_done(st);
+    /* each version with its downloads (last 30 days and all time, as the
+     * Hub counts them: docs/api.md) */
     st = sl_db_stmt(db,
-                    "SELECT seq, commit_hash, tier, min_tier, created, bytes_total FROM versions "
-                    "WHERE model_id = ? ORDER BY seq",
+                    "SELECT v.seq, v.commit_hash, v.tier, v.min_tier, v.created, v.bytes_total, "
+                    "(SELECT coalesce(sum(d.n), 0) FROM downloads d WHERE d.version_id = v.id AND "
+                    "d.day > ?), (SELECT coalesce(sum(d.n), 0) FROM downloads d WHERE "
+                    "d.version_id = v.id) FROM versions v WHERE v.model_id = ? ORDER BY v.seq",
                     err);
     if (!st)
         goto fail;
-    sl_stmt_int(st, 1, model_id);
-    while ((row = sl_stmt_step(st, err)) == 1)
+    sl_stmt_int(st, 1, sl__now() / 86400 - 30);
+    sl_stmt_int(st, 2, model_id);
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        recent += sl_stmt_col_int(st, 6);
+        all += sl_stmt_col_int(st, 7);
         json_array_append_new(versions,
-                              json_pack("{s:I, s:s, s:s, s:s, s:s, s:I}", "version",
+                              json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "version",
                                         (json_int_t)sl_stmt_col_int(st, 0), "commit",
                                         sl_stmt_col_text(st, 1), "tier", sl_stmt_col_text(st, 2),
                                         "min_tier", sl_stmt_col_text(st, 3), "created",
                                         iso_time(sl_stmt_col_int(st, 4), ts, sizeof(ts)),
-                                        "bytes_total", (json_int_t)sl_stmt_col_int(st, 5)));
+                                        "bytes_total", (json_int_t)sl_stmt_col_int(st, 5),
+                                        "downloads", (json_int_t)sl_stmt_col_int(st, 6),
+                                        "downloads_all_time", (json_int_t)sl_stmt_col_int(st, 7)));
+    }
     sl_stmt_done(st);
-    if (json_array_size(versions))
+    if (row < 0)
+        goto fail;
+    /* the model's tier is what `main` serves (a newer version may be
+     * stricter and off main); without `main`, the newest version's */
+    {
+        const char *main_commit = json_string_value(json_object_get(refs, "main"));
+        size_t i;
+        json_t *e;
+        json_array_foreach(versions, i, e)
+        {
+            if (main_commit &&
+                strcmp(json_string_value(json_object_get(e, "commit")), main_commit) == 0)
+                tier = json_string_value(json_object_get(e, "tier"));
+        }
+    }
+    if (!tier && json_array_size(versions))
         tier = json_string_value(
             json_object_get(json_array_get(versions, json_array_size(versions) - 1), "tier"));
-    out = json_pack("{s:s++, s:s?, s:o, s:o}", "model", org, "/", name, "tier", tier, "refs", refs,
-                    "versions", versions);
+    out = json_pack("{s:s++, s:s?, s:o, s:o, s:I, s:I}", "model", org, "/", name, "tier", tier,
+                    "refs", refs, "versions", versions, "downloads", (json_int_t)recent,
+                    "downloads_all_time", (json_int_t)all);
     return out;
 fail:
     json_decref(refs);
