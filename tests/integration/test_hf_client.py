@@ -377,6 +377,31 @@ class HfClient(unittest.TestCase):
         self.assertEqual(v["sha256"], sv.sha256_file(os.path.join(self.gfolder, "config.json")))
 
 
+    def test_gated_grantee_with_access_token(self):
+        # a grantee (not a member) gets the gated files through the client's
+        # own accessToken: info, fileExists, a download and a snapshot
+        dave = self.srv.add_user("dave")
+        home = os.path.join(self.tmp, "home-dave")
+        r = st.run("access", "request", "acme/gated", "--purpose", "testing the JS client",
+                   env=self.srv.client_env(dave, home))
+        self.assertEqual(r.rc, 0, repr(r))
+        r = st.run("access", "approve", "acme/gated", "dave",
+                   env=self.srv.client_env(self.alice, os.path.join(self.tmp, "home")))
+        self.assertEqual(r.rc, 0, repr(r))
+        cache = os.path.join(self.tmp, "dave-cache")
+        exists, dl, snap = self.js("acme/gated", [
+            {"op": "exists", "path": "model.safetensors"},
+            {"op": "download", "path": "config.json"},
+            {"op": "snapshot", "cacheDir": cache}], token=hf_token(dave))
+        self.assertIs(self.ok(exists, "fileExists(gated, grantee)"), True)
+        want = sv.tree_digest(self.gfolder)
+        self.assertEqual(self.ok(dl, "downloadFile(gated, grantee)")["sha256"],
+                         want["config.json"])
+        files = self.ok(snap, "snapshotDownload(gated, grantee)")["files"]
+        self.assertEqual(set(files), set(want))
+        for name in ("config.json", "sub/dir/extra.txt"):  # never marked
+            self.assertEqual(files[name], want[name], name)
+
     def test_sluice_token_form(self):
         # the client itself refuses "sl_..." before sending it: that is why
         # sluice accepts "hf_" + the same secret
