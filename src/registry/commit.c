@@ -7,9 +7,12 @@
  * decides: a tier below the minimum, or below the hold of a blocking
  * obligation nobody has satisfied yet, is refused with the rule and its
  * citation; without a requested tier the version takes its floor (so an
- * unmet blocking obligation keeps it withheld until satisfied). One
- * transaction creates the version, its files, its log entry and moves
- * `main`; a crash at any point leaves either no version or the whole version.
+ * unmet blocking obligation keeps it withheld until satisfied). A body
+ * without facts inherits the newest version's, and `main` never moves to a
+ * stricter tier unless forced, so a push cannot take a model offline by
+ * accident. One transaction creates the version, its files, its log entry
+ * and moves `main`; a crash at any point leaves either no version or the
+ * whole version.
  */
 #include "registry/registry_int.h"
 
@@ -679,10 +682,13 @@ static enum sl_err inherited_facts(struct sl_db *db, int64_t org_id, const char 
                                    json_t **facts, int64_t *from, char *commit,
                                    struct sl_error *err)
 {
+    /* only the facts of the manifest are read, not its file list */
     struct sl_stmt *st = sl_db_stmt(db,
-                                    "SELECT v.seq, v.commit_hash, v.manifest FROM versions v JOIN "
-                                    "models m ON m.id = v.model_id WHERE m.org_id = ? AND "
-                                    "m.name = ? ORDER BY v.seq DESC",
+                                    "SELECT v.seq, v.commit_hash, json_extract(v.manifest, "
+                                    "'$.facts') FROM versions v JOIN models m ON m.id = "
+                                    "v.model_id WHERE m.org_id = ? AND m.name = ? AND "
+                                    "json_type(v.manifest, '$.facts') = 'object' ORDER BY v.seq "
+                                    "DESC LIMIT 1",
                                     err);
     int row;
 
@@ -692,18 +698,17 @@ static enum sl_err inherited_facts(struct sl_db *db, int64_t org_id, const char 
         return err->code;
     sl_stmt_int(st, 1, org_id);
     sl_stmt_text(st, 2, name);
-    while ((row = sl_stmt_step(st, err)) == 1) {
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
         const char *text = sl_stmt_col_text(st, 2);
-        json_t *m = text ? json_loads(text, 0, NULL) : NULL;
-        json_t *f = json_object_get(m, "facts");
-        if (json_is_object(f)) {
-            *facts = json_incref(f);
+        *facts = text ? json_loads(text, 0, NULL) : NULL;
+        if (json_is_object(*facts)) {
             *from = sl_stmt_col_int(st, 0);
             snprintf(commit, 65, "%s", sl_stmt_col_text(st, 1) ? sl_stmt_col_text(st, 1) : "");
+        } else {
+            json_decref(*facts);
+            *facts = NULL;
         }
-        json_decref(m);
-        if (*facts)
-            break;
     }
     sl_stmt_done(st);
     return row < 0 ? err->code : SL_OK;

@@ -454,9 +454,12 @@ void sl_ingest_abort(struct sl_ingest *in);
 
 /* Creates a version from a commit body (docs/api.md); `*created` tells
  * whether it is new (false when an identical version already existed).
- * SL_EREFUSED when the policy refuses the requested tier or a blocking
- * obligation is unmet: the message names the rule and its citation, and
- * `*result` holds the decision. */
+ * Without "facts" the newest version's facts are inherited; `main` moves
+ * only when the new tier is not stricter than main's or "force" is true
+ * (`*result` says `on_main` and why not). SL_EREFUSED when the policy
+ * refuses the requested tier or a blocking obligation is unmet: the
+ * message names the rule and its citation, and `*result` holds the
+ * decision. */
 enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, const char *org,
                           const char *name, json_t *body, json_t **result, bool *created,
                           struct sl_error *err);
