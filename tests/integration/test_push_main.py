@@ -114,6 +114,8 @@ class PushKeepsMain(unittest.TestCase):
         self.assertIn("--force", v2["main_note"])
         main = self.get("/api/v1/models/acme/strict/versions/main")
         self.assertEqual(main["commit"], v1["commit"])
+        # the model's tier is what main serves, not the newest version's
+        self.assertEqual(self.get("/api/v1/models/acme/strict")["tier"], "open")
         # the model stays online: an anonymous pull of main gets version 1
         dest = os.path.join(self.tmp, "pull-strict")
         r = st.run("pull", "acme/strict", "--dest", dest, "--json", env=self.anon, timeout=120)
@@ -144,6 +146,7 @@ class PushKeepsMain(unittest.TestCase):
         self.assertIsNone(v2f["main_note"])
         main = self.get("/api/v1/models/acme/strict/versions/main")
         self.assertEqual(main["commit"], v2["commit"])
+        self.assertEqual(self.get("/api/v1/models/acme/strict")["tier"], "withheld")
         r = st.run("pull", "acme/strict", "--dest", os.path.join(self.tmp, "p3"), env=self.anon,
                    timeout=120)
         self.assertEqual(r.rc, 1, repr(r))
