@@ -53,17 +53,28 @@ static void options_of(const char *help, struct words *ws)
 }
 
 /* The subcommands: "usage: sluice CMD SUB" and the aligned "sluice CMD SUB"
- * lines below it, where SUB is a lower-case word. */
+ * lines below it, where SUB is a lower-case word; for "usage: sluice CMD
+ * COMMAND", the first word of each line indented by exactly two spaces. */
 static void subcommands_of(const struct sl_cli_cmd *c, struct words *ws)
 {
     char lead[64];
     size_t ll;
+    bool listed;
 
     ws->n = 0;
+    snprintf(lead, sizeof(lead), "sluice %s COMMAND", c->name);
+    listed = strstr(c->help, lead) != NULL;
     snprintf(lead, sizeof(lead), "sluice %s ", c->name);
     ll = strlen(lead);
     for (const char *line = c->help; line && *line;) {
         const char *end = strchr(line, '\n'), *p = line;
+        if (listed && p[0] == ' ' && p[1] == ' ' && p[2] >= 'a' && p[2] <= 'z') {
+            const char *e = p + 2;
+            while (*e >= 'a' && *e <= 'z')
+                e++;
+            if (*e == ' ' || *e == '\n' || *e == '\0')
+                add_word(ws, p + 2, (size_t)(e - (p + 2)));
+        }
         while (*p == ' ')
             p++;
         if (strncmp(p, "usage: ", 7) == 0)
