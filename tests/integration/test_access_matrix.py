@@ -92,6 +92,8 @@ ROUTES = {
     "resolve": ("GET", "/acme/{m}/resolve/main/config.json", None, may_download),
     "resolve-head": ("HEAD", "/acme/{m}/resolve/main/config.json", None, may_download),
     "resolve-range": ("GET", "/acme/{m}/resolve/main/config.json", "range", may_download),
+    "raw": ("GET", "/acme/{m}/raw/main/config.json", None, may_download),
+    "raw-head": ("HEAD", "/acme/{m}/raw/main/config.json", None, may_download),
     "native-file": ("GET", "/api/v1/models/acme/{m}/versions/main/files/config.json", None,
                     may_download),
     "native-file-v1": ("GET", "/api/v1/models/acme/{m}/versions/1/files/config.json", None,
