@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps run test bench fuzz lint format clean load valgrind
+.PHONY: all build deps run test bench fuzz lint format clean load valgrind install
 
 all: build
 
@@ -14,6 +14,12 @@ deps:
 build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
+
+# `make install [PREFIX=DIR] [DESTDIR=STAGE]`: bin/sluice, the sluice(1) page
+# and the bash, zsh and fish completions under PREFIX (docs/cli.md).
+PREFIX ?= /usr/local
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 DATA ?= ./sluice-data
 LISTEN ?= 127.0.0.1:8080

@@ -4,7 +4,12 @@
 downloading weights. The tensor data is a sparse hole (reads as zeros), so a
 16 GB model takes a few kilobytes of disk.
 
-usage: make-sparse-model.py DIR [llama-3-8b|mixtral-8x7b|tiny-llama] [--shards N]
+With --random the data is random bf16 values instead (magnitudes 2^-7 to
+2^-5, either sign, all finite), written in full: a model to push, pull and
+trace, since a fingerprint needs values to mark (an all-zero model has none
+a trace could read). tiny-llama is about 90 MB so.
+
+usage: make-sparse-model.py DIR [llama-3-8b|mixtral-8x7b|tiny-llama] [--shards N] [--random]
 """
 import json
 import os
@@ -44,7 +49,24 @@ def tensors(spec):
     return out
 
 
-def write_shard(path, items):
+# bf16, little-endian: the low byte is the exponent's last bit and the
+# mantissa (any value), the high byte the sign and the exponent's other 7
+# bits, fixed at 0x3C (exponent 120 or 121): values of 2^-7 to 2^-5.
+HIGH = bytes((b & 0x80) | 0x3C for b in range(256))
+
+
+def write_random(f, nbytes):
+    block = 1 << 22
+    while nbytes > 0:
+        n = min(block, nbytes) // 2
+        buf = bytearray(2 * n)
+        buf[0::2] = os.urandom(n)
+        buf[1::2] = os.urandom(n).translate(HIGH)
+        f.write(buf)
+        nbytes -= 2 * n
+
+
+def write_shard(path, items, random_data=False):
     header, off = {"__metadata__": {"format": "pt"}}, 0
     for name, shape in items:
         n = 2
@@ -56,12 +78,16 @@ def write_shard(path, items):
     text += b" " * ((8 - len(text) % 8) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text)
-        f.truncate(8 + len(text) + off)
+        if random_data:
+            write_random(f, off)
+        else:
+            f.truncate(8 + len(text) + off)
     return off
 
 
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    rnd = "--random" in sys.argv
     shards = 1
     if "--shards" in sys.argv:
         shards = int(sys.argv[sys.argv.index("--shards") + 1])
@@ -80,14 +106,14 @@ def main():
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     if shards == 1:
-        write_shard(os.path.join(out, "model.safetensors"), items)
+        write_shard(os.path.join(out, "model.safetensors"), items, rnd)
         return
     per = (len(items) + shards - 1) // shards
     weight_map, total = {}, 0
     for s in range(shards):
         name = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
         part = items[s * per:(s + 1) * per]
-        total += write_shard(os.path.join(out, name), part)
+        total += write_shard(os.path.join(out, name), part, rnd)
         weight_map.update({t: name for t, _ in part})
     with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=1)

@@ -7,7 +7,8 @@ what=${1:-build}
 pkgs="build-essential cmake pkg-config python3 libssl-dev libjansson-dev libsqlite3-dev
       libmicrohttpd-dev libcurl4-openssl-dev"
 case "$what" in
-test) pkgs="$pkgs libcriterion-dev clang libclang-rt-14-dev clang-format valgrind" ;;
+# nodejs (with npm) runs the pinned @huggingface/hub of tests/hf (npm ci)
+test) pkgs="$pkgs libcriterion-dev clang libclang-rt-14-dev clang-format valgrind nodejs" ;;
 bench) pkgs="$pkgs libcriterion-dev nginx wrk curl openssl docker-registry apache2-utils" ;;
 esac
 missing=""

@@ -139,5 +139,11 @@ int sl_cmd_log(int argc, char **argv);
 int sl_cmd_report(int argc, char **argv);
 int sl_cmd_draft(int argc, char **argv);
 int sl_cmd_trace(int argc, char **argv);
+int sl_cmd_models(int argc, char **argv);
+int sl_cmd_show(int argc, char **argv);
+int sl_cmd_whoami(int argc, char **argv);
+int sl_cmd_logout(int argc, char **argv);
+int sl_cmd_completion(int argc, char **argv);
+int sl_cmd_man(int argc, char **argv);
 
 #endif

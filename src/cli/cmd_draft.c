@@ -110,7 +110,7 @@ int sl_cmd_draft(int argc, char **argv)
     code = sl_cli_connect(&cfg, &cl);
     if (code)
         goto out;
-    if (sl_client_version(cl, org, name, rev, &version, &err) ||
+    if (sl_client_version(cl, org, name, rev, NULL, &version, &err) ||
         sl_client_decision(cl, org, name, rev, &decision, &err) ||
         sl_client_attestations(cl, org, name, rev, &atts, &err) ||
         sl_client_obligations(cl, org, name, rev, &obl, &err) ||

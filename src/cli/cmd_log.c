@@ -62,6 +62,23 @@ static int parse_index(const char *cmd, const char *what, const char *s, uint64_
 
 /* ---- events in one line ---- */
 
+/* The expiry of a logged grant or license: entries store it as the
+ * "YYYY-MM-DDTHH:MM:SSZ" text (older ones as seconds); null or absent is
+ * "never". Anything else is shown as unreadable rather than as "never". */
+static const char *expiry(json_t *e, char when[21])
+{
+    json_t *x = json_object_get(e, "expires");
+    int64_t t;
+
+    if (json_is_integer(x))
+        return sl_gov_time(json_integer_value(x), when);
+    if (json_is_string(x) && sl_gov_parse_time(json_string_value(x), &t))
+        return sl_gov_time(t, when);
+    if (!x || json_is_null(x))
+        return "never";
+    return "(unreadable)";
+}
+
 /* Appends PRE, the string at `key` and POST, when `e` has that string. */
 static void add_str(struct sl_buf *b, json_t *e, const char *key, const char *pre, const char *post)
 {
@@ -144,9 +161,8 @@ static char *event_summary(json_t *e)
     } else if (strncmp(type, "access.", 7) == 0 && strcmp(type, "access.rules_set") != 0) {
         sl_buf_addf(&b, ": access %s, %s", type + 7, str(e, "account"));
         add_str(&b, e, "by", ", by ", "");
-        if (json_is_integer(json_object_get(e, "expires")))
-            sl_buf_addf(&b, ", expires %s",
-                        sl_gov_time(json_integer_value(json_object_get(e, "expires")), when));
+        if (json_object_get(e, "expires") && !json_is_null(json_object_get(e, "expires")))
+            sl_buf_addf(&b, ", expires %s", expiry(e, when));
     } else if (strcmp(type, "access.rules_set") == 0) {
         sl_buf_adds(&b, ": auto-approval rules changed");
         add_str(&b, e, "by", ", by ", "");
@@ -154,10 +170,7 @@ static char *event_summary(json_t *e)
         sl_buf_addf(&b, ": license %s issued to %s", str(e, "license"), str(e, "account"));
         add_short_commit(&b, e);
         add_str(&b, e, "tier", ", tier ", "");
-        sl_buf_addf(&b, ", expires %s",
-                    json_is_integer(json_object_get(e, "expires"))
-                        ? sl_gov_time(json_integer_value(json_object_get(e, "expires")), when)
-                        : "never");
+        sl_buf_addf(&b, ", expires %s", expiry(e, when));
     } else if (strcmp(type, "evaluator.key_added") == 0) {
         sl_buf_addf(&b, "evaluator %s: key added", str(e, "evaluator"));
     } else if (strcmp(type, "policy.activated") == 0) {

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `sluice push ORG/NAME PATH [--facts FILE] [--tier TIER] [--license FILE]
- * [--json]`: uploads a model version (only the chunks the server lacks) and
- * prints the server's decision. Local input is checked before anything is
+ * [--force] [--json]`: uploads a model version (only the chunks the server
+ * lacks) and prints the server's decision. Without --facts the server
+ * inherits the newest version's facts; without --force `main` never moves to
+ * a stricter tier. Local input is checked before anything is
  * sent: a bad facts file fails with exit 2 and no upload.
  */
 #include <stdio.h>
@@ -81,6 +83,16 @@ static void print_human(json_t *r)
     printf("  uploaded     %s (%.1f%% already on the server)\n", size_text(up, b, sizeof(b)),
            total > 0 ? 100.0 * (double)(total - up) / (double)total : 100.0);
     printf("  tier         %s (minimum %s)\n", str(r, "tier"), str(r, "min_tier"));
+    if (json_string_value(json_object_get(r, "facts_note"))) {
+        fputs("  facts        ", stdout);
+        sl_cli_put_safe(stdout, str(r, "facts_note"));
+        fputc('\n', stdout);
+    }
+    if (json_is_false(json_object_get(r, "on_main"))) {
+        fputs("  NOT on main  ", stdout);
+        sl_cli_put_safe(stdout, str(r, "main_note"));
+        fputc('\n', stdout);
+    }
     if (json_array_size(json_object_get(r, "held_by"))) {
         json_t *e;
         size_t i;
@@ -113,9 +125,12 @@ static void print_refusal(json_t *e)
 
 static void print_json(json_t *r)
 {
-    static const char *const keys[] = {"model",          "version",    "commit",  "tier",
-                                       "min_tier",       "floor_tier", "held_by", "bytes_total",
-                                       "bytes_uploaded", "decision"};
+    /* the contract keys of docs/cli.md, each present (null when the
+     * server did not send it) */
+    static const char *const keys[] = {
+        "model",        "version",     "commit",         "tier",      "min_tier",    "floor_tier",
+        "held_by",      "bytes_total", "bytes_uploaded", "files",     "bytes_local", "on_main",
+        "main_version", "main_note",   "facts_note",     "log_index", "log_proof",   "decision"};
     json_t *out = json_object();
 
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -138,7 +153,7 @@ int sl_cmd_push(int argc, char **argv)
     struct sl_push_opts po;
     struct sl_error err;
     size_t len;
-    bool json = false, is_opt;
+    bool json = false, force = false, is_opt;
     int code = 0;
 
     sl_error_clear(&err);
@@ -155,6 +170,8 @@ int sl_cmd_push(int argc, char **argv)
             }
         } else if (strcmp(a, "--json") == 0) {
             json = true;
+        } else if (strcmp(a, "--force") == 0) {
+            force = true;
         } else if (strcmp(a, "--facts") == 0) {
             if (!(facts_file = sl_opt_value(&o, a)))
                 goto usage;
@@ -225,6 +242,7 @@ int sl_cmd_push(int argc, char **argv)
     po.facts = facts;
     po.tier = tier;
     po.license = license;
+    po.force = force;
     po.progress = true;
     if (sl_client_push(cl, &po, &result, &err)) {
         if (!json && sl_client_last_error(cl))

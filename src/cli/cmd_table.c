@@ -96,14 +96,16 @@ static const char serve_help[] =
     "\n"
     "Logs one JSON line per request on stderr. Serves open versions to anyone;\n"
     "other tiers answer 401/403 naming the tier and what to do (tiered access:\n"
-    "docs/access.md). Not yet: fingerprinted downloads (a later issue).\n";
+    "docs/access.md). Gated downloads are fingerprinted per recipient while they\n"
+    "stream (docs/fingerprint.md). Hugging Face clients work against it with\n"
+    "HF_ENDPOINT or hubUrl set to its URL (docs/api.md).\n";
 
 static const char admin_help[] =
     "usage: sluice admin COMMAND [--data DIR] [--json]\n"
     "\n"
     "  user add NAME [--email E] [--affiliation A] [--country CC] [--admin]\n"
-    "  user remove NAME     its tokens stop working at once; its memberships go\n"
     "                     create an account; prints its token once ({\"user\",\"token\"})\n"
+    "  user remove NAME   its tokens stop working at once; its memberships go\n"
     "  org add ORG        create an org\n"
     "  org member add ORG USER [--role admin|publisher|member]\n"
     "                     add a member or change its role: admins and publishers push\n"
@@ -126,7 +128,7 @@ static const char admin_help[] =
     "./sluice-data), also while the server runs.\n";
 
 static const char login_help[] =
-    "usage: sluice login URL --token TOKEN\n"
+    "usage: sluice login URL [--token TOKEN]\n"
     "\n"
     "Checks that URL answers as a sluice server (GET /api/v1/health, sent with the\n"
     "token, which the server refuses if it does not know it) and saves the\n"
@@ -135,12 +137,78 @@ static const char login_help[] =
     "SLUICE_URL and SLUICE_TOKEN, when set, take precedence over the file; a saved\n"
     "token is only ever sent to the server it was saved for.\n"
     "\n"
-    "  --token TOKEN   the API token (`sluice admin user add` prints one); `-` reads\n"
-    "                  it from the first line of standard input\n";
+    "Without --token the token is read from standard input: at a terminal it asks\n"
+    "for it without echoing it, otherwise it reads the first line (so the token\n"
+    "stays out of the shell history and the process list).\n"
+    "\n"
+    "  --token TOKEN   the API token (`sluice admin user add` prints one), for\n"
+    "                  scripts; `-` reads it from the first line of standard input\n";
+
+static const char logout_help[] =
+    "usage: sluice logout [URL]\n"
+    "\n"
+    "Forgets the token saved for URL (default: the server `sluice login` saved\n"
+    "last) in $XDG_CONFIG_HOME/sluice/config.json; other servers' tokens stay.\n"
+    "Exit 1 when no token was saved for it. The token itself stays valid on the\n"
+    "server until it expires or an admin revokes it (`sluice admin token revoke`);\n"
+    "SLUICE_TOKEN, when set, is still used.\n";
+
+static const char whoami_help[] =
+    "usage: sluice whoami [--json]\n"
+    "\n"
+    "Asks the configured server who the saved token (or SLUICE_TOKEN) belongs to:\n"
+    "the account, the token's role (read, write or admin, from its scopes), and\n"
+    "the orgs with your role in each (publisher or member). Exit 1 when not\n"
+    "logged in or when the server refuses the token.\n"
+    "\n"
+    "  --json   the server's GET /api/whoami-v2 document plus \"server\"\n";
+
+static const char models_help[] =
+    "usage: sluice models [--search S] [--org O] [--json]\n"
+    "\n"
+    "Lists the models on the configured server with their tier (what main\n"
+    "serves), main's version, downloads in the last 30 days and the date main\n"
+    "last moved. No token is needed: model metadata is public in every tier.\n"
+    "\n"
+    "  --search S   only models whose ORG/NAME contains S (any case; at most 200\n"
+    "               bytes)\n"
+    "  --org O      only the models of org O\n"
+    "  --json       the server's items (GET /api/models, every page)\n";
+
+static const char show_help[] =
+    "usage: sluice show ORG/NAME[@REV] [--json]\n"
+    "\n"
+    "Shows a model: its tier and downloads, every version (newest first) with its\n"
+    "commit, tier, date, size and downloads and which one main names, then for\n"
+    "REV (default main) its commit, tier, minimum and floor, whether you may\n"
+    "download it (and if not, why and which version you can), the rules that\n"
+    "fired, where its facts came from, and the obligations still open.\n"
+    "\n"
+    "  --json   {model, version, decision, obligations}: the server's documents\n";
+
+static const char completion_help[] =
+    "usage: sluice completion bash|zsh|fish\n"
+    "\n"
+    "Prints a completion script for the shell, made from the same command table\n"
+    "as this help: commands, their subcommands and their options. `make install`\n"
+    "installs all three; to try one now:\n"
+    "\n"
+    "  source <(sluice completion bash)\n"
+    "  sluice completion zsh > \"${fpath[1]}/_sluice\"\n"
+    "  sluice completion fish > ~/.config/fish/completions/sluice.fish\n"
+    "\n"
+    "Another shell name is a usage error (exit 2).\n";
+
+static const char man_help[] =
+    "usage: sluice man\n"
+    "\n"
+    "Prints the sluice(1) manual page (roff), generated from the command table:\n"
+    "every command's summary and help. `make install` installs it; to read it\n"
+    "now: sluice man | man -l -\n";
 
 static const char push_help[] =
     "usage: sluice push ORG/NAME PATH [--facts FILE] [--tier TIER] [--license FILE]\n"
-    "                   [--json]\n"
+    "                   [--force] [--json]\n"
     "\n"
     "Publishes a new version of ORG/NAME. PATH is a folder (every regular file under\n"
     "it, recursively; names starting with '.', unfinished pulls (*.sluice-part) and\n"
@@ -153,12 +221,19 @@ static const char push_help[] =
     "still missing; unchanged files are not re-hashed (scan cache in\n"
     "$XDG_STATE_HOME/sluice, default ~/.local/state/sluice).\n"
     "\n"
-    "  --facts FILE    declared facts (docs/facts.md), checked before any upload\n"
+    "  --facts FILE    declared facts (docs/facts.md), checked before any upload;\n"
+    "                  without it the newest version's facts carry over (the answer\n"
+    "                  says \"facts inherited from vN\"); a file holding {} declares none\n"
     "  --tier TIER     open, click, gated, hosted or withheld (default: the minimum\n"
     "                  tier the policy allows); a tier below the minimum is refused\n"
     "  --license FILE  license text shown to people who download (UTF-8)\n"
-    "  --json          model, version, commit, tier, min_tier, bytes_total,\n"
-    "                  bytes_uploaded, decision\n"
+    "  --force         move main to the new version even when its tier is stricter\n"
+    "                  than main's (without it the version is stored, main stays and\n"
+    "                  the answer says why)\n"
+    "  --json          model, version, commit, tier, min_tier, floor_tier, held_by,\n"
+    "                  bytes_total, bytes_uploaded, files, bytes_local, on_main,\n"
+    "                  main_version, main_note, facts_note, log_index, log_proof,\n"
+    "                  decision\n"
     "\n"
     "Server and token: `sluice login`, or SLUICE_URL and SLUICE_TOKEN. Exit codes: 1\n"
     "refused by the server, 2 bad usage or local input, 3 server unreachable or\n"
@@ -427,5 +502,13 @@ const struct sl_cli_cmd sl_cli_commands[] = {
     {"report", sl_cmd_report, "a model's verified history from the transparency log", report_help},
     {"draft", sl_cmd_draft, "pre-filled drafts of the documents regulators ask for", draft_help},
     {"trace", sl_cmd_trace, "name the licensee a leaked gated copy came from", trace_help},
+    {"models", sl_cmd_models, "list the models on the server", models_help},
+    {"show", sl_cmd_show, "a model's versions, commits, tiers, decision and open duties",
+     show_help},
+    {"whoami", sl_cmd_whoami, "the account and orgs behind the saved token", whoami_help},
+    {"logout", sl_cmd_logout, "forget the token saved for a server", logout_help},
+    {"completion", sl_cmd_completion, "print a bash, zsh or fish completion script",
+     completion_help},
+    {"man", sl_cmd_man, "print the sluice(1) manual page", man_help},
     {NULL, NULL, NULL, NULL},
 };

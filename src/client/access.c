@@ -386,14 +386,6 @@ enum sl_err sl_client_attestations(struct sl_client *cl, const char *org, const 
     return model_call(cl, "GET", org, name, parts, 3, NULL, NULL, NULL, out, err);
 }
 
-enum sl_err sl_client_version(struct sl_client *cl, const char *org, const char *name,
-                              const char *rev, json_t **out, struct sl_error *err)
-{
-    const char *parts[2] = {"versions", rev ? rev : "main"};
-
-    return model_call(cl, "GET", org, name, parts, 2, NULL, NULL, NULL, out, err);
-}
-
 enum sl_err sl_client_decision(struct sl_client *cl, const char *org, const char *name,
                                const char *rev, json_t **out, struct sl_error *err)
 {

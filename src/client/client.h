@@ -72,6 +72,29 @@ json_t *sl_client_last_error(struct sl_client *cl);
 /* GET /api/v1/health and checks the answer is {"ok": true, ...}. */
 enum sl_err sl_client_health(struct sl_client *cl, struct sl_error *err);
 
+/* ---- hub-style reads (hub.c) ---- */
+
+/* Every model the server lists (GET /api/models, page by page), filtered
+ * by `search` (substring of ORG/NAME) and `org` (both may be NULL). */
+enum sl_err sl_client_models(struct sl_client *cl, const char *search, const char *org,
+                             json_t **out, struct sl_error *err);
+
+/* A model with its refs and versions (GET /api/v1/models/ORG/NAME). */
+enum sl_err sl_client_model(struct sl_client *cl, const char *org, const char *name, json_t **out,
+                            struct sl_error *err);
+
+/* A version (`what` NULL) or one of its documents (`what` "decision"). */
+enum sl_err sl_client_version(struct sl_client *cl, const char *org, const char *name,
+                              const char *rev, const char *what, json_t **out,
+                              struct sl_error *err);
+
+/* The caller's account (GET /api/whoami-v2). */
+enum sl_err sl_client_whoami(struct sl_client *cl, json_t **out, struct sl_error *err);
+
+/* Forgets the token saved for `url` (and `url` as the default server when
+ * it is); `*removed` tells whether one was saved. */
+enum sl_err sl_client_config_forget(const char *url, bool *removed, struct sl_error *err);
+
 /* Validates "ORG/NAME" (and "@REV" when `rev` is not NULL; `*rev` is then
  * "main" when absent). Returns new strings the caller frees. */
 enum sl_err sl_client_parse_model(const char *spec, char **org, char **name, char **rev,
@@ -83,6 +106,7 @@ struct sl_push_opts {
     json_t *facts;         /* validated facts, or NULL */
     const char *tier;      /* requested tier, or NULL for the minimum */
     const char *license;   /* license text, or NULL */
+    bool force;            /* move `main` even when the new version's tier is stricter */
     bool progress;         /* draw a progress bar on stderr */
     int threads;           /* hashing threads; 0 = number of CPUs, at most 8 */
     int streams;           /* parallel uploads; 0 = 4 */
@@ -226,10 +250,7 @@ enum sl_err sl_client_attest_attach(struct sl_client *cl, const char *org, const
 enum sl_err sl_client_attestations(struct sl_client *cl, const char *org, const char *name,
                                    const char *rev, json_t **out, struct sl_error *err);
 
-/* GET /api/v1/models/{org}/{name}/versions/{rev} (files listed when the
- * caller may list them) and .../decision (with log_index and log_proof). */
-enum sl_err sl_client_version(struct sl_client *cl, const char *org, const char *name,
-                              const char *rev, json_t **out, struct sl_error *err);
+/* GET .../versions/{rev}/decision (with log_index and log_proof). */
 enum sl_err sl_client_decision(struct sl_client *cl, const char *org, const char *name,
                                const char *rev, json_t **out, struct sl_error *err);
 

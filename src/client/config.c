@@ -254,3 +254,40 @@ out:
     free(path);
     return rc;
 }
+
+enum sl_err sl_client_config_forget(const char *url, bool *removed, struct sl_error *err)
+{
+    char *path = sl_client_config_path(), *text = NULL;
+    json_t *cfg = NULL, *servers;
+    size_t len;
+    enum sl_err rc;
+
+    *removed = false;
+    if (!path)
+        return sl_error_set(err, SL_EIO, "no home folder: set HOME or XDG_CONFIG_HOME");
+    rc = read_config(path, &cfg, err);
+    if (rc)
+        goto out;
+    servers = json_object_get(cfg, "servers");
+    if (json_object_get(servers, url)) {
+        json_object_del(servers, url);
+        *removed = true;
+    }
+    if (json_is_string(json_object_get(cfg, "url")) &&
+        strcmp(json_string_value(json_object_get(cfg, "url")), url) == 0) {
+        json_object_del(cfg, "url");
+        *removed = true;
+    }
+    if (!*removed)
+        goto out;
+    text = sl_json_dump(cfg, 2, &len);
+    rc = sl__cl_write_atomic(path, text, len, 0600, true, err);
+out:
+    if (text) {
+        sl_wipe(text, strlen(text));
+        free(text);
+    }
+    json_decref(cfg);
+    free(path);
+    return rc;
+}

@@ -642,6 +642,22 @@ static enum sl_err read_version(struct pull *p, struct sl_error *err)
         sl_error_prefix(err, "%s/%s@%s", o->org, o->name, o->rev);
         return rc;
     }
+    {
+        /* The server says up front when this caller may not download the
+         * version (withheld, hosted, a missing grant): its reason names the
+         * newest version that can be downloaded. */
+        json_t *why = json_object_get(p->version, "download_refused");
+        const char *msg = json_string_value(json_object_get(why, "message"));
+        if (json_is_false(json_object_get(p->version, "downloadable")) && msg) {
+            const char *hint = json_string_value(json_object_get(why, "hint"));
+            bool auth =
+                json_is_string(json_object_get(why, "error")) &&
+                strcmp(json_string_value(json_object_get(why, "error")), "unauthorized") == 0;
+            bool h = hint && *hint;
+            return sl_error_set(err, auth ? SL_EAUTH : SL_EFORBIDDEN, "%s%s%s%s", msg,
+                                h ? " (" : "", h ? hint : "", h ? ")" : "");
+        }
+    }
     p->commit = json_string_value(json_object_get(p->version, "commit"));
     files = json_object_get(p->version, "files");
     if (!p->commit || strlen(p->commit) != 64 || !json_is_array(files))

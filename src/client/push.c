@@ -354,6 +354,8 @@ static enum sl_err build_commit(struct push *p, char **text, size_t *len, struct
     v = p->o->license ? json_string(p->o->license) : json_null();
     add_json(&b, v);
     json_decref(v);
+    if (p->o->force)
+        sl_buf_adds(&b, ",\"force\":true");
     if (sl_buf_addc(&b, '}') != SL_OK || b.len > JSON_BODY_MAX) {
         sl_buf_release(&b);
         return sl_error_set(err, SL_ELIMIT,

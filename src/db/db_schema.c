@@ -144,6 +144,10 @@ static const char *const migrations[] = {
     "INSERT INTO members_new SELECT org_id, user_id, role FROM members;"
     "DROP TABLE members;"
     "ALTER TABLE members_new RENAME TO members;",
+    /* 6: download counts per version and UTC day (docs/api.md) */
+    "CREATE TABLE downloads ("
+    "  version_id INTEGER NOT NULL REFERENCES versions(id), day INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL, PRIMARY KEY (version_id, day)) WITHOUT ROWID;",
 };
 
 enum sl_err sl__db_migrate(struct sl_db *db, struct sl_error *err)

@@ -239,9 +239,42 @@ void sl_h_file(struct sl_req *q)
     if (q->cached) {
         f = q->file;
     } else if (sl_reg_file(r, q->v.version_id, q->path, &f, &err) != SL_OK) {
-        q->x_error = "EntryNotFound";
-        sl_reply_error(q, &err);
+        /* the commit on the 404: huggingface_hub records the file as absent
+         * at that commit (.no_exist) instead of asking again */
+        struct sl_error e2;
+        json_t *doc;
+        const char *msg = err.msg[0] ? err.msg : sl_strerror(err.code);
+        if (err.code != SL_ENOTFOUND) {
+            sl_reply_error(q, &err);
+            return;
+        }
+        doc = json_pack("{s:s, s:s}", "error", "not_found", "message", msg);
+        if (!doc) {
+            sl_error_set(&e2, SL_EINTERNAL, "could not build the answer");
+            sl_reply_error(q, &e2);
+            return;
+        }
+        {
+            char *text = json_dumps(doc, JSON_COMPACT);
+            size_t n = strlen(text);
+            resp = sl_mhd->create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
+            sl_mhd->add_response_header(resp, "Content-Type", "application/json");
+            sl_mhd->add_response_header(resp, "X-Error-Code", "EntryNotFound");
+            sl_add_error_message(resp, msg);
+            sl_mhd->add_response_header(resp, "X-Repo-Commit", q->v.commit);
+            json_decref(doc);
+            sl_reply(q, 404, resp, q->head ? 0 : n);
+        }
         return;
+    }
+    if (sl_reg_is_query_file(q->path) && (!range || strncmp(range, "bytes=0-", 8) == 0)) {
+        /* downloads count as on the Hub: each GET or HEAD of a query file
+         * (a ranged read only from its first byte); a failed count never
+         * fails the download */
+        struct sl_error ce;
+        sl_error_clear(&ce);
+        if (sl_reg_count_download(r, q->v.version_id, &ce) != SL_OK)
+            fprintf(stderr, "{\"event\":\"download_count_failed\",\"message\":\"%s\"}\n", ce.msg);
     }
     end = f.size;
     if (!q->cached && f.size > SL_CACHE_BYTES_MAX)
@@ -278,10 +311,11 @@ void sl_h_file(struct sl_req *q)
                                                (unsigned long long)f.size));
             char *text = json_dumps(e, JSON_COMPACT);
             size_t n = strlen(text);
-            json_decref(e);
             snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)f.size);
             resp = sl_mhd->create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
             sl_mhd->add_response_header(resp, "Content-Type", "application/json");
+            sl_add_error_message(resp, json_string_value(json_object_get(e, "message")));
+            json_decref(e);
             sl_mhd->add_response_header(resp, "Content-Range", cr);
             sl_reg_mark_free(mark);
             sl_reply(q, 416, resp, n);

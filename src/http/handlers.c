@@ -76,11 +76,38 @@ static bool listing_allowed(struct sl_req *q)
     return false;
 }
 
-void sl_h_version(struct sl_req *q)
+void sl_note_last_servable(struct sl_req *q, json_t *doc)
 {
     struct sl_error err;
+    int64_t seq = 0;
+    char commit[65];
+    const char *msg = json_string_value(json_object_get(doc, "message"));
+
+    sl_error_clear(&err);
+    if (sl_reg_last_servable(q->srv->r, &q->who, &q->v, &seq, commit, &err) != SL_OK)
+        return; /* the refusal stays true without the note */
+    if (seq) {
+        json_object_set_new(doc, "last_servable",
+                            json_pack("{s:I, s:s}", "version", (json_int_t)seq, "commit", commit));
+        json_object_set_new(doc, "message",
+                            json_sprintf("%s; the newest version you can download is v%lld "
+                                         "(%s/%s@v%lld, commit %.12s)",
+                                         msg ? msg : "", (long long)seq, q->org, q->name,
+                                         (long long)seq, commit));
+    } else {
+        json_object_set_new(doc, "last_servable", json_null());
+        json_object_set_new(doc, "message",
+                            json_sprintf("%s; no version of %s/%s can be downloaded by you",
+                                         msg ? msg : "", q->org, q->name));
+    }
+}
+
+void sl_h_version(struct sl_req *q)
+{
+    struct sl_error err, derr;
     bool list = sl_reg_may_list(q->srv->r, &q->who, &q->v);
     json_t *v = sl_reg_version_json(q->srv->r, &q->v, q->org, q->name, list, &err);
+    char model[2 * SL_NAME_MAX + 2], hint[300];
 
     if (!v) {
         sl_reply_error(q, &err);
@@ -88,6 +115,20 @@ void sl_h_version(struct sl_req *q)
     }
     if (!list)
         json_object_set_new(v, "files_hidden", json_true());
+    /* Whether the caller may download it, and if not why and what else:
+     * `sluice pull` says so before it asks for any file. */
+    snprintf(model, sizeof(model), "%s/%s", q->org, q->name);
+    sl_error_clear(&derr);
+    if (sl_reg_may_download(q->srv->r, &q->who, &q->v, model, hint, sizeof(hint), &derr) == SL_OK) {
+        json_object_set_new(v, "downloadable", json_true());
+    } else {
+        json_t *why = json_pack("{s:s, s:s, s:s}", "error",
+                                derr.code == SL_EAUTH ? "unauthorized" : "forbidden", "message",
+                                derr.msg, "hint", hint);
+        sl_note_last_servable(q, why);
+        json_object_set_new(v, "downloadable", json_false());
+        json_object_set_new(v, "download_refused", why);
+    }
     sl_reply_json(q, 200, v);
 }
 
@@ -221,13 +262,22 @@ void sl_h_commit(struct sl_req *q)
         sl_reply_error(q, &err);
         return;
     }
-    if (created)
-        sl_cache_bump(); /* main moved */
+    if (created || json_is_true(json_object_get(result, "on_main")))
+        sl_cache_bump(); /* main may have moved */
     {
         struct sl_version_ref v;
         const char *commit = json_string_value(json_object_get(result, "commit"));
-        if (commit && sl_reg_resolve(q->srv->r, q->org, q->name, commit, &v, &err) == SL_OK)
+        json_t *d = json_object_get(result, "decision");
+        if (commit && sl_reg_resolve(q->srv->r, q->org, q->name, commit, &v, &err) == SL_OK) {
             sl_attach_log_proof(q, result, v.version_id);
+            /* the decision is a document of its own (docs/log.md): it
+             * carries the proof of the entry it rests on, as GET
+             * .../decision does */
+            if (json_is_object(d) && json_object_get(result, "log_proof")) {
+                json_object_set(d, "log_index", json_object_get(result, "log_index"));
+                json_object_set(d, "log_proof", json_object_get(result, "log_proof"));
+            }
+        }
     }
     sl_reply_json(q, created ? 201 : 200, result);
 }

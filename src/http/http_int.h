@@ -172,6 +172,8 @@ void sl_h_health(struct sl_req *q);
 void sl_h_models(struct sl_req *q);
 void sl_h_model(struct sl_req *q);
 void sl_h_version(struct sl_req *q);
+void sl_h_hf_list(struct sl_req *q);
+void sl_h_whoami(struct sl_req *q);
 void sl_h_decision(struct sl_req *q);
 void sl_h_file(struct sl_req *q);
 void sl_h_missing(struct sl_req *q);
@@ -220,6 +222,18 @@ void sl_h_trace(struct sl_req *q);
 /* Adds "log_index" and "log_proof" (a c2sp.org/tlog-proof@v1 of the entry
  * the version's decision rests on) to `doc`, when there is one. */
 void sl_attach_log_proof(struct sl_req *q, json_t *doc, int64_t version_id);
+
+/* Adds `X-Error-Message: msg` (printable ASCII, at most
+ * SL_ERROR_HEADER_MAX bytes) to an error answer; every error answer has
+ * it, as the Hub's do. */
+#define SL_ERROR_HEADER_MAX 1000
+void sl_add_error_message(struct MHD_Response *resp, const char *msg);
+
+/* Adds to the refusal `doc` of a download of q->v the newest version the
+ * caller may download: "last_servable" {version, commit} and a sentence
+ * naming it appended to "message" (or "no version of ... can be downloaded
+ * by you"), so an error never leaves the user without what still works. */
+void sl_note_last_servable(struct sl_req *q, json_t *doc);
 
 /* Authenticates and applies the route's permission; answers and returns
  * false when refused (router.c). */

@@ -36,6 +36,10 @@ struct sl_mhd_api {
                                                            enum MHD_ConnectionInfoType t, ...);
     enum MHD_Result (*set_connection_option)(struct MHD_Connection *c, enum MHD_CONNECTION_OPTION o,
                                              ...);
+
+    /* every value of a kind, repeated keys included (lookup gives the first) */
+    int (*get_connection_values)(struct MHD_Connection *c, enum MHD_ValueKind k,
+                                 MHD_KeyValueIterator it, void *cls);
 };
 
 /* The loaded functions, or NULL before sl_mhd_load() succeeds. */

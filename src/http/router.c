@@ -93,6 +93,10 @@ const struct sl_route sl_routes[] = {
     {"GET", "/api/v1/models/{org}/{name}/schedule", sl_h_schedule, P_MODEL, BODY_NONE, S_READ},
     {"POST", "/api/v1/models/{org}/{name}/schedule", sl_h_schedule_add, P_MANAGE, BODY_SMALL,
      S_WRITE},
+    /* Hugging Face Hub parity (issue 12; docs/api.md) */
+    {"GET HEAD", "/{org}/{name}/raw/{rev}/{path*}", sl_h_file, P_DOWNLOAD, BODY_NONE, S_READ},
+    {"GET", "/api/models", sl_h_hf_list, P_NONE, BODY_NONE, S_READ},
+    {"GET", "/api/whoami-v2", sl_h_whoami, P_USER, BODY_NONE, S_READ},
     {NULL, NULL, NULL, P_NONE, BODY_NONE, S_READ},
 };
 
@@ -408,6 +412,7 @@ bool sl_permitted(struct sl_req *q)
             e = json_pack("{s:s, s:s, s:s, s:s}", "error",
                           err.code == SL_EAUTH ? "unauthorized" : "forbidden", "message", err.msg,
                           "tier", q->v.tier, "hint", hint);
+            sl_note_last_servable(q, e);
             sl_reply_json(q, err.code == SL_EAUTH ? 401 : 403, e);
             return false;
         }

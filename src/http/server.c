@@ -95,6 +95,23 @@ void sl_reply(struct sl_req *q, unsigned status, struct MHD_Response *resp, uint
     sl_mhd->destroy_response(resp);
 }
 
+void sl_add_error_message(struct MHD_Response *resp, const char *msg)
+{
+    char h[SL_ERROR_HEADER_MAX + 1];
+    size_t n = 0;
+
+    if (!msg || !*msg)
+        return;
+    /* A header value: printable ASCII only (a UTF-8 byte or a control
+     * character becomes '?'), cut at the limit with "...". */
+    for (const unsigned char *p = (const unsigned char *)msg; *p && n < SL_ERROR_HEADER_MAX; p++)
+        h[n++] = *p >= 0x20 && *p < 0x7f ? (char)*p : '?';
+    if (n == SL_ERROR_HEADER_MAX && msg[n])
+        memcpy(h + n - 3, "...", 3);
+    h[n] = '\0';
+    sl_mhd->add_response_header(resp, "X-Error-Message", h);
+}
+
 void sl_reply_json(struct sl_req *q, unsigned status, json_t *v)
 {
     size_t len;
@@ -108,11 +125,16 @@ void sl_reply_json(struct sl_req *q, unsigned status, json_t *v)
         return;
     }
     text = sl_json_dump(v, 0, &len);
-    json_decref(v);
     resp = sl_mhd->create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     sl_mhd->add_response_header(resp, "Content-Type", "application/json");
-    if (status >= 400 && q->x_error)
-        sl_mhd->add_response_header(resp, "X-Error-Code", q->x_error);
+    if (status >= 400) {
+        /* huggingface_hub shows X-Error-Message to the user (the body's
+         * "error" is a code word); X-Error-Code types the error */
+        sl_add_error_message(resp, json_string_value(json_object_get(v, "message")));
+        if (q->x_error)
+            sl_mhd->add_response_header(resp, "X-Error-Code", q->x_error);
+    }
+    json_decref(v);
     sl_reply(q, status, resp, len);
 }
 
@@ -265,6 +287,7 @@ static void reply_unavailable(struct sl_req *q, const char *retry_after, const c
     sl_mhd->add_response_header(resp, "Content-Type", "application/json");
     sl_mhd->add_response_header(resp, "Connection", "close");
     sl_mhd->add_response_header(resp, "Retry-After", retry_after);
+    sl_add_error_message(resp, q->reason);
     sl_reply(q, 503, resp, len);
 }
 

@@ -226,19 +226,29 @@ enum sl_err sl_reg_auth(struct sl_registry *r, const char *token, struct sl_prin
     struct sl_db *db = sl_reg_db(r, err);
     struct sl_stmt *st;
     unsigned char h[32];
+    char alias[SL_TOKEN_LEN + 1] = "";
     int row;
     enum sl_err rc = SL_OK;
 
     memset(p, 0, sizeof(*p));
     if (!db)
         return err->code;
+    if (strlen(token) == SL_TOKEN_LEN && strncmp(token, "hf_", 3) == 0) {
+        /* The same secret behind "hf_": @huggingface/hub refuses any access
+         * token that does not start so, before sending it (docs/api.md). */
+        memcpy(alias, "sl_", 3);
+        memcpy(alias + 3, token + 3, SL_TOKEN_LEN - 3 + 1);
+        token = alias;
+    }
     if (strlen(token) != SL_TOKEN_LEN || strncmp(token, "sl_", 3) != 0)
-        return sl_error_set(err, SL_EAUTH, "the token is not a sluice token (sl_ + 64 hex digits)");
+        return sl_error_set(err, SL_EAUTH,
+                            "the token is not a sluice token (sl_ or hf_ + 64 hex digits)");
     sl__token_hash(token, h);
     st = sl_db_stmt(db,
                     "SELECT u.id, u.name, u.is_admin, t.scopes, t.expires, t.revoked, u.removed "
                     "FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?",
                     err);
+    sl_wipe(alias, sizeof(alias));
     if (!st)
         return err->code;
     sl_stmt_blob(st, 1, h, sizeof(h));

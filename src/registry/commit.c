@@ -7,9 +7,12 @@
  * decides: a tier below the minimum, or below the hold of a blocking
  * obligation nobody has satisfied yet, is refused with the rule and its
  * citation; without a requested tier the version takes its floor (so an
- * unmet blocking obligation keeps it withheld until satisfied). One
- * transaction creates the version, its files, its log entry and moves
- * `main`; a crash at any point leaves either no version or the whole version.
+ * unmet blocking obligation keeps it withheld until satisfied). A body
+ * without facts inherits the newest version's, and `main` never moves to a
+ * stricter tier unless forced, so a push cannot take a model offline by
+ * accident. One transaction creates the version, its files, its log entry
+ * and moves `main`; a crash at any point leaves either no version or the
+ * whole version.
  */
 #include "registry/registry_int.h"
 
@@ -425,13 +428,85 @@ static enum sl_err insert_blob(struct sl_db *db, struct cfile *f, int64_t now, s
     return sl__db_int(db, st, &f->blob_id, &found, err);
 }
 
+/* Where `main` stood before a commit and whether the commit moved it. */
+struct main_move {
+    bool force;    /* in: move `main` even to a stricter tier */
+    bool moved;    /* out: `main` now names the committed version */
+    int64_t seq;   /* out: the version `main` names afterwards (0: none) */
+    char tier[16]; /* out: that version's tier */
+    char was[16];  /* out: the tier of `main` before the commit ("" when new) */
+};
+
+/* Reads the version `main` names: its seq and tier (seq 0 when none). */
+static enum sl_err main_get(struct sl_db *db, int64_t model_id, int64_t *seq, char *tier,
+                            size_t tierlen, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db,
+                                    "SELECT v.seq, v.tier FROM refs f JOIN versions v ON v.id = "
+                                    "f.version_id WHERE f.model_id = ? AND f.name = 'main'",
+                                    err);
+    int row;
+
+    *seq = 0;
+    tier[0] = '\0';
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        *seq = sl_stmt_col_int(st, 0);
+        snprintf(tier, tierlen, "%s", sl_stmt_col_text(st, 1) ? sl_stmt_col_text(st, 1) : "");
+    }
+    sl_stmt_done(st);
+    return row < 0 ? err->code : SL_OK;
+}
+
+/* Points `main` at `version_id` unless that would make the model stricter
+ * than `main` is now and the caller did not force it: a push must never
+ * take a model offline by accident. Runs inside the caller's transaction. */
+static enum sl_err main_move(struct sl_db *db, int64_t model_id, int64_t version_id, int64_t seq,
+                             const char *tier, struct main_move *mm, struct sl_error *err)
+{
+    struct sl_stmt *st;
+    enum sl_tier now_t, new_t;
+    enum sl_err rc = main_get(db, model_id, &mm->seq, mm->was, sizeof(mm->was), err);
+
+    if (rc)
+        return rc;
+    snprintf(mm->tier, sizeof(mm->tier), "%s", mm->was);
+    mm->moved = false;
+    if (mm->seq == seq) {
+        mm->moved = true;
+        return SL_OK;
+    }
+    if (mm->seq != 0 && !mm->force && sl_tier_parse(mm->was, &now_t) &&
+        sl_tier_parse(tier, &new_t) && new_t > now_t)
+        return SL_OK;
+    st = sl_db_stmt(db,
+                    "INSERT INTO refs (model_id, name, version_id) VALUES (?, 'main', ?) "
+                    "ON CONFLICT (model_id, name) DO UPDATE SET version_id = excluded.version_id",
+                    err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, version_id);
+    rc = sl_stmt_run(st, err);
+    if (rc)
+        return rc;
+    mm->moved = true;
+    mm->seq = seq;
+    snprintf(mm->tier, sizeof(mm->tier), "%s", tier);
+    return SL_OK;
+}
+
 static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
                                  const struct sl_principal *p, int64_t org_id, const char *name,
                                  struct cfile *files, size_t n, const char *commit,
                                  const char *manifest, const char *tier, const char *min_tier,
                                  const char *floor_tier, const char *decision, const char *inspect,
                                  const char *license, uint64_t bytes_total, json_t *event,
-                                 int64_t *seq_out, bool *created, struct sl_error *err)
+                                 struct main_move *mm, int64_t *seq_out, bool *created,
+                                 struct sl_error *err)
 {
     struct sl_stmt *st;
     int64_t model_id = 0, version_id, seq = 0, now = sl__now(), existing, log_idx = -1;
@@ -460,19 +535,30 @@ static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
             goto fail;
         model_id = sl_db_last_id(db);
     }
-    /* An identical version (same manifest) is returned, not duplicated. */
-    st = sl_db_stmt(db, "SELECT seq FROM versions WHERE model_id = ? AND commit_hash = ?", err);
+    /* An identical version (same manifest) is returned, not duplicated;
+     * pushed again with force, `main` moves to it. */
+    st = sl_db_stmt(db, "SELECT id, seq FROM versions WHERE model_id = ? AND commit_hash = ?", err);
     if (!st)
         goto fail_code;
     sl_stmt_int(st, 1, model_id);
     sl_stmt_text(st, 2, commit);
-    rc = sl__db_int(db, st, &existing, &found, err);
-    if (rc)
-        goto fail;
+    {
+        int row = sl_stmt_step(st, err);
+        found = row == 1;
+        existing = found ? sl_stmt_col_int(st, 1) : 0;
+        version_id = found ? sl_stmt_col_int(st, 0) : 0;
+        sl_stmt_done(st);
+        if (row < 0)
+            goto fail_code;
+    }
     if (found) {
         *seq_out = existing;
         *created = false;
-        sl_db_rollback(db);
+        rc = main_move(db, model_id, version_id, existing, tier, mm, err);
+        if (!rc)
+            rc = sl_db_commit(db, err);
+        if (rc)
+            goto fail;
         return SL_OK;
     }
     st = sl_db_stmt(db, "SELECT coalesce(max(seq), 0) + 1 FROM versions WHERE model_id = ?", err);
@@ -524,15 +610,7 @@ static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
         if (rc)
             goto fail;
     }
-    st = sl_db_stmt(db,
-                    "INSERT INTO refs (model_id, name, version_id) VALUES (?, 'main', ?) "
-                    "ON CONFLICT (model_id, name) DO UPDATE SET version_id = excluded.version_id",
-                    err);
-    if (!st)
-        goto fail_code;
-    sl_stmt_int(st, 1, model_id);
-    sl_stmt_int(st, 2, version_id);
-    rc = sl_stmt_run(st, err);
+    rc = main_move(db, model_id, version_id, seq, tier, mm, err);
     if (rc)
         goto fail;
     {
@@ -776,6 +854,46 @@ static enum sl_err provenance_name(struct sl_registry *r, struct sl_db *db,
     return row < 0 ? err->code : SL_OK;
 }
 
+/* The facts of the newest version of `org_id/name` that has any: a push
+ * without facts inherits them, so re-publishing new files never drops the
+ * declared training compute (and with it the tier). `*facts` is NULL and
+ * `*from` 0 when no version has facts. The caller frees `*facts`. */
+static enum sl_err inherited_facts(struct sl_db *db, int64_t org_id, const char *name,
+                                   json_t **facts, int64_t *from, char *commit,
+                                   struct sl_error *err)
+{
+    /* only the facts of the manifest are read, not its file list */
+    struct sl_stmt *st = sl_db_stmt(db,
+                                    "SELECT v.seq, v.commit_hash, json_extract(v.manifest, "
+                                    "'$.facts') FROM versions v JOIN models m ON m.id = "
+                                    "v.model_id WHERE m.org_id = ? AND m.name = ? AND "
+                                    "json_type(v.manifest, '$.facts') = 'object' ORDER BY v.seq "
+                                    "DESC LIMIT 1",
+                                    err);
+    int row;
+
+    *facts = NULL;
+    *from = 0;
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, org_id);
+    sl_stmt_text(st, 2, name);
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        const char *text = sl_stmt_col_text(st, 2);
+        *facts = text ? json_loads(text, 0, NULL) : NULL;
+        if (json_is_object(*facts)) {
+            *from = sl_stmt_col_int(st, 0);
+            snprintf(commit, 65, "%s", sl_stmt_col_text(st, 1) ? sl_stmt_col_text(st, 1) : "");
+        } else {
+            json_decref(*facts);
+            *facts = NULL;
+        }
+    }
+    sl_stmt_done(st);
+    return row < 0 ? err->code : SL_OK;
+}
+
 enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, const char *org,
                           const char *name, json_t *body, json_t **result, bool *created,
                           struct sl_error *err)
@@ -792,7 +910,11 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
     char *manifest_text = NULL, *decision_text = NULL, *inspect_text = NULL, commit[65];
     uint64_t bytes_total = 0;
     enum sl_tier want_tier = SL_TIER_OPEN, min_tier, floor = SL_TIER_WITHHELD;
-    json_t *obl = NULL, *held = NULL, *event = NULL, *prov = NULL;
+    json_t *obl = NULL, *held = NULL, *event = NULL, *prov = NULL,
+           *jforce = json_object_get(body, "force");
+    struct main_move mm;
+    int64_t facts_from = 0;
+    char facts_commit[65] = "";
     enum sl_err rc;
 
     *result = NULL;
@@ -801,7 +923,7 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
     if (!json_is_object(body))
         return bad(err, "the body must be a JSON object");
     {
-        static const char *const keys[] = {"files", "facts", "tier", "license", NULL};
+        static const char *const keys[] = {"files", "facts", "tier", "license", "force", NULL};
         const char *key;
         json_t *v;
         json_object_foreach(body, key, v)
@@ -814,6 +936,10 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
                 return bad(err, "unknown key \"%s\" in the commit body", key);
         }
     }
+    memset(&mm, 0, sizeof(mm));
+    if (jforce && !json_is_boolean(jforce))
+        return bad(err, "\"force\" must be true or false");
+    mm.force = json_is_true(jforce);
     if (json_is_string(jtier)) {
         want = json_string_value(jtier);
         if (!sl_tier_parse(want, &want_tier))
@@ -846,6 +972,13 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
                           "role)",
                           p->name, org);
         goto out;
+    }
+    if (!facts) {
+        /* No facts given ("facts" absent or null): the newest version's
+         * facts carry over; "facts": {} declares none. */
+        rc = inherited_facts(db, org_id, name, &facts, &facts_from, facts_commit, err);
+        if (rc)
+            goto out;
     }
     rc = parse_files(body, &files, &n, err);
     if (rc)
@@ -897,6 +1030,13 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
         rc = sl_classify(r->policy, &in, &decision, err);
         if (rc)
             goto out;
+        if (facts_from) {
+            json_t *fi =
+                json_pack("{s:I, s:s}", "version", (json_int_t)facts_from, "commit", facts_commit);
+            json_object_set_new(fi, "note",
+                                json_sprintf("facts inherited from v%lld", (long long)facts_from));
+            json_object_set_new(decision, "facts_inherited_from", fi);
+        }
     }
     sl_tier_parse(json_string_value(json_object_get(decision, "min_tier")), &min_tier);
     rc = provenance(db, files, n, &prov, err);
@@ -975,7 +1115,7 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
                           license);
     rc = store_version(r, db, p, org_id, name, files, n, commit, manifest_text, tier,
                        sl_tier_name(min_tier), sl_tier_name(floor), decision_text, inspect_text,
-                       license, bytes_total, event, &seq, created, err);
+                       license, bytes_total, event, &mm, &seq, created, err);
     if (rc)
         goto out;
     {
@@ -983,10 +1123,21 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
         size_t i;
         json_array_foreach(held, i, e) json_array_append(ids, json_object_get(e, "id"));
         *result =
-            json_pack("{s:s++, s:I, s:s, s:s, s:s, s:s, s:o, s:I, s:O}", "model", org, "/", name,
-                      "version", (json_int_t)seq, "commit", commit, "tier", tier, "min_tier",
-                      sl_tier_name(min_tier), "floor_tier", sl_tier_name(floor), "held_by", ids,
-                      "bytes_total", (json_int_t)bytes_total, "decision", decision);
+            json_pack("{s:s++, s:I, s:s, s:s, s:s, s:s, s:o, s:I, s:O, s:b, s:I}", "model", org,
+                      "/", name, "version", (json_int_t)seq, "commit", commit, "tier", tier,
+                      "min_tier", sl_tier_name(min_tier), "floor_tier", sl_tier_name(floor),
+                      "held_by", ids, "bytes_total", (json_int_t)bytes_total, "decision", decision,
+                      "on_main", mm.moved, "main_version", (json_int_t)mm.seq);
+        if (!mm.moved)
+            json_object_set_new(
+                *result, "main_note",
+                json_sprintf("main stays at v%lld (tier %s): v%lld's tier %s is stricter, and "
+                             "moving main would take the model from %s to %s; push again with "
+                             "--force (\"force\": true) to move it",
+                             (long long)mm.seq, mm.tier, (long long)seq, tier, mm.tier, tier));
+        if (facts_from)
+            json_object_set_new(*result, "facts_note",
+                                json_sprintf("facts inherited from v%lld", (long long)facts_from));
     }
 out:
     for (size_t i = 0; i < n; i++) {

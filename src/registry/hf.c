@@ -159,12 +159,22 @@ json_t *sl_reg_hf_info(struct sl_registry *r, const struct sl_principal *p,
         }
         sl_stmt_done(st);
     }
-    info = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:i, s:i, s:[], s:o}",
-                     "_id", oid, "id", id, "modelId", id, "author", org, "sha", v->commit,
-                     "lastModified", iso(v->created, ts, sizeof(ts)), "createdAt",
-                     created[0] ? created : ts, "private", 0, "disabled", 0, "gated",
-                     strcmp(v->tier, "open") == 0 ? json_false() : json_string("manual"),
-                     "downloads", 0, "likes", 0, "tags", "siblings", siblings);
+    {
+        /* the model's downloads, as the Hub reports them: the last 30 days,
+         * and all time */
+        int64_t recent = 0, all = 0;
+        struct sl_error derr;
+        sl_error_clear(&derr);
+        (void)sl_reg_downloads(r, v->model_id, 0, &recent, &all, &derr);
+        info = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:I, s:I, s:i, s:[], s:o}", "_id",
+            oid, "id", id, "modelId", id, "author", org, "sha", v->commit, "lastModified",
+            iso(v->created, ts, sizeof(ts)), "createdAt", created[0] ? created : ts, "private", 0,
+            "disabled", 0, "gated",
+            strcmp(v->tier, "open") == 0 ? json_false() : json_string("manual"), "downloads",
+            (json_int_t)recent, "downloadsAllTime", (json_int_t)all, "likes", 0, "tags", "siblings",
+            siblings);
+    }
     if (params)
         json_object_set_new(info, "safetensors", params);
     json_object_set_new(info, "sluice",

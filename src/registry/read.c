@@ -67,6 +67,58 @@ static void fill_version(struct sl_stmt *st, struct sl_version_ref *v)
     v->bytes_total = sl_stmt_col_int(st, 6);
 }
 
+enum sl_err sl_reg_last_servable(struct sl_registry *r, const struct sl_principal *p,
+                                 const struct sl_version_ref *v, int64_t *seq, char commit[65],
+                                 struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_version_ref *cand = NULL;
+    struct sl_stmt *st;
+    size_t n = 0;
+    int row = 0;
+    enum sl_err rc = SL_OK;
+
+    *seq = 0;
+    commit[0] = '\0';
+    if (!db)
+        return err->code;
+    st = sl_db_stmt(db,
+                    "SELECT v.id, v.seq, v.commit_hash, v.tier, v.min_tier, v.created, "
+                    "v.bytes_total FROM versions v WHERE v.model_id = ? AND v.id != ? ORDER BY "
+                    "v.seq DESC LIMIT 100",
+                    err);
+    if (!st)
+        return err->code;
+    cand = sl_xcalloc(100, sizeof(*cand));
+    sl_stmt_int(st, 1, v->model_id);
+    sl_stmt_int(st, 2, v->version_id);
+    while (n < 100 && (row = sl_stmt_step(st, err)) == 1) {
+        fill_version(st, &cand[n]);
+        cand[n].org_id = v->org_id;
+        cand[n].model_id = v->model_id;
+        n++;
+    }
+    sl_stmt_done(st);
+    if (row < 0) {
+        rc = err->code;
+        goto out;
+    }
+    /* the statement is finished before the download rule runs its own */
+    for (size_t i = 0; i < n; i++) {
+        struct sl_error e2;
+        char hint[300];
+        sl_error_clear(&e2);
+        if (sl_reg_may_download(r, p, &cand[i], "", hint, sizeof(hint), &e2) == SL_OK) {
+            *seq = cand[i].seq;
+            snprintf(commit, 65, "%s", cand[i].commit);
+            break;
+        }
+    }
+out:
+    free(cand);
+    return rc;
+}
+
 enum sl_err sl_reg_resolve(struct sl_registry *r, const char *org, const char *name,
                            const char *rev, struct sl_version_ref *v, struct sl_error *err)
 {
@@ -363,6 +415,7 @@ json_t *sl_reg_model_json(struct sl_registry *r, int64_t model_id, const char *o
     json_t *out, *refs = json_object(), *versions = json_array();
     const char *tier = NULL;
     char ts[40];
+    int64_t recent = 0, all = 0;
     int row;
 
     if (!db)
@@ -377,27 +430,53 @@ json_t *sl_reg_model_json(struct sl_registry *r, int64_t model_id, const char *o
     while ((row = sl_stmt_step(st, err)) == 1)
         json_object_set_new(refs, sl_stmt_col_text(st, 0), json_string(sl_stmt_col_text(st, 1)));
     sl_stmt_done(st);
+    /* each version with its downloads (last 30 days and all time, as the
+     * Hub counts them: docs/api.md) */
     st = sl_db_stmt(db,
-                    "SELECT seq, commit_hash, tier, min_tier, created, bytes_total FROM versions "
-                    "WHERE model_id = ? ORDER BY seq",
+                    "SELECT v.seq, v.commit_hash, v.tier, v.min_tier, v.created, v.bytes_total, "
+                    "(SELECT coalesce(sum(d.n), 0) FROM downloads d WHERE d.version_id = v.id AND "
+                    "d.day > ?), (SELECT coalesce(sum(d.n), 0) FROM downloads d WHERE "
+                    "d.version_id = v.id) FROM versions v WHERE v.model_id = ? ORDER BY v.seq",
                     err);
     if (!st)
         goto fail;
-    sl_stmt_int(st, 1, model_id);
-    while ((row = sl_stmt_step(st, err)) == 1)
+    sl_stmt_int(st, 1, sl__now() / 86400 - 30);
+    sl_stmt_int(st, 2, model_id);
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        recent += sl_stmt_col_int(st, 6);
+        all += sl_stmt_col_int(st, 7);
         json_array_append_new(versions,
-                              json_pack("{s:I, s:s, s:s, s:s, s:s, s:I}", "version",
+                              json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "version",
                                         (json_int_t)sl_stmt_col_int(st, 0), "commit",
                                         sl_stmt_col_text(st, 1), "tier", sl_stmt_col_text(st, 2),
                                         "min_tier", sl_stmt_col_text(st, 3), "created",
                                         iso_time(sl_stmt_col_int(st, 4), ts, sizeof(ts)),
-                                        "bytes_total", (json_int_t)sl_stmt_col_int(st, 5)));
+                                        "bytes_total", (json_int_t)sl_stmt_col_int(st, 5),
+                                        "downloads", (json_int_t)sl_stmt_col_int(st, 6),
+                                        "downloads_all_time", (json_int_t)sl_stmt_col_int(st, 7)));
+    }
     sl_stmt_done(st);
-    if (json_array_size(versions))
+    if (row < 0)
+        goto fail;
+    /* the model's tier is what `main` serves (a newer version may be
+     * stricter and off main); without `main`, the newest version's */
+    {
+        const char *main_commit = json_string_value(json_object_get(refs, "main"));
+        size_t i;
+        json_t *e;
+        json_array_foreach(versions, i, e)
+        {
+            if (main_commit &&
+                strcmp(json_string_value(json_object_get(e, "commit")), main_commit) == 0)
+                tier = json_string_value(json_object_get(e, "tier"));
+        }
+    }
+    if (!tier && json_array_size(versions))
         tier = json_string_value(
             json_object_get(json_array_get(versions, json_array_size(versions) - 1), "tier"));
-    out = json_pack("{s:s++, s:s?, s:o, s:o}", "model", org, "/", name, "tier", tier, "refs", refs,
-                    "versions", versions);
+    out = json_pack("{s:s++, s:s?, s:o, s:o, s:I, s:I}", "model", org, "/", name, "tier", tier,
+                    "refs", refs, "versions", versions, "downloads", (json_int_t)recent,
+                    "downloads_all_time", (json_int_t)all);
     return out;
 fail:
     json_decref(refs);

@@ -213,6 +213,42 @@ json_t *sl_reg_hf_tree(struct sl_registry *r, const struct sl_principal *p,
                        const struct sl_version_ref *v, const char *dir, bool recursive,
                        struct sl_error *err);
 
+/* ---- Hugging Face Hub parity (hub.c; docs/api.md) ---- */
+
+/* True for the files whose downloads count (config.json, *.gguf), as the
+ * Hub counts its "query files". */
+bool sl_reg_is_query_file(const char *path);
+
+/* Counts one download of a query file of version `version_id` today. */
+enum sl_err sl_reg_count_download(struct sl_registry *r, int64_t version_id, struct sl_error *err);
+
+/* Downloads of a model (`version_id` 0) or one version: `*recent` in the
+ * last 30 days, `*all` since the start. */
+enum sl_err sl_reg_downloads(struct sl_registry *r, int64_t model_id, int64_t version_id,
+                             int64_t *recent, int64_t *all, struct sl_error *err);
+
+/* A validated GET /api/models query. Strings may be NULL. */
+struct sl_hf_list_query {
+    const char *search; /* substring of "org/name", case-insensitive */
+    const char *author; /* the org */
+    const char *sort;   /* a key sl_reg_hf_sort_ok() accepts, or NULL (by id) */
+    bool ascending;     /* with `sort`: ascending (the Hub sorts descending) */
+    int64_t limit;      /* page size, 1 to 1,000 */
+    int64_t offset;     /* models skipped (the cursor) */
+};
+
+/* True when `key` is a sort key of GET /api/models. */
+bool sl_reg_hf_sort_ok(const char *key);
+
+/* One page of the model listing (the items the Hub's listing has); `*more`
+ * tells whether another page follows. New reference, NULL on error. */
+json_t *sl_reg_hf_list(struct sl_registry *r, const struct sl_principal *p,
+                       const struct sl_hf_list_query *lq, bool *more, struct sl_error *err);
+
+/* The GET /api/whoami-v2 document of the caller (a signed-in principal). */
+json_t *sl_reg_whoami_json(struct sl_registry *r, const struct sl_principal *p,
+                           struct sl_error *err);
+
 /* ---- tiered access (access.c; docs/access.md) ---- */
 
 /* The tier rule for downloads, checked on every request: SL_OK when `p` may
@@ -222,6 +258,14 @@ json_t *sl_reg_hf_tree(struct sl_registry *r, const struct sl_principal *p,
 enum sl_err sl_reg_may_download(struct sl_registry *r, const struct sl_principal *p,
                                 const struct sl_version_ref *v, const char *model, char *hint,
                                 size_t hintlen, struct sl_error *err);
+
+/* The newest version of `v`'s model other than `v` that `p` may download:
+ * `*seq` (0 when there is none) and its `commit`. Looks at the 100 newest
+ * versions; a refused download names it so the caller knows what still
+ * works. */
+enum sl_err sl_reg_last_servable(struct sl_registry *r, const struct sl_principal *p,
+                                 const struct sl_version_ref *v, int64_t *seq, char commit[65],
+                                 struct sl_error *err);
 
 /* True when `p` may see the list of files of `v` (everyone, except for
  * `withheld` versions: members and evaluators only). */
@@ -472,9 +516,12 @@ void sl_ingest_abort(struct sl_ingest *in);
 
 /* Creates a version from a commit body (docs/api.md); `*created` tells
  * whether it is new (false when an identical version already existed).
- * SL_EREFUSED when the policy refuses the requested tier or a blocking
- * obligation is unmet: the message names the rule and its citation, and
- * `*result` holds the decision. */
+ * Without "facts" the newest version's facts are inherited; `main` moves
+ * only when the new tier is not stricter than main's or "force" is true
+ * (`*result` says `on_main` and why not). SL_EREFUSED when the policy
+ * refuses the requested tier or a blocking obligation is unmet: the
+ * message names the rule and its citation, and `*result` holds the
+ * decision. */
 enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, const char *org,
                           const char *name, json_t *body, json_t **result, bool *created,
                           struct sl_error *err);

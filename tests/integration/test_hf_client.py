@@ -1,23 +1,30 @@
 # SPDX-License-Identifier: Apache-2.0
 """An unmodified Hugging Face client against sluice: the official JavaScript
-client, @huggingface/hub (pinned below), run by node with `hubUrl` pointed
-at a real `sluice serve`.
+client, @huggingface/hub, pinned with its whole dependency tree in
+tests/hf/package.json and tests/hf/package-lock.json, run by node with
+`hubUrl` pointed at a real `sluice serve`.
 
-The package is installed once with npm into BUILD/node (BUILD is the folder
-of the sluice binary), with its package-lock.json; later runs reuse it. When
-npm cannot install it the tests fail and say so.
+The package is installed with `npm ci` from that lockfile into BUILD/node
+(BUILD is the folder of the sluice binary); later runs reuse it while the
+lockfile is unchanged. When node, npm or the package are missing the tests
+fail (they never skip) and say so.
 
 Checked: modelInfo (default revision and "main"), listFiles (top level and
 recursive), fileDownloadInfo, downloadFile of every file (bytes compared),
-downloadFile of a missing file (null, as on the Hub), snapshotDownload, and
-that a gated model is refused to this client (401 without a token, 403 for
-an outsider), while a member of the org gets the bytes.
+downloadFile of a missing file (null, as on the Hub), fileExists,
+parseSafetensorsMetadata, listModels (search, sort, following the Link
+header), whoAmI, download counts, snapshotDownload, and the tiers: a gated
+model is refused to this client (401 without a token, 403 for an outsider)
+while a member gets the bytes; a click model is downloaded by two users who
+accepted its license into one shared cacheDir.
 
-@huggingface/hub refuses access tokens that do not start with "hf_", so the
-tests that need a sluice token ("sl_...") pass it with the client's own
-`fetch` option (documented "to edit headers").
+@huggingface/hub refuses any access token that does not start with "hf_"
+(before sending it), so the tests pass sluice tokens as `accessToken` in
+the form the server accepts for this reason: "hf_" + the same secret
+(docs/api.md).
 """
 import fcntl
+import hashlib
 import json
 import os
 import random
@@ -31,7 +38,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import server as sv  # noqa: E402
 import sluicetest as st  # noqa: E402
 
-HF_HUB_VERSION = "2.17.5"
+HF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hf")
+with open(os.path.join(HF_DIR, "package.json")) as _f:
+    HF_HUB_VERSION = json.load(_f)["dependencies"]["@huggingface/hub"]
 NODE_DIR = os.environ.get("SLUICE_NODE_DIR") or os.path.join(sv.BUILD_DIR, "node")
 FACTS = {"params": 4224, "training": {"tokens": 1e9}}
 
@@ -44,12 +53,8 @@ import { join, relative } from "node:path";
 const spec = JSON.parse(process.argv[2]);
 const hubUrl = spec.hubUrl;
 const repo = spec.repo;
-// a sluice token goes in through the client's fetch option (see the test)
-const fetchFn = spec.token
-  ? (url, init = {}) => fetch(url, { ...init,
-      headers: { ...(init.headers || {}), Authorization: "Bearer " + spec.token } })
-  : undefined;
-const common = fetchFn ? { hubUrl, fetch: fetchFn } : { hubUrl };
+// a sluice token is passed as the client's own accessToken ("hf_" + secret)
+const common = spec.token ? { hubUrl, accessToken: spec.token } : { hubUrl };
 
 function sha256(buf) { return createHash("sha256").update(buf).digest("hex"); }
 
@@ -69,6 +74,7 @@ async function op(o) {
       if (o.revision) args.revision = o.revision;
       const info = await hub.modelInfo(args);
       return { sha: info.sha, gated: info.gated, private: info.private, id: info.id,
+               downloads: info.downloads,
                name: info.name, siblings: info.siblings, safetensors: info.safetensors ?? null };
     }
     case "list": {
@@ -94,6 +100,34 @@ async function op(o) {
       const dir = await hub.snapshotDownload({ repo, ...common, cacheDir: o.cacheDir });
       return { dir, files: await walk(dir) };
     }
+    case "exists":
+      return await hub.fileExists({ repo, path: o.path, revision: o.revision, ...common });
+    case "safetensors": {
+      const m = await hub.parseSafetensorsMetadata({ repo, ...common,
+                                                     computeParametersCount: true });
+      return { sharded: m.sharded, parameterCount: m.parameterCount,
+               tensors: Object.keys(m.header).filter((k) => k !== "__metadata__").sort() };
+    }
+    case "listModels": {
+      // pageSize: the first request asks for smaller pages, so the client
+      // must follow the server's Link header to see everything
+      let first = true;
+      const paged = o.pageSize ? (url, init) => {
+        if (first) { url = url.replace(/limit=\d+/, "limit=" + o.pageSize); first = false; }
+        return fetch(url, init);
+      } : undefined;
+      const out = [];
+      for await (const m of hub.listModels({ ...common, search: o.search, sort: o.sort,
+                                              limit: o.limit, fetch: paged }))
+        out.push({ name: m.name, downloads: m.downloads, gated: m.gated,
+                   private: m.private });
+      return out;
+    }
+    case "whoAmI": {
+      const me = await hub.whoAmI({ ...common });
+      return { name: me.name, type: me.type, orgs: (me.orgs ?? []).map((x) => x.name),
+               role: me.auth?.accessToken?.role ?? null };
+    }
     default:
       throw new Error("unknown op " + o.op);
   }
@@ -114,29 +148,32 @@ await writeFile(spec.out, JSON.stringify(results));
 
 
 def install_client():
-    """Installs @huggingface/hub@HF_HUB_VERSION into NODE_DIR once; returns
-    an error text or None."""
+    """Installs tests/hf's lockfile with `npm ci` into NODE_DIR (once per
+    lockfile); returns an error text or None."""
     if not shutil.which("node") or not shutil.which("npm"):
         return "node and npm are needed for the Hugging Face client tests"
     os.makedirs(NODE_DIR, exist_ok=True)
-    with open(os.path.join(NODE_DIR, ".install.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        pkg = os.path.join(NODE_DIR, "node_modules", "@huggingface", "hub", "package.json")
+    with open(os.path.join(HF_DIR, "package-lock.json"), "rb") as f:
+        lock = f.read()
+    stamp = os.path.join(NODE_DIR, ".installed-lock.sha256")
+    want = hashlib.sha256(lock).hexdigest()
+    pkg = os.path.join(NODE_DIR, "node_modules", "@huggingface", "hub", "package.json")
+    with open(os.path.join(NODE_DIR, ".install.lock"), "w") as lockf:
+        fcntl.flock(lockf, fcntl.LOCK_EX)
         try:
-            with open(pkg) as f:
-                if json.load(f).get("version") == HF_HUB_VERSION and os.path.exists(
-                        os.path.join(NODE_DIR, "package-lock.json")):
+            with open(stamp) as f, open(pkg) as g:
+                if f.read().strip() == want and json.load(g).get("version") == HF_HUB_VERSION:
                     return None
         except (OSError, ValueError):
             pass
-        p = subprocess.run(["npm", "install", "--prefix", NODE_DIR, "--save-exact",
-                            "--no-audit", "--no-fund", "--loglevel=error",
-                            "@huggingface/hub@" + HF_HUB_VERSION],
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(os.path.join(HF_DIR, name), os.path.join(NODE_DIR, name))
+        p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300,
                            cwd=NODE_DIR)
         if p.returncode != 0:
-            return "npm could not install @huggingface/hub@%s into %s (exit %d):\n%s" % (
-                HF_HUB_VERSION, NODE_DIR, p.returncode, p.stdout.decode("utf-8", "replace")[-3000:])
+            return "npm ci could not install tests/hf/package-lock.json into %s (exit %d):\n%s" % (
+                NODE_DIR, p.returncode, p.stdout.decode("utf-8", "replace")[-3000:])
         try:
             with open(pkg) as f:
                 got = json.load(f).get("version")
@@ -144,7 +181,14 @@ def install_client():
             return "npm ran but @huggingface/hub is not in %s: %s" % (NODE_DIR, e)
         if got != HF_HUB_VERSION:
             return "npm installed @huggingface/hub %s, not %s" % (got, HF_HUB_VERSION)
+        with open(stamp, "w") as f:
+            f.write(want)
     return None
+
+
+def hf_token(token):
+    """The form of a sluice token @huggingface/hub accepts."""
+    return "hf_" + token[3:]
 
 
 class HfClient(unittest.TestCase):
@@ -184,6 +228,22 @@ class HfClient(unittest.TestCase):
                        env=env)
             if r.rc != 0:
                 raise AssertionError("push failed: %r" % r)
+            # a click model, and two users who accepted its license
+            cls.carol = cls.srv.add_user("carol")
+            cls.cfolder = os.path.join(cls.tmp, "click")
+            sv.make_model(cls.cfolder, big=70000, rng=random.Random(13))
+            lic = os.path.join(cls.tmp, "LICENSE.txt")
+            with open(lic, "w") as f:
+                f.write("Use it kindly.\n")
+            r = st.run("push", "acme/click", cls.cfolder, "--facts", facts, "--tier", "click",
+                       "--license", lic, env=env)
+            if r.rc != 0:
+                raise AssertionError("push failed: %r" % r)
+            for who, tok in (("eve", cls.eve), ("carol", cls.carol)):
+                r = st.run("accept", "acme/click",
+                           env=cls.srv.client_env(tok, os.path.join(cls.tmp, "home-" + who)))
+                if r.rc != 0:
+                    raise AssertionError("accept failed: %r" % r)
         except BaseException:
             cls.srv.cleanup()
             shutil.rmtree(cls.tmp, ignore_errors=True)
@@ -309,12 +369,137 @@ class HfClient(unittest.TestCase):
             self.assertFalse(r["ok"], "a gated file was handed out: %s" % r)
             self.assertEqual(r["status"], 401, r)
             self.assertIn("gated", json.dumps(r["data"]), r)
-        dl, = self.js("acme/gated", [{"op": "download", "path": "config.json"}], token=self.eve)
+        dl, = self.js("acme/gated", [{"op": "download", "path": "config.json"}], token=hf_token(self.eve))
         self.assertFalse(dl["ok"], "a gated file was handed to an outsider: %s" % dl)
         self.assertEqual(dl["status"], 403, dl)
-        dl, = self.js("acme/gated", [{"op": "download", "path": "config.json"}], token=self.bob)
+        dl, = self.js("acme/gated", [{"op": "download", "path": "config.json"}], token=hf_token(self.bob))
         v = self.ok(dl, "downloadFile by a member of the org")
         self.assertEqual(v["sha256"], sv.sha256_file(os.path.join(self.gfolder, "config.json")))
+
+
+    def test_gated_grantee_with_access_token(self):
+        # a grantee (not a member) gets the gated files through the client's
+        # own accessToken: info, fileExists, a download and a snapshot
+        dave = self.srv.add_user("dave")
+        home = os.path.join(self.tmp, "home-dave")
+        r = st.run("access", "request", "acme/gated", "--purpose", "testing the JS client",
+                   env=self.srv.client_env(dave, home))
+        self.assertEqual(r.rc, 0, repr(r))
+        r = st.run("access", "approve", "acme/gated", "dave",
+                   env=self.srv.client_env(self.alice, os.path.join(self.tmp, "home")))
+        self.assertEqual(r.rc, 0, repr(r))
+        cache = os.path.join(self.tmp, "dave-cache")
+        exists, dl, snap = self.js("acme/gated", [
+            {"op": "exists", "path": "model.safetensors"},
+            {"op": "download", "path": "config.json"},
+            {"op": "snapshot", "cacheDir": cache}], token=hf_token(dave))
+        self.assertIs(self.ok(exists, "fileExists(gated, grantee)"), True)
+        want = sv.tree_digest(self.gfolder)
+        self.assertEqual(self.ok(dl, "downloadFile(gated, grantee)")["sha256"],
+                         want["config.json"])
+        files = self.ok(snap, "snapshotDownload(gated, grantee)")["files"]
+        self.assertEqual(set(files), set(want))
+        for name in ("config.json", "sub/dir/extra.txt"):  # never marked
+            self.assertEqual(files[name], want[name], name)
+
+    def test_sluice_token_form(self):
+        # the client itself refuses "sl_..." before sending it: that is why
+        # sluice accepts "hf_" + the same secret
+        (res,) = self.js("acme/gated", [{"op": "download", "path": "config.json"}],
+                         token=self.bob)
+        self.assertFalse(res["ok"], res)
+        self.assertIn("hf_", res["message"])
+        (res,) = self.js("acme/gated", [{"op": "download", "path": "config.json"}],
+                         token="hf_" + "0" * 64)
+        self.assertFalse(res["ok"], res)
+        self.assertEqual(res["status"], 401, res)
+
+    def test_file_exists(self):
+        ok, missing, at_commit = self.js("acme/open", [
+            {"op": "exists", "path": "model.safetensors"},
+            {"op": "exists", "path": "no-such.safetensors"},
+            {"op": "exists", "path": "sub/dir/extra.txt", "revision": self.commit}])
+        self.assertIs(self.ok(ok, "fileExists"), True)
+        self.assertIs(self.ok(missing, "fileExists(missing)"), False)
+        self.assertIs(self.ok(at_commit, "fileExists(at commit)"), True)
+        # gated: a member's token sees it; without one the client throws
+        # (only a 404 means "absent")
+        (res,) = self.js("acme/gated", [{"op": "exists", "path": "config.json"}],
+                         token=hf_token(self.bob))
+        self.assertIs(self.ok(res, "fileExists(gated, member)"), True)
+        (res,) = self.js("acme/gated", [{"op": "exists", "path": "config.json"}])
+        self.assertFalse(res["ok"], res)
+
+    def test_parse_safetensors_metadata(self):
+        (res,) = self.js("acme/open", [{"op": "safetensors"}])
+        v = self.ok(res, "parseSafetensorsMetadata")
+        self.assertIs(v["sharded"], False)
+        self.assertEqual(v["parameterCount"], self.counts)
+        self.assertEqual(v["tensors"], ["model.b", "model.w"])
+        (res,) = self.js("acme/gated", [{"op": "safetensors"}], token=hf_token(self.bob))
+        v = self.ok(res, "parseSafetensorsMetadata(gated, member)")
+        self.assertEqual(sum(v["parameterCount"].values()), sum(self.counts.values()))
+
+    def test_list_models(self):
+        everything, paged, one, searched = self.js("acme/open", [
+            {"op": "listModels"},
+            {"op": "listModels", "pageSize": 1, "sort": "id"},
+            {"op": "listModels", "limit": 1},
+            {"op": "listModels", "search": {"query": "GAT", "owner": "acme"}}])
+        names = sorted(m["name"] for m in self.ok(everything, "listModels"))
+        self.assertEqual(names, ["acme/click", "acme/gated", "acme/open"])
+        by = {m["name"]: m for m in self.ok(everything, "listModels")}
+        self.assertIs(by["acme/open"]["gated"], False)
+        self.assertEqual(by["acme/gated"]["gated"], "manual")
+        # one model per page: the client follows the Link header to the end
+        got = [m["name"] for m in self.ok(paged, "listModels(pages of 1)")]
+        self.assertEqual(got, sorted(names, reverse=True))
+        self.assertEqual(len(self.ok(one, "listModels(limit 1)")), 1)
+        self.assertEqual([m["name"] for m in self.ok(searched, "listModels(search)")],
+                         ["acme/gated"])
+
+    def test_who_am_i(self):
+        (res,) = self.js("acme/open", [{"op": "whoAmI"}], token=hf_token(self.bob))
+        v = self.ok(res, "whoAmI")
+        self.assertEqual((v["name"], v["type"], v["orgs"]), ("bob", "user", ["acme"]))
+        self.assertIn(v["role"], ("read", "write", "admin"))
+        (res,) = self.js("acme/open", [{"op": "whoAmI"}], token="hf_" + "1" * 64)
+        self.assertFalse(res["ok"], res)
+
+    def test_downloads_counted(self):
+        before, _, after = self.js("acme/open", [
+            {"op": "info", "revision": "main"},
+            {"op": "download", "path": "config.json"},
+            {"op": "info", "revision": "main"}])
+        b = self.ok(before, "modelInfo")["downloads"]
+        a = self.ok(after, "modelInfo")["downloads"]
+        self.assertGreater(a, b, "downloading config.json did not count")
+        (res,) = self.js("acme/open", [{"op": "listModels", "sort": "downloads"}])
+        top = self.ok(res, "listModels(sort downloads)")
+        self.assertEqual(top[0]["name"], "acme/open")
+        self.assertGreaterEqual(top[0]["downloads"], a)
+
+    def test_click_model_shared_cache_two_users(self):
+        cache = os.path.join(self.tmp, "shared-cache")
+        want = sv.tree_digest(self.cfolder)
+        (anon,) = self.js("acme/click", [{"op": "snapshot", "cacheDir": cache}])
+        self.assertFalse(anon["ok"], "a click model was handed out without a token: %s" % anon)
+        for who in (self.eve, self.carol):
+            (res,) = self.js("acme/click", [{"op": "snapshot", "cacheDir": cache}],
+                             token=hf_token(who))
+            v = self.ok(res, "snapshotDownload(click) into a shared cache")
+            self.assertEqual(v["files"], want)
+        # bob never accepted but is a member of the publishing org; an outsider
+        # who never accepted is refused, naming the tier
+        (res,) = self.js("acme/click", [{"op": "download", "path": "config.json"}],
+                         token=hf_token(self.bob))
+        self.assertTrue(res["ok"], res)  # a member of the publishing org
+        outsider = self.srv.add_user("frank")
+        (res,) = self.js("acme/click", [{"op": "download", "path": "config.json"}],
+                         token=hf_token(outsider))
+        self.assertFalse(res["ok"], res)
+        self.assertEqual(res["status"], 403, res)
+        self.assertIn("click", json.dumps(res["data"]), res)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,10 @@ import server as sv  # noqa: E402
 import sluicetest as st  # noqa: E402
 
 SMALL_FACTS = {"params": 4224, "training": {"tokens": 1e9}}
+# the contract keys of `sluice push --json` (docs/cli.md)
 PUSH_KEYS = {"model", "version", "commit", "tier", "min_tier", "bytes_total", "bytes_uploaded", "floor_tier",
-             "decision", "held_by"}
+             "decision", "held_by", "files", "bytes_local", "on_main", "main_version", "main_note",
+             "facts_note", "log_index", "log_proof"}
 PULL_KEYS = {"commit", "files", "bytes_downloaded"}
 HEX = set("0123456789abcdef")
 COUNTER = itertools.count(1)
