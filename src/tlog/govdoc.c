@@ -225,7 +225,7 @@ char *sl_license_text(const struct sl_license *l, struct sl_error *err)
                 "purpose %s\nissued %s\nexpires %s\n",
                 l->id, l->model, l->commit, l->tier, l->licensee, l->purpose,
                 sl_gov_time(l->issued, t1), l->expires ? sl_gov_time(l->expires, t2) : "never");
-    if (sl_license_use(l->tier))
+    if (sl_license_use(l->tier) && !l->no_use_line)
         sl_buf_addf(&b, "use %s\n", sl_license_use(l->tier));
     if (l->fingerprint)
         sl_buf_addf(&b, "fingerprint recipient %u\n", (unsigned)l->fingerprint);
@@ -447,6 +447,7 @@ enum sl_err sl_license_parse(const char *text, size_t n, struct sl_license *l, s
         (rc = time_field(&ln, "expires", true, &l->expires)))
         return rc;
     /* "use" follows from the tier; licenses issued before it existed lack it */
+    l->no_use_line = sl_license_use(l->tier) != NULL && ln.p >= ln.end;
     if (ln.p < ln.end) {
         const char *want = sl_license_use(l->tier);
         if ((rc = field(&ln, "use", &v)) != SL_OK)

@@ -35,6 +35,9 @@ struct sl_license {
      * an optional last line "fingerprint recipient N", so that the licensee
      * is told in the document they keep. */
     uint32_t fingerprint;
+    /* A gated or hosted license issued before the "use" line existed: it
+     * parses, and formats back without the line (one spelling each). */
+    bool no_use_line;
 };
 
 struct sl_attestation {
