@@ -9,6 +9,18 @@
 
 #include "common/banned.h"
 
+const char *sl_err_name(enum sl_err code)
+{
+    switch (code) {
+#define SL__ERR_NAME(name, exitc, text)                                                            \
+    case SL_E##name:                                                                               \
+        return #name;
+        SL_ERRNO_MAP(SL__ERR_NAME)
+#undef SL__ERR_NAME
+    }
+    return "UNKNOWN";
+}
+
 const char *sl_strerror(enum sl_err code)
 {
     switch (code) {

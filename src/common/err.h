@@ -45,6 +45,10 @@ struct sl_error {
     char msg[512];
 };
 
+/* Returns the enum's name of `code` ("IO", "NOTFOUND"), for metrics and
+ * logs; never NULL. */
+const char *sl_err_name(enum sl_err code);
+
 /* Returns the short description of `code`; never NULL. */
 const char *sl_strerror(enum sl_err code);
 

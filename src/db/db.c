@@ -7,6 +7,7 @@
 #include "db/db.h"
 
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +36,16 @@ struct sl_db {
 
 enum sl_err sl__db_migrate(struct sl_db *db, struct sl_error *err);
 
+static atomic_ullong db_errors;
+
+unsigned long long sl_db_error_count(void)
+{
+    return atomic_load(&db_errors);
+}
+
 static enum sl_err map_error(struct sl_db *db, int rc, const char *what, struct sl_error *err)
 {
+    atomic_fetch_add(&db_errors, 1);
     int ext = db && db->h ? sqlite3_extended_errcode(db->h) : rc;
     const char *msg = db && db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc);
     enum sl_err code = SL_EINTERNAL;

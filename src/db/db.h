@@ -51,6 +51,9 @@ void sl_stmt_blob(struct sl_stmt *st, int idx, const void *p, size_t n);
 void sl_stmt_null(struct sl_stmt *st, int idx);
 void sl_stmt_real(struct sl_stmt *st, int idx, double v);
 
+/* Database operations that failed in this process (GET /metrics). */
+unsigned long long sl_db_error_count(void);
+
 /* The test seam for database errors: when set to N > 0, the N-th step from
  * now on this thread fails with SL_EIO (then the seam is off again). */
 extern _Thread_local long sl__db_fail_step;

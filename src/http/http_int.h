@@ -200,6 +200,12 @@ void sl_h_log_key(struct sl_req *q);
 void sl_h_eval_keys(struct sl_req *q);
 void sl_h_eval_key_add(struct sl_req *q);
 void sl_h_eval_key_remove(struct sl_req *q);
+void sl_h_metrics(struct sl_req *q);
+
+/* Counts a finished request for GET /metrics (metrics.c), and a 5xx by the
+ * kind of error behind it. */
+void sl_metrics_observe(const struct sl_req *q, double seconds);
+void sl_metrics_error(enum sl_err code);
 void sl_h_org_members(struct sl_req *q);
 void sl_h_org_member_set(struct sl_req *q);
 void sl_h_org_member_remove(struct sl_req *q);

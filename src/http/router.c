@@ -16,6 +16,7 @@
 
 const struct sl_route sl_routes[] = {
     {"GET", "/api/v1/health", sl_h_health, P_NONE, BODY_NONE, S_READ},
+    {"GET", "/metrics", sl_h_metrics, P_NONE, BODY_NONE, S_READ},
     {"GET", "/api/v1/models", sl_h_models, P_NONE, BODY_NONE, S_READ},
     {"GET", "/api/v1/models/{org}/{name}", sl_h_model, P_MODEL, BODY_NONE, S_READ},
     {"GET", "/api/v1/models/{org}/{name}/versions/{rev}", sl_h_version, P_VERSION, BODY_NONE,

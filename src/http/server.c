@@ -165,6 +165,8 @@ void sl_reply_error(struct sl_req *q, const struct sl_error *e)
 {
     unsigned status = status_of(e->code);
 
+    if (status >= 500)
+        sl_metrics_error(e->code);
     sl_reply_status(q, status, code_name(status), "%s", e->msg[0] ? e->msg : sl_strerror(e->code));
 }
 
@@ -210,6 +212,7 @@ static void log_request(struct sl_req *q)
 
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ms = (double)(t1.tv_sec - q->t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - q->t0.tv_nsec) / 1e6;
+    sl_metrics_observe(q, ms / 1e3);
     gmtime_r(&now, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
     snprintf(num, sizeof(num), "{\"bytes\":%llu", (unsigned long long)q->bytes);

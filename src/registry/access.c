@@ -1537,3 +1537,40 @@ enum sl_err sl_reg_expire_grants(struct sl_registry *r, int *count, struct sl_er
         return rollback(db, rc);
     return SL_OK;
 }
+
+enum sl_err sl_reg_grant_counts(struct sl_registry *r, json_t **out, struct sl_error *err)
+{
+    static const char *const states[] = {"pending", "approved", "denied", "revoked", "expired"};
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    json_t *o;
+    int row;
+
+    *out = NULL;
+    if (!db)
+        return err->code;
+    st = sl_db_stmt(db,
+                    "SELECT CASE WHEN status = 'approved' AND expires IS NOT NULL AND expires <= ? "
+                    "THEN 'expired' ELSE status END AS s, count(*) FROM access_requests GROUP BY s",
+                    err);
+    if (!st)
+        return err->code;
+    o = json_object();
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+        json_object_set_new(o, states[i], json_integer(0));
+    sl_stmt_int(st, 1, sl__now());
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        const char *s = sl_stmt_col_text(st, 0);
+        json_t *prev = json_object_get(o, s);
+        if (prev)
+            json_object_set_new(o, s,
+                                json_integer(json_integer_value(prev) + sl_stmt_col_int(st, 1)));
+    }
+    sl_stmt_done(st);
+    if (row < 0) {
+        json_decref(o);
+        return err->code;
+    }
+    *out = o;
+    return SL_OK;
+}

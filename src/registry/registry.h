@@ -356,6 +356,10 @@ enum sl_err sl_reg_log_policy(struct sl_registry *r, bool *logged, struct sl_err
 /* Entries in the log (signed or not yet). */
 enum sl_err sl_reg_log_size(struct sl_registry *r, uint64_t *size, struct sl_error *err);
 
+/* Access requests of every model by state: {pending, approved, denied,
+ * revoked, expired} -> count (an approval past its expiry is expired). */
+enum sl_err sl_reg_grant_counts(struct sl_registry *r, json_t **out, struct sl_error *err);
+
 /* RFC 6962 proofs from the stored hashes; `proof` holds 65 hashes. */
 enum sl_err sl_reg_log_inclusion(struct sl_registry *r, uint64_t index, uint64_t size,
                                  unsigned char (*proof)[32], size_t *len, struct sl_error *err);
