@@ -25,7 +25,7 @@ DATA ?= ./sluice-data
 LISTEN ?= 127.0.0.1:8080
 
 run: build
-	@$(BUILD)/sluice serve --data $(DATA) --listen $(LISTEN)
+	@$(BUILD)/sluice serve --data $(DATA) --listen $(LISTEN) --public-url http://$(LISTEN)
 
 test:
 	@scripts/deps.sh test

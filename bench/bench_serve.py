@@ -357,7 +357,8 @@ class Servers:
         return p
 
     def start_sluice(self, sluice, data, port, log):
-        cmd = [sluice, "serve", "--data", data, "--listen", "127.0.0.1:%d" % port]
+        cmd = [sluice, "serve", "--data", data, "--listen", "127.0.0.1:%d" % port,
+               "--origin", "bench.localhost/log"]
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "w"),
                              start_new_session=True)
         self.procs.append(("sluice", p, signal.SIGTERM))

@@ -445,7 +445,8 @@ static double end_to_end(const char *sluice, const char *data, const char *tmp, 
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        execl(sluice, sluice, "serve", "--data", data, "--listen", listen, (char *)NULL);
+        execl(sluice, sluice, "serve", "--data", data, "--listen", listen, "--origin",
+              "bench.localhost/log", (char *)NULL);
         _exit(127);
     }
     {

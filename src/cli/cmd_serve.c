@@ -43,7 +43,9 @@ static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
 int sl_cmd_serve(int argc, char **argv)
 {
     struct sl_opt o;
-    const char *a, *data = NULL, *listen = "127.0.0.1:8080", *origin = NULL, *policy_dir = NULL;
+    const char *a, *data = NULL, *listen = "127.0.0.1:8080", *origin = NULL, *policy_dir = NULL,
+                   *public_url = NULL;
+    char *derived = NULL;
     bool is_opt;
     struct sl_server_opts so;
     struct sl_registry_opts ro;
@@ -70,7 +72,7 @@ int sl_cmd_serve(int argc, char **argv)
         if (strcmp(a, "--data") == 0 || strcmp(a, "--listen") == 0 || strcmp(a, "--origin") == 0 ||
             strcmp(a, "--policy-dir") == 0 || strcmp(a, "--threads") == 0 ||
             strcmp(a, "--drain") == 0 || strcmp(a, "--ready-fd") == 0 ||
-            strcmp(a, "--max-conns-per-ip") == 0) {
+            strcmp(a, "--max-conns-per-ip") == 0 || strcmp(a, "--public-url") == 0) {
             if (!(val = sl_opt_value(&o, a))) {
                 code = 2;
                 goto out;
@@ -85,6 +87,8 @@ int sl_cmd_serve(int argc, char **argv)
             listen = val;
         else if (strcmp(a, "--origin") == 0)
             origin = val;
+        else if (strcmp(a, "--public-url") == 0)
+            public_url = val;
         else if (strcmp(a, "--policy-dir") == 0)
             policy_dir = val;
         else if (strcmp(a, "--max-conns-per-ip") == 0) {
@@ -123,8 +127,18 @@ int sl_cmd_serve(int argc, char **argv)
                 (int)b.len, b.data, mode_was, changed);
         sl_buf_release(&b);
     }
+    if (!origin && public_url) {
+        derived = sl_origin_from_url(public_url, &err);
+        if (!derived) {
+            code = sl_cli_usage("serve", "%s", err.msg);
+            goto out;
+        }
+        origin = derived;
+    }
     memset(&ro, 0, sizeof(ro));
     ro.origin = origin;
+    ro.require_origin = true;
+    ro.origin_derived = derived != NULL;
     ro.packs = ps;
     ro.create = true;
     if (sl_registry_open(data, &ro, &r, token, &err) != SL_OK) {
@@ -152,6 +166,7 @@ int sl_cmd_serve(int argc, char **argv)
 fail:
     code = sl_cli_fail(&err);
 out:
+    free(derived);
     sl_opt_release(&o);
     sl_registry_close(r);
     sl_packset_free(ps);

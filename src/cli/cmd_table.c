@@ -74,7 +74,7 @@ static const char policy_help[] =
     "(earlier versions are kept: eu-ai-act@1.0.0). Pack format: docs/policy.md.\n";
 
 static const char serve_help[] =
-    "usage: sluice serve [--data DIR] [--listen HOST:PORT] [--origin NAME]\n"
+    "usage: sluice serve [--data DIR] [--listen HOST:PORT] [--origin NAME | --public-url URL]\n"
     "                    [--policy-dir DIR] [--threads N] [--drain SECONDS]\n"
     "                    [--max-conns-per-ip N]\n"
     "\n"
@@ -86,7 +86,12 @@ static const char serve_help[] =
     "\n"
     "  --data DIR        data folder (default $SLUICE_DATA or ./sluice-data)\n"
     "  --listen H:P      address to listen on (default 127.0.0.1:8080; numeric)\n"
-    "  --origin NAME     name of this registry in signed statements (default sluice)\n"
+    "  --origin NAME     the log's origin, the name in every signed statement: globally\n"
+    "                    unique, a URL without scheme (registry.example.org/log).\n"
+    "                    Required for a new log (or --public-url); kept in the\n"
+    "                    database after that, and a different one is refused\n"
+    "  --public-url URL  the address users reach this server at; a new log's origin\n"
+    "                    is derived from it (https://hub.example.org -> hub.example.org/log)\n"
     "  --policy-dir DIR  extra policy packs (as for classify)\n"
     "  --threads N       worker threads (default: one per CPU)\n"
     "  --drain SECONDS   on SIGTERM, how long requests in flight may take (default 10)\n"

@@ -188,6 +188,31 @@ bool sl_path_portable(const char *s, size_t n, const char **why)
     return true;
 }
 
+char *sl_origin_from_url(const char *url, struct sl_error *err)
+{
+    const char *p;
+    size_t n;
+
+    if (strncmp(url, "https://", 8) == 0)
+        p = url + 8;
+    else if (strncmp(url, "http://", 7) == 0)
+        p = url + 7;
+    else {
+        sl_error_set(err, SL_EUSAGE, "--public-url \"%.200s\" is not an http:// or https:// URL",
+                     url);
+        return NULL;
+    }
+    n = strcspn(p, "?#");
+    while (n > 0 && p[n - 1] == '/')
+        n--;
+    if (n == 0 || memchr(p, '@', n)) {
+        sl_error_set(err, SL_EUSAGE, "--public-url \"%.200s\" names no host (or holds a user)",
+                     url);
+        return NULL;
+    }
+    return sl_xasprintf("%.*s/log", (int)n, p);
+}
+
 static void close_db(void *p)
 {
     sl_db_close(p);
@@ -296,6 +321,69 @@ static enum sl_err bootstrap_admin(struct sl_registry *r, char *first_token, str
     return rc;
 }
 
+/* The log's origin is chosen once, when the log is new, and kept in the
+ * database: a checkpoint's origin never changes under its verifiers. A data
+ * folder whose log predates the stored origin keeps the one it is opened
+ * with (the old default "sluice"). */
+static enum sl_err resolve_origin(struct sl_registry *r, const struct sl_registry_opts *opts,
+                                  struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    char *stored = NULL;
+    int64_t entries = 0;
+    bool found;
+    int row;
+    enum sl_err rc;
+
+    if (!db)
+        return err->code;
+    st = sl_db_stmt(db, "SELECT value FROM log_state WHERE key = 'origin'", err);
+    if (!st)
+        return err->code;
+    row = sl_stmt_step(st, err);
+    if (row == 1)
+        stored = sl_xstrdup(sl_stmt_col_text(st, 0));
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    if (stored) {
+        if (opts && opts->origin && !opts->origin_derived && strcmp(opts->origin, stored) != 0) {
+            rc = sl_error_set(err, SL_EUSAGE,
+                              "this data folder's log has the origin \"%s\"; --origin \"%s\" "
+                              "would make its checkpoints unverifiable (drop --origin, or give "
+                              "the same one)",
+                              stored, opts->origin);
+            free(stored);
+            return rc;
+        }
+        free(r->origin);
+        r->origin = stored;
+        return SL_OK;
+    }
+    st = sl_db_stmt(db, "SELECT count(*) FROM log_entries", err);
+    if (!st)
+        return err->code;
+    rc = sl__db_int(db, st, &entries, &found, err);
+    if (rc)
+        return rc;
+    if (entries == 0 && opts && opts->require_origin && !opts->origin)
+        return sl_error_set(err, SL_EUSAGE,
+                            "a new transparency log needs a globally unique origin: give "
+                            "--origin HOST/PATH (for example registry.example.org/log) or "
+                            "--public-url URL to derive it from");
+    if (!sl_note_name_ok(r->origin))
+        return SL_OK; /* refused with its reason by the caller */
+    st = sl_db_stmt(db,
+                    "INSERT INTO log_state (key, value) VALUES ('origin', ?) ON CONFLICT (key) DO "
+                    "NOTHING",
+                    err);
+    if (!st)
+        return err->code;
+    sl_stmt_text(st, 1, r->origin);
+    return sl_stmt_run(st, err);
+}
+
 enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
                              struct sl_registry **out, char *first_token, struct sl_error *err)
 {
@@ -331,6 +419,10 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
     }
     if (!rc)
         rc = load_or_make_key(r, &fresh, err);
+    if (!rc)
+        rc = sl_reg_db(r, err) ? SL_OK : err->code;
+    if (!rc)
+        rc = resolve_origin(r, opts, err);
     if (!rc && !sl_note_name_ok(r->origin))
         rc = sl_error_set(err, SL_EUSAGE,
                           "origin \"%s\" is not a valid key name (no spaces or '+', at most 255 "

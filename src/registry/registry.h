@@ -48,7 +48,18 @@ struct sl_registry_opts {
     const char *origin;       /* log origin name; default "sluice" */
     struct sl_packset *packs; /* policy packs to use (taken over), or NULL for built-in */
     bool create;              /* create the data folder if missing */
+    /* refuse to start a new log without `origin` (serve: the origin must be
+     * globally unique, docs/log.md) */
+    bool require_origin;
+    /* `origin` was derived from --public-url: an existing log keeps its own
+     * (a public URL may change; a log's origin may not) */
+    bool origin_derived;
 };
+
+/* The log origin for a public URL: the URL without its scheme, trailing
+ * slash, query or fragment, plus "/log" ("https://hub.example.org/" ->
+ * "hub.example.org/log"). NULL (with `err`) when URL is not http(s). */
+char *sl_origin_from_url(const char *url, struct sl_error *err);
 
 /* Opens (creating when `opts->create`) the data folder at `root`. On the first
  * start it creates the server key, the admin user and its token, which is

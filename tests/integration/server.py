@@ -146,8 +146,11 @@ def read_raw_response(sock, timeout=10, head_only=False):
 class Server:
     """One `sluice serve` process on DATA (may be restarted)."""
 
-    def __init__(self, data, workdir=None, args=()):
+    def __init__(self, data, workdir=None, args=(), origin="sluice"):
+        """ORIGIN: the log's origin passed to a start (None: pass none, the
+        stored one applies; the suites use "sluice")."""
         self.data = data
+        self.origin = origin
         self.workdir = workdir or os.path.dirname(os.path.abspath(data))
         self.args = list(args)
         self.proc = None
@@ -178,7 +181,7 @@ class Server:
             try:
                 proc = subprocess.Popen(
                     [BIN, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % port]
-                    + self.args, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                    + (["--origin", self.origin] if self.origin else []) + self.args, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                     env=clean_env(), cwd=self.workdir)
             finally:
                 out.close()

@@ -203,7 +203,8 @@ class FirstToken(unittest.TestCase):
         self.addCleanup(os.close, master)
         with open(os.path.join(tmp, "err"), "wb") as err:
             p = subprocess.Popen([sv.BIN, "serve", "--data", data, "--listen",
-                                  "127.0.0.1:%d" % port], stdout=slave, stderr=err,
+                                  "127.0.0.1:%d" % port, "--origin", "sluice"], stdout=slave,
+                                 stderr=err,
                                  stdin=subprocess.DEVNULL, env=sv.clean_env())
         os.close(slave)
         self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))

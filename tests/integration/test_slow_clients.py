@@ -293,7 +293,8 @@ class GlobalCap(unittest.TestCase):
         err_path = os.path.join(tmp, "err")
         with open(err_path, "wb") as err:
             p = subprocess.Popen([sv.BIN, "serve", "--data", os.path.join(tmp, "data"),
-                                  "--listen", "127.0.0.1:%d" % port], stdout=subprocess.DEVNULL,
+                                  "--listen", "127.0.0.1:%d" % port, "--origin", "sluice"],
+                                 stdout=subprocess.DEVNULL,
                                  stderr=err, stdin=subprocess.DEVNULL, env=sv.clean_env(),
                                  preexec_fn=low_limit)
         self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
