@@ -320,7 +320,10 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
     }
     r = sl_xcalloc(1, sizeof(*r));
     r->root = sl_xstrdup(root);
-    r->db_path = sl_xasprintf("%s/sluice.db", root);
+    if (opts && opts->db && opts->db[0])
+        r->db_path = sl_xstrdup(opts->db);
+    else
+        r->db_path = sl_xasprintf("sqlite:%s/sluice.db", root);
     r->origin = sl_xstrdup(opts && opts->origin ? opts->origin : "sluice");
     pthread_key_create(&r->db_key, close_db);
     pthread_mutex_init(&r->log_lock, NULL);

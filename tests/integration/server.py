@@ -13,6 +13,11 @@ port is found by binding a socket to port 0 and closing it, and the server is
 started on it; when the server does not come up (the port was taken in
 between), another port is tried.
 
+The database: SQLite in the data folder, or with SLUICE_TEST_DB=postgres a
+PostgreSQL database of its own per data folder (pgserver.py) that `serve`
+and `admin` get as `--db URL`; `copy_data()` and `db_execute()` copy and
+change either kind, for the tampering tests.
+
 The server's stdout and stderr go to files beside the data folder (a pipe
 would fill up with the request log and block the server); `srv.stdout()`
 reads what it printed over all its starts.
@@ -35,6 +40,7 @@ import subprocess
 import threading
 import time
 
+import pgserver
 import sluicetest as st
 
 BIN = os.path.abspath(st.BIN)
@@ -48,6 +54,54 @@ ERROR_CODES = {"bad_request", "unauthorized", "forbidden", "not_found", "conflic
 
 class ServerError(AssertionError):
     pass
+
+
+# data folder (absolute) -> its PostgreSQL URL, when the tests run on PostgreSQL
+_DBS = {}
+
+
+def db_url(data):
+    """The --db URL for the data folder DATA: None on SQLite (the default
+    DATA/sluice.db), else its own PostgreSQL database, made on first use."""
+    if not pgserver.enabled():
+        return None
+    key = os.path.abspath(data)
+    if key not in _DBS:
+        _DBS[key] = pgserver.new_db(os.path.basename(key))
+    return _DBS[key]
+
+
+def copy_data(src, dst):
+    """Copies the (stopped) server's data folder SRC to DST, and on PostgreSQL
+    its database to a new one that DST then uses."""
+    import shutil
+    shutil.copytree(src, dst)
+    if pgserver.enabled():
+        _DBS[os.path.abspath(dst)] = pgserver.cluster().clone_db(
+            db_url(src), "sl_%d_copy_%d" % (os.getpid(), len(_DBS)))
+
+
+def db_execute(data, sql, params=()):
+    """Runs one SQL statement with `?` parameters (ints and strings) on DATA's
+    database; returns the rows as tuples of strings on PostgreSQL, of values
+    on SQLite."""
+    url = db_url(data)
+    if url is None:
+        import sqlite3
+        db = sqlite3.connect(os.path.join(data, "sluice.db"))
+        try:
+            rows = db.execute(sql, params).fetchall()
+            db.commit()
+            return rows
+        finally:
+            db.close()
+    parts = sql.split("?")
+    assert len(parts) == len(params) + 1, sql
+    text = parts[0]
+    for v, rest in zip(params, parts[1:]):
+        text += (str(int(v)) if isinstance(v, int) else "'%s'" % str(v).replace("'", "''")) + rest
+    out = pgserver.cluster().sql(url, text)
+    return [tuple(line.split("|")) for line in out.splitlines() if line]
 
 
 def free_port():
@@ -65,7 +119,8 @@ def clean_env(extra=None):
     env = dict(os.environ)
     for k in list(env):
         if k.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") or k in (
-                "SLUICE_POLICY_DIR", "SLUICE_TODAY", "SLUICE_URL", "SLUICE_TOKEN", "SLUICE_DATA"):
+                "SLUICE_POLICY_DIR", "SLUICE_TODAY", "SLUICE_URL", "SLUICE_TOKEN", "SLUICE_DATA",
+                "SLUICE_DB"):
             del env[k]
     env["NO_PROXY"] = "*"
     if extra:
@@ -157,6 +212,7 @@ class Server:
         self.err_path = os.path.join(self.workdir, "serve.stderr")
         self._admin_token = None
         self._termed = False
+        self.db = db_url(data)
 
     # ---------------------------------------------------------------- process
 
@@ -178,7 +234,7 @@ class Server:
             try:
                 proc = subprocess.Popen(
                     [BIN, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % port]
-                    + self.args, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                    + (["--db", self.db] if self.db else []) + self.args, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                     env=clean_env(), cwd=self.workdir)
             finally:
                 out.close()
@@ -268,7 +324,8 @@ class Server:
         return self._admin_token
 
     def admin(self, *args, check=True, timeout=120):
-        r = st.run("admin", *args, "--data", self.data, timeout=timeout, env=clean_env())
+        r = st.run("admin", *args, "--data", self.data, *(["--db", self.db] if self.db else []),
+                   timeout=timeout, env=clean_env())
         if check and r.rc != 0:
             raise ServerError("admin command failed: %r" % r)
         return r
