@@ -156,6 +156,7 @@ static enum sl_err ensure(struct pg_db *db, struct sl_error *err)
 }
 
 static void pg_close(struct sl_db *d);
+static void pg_rollback(struct sl_db *d);
 
 /* NOTICEs ("relation already exists, skipping") are not for our users. */
 static void quiet(void *arg, const char *message)
@@ -267,25 +268,35 @@ static enum sl_err pg_exec(struct sl_db *d, const char *sql, struct sl_error *er
     return run(DB(d), sql, "exec", err);
 }
 
+/* Nothing has run yet when BEGIN finds the connection gone (a restarted
+ * server, an idle connection closed): reconnect at once and try again. */
+static enum sl_err begin_with(struct sl_db *d, const char *sql, struct sl_error *err)
+{
+    struct pg_db *db = DB(d);
+    enum sl_err rc;
+
+    db->tx = false; /* a new transaction: whatever was left is gone */
+    rc = run(db, sql, "begin", err);
+    if (rc && PQstatus(db->c) != CONNECTION_OK) {
+        db->next_try = 0;
+        rc = run(db, sql, "begin", err);
+    }
+    if (rc) {
+        pg_rollback(d);
+        return rc;
+    }
+    db->tx = true;
+    return SL_OK;
+}
+
 static enum sl_err pg_begin(struct sl_db *d, struct sl_error *err)
 {
-    enum sl_err rc =
-        run(DB(d), "BEGIN; SELECT pg_advisory_xact_lock(" WRITE_LOCK_KEY ")", "begin", err);
-
-    if (!rc)
-        DB(d)->tx = true;
-    else
-        d->drv->rollback(d);
-    return rc;
+    return begin_with(d, "BEGIN; SELECT pg_advisory_xact_lock(" WRITE_LOCK_KEY ")", err);
 }
 
 static enum sl_err pg_begin_read(struct sl_db *d, struct sl_error *err)
 {
-    enum sl_err rc = run(DB(d), "BEGIN ISOLATION LEVEL REPEATABLE READ", "begin", err);
-
-    if (!rc)
-        DB(d)->tx = true;
-    return rc;
+    return begin_with(d, "BEGIN ISOLATION LEVEL REPEATABLE READ", err);
 }
 
 static enum sl_err pg_commit(struct sl_db *d, struct sl_error *err)
@@ -501,6 +512,18 @@ static int pg_step(struct sl_stmt *st, struct sl_error *err)
                                  ps->lens, ps->fmts, 0);
         ps->ran = true;
         s = PQresultStatus(ps->res);
+        if (s == PGRES_FATAL_ERROR && PQstatus(db->c) != CONNECTION_OK && !db->tx &&
+            strncmp(ps->key, "SELECT", 6) == 0) {
+            /* A read on its own changes nothing: reconnect and read again. */
+            PQclear(ps->res);
+            ps->res = NULL;
+            db->next_try = 0;
+            if (ensure(db, err) != SL_OK || prepare(db, ps, err) != SL_OK)
+                return -1;
+            ps->res = PQexecPrepared(db->c, ps->name, ps->nparams, (const char *const *)ps->vals,
+                                     ps->lens, ps->fmts, 0);
+            s = PQresultStatus(ps->res);
+        }
         if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
             fail(db, ps->res, "step", err);
             PQclear(ps->res);

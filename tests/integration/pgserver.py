@@ -65,11 +65,9 @@ class Cluster:
                 os.chown(p, pw.pw_uid, pw.pw_gid)
         self._run([os.path.join(self.bin, "initdb"), "-D", self.data, "-A", "trust", "-U",
                    "postgres", "-N", "--no-instructions", "-E", "UTF8", "--locale=C.UTF-8"])
-        self._run([os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-w", "-l",
-                   os.path.join(self.dir, "log"), "-o",
-                   "-p %d -k %s -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-                   "-c full_page_writes=off -c max_connections=200" % (self.port, self.sock),
-                   "start"])
+        self.opts = ("-p %d -k %s -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
+                     "-c full_page_writes=off -c max_connections=200" % (self.port, self.sock))
+        self.resume()
         self.stopped = False
         self.lock = threading.Lock()
         atexit.register(self.stop)
@@ -86,9 +84,11 @@ class Cluster:
     def url(self, dbname):
         return "postgresql:///%s?host=%s&port=%d&user=postgres" % (dbname, self.sock, self.port)
 
-    def sql(self, url, command):
-        """Runs COMMAND with psql on URL; returns its unaligned stdout."""
-        p = subprocess.run([self.psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d",
+    def sql(self, url, command, fields="|", records="\n"):
+        """Runs COMMAND with psql on URL; returns its unaligned stdout (FIELDS
+        and RECORDS separate fields and rows)."""
+        p = subprocess.run([self.psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                            "-F", fields, "-R", records, "-d",
                             url.replace("postgresql:", "postgres:", 1), "-c", command],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if p.returncode != 0:
@@ -106,6 +106,16 @@ class Cluster:
         with self.lock:
             self.sql(self.url("postgres"), 'CREATE DATABASE "%s" TEMPLATE "%s"' % (name, src))
         return self.url(name)
+
+    def pause(self):
+        """Stops PostgreSQL (fast shutdown: connections are cut) but keeps
+        its files, for outage tests; resume() starts it again."""
+        self._run([os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-w", "-m", "fast",
+                   "stop"])
+
+    def resume(self):
+        self._run([os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-w", "-l",
+                   os.path.join(self.dir, "log"), "-o", self.opts, "start"])
 
     def stop(self):
         if self.stopped:

@@ -15,7 +15,7 @@ between), another port is tried.
 
 The database: SQLite in the data folder, or with SLUICE_TEST_DB=postgres a
 PostgreSQL database of its own per data folder (pgserver.py) that `serve`
-and `admin` get as `--db URL`; `copy_data()` and `db_execute()` copy and
+and `admin` get as `--db URL`; `copy_data()` and `db_connect()` copy and
 change either kind, for the tampering tests.
 
 The server's stdout and stderr go to files beside the data folder (a pipe
@@ -49,7 +49,7 @@ BUILD_DIR = os.path.dirname(os.path.abspath(BIN))
 # Error codes docs/api.md allows in {"error": CODE, ...}.
 ERROR_CODES = {"bad_request", "unauthorized", "forbidden", "not_found", "conflict", "too_large",
                "range_not_satisfiable", "unprocessable", "insufficient_storage", "internal",
-               "method_not_allowed"}
+               "method_not_allowed", "unavailable"}
 
 
 class ServerError(AssertionError):
@@ -81,27 +81,80 @@ def copy_data(src, dst):
             db_url(src), "sl_%d_copy_%d" % (os.getpid(), len(_DBS)))
 
 
-def db_execute(data, sql, params=()):
-    """Runs one SQL statement with `?` parameters (ints and strings) on DATA's
-    database; returns the rows as tuples of strings on PostgreSQL, of values
-    on SQLite."""
-    url = db_url(data)
-    if url is None:
-        import sqlite3
-        db = sqlite3.connect(os.path.join(data, "sluice.db"))
-        try:
-            rows = db.execute(sql, params).fetchall()
-            db.commit()
-            return rows
-        finally:
-            db.close()
+def _pg_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, (bytes, bytearray)):
+        return "'\\x%s'::bytea" % bytes(v).hex()
+    return "'%s'" % str(v).replace("'", "''")
+
+
+def _pg_sql(sql, params):
     parts = sql.split("?")
     assert len(parts) == len(params) + 1, sql
     text = parts[0]
     for v, rest in zip(params, parts[1:]):
-        text += (str(int(v)) if isinstance(v, int) else "'%s'" % str(v).replace("'", "''")) + rest
-    out = pgserver.cluster().sql(url, text)
-    return [tuple(line.split("|")) for line in out.splitlines() if line]
+        text += _pg_literal(v) + rest
+    return text
+
+
+class _PgCursor:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def fetchall(self):
+        return self.rows
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
+class _PgConn:
+    """The part of sqlite3.Connection the tampering tests use, over psql
+    (each statement commits at once; the server must be stopped)."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def execute(self, sql, params=()):
+        out = pgserver.cluster().sql(self.url, _pg_sql(sql, params), fields="\x1f",
+                                     records="\x1e")
+        rows = []
+        for rec in out.split("\x1e"):
+            rec = rec.strip("\n")
+            if not rec:
+                continue
+            rows.append(tuple(int(f) if f.lstrip("-").isdigit() else f
+                              for f in rec.split("\x1f")))
+        return _PgCursor(rows)
+
+    def executemany(self, sql, seq):
+        script = ";".join(_pg_sql(sql, p) for p in seq)
+        if script:
+            pgserver.cluster().sql(self.url, script)
+
+    def commit(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def db_connect(data):
+    """A connection to DATA's database for tests that change rows behind the
+    server's back: sqlite3 on SQLite, a small psql adaptor on PostgreSQL."""
+    url = db_url(data)
+    if url is None:
+        import sqlite3
+        return sqlite3.connect(os.path.join(data, "sluice.db"))
+    return _PgConn(url)
 
 
 def free_port():
@@ -199,9 +252,10 @@ def read_raw_response(sock, timeout=10, head_only=False):
 
 
 class Server:
-    """One `sluice serve` process on DATA (may be restarted)."""
+    """One `sluice serve` process on DATA (may be restarted); DB: a --db URL
+    to use instead of the test run's default for DATA."""
 
-    def __init__(self, data, workdir=None, args=()):
+    def __init__(self, data, workdir=None, args=(), db=None):
         self.data = data
         self.workdir = workdir or os.path.dirname(os.path.abspath(data))
         self.args = list(args)
@@ -212,7 +266,7 @@ class Server:
         self.err_path = os.path.join(self.workdir, "serve.stderr")
         self._admin_token = None
         self._termed = False
-        self.db = db_url(data)
+        self.db = db or db_url(data)  # several servers may share one database
 
     # ---------------------------------------------------------------- process
 
