@@ -124,6 +124,11 @@ enum sl_err sl_db_commit(struct sl_db *db, struct sl_error *err)
     return db->drv->commit(db, err);
 }
 
+enum sl_err sl_db_lock(struct sl_db *db, enum sl_db_lock what, struct sl_error *err)
+{
+    return db->drv->lock(db, what, err);
+}
+
 void sl_db_rollback(struct sl_db *db)
 {
     db->drv->rollback(db);

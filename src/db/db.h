@@ -59,6 +59,19 @@ enum sl_err sl_db_begin(struct sl_db *db, struct sl_error *err);
 enum sl_err sl_db_commit(struct sl_db *db, struct sl_error *err);
 void sl_db_rollback(struct sl_db *db);
 
+/* What sl_db_lock() serializes. */
+enum sl_db_lock {
+    SL_DB_LOCK_LOG = 1, /* appending the next log entry (max(idx) + 1) */
+    SL_DB_LOCK_SEQ = 2, /* allocating the next version number (max(seq) + 1) */
+};
+
+/* Inside a write transaction (sl_db_begin), makes `what` exclusive among all
+ * servers sharing the database until the transaction ends: a
+ * pg_advisory_xact_lock on PostgreSQL; nothing more to do on SQLite, whose
+ * BEGIN IMMEDIATE already excludes every other writer. Call it before reading
+ * the value the transaction will take the next one after. */
+enum sl_err sl_db_lock(struct sl_db *db, enum sl_db_lock what, struct sl_error *err);
+
 /* A read transaction (consistent snapshot across several queries; REPEATABLE
  * READ on PostgreSQL). */
 enum sl_err sl_db_begin_read(struct sl_db *db, struct sl_error *err);

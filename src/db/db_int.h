@@ -21,6 +21,7 @@ struct sl_db_driver {
     enum sl_err (*begin)(struct sl_db *db, struct sl_error *err);
     enum sl_err (*begin_read)(struct sl_db *db, struct sl_error *err);
     enum sl_err (*commit)(struct sl_db *db, struct sl_error *err);
+    enum sl_err (*lock)(struct sl_db *db, enum sl_db_lock what, struct sl_error *err);
     void (*rollback)(struct sl_db *db);
     struct sl_stmt *(*stmt)(struct sl_db *db, const char *sql, struct sl_error *err);
     void (*bind_int)(struct sl_stmt *st, int idx, int64_t v);

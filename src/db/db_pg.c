@@ -22,6 +22,7 @@
 #define STMT_CACHE 512
 #define BYTEA_OID  17
 #define INT8_OID   20
+#define TEXT_OID   25
 #define FLOAT8_OID 701
 
 /* The key of the hub-wide write lock ("sluice" and 1). */
@@ -317,6 +318,17 @@ static enum sl_err pg_commit(struct sl_db *d, struct sl_error *err)
     return rc;
 }
 
+static enum sl_err pg_lock(struct sl_db *d, enum sl_db_lock what, struct sl_error *err)
+{
+    char sql[96];
+
+    if (!DB(d)->tx)
+        return sl_error_set(err, SL_EINTERNAL, "database: lock outside a write transaction");
+    /* the write lock's key plus the area: one key space, no collisions */
+    snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%s + %d)", WRITE_LOCK_KEY, (int)what);
+    return run(DB(d), sql, "lock", err);
+}
+
 static void pg_rollback(struct sl_db *d)
 {
     struct pg_db *db = DB(d);
@@ -471,6 +483,9 @@ static enum sl_err prepare(struct pg_db *db, struct pg_stmt *ps, struct sl_error
     PQclear(res);
     if (in_tx)
         PQclear(PQexec(db->c, "ROLLBACK TO SAVEPOINT sl_prepare"));
+    for (int i = 0; i < ps->nparams; i++)
+        if (!ps->types[i])
+            ps->types[i] = TEXT_OID; /* a NULL or a string */
     res = PQprepare(db->c, ps->name, ps->sql, ps->nparams, ps->types);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         rc = fail(db, res, what, err);
@@ -695,6 +710,7 @@ const struct sl_db_driver sl__db_pg = {
     .begin = pg_begin,
     .begin_read = pg_begin_read,
     .commit = pg_commit,
+    .lock = pg_lock,
     .rollback = pg_rollback,
     .stmt = pg_stmt,
     .bind_int = pg_bind_int,

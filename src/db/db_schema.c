@@ -276,24 +276,23 @@ static const char *const pg_migrations[] = {
 _Static_assert(sizeof(sqlite_migrations) == sizeof(pg_migrations),
                "the SQLite and PostgreSQL migration lists must have the same length");
 
-enum sl_err sl__db_migrate(struct sl_db *db, struct sl_error *err)
+/* PostgreSQL: migrations run under a session-level advisory lock taken
+ * before their transactions begin. Taking it inside a transaction would not
+ * do: a transaction that waited for the lock still sees the catalog as it
+ * was when it began (a table another server just created looks missing), so
+ * it would run the same migration again. */
+#define PG_MIGRATE_LOCK   "SELECT pg_advisory_lock(7236281745052958720)"
+#define PG_MIGRATE_UNLOCK "SELECT pg_advisory_unlock(7236281745052958720)"
+
+static enum sl_err migrate_locked(struct sl_db *db, const char *const *list, int n,
+                                  struct sl_error *err)
 {
-    const char *const *list = sqlite_migrations;
-    int n = (int)(sizeof(sqlite_migrations) / sizeof(sqlite_migrations[0]));
     int have = 0;
     enum sl_err rc;
 
-    if (db->drv->kind == SL_DB_POSTGRESQL)
-        list = pg_migrations;
-    /* Up to date (the usual case): no write lock needed. */
-    if (db->drv->schema_get(db, &have, NULL) == SL_OK && have == n) {
-        db->schema = n;
-        return SL_OK;
-    }
     for (;;) {
-        /* Read the version inside the write transaction: on PostgreSQL it
-         * holds the hub-wide write lock, so two servers starting at once do
-         * not both run a migration. */
+        /* Read the version inside the write transaction, which excludes
+         * every other writer (on PostgreSQL also of other servers). */
         rc = db->drv->begin(db, err);
         if (!rc)
             rc = db->drv->schema_get(db, &have, err);
@@ -304,7 +303,7 @@ enum sl_err sl__db_migrate(struct sl_db *db, struct sl_error *err)
             rc = db->drv->commit(db, err);
             if (rc)
                 goto fail;
-            break;
+            return SL_OK;
         }
         if (rc)
             goto fail;
@@ -318,9 +317,35 @@ enum sl_err sl__db_migrate(struct sl_db *db, struct sl_error *err)
             goto fail;
         }
     }
-    db->schema = n;
-    return SL_OK;
 fail:
     db->drv->rollback(db);
+    return rc;
+}
+
+enum sl_err sl__db_migrate(struct sl_db *db, struct sl_error *err)
+{
+    const char *const *list = sqlite_migrations;
+    int n = (int)(sizeof(sqlite_migrations) / sizeof(sqlite_migrations[0]));
+    bool pg = db->drv->kind == SL_DB_POSTGRESQL;
+    int have = 0;
+    enum sl_err rc;
+
+    if (pg)
+        list = pg_migrations;
+    /* Up to date (the usual case): no lock needed. */
+    if (db->drv->schema_get(db, &have, NULL) == SL_OK && have == n) {
+        db->schema = n;
+        return SL_OK;
+    }
+    if (pg) {
+        rc = db->drv->exec(db, PG_MIGRATE_LOCK, err);
+        if (rc)
+            return rc;
+    }
+    rc = migrate_locked(db, list, n, err);
+    if (pg)
+        db->drv->exec(db, PG_MIGRATE_UNLOCK, NULL);
+    if (!rc)
+        db->schema = n;
     return rc;
 }

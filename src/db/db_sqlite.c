@@ -132,6 +132,15 @@ static enum sl_err lite_commit(struct sl_db *db, struct sl_error *err)
     return lite_exec(db, "COMMIT", err);
 }
 
+static enum sl_err lite_lock(struct sl_db *db, enum sl_db_lock what, struct sl_error *err)
+{
+    (void)what;
+    /* BEGIN IMMEDIATE holds the only write lock already */
+    if (sqlite3_get_autocommit(DB(db)->h))
+        return sl_error_set(err, SL_EINTERNAL, "database: lock outside a write transaction");
+    return SL_OK;
+}
+
 static void lite_rollback(struct sl_db *d)
 {
     if (!sqlite3_get_autocommit(DB(d)->h))
@@ -279,6 +288,7 @@ const struct sl_db_driver sl__db_sqlite = {
     .begin = lite_begin,
     .begin_read = lite_begin_read,
     .commit = lite_commit,
+    .lock = lite_lock,
     .rollback = lite_rollback,
     .stmt = lite_stmt,
     .bind_int = lite_bind_int,

@@ -475,6 +475,9 @@ static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
         sl_db_rollback(db);
         return SL_OK;
     }
+    rc = sl_db_lock(db, SL_DB_LOCK_SEQ, err); /* max(seq) + 1 across servers */
+    if (rc)
+        goto fail;
     st = sl_db_stmt(db, "SELECT coalesce(max(seq), 0) + 1 FROM versions WHERE model_id = ?", err);
     if (!st)
         goto fail_code;

@@ -12,7 +12,8 @@ missing), whatever SLUICE_TEST_DB says:
 - PostgreSQL stopped while serving: requests get 503 with Retry-After, the
   server stays up, and answers again once PostgreSQL is back;
 - `--db` that cannot be reached at start: exit 3 with the URL (password
-  removed) and the cause; a `--db` of an unknown kind: exit 2.
+  removed) and the cause; a `--db` of an unknown kind: exit 2; the PG*
+  variables and SLUICE_DB work; `--db sqlite:PATH` puts the file anywhere.
 """
 import json
 import os
@@ -239,6 +240,21 @@ class TwoServers(unittest.TestCase):
             self.assertEqual(r.rc, 2, repr(r))
             self.assertIn("database", r.stderr)
             self.assertEqual(len(r.stderr.strip().split("\n")), 1, r.stderr)
+
+    def test_c2_pg_variables_fill_in_the_url(self):
+        # as in psql: what the URL leaves out comes from PGHOST, PGPORT, PGUSER
+        dbname = self.url.split("///", 1)[1].split("?", 1)[0]
+        env = sv.clean_env({"PGHOST": self.pg.sock, "PGPORT": str(self.pg.port),
+                            "PGUSER": "postgres"})
+        r = st.run("admin", "user", "add", "viaenv", "--data", self.a.data, "--db",
+                   "postgresql:///" + dbname, "--json", env=env, timeout=30)
+        self.assertEqual(r.rc, 0, repr(r))
+        self.assertEqual(self.sql("SELECT count(*) FROM users WHERE name = 'viaenv'"), "1")
+        # and SLUICE_DB stands in for --db
+        env["SLUICE_DB"] = "postgresql:///" + dbname
+        r = st.run("admin", "user", "add", "viaenv2", "--data", self.a.data, env=env, timeout=30)
+        self.assertEqual(r.rc, 0, repr(r))
+        self.assertEqual(self.sql("SELECT count(*) FROM users WHERE name = 'viaenv2'"), "1")
 
     def test_d_sqlite_url_is_the_default_file(self):
         # `--db sqlite:PATH` is today's embedded database, in any folder
