@@ -281,7 +281,8 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
         struct sl_stmt *st = sl_db_stmt(
             db,
             "SELECT p.id, p.name FROM packs p WHERE p.retired IS NULL AND p.created <= ? AND "
-            "(SELECT coalesce(sum(length), 0) FROM chunks c WHERE c.pack_id = p.id) <= p.size * ?",
+            "(SELECT coalesce(sum(length), 0) FROM chunks c WHERE c.pack_id = p.id) <= p.size * "
+            "CAST(? AS DOUBLE PRECISION)",
             err);
         int64_t *ids = NULL;
         char(*names)[SL_PACK_NAME_LEN + 1] = NULL;

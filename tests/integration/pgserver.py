@@ -96,8 +96,12 @@ class Cluster:
         return p.stdout.decode("utf-8")
 
     def create_db(self, name):
+        """A new database with a collation like many real ones (ICU en-US:
+        "_" < "a" < "B"), not the byte order of the test cluster's C locale,
+        so ordering that depends on it shows up in the tests."""
         with self.lock:
-            self.sql(self.url("postgres"), 'CREATE DATABASE "%s"' % name)
+            self.sql(self.url("postgres"), 'CREATE DATABASE "%s" TEMPLATE template0 '
+                     "LOCALE_PROVIDER icu ICU_LOCALE 'en-US'" % name)
         return self.url(name)
 
     def clone_db(self, url, name):

@@ -19,6 +19,7 @@ import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -240,6 +241,29 @@ class TwoServers(unittest.TestCase):
             self.assertEqual(r.rc, 2, repr(r))
             self.assertIn("database", r.stderr)
             self.assertEqual(len(r.stderr.strip().split("\n")), 1, r.stderr)
+
+    def test_b2_first_start_together_on_a_new_database(self):
+        # Keys first (they live in the data folder, shared here), then eight
+        # processes open an empty database at once: each migration runs once,
+        # one first admin is made, and none of them fails.
+        data = os.path.join(self.tmp, "data-together")
+        os.makedirs(data)
+        r = st.run("admin", "org", "add", "keys", "--data", data, "--db",
+                   "sqlite:" + os.path.join(self.tmp, "keys.db"), env=sv.clean_env(), timeout=30)
+        self.assertEqual(r.rc, 0, repr(r))
+        for attempt in range(4):
+            url = pgserver.new_db("together")
+            procs = [subprocess.Popen([sv.BIN, "admin", "org", "add", "o%d" % i, "--data", data,
+                                       "--db", url], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, env=sv.clean_env())
+                     for i in range(8)]
+            for i, p in enumerate(procs):
+                out, err = p.communicate(timeout=60)
+                self.assertEqual(p.returncode, 0, "attempt %d, process %d: %r" % (
+                    attempt, i, err.decode()))
+            self.assertEqual(self.pg.sql(url, "SELECT count(*) FROM users").strip(), "1")
+            self.assertEqual(self.pg.sql(url, "SELECT count(*) FROM orgs").strip(), "8")
+            self.assertEqual(self.pg.sql(url, "SELECT version FROM schema_version").strip(), "5")
 
     def test_c2_pg_variables_fill_in_the_url(self):
         # as in psql: what the URL leaves out comes from PGHOST, PGPORT, PGUSER

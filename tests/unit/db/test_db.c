@@ -46,7 +46,9 @@ static char *pg_url(const char *name)
     cr_assert_eq(sl_db_open(base, &db, &err), SL_OK, "%s", err.msg);
     snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", name);
     cr_assert_eq(sl_db_exec(db, sql, &err), SL_OK, "%s", err.msg);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+    /* a collation that sorts "_" before "a" before "B", as many real ones do */
+    snprintf(sql, sizeof(sql),
+             "CREATE DATABASE %s TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'", name);
     cr_assert_eq(sl_db_exec(db, sql, &err), SL_OK, "%s", err.msg);
     sl_db_close(db);
     url = malloc(strlen(base) + strlen(name) + 1);
@@ -177,6 +179,25 @@ static void conformance(const char *url)
     sl_stmt_text(st, 2, "zed");
     cr_assert_eq(sl_stmt_run(st, &err), SL_OK, "%s", err.msg);
     cr_assert_eq(sl_db_changes(db), 2);
+
+    /* names sort byte by byte on both (SQLite's order), whatever the
+     * database's collation */
+    {
+        const char *names[] = {"b", "_x", "a", "B"}, *want[] = {"B", "_x", "a", "b"};
+        st = sl_db_stmt(db, "INSERT INTO orgs (name, created) VALUES (?, 2)", &err);
+        for (int i = 0; i < 4; i++) {
+            sl_stmt_text(st, 1, names[i]);
+            cr_assert_eq(sl_stmt_run(st, &err), SL_OK, "%s", err.msg);
+        }
+        st = sl_db_stmt(db, "SELECT name FROM orgs WHERE created = 2 ORDER BY name", &err);
+        for (int i = 0; i < 4; i++) {
+            cr_assert_eq(sl_stmt_step(st, &err), 1, "%s", err.msg);
+            cr_assert_str_eq(sl_stmt_col_text(st, 0), want[i]);
+        }
+        sl_stmt_done(st);
+        cr_assert_eq(one_int(db, "SELECT count(*) FROM orgs WHERE created = 2 AND name > ?", "_x"),
+                     2);
+    }
 
     /* the lock primitive refuses to run outside a write transaction */
     cr_assert_eq(sl_db_lock(db, SL_DB_LOCK_SEQ, &err), SL_EINTERNAL);
