@@ -15,6 +15,7 @@ missing), whatever SLUICE_TEST_DB says:
   removed) and the cause; a `--db` of an unknown kind: exit 2; the PG*
   variables and SLUICE_DB work; `--db sqlite:PATH` puts the file anywhere.
 """
+import datetime
 import json
 import os
 import random
@@ -176,6 +177,8 @@ class TwoServers(unittest.TestCase):
         path = "/api/v1/models/%s" % MODEL
         r = srv.request("GET", path, token=self.pub)
         self.assertEqual(r.status, 200, r)
+        changes = "SELECT count(*) FROM log_entries WHERE entry LIKE '%tier.changed%'"
+        before = self.sql(changes)
         self.pg.pause()
         try:
             statuses = set()
@@ -202,8 +205,7 @@ class TwoServers(unittest.TestCase):
             time.sleep(0.2)
         self.assertEqual(r.status, 200, r)
         # nothing was half-written: the tier did not change while it was down
-        self.assertEqual(self.sql(
-            "SELECT count(*) FROM log_entries WHERE entry LIKE '%tier.changed%'"), "0")
+        self.assertEqual(self.sql(changes), before)
         # and writes work again, through both servers
         for s in self.servers:
             deadline = time.monotonic() + 15
@@ -241,6 +243,41 @@ class TwoServers(unittest.TestCase):
             self.assertEqual(r.rc, 2, repr(r))
             self.assertIn("database", r.stderr)
             self.assertEqual(len(r.stderr.strip().split("\n")), 1, r.stderr)
+
+    def test_a2_scheduled_steps_run_once(self):
+        # Both servers' tickers see the same due steps; each step runs once:
+        # one schedule.step log entry, one status change.
+        models = []
+        for i in range(4):
+            m = "acme/staged%d" % i
+            r = self.cli(self.a, self.pub, "pub", "push", m, self.model(100 + i), "--facts",
+                         self.facts, "--tier", "gated", "--json")
+            self.assertEqual(r.rc, 0, repr(r))
+            models.append(m)
+        at = (datetime.datetime.now(datetime.timezone.utc) +
+              datetime.timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for i, m in enumerate(models):
+            for tier in ("click", "open", "click"):
+                srv = self.servers[i % 2]
+                r = self.cli(srv, self.pub, "pub", "tier", "schedule", m, tier, "--at", at)
+                self.assertEqual(r.rc, 0, repr(r))
+        ids = [int(x) for x in self.sql(
+            "SELECT s.id FROM schedule s JOIN versions v ON v.id = s.version_id JOIN models m "
+            "ON m.id = v.model_id WHERE m.name LIKE 'staged%' ORDER BY s.id").split()]
+        self.assertEqual(len(ids), 12)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            left = self.sql("SELECT count(*) FROM schedule WHERE status = 'pending'")
+            if left == "0":
+                break
+            time.sleep(0.3)
+        self.assertEqual(left, "0")
+        time.sleep(1.5)  # a second run, if any, would land now
+        texts = self.pg.sql(self.url, "SELECT entry FROM log_entries ORDER BY idx",
+                            records="\x1e").split("\x1e")
+        steps = [json.loads(t)["step"] for t in texts
+                 if t.strip() and json.loads(t)["type"] == "schedule.step"]
+        self.assertEqual(sorted(steps), ids)
 
     def test_b2_first_start_together_on_a_new_database(self):
         # Keys first (they live in the data folder, shared here), then eight
