@@ -11,7 +11,7 @@ cluster per test process:
     pg.clone_db(url, "copy")           # CREATE DATABASE ... TEMPLATE
 
 The cluster lives in a temporary folder, listens only on a Unix socket there
-(so `-A trust` is safe), runs without fsync (the documented non-durable mode),
+(so `-A trust` is safe; a free port number names the socket), runs without fsync (the documented non-durable mode),
 and is stopped and removed when the process exits. PostgreSQL refuses to run
 as root, so as root it runs as the `postgres` user. When PostgreSQL is not
 installed the tests fail with a sentence saying what to install: they never
@@ -22,12 +22,22 @@ import glob
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
 
 MISSING = ("PostgreSQL 15 is not installed: run `scripts/deps.sh test` as root "
            "(Debian packages postgresql and postgresql-client)")
+
+
+def _free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
 
 
 def enabled():
@@ -51,7 +61,7 @@ class Cluster:
         self.dir = tempfile.mkdtemp(prefix="sluice-pg-")
         self.sock = os.path.join(self.dir, "sock")
         self.data = os.path.join(self.dir, "data")
-        self.port = 5432  # only names the socket file in our private folder
+        self.port = _free_port()  # names the socket file; no TCP listener
         os.mkdir(self.sock)
         self.user = None
         if os.geteuid() == 0:
