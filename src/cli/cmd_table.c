@@ -70,7 +70,7 @@ static const char policy_help[] =
     "obligations and sources. Pack format: docs/policy.md.\n";
 
 static const char serve_help[] =
-    "usage: sluice serve [--data DIR] [--listen HOST:PORT] [--origin NAME]\n"
+    "usage: sluice serve [--data DIR] [--db URL] [--listen HOST:PORT] [--origin NAME]\n"
     "                    [--policy-dir DIR] [--threads N] [--drain SECONDS]\n"
     "\n"
     "Runs the registry server (HTTP API in docs/api.md). The first start creates the\n"
@@ -78,6 +78,8 @@ static const char serve_help[] =
     "first admin token, printed once and written to DIR/admin.token (mode 0600).\n"
     "\n"
     "  --data DIR        data folder (default $SLUICE_DATA or ./sluice-data)\n"
+    "  --db URL          database: sqlite:PATH (default $SLUICE_DB or\n"
+    "                    sqlite:DIR/sluice.db) or postgresql://... (docs/database.md)\n"
     "  --listen H:P      address to listen on (default 127.0.0.1:8080; numeric)\n"
     "  --origin NAME     name of this registry in signed statements (default sluice)\n"
     "  --policy-dir DIR  extra policy packs (as for classify)\n"
@@ -89,7 +91,7 @@ static const char serve_help[] =
     "docs/access.md). Not yet: fingerprinted downloads (a later issue).\n";
 
 static const char admin_help[] =
-    "usage: sluice admin COMMAND [--data DIR] [--json]\n"
+    "usage: sluice admin COMMAND [--data DIR] [--db URL] [--json]\n"
     "\n"
     "  user add NAME [--email E] [--affiliation A] [--country CC] [--admin]\n"
     "  user remove NAME     its tokens stop working at once; its memberships go\n"
@@ -113,7 +115,8 @@ static const char admin_help[] =
     "                     reference; exit 1 when anything is wrong\n"
     "\n"
     "Admin commands work on the data folder directly (--data, $SLUICE_DATA or\n"
-    "./sluice-data), also while the server runs.\n";
+    "./sluice-data) and its database (--db, $SLUICE_DB, as for serve), also while\n"
+    "the server runs.\n";
 
 static const char login_help[] =
     "usage: sluice login URL --token TOKEN\n"

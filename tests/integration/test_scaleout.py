@@ -103,6 +103,8 @@ class TwoServers(unittest.TestCase):
         return self.pg.sql(self.url, q).strip()
 
     def test_a_concurrent_pushes_and_log_appends(self):
+        # the data folder holds keys and packs; the rows are in PostgreSQL only
+        self.assertFalse(os.path.exists(os.path.join(self.a.data, "sluice.db")))
         entries_before = int(self.sql("SELECT count(*) FROM log_entries"))
         versions_before = int(self.sql("SELECT count(*) FROM versions"))
         folders = [self.model(i) for i in range(1, 2 * PUSHES_PER_SERVER + 1)]
