@@ -74,16 +74,23 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* libpq's messages span lines; ours are one line. */
+/* libpq's messages span lines; ours are one line, single spaces. */
 static void one_line(char *s)
 {
-    size_t n = strlen(s);
+    char *o = s;
+    bool space = false;
 
-    while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
-        s[--n] = '\0';
-    for (char *p = s; *p; p++)
-        if (*p == '\n' || *p == '\t' || *p == '\r')
-            *p = ' ';
+    for (const char *p = s; *p; p++) {
+        if (*p == '\n' || *p == '\t' || *p == '\r' || *p == ' ') {
+            space = o != s;
+            continue;
+        }
+        if (space)
+            *o++ = ' ';
+        space = false;
+        *o++ = *p;
+    }
+    *o = '\0';
 }
 
 static bool retryable_state(const char *st)

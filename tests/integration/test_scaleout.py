@@ -281,6 +281,25 @@ class TwoServers(unittest.TestCase):
                  if t.strip() and json.loads(t)["type"] == "schedule.step"]
         self.assertEqual(sorted(steps), ids)
 
+    def test_b1_cut_connections_are_replaced_without_an_error(self):
+        # PostgreSQL ends every server connection (a restart, a pooler, an
+        # operator): the next reads and writes reconnect and succeed, since
+        # nothing had run on the lost connection yet.
+        for round_ in range(3):
+            killed = self.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                              "WHERE application_name = 'sluice' AND datname = current_database()")
+            self.assertGreater(int(killed), 0)
+            for srv in self.servers:
+                r = srv.request("GET", "/api/v1/models/%s" % MODEL, token=self.pub)
+                self.assertEqual(r.status, 200, r)
+                r = srv.request("GET", "/api/v1/models/%s/access" % MODEL, token=self.pub)
+                self.assertEqual(r.status, 200, r)
+            tier = ("click", "gated", "click")[round_]
+            r = self.servers[round_ % 2].request("POST", "/api/v1/models/%s/tier" % MODEL,
+                                                 {"tier": tier}, token=self.pub)
+            self.assertEqual(r.status, 200, r)
+        self.assertTrue(all(s.running() for s in self.servers))
+
     def test_b2_first_start_together_on_a_new_database(self):
         # Keys first (they live in the data folder, shared here), then eight
         # processes open an empty database at once: each migration runs once,
