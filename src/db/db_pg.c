@@ -109,12 +109,12 @@ static bool retryable_state(const char *st)
 static enum sl_err fail(struct pg_db *db, PGresult *res, const char *what, struct sl_error *err)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     char msg[400];
     enum sl_err code = SL_EINTERNAL;
 
-    snprintf(msg, sizeof(msg), "%s",
-             res && PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res)
-                                                 : PQerrorMessage(db->c));
+    /* the primary message only: DETAIL lines may quote row values */
+    snprintf(msg, sizeof(msg), "%s", primary ? primary : PQerrorMessage(db->c));
     one_line(msg);
     if (PQstatus(db->c) != CONNECTION_OK) {
         return sl_error_set(err, SL_EUNAVAILABLE, "database %s: connection lost during %s: %s",
@@ -122,6 +122,8 @@ static enum sl_err fail(struct pg_db *db, PGresult *res, const char *what, struc
     }
     if (state && strncmp(state, "23", 2) == 0)
         code = SL_ECONFLICT;
+    else if (state && strcmp(state, "53100") == 0)
+        code = SL_ENOSPACE; /* disk_full, as SQLITE_FULL */
     else if (retryable_state(state))
         code = SL_EUNAVAILABLE;
     return sl_error_set(err, code, "database: %s: %s (SQLSTATE %s)", what, msg,
