@@ -5,9 +5,9 @@
 set -eu
 what=${1:-build}
 pkgs="build-essential cmake pkg-config python3 libssl-dev libjansson-dev libsqlite3-dev
-      libmicrohttpd-dev libcurl4-openssl-dev"
+      libmicrohttpd-dev libcurl4-openssl-dev libpq-dev"
 case "$what" in
-test) pkgs="$pkgs libcriterion-dev clang libclang-rt-14-dev clang-format valgrind" ;;
+test) pkgs="$pkgs libcriterion-dev clang libclang-rt-14-dev clang-format valgrind postgresql" ;;
 bench) pkgs="$pkgs libcriterion-dev nginx wrk curl openssl docker-registry apache2-utils" ;;
 esac
 missing=""

@@ -339,6 +339,69 @@ Test(pg, concurrent_first_open)
     free(url);
 }
 
+/* ---- both migration lists make the same tables and columns ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "table.column" of every column, sorted; the caller frees. */
+static char **columns(struct sl_db *db, const char *sql, size_t *n)
+{
+    struct sl_error err;
+    struct sl_stmt *st = sl_db_stmt(db, sql, &err);
+    char **out = NULL;
+    int r;
+
+    cr_assert(st, "%s", err.msg);
+    *n = 0;
+    while ((r = sl_stmt_step(st, &err)) == 1) {
+        const char *t = sl_stmt_col_text(st, 0), *c = sl_stmt_col_text(st, 1);
+        size_t len = strlen(t) + strlen(c) + 2;
+        out = realloc(out, (*n + 1) * sizeof(*out));
+        out[*n] = malloc(len);
+        snprintf(out[*n], len, "%s.%s", t, c);
+        (*n)++;
+    }
+    cr_assert_eq(r, 0, "%s", err.msg);
+    sl_stmt_done(st);
+    qsort(out, *n, sizeof(*out), cmp_str);
+    return out;
+}
+
+Test(pg, same_tables_and_columns_as_sqlite)
+{
+    char *lite_url = sqlite_url(), *url = pg_url("t_schema");
+    struct sl_db *lite = open_ok(lite_url), *pg = open_ok(url);
+    size_t nl, np;
+    char **l = columns(lite,
+                       "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p "
+                       "WHERE m.type = 'table'",
+                       &nl);
+    char **p = columns(pg,
+                       "SELECT table_name::text, column_name::text FROM "
+                       "information_schema.columns WHERE table_schema = 'public' AND "
+                       "table_name <> 'schema_version'",
+                       &np);
+
+    cr_assert_gt(nl, 50);
+    for (size_t i = 0; i < nl && i < np; i++)
+        cr_assert_str_eq(p[i], l[i], "column %zu differs: SQLite has %s, PostgreSQL %s", i, l[i],
+                         p[i]);
+    cr_assert_eq(np, nl, "SQLite has %zu columns, PostgreSQL %zu", nl, np);
+    for (size_t i = 0; i < nl; i++)
+        free(l[i]);
+    for (size_t i = 0; i < np; i++)
+        free(p[i]);
+    free(l);
+    free(p);
+    sl_db_close(lite);
+    sl_db_close(pg);
+    free(lite_url);
+    free(url);
+}
+
 /* ---- a schema newer than this program ---- */
 
 Test(sqlite, newer_schema_is_refused)
