@@ -81,6 +81,22 @@ class Cluster:
         self.stopped = False
         self.lock = threading.Lock()
         atexit.register(self.stop)
+        self._watchdog()
+
+    def _watchdog(self):
+        """Stops the cluster and removes its folder if this process dies
+        without running atexit (killed by a timeout): a separate session
+        that outlives it."""
+        ctl = os.path.join(self.bin, "pg_ctl")
+        stop = "%s -D '%s' -m immediate stop" % (ctl, self.data)
+        if self.user:
+            stop = "runuser -u %s -- %s" % (self.user, stop)
+        script = ("while kill -0 %d 2>/dev/null; do sleep 1; done; "
+                  "[ -d '%s' ] && { %s >/dev/null 2>&1; rm -rf '%s'; }; exit 0"
+                  % (os.getpid(), self.data, stop, self.dir))
+        subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
 
     def _run(self, argv, check=True):
         if self.user:
