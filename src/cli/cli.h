@@ -68,6 +68,10 @@ enum sl_err sl_cli_load_packs(const char *dir, struct sl_packset **out, struct s
 /* The data folder: --data, else $SLUICE_DATA, else ./sluice-data. */
 const char *sl_cli_data_dir(const char *given);
 
+/* The database URL: `given` (--db), else $SLUICE_DB, else NULL for the
+ * default sqlite:DATA/sluice.db. */
+const char *sl_cli_db_url(const char *given);
+
 /* ---- shared by the access, eval and governance commands (cmd_access.c) ---- */
 
 /* A table-driven parser for commands with many options. Each option is a

@@ -74,7 +74,8 @@ static const char policy_help[] =
     "(earlier versions are kept: eu-ai-act@1.0.0). Pack format: docs/policy.md.\n";
 
 static const char serve_help[] =
-    "usage: sluice serve [--data DIR] [--listen HOST:PORT] [--origin NAME | --public-url URL]\n"
+    "usage: sluice serve [--data DIR] [--db URL] [--listen HOST:PORT]\n"
+    "                    [--origin NAME | --public-url URL]\n"
     "                    [--policy-dir DIR] [--threads N] [--drain SECONDS]\n"
     "                    [--max-conns-per-ip N]\n"
     "\n"
@@ -85,6 +86,8 @@ static const char serve_help[] =
     "private (0700, files 0600) first.\n"
     "\n"
     "  --data DIR        data folder (default $SLUICE_DATA or ./sluice-data)\n"
+    "  --db URL          database: sqlite:PATH (default $SLUICE_DB or\n"
+    "                    sqlite:DIR/sluice.db) or postgresql://... (docs/database.md)\n"
     "  --listen H:P      address to listen on (default 127.0.0.1:8080; numeric)\n"
     "  --origin NAME     the log's origin, the name in every signed statement: globally\n"
     "                    unique, a URL without scheme (registry.example.org/log).\n"
@@ -106,7 +109,7 @@ static const char serve_help[] =
     "HF_ENDPOINT or hubUrl set to its URL (docs/api.md).\n";
 
 static const char admin_help[] =
-    "usage: sluice admin COMMAND [--data DIR] [--json]\n"
+    "usage: sluice admin COMMAND [--data DIR] [--db URL] [--json]\n"
     "\n"
     "  user add NAME [--email E] [--affiliation A] [--country CC] [--admin]\n"
     "                     create an account; prints its token once ({\"user\",\"token\"})\n"
@@ -130,7 +133,8 @@ static const char admin_help[] =
     "                     reference; exit 1 when anything is wrong\n"
     "\n"
     "Admin commands work on the data folder directly (--data, $SLUICE_DATA or\n"
-    "./sluice-data), also while the server runs.\n";
+    "./sluice-data) and its database (--db, $SLUICE_DB, as for serve), also while\n"
+    "the server runs.\n";
 
 static const char login_help[] =
     "usage: sluice login URL [--token TOKEN]\n"

@@ -26,6 +26,7 @@
     X(FORBIDDEN, 1, "forbidden")                                                                   \
     X(CONFLICT, 1, "conflict")                                                                     \
     X(UNREACHABLE, 3, "server unreachable")                                                        \
+    X(UNAVAILABLE, 3, "temporarily unavailable, try again")                                        \
     X(INTERNAL, 1, "internal error")
 
 enum sl_err {

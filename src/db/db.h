@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The metadata database. Only this module includes SQLite: callers write SQL
- * through a thin statement wrapper, so a PostgreSQL back end can come later
- * behind the same calls. One struct sl_db is one connection; use one per
- * thread. The schema is created and upgraded by numbered migrations
- * (db_schema.c) inside one transaction each.
+ * The metadata database. Only this module includes SQLite and libpq: callers
+ * write SQL through a thin statement wrapper that dispatches through a driver
+ * table (db_int.h) to SQLite (db_sqlite.c) or PostgreSQL (db_pg.c). One
+ * struct sl_db is one connection; use one per thread. The schema is created
+ * and upgraded by numbered migrations (db_schema.c, one list per dialect with
+ * the same numbering) inside one transaction each.
+ *
+ * SQL given to sl_db_stmt() must be portable between the two: `?`
+ * placeholders, ON CONFLICT rather than INSERT OR IGNORE, times bound from C
+ * rather than strftime(), no PRAGMA.
  */
 #ifndef SL_DB_DB_H
 #define SL_DB_DB_H
@@ -18,10 +23,26 @@
 struct sl_db;
 struct sl_stmt;
 
-/* Opens (creating if needed) the database at `path` in WAL mode with a busy
- * timeout, and runs pending migrations. The caller closes it. */
-enum sl_err sl_db_open(const char *path, struct sl_db **db, struct sl_error *err);
+enum sl_db_kind {
+    SL_DB_SQLITE,
+    SL_DB_POSTGRESQL,
+};
+
+/* Opens the database named by `url` and runs pending migrations:
+ * `sqlite:PATH` (or a bare PATH) opens, creating if needed, an SQLite file in
+ * WAL mode with a busy timeout; `postgresql://...` or `postgres://...` (a
+ * libpq URI; unset parts come from the PG* variables as in psql) connects to
+ * PostgreSQL. A server that cannot be reached gives SL_EUNAVAILABLE with the
+ * URL (password removed) and libpq's reason. The caller closes it. */
+enum sl_err sl_db_open(const char *url, struct sl_db **db, struct sl_error *err);
 void sl_db_close(struct sl_db *db);
+
+/* Which driver `db` uses, for the rare dialect branch. */
+enum sl_db_kind sl_db_kind(const struct sl_db *db);
+
+/* Copies `url` into `out` (size n) with any password removed (the userinfo
+ * password of a URI and a password= parameter), for messages and logs. */
+void sl_db_redact_url(const char *url, char *out, size_t n);
 
 /* The schema version after migrations. */
 int sl_db_schema_version(struct sl_db *db);
@@ -29,14 +50,30 @@ int sl_db_schema_version(struct sl_db *db);
 /* Runs SQL without results (may hold several statements). */
 enum sl_err sl_db_exec(struct sl_db *db, const char *sql, struct sl_error *err);
 
-/* Transactions. `begin` takes the write lock at once (BEGIN IMMEDIATE) so a
- * transaction never fails half-way on a lock upgrade. Nested calls are not
- * supported. */
+/* Transactions. `begin` takes the write lock at once so a transaction never
+ * fails half-way on a lock upgrade: BEGIN IMMEDIATE on SQLite, and on
+ * PostgreSQL a transaction-level advisory lock that every writer of the hub
+ * takes, so reads such as max(idx)+1 followed by an insert are atomic across
+ * all servers sharing the database. Nested calls are not supported. */
 enum sl_err sl_db_begin(struct sl_db *db, struct sl_error *err);
 enum sl_err sl_db_commit(struct sl_db *db, struct sl_error *err);
 void sl_db_rollback(struct sl_db *db);
 
-/* A read transaction (consistent snapshot across several queries). */
+/* What sl_db_lock() serializes. */
+enum sl_db_lock {
+    SL_DB_LOCK_LOG = 1, /* appending the next log entry (max(idx) + 1) */
+    SL_DB_LOCK_SEQ = 2, /* allocating the next version number (max(seq) + 1) */
+};
+
+/* Inside a write transaction (sl_db_begin), makes `what` exclusive among all
+ * servers sharing the database until the transaction ends: a
+ * pg_advisory_xact_lock on PostgreSQL; nothing more to do on SQLite, whose
+ * BEGIN IMMEDIATE already excludes every other writer. Call it before reading
+ * the value the transaction will take the next one after. */
+enum sl_err sl_db_lock(struct sl_db *db, enum sl_db_lock what, struct sl_error *err);
+
+/* A read transaction (consistent snapshot across several queries; REPEATABLE
+ * READ on PostgreSQL). */
 enum sl_err sl_db_begin_read(struct sl_db *db, struct sl_error *err);
 
 /* Returns a prepared statement for `sql`, cached per connection by the
@@ -58,7 +95,11 @@ unsigned long long sl_db_error_count(void);
  * now on this thread fails with SL_EIO (then the seam is off again). */
 extern _Thread_local long sl__db_fail_step;
 
-/* Steps: 1 a row is ready, 0 done, -1 error (in `err`). */
+/* Steps: 1 a row is ready, 0 done, -1 error (in `err`). Errors are
+ * SL_ECONFLICT for a broken constraint, SL_EUNAVAILABLE when the database
+ * cannot be reached or asks for a retry (a lost connection, a serialization
+ * failure, a deadlock: run the transaction again), SL_EIO for a local disk
+ * failure, SL_EINTERNAL otherwise. */
 int sl_stmt_step(struct sl_stmt *st, struct sl_error *err);
 
 /* Runs a statement that returns no rows, then resets it. */
@@ -73,6 +114,8 @@ bool sl_stmt_col_null(struct sl_stmt *st, int col);
 /* Resets the statement and clears its bindings (back to the cache). */
 void sl_stmt_done(struct sl_stmt *st);
 
+/* The id of the last row inserted on this connection (lastval() on
+ * PostgreSQL), and the rows changed by the last INSERT, UPDATE or DELETE. */
 int64_t sl_db_last_id(struct sl_db *db);
 int sl_db_changes(struct sl_db *db);
 

@@ -50,6 +50,8 @@ static const char *code_name(unsigned status)
         return "range_not_satisfiable";
     case 422:
         return "unprocessable";
+    case 503:
+        return "unavailable";
     case 507:
         return "insufficient_storage";
     default:
@@ -81,6 +83,8 @@ static unsigned status_of(enum sl_err e)
         return 422;
     case SL_ENOSPACE:
         return 507;
+    case SL_EUNAVAILABLE:
+        return 503; /* the database is unreachable or asked for a retry */
     default:
         return 500;
     }
@@ -134,6 +138,8 @@ void sl_reply_json(struct sl_req *q, unsigned status, json_t *v)
         if (q->x_error)
             sl_mhd->add_response_header(resp, "X-Error-Code", q->x_error);
     }
+    if (status == 503)
+        sl_mhd->add_response_header(resp, "Retry-After", "1");
     json_decref(v);
     sl_reply(q, status, resp, len);
 }

@@ -561,6 +561,9 @@ static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
             goto fail;
         return SL_OK;
     }
+    rc = sl_db_lock(db, SL_DB_LOCK_SEQ, err); /* max(seq) + 1 across servers */
+    if (rc)
+        goto fail;
     st = sl_db_stmt(db, "SELECT coalesce(max(seq), 0) + 1 FROM versions WHERE model_id = ?", err);
     if (!st)
         goto fail_code;
@@ -862,13 +865,12 @@ static enum sl_err inherited_facts(struct sl_db *db, int64_t org_id, const char 
                                    json_t **facts, int64_t *from, char *commit,
                                    struct sl_error *err)
 {
-    /* only the facts of the manifest are read, not its file list */
+    /* newest first; the manifest is parsed here (no JSON functions in SQL,
+     * which differ between SQLite and PostgreSQL) */
     struct sl_stmt *st = sl_db_stmt(db,
-                                    "SELECT v.seq, v.commit_hash, json_extract(v.manifest, "
-                                    "'$.facts') FROM versions v JOIN models m ON m.id = "
-                                    "v.model_id WHERE m.org_id = ? AND m.name = ? AND "
-                                    "json_type(v.manifest, '$.facts') = 'object' ORDER BY v.seq "
-                                    "DESC LIMIT 1",
+                                    "SELECT v.seq, v.commit_hash, v.manifest FROM versions v JOIN "
+                                    "models m ON m.id = v.model_id WHERE m.org_id = ? AND m.name "
+                                    "= ? ORDER BY v.seq DESC",
                                     err);
     int row;
 
@@ -878,17 +880,18 @@ static enum sl_err inherited_facts(struct sl_db *db, int64_t org_id, const char 
         return err->code;
     sl_stmt_int(st, 1, org_id);
     sl_stmt_text(st, 2, name);
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
+    while ((row = sl_stmt_step(st, err)) == 1) {
         const char *text = sl_stmt_col_text(st, 2);
-        *facts = text ? json_loads(text, 0, NULL) : NULL;
-        if (json_is_object(*facts)) {
+        json_t *man = text ? json_loads(text, 0, NULL) : NULL;
+        json_t *f = json_object_get(man, "facts");
+        if (json_is_object(f)) {
+            *facts = json_incref(f);
             *from = sl_stmt_col_int(st, 0);
             snprintf(commit, 65, "%s", sl_stmt_col_text(st, 1) ? sl_stmt_col_text(st, 1) : "");
-        } else {
-            json_decref(*facts);
-            *facts = NULL;
+            json_decref(man);
+            break;
         }
+        json_decref(man);
     }
     sl_stmt_done(st);
     return row < 0 ? err->code : SL_OK;

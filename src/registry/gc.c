@@ -39,6 +39,23 @@ static enum sl_err run_sql(struct sl_db *db, const char *sql, int64_t a, int *ch
     return rc;
 }
 
+/* run_sql with two integer parameters. */
+static enum sl_err run_sql2(struct sl_db *db, const char *sql, int64_t a, int64_t b, int *changes,
+                            struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db, sql, err);
+    enum sl_err rc;
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, a);
+    sl_stmt_int(st, 2, b);
+    rc = sl_stmt_run(st, err);
+    if (!rc && changes)
+        *changes = sl_db_changes(db);
+    return rc;
+}
+
 struct live {
     int64_t chunk_id;
     uint64_t offset, length;
@@ -129,8 +146,7 @@ static enum sl_err compact(struct sl_registry *r, struct sl_db *db, int64_t pid,
         *moved += v[i].length;
     }
     if (!rc)
-        rc = run_sql(db, "UPDATE packs SET retired = strftime('%s', 'now') WHERE id = ?", pid, NULL,
-                     err);
+        rc = run_sql2(db, "UPDATE packs SET retired = ? WHERE id = ?", sl__now(), pid, NULL, err);
     if (!rc)
         rc = sl_db_commit(db, err);
     if (!rc)
@@ -249,11 +265,11 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
                      now - o->grace_seconds, &chunks, err);
     /* 3. packs left without chunks are retired */
     if (!rc)
-        rc = run_sql(db,
-                     "UPDATE packs SET retired = strftime('%s', 'now') WHERE retired IS NULL AND "
-                     "created <= ? AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.pack_id = "
-                     "packs.id)",
-                     now - o->grace_seconds, &retired, err);
+        rc = run_sql2(db,
+                      "UPDATE packs SET retired = ? WHERE retired IS NULL AND "
+                      "created <= ? AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.pack_id = "
+                      "packs.id)",
+                      sl__now(), now - o->grace_seconds, &retired, err);
     if (!rc)
         rc = sl_db_commit(db, err);
     if (rc) {
@@ -265,7 +281,8 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
         struct sl_stmt *st = sl_db_stmt(
             db,
             "SELECT p.id, p.name FROM packs p WHERE p.retired IS NULL AND p.created <= ? AND "
-            "(SELECT coalesce(sum(length), 0) FROM chunks c WHERE c.pack_id = p.id) <= p.size * ?",
+            "(SELECT coalesce(sum(length), 0) FROM chunks c WHERE c.pack_id = p.id) <= p.size * "
+            "CAST(? AS DOUBLE PRECISION)",
             err);
         int64_t *ids = NULL;
         char(*names)[SL_PACK_NAME_LEN + 1] = NULL;

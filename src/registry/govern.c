@@ -1152,9 +1152,24 @@ static enum sl_err run_step(struct sl_registry *r, struct sl_db *db, int64_t id,
     char reason[600] = "", when[21];
     struct sl_stmt *st;
     enum sl_err rc = sl_db_begin(db, err);
+    int64_t pending = 0;
+    bool found;
 
     if (rc)
         return rc;
+    /* Still pending? Another server sharing the database may have run the
+     * step since it was read (outside this transaction). */
+    st = sl_db_stmt(db, "SELECT count(*) FROM schedule WHERE id = ? AND status = 'pending'", err);
+    if (!st) {
+        rc = err->code;
+    } else {
+        sl_stmt_int(st, 1, id);
+        rc = sl__db_int(db, st, &pending, &found, err);
+    }
+    if (rc || pending == 0) {
+        sl_db_rollback(db);
+        return rc;
+    }
     sl_tier_parse(tier, &want);
     /* the policy in force on the step's day */
     rc = decide(r, db, version_id, (int32_t)(at / 86400), &decision, err);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/buf.h"
 #include "common/util.h"
 #include "common/banned.h"
 
@@ -37,7 +38,7 @@ enum sl_err sl_reg_count_download(struct sl_registry *r, int64_t version_id, str
         return err->code;
     st = sl_db_stmt(db,
                     "INSERT INTO downloads (version_id, day, n) VALUES (?, ?, 1) ON CONFLICT "
-                    "(version_id, day) DO UPDATE SET n = n + 1",
+                    "(version_id, day) DO UPDATE SET n = downloads.n + 1",
                     err);
     if (!st)
         return err->code;
@@ -104,7 +105,13 @@ static const struct {
     {"trendingScore", "dl30"},
     {"trending_score", "dl30"},
     {"mainSize", "v.bytes_total"},
-    {"num_parameters", "coalesce(json_extract(v.inspect, '$.params_total'), 0)"},
+    {"num_parameters", NULL}, /* per dialect: num_params_sql[] */
+};
+
+/* The one sort key whose SQL differs between the dialects (JSON access). */
+static const char *const num_params_sql[2] = {
+    "coalesce(json_extract(v.inspect, '$.params_total'), 0)",
+    "coalesce(CAST(CAST(v.inspect AS jsonb) ->> 'params_total' AS BIGINT), 0)",
 };
 
 bool sl_reg_hf_sort_ok(const char *key)
@@ -118,25 +125,30 @@ bool sl_reg_hf_sort_ok(const char *key)
 /* The listing's statements, one per sort key and direction: built once,
  * at fixed addresses (the statement cache knows SQL by its address). */
 #define NSORTS (sizeof(sorts) / sizeof(sorts[0]))
-static char list_sql[NSORTS][2][1536];
+static char list_sql[2][NSORTS][2][1536]; /* [dialect][sort][ascending] */
 static pthread_once_t list_sql_once = PTHREAD_ONCE_INIT;
 
 static void build_list_sql(void)
 {
-    for (size_t i = 0; i < NSORTS; i++)
-        for (int asc = 0; asc < 2; asc++)
-            snprintf(
-                list_sql[i][asc], sizeof(list_sql[i][asc]),
-                "SELECT o.name || '/' || m.name AS mid, o.name, v.tier, v.commit_hash, "
-                "v.created, m.created, v.bytes_total, (SELECT coalesce(sum(d.n), 0) FROM "
-                "downloads d JOIN versions w ON w.id = d.version_id WHERE w.model_id = m.id AND "
-                "d.day > ?1) AS dl30, (SELECT coalesce(sum(d.n), 0) FROM downloads d JOIN "
-                "versions w ON w.id = d.version_id WHERE w.model_id = m.id) AS dlall, v.seq FROM "
-                "models m JOIN orgs o ON o.id = m.org_id JOIN refs f ON f.model_id = m.id AND "
-                "f.name = 'main' JOIN versions v ON v.id = f.version_id WHERE (?2 IS NULL OR "
-                "instr(lower(o.name || '/' || m.name), lower(?2)) > 0) AND (?3 IS NULL OR "
-                "lower(o.name) = lower(?3)) ORDER BY %s %s, mid ASC LIMIT ?4 OFFSET ?5",
-                sorts[i].sql, asc ? "ASC" : "DESC");
+    for (int d = 0; d < 2; d++)
+        for (size_t i = 0; i < NSORTS; i++)
+            for (int asc = 0; asc < 2; asc++)
+                snprintf(
+                    list_sql[d][i][asc], sizeof(list_sql[d][i][asc]),
+                    "SELECT o.name || '/' || m.name AS mid, o.name, v.tier, v.commit_hash, "
+                    "v.created, m.created, v.bytes_total, (SELECT coalesce(sum(d.n), 0) FROM "
+                    "downloads d JOIN versions w ON w.id = d.version_id WHERE w.model_id = m.id "
+                    "AND "
+                    "d.day > ?1) AS dl30, (SELECT coalesce(sum(d.n), 0) FROM downloads d JOIN "
+                    "versions w ON w.id = d.version_id WHERE w.model_id = m.id) AS dlall, v.seq "
+                    "FROM "
+                    "models m JOIN orgs o ON o.id = m.org_id JOIN refs f ON f.model_id = m.id AND "
+                    "f.name = 'main' JOIN versions v ON v.id = f.version_id WHERE (CAST(?2 AS "
+                    "TEXT) "
+                    "IS NULL OR lower(o.name || '/' || m.name) LIKE CAST(?2 AS TEXT) ESCAPE '\\') "
+                    "AND (CAST(?3 AS TEXT) IS NULL OR lower(o.name) = lower(CAST(?3 AS TEXT))) "
+                    "ORDER BY %s %s, mid ASC LIMIT ?4 OFFSET ?5",
+                    sorts[i].sql ? sorts[i].sql : num_params_sql[d], asc ? "ASC" : "DESC");
 }
 
 json_t *sl_reg_hf_list(struct sl_registry *r, const struct sl_principal *p,
@@ -161,14 +173,28 @@ json_t *sl_reg_hf_list(struct sl_registry *r, const struct sl_principal *p,
                 which = i;
         asc = lq->ascending;
     }
-    st = sl_db_stmt(db, list_sql[which][asc], err);
+    st = sl_db_stmt(db, list_sql[sl_db_kind(db) == SL_DB_POSTGRESQL][which][asc], err);
     if (!st)
         return NULL;
     sl_stmt_int(st, 1, sl__now() / DAY - 30);
-    if (lq->search)
-        sl_stmt_text(st, 2, lq->search);
-    else
+    if (lq->search) {
+        /* a substring, case-insensitive: LIKE '%s%' with the search's own %,
+         * _ and \ taken literally (portable: no instr or strpos) */
+        struct sl_buf pat = SL_BUF_INIT(1024);
+        sl_buf_addc(&pat, '%');
+        for (const char *c = lq->search; *c; c++) {
+            char ch = (*c >= 'A' && *c <= 'Z') ? (char)(*c - 'A' + 'a') : *c;
+            if (ch == '%' || ch == '_' || ch == '\\')
+                sl_buf_addc(&pat, '\\');
+            sl_buf_addc(&pat, ch);
+        }
+        sl_buf_addc(&pat, '%');
+        sl_buf_cstr(&pat);
+        sl_stmt_text(st, 2, pat.data);
+        sl_buf_release(&pat);
+    } else {
         sl_stmt_null(st, 2);
+    }
     if (lq->author)
         sl_stmt_text(st, 3, lq->author);
     else

@@ -126,7 +126,9 @@ enum sl_err sl__log_append(struct sl_registry *r, struct sl_db *db, json_t *entr
                             "the log entry for this %s event would be %zu bytes, over 65,535",
                             json_string_value(json_object_get(entry, "type")), len);
     }
-    rc = tree_size(db, &n, err);
+    rc = sl_db_lock(db, SL_DB_LOCK_LOG, err); /* max(idx) + 1 across servers */
+    if (!rc)
+        rc = tree_size(db, &n, err);
     if (rc) {
         free(text);
         return rc;

@@ -308,6 +308,16 @@ static enum sl_err bootstrap_admin(struct sl_registry *r, char *first_token, str
     if (rc || n > 0)
         return rc;
     rc = sl_reg_user_add(r, "admin", NULL, NULL, NULL, true, token, err);
+    if (rc == SL_ECONFLICT) {
+        /* another server sharing the database made it at the same moment */
+        st = sl_db_stmt(db, "SELECT count(*) FROM users WHERE is_admin = 1", err);
+        if (!st)
+            return err->code;
+        rc = sl__db_int(db, st, &n, &found, err);
+        if (!rc && n == 0)
+            rc = sl_error_set(err, SL_ECONFLICT, "a user named \"admin\" exists but is no admin");
+        return rc;
+    }
     if (rc)
         return rc;
     path = sl_xasprintf("%s/admin.token", r->root);
@@ -408,7 +418,10 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
     }
     r = sl_xcalloc(1, sizeof(*r));
     r->root = sl_xstrdup(root);
-    r->db_path = sl_xasprintf("%s/sluice.db", root);
+    if (opts && opts->db && opts->db[0])
+        r->db_path = sl_xstrdup(opts->db);
+    else
+        r->db_path = sl_xasprintf("sqlite:%s/sluice.db", root);
     r->origin = sl_xstrdup(opts && opts->origin ? opts->origin : "sluice");
     pthread_key_create(&r->db_key, close_db);
     pthread_mutex_init(&r->log_lock, NULL);

@@ -54,6 +54,7 @@ struct sl_registry_opts {
     /* `origin` was derived from --public-url: an existing log keeps its own
      * (a public URL may change; a log's origin may not) */
     bool origin_derived;
+    const char *db; /* database URL (sl_db_open); default sqlite:ROOT/sluice.db */
 };
 
 /* The log origin for a public URL: the URL without its scheme, trailing

@@ -13,6 +13,11 @@ port is found by binding a socket to port 0 and closing it, and the server is
 started on it; when the server does not come up (the port was taken in
 between), another port is tried.
 
+The database: SQLite in the data folder, or with SLUICE_TEST_DB=postgres a
+PostgreSQL database of its own per data folder (pgserver.py) that `serve`
+and `admin` get as `--db URL`; `copy_data()` and `db_connect()` copy and
+change either kind, for the tampering tests.
+
 The server's stdout and stderr go to files beside the data folder (a pipe
 would fill up with the request log and block the server); `srv.stdout()`
 reads what it printed over all its starts.
@@ -35,6 +40,7 @@ import subprocess
 import threading
 import time
 
+import pgserver
 import sluicetest as st
 
 BIN = os.path.abspath(st.BIN)
@@ -43,11 +49,112 @@ BUILD_DIR = os.path.dirname(os.path.abspath(BIN))
 # Error codes docs/api.md allows in {"error": CODE, ...}.
 ERROR_CODES = {"bad_request", "unauthorized", "forbidden", "not_found", "conflict", "too_large",
                "range_not_satisfiable", "unprocessable", "insufficient_storage", "internal",
-               "method_not_allowed"}
+               "method_not_allowed", "unavailable"}
 
 
 class ServerError(AssertionError):
     pass
+
+
+# data folder (absolute) -> its PostgreSQL URL, when the tests run on PostgreSQL
+_DBS = {}
+
+
+def db_url(data):
+    """The --db URL for the data folder DATA: None on SQLite (the default
+    DATA/sluice.db), else its own PostgreSQL database, made on first use."""
+    if not pgserver.enabled():
+        return None
+    key = os.path.abspath(data)
+    if key not in _DBS:
+        _DBS[key] = pgserver.new_db(os.path.basename(key))
+    return _DBS[key]
+
+
+def copy_data(src, dst):
+    """Copies the (stopped) server's data folder SRC to DST, and on PostgreSQL
+    its database to a new one that DST then uses."""
+    import shutil
+    shutil.copytree(src, dst)
+    if pgserver.enabled():
+        _DBS[os.path.abspath(dst)] = pgserver.cluster().clone_db(
+            db_url(src), "sl_%d_copy_%d" % (os.getpid(), len(_DBS)))
+
+
+def _pg_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, (bytes, bytearray)):
+        return "'\\x%s'::bytea" % bytes(v).hex()
+    return "'%s'" % str(v).replace("'", "''")
+
+
+def _pg_sql(sql, params):
+    parts = sql.split("?")
+    assert len(parts) == len(params) + 1, sql
+    text = parts[0]
+    for v, rest in zip(params, parts[1:]):
+        text += _pg_literal(v) + rest
+    return text
+
+
+class _PgCursor:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def fetchall(self):
+        return self.rows
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
+class _PgConn:
+    """The part of sqlite3.Connection the tampering tests use, over psql
+    (each statement commits at once; the server must be stopped)."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def execute(self, sql, params=()):
+        out = pgserver.cluster().sql(self.url, _pg_sql(sql, params), fields="\x1f",
+                                     records="\x1e")
+        rows = []
+        for rec in out.split("\x1e"):
+            rec = rec.strip("\n")
+            if not rec:
+                continue
+            rows.append(tuple(int(f) if f.lstrip("-").isdigit() else f
+                              for f in rec.split("\x1f")))
+        return _PgCursor(rows)
+
+    def executemany(self, sql, seq):
+        script = ";".join(_pg_sql(sql, p) for p in seq)
+        if script:
+            pgserver.cluster().sql(self.url, script)
+
+    def commit(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def db_connect(data):
+    """A connection to DATA's database for tests that change rows behind the
+    server's back: sqlite3 on SQLite, a small psql adaptor on PostgreSQL."""
+    url = db_url(data)
+    if url is None:
+        import sqlite3
+        return sqlite3.connect(os.path.join(data, "sluice.db"))
+    return _PgConn(url)
 
 
 def free_port():
@@ -65,7 +172,8 @@ def clean_env(extra=None):
     env = dict(os.environ)
     for k in list(env):
         if k.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") or k in (
-                "SLUICE_POLICY_DIR", "SLUICE_TODAY", "SLUICE_URL", "SLUICE_TOKEN", "SLUICE_DATA"):
+                "SLUICE_POLICY_DIR", "SLUICE_TODAY", "SLUICE_URL", "SLUICE_TOKEN", "SLUICE_DATA",
+                "SLUICE_DB"):
             del env[k]
     env["NO_PROXY"] = "*"
     if extra:
@@ -144,9 +252,10 @@ def read_raw_response(sock, timeout=10, head_only=False):
 
 
 class Server:
-    """One `sluice serve` process on DATA (may be restarted)."""
+    """One `sluice serve` process on DATA (may be restarted); DB: a --db URL
+    to use instead of the test run's default for DATA."""
 
-    def __init__(self, data, workdir=None, args=(), origin="sluice"):
+    def __init__(self, data, workdir=None, args=(), db=None, origin="sluice"):
         """ORIGIN: the log's origin passed to a start (None: pass none, the
         stored one applies; the suites use "sluice")."""
         self.data = data
@@ -160,6 +269,7 @@ class Server:
         self.err_path = os.path.join(self.workdir, "serve.stderr")
         self._admin_token = None
         self._termed = False
+        self.db = db or db_url(data)  # several servers may share one database
 
     # ---------------------------------------------------------------- process
 
@@ -181,7 +291,9 @@ class Server:
             try:
                 proc = subprocess.Popen(
                     [BIN, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % port]
-                    + (["--origin", self.origin] if self.origin else []) + self.args, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                    + (["--db", self.db] if self.db else [])
+                    + (["--origin", self.origin] if self.origin else []) + self.args,
+                    stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                     env=clean_env(), cwd=self.workdir)
             finally:
                 out.close()
@@ -271,7 +383,8 @@ class Server:
         return self._admin_token
 
     def admin(self, *args, check=True, timeout=120):
-        r = st.run("admin", *args, "--data", self.data, timeout=timeout, env=clean_env())
+        r = st.run("admin", *args, "--data", self.data, *(["--db", self.db] if self.db else []),
+                   timeout=timeout, env=clean_env())
         if check and r.rc != 0:
             raise ServerError("admin command failed: %r" % r)
         return r

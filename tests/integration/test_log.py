@@ -20,7 +20,6 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import stat
 import sys
 import tempfile
@@ -466,11 +465,11 @@ class LogCase(unittest.TestCase):
 
     def tampered(self, base, name, change):
         """A copy of the stopped server's data folder BASE changed by
-        CHANGE(sqlite connection), served on the old port when possible.
+        CHANGE(a connection to its database, sv.db_connect), served on the old port when possible.
         Returns (server, url)."""
         data = os.path.join(self.tmp, "data-" + name)
-        shutil.copytree(base, data)
-        db = sqlite3.connect(os.path.join(data, "sluice.db"))
+        sv.copy_data(base, data)
+        db = sv.db_connect(data)
         try:
             change(db)
             db.commit()
@@ -501,8 +500,8 @@ class LogCase(unittest.TestCase):
         self.port = self.srv.port
         self.srv.stop()
         base = os.path.join(self.tmp, "data-base")
-        shutil.copytree(self.srv.data, base)
-        db = sqlite3.connect(os.path.join(base, "sluice.db"))
+        sv.copy_data(self.srv.data, base)
+        db = sv.db_connect(base)
         sizes = [s for (s,) in db.execute("SELECT size FROM log_checkpoints ORDER BY size")]
         db.close()
 
@@ -574,7 +573,8 @@ class LogCase(unittest.TestCase):
 
         def rollback(db):
             db.execute("DELETE FROM log_entries WHERE idx >= ?", (m,))
-            db.execute("DELETE FROM log_hashes WHERE ((idx + 1) << level) > ?", (m,))
+            db.execute("DELETE FROM log_hashes WHERE ((idx + 1) << CAST(level AS INTEGER)) > ?",
+                       (m,))
             db.execute("DELETE FROM log_checkpoints WHERE size > ?", (m,))
         srv, r = expect("rollback", rollback, "rollback", full=False)
         self.assertIn("%d entries" % m, r.stderr)

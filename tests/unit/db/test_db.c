@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The db.h contract, the same checks on both drivers: migrations, last_id and
+ * changes, ?N parameters, bytea/BLOB and 64-bit round trips, NULLs, a
+ * parameter PostgreSQL cannot type alone, error kinds (conflict, unsupported
+ * schema, unreachable), the write lock excluding a second connection, and
+ * passwords kept out of messages. The PostgreSQL half runs under
+ * tests/integration/pg_run.py (CTest unit_pg.db), which starts a throwaway
+ * cluster and passes its URL in SLUICE_TEST_PG_URL; unit.db runs the SQLite
+ * half.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db/db.h"
+#include "../helpers.h"
+
+static char *sqlite_url(void)
+{
+    char *dir = th_tmpdir();
+    char *url = malloc(strlen(dir) + 32);
+
+    snprintf(url, strlen(dir) + 32, "sqlite:%s/t.db", dir);
+    free(dir);
+    return url;
+}
+
+/* A fresh database of its own for this test (tests run in parallel). The
+ * caller frees the URL. */
+static char *pg_url(const char *name)
+{
+    const char *base = getenv("SLUICE_TEST_PG_URL"), *at;
+    struct sl_db *db = NULL;
+    struct sl_error err;
+    char sql[200], *url;
+
+    if (!base || !base[0])
+        cr_skip_test("SLUICE_TEST_PG_URL is not set: the PostgreSQL half runs as "
+                     "`ctest -R unit_pg.db` (tests/integration/pg_run.py starts PostgreSQL)");
+    at = strstr(base, "///postgres?");
+    cr_assert(at, "SLUICE_TEST_PG_URL must name the database postgres: %s", base);
+    cr_assert_eq(sl_db_open(base, &db, &err), SL_OK, "%s", err.msg);
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", name);
+    cr_assert_eq(sl_db_exec(db, sql, &err), SL_OK, "%s", err.msg);
+    /* a collation that sorts "_" before "a" before "B", as many real ones do */
+    snprintf(sql, sizeof(sql),
+             "CREATE DATABASE %s TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'", name);
+    cr_assert_eq(sl_db_exec(db, sql, &err), SL_OK, "%s", err.msg);
+    sl_db_close(db);
+    url = malloc(strlen(base) + strlen(name) + 1);
+    snprintf(url, strlen(base) + strlen(name) + 1, "%.*s///%s?%s", (int)(at - base), base, name,
+             at + strlen("///postgres?"));
+    return url;
+}
+
+static struct sl_db *open_ok(const char *url)
+{
+    struct sl_db *db = NULL;
+    struct sl_error err;
+
+    sl_error_clear(&err);
+    cr_assert_eq(sl_db_open(url, &db, &err), SL_OK, "open %s: %s", url, err.msg);
+    return db;
+}
+
+static int64_t one_int(struct sl_db *db, const char *sql, const char *arg)
+{
+    struct sl_error err;
+    struct sl_stmt *st = sl_db_stmt(db, sql, &err);
+    int64_t v;
+
+    cr_assert(st, "%s: %s", sql, err.msg);
+    if (arg)
+        sl_stmt_text(st, 1, arg);
+    cr_assert_eq(sl_stmt_step(st, &err), 1, "%s: %s", sql, err.msg);
+    v = sl_stmt_col_int(st, 0);
+    sl_stmt_done(st);
+    return v;
+}
+
+static void conformance(const char *url)
+{
+    struct sl_db *db = open_ok(url);
+    struct sl_error err;
+    struct sl_stmt *st;
+    int64_t id1, id2;
+    const unsigned char hash[32] = {0, 1, 2, 0, 0xff, 0xfe, '\\', 'x', 0, [31] = 0x80};
+    const void *p;
+    size_t n;
+
+    cr_assert_eq(sl_db_schema_version(db), 6);
+
+    /* inserts: last_id and changes */
+    cr_assert_eq(sl_db_begin(db, &err), SL_OK, "%s", err.msg);
+    st = sl_db_stmt(db, "INSERT INTO users (name, email, is_admin, created) VALUES (?, ?, 0, ?)",
+                    &err);
+    cr_assert(st, "%s", err.msg);
+    sl_stmt_text(st, 1, "ann");
+    sl_stmt_text(st, 2, NULL);
+    sl_stmt_int(st, 3, ((int64_t)1 << 40) + 3); /* does not fit PostgreSQL's integer */
+    cr_assert_eq(sl_stmt_run(st, &err), SL_OK, "%s", err.msg);
+    id1 = sl_db_last_id(db);
+    cr_assert_eq(sl_db_changes(db), 1);
+    sl_stmt_text(st, 1, "bob");
+    sl_stmt_text(st, 2, "bob@example.org");
+    sl_stmt_int(st, 3, 7);
+    cr_assert_eq(sl_stmt_run(st, &err), SL_OK, "%s", err.msg);
+    id2 = sl_db_last_id(db);
+    cr_assert_gt(id1, 0);
+    cr_assert_eq(id2, id1 + 1);
+    cr_assert_eq(sl_db_lock(db, SL_DB_LOCK_LOG, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_db_commit(db, &err), SL_OK, "%s", err.msg);
+
+    /* ?N used twice; 64-bit values; NULL */
+    cr_assert_eq(one_int(db, "SELECT count(*) FROM users WHERE name = ?1 OR email = ?1", "bob"), 1);
+    cr_assert_eq(one_int(db, "SELECT created FROM users WHERE name = ?", "ann"),
+                 ((int64_t)1 << 40) + 3);
+    st = sl_db_stmt(db, "SELECT email, name FROM users WHERE name = ?", &err);
+    sl_stmt_text(st, 1, "ann");
+    cr_assert_eq(sl_stmt_step(st, &err), 1);
+    cr_assert(sl_stmt_col_null(st, 0));
+    cr_assert_null(sl_stmt_col_text(st, 0));
+    cr_assert_str_eq(sl_stmt_col_text(st, 1), "ann");
+    cr_assert_eq(sl_stmt_step(st, &err), 0);
+    sl_stmt_done(st);
+
+    /* a parameter with no context to type it ("? IS NULL") */
+    st = sl_db_stmt(db, "SELECT count(*) FROM users WHERE (? IS NULL OR name = ?)", &err);
+    cr_assert(st, "%s", err.msg);
+    sl_stmt_null(st, 1);
+    sl_stmt_text(st, 2, "nobody");
+    cr_assert_eq(sl_stmt_step(st, &err), 1, "%s", err.msg);
+    cr_assert_eq(sl_stmt_col_int(st, 0), 2);
+    sl_stmt_done(st);
+
+    /* binary round trip: NUL bytes, 0xff, a backslash-x that is not hex */
+    st = sl_db_stmt(
+        db, "INSERT INTO tokens (user_id, hash, scopes, created) VALUES (?, ?, 'read', 1)", &err);
+    sl_stmt_int(st, 1, id1);
+    sl_stmt_blob(st, 2, hash, sizeof(hash));
+    cr_assert_eq(sl_stmt_run(st, &err), SL_OK, "%s", err.msg);
+    st = sl_db_stmt(db, "SELECT hash, length(hash) FROM tokens WHERE hash = ?", &err);
+    sl_stmt_blob(st, 1, hash, sizeof(hash));
+    cr_assert_eq(sl_stmt_step(st, &err), 1, "%s", err.msg);
+    p = sl_stmt_col_blob(st, 0, &n);
+    cr_assert_eq(n, sizeof(hash));
+    cr_assert_eq(memcmp(p, hash, n), 0);
+    cr_assert_eq(sl_stmt_col_int(st, 1), 32);
+    sl_stmt_done(st);
+
+    /* doubles keep all their bits (REAL is 4 bytes on PostgreSQL) */
+    st = sl_db_stmt(db, "INSERT INTO orgs (name, created) VALUES ('o', 1)", &err);
+    cr_assert_eq(sl_stmt_run(st, &err), SL_OK, "%s", err.msg);
+    st = sl_db_stmt(db, "INSERT INTO models (org_id, name, created) VALUES (?, 'm', 1)", &err);
+    sl_stmt_int(st, 1, sl_db_last_id(db));
+    cr_assert_eq(sl_stmt_run(st, &err), SL_OK, "%s", err.msg);
+    st = sl_db_stmt(db, "INSERT INTO fp_lineages (model_id, density, created) VALUES (?, ?, 1)",
+                    &err);
+    sl_stmt_int(st, 1, sl_db_last_id(db));
+    sl_stmt_real(st, 2, 0.1);
+    cr_assert_eq(sl_stmt_run(st, &err), SL_OK, "%s", err.msg);
+    st = sl_db_stmt(db, "SELECT density FROM fp_lineages", &err);
+    cr_assert_eq(sl_stmt_step(st, &err), 1, "%s", err.msg);
+    cr_assert_eq(sl_stmt_col_real(st, 0), 0.1);
+    sl_stmt_done(st);
+
+    /* a broken constraint is a conflict, and the connection stays usable */
+    cr_assert_eq(sl_db_begin(db, &err), SL_OK, "%s", err.msg);
+    st = sl_db_stmt(db, "INSERT INTO users (name, is_admin, created) VALUES (?, 0, 1)", &err);
+    sl_stmt_text(st, 1, "ann");
+    cr_assert_eq(sl_stmt_run(st, &err), SL_ECONFLICT, "%s", err.msg);
+    sl_db_rollback(db);
+    st = sl_db_stmt(db, "UPDATE users SET email = ? WHERE name <> ?", &err);
+    sl_stmt_text(st, 1, "x@example.org");
+    sl_stmt_text(st, 2, "zed");
+    cr_assert_eq(sl_stmt_run(st, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_db_changes(db), 2);
+
+    /* names sort byte by byte on both (SQLite's order), whatever the
+     * database's collation */
+    {
+        const char *names[] = {"b", "_x", "a", "B"}, *want[] = {"B", "_x", "a", "b"};
+        st = sl_db_stmt(db, "INSERT INTO orgs (name, created) VALUES (?, 2)", &err);
+        for (int i = 0; i < 4; i++) {
+            sl_stmt_text(st, 1, names[i]);
+            cr_assert_eq(sl_stmt_run(st, &err), SL_OK, "%s", err.msg);
+        }
+        st = sl_db_stmt(db, "SELECT name FROM orgs WHERE created = 2 ORDER BY name", &err);
+        for (int i = 0; i < 4; i++) {
+            cr_assert_eq(sl_stmt_step(st, &err), 1, "%s", err.msg);
+            cr_assert_str_eq(sl_stmt_col_text(st, 0), want[i]);
+        }
+        sl_stmt_done(st);
+        cr_assert_eq(one_int(db, "SELECT count(*) FROM orgs WHERE created = 2 AND name > ?", "_x"),
+                     2);
+    }
+
+    /* the lock primitive refuses to run outside a write transaction */
+    cr_assert_eq(sl_db_lock(db, SL_DB_LOCK_SEQ, &err), SL_EINTERNAL);
+    sl_db_close(db);
+}
+
+Test(sqlite, conformance)
+{
+    char *url = sqlite_url();
+
+    conformance(url);
+    free(url);
+}
+
+Test(pg, conformance)
+{
+    char *url = pg_url("t_conformance");
+
+    conformance(url);
+    free(url);
+}
+
+/* ---- the write lock excludes a second connection ---- */
+
+struct waiter {
+    const char *url;
+    atomic_int state; /* 0 waiting to begin, 1 began, 2 done */
+};
+
+static void *second_writer(void *arg)
+{
+    struct waiter *w = arg;
+    struct sl_db *db = NULL;
+    struct sl_error err;
+
+    if (sl_db_open(w->url, &db, &err) != SL_OK)
+        return NULL;
+    atomic_store(&w->state, 0);
+    if (sl_db_begin(db, &err) == SL_OK) {
+        atomic_store(&w->state, 1);
+        sl_db_commit(db, &err);
+    }
+    sl_db_close(db);
+    atomic_store(&w->state, 2);
+    return NULL;
+}
+
+static void exclusion(const char *url)
+{
+    struct sl_db *a = open_ok(url);
+    struct sl_error err;
+    struct waiter w = {.url = url, .state = -1};
+    pthread_t t;
+
+    cr_assert_eq(sl_db_begin(a, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_db_lock(a, SL_DB_LOCK_LOG, &err), SL_OK, "%s", err.msg);
+    pthread_create(&t, NULL, second_writer, &w);
+    usleep(400 * 1000);
+    cr_assert_leq(atomic_load(&w.state), 0, "a second writer began while the first held the lock");
+    cr_assert_eq(sl_db_commit(a, &err), SL_OK, "%s", err.msg);
+    pthread_join(t, NULL);
+    cr_assert_eq(atomic_load(&w.state), 2);
+    sl_db_close(a);
+}
+
+Test(sqlite, write_lock_excludes_a_second_connection)
+{
+    char *url = sqlite_url();
+    struct sl_db *db = open_ok(url); /* make the file and schema first */
+
+    sl_db_close(db);
+    exclusion(url);
+    free(url);
+}
+
+Test(pg, write_lock_excludes_a_second_connection)
+{
+    char *url = pg_url("t_exclusion");
+
+    exclusion(url);
+    free(url);
+}
+
+/* ---- first opens at once on a new database run each migration once ---- */
+
+struct opener {
+    const char *url;
+    enum sl_err rc;
+    int version;
+    char msg[512];
+};
+
+static void *open_one(void *arg)
+{
+    struct opener *o = arg;
+    struct sl_db *db = NULL;
+    struct sl_error err;
+
+    sl_error_clear(&err);
+    o->rc = sl_db_open(o->url, &db, &err);
+    snprintf(o->msg, sizeof(o->msg), "%s", err.msg);
+    if (!o->rc) {
+        o->version = sl_db_schema_version(db);
+        sl_db_close(db);
+    }
+    return NULL;
+}
+
+static void concurrent_first_open(const char *url)
+{
+    struct opener o[4];
+    pthread_t t[4];
+
+    for (int i = 0; i < 4; i++) {
+        memset(&o[i], 0, sizeof(o[i]));
+        o[i].url = url;
+        pthread_create(&t[i], NULL, open_one, &o[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(o[i].rc, SL_OK, "opener %d: %s", i, o[i].msg);
+        cr_assert_eq(o[i].version, 6);
+    }
+}
+
+Test(sqlite, concurrent_first_open)
+{
+    char *url = sqlite_url();
+
+    concurrent_first_open(url);
+    free(url);
+}
+
+Test(pg, concurrent_first_open)
+{
+    char *url = pg_url("t_first_open");
+
+    concurrent_first_open(url);
+    free(url);
+}
+
+/* ---- both migration lists make the same tables and columns ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "table.column" of every column, sorted; the caller frees. */
+static char **columns(struct sl_db *db, const char *sql, size_t *n)
+{
+    struct sl_error err;
+    struct sl_stmt *st = sl_db_stmt(db, sql, &err);
+    char **out = NULL;
+    int r;
+
+    cr_assert(st, "%s", err.msg);
+    *n = 0;
+    while ((r = sl_stmt_step(st, &err)) == 1) {
+        const char *t = sl_stmt_col_text(st, 0), *c = sl_stmt_col_text(st, 1);
+        size_t len = strlen(t) + strlen(c) + 2;
+        out = realloc(out, (*n + 1) * sizeof(*out));
+        out[*n] = malloc(len);
+        snprintf(out[*n], len, "%s.%s", t, c);
+        (*n)++;
+    }
+    cr_assert_eq(r, 0, "%s", err.msg);
+    sl_stmt_done(st);
+    qsort(out, *n, sizeof(*out), cmp_str);
+    return out;
+}
+
+Test(pg, same_tables_and_columns_as_sqlite)
+{
+    char *lite_url = sqlite_url(), *url = pg_url("t_schema");
+    struct sl_db *lite = open_ok(lite_url), *pg = open_ok(url);
+    size_t nl, np;
+    char **l = columns(lite,
+                       "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p "
+                       "WHERE m.type = 'table'",
+                       &nl);
+    char **p = columns(pg,
+                       "SELECT table_name::text, column_name::text FROM "
+                       "information_schema.columns WHERE table_schema = 'public' AND "
+                       "table_name <> 'schema_version'",
+                       &np);
+
+    cr_assert_gt(nl, 50);
+    for (size_t i = 0; i < nl && i < np; i++)
+        cr_assert_str_eq(p[i], l[i], "column %zu differs: SQLite has %s, PostgreSQL %s", i, l[i],
+                         p[i]);
+    cr_assert_eq(np, nl, "SQLite has %zu columns, PostgreSQL %zu", nl, np);
+    for (size_t i = 0; i < nl; i++)
+        free(l[i]);
+    for (size_t i = 0; i < np; i++)
+        free(p[i]);
+    free(l);
+    free(p);
+    sl_db_close(lite);
+    sl_db_close(pg);
+    free(lite_url);
+    free(url);
+}
+
+/* ---- a schema newer than this program ---- */
+
+Test(sqlite, newer_schema_is_refused)
+{
+    char *url = sqlite_url();
+    struct sl_db *db = open_ok(url);
+    struct sl_error err;
+
+    cr_assert_eq(sl_db_exec(db, "PRAGMA user_version = 99", &err), SL_OK);
+    sl_db_close(db);
+    db = NULL;
+    cr_assert_eq(sl_db_open(url, &db, &err), SL_EUNSUPPORTED);
+    cr_assert(strstr(err.msg, "99"), "%s", err.msg);
+    free(url);
+}
+
+Test(pg, newer_schema_is_refused)
+{
+    char *url = pg_url("t_newer");
+    struct sl_db *db = open_ok(url);
+    struct sl_error err;
+
+    cr_assert_eq(sl_db_exec(db, "UPDATE schema_version SET version = 99", &err), SL_OK, "%s",
+                 err.msg);
+    sl_db_close(db);
+    db = NULL;
+    cr_assert_eq(sl_db_open(url, &db, &err), SL_EUNSUPPORTED, "%s", err.msg);
+    cr_assert(strstr(err.msg, "99"), "%s", err.msg);
+    free(url);
+}
+
+/* ---- URLs ---- */
+
+Test(url, unknown_kinds_and_unreachable_servers)
+{
+    struct sl_db *db = NULL;
+    struct sl_error err;
+
+    cr_assert_eq(sl_db_open("mysql://root:pw@localhost/x", &db, &err), SL_EUSAGE);
+    cr_assert(strstr(err.msg, "unknown kind"), "%s", err.msg);
+    cr_assert_null(strstr(err.msg, "pw@"), "%s", err.msg);
+    cr_assert_eq(sl_db_open("sqlite:", &db, &err), SL_EUSAGE);
+    /* nothing listens on port 1 of a private socket folder */
+    cr_assert_eq(
+        sl_db_open("postgresql://u:topsecret@/db?host=/nonexistent-sluice&port=1", &db, &err),
+        SL_EUNAVAILABLE);
+    cr_assert(strstr(err.msg, "cannot connect"), "%s", err.msg);
+    cr_assert_null(strstr(err.msg, "topsecret"), "%s", err.msg);
+    cr_assert_null(strchr(err.msg, '\n'), "%s", err.msg);
+}
+
+Test(url, redaction)
+{
+    char out[256];
+
+    sl_db_redact_url("postgresql://ann:pw@db.example.org:5432/hub", out, sizeof(out));
+    cr_assert_str_eq(out, "postgresql://ann@db.example.org:5432/hub");
+    sl_db_redact_url("postgresql://ann@h/hub?password=pw&sslmode=require", out, sizeof(out));
+    cr_assert_str_eq(out, "postgresql://ann@h/hub?password=...&sslmode=require");
+    sl_db_redact_url("postgres://a:b:c@h/x", out, sizeof(out));
+    cr_assert_str_eq(out, "postgres://a@h/x");
+    sl_db_redact_url("postgresql://h/x?user=me", out, sizeof(out));
+    cr_assert_str_eq(out, "postgresql://h/x?user=me");
+    sl_db_redact_url("sqlite:/var/lib/sluice/sluice.db", out, sizeof(out));
+    cr_assert_str_eq(out, "sqlite:/var/lib/sluice/sluice.db");
+    sl_db_redact_url("postgresql://ann:pw@h/x", out, 8);
+    cr_assert_eq(strlen(out), 7);
+    cr_assert_null(strstr(out, "pw"));
+}
