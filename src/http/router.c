@@ -77,6 +77,9 @@ const struct sl_route sl_routes[] = {
     {"POST", "/api/v1/models/{org}/{name}/tier", sl_h_tier_set, P_MANAGE, BODY_SMALL},
     {"GET", "/api/v1/models/{org}/{name}/schedule", sl_h_schedule, P_MODEL, BODY_NONE},
     {"POST", "/api/v1/models/{org}/{name}/schedule", sl_h_schedule_add, P_MANAGE, BODY_SMALL},
+    /* delta pulls (docs/api.md) */
+    {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/chunks/{path*}", sl_h_file_chunks,
+     P_DOWNLOAD, BODY_NONE},
     {NULL, NULL, NULL, P_NONE, BODY_NONE},
 };
 
