@@ -263,6 +263,7 @@ int sl_cmd_pull(int argc, char **argv)
         json_object_set(out, "bytes_downloaded", json_object_get(result, "bytes_downloaded"));
         json_object_set(out, "bytes_reused", json_object_get(result, "bytes_reused"));
         json_object_set(out, "bytes_total", json_object_get(result, "bytes_total"));
+        json_object_set(out, "bad_local_chunks", json_object_get(result, "bad_local_chunks"));
         if (license)
             json_object_set_new(out, "license", json_string(license));
         sl_cli_print_json(out);

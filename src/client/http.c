@@ -651,7 +651,10 @@ enum sl_err sl__cl_pool_run(struct sl_client *cl, size_t njobs, int streams,
                 wait = jitter(jf->n);
                 if (after > 0 && (double)after > wait)
                     wait = (double)after;
-                if (t + wait - jf->since > cl->retry_for) {
+                /* the last try comes when the budget ends, not before */
+                if (t + wait > jf->since + cl->retry_for)
+                    wait = jf->since + cl->retry_for - t;
+                if (t - jf->since >= cl->retry_for || wait < 0) {
                     v = SL_POOL_FAIL;
                     if (cl->retry_for > 0)
                         sl_error_prefix(&e, "gave up after retrying for %.0f s", cl->retry_for);

@@ -1126,10 +1126,12 @@ static enum sl_err select_files(struct pull *p, struct sl_error *err)
         }
         p->files[kept++] = p->files[i];
     }
-    if (kept == 0 && p->nfiles > 0)
+    if (kept == 0 && p->nfiles > 0) {
+        size_t n = p->nfiles;
+        p->nfiles = 0;
         return sl_error_set(err, SL_EUSAGE,
-                            "--include/--exclude select none of the version's %zu files",
-                            p->nfiles);
+                            "--include/--exclude select none of the version's %zu files", n);
+    }
     p->nfiles = kept;
     return SL_OK;
 }

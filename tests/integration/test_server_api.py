@@ -35,7 +35,8 @@ import sluicetest as st  # noqa: E402
 SMALL_FACTS = {"params": 4224, "training": {"tokens": 1e9}}
 PUSH_KEYS = {"model", "version", "commit", "tier", "min_tier", "bytes_total", "bytes_uploaded", "floor_tier",
              "decision", "held_by"}
-PULL_KEYS = {"commit", "files", "bytes_downloaded", "bytes_reused", "bytes_total"}
+PULL_KEYS = {"commit", "files", "bytes_downloaded", "bytes_reused", "bytes_total",
+             "bad_local_chunks"}
 HEX = set("0123456789abcdef")
 COUNTER = itertools.count(1)
 
