@@ -7,6 +7,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -24,6 +25,7 @@ RAW_FACTS = {"params": 4224, "training": {"tokens": 1e9}}  # for folders without
 NTENSORS = 48
 ROWS, COLS = 256, 512  # F32: 512 KiB a tensor, 24 MiB in all
 MIB = 1 << 20
+OUTAGE, RETRY_FOR = 30, "1m"  # the issue: an outage of 30 s survived with --retry-for 1m
 
 
 def tensor_bytes(seed):
@@ -47,11 +49,27 @@ def write_model(folder, seeds):
 
 
 class Relay(sv.ThrottledProxy):
-    """The shared relay, also noting when each downstream block passed."""
+    """The shared relay, also noting when each downstream block passed; with
+    PORT it listens there (a link that comes back after an outage)."""
 
-    def __init__(self, port, rate=1e12):
+    def __init__(self, target, rate=1e12, port=None):
         self.times = []
-        super().__init__(port, rate)
+        if port is None:
+            super().__init__(target, rate)
+            return
+        self.target_port = target
+        self.rate = float(rate)
+        self.lock = threading.Lock()
+        self.downstream = 0
+        self._next = time.monotonic()
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", port))
+        self.ls.listen(64)
+        self.port = port
+        self.closed = False
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
 
     def _take(self, n):
         super()._take(n)
@@ -417,6 +435,38 @@ class ThinLinks(unittest.TestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertGreater(wall, 0.85 * 3, "3 MiB at 1 MiB/s took %.2f s" % wall)
         self.assertLess(wall, 3 * 1.15 + 3, "3 MiB at 1 MiB/s took %.2f s" % wall)
+
+    def test_outage_of_30s_survived(self):
+        """The link goes down for 30 s in the middle of a pull (a relay between
+        client and server is closed, connections cut, then opened again on
+        the same port): with --retry-for 1m the pull resumes and finishes."""
+        folder = self.p("outage")
+        sv.write_random(os.path.join(folder, "w.bin"), 6 * MIB, random.Random(11))
+        self.push_as(self.alice, "acme/outage", folder, facts=self.raw_facts)
+        link = self.relay()
+        port = link.port
+        env = self.srv.client_env(None, self.home, link.url)
+        proc = subprocess.Popen([sv.BIN, "pull", "acme/outage", "--dest", self.p("out"),
+                                 "--json", "--limit-rate", "512K", "--retry-for", RETRY_FOR],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        time.sleep(2)
+        self.assertIsNone(proc.poll(), "the pull ended before the outage")
+        link.close()
+        try:
+            time.sleep(OUTAGE)
+            if proc.poll() is not None:
+                self.fail("the pull gave up during the outage: %r" % (proc.communicate(),))
+        finally:
+            link = Relay(self.srv.port, port=port)
+            self.addCleanup(link.close)
+        out, errs = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, errs)
+        doc = json.loads(out)
+        self.assertEqual(doc["bytes_total"], 6 * MIB)
+        # resumed where it stopped: not everything twice
+        self.assertLess(doc["bytes_downloaded"], 6 * MIB + MIB, doc)
+        self.assertTree(self.p("out"), folder)
 
     def test_retry_budget_runs_out(self):
         """--retry-for 0 with no server: fails at once with exit 3."""
