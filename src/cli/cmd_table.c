@@ -126,7 +126,7 @@ static const char login_help[] =
 
 static const char push_help[] =
     "usage: sluice push ORG/NAME PATH [--facts FILE] [--tier TIER] [--license FILE]\n"
-    "                   [--json]\n"
+    "                   [--limit-rate RATE] [--retry-for DURATION] [--json]\n"
     "\n"
     "Publishes a new version of ORG/NAME. PATH is a folder (every regular file under\n"
     "it, recursively; names starting with '.', unfinished pulls (*.sluice-part) and\n"
@@ -143,6 +143,8 @@ static const char push_help[] =
     "  --tier TIER     open, click, gated, hosted or withheld (default: the minimum\n"
     "                  tier the policy allows); a tier below the minimum is refused\n"
     "  --license FILE  license text shown to people who download (UTF-8)\n"
+    "  --limit-rate RATE     bytes per second over all streams: 500K, 2M (1024-based)\n"
+    "  --retry-for DURATION  keep retrying through failures this long (default 10m)\n"
     "  --json          model, version, commit, tier, min_tier, bytes_total,\n"
     "                  bytes_uploaded, decision\n"
     "\n"
@@ -151,23 +153,37 @@ static const char push_help[] =
     "local I/O failure.\n";
 
 static const char pull_help[] =
-    "usage: sluice pull ORG/NAME[@REV] [--dest DIR] [--json]\n"
+    "usage: sluice pull ORG/NAME[@REV] [--dest DIR] [--include GLOB]... [--exclude GLOB]...\n"
+    "                   [--seed DIR]... [--cache DIR | --no-cache] [--limit-rate RATE]\n"
+    "                   [--retry-for DURATION] [--json]\n"
     "\n"
     "Downloads a model version into DIR (default ./NAME). REV is a ref (default\n"
     "main), a version number (v3) or a commit digest; files are fetched from the\n"
     "commit REV resolves to, so a ref that moves meanwhile cannot mix versions.\n"
-    "Files already in DIR with the right SHA-256 are skipped; the others are fetched\n"
+    "Files already in DIR with the right SHA-256 are skipped. Of an open or click\n"
+    "version only the chunks no local file holds are downloaded (the files in DIR,\n"
+    "an earlier version say, and in --seed folders; every reused chunk is checked),\n"
     "with parallel ranged requests into PATH.sluice-part (progress beside it in\n"
     "PATH.sluice-part.state, so an interrupted pull resumes), verified and renamed\n"
     "into place. A file whose bytes do not match its SHA-256 is deleted (exit 1).\n"
     "\n"
-    "  --dest DIR   where to write (created if missing)\n"
-    "  --json       commit, files [{path, size, sha256, downloaded}],\n"
-    "               bytes_downloaded\n"
+    "  --dest DIR            where to write (created if missing)\n"
+    "  --include GLOB        pull only matching paths (repeatable; Hugging Face\n"
+    "                        rules: '*' matches '/', a trailing '/' is a folder)\n"
+    "  --exclude GLOB        skip matching paths (repeatable; wins over --include)\n"
+    "  --seed DIR            another folder whose files may hold chunks (read only)\n"
+    "  --cache DIR           chunk lists of local files (default\n"
+    "                        $XDG_CACHE_HOME/sluice/scan-cache); --no-cache: none\n"
+    "  --limit-rate RATE     bytes per second over all streams: 500K, 2M (1024-based)\n"
+    "  --retry-for DURATION  keep retrying through failures this long (default 10m)\n"
+    "  --json                commit, files [{path, size, sha256, downloaded}],\n"
+    "                        bytes_downloaded, bytes_reused, bytes_total,\n"
+    "                        bad_local_chunks\n"
     "\n"
     "Open models need no token; other tiers answer with what to do (exit 1). A\n"
-    "gated version's license (`sluice license get`) is saved as DIR/LICENSE.sluice,\n"
-    "checked against the server's key, which is pinned at first contact.\n";
+    "gated version is always fetched whole (copies are fingerprinted); its license\n"
+    "(`sluice license get`) is saved as DIR/LICENSE.sluice, checked against the\n"
+    "server's key, which is pinned at first contact.\n";
 
 static const char accept_help[] =
     "usage: sluice accept ORG/NAME[@REV] [--show] [--json]\n"
