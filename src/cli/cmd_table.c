@@ -185,6 +185,36 @@ static const char pull_help[] =
     "(`sluice license get`) is saved as DIR/LICENSE.sluice, checked against the\n"
     "server's key, which is pinned at first contact.\n";
 
+static const char export_help[] =
+    "usage: sluice export ORG/NAME[@REV] --out FILE [--seed DIR]... [--json]\n"
+    "\n"
+    "Writes one file that carries a version to a machine with no link to the\n"
+    "server (docs/bundle.md): a tar whose first entry is a manifest, then the\n"
+    "server's key, a checkpoint signed with it, the version's log entry and its\n"
+    "inclusion proof, for a gated copy the signed manifest of your copy and your\n"
+    "license (the copy stays fingerprinted), then the files as you may have them.\n"
+    "The files are pulled first into FILE.sluice-export (kept to resume when\n"
+    "anything fails; --seed as for pull); FILE is written atomically.\n";
+
+static const char verify_bundle_help[] =
+    "usage: sluice verify-bundle FILE [--key VKEY|KEYFILE] [--json]\n"
+    "\n"
+    "Checks a bundle with no network: its key is the trusted one (--key, or the\n"
+    "key pinned for its server at an earlier contact), the checkpoint is signed\n"
+    "with it and not older than the one this machine verified, the version's log\n"
+    "entry is included in it, and every file hashes to the logged digest (a gated\n"
+    "copy: to the signed manifest of the copy). Exit 0 verified, 1 a check failed,\n"
+    "2 a malformed bundle (truncated, entries out of order or duplicated, unsafe\n"
+    "names, sizes that disagree with the manifest), naming the entry.\n";
+
+static const char import_help[] =
+    "usage: sluice import FILE --dest DIR [--key VKEY|KEYFILE] [--json]\n"
+    "\n"
+    "Verifies a bundle as verify-bundle does while unpacking it into a staging\n"
+    "folder inside DIR, and moves the files into DIR only when everything holds;\n"
+    "nothing is written outside DIR. A gated copy's license is saved as\n"
+    "DIR/LICENSE.sluice.\n";
+
 static const char accept_help[] =
     "usage: sluice accept ORG/NAME[@REV] [--show] [--json]\n"
     "\n"
@@ -379,6 +409,11 @@ const struct sl_cli_cmd sl_cli_commands[] = {
     {"push", sl_cmd_push, "upload a model version (only missing chunks) and see its decision",
      push_help},
     {"pull", sl_cmd_pull, "download a model version, resumably and verified", pull_help},
+    {"export", sl_cmd_export, "write a version, its proofs and key into one offline bundle",
+     export_help},
+    {"verify-bundle", sl_cmd_verify_bundle, "check an offline bundle with no network",
+     verify_bundle_help},
+    {"import", sl_cmd_import, "verify an offline bundle and unpack it", import_help},
     {"accept", sl_cmd_accept, "accept a model's click-through license", accept_help},
     {"access", sl_cmd_access, "request, decide and review gated access to a model", access_help},
     {"license", sl_cmd_license, "get, show and verify signed licenses", license_help},

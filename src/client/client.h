@@ -141,6 +141,46 @@ struct sl_pull_opts {
 enum sl_err sl_client_pull(struct sl_client *cl, const struct sl_pull_opts *o, json_t **result,
                            struct sl_error *err);
 
+/* ---- offline bundles (bundle.c; docs/bundle.md) ---- */
+
+struct sl_export_opts {
+    const char *org, *name, *rev;
+    const char *out;          /* the bundle file, written atomically */
+    const char *const *seeds; /* folders whose files may hold chunks */
+    size_t nseeds;
+    bool progress;
+};
+
+/* Pulls a version as the caller may have it (into OUT.sluice-export, kept
+ * for a resume when anything fails) and writes the bundle: a tar whose
+ * first entry is the manifest, then the server's key, a checkpoint signed
+ * with it, the version's log entry and its inclusion proof, for a gated
+ * copy the signed manifest of the copy and the caller's license, then the
+ * files. `*result` (new reference): model, version, commit, tier,
+ * log_index, checkpoint_size, files (count), out. */
+enum sl_err sl_client_export(struct sl_client *cl, const struct sl_export_opts *o, json_t **result,
+                             struct sl_error *err);
+
+struct sl_bundle_opts {
+    const char *file; /* the bundle */
+    const char *key;  /* trusted vkey text, or NULL for the key pinned for its server */
+    const char *dest; /* NULL: verify only; else import into this folder */
+};
+
+/* Verifies a bundle with no network, in one pass: entries in the
+ * manifest's order with its sizes and digests, safe names, no duplicates;
+ * the bundle's key is the trusted one; the checkpoint is signed with it and
+ * not older than the one this machine verified for that server; the entry
+ * is included in it and is the publication of this version; every file
+ * hashes to the logged digest (a gated copy: to the signed manifest of the
+ * copy, whose license must be signed too). With `dest` the files are
+ * written to a staging folder inside it and moved into place only when
+ * everything holds. Malformed bundles are SL_EINPUT (exit 2) naming the
+ * entry; failed checks SL_EREFUSED (exit 1) with a `kind`. `*result` (new
+ * reference): model, version, commit, tier, server, log_index,
+ * checkpoint_size, files [{path, size, sha256}], verified, dest. */
+enum sl_err sl_bundle_verify(const struct sl_bundle_opts *o, json_t **result, struct sl_error *err);
+
 struct sl_license_check;
 
 /* ---- tiered access (access.c; docs/access.md) ----
