@@ -457,7 +457,8 @@ out:
 struct tin {
     int fd;
     const char *file;
-    unsigned n; /* entries read */
+    unsigned n;      /* entries read */
+    size_t last_got; /* bytes a short read_full got */
 };
 
 static enum sl_err read_full(struct tin *t, void *buf, size_t n, const char *what, bool *short_read,
@@ -467,6 +468,7 @@ static enum sl_err read_full(struct tin *t, void *buf, size_t n, const char *wha
     size_t got = 0;
 
     *short_read = false;
+    t->last_got = 0;
     while (got < n) {
         ssize_t r = read(t->fd, b + got, n - got);
         if (r < 0 && errno == EINTR)
@@ -475,6 +477,7 @@ static enum sl_err read_full(struct tin *t, void *buf, size_t n, const char *wha
             return sl_error_set(err, SL_EIO, "%s: read failed: %s", t->file, strerror(errno));
         if (r == 0) {
             *short_read = true;
+            t->last_got = got;
             return sl_error_setk(err, SL_EINPUT, "Truncated", "%s: truncated in %s", t->file, what);
         }
         got += (size_t)r;
@@ -537,7 +540,7 @@ static enum sl_err next_entry(struct tin *t, char *name, size_t cap, uint64_t *s
     *eof = false;
     for (int round = 0; round < 2; round++) {
         rc = read_full(t, h, BLOCK, "a header", &short_read, err);
-        if (rc && short_read && round == 0) {
+        if (rc && short_read && round == 0 && t->last_got == 0) {
             /* no end marker: the end of the file between entries */
             *eof = true;
             return SL_OK;
@@ -963,9 +966,9 @@ static enum sl_err check_chain(struct vb *v, struct sl_error *err)
                 hit = true;
                 v->ex[k].seen = true;
                 if (v->ex[k].size != v->w[i].size) {
-                    rc = sl_error_setk(err, SL_EREFUSED, "WrongFile",
-                                       "%s: %s: %llu bytes, the log says %llu", v->file,
-                                       v->w[i].name, (unsigned long long)v->w[i].size,
+                    rc = sl_error_setk(err, SL_EINPUT, "SizeMismatch",
+                                       "%s: %s: the manifest says %llu bytes, the log says %llu",
+                                       v->file, v->w[i].name, (unsigned long long)v->w[i].size,
                                        (unsigned long long)v->ex[k].size);
                     goto out;
                 }
