@@ -332,6 +332,27 @@ void sl__cl_frame_header(unsigned char out[SL_FRAME_HEADER], const unsigned char
  * requests. */
 size_t sl__cl_plan_requests(const uint32_t *lens, size_t n, uint64_t max, size_t *starts);
 
+/* ---- offline bundles (bundle.c; docs/bundle.md) ----
+ *
+ * A ustar archive, entries in this order (a pax 'x' header with only
+ * path= and size= precedes an entry whose name is 100 bytes or more or
+ * whose size is 8 GiB or more; mode 0644, uid/gid 0, mtime 0):
+ *
+ *   NAME                 SIZE      DESCRIPTION
+ *   sluice-bundle.json   <=16 MiB  {format "sluice-bundle/1", model, version,
+ *                                   commit, tier, server, log_index,
+ *                                   entries [{name, size, sha256}] (the rest,
+ *                                   in order)}
+ *   server.vkey          <=16 MiB  the server's vkey and '\n'
+ *   checkpoint           <=16 MiB  signed checkpoint note
+ *   log/version.json     <=16 MiB  the version.published entry, exact bytes
+ *   log/version.proof    <=16 MiB  {index, size, proof [base64]}
+ *   copy-manifest.note   <=16 MiB  gated only: signed manifest of the copy
+ *   LICENSE.sluice       <=16 MiB  gated only: the exporter's license note
+ *   files/PATH           any       each file of the version
+ *   (two zero blocks)
+ */
+
 /* ---- progress bar (progress.c) ---- */
 
 struct sl_cl_progress {

@@ -148,6 +148,15 @@ class Bundles(unittest.TestCase):
         self.assertEqual(self.exported["commit"], self.pushed["commit"])
         entries = read_tar(self.bundle)
         self.assertEqual(entries[0][0], MANIFEST)
+        with tarfile.open(self.bundle, "r:") as t:
+            for m in t.getmembers():
+                self.assertEqual((m.mode, m.uid, m.gid, m.mtime), (0o644, 0, 0, 0), m.name)
+        # reproducible: the same version exported again is the same file
+        again = self.p("again.bundle")
+        r = self.run_as("alice", "export", "acme/m@%d" % self.pushed["version"], "--out", again)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(sv.sha256_file(again), sv.sha256_file(self.bundle))
+        self.assertFalse(os.path.exists(again + ".sluice-export"))
         self.assertEqual([n for n, _ in entries[1:5]],
                          ["server.vkey", "checkpoint", "log/version.json", "log/version.proof"])
         r = self.offline("verify-bundle", self.bundle, "--json")
@@ -320,6 +329,27 @@ class Bundles(unittest.TestCase):
                          "--dest", dest)
         self.assertRefused(r, 2, "not a regular file")
         self.assertNothingImported(dest)
+
+    def test_extra_entry_after_the_last(self):
+        entries = read_tar(self.bundle) + [("files/extra.bin", b"more")]
+        dest = self.p("imp")
+        r = self.offline("import", self.tampered(entries, fix=False), "--dest", dest)
+        self.assertRefused(r, 2, "files/extra.bin", "not in the manifest")
+        self.assertNothingImported(dest)
+
+    def test_more_than_100_files_is_said_clearly(self):
+        folder = self.p("many")
+        os.makedirs(folder)
+        for i in range(101):
+            with open(os.path.join(folder, "f%03d.txt" % i), "w") as f:
+                f.write("file %d\n" % i)
+        r = self.run_as("alice", "push", "acme/many", folder, "--facts", self.facts)
+        self.assertEqual(r.rc, 0, r)
+        bundle = self.p("many.bundle")
+        r = self.run_as("alice", "export", "acme/many", "--out", bundle)
+        self.assertEqual(r.rc, 0, r)
+        r = self.offline("verify-bundle", bundle)
+        self.assertRefused(r, 2, "100")
 
     def test_manifest_lies_about_sizes(self):
         entries = read_tar(self.bundle)
