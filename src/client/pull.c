@@ -1148,8 +1148,6 @@ static enum sl_err plan(struct pull *p, struct sl_error *err)
     enum sl_err rc;
 
     p->jobs = NULL;
-    if (delta_ok)
-        build_seeds(p);
     for (size_t i = 0; i < p->nfiles; i++) {
         struct pfile *f = &p->files[i];
         rc = check_present(p, f, err);
@@ -1165,6 +1163,10 @@ static enum sl_err plan(struct pull *p, struct sl_error *err)
             return rc;
         if (!load_state(p, f)) {
             bool delta = false;
+            /* Local chunks are indexed once, when the first file needs
+             * bytes: a pull with everything present reads nothing more. */
+            if (delta_ok && f->size > 0)
+                build_seeds(p);
             if (delta_ok && p->nindex && f->size > 0) {
                 delta = plan_delta(p, f, err, &rc);
                 if (rc)
