@@ -175,6 +175,15 @@ void sl__cl_pool_slot_body(struct sl_pool_slot *s, const char *p, size_t n);
 /* Monotonic seconds. */
 double sl__cl_now(void);
 
+/* ---- pull (pull.c) ---- */
+
+/* One --include/--exclude pattern against a manifest path, with Hugging
+ * Face's rules (huggingface_hub filter_repo_objects): fnmatch without
+ * FNM_PATHNAME or FNM_PERIOD ('*' also matches '/'), case-sensitive,
+ * backslash is not an escape but '/', and a pattern ending in '/' matches
+ * everything under that folder. */
+bool sl__cl_glob_match(const char *pat, const char *path);
+
 /* ---- paths (path.c) ---- */
 
 #define SL_PATH_MAX_LEN 1024

@@ -1093,7 +1093,7 @@ static bool plan_delta(struct pull *p, struct pfile *f, struct sl_error *err, en
  * fnmatch without FNM_PATHNAME ('*' crosses '/'), case-sensitive, '\\'
  * in a pattern is '/', and a pattern ending in '/' means everything under
  * that folder. */
-static bool pattern_match(const char *pat, const char *path)
+bool sl__cl_glob_match(const char *pat, const char *path)
 {
     size_t n = strlen(pat);
     char *q = sl_xmalloc(n + 2);
@@ -1116,9 +1116,9 @@ static bool selected(const struct sl_pull_opts *o, const char *path)
     bool keep = o->ninclude == 0;
 
     for (size_t i = 0; i < o->ninclude && !keep; i++)
-        keep = pattern_match(o->include[i], path);
+        keep = sl__cl_glob_match(o->include[i], path);
     for (size_t i = 0; i < o->nexclude && keep; i++)
-        keep = !pattern_match(o->exclude[i], path);
+        keep = !sl__cl_glob_match(o->exclude[i], path);
     return keep;
 }
 
