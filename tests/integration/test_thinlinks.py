@@ -358,6 +358,29 @@ class ThinLinks(unittest.TestCase):
         self.assertEqual(got["bytes_downloaded"], 0, got)
         self.assertTree(dest, folder)
 
+    def test_chunk_list_of_a_click_version_needs_the_acceptance(self):
+        folder = self.p("c")
+        write_model(folder, [9000 + i for i in range(2)] + list(range(NTENSORS - 2)))
+        lic = self.p("license.txt")
+        with open(lic, "w") as f:
+            f.write("Use it kindly.\n")
+        click = self.push_as(self.alice, "acme/click", folder, "--tier", "click", "--license", lic)
+        path = self.chunks_path("acme/click", click["commit"], "model.safetensors")
+        self.assertEqual(self.srv.request("GET", path).status, 401)
+        self.assertEqual(self.srv.request("GET", path, token=self.eve).status, 403)
+        env = self.srv.client_env(self.eve, self.home)
+        r = st.run("accept", "acme/click", env=env)
+        self.assertEqual(r.rc, 0, r)
+        r = self.srv.request("GET", path, token=self.eve)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(r.json()["chunks"]) > 0, True)
+        # and a click pull over an earlier copy is a delta
+        dest = self.p("cout")
+        self.pull_json("acme/delta@%d" % self.v1["version"], dest)
+        got = self.pull_json("acme/click", dest, token=self.eve)
+        self.assertTree(dest, folder)
+        self.assertLess(got["bytes_downloaded"], 0.1 * got["bytes_total"], got)
+
     # ------------------------------------------------------------ selection
 
     def test_include_exclude(self):
