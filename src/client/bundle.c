@@ -423,6 +423,8 @@ enum sl_err sl_client_export(struct sl_client *cl, const struct sl_export_opts *
             json_object_get(pulled, "tier"), "log_index", (json_int_t)index, "checkpoint_size",
             (json_int_t)ck.size, "files", (int)json_array_size(files));
         json_object_set_new(*result, "out", json_string(o->out));
+        json_object_set(*result, "bytes_downloaded", json_object_get(pulled, "bytes_downloaded"));
+        json_object_set(*result, "bytes_reused", json_object_get(pulled, "bytes_reused"));
     }
 out:
     if (fd >= 0)

@@ -157,7 +157,8 @@ struct sl_export_opts {
  * with it, the version's log entry and its inclusion proof, for a gated
  * copy the signed manifest of the copy and the caller's license, then the
  * files. `*result` (new reference): model, version, commit, tier,
- * log_index, checkpoint_size, files (count), out. */
+ * log_index, checkpoint_size, files (count), out, and the pull's
+ * bytes_downloaded and bytes_reused. */
 enum sl_err sl_client_export(struct sl_client *cl, const struct sl_export_opts *o, json_t **result,
                              struct sl_error *err);
 

@@ -157,6 +157,12 @@ class Bundles(unittest.TestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(sv.sha256_file(again), sv.sha256_file(self.bundle))
         self.assertFalse(os.path.exists(again + ".sluice-export"))
+        # with a local copy as --seed, nothing is downloaded
+        r = self.run_as("alice", "export", "acme/m", "--out", self.p("seeded.bundle"), "--seed",
+                        self.model, "--json")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(json.loads(r.stdout)["bytes_downloaded"], 0, r.stdout)
+        self.assertEqual(sv.sha256_file(self.p("seeded.bundle")), sv.sha256_file(self.bundle))
         self.assertEqual([n for n, _ in entries[1:5]],
                          ["server.vkey", "checkpoint", "log/version.json", "log/version.proof"])
         r = self.offline("verify-bundle", self.bundle, "--json")
