@@ -414,6 +414,36 @@ class ThinLinks(unittest.TestCase):
 
     # ------------------------------------------------------------ politeness
 
+    def test_progress_line_shows_rate_eta_and_reuse(self):
+        """On a terminal the pull draws one line: bytes, rate, ETA, reused."""
+        import pty
+        dest = self.p("out")
+        self.pull_json("acme/delta@%d" % self.v1["version"], dest)
+        env = self.srv.client_env(None, self.home)
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([sv.BIN, "pull", "acme/delta@%d" % self.v4["version"], "--dest",
+                                 dest, "--limit-rate", "4M"], stdout=subprocess.PIPE,
+                                stderr=slave, env=env)
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                b = os.read(master, 4096)
+            except OSError:
+                break
+            if not b:
+                break
+            seen += b
+        os.close(master)
+        proc.communicate()
+        self.assertEqual(proc.returncode, 0, seen)
+        text = seen.decode("utf-8", "replace")
+        lines = [ln for ln in text.split("\r") if "downloading" in ln]
+        self.assertTrue(lines, text)
+        self.assertTrue(any("/s" in ln and "ETA" in ln and "reused)" in ln for ln in lines),
+                        lines[-3:])
+        self.assertTree(dest, self.v4_dir)
+
     def test_limit_rate_bad_values(self):
         for bad in ("0", "garbage", "2.5M", "-1", "2X", "", "2MB", "99999999999999G"):
             r = self.pull("acme/delta", self.p("x"), "--limit-rate", bad)
