@@ -10,6 +10,7 @@
  */
 #include "client/client_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -757,6 +758,58 @@ static enum sl_err read_manifest(struct vb *v, const char *text, size_t len, str
     return SL_OK;
 }
 
+/* The largest checkpoint this machine verified under `key` (at any URL):
+ * each state file names its URL and is loaded (its note checked with the
+ * key) through the log client; files of other servers fail that check and
+ * are skipped. */
+static void newest_state(const struct sl_note_key *key, struct sl_log_state *best, bool *found)
+{
+    char *dir = sl__cl_state_dir(), *logdir;
+    DIR *d;
+    struct dirent *e;
+
+    *found = false;
+    if (!dir)
+        return;
+    logdir = sl_xasprintf("%s/log", dir);
+    free(dir);
+    d = opendir(logdir);
+    while (d && (e = readdir(d)) != NULL) {
+        char *path, *text = NULL;
+        size_t len = 0;
+        json_t *j;
+        const char *url;
+        struct sl_log_state st;
+        struct sl_error ignored;
+        bool ok = false;
+        size_t n = strlen(e->d_name);
+        if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0)
+            continue;
+        path = sl_xasprintf("%s/%s", logdir, e->d_name);
+        if (sl_read_file(path, 1u << 20, &text, &len, &ignored) != SL_OK) {
+            free(path);
+            continue;
+        }
+        j = json_loadb(text, len, 0, NULL);
+        url = json_string_value(json_object_get(j, "url"));
+        memset(&st, 0, sizeof(st));
+        if (url && sl_client_log_state_load(url, key, &st, &ok, &ignored) == SL_OK && ok &&
+            (!*found || st.size > best->size)) {
+            sl_client_log_state_release(best);
+            *best = st;
+            *found = true;
+        } else if (ok) {
+            sl_client_log_state_release(&st);
+        }
+        json_decref(j);
+        free(text);
+        free(path);
+    }
+    if (d)
+        closedir(d);
+    free(logdir);
+}
+
 static bool str_is(json_t *j, const char *want)
 {
     const char *s = json_string_value(j);
@@ -814,9 +867,9 @@ static enum sl_err check_chain(struct vb *v, struct sl_error *err)
         goto out;
     }
     v->have_ck = true;
-    rc = sl_client_log_state_load(v->server, &key, &st, &found, err);
-    if (rc)
-        goto out;
+    /* The manifest's server URL is not signed: look at every log this
+     * machine verified under the trusted key, whatever URL it was seen at. */
+    newest_state(&key, &st, &found);
     if (found && st.size > v->ck.size) {
         rc = sl_error_setk(err, SL_EREFUSED, SL_LOG_K_ROLLBACK,
                            "%s: the bundle's checkpoint (tree size %llu) is older than the one "

@@ -261,6 +261,14 @@ class Bundles(unittest.TestCase):
         self.assertEqual(r.rc, 0, r)
         r = self.run_as("bob", "verify-bundle", self.bundle, "--key", self.vkey, home=home)
         self.assertRefused(r, 1, "older than the one this machine verified")
+        # naming another server in the (unsigned) manifest does not escape it
+        entries = read_tar(self.bundle)
+        man = json.loads(dict(entries)[MANIFEST])
+        man["server"] = "http://elsewhere.example"
+        out = [(n, json.dumps(man).encode() if n == MANIFEST else b) for n, b in entries]
+        r = self.run_as("bob", "verify-bundle", self.tampered(out, fix=False), "--key", self.vkey,
+                        home=home)
+        self.assertRefused(r, 1, "older than the one this machine verified")
 
     # ------------------------------------------------------------ bad input: exit 2
 
