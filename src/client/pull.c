@@ -123,6 +123,7 @@ struct pull {
     struct job *jobs;
     size_t njobs;
     /* Local files whose chunks may be reused (built once, when needed). */
+    bool delta_ok; /* an open or click version: chunk lists exist */
     bool seeds_built;
     char **seeds;
     bool *seed_fresh; /* chunked in this run, not taken from the cache */
@@ -856,10 +857,21 @@ static enum sl_err check_present(struct pull *p, struct pfile *f, struct sl_erro
     sf.ino = (uint64_t)st.st_ino;
     sf.dev = (uint64_t)st.st_dev;
     if (!(p->cache && p->root_real && sl__cl_cache_get(p->cache, &sf, false))) {
+        /* When local chunks may be reused, the same read also cuts the file
+         * into chunks and caches them, so indexing the destination later
+         * does not read it again (files changed in the last two seconds are
+         * not cached, as in the scan). */
+        bool chunks = p->delta_ok && p->cache && p->root_real;
+        struct timespec now;
         fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 || sl__cl_hash_fd(fd, f->path, f->size, sf.sha, NULL, NULL, NULL, NULL) != SL_OK)
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (fd < 0 || sl__cl_hash_fd(fd, f->path, f->size, sf.sha, chunks ? &sf.chunks : NULL,
+                                     chunks ? &sf.nchunks : NULL, NULL, NULL) != SL_OK)
             memset(sf.sha, 0, sizeof(sf.sha));
-        else if (p->cache && p->root_real && memcmp(sf.sha, f->sha, SL_SHA256_LEN) == 0)
+        else if (p->cache && p->root_real &&
+                 (memcmp(sf.sha, f->sha, SL_SHA256_LEN) == 0 ||
+                  (chunks && sf.mtime_ns < (int64_t)now.tv_sec * 1000000000 + now.tv_nsec -
+                                               2000000000LL)))
             sl__cl_cache_put(p->cache, &sf);
         if (fd >= 0)
             close(fd);
@@ -1155,6 +1167,7 @@ static enum sl_err plan(struct pull *p, struct sl_error *err)
     bool delta_ok = tier && (strcmp(tier, "open") == 0 || strcmp(tier, "click") == 0);
     enum sl_err rc;
 
+    p->delta_ok = delta_ok;
     p->jobs = NULL;
     for (size_t i = 0; i < p->nfiles; i++) {
         struct pfile *f = &p->files[i];
