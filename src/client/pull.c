@@ -870,8 +870,8 @@ static enum sl_err check_present(struct pull *p, struct pfile *f, struct sl_erro
             memset(sf.sha, 0, sizeof(sf.sha));
         else if (p->cache && p->root_real &&
                  (memcmp(sf.sha, f->sha, SL_SHA256_LEN) == 0 ||
-                  (chunks && sf.mtime_ns < (int64_t)now.tv_sec * 1000000000 + now.tv_nsec -
-                                               2000000000LL)))
+                  (chunks &&
+                   sf.mtime_ns < (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - 2000000000LL)))
             sl__cl_cache_put(p->cache, &sf);
         if (fd >= 0)
             close(fd);
