@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `sluice pull ORG/NAME[@REV] [--dest DIR] [--json]`: downloads a model
- * version into DIR (default ./NAME), skipping files already there with the
- * right SHA-256 and resuming interrupted downloads. For a gated version it
- * also saves the caller's license as DIR/LICENSE.sluice.
+ * `sluice pull ORG/NAME[@REV] [--dest DIR] [--include GLOB] [--exclude GLOB]
+ * [--seed DIR] [--cache DIR | --no-cache] [--limit-rate RATE]
+ * [--retry-for DURATION] [--json]`: downloads a model version into DIR
+ * (default ./NAME), skipping files already there with the right SHA-256,
+ * reusing chunks local files hold and resuming interrupted downloads. For a
+ * gated version it also saves the caller's license as DIR/LICENSE.sluice.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,19 @@ static char *save_license(struct sl_client *cl, const char *org, const char *nam
     return path;
 }
 
+static const char *fmt_size(uint64_t n, char *buf, size_t len)
+{
+    if (n >= 1024ull * 1024 * 1024)
+        snprintf(buf, len, "%.2f GiB", (double)n / (1024.0 * 1024 * 1024));
+    else if (n >= 1024ull * 1024)
+        snprintf(buf, len, "%.2f MiB", (double)n / (1024.0 * 1024));
+    else if (n >= 1024)
+        snprintf(buf, len, "%.2f KiB", (double)n / 1024.0);
+    else
+        snprintf(buf, len, "%llu bytes", (unsigned long long)n);
+    return buf;
+}
+
 static void print_human(json_t *r, const char *dest)
 {
     json_t *e;
@@ -91,8 +106,16 @@ static void print_human(json_t *r, const char *dest)
     printf("Pulled %s version %lld (commit %s) into %s\n", model ? model : "",
            (long long)json_integer_value(json_object_get(r, "version")),
            json_string_value(json_object_get(r, "commit")), dest);
-    printf("  files        %zu: %zu downloaded, %zu already present\n", n, got, n - got);
+    printf("  files        %zu: %zu fetched, %zu already present\n", n, got, n - got);
     printf("  downloaded   %s\n", size);
+    {
+        char rb[40], tb[40];
+        json_int_t reused = json_integer_value(json_object_get(r, "bytes_reused"));
+        json_int_t total = json_integer_value(json_object_get(r, "bytes_total"));
+        printf("  reused       %s of %s from local files\n",
+               fmt_size((uint64_t)reused, rb, sizeof(rb)),
+               fmt_size((uint64_t)total, tb, sizeof(tb)));
+    }
 }
 
 int sl_cmd_pull(int argc, char **argv)
@@ -105,7 +128,11 @@ int sl_cmd_pull(int argc, char **argv)
     struct sl_client *cl = NULL;
     struct sl_pull_opts po;
     struct sl_error err;
-    bool json = false, is_opt;
+    bool json = false, is_opt, no_cache = false;
+    const char **inc = NULL, **exc = NULL, **seeds = NULL, *cache = NULL;
+    size_t ninc = 0, nexc = 0, nseeds = 0;
+    uint64_t rate = 0;
+    double retry_for = SL_CLIENT_RETRY_FOR_DEFAULT;
     int code = 0;
 
     sl_error_clear(&err);
@@ -122,6 +149,52 @@ int sl_cmd_pull(int argc, char **argv)
         } else if (strcmp(a, "--dest") == 0) {
             if (!(dest_arg = sl_opt_value(&o, a))) {
                 code = 2;
+                goto out;
+            }
+        } else if (strcmp(a, "--include") == 0 || strcmp(a, "--exclude") == 0 ||
+                   strcmp(a, "--seed") == 0) {
+            const char *v = sl_opt_value(&o, a);
+            const char ***list = a[2] == 'i' ? &inc : a[2] == 'e' ? &exc : &seeds;
+            size_t *n = a[2] == 'i' ? &ninc : a[2] == 'e' ? &nexc : &nseeds;
+            if (!v) {
+                code = 2;
+                goto out;
+            }
+            if (!v[0]) {
+                code = sl_cli_usage("pull", "%s needs a %s", a, a[2] == 's' ? "folder" : "pattern");
+                goto out;
+            }
+            *list = sl_xrealloc((void *)*list, (*n + 1) * sizeof(**list));
+            (*list)[(*n)++] = v;
+        } else if (strcmp(a, "--cache") == 0) {
+            if (!(cache = sl_opt_value(&o, a))) {
+                code = 2;
+                goto out;
+            }
+            if (!cache[0]) {
+                code = sl_cli_usage("pull", "--cache needs a folder (or use --no-cache)");
+                goto out;
+            }
+        } else if (strcmp(a, "--no-cache") == 0) {
+            no_cache = true;
+        } else if (strcmp(a, "--limit-rate") == 0) {
+            const char *v = sl_opt_value(&o, a);
+            if (!v) {
+                code = 2;
+                goto out;
+            }
+            if (sl_client_parse_rate(v, &rate, &err)) {
+                code = sl_cli_usage("pull", "--limit-rate: %s", err.msg);
+                goto out;
+            }
+        } else if (strcmp(a, "--retry-for") == 0) {
+            const char *v = sl_opt_value(&o, a);
+            if (!v) {
+                code = 2;
+                goto out;
+            }
+            if (sl_client_parse_duration(v, &retry_for, &err)) {
+                code = sl_cli_usage("pull", "--retry-for: %s", err.msg);
                 goto out;
             }
         } else {
@@ -156,12 +229,24 @@ int sl_cmd_pull(int argc, char **argv)
         code = sl_cli_fail(&err);
         goto out;
     }
+    if (cache && no_cache) {
+        code = sl_cli_usage("pull", "--cache and --no-cache cannot be combined");
+        goto out;
+    }
+    sl_client_set_transfer(cl, rate, retry_for);
     memset(&po, 0, sizeof(po));
     po.org = org;
     po.name = name;
     po.rev = rev;
     po.dest = dest_arg ? dest_arg : name;
     po.progress = true;
+    po.cache_dir = no_cache ? "" : cache;
+    po.include = inc;
+    po.ninclude = ninc;
+    po.exclude = exc;
+    po.nexclude = nexc;
+    po.seeds = seeds;
+    po.nseeds = nseeds;
     if (sl_client_pull(cl, &po, &result, &err)) {
         code = sl_cli_fail(&err);
         goto out;
@@ -176,6 +261,9 @@ int sl_cmd_pull(int argc, char **argv)
         json_object_set(out, "commit", json_object_get(result, "commit"));
         json_object_set(out, "files", json_object_get(result, "files"));
         json_object_set(out, "bytes_downloaded", json_object_get(result, "bytes_downloaded"));
+        json_object_set(out, "bytes_reused", json_object_get(result, "bytes_reused"));
+        json_object_set(out, "bytes_total", json_object_get(result, "bytes_total"));
+        json_object_set(out, "bad_local_chunks", json_object_get(result, "bad_local_chunks"));
         if (license)
             json_object_set_new(out, "license", json_string(license));
         if (json_is_integer(json_object_get(result, "fingerprint_recipient")))
@@ -194,6 +282,9 @@ int sl_cmd_pull(int argc, char **argv)
                    (long long)json_integer_value(json_object_get(result, "fingerprint_recipient")));
     }
 out:
+    free((void *)inc);
+    free((void *)exc);
+    free((void *)seeds);
     free(license);
     json_decref(result);
     sl_client_free(cl);

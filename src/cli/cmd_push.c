@@ -154,6 +154,8 @@ int sl_cmd_push(int argc, char **argv)
     struct sl_error err;
     size_t len;
     bool json = false, force = false, is_opt;
+    uint64_t rate = 0;
+    double retry_for = SL_CLIENT_RETRY_FOR_DEFAULT;
     int code = 0;
 
     sl_error_clear(&err);
@@ -181,6 +183,22 @@ int sl_cmd_push(int argc, char **argv)
         } else if (strcmp(a, "--license") == 0) {
             if (!(license_file = sl_opt_value(&o, a)))
                 goto usage;
+        } else if (strcmp(a, "--limit-rate") == 0) {
+            const char *v = sl_opt_value(&o, a);
+            if (!v)
+                goto usage;
+            if (sl_client_parse_rate(v, &rate, &err)) {
+                code = sl_cli_usage("push", "--limit-rate: %s", err.msg);
+                goto out;
+            }
+        } else if (strcmp(a, "--retry-for") == 0) {
+            const char *v = sl_opt_value(&o, a);
+            if (!v)
+                goto usage;
+            if (sl_client_parse_duration(v, &retry_for, &err)) {
+                code = sl_cli_usage("push", "--retry-for: %s", err.msg);
+                goto out;
+            }
         } else {
             code = sl_cli_usage("push", "unknown option %s", a);
             goto out;
@@ -235,6 +253,7 @@ int sl_cmd_push(int argc, char **argv)
         code = sl_cli_fail(&err);
         goto out;
     }
+    sl_client_set_transfer(cl, rate, retry_for);
     memset(&po, 0, sizeof(po));
     po.org = org;
     po.name = name;

@@ -217,7 +217,7 @@ static const char man_help[] =
 
 static const char push_help[] =
     "usage: sluice push ORG/NAME PATH [--facts FILE] [--tier TIER] [--license FILE]\n"
-    "                   [--force] [--json]\n"
+    "                   [--force] [--limit-rate RATE] [--retry-for DURATION] [--json]\n"
     "\n"
     "Publishes a new version of ORG/NAME. PATH is a folder (every regular file under\n"
     "it, recursively; names starting with '.', unfinished pulls (*.sluice-part) and\n"
@@ -239,6 +239,8 @@ static const char push_help[] =
     "  --force         move main to the new version even when its tier is stricter\n"
     "                  than main's (without it the version is stored, main stays and\n"
     "                  the answer says why)\n"
+    "  --limit-rate RATE     bytes per second over all streams: 500K, 2M (1024-based)\n"
+    "  --retry-for DURATION  keep retrying through failures this long (default 10m)\n"
     "  --json          model, version, commit, tier, min_tier, floor_tier, held_by,\n"
     "                  bytes_total, bytes_uploaded, files, bytes_local, on_main,\n"
     "                  main_version, main_note, facts_note, log_index, log_proof,\n"
@@ -249,23 +251,67 @@ static const char push_help[] =
     "local I/O failure.\n";
 
 static const char pull_help[] =
-    "usage: sluice pull ORG/NAME[@REV] [--dest DIR] [--json]\n"
+    "usage: sluice pull ORG/NAME[@REV] [--dest DIR] [--include GLOB]... [--exclude GLOB]...\n"
+    "                   [--seed DIR]... [--cache DIR | --no-cache] [--limit-rate RATE]\n"
+    "                   [--retry-for DURATION] [--json]\n"
     "\n"
     "Downloads a model version into DIR (default ./NAME). REV is a ref (default\n"
     "main), a version number (v3) or a commit digest; files are fetched from the\n"
     "commit REV resolves to, so a ref that moves meanwhile cannot mix versions.\n"
-    "Files already in DIR with the right SHA-256 are skipped; the others are fetched\n"
+    "Files already in DIR with the right SHA-256 are skipped. Of an open or click\n"
+    "version only the chunks no local file holds are downloaded (the files in DIR,\n"
+    "an earlier version say, and in --seed folders; every reused chunk is checked),\n"
     "with parallel ranged requests into PATH.sluice-part (progress beside it in\n"
     "PATH.sluice-part.state, so an interrupted pull resumes), verified and renamed\n"
     "into place. A file whose bytes do not match its SHA-256 is deleted (exit 1).\n"
     "\n"
-    "  --dest DIR   where to write (created if missing)\n"
-    "  --json       commit, files [{path, size, sha256, downloaded}],\n"
-    "               bytes_downloaded\n"
+    "  --dest DIR            where to write (created if missing)\n"
+    "  --include GLOB        pull only matching paths (repeatable; Hugging Face\n"
+    "                        rules: '*' matches '/', a trailing '/' is a folder)\n"
+    "  --exclude GLOB        skip matching paths (repeatable; wins over --include)\n"
+    "  --seed DIR            another folder whose files may hold chunks (read only)\n"
+    "  --cache DIR           chunk lists of local files (default\n"
+    "                        $XDG_CACHE_HOME/sluice/scan-cache); --no-cache: none\n"
+    "  --limit-rate RATE     bytes per second over all streams: 500K, 2M (1024-based)\n"
+    "  --retry-for DURATION  keep retrying through failures this long (default 10m)\n"
+    "  --json                commit, files [{path, size, sha256, downloaded}],\n"
+    "                        bytes_downloaded, bytes_reused, bytes_total,\n"
+    "                        bad_local_chunks\n"
     "\n"
     "Open models need no token; other tiers answer with what to do (exit 1). A\n"
-    "gated version's license (`sluice license get`) is saved as DIR/LICENSE.sluice,\n"
-    "checked against the server's key, which is pinned at first contact.\n";
+    "gated version is always fetched whole (copies are fingerprinted); its license\n"
+    "(`sluice license get`) is saved as DIR/LICENSE.sluice, checked against the\n"
+    "server's key, which is pinned at first contact.\n";
+
+static const char export_help[] =
+    "usage: sluice export ORG/NAME[@REV] --out FILE [--seed DIR]... [--json]\n"
+    "\n"
+    "Writes one file that carries a version to a machine with no link to the\n"
+    "server (docs/bundle.md): a tar whose first entry is a manifest, then the\n"
+    "server's key, a checkpoint signed with it, the version's log entry and its\n"
+    "inclusion proof, for a gated copy the signed manifest of your copy and your\n"
+    "license (the copy stays fingerprinted), then the files as you may have them.\n"
+    "The files are pulled first into FILE.sluice-export (kept to resume when\n"
+    "anything fails; --seed as for pull); FILE is written atomically.\n";
+
+static const char verify_bundle_help[] =
+    "usage: sluice verify-bundle FILE [--key VKEY|KEYFILE] [--json]\n"
+    "\n"
+    "Checks a bundle with no network: its key is the trusted one (--key, or the\n"
+    "key pinned for its server at an earlier contact), the checkpoint is signed\n"
+    "with it and not older than the one this machine verified, the version's log\n"
+    "entry is included in it, and every file hashes to the logged digest (a gated\n"
+    "copy: to the signed manifest of the copy). Exit 0 verified, 1 a check failed,\n"
+    "2 a malformed bundle (truncated, entries out of order or duplicated, unsafe\n"
+    "names, sizes that disagree with the manifest), naming the entry.\n";
+
+static const char import_help[] =
+    "usage: sluice import FILE --dest DIR [--key VKEY|KEYFILE] [--json]\n"
+    "\n"
+    "Verifies a bundle as verify-bundle does while unpacking it into a staging\n"
+    "folder inside DIR, and moves the files into DIR only when everything holds;\n"
+    "nothing is written outside DIR. A gated copy's license is saved as\n"
+    "DIR/LICENSE.sluice.\n";
 
 static const char accept_help[] =
     "usage: sluice accept ORG/NAME[@REV] [--show] [--json]\n"
@@ -498,6 +544,11 @@ const struct sl_cli_cmd sl_cli_commands[] = {
     {"push", sl_cmd_push, "upload a model version (only missing chunks) and see its decision",
      push_help},
     {"pull", sl_cmd_pull, "download a model version, resumably and verified", pull_help},
+    {"export", sl_cmd_export, "write a version, its proofs and key into one offline bundle",
+     export_help},
+    {"verify-bundle", sl_cmd_verify_bundle, "check an offline bundle with no network",
+     verify_bundle_help},
+    {"import", sl_cmd_import, "verify an offline bundle and unpack it", import_help},
     {"accept", sl_cmd_accept, "accept a model's click-through license", accept_help},
     {"access", sl_cmd_access, "request, decide and review gated access to a model", access_help},
     {"license", sl_cmd_license, "get, show and verify signed licenses", license_help},

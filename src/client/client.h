@@ -64,6 +64,25 @@ enum sl_err sl_client_new(const char *url, const char *token, struct sl_client *
                           struct sl_error *err);
 void sl_client_free(struct sl_client *cl);
 
+/* Transfer politeness for push and pull: `rate` caps the bytes per second
+ * of all the client's parallel transfers together (0 = no limit);
+ * `retry_for` is how many seconds a transfer keeps retrying through
+ * connection failures and 408/429/5xx answers since it last moved a byte
+ * (0 = no retries). New clients have no limit and 600 s. */
+#define SL_CLIENT_RETRY_FOR_DEFAULT 600.0
+void sl_client_set_transfer(struct sl_client *cl, uint64_t rate, double retry_for);
+
+/* Parses a rate in curl's --limit-rate syntax: a whole number of bytes per
+ * second with an optional suffix K, M, G (1024-based, either case), such as
+ * "500K" or "2M". Zero, fractions, signs, other suffixes and values over
+ * 1 TiB/s are SL_EUSAGE naming the text. */
+enum sl_err sl_client_parse_rate(const char *s, uint64_t *out, struct sl_error *err);
+
+/* Parses a duration: a whole number with a unit s, m or h ("30s", "10m",
+ * "1h"; a bare number is seconds), at most 7 days; "0" is allowed. Other
+ * text is SL_EUSAGE naming it. */
+enum sl_err sl_client_parse_duration(const char *s, double *seconds, struct sl_error *err);
+
 /* The JSON body of the last request the server refused (its `error`,
  * `message`, and for a refused version the `decision`), or NULL. Owned by
  * the client; valid until its next request. */
@@ -124,16 +143,68 @@ struct sl_pull_opts {
     const char *org, *name, *rev;
     const char *dest; /* folder to write into (created) */
     bool progress;
-    int streams;           /* parallel downloads; 0 = 4 */
-    uint64_t segment;      /* bytes per ranged request; 0 = 64 MiB */
-    const char *cache_dir; /* scan cache folder; NULL = the default, "" = none */
+    int streams;              /* parallel downloads; 0 = 4 */
+    uint64_t segment;         /* bytes per ranged request; 0 = 64 MiB */
+    const char *cache_dir;    /* scan cache folder (chunk lists of local files); NULL = the
+                                 default $XDG_CACHE_HOME/sluice/scan-cache, "" = none */
+    const char *const *seeds; /* more folders whose files may hold chunks */
+    size_t nseeds;
+    const char *const *include, *const *exclude; /* glob patterns (HF rules) */
+    size_t ninclude, nexclude;
 };
 
-/* Pulls a version into `dest`. `*result` (new reference): `commit`, `files`
- * [{`path`, `size`, `sha256`, `downloaded`}], `bytes_downloaded`, and
- * `model`, `version`, `tier` for the human summary. */
+/* Pulls a version into `dest`: the files selected by the patterns that are
+ * not already there, fetching only the chunks no local file holds (open and
+ * click versions; the destination's files and `seeds` are the local files)
+ * and verifying each file's SHA-256 before it replaces anything. `*result`
+ * (new reference): `commit`, `files` [{`path`, `size`, `sha256`,
+ * `downloaded`}], `bytes_downloaded` (from the network in this run),
+ * `bytes_reused` (from local files), `bytes_total` (of the selected
+ * files), `bad_local_chunks` (local copies that failed their check and
+ * were fetched), and `model`, `version`, `tier` for the human summary. */
 enum sl_err sl_client_pull(struct sl_client *cl, const struct sl_pull_opts *o, json_t **result,
                            struct sl_error *err);
+
+/* ---- offline bundles (bundle.c; docs/bundle.md) ---- */
+
+struct sl_export_opts {
+    const char *org, *name, *rev;
+    const char *out;          /* the bundle file, written atomically */
+    const char *const *seeds; /* folders whose files may hold chunks */
+    size_t nseeds;
+    bool progress;
+};
+
+/* Pulls a version as the caller may have it (into OUT.sluice-export, kept
+ * for a resume when anything fails) and writes the bundle: a tar whose
+ * first entry is the manifest, then the server's key, a checkpoint signed
+ * with it, the version's log entry and its inclusion proof, for a gated
+ * copy the signed manifest of the copy and the caller's license, then the
+ * files. `*result` (new reference): model, version, commit, tier,
+ * log_index, checkpoint_size, files (count), out, and the pull's
+ * bytes_downloaded and bytes_reused. */
+enum sl_err sl_client_export(struct sl_client *cl, const struct sl_export_opts *o, json_t **result,
+                             struct sl_error *err);
+
+struct sl_bundle_opts {
+    const char *file; /* the bundle */
+    const char *key;  /* trusted vkey text, or NULL for the key pinned for its server */
+    const char *dest; /* NULL: verify only; else import into this folder */
+};
+
+/* Verifies a bundle with no network, in one pass: entries in the
+ * manifest's order with its sizes and digests, safe names, no duplicates;
+ * the bundle's key is the trusted one; the checkpoint is signed with it and
+ * not older than the one this machine verified for that server; the entry
+ * is included in it and is the publication of this version; every file
+ * hashes to the logged digest (a gated copy: to the signed manifest of the
+ * copy, whose license must be signed too). With `dest` the files are
+ * written to a staging folder inside it and moved into place only when
+ * everything holds. Malformed bundles are SL_EINPUT (exit 2) naming the
+ * entry; failed checks SL_EREFUSED (exit 1) with a `kind`. `*result` (new
+ * reference): model, version, commit, tier, server, log_index,
+ * checkpoint_size, files [{path, size, sha256}], verified, dest. */
+enum sl_err sl_bundle_verify(const struct sl_bundle_opts *o, json_t **result, struct sl_error *err);
 
 struct sl_license_check;
 

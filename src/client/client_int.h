@@ -50,6 +50,7 @@ struct sl_curl_api {
     CURLMsg *(*multi_info_read)(CURLM *m, int *left);
     CURLMcode (*multi_cleanup)(CURLM *m);
     const char *(*multi_strerror)(CURLMcode c);
+    CURLcode (*easy_pause)(CURL *h, int bitmask);
 };
 
 /* Loads libcurl.so.4 (or libcurl-gnutls.so.4) once and returns the table.
@@ -64,7 +65,20 @@ struct sl_client {
     char *auth_header;  /* "Authorization: Bearer ..." or NULL */
     CURL *easy;         /* reused for one-at-a-time requests (keeps the connection) */
     json_t *last_error; /* JSON body of the last refused one-at-a-time request */
+    /* Transfer politeness (sl_client_set_transfer). */
+    uint64_t rate;    /* bytes per second over all transfers, 0 = no limit */
+    double retry_for; /* seconds a transfer keeps retrying through failures */
+    double tokens;    /* the rate limit's bucket, in bytes (may run into debt) */
+    double refilled;  /* when the bucket was last refilled (sl__cl_now) */
 };
+
+/* The rate limit: takes `n` bytes from the client's bucket. Returns false
+ * (and sets `s->paused`) when the bucket is empty; the caller's libcurl
+ * callback must then return CURL_WRITEFUNC_PAUSE or CURL_READFUNC_PAUSE and
+ * the pool resumes the transfer when the bucket has refilled. Always true
+ * without a limit. */
+struct sl_pool_slot;
+bool sl__cl_rate_take(struct sl_client *cl, struct sl_pool_slot *s, size_t n);
 
 /* Largest JSON answer read into memory. */
 #define SL_CLIENT_JSON_MAX (256u << 20)
@@ -118,8 +132,12 @@ bool sl__cl_http_retryable(CURLcode cc, long status);
 
 /* A pool of parallel transfers over one curl multi handle. Jobs are handed
  * out in order; a job whose `finish` asks for a retry goes back to the
- * queue after a back-off (0.5 s doubling, at most SL_POOL_TRIES tries). */
-#define SL_POOL_TRIES 6
+ * queue after a back-off with full jitter (uniform in [0, min(30 s,
+ * 0.5 s * 2^n)], at least a server's Retry-After), for as long as the
+ * client's retry budget (sl_client_set_transfer) allows since the job last
+ * moved a byte. */
+#define SL_POOL_BACKOFF_BASE 0.5
+#define SL_POOL_BACKOFF_CAP  30.0
 
 struct sl_pool_slot {
     CURL *easy;
@@ -129,7 +147,8 @@ struct sl_pool_slot {
     char *body; /* error answer text (capped), for messages */
     size_t body_len;
     bool busy;
-    int index; /* 0..streams-1, for the caller's per-slot state */
+    bool paused; /* by the rate limit (sl__cl_rate_take) */
+    int index;   /* 0..streams-1, for the caller's per-slot state */
 };
 
 enum sl_pool_verdict { SL_POOL_DONE, SL_POOL_RETRY, SL_POOL_FAIL };
@@ -155,6 +174,15 @@ void sl__cl_pool_slot_body(struct sl_pool_slot *s, const char *p, size_t n);
 
 /* Monotonic seconds. */
 double sl__cl_now(void);
+
+/* ---- pull (pull.c) ---- */
+
+/* One --include/--exclude pattern against a manifest path, with Hugging
+ * Face's rules (huggingface_hub filter_repo_objects): fnmatch without
+ * FNM_PATHNAME or FNM_PERIOD ('*' also matches '/'), case-sensitive,
+ * backslash is not an escape but '/', and a pattern ending in '/' matches
+ * everything under that folder. */
+bool sl__cl_glob_match(const char *pat, const char *path);
 
 /* ---- paths (path.c) ---- */
 
@@ -313,12 +341,34 @@ void sl__cl_frame_header(unsigned char out[SL_FRAME_HEADER], const unsigned char
  * requests. */
 size_t sl__cl_plan_requests(const uint32_t *lens, size_t n, uint64_t max, size_t *starts);
 
+/* ---- offline bundles (bundle.c; docs/bundle.md) ----
+ *
+ * A ustar archive, entries in this order (a pax 'x' header with only
+ * path= and size= precedes an entry whose name is 100 bytes or more or
+ * whose size is 8 GiB or more; mode 0644, uid/gid 0, mtime 0):
+ *
+ *   NAME                 SIZE      DESCRIPTION
+ *   sluice-bundle.json   <=16 MiB  {format "sluice-bundle/1", model, version,
+ *                                   commit, tier, server, log_index,
+ *                                   entries [{name, size, sha256}] (the rest,
+ *                                   in order)}
+ *   server.vkey          <=16 MiB  the server's vkey and '\n'
+ *   checkpoint           <=16 MiB  signed checkpoint note
+ *   log/version.json     <=16 MiB  the version.published entry, exact bytes
+ *   log/version.proof    <=16 MiB  {index, size, proof [base64]}
+ *   copy-manifest.note   <=16 MiB  gated only: signed manifest of the copy
+ *   LICENSE.sluice       <=16 MiB  gated only: the exporter's license note
+ *   files/PATH           any       each file of the version
+ *   (two zero blocks)
+ */
+
 /* ---- progress bar (progress.c) ---- */
 
 struct sl_cl_progress {
     bool on;
     const char *label;
     uint64_t total, done, base; /* base: bytes already done at start */
+    uint64_t reused;            /* of them, copied from local files */
     double start, last;
     int width; /* of the last line drawn */
 };

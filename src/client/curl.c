@@ -46,6 +46,7 @@ static const struct {
     SYM(multi_info_read, "curl_multi_info_read"),
     SYM(multi_cleanup, "curl_multi_cleanup"),
     SYM(multi_strerror, "curl_multi_strerror"),
+    SYM(easy_pause, "curl_easy_pause"),
 };
 
 static struct sl_curl_api api;

@@ -38,6 +38,7 @@ enum sl_err sl_client_new(const char *url, const char *token, struct sl_client *
     cl = sl_xcalloc(1, sizeof(*cl));
     cl->c = c;
     cl->url = sl_xstrdup(url);
+    cl->retry_for = SL_CLIENT_RETRY_FOR_DEFAULT;
     if (token && token[0])
         cl->auth_header = sl_xasprintf("Authorization: Bearer %s", token);
     cl->easy = c->easy_init();
@@ -62,6 +63,114 @@ void sl_client_free(struct sl_client *cl)
     }
     free(cl->url);
     free(cl);
+}
+
+void sl_client_set_transfer(struct sl_client *cl, uint64_t rate, double retry_for)
+{
+    cl->rate = rate;
+    cl->retry_for = retry_for < 0 ? 0 : retry_for;
+    cl->tokens = 0;
+    cl->refilled = sl__cl_now();
+}
+
+#define RATE_MAX (1ull << 40)
+
+enum sl_err sl_client_parse_rate(const char *s, uint64_t *out, struct sl_error *err)
+{
+    uint64_t v = 0, mult = 1;
+    const char *p = s;
+
+    if (!s || !(*p >= '0' && *p <= '9'))
+        goto bad;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > RATE_MAX)
+            goto bad;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p == 'k' || *p == 'K')
+        mult = 1024;
+    else if (*p == 'm' || *p == 'M')
+        mult = 1024 * 1024;
+    else if (*p == 'g' || *p == 'G')
+        mult = 1024ull * 1024 * 1024;
+    else if (*p)
+        goto bad;
+    if (*p && p[1])
+        goto bad;
+    if (v == 0)
+        return sl_error_set(err, SL_EUSAGE,
+                            "rate \"%s\": must be more than zero (leave the option out for no "
+                            "limit)",
+                            s);
+    if (v > RATE_MAX / mult)
+        goto bad;
+    *out = v * mult;
+    return SL_OK;
+bad:
+    return sl_error_set(err, SL_EUSAGE,
+                        "rate \"%s\": expected bytes per second as a whole number with an "
+                        "optional K, M or G (1024-based), such as 500K or 2M",
+                        s ? s : "");
+}
+
+enum sl_err sl_client_parse_duration(const char *s, double *seconds, struct sl_error *err)
+{
+    uint64_t v = 0, mult = 1;
+    const char *p = s;
+
+    if (!s || !(*p >= '0' && *p <= '9'))
+        goto bad;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > 7ull * 86400)
+            goto bad;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p == 's')
+        mult = 1;
+    else if (*p == 'm')
+        mult = 60;
+    else if (*p == 'h')
+        mult = 3600;
+    else if (*p)
+        goto bad;
+    if (*p && p[1])
+        goto bad;
+    if (v * mult > 7ull * 86400)
+        goto bad;
+    *seconds = (double)(v * mult);
+    return SL_OK;
+bad:
+    return sl_error_set(err, SL_EUSAGE,
+                        "duration \"%s\": expected a whole number with s, m or h (such as "
+                        "30s, 10m or 1h), at most 7 days",
+                        s ? s : "");
+}
+
+static void rate_refill(struct sl_client *cl)
+{
+    double now = sl__cl_now();
+    /* A burst of a tenth of a second (at least 16 KiB) keeps the average
+     * exact over any window longer than that. */
+    double burst = (double)cl->rate / 10.0 < 16384.0 ? 16384.0 : (double)cl->rate / 10.0;
+
+    cl->tokens += (now - cl->refilled) * (double)cl->rate;
+    if (cl->tokens > burst)
+        cl->tokens = burst;
+    cl->refilled = now;
+}
+
+bool sl__cl_rate_take(struct sl_client *cl, struct sl_pool_slot *s, size_t n)
+{
+    if (!cl->rate)
+        return true;
+    rate_refill(cl);
+    if (cl->tokens <= 0) {
+        s->paused = true;
+        return false;
+    }
+    /* The bucket may run into debt by one delivery: the next ones wait. */
+    cl->tokens -= (double)n;
+    return true;
 }
 
 enum sl_err sl__cl_url_escape(struct sl_buf *b, const char *s, bool keep_slash)
@@ -106,8 +215,9 @@ void sl__cl_http_setup(struct sl_client *cl, CURL *h, const char *url, struct cu
     /* Redirects are not followed: the token must only go where it was sent. */
     c->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     c->easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    c->easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024L);
-    c->easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024L);
+    /* Under a rate limit small deliveries keep the pace even. */
+    c->easy_setopt(h, CURLOPT_BUFFERSIZE, cl->rate ? 16L * 1024L : 512L * 1024L);
+    c->easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, cl->rate ? 16L * 1024L : 1024L * 1024L);
     if (low_speed_secs > 0) {
         c->easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
         c->easy_setopt(h, CURLOPT_LOW_SPEED_TIME, low_speed_secs);
@@ -388,12 +498,34 @@ struct retry {
     double not_before;
 };
 
+/* Per job: consecutive failures and when the first of them happened. */
+struct jobfail {
+    unsigned n;
+    double since;
+};
+
+static double jitter(unsigned n)
+{
+    unsigned char r[4];
+    double cap = SL_POOL_BACKOFF_BASE, u;
+
+    for (unsigned i = 1; i < n && cap < SL_POOL_BACKOFF_CAP; i++)
+        cap *= 2;
+    if (cap > SL_POOL_BACKOFF_CAP)
+        cap = SL_POOL_BACKOFF_CAP;
+    sl_random(r, sizeof(r));
+    u = (double)((uint32_t)r[0] | (uint32_t)r[1] << 8 | (uint32_t)r[2] << 16 |
+                 (uint32_t)r[3] << 24) /
+        4294967296.0;
+    return u * cap;
+}
+
 enum sl_err sl__cl_pool_run(struct sl_client *cl, size_t njobs, int streams,
                             const struct sl_pool_ops *ops, void *ctx, struct sl_error *err)
 {
     const struct sl_curl_api *c = cl->c;
     struct sl_pool_slot *slots;
-    unsigned char *tries = sl_xcalloc(njobs ? njobs : 1, 1);
+    struct jobfail *fails = sl_xcalloc(njobs ? njobs : 1, sizeof(*fails));
     struct retry *retries = sl_xcalloc(njobs ? njobs : 1, sizeof(*retries));
     size_t nretries = 0, next = 0, busy = 0;
     double last_tick = 0;
@@ -409,9 +541,13 @@ enum sl_err sl__cl_pool_run(struct sl_client *cl, size_t njobs, int streams,
         rc = sl_error_set(err, SL_ENOMEM, "libcurl could not create a multi handle");
         goto out;
     }
+    if (cl->rate) {
+        cl->tokens = 0;
+        cl->refilled = sl__cl_now();
+    }
     for (;;) {
         double now = sl__cl_now();
-        int running = 0;
+        int running = 0, paused = 0;
         CURLMsg *msg;
         int left;
         CURLMcode mc;
@@ -441,6 +577,7 @@ enum sl_err sl__cl_pool_run(struct sl_client *cl, size_t njobs, int streams,
             s->job = job;
             s->errbuf[0] = '\0';
             s->body_len = 0;
+            s->paused = false;
             rc = ops->start(ctx, s, job, err);
             if (rc)
                 break;
@@ -458,6 +595,20 @@ enum sl_err sl__cl_pool_run(struct sl_client *cl, size_t njobs, int streams,
             break;
         if (busy == 0 && nretries == 0 && next >= njobs)
             break;
+        /* Transfers the rate limit paused go on once the bucket refills. */
+        if (cl->rate) {
+            rate_refill(cl);
+            for (int i = 0; i < streams; i++) {
+                if (!slots[i].busy || !slots[i].paused)
+                    continue;
+                if (cl->tokens > 0) {
+                    slots[i].paused = false;
+                    c->easy_pause(slots[i].easy, CURLPAUSE_CONT);
+                }
+                if (slots[i].paused)
+                    paused++;
+            }
+        }
         mc = c->multi_perform(m, &running);
         if (mc != CURLM_OK) {
             rc = sl_error_set(err, SL_EINTERNAL, "libcurl: %s", c->multi_strerror(mc));
@@ -467,6 +618,7 @@ enum sl_err sl__cl_pool_run(struct sl_client *cl, size_t njobs, int streams,
             struct sl_pool_slot *s = NULL;
             char *priv = NULL;
             long status = 0;
+            curl_off_t down = 0, up = 0, after = 0;
             enum sl_pool_verdict v;
             struct sl_error e;
             if (msg->msg != CURLMSG_DONE)
@@ -474,21 +626,45 @@ enum sl_err sl__cl_pool_run(struct sl_client *cl, size_t njobs, int streams,
             c->easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
             s = (struct sl_pool_slot *)(void *)priv;
             c->easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+            c->easy_getinfo(msg->easy_handle, CURLINFO_SIZE_DOWNLOAD_T, &down);
+            c->easy_getinfo(msg->easy_handle, CURLINFO_SIZE_UPLOAD_T, &up);
+            c->easy_getinfo(msg->easy_handle, CURLINFO_RETRY_AFTER, &after);
             sl_error_clear(&e);
             v = ops->finish(ctx, s, msg->data.result, status, &e);
             c->multi_remove_handle(m, s->easy);
             c->slist_free_all(s->headers);
             s->headers = NULL;
             s->busy = false;
+            s->paused = false;
             busy--;
-            if (v == SL_POOL_RETRY && ++tries[s->job] >= SL_POOL_TRIES)
-                v = SL_POOL_FAIL;
             if (v == SL_POOL_RETRY) {
-                double wait = 0.5 * (double)(1u << (tries[s->job] - 1));
-                retries[nretries].job = s->job;
-                retries[nretries].not_before = sl__cl_now() + (wait > 8 ? 8 : wait);
-                nretries++;
-            } else if (v == SL_POOL_FAIL) {
+                struct jobfail *jf = &fails[s->job];
+                double t = sl__cl_now(), wait;
+                /* The budget runs from the first failure since the job
+                 * last moved bytes (a resumed range continues where the
+                 * failed one stopped). */
+                if (jf->n == 0 || (msg->data.result != CURLE_OK && (down > 0 || up > 0))) {
+                    jf->n = 0;
+                    jf->since = t;
+                }
+                jf->n++;
+                wait = jitter(jf->n);
+                if (after > 0 && (double)after > wait)
+                    wait = (double)after;
+                /* the last try comes when the budget ends, not before */
+                if (t + wait > jf->since + cl->retry_for)
+                    wait = jf->since + cl->retry_for - t;
+                if (t - jf->since >= cl->retry_for || wait < 0) {
+                    v = SL_POOL_FAIL;
+                    if (cl->retry_for > 0)
+                        sl_error_prefix(&e, "gave up after retrying for %.0f s", cl->retry_for);
+                } else {
+                    retries[nretries].job = s->job;
+                    retries[nretries].not_before = t + wait;
+                    nretries++;
+                }
+            }
+            if (v == SL_POOL_FAIL) {
                 if (e.code == SL_OK)
                     sl_error_set(&e, SL_EINTERNAL, "transfer failed");
                 if (err)
@@ -496,6 +672,8 @@ enum sl_err sl__cl_pool_run(struct sl_client *cl, size_t njobs, int streams,
                 rc = e.code;
                 break;
             }
+            if (v == SL_POOL_DONE)
+                fails[s->job].n = 0;
         }
         if (rc)
             break;
@@ -505,7 +683,9 @@ enum sl_err sl__cl_pool_run(struct sl_client *cl, size_t njobs, int streams,
             last_tick = now;
         }
         if (busy > 0) {
-            mc = c->multi_poll(m, NULL, 0, 100, NULL);
+            /* With paused transfers, look again soon: they wait for the
+             * bucket, not for the network. */
+            mc = c->multi_poll(m, NULL, 0, paused ? 5 : 100, NULL);
             if (mc != CURLM_OK) {
                 rc = sl_error_set(err, SL_EINTERNAL, "libcurl: %s", c->multi_strerror(mc));
                 break;
@@ -531,7 +711,7 @@ out:
         c->multi_cleanup(m);
     free(slots);
     free(retries);
-    free(tries);
+    free(fails);
     return rc;
 }
 

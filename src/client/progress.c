@@ -52,7 +52,7 @@ static void fmt_secs(double secs, char *buf, size_t len)
 
 static void draw(struct sl_cl_progress *p, double now)
 {
-    char line[160], d[32], t[32], r[32] = "", eta[48] = "", left_s[32];
+    char line[200], d[32], t[32], r[32] = "", eta[48] = "", left_s[32], ru[48] = "";
     double secs = now - p->start;
     int pct = p->total ? (int)((double)p->done * 100.0 / (double)p->total) : 100;
     int n;
@@ -70,9 +70,13 @@ static void draw(struct sl_cl_progress *p, double now)
             }
         }
     }
-    n = snprintf(line, sizeof(line), "%s %s / %s  %3d%%%s%s", p->label,
+    if (p->reused) {
+        char b[32];
+        snprintf(ru, sizeof(ru), "  (%s reused)", sl__cl_fmt_bytes(p->reused, b, sizeof(b)));
+    }
+    n = snprintf(line, sizeof(line), "%s %s / %s  %3d%%%s%s%s", p->label,
                  sl__cl_fmt_bytes(p->done, d, sizeof(d)), sl__cl_fmt_bytes(p->total, t, sizeof(t)),
-                 pct > 100 ? 100 : pct, r, eta);
+                 pct > 100 ? 100 : pct, r, eta, ru);
     if (n < 0)
         return;
     if (n >= (int)sizeof(line))

@@ -1,24 +1,32 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * sluice pull: read a version's file list, skip the files already present
- * with the right SHA-256, and download the rest with ranged GETs pinned to
- * the version's commit (a ref that moves meanwhile cannot mix versions),
- * several segments in parallel written with pwrite into DIR/path.sluice-part.
- * Each part file has a state file beside it,
+ * sluice pull: read a version's file list (narrowed by --include and
+ * --exclude), skip the files already present with the right SHA-256, and
+ * fetch the rest pinned to the version's commit (a ref that moves meanwhile
+ * cannot mix versions). When local files may hold some of the bytes (the
+ * destination's files, say an earlier version, and --seed folders), an
+ * open or click version's chunk list is read first and every chunk found
+ * locally is copied after its SHA-256 is checked; only the ranges still
+ * missing are downloaded, with ranged GETs, several in parallel, written
+ * with pwrite into DIR/path.sluice-part. Each part file has a state file
+ * beside it,
  *
- *   DIR/path.sluice-part.state: {"sha256": HEX, "size": N, "segment": S,
- *                                "done": [bytes done in segment 0, 1, ...]}
+ *   DIR/path.sluice-part.state: {"sha256": HEX, "size": N,
+ *                                "ranges": [[start, length], ...],
+ *                                "done": [bytes done in range 0, 1, ...]}
  *
- * rewritten atomically four times a second, so an interrupted pull resumes
- * without fetching finished bytes again. A second thread hashes each file
- * as its bytes arrive (in order, from the start, while the downloads go on);
- * a finished file is fsynced, its hash compared, renamed into place and its
- * folder fsynced; a hash mismatch deletes the part and fails.
+ * (the ranges cover the file in order), rewritten atomically four times a
+ * second, so an interrupted pull resumes without fetching finished bytes
+ * again. A second thread hashes each file as its bytes arrive (in order,
+ * from the start, while the downloads go on); a finished file is fsynced,
+ * its hash compared, renamed into place and its folder fsynced; a hash
+ * mismatch deletes the part and fails, leaving the old file untouched.
  */
 #include "client/client_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -34,6 +42,7 @@
 #include "common/io.h"
 #include "common/jsonout.h"
 #include "common/util.h"
+#include "store/store.h"
 #include "tlog/note.h"
 #include "common/banned.h"
 
@@ -46,6 +55,19 @@
 
 enum fstate { F_TODO, F_PRESENT, F_VERIFYING, F_DONE, F_FAILED };
 
+/* A byte range of a file and how much of it is written (from its start). */
+struct range {
+    uint64_t start, len, done;
+};
+
+/* A chunk some local file holds (the seed index, sorted by id). */
+struct seedchunk {
+    unsigned char id[SL_SHA256_LEN];
+    uint32_t len;
+    uint32_t file; /* into pull.seeds */
+    uint64_t off;
+};
+
 struct pfile {
     const char *path; /* into the version JSON */
     uint64_t size;
@@ -55,10 +77,14 @@ struct pfile {
     int dirfd, fd; /* parent folder and part file while downloading */
     const char *base;
     char *part, *statename;
-    uint64_t nseg, *done;
-    uint64_t segs_left;
-    uint64_t first_open; /* first segment not complete */
-    bool dirty;          /* state changed since last saved */
+    struct range *r; /* cover the file in order */
+    uint64_t nr;
+    uint64_t segs_left;         /* ranges not complete */
+    uint64_t first_open;        /* first range not complete */
+    struct sl_cl_chunk *chunks; /* the server's chunk list, when read */
+    size_t nchunks;
+    uint64_t reused; /* bytes copied from local files */
+    bool dirty;      /* state changed since last saved */
     /* Shared with the hashing thread. The main thread writes the bytes and
      * publishes how far they run unbroken from the start; once `complete`
      * is set, the hashing thread owns fd and dirfd. */
@@ -76,7 +102,7 @@ struct dl_slot {
     struct sl_pool_slot *ps;
     struct pfile *f;
     uint64_t seg_start, seg_len; /* the segment's place in the file */
-    uint64_t *done;              /* &f->done[seg] */
+    uint64_t *done;              /* &f->r[k].done */
     uint64_t from;               /* first byte asked for */
     bool ranged;
     long status; /* of the response being read */
@@ -96,10 +122,21 @@ struct pull {
     size_t nfiles;
     struct job *jobs;
     size_t njobs;
+    /* Local files whose chunks may be reused (built once, when needed). */
+    bool delta_ok; /* an open or click version: chunk lists exist */
+    bool seeds_built;
+    char **seeds;
+    bool *seed_fresh; /* chunked in this run, not taken from the cache */
+    size_t nseeds;
+    struct seedchunk *index;
+    size_t nindex;
+    int seed_fd;
+    uint32_t seed_open;
+    uint64_t reused, present, bad_seeds;
     struct dl_slot *slots;
     char *url_prefix;     /* .../versions/{commit}/files/ */
     uint32_t fingerprint; /* the recipient the manifest names, 0 when unmarked */
-    uint64_t total, done_before, written;
+    uint64_t total, done_before, written, selected;
     double last_save;
     struct sl_cl_progress bar;
 
@@ -115,10 +152,10 @@ struct pull {
     bool verify_failed;
 };
 
-static uint64_t seg_len(const struct pull *p, const struct pfile *f, uint64_t seg)
+static uint64_t seg_len(const struct pull *p, const struct pfile *f, uint64_t k)
 {
-    uint64_t start = seg * p->segment;
-    return f->size - start < p->segment ? f->size - start : p->segment;
+    (void)p;
+    return f->r[k].len;
 }
 
 /* ---- state files ---- */
@@ -160,16 +197,20 @@ out:
 
 static enum sl_err save_state(struct pull *p, struct pfile *f, struct sl_error *err)
 {
-    json_t *s = json_object(), *d = json_array();
+    json_t *s = json_object(), *d = json_array(), *rs = json_array();
     char *text;
     size_t len;
     enum sl_err rc;
 
+    (void)p;
     json_object_set_new(s, "sha256", json_string(f->hex));
     json_object_set_new(s, "size", json_integer((json_int_t)f->size));
-    json_object_set_new(s, "segment", json_integer((json_int_t)p->segment));
-    for (uint64_t i = 0; i < f->nseg; i++)
-        json_array_append_new(d, json_integer((json_int_t)f->done[i]));
+    for (uint64_t i = 0; i < f->nr; i++) {
+        json_array_append_new(d, json_integer((json_int_t)f->r[i].done));
+        json_array_append_new(
+            rs, json_pack("[I, I]", (json_int_t)f->r[i].start, (json_int_t)f->r[i].len));
+    }
+    json_object_set_new(s, "ranges", rs);
     json_object_set_new(s, "done", d);
     text = sl_json_dump(s, 0, &len);
     rc = write_at(f->dirfd, f->statename, text, len, err);
@@ -180,52 +221,73 @@ static enum sl_err save_state(struct pull *p, struct pfile *f, struct sl_error *
     return rc;
 }
 
-/* Reads the saved progress when it belongs to this file; otherwise all
- * segments start from zero. */
-static void load_state(struct pull *p, struct pfile *f)
+/* Reads the saved progress when it belongs to this file and its part file
+ * is there at full size: the ranges and how much of each is done. Returns
+ * false (nothing loaded) otherwise. */
+static bool load_state(struct pull *p, struct pfile *f)
 {
     int fd = openat(f->dirfd, f->statename, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     char *buf = NULL;
-    json_t *s = NULL, *d;
+    json_t *s = NULL, *d, *rs;
+    struct range *r = NULL;
     struct stat st;
-    ssize_t r;
+    ssize_t r_;
+    size_t n = 0;
+    uint64_t at = 0;
     bool ok = false;
 
-    memset(f->done, 0, f->nseg * sizeof(*f->done));
+    (void)p;
     if (fd < 0)
-        return;
+        return false;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > STATE_MAX)
         goto out;
     buf = sl_xmalloc((size_t)st.st_size + 1);
-    r = pread(fd, buf, (size_t)st.st_size, 0);
-    if (r != st.st_size)
+    r_ = pread(fd, buf, (size_t)st.st_size, 0);
+    if (r_ != st.st_size)
         goto out;
-    s = json_loadb(buf, (size_t)r, 0, NULL);
+    s = json_loadb(buf, (size_t)r_, 0, NULL);
     d = json_object_get(s, "done");
+    rs = json_object_get(s, "ranges");
     if (!s || !json_is_string(json_object_get(s, "sha256")) ||
         strcmp(json_string_value(json_object_get(s, "sha256")), f->hex) != 0 ||
         json_integer_value(json_object_get(s, "size")) != (json_int_t)f->size ||
-        json_integer_value(json_object_get(s, "segment")) != (json_int_t)p->segment ||
-        json_array_size(d) != f->nseg)
+        !json_is_array(rs) || json_array_size(d) != json_array_size(rs))
         goto out;
-    for (uint64_t i = 0; i < f->nseg; i++) {
+    n = json_array_size(rs);
+    if (n > f->size + 1)
+        goto out;
+    r = sl_xcalloc(n ? n : 1, sizeof(*r));
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(rs, i);
+        json_int_t a = json_integer_value(json_array_get(e, 0));
+        json_int_t l = json_integer_value(json_array_get(e, 1));
         json_int_t v = json_integer_value(json_array_get(d, i));
-        if (v < 0 || (uint64_t)v > seg_len(p, f, i))
+        if (json_array_size(e) != 2 || a < 0 || (uint64_t)a != at || l <= 0 ||
+            (uint64_t)l > f->size - at || v < 0 || v > l)
             goto out;
-        f->done[i] = (uint64_t)v;
+        r[i].start = (uint64_t)a;
+        r[i].len = (uint64_t)l;
+        r[i].done = (uint64_t)v;
+        at += (uint64_t)l;
     }
+    if (at != f->size)
+        goto out;
     /* The part file must be there, at its full size (it is allocated whole
      * when first opened). */
     if (fstatat(f->dirfd, f->part, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
         (uint64_t)st.st_size != f->size)
         goto out;
+    free(f->r);
+    f->r = r;
+    f->nr = n;
+    r = NULL;
     ok = true;
 out:
-    if (!ok)
-        memset(f->done, 0, f->nseg * sizeof(*f->done));
+    free(r);
     json_decref(s);
     free(buf);
     close(fd);
+    return ok;
 }
 
 /* ---- verification and rename (a thread) ---- */
@@ -245,6 +307,10 @@ static void cache_record(struct pull *p, struct pfile *f)
     sf.ino = (uint64_t)st.st_ino;
     sf.dev = (uint64_t)st.st_dev;
     memcpy(sf.sha, f->sha, SL_SHA256_LEN);
+    /* With the server's chunk list (checked: the file hashed right), a
+     * later delta pull need not read the file to know its chunks. */
+    sf.chunks = f->chunks;
+    sf.nchunks = f->nchunks;
     sl__cl_cache_put(p->cache, &sf);
     free(sf.src);
 }
@@ -398,9 +464,9 @@ static void advance(struct pull *p, struct pfile *f)
 {
     uint64_t pre;
 
-    while (f->first_open < f->nseg && f->done[f->first_open] == seg_len(p, f, f->first_open))
+    while (f->first_open < f->nr && f->r[f->first_open].done == seg_len(p, f, f->first_open))
         f->first_open++;
-    pre = f->first_open < f->nseg ? f->first_open * p->segment + f->done[f->first_open] : f->size;
+    pre = f->first_open < f->nr ? f->r[f->first_open].start + f->r[f->first_open].done : f->size;
     atomic_store(&f->prefix, pre);
 }
 
@@ -498,6 +564,8 @@ static size_t dl_write(char *ptr, size_t size, size_t n, void *ud)
         sl__cl_pool_slot_body(u->ps, ptr, len);
         return len;
     }
+    if (!sl__cl_rate_take(u->p->cl, u->ps, len))
+        return CURL_WRITEFUNC_PAUSE;
     if (*u->done + len > u->seg_len) {
         sl_error_set(&u->err, SL_EINTERNAL, "%s: the server sent more bytes than asked for",
                      u->f->path);
@@ -519,7 +587,7 @@ static size_t dl_write(char *ptr, size_t size, size_t n, void *ud)
     *u->done += len;
     u->p->written += len;
     u->f->dirty = true;
-    if (u->done == &u->f->done[u->f->first_open])
+    if (u->done == &u->f->r[u->f->first_open].done)
         advance(u->p, u->f);
     return len;
 }
@@ -542,9 +610,9 @@ static enum sl_err dl_start(void *ctx, struct sl_pool_slot *s, size_t job, struc
     u->p = p;
     u->ps = s;
     u->f = f;
-    u->seg_start = (uint64_t)j->seg * p->segment;
-    u->seg_len = seg_len(p, f, j->seg);
-    u->done = &f->done[j->seg];
+    u->seg_start = f->r[j->seg].start;
+    u->seg_len = f->r[j->seg].len;
+    u->done = &f->r[j->seg].done;
     u->from = u->seg_start + *u->done;
     u->ranged = !(u->from == 0 && u->seg_len == f->size);
     sl_buf_adds(&url, p->url_prefix);
@@ -809,10 +877,21 @@ static enum sl_err check_present(struct pull *p, struct pfile *f, struct sl_erro
     sf.ino = (uint64_t)st.st_ino;
     sf.dev = (uint64_t)st.st_dev;
     if (!(p->cache && p->root_real && sl__cl_cache_get(p->cache, &sf, false))) {
+        /* When local chunks may be reused, the same read also cuts the file
+         * into chunks and caches them, so indexing the destination later
+         * does not read it again (files changed in the last two seconds are
+         * not cached, as in the scan). */
+        bool chunks = p->delta_ok && p->cache && p->root_real;
+        struct timespec now;
         fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 || sl__cl_hash_fd(fd, f->path, f->size, sf.sha, NULL, NULL, NULL, NULL) != SL_OK)
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (fd < 0 || sl__cl_hash_fd(fd, f->path, f->size, sf.sha, chunks ? &sf.chunks : NULL,
+                                     chunks ? &sf.nchunks : NULL, NULL, NULL) != SL_OK)
             memset(sf.sha, 0, sizeof(sf.sha));
-        else if (p->cache && p->root_real && memcmp(sf.sha, f->sha, SL_SHA256_LEN) == 0)
+        else if (p->cache && p->root_real &&
+                 (memcmp(sf.sha, f->sha, SL_SHA256_LEN) == 0 ||
+                  (chunks &&
+                   sf.mtime_ns < (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - 2000000000LL)))
             sl__cl_cache_put(p->cache, &sf);
         if (fd >= 0)
             close(fd);
@@ -825,60 +904,359 @@ static enum sl_err check_present(struct pull *p, struct pfile *f, struct sl_erro
     return SL_OK;
 }
 
+/* ---- delta: chunks local files already hold ---- */
+
+static int cmp_seedchunk(const void *a, const void *b)
+{
+    return memcmp(((const struct seedchunk *)a)->id, ((const struct seedchunk *)b)->id,
+                  SL_SHA256_LEN);
+}
+
+/* Chunks every regular file under `folder` with the Xet rule (the scan
+ * cache spares files already known) and adds their chunks to the index. A
+ * folder that cannot be listed adds nothing: seeds are an optimisation. */
+static void add_seed_folder(struct pull *p, const char *folder)
+{
+    struct sl_scan scan;
+    struct sl_scan_opts so;
+    struct sl_error e;
+    struct stat st;
+
+    if (stat(folder, &st) != 0 || !S_ISDIR(st.st_mode))
+        return;
+    memset(&scan, 0, sizeof(scan));
+    memset(&so, 0, sizeof(so));
+    so.cache_dir = p->cache;
+    sl_error_clear(&e);
+    if (sl__cl_scan_list(folder, &scan, &e) != SL_OK || sl__cl_scan_hash(&scan, &so, &e) != SL_OK) {
+        sl__cl_scan_release(&scan);
+        return;
+    }
+    for (size_t i = 0; i < scan.nfiles; i++) {
+        struct sl_scan_file *f = &scan.files[i];
+        if (!f->nchunks)
+            continue;
+        p->seeds = sl_xrealloc(p->seeds, (p->nseeds + 1) * sizeof(*p->seeds));
+        p->seed_fresh = sl_xrealloc(p->seed_fresh, (p->nseeds + 1) * sizeof(*p->seed_fresh));
+        p->seeds[p->nseeds] = sl_xstrdup(f->src);
+        p->seed_fresh[p->nseeds] = !f->cached;
+        p->index = sl_xrealloc(p->index, (p->nindex + f->nchunks) * sizeof(*p->index));
+        for (size_t k = 0; k < f->nchunks; k++) {
+            struct seedchunk *c = &p->index[p->nindex++];
+            memcpy(c->id, f->chunks[k].id, SL_SHA256_LEN);
+            c->len = f->chunks[k].len;
+            c->off = f->chunks[k].off;
+            c->file = (uint32_t)p->nseeds;
+        }
+        p->nseeds++;
+    }
+    sl__cl_scan_release(&scan);
+}
+
+static void build_seeds(struct pull *p)
+{
+    if (p->seeds_built)
+        return;
+    p->seeds_built = true;
+    add_seed_folder(p, p->o->dest);
+    for (size_t i = 0; i < p->o->nseeds; i++)
+        add_seed_folder(p, p->o->seeds[i]);
+    if (p->nindex)
+        qsort(p->index, p->nindex, sizeof(*p->index), cmp_seedchunk);
+}
+
+/* Copies chunk `c` of `f` from a local file holding it, after checking its
+ * SHA-256 (a local file may have changed since it was indexed, or lie).
+ * Returns true when the bytes are in the part file. */
+static bool copy_local(struct pull *p, struct pfile *f, const struct sl_cl_chunk *c,
+                       unsigned char *buf)
+{
+    struct seedchunk key, *hit;
+    unsigned char got[SL_SHA256_LEN];
+    size_t lo, hi;
+
+    memcpy(key.id, c->id, SL_SHA256_LEN);
+    hit = bsearch(&key, p->index, p->nindex, sizeof(*p->index), cmp_seedchunk);
+    if (!hit)
+        return false;
+    /* any copy of it will do: step back to the first */
+    lo = (size_t)(hit - p->index);
+    while (lo > 0 && memcmp(p->index[lo - 1].id, c->id, SL_SHA256_LEN) == 0)
+        lo--;
+    for (hi = lo; hi < p->nindex && memcmp(p->index[hi].id, c->id, SL_SHA256_LEN) == 0; hi++) {
+        const struct seedchunk *sc = &p->index[hi];
+        ssize_t r;
+        if (sc->len != c->len)
+            continue;
+        if (p->seed_fd < 0 || p->seed_open != sc->file) {
+            if (p->seed_fd >= 0)
+                close(p->seed_fd);
+            p->seed_fd = open(p->seeds[sc->file], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            p->seed_open = sc->file;
+            if (p->seed_fd < 0)
+                continue;
+        }
+        r = pread(p->seed_fd, buf, c->len, (off_t)sc->off);
+        if (r != (ssize_t)c->len)
+            continue;
+        /* A chunk list from the cache may be stale or lie: check the bytes.
+         * One just computed from the file is checked by the file's own
+         * SHA-256 before the rename (a file changed meanwhile fails there). */
+        if (!p->seed_fresh[sc->file]) {
+            sl_sha256(buf, c->len, got);
+            if (memcmp(got, c->id, SL_SHA256_LEN) != 0) {
+                p->bad_seeds++;
+                continue;
+            }
+        }
+        for (size_t w = 0; w < c->len;) {
+            ssize_t n = pwrite(f->fd, buf + w, c->len - w, (off_t)(c->off + w));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return false;
+            w += (size_t)n;
+        }
+        return true;
+    }
+    return false;
+}
+
+/* Reads the chunk list of `f` (open and click versions) and checks it
+ * describes exactly `f->size` bytes in order. False when there is none. */
+static bool read_chunks(struct pull *p, struct pfile *f)
+{
+    struct sl_buf path = SL_BUF_INIT(4096);
+    json_t *a = NULL, *list, *e;
+    struct sl_error e2;
+    uint64_t at = 0;
+    size_t i;
+    bool ok = false;
+
+    sl_error_clear(&e2);
+    sl_buf_addf(&path, "/api/v1/models/%s/%s/versions/%s/chunks/", p->o->org, p->o->name,
+                p->commit);
+    sl__cl_url_escape(&path, f->path, true);
+    if (sl__cl_http_json(p->cl, "GET", sl_buf_cstr(&path), NULL, 0, 60, NULL, &a, &e2) != SL_OK)
+        goto out;
+    list = json_object_get(a, "chunks");
+    if (!json_is_array(list) ||
+        json_integer_value(json_object_get(a, "size")) != (json_int_t)f->size)
+        goto out;
+    f->nchunks = json_array_size(list);
+    if (f->nchunks > f->size)
+        goto out;
+    f->chunks = sl_xcalloc(f->nchunks ? f->nchunks : 1, sizeof(*f->chunks));
+    json_array_foreach(list, i, e)
+    {
+        json_int_t off = json_integer_value(json_array_get(e, 0));
+        json_int_t len = json_integer_value(json_array_get(e, 1));
+        const char *hex = json_string_value(json_array_get(e, 2));
+        if (off < 0 || (uint64_t)off != at || len <= 0 || len > SL_CDC_MAX || !hex ||
+            strlen(hex) != 64 || !sl_unhex(hex, 64, f->chunks[i].id, SL_SHA256_LEN))
+            goto out;
+        f->chunks[i].off = at;
+        f->chunks[i].len = (uint32_t)len;
+        at += (uint64_t)len;
+    }
+    ok = at == f->size;
+out:
+    if (!ok) {
+        free(f->chunks);
+        f->chunks = NULL;
+        f->nchunks = 0;
+    }
+    json_decref(a);
+    sl_buf_release(&path);
+    return ok;
+}
+
+static void add_range(struct pfile *f, uint64_t start, uint64_t len, bool done, uint64_t segment)
+{
+    /* network ranges are at most a segment long */
+    while (len > 0) {
+        uint64_t n = done || len <= segment ? len : segment;
+        f->r = sl_xrealloc(f->r, (f->nr + 1) * sizeof(*f->r));
+        f->r[f->nr].start = start;
+        f->r[f->nr].len = n;
+        f->r[f->nr].done = done ? n : 0;
+        f->nr++;
+        start += n;
+        len -= n;
+    }
+}
+
+/* Fills the part file of `f` from local chunks and leaves the ranges still
+ * to download. False when the delta path does not apply (no chunk list). */
+static bool plan_delta(struct pull *p, struct pfile *f, struct sl_error *err, enum sl_err *rc)
+{
+    unsigned char *buf;
+    uint64_t run_start = 0;
+    bool run_local = false;
+
+    *rc = SL_OK;
+    if (!read_chunks(p, f))
+        return false;
+    *rc = open_part(p, f, err);
+    if (*rc)
+        return true;
+    buf = sl_xmalloc(SL_CDC_MAX);
+    for (size_t i = 0; i <= f->nchunks; i++) {
+        bool local = i < f->nchunks && copy_local(p, f, &f->chunks[i], buf);
+        uint64_t at = i < f->nchunks ? f->chunks[i].off : f->size;
+        if (i == f->nchunks || (i > 0 && local != run_local)) {
+            if (at > run_start)
+                add_range(f, run_start, at - run_start, run_local, p->segment);
+            run_start = at;
+        }
+        if (local)
+            f->reused += f->chunks[i].len;
+        run_local = local;
+    }
+    free(buf);
+    p->reused += f->reused;
+    /* What was copied counts as done should the pull be interrupted. */
+    (void)save_state(p, f, NULL);
+    return true;
+}
+
+/* --include / --exclude with Hugging Face's rules: a path is kept when it
+ * matches any include (or there are none) and no exclude; matching is
+ * fnmatch without FNM_PATHNAME ('*' crosses '/'), case-sensitive, '\\'
+ * in a pattern is '/', and a pattern ending in '/' means everything under
+ * that folder. */
+bool sl__cl_glob_match(const char *pat, const char *path)
+{
+    size_t n = strlen(pat);
+    char *q = sl_xmalloc(n + 2);
+    bool hit;
+
+    for (size_t i = 0; i < n; i++)
+        q[i] = pat[i] == '\\' ? '/' : pat[i];
+    q[n] = '\0';
+    if (n && q[n - 1] == '/') {
+        q[n] = '*';
+        q[n + 1] = '\0';
+    }
+    hit = fnmatch(q, path, FNM_NOESCAPE) == 0;
+    free(q);
+    return hit;
+}
+
+static bool selected(const struct sl_pull_opts *o, const char *path)
+{
+    bool keep = o->ninclude == 0;
+
+    for (size_t i = 0; i < o->ninclude && !keep; i++)
+        keep = sl__cl_glob_match(o->include[i], path);
+    for (size_t i = 0; i < o->nexclude && keep; i++)
+        keep = !sl__cl_glob_match(o->exclude[i], path);
+    return keep;
+}
+
+static enum sl_err select_files(struct pull *p, struct sl_error *err)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < p->nfiles; i++) {
+        if (!selected(p->o, p->files[i].path)) {
+            free(p->files[i].part);
+            free(p->files[i].statename);
+            continue;
+        }
+        p->files[kept++] = p->files[i];
+    }
+    if (kept == 0 && p->nfiles > 0) {
+        size_t n = p->nfiles;
+        p->nfiles = 0;
+        return sl_error_set(err, SL_EUSAGE,
+                            "--include/--exclude select none of the version's %zu files", n);
+    }
+    p->nfiles = kept;
+    return SL_OK;
+}
+
 static enum sl_err plan(struct pull *p, struct sl_error *err)
 {
     uint64_t need = 0;
     struct statvfs vfs;
+    const char *tier = json_string_value(json_object_get(p->version, "tier"));
+    /* Only open and click versions have chunk lists: a gated copy carries
+     * its recipient's marks, so it is always fetched whole (ranges of the
+     * marked stream on resume). */
+    bool delta_ok = tier && (strcmp(tier, "open") == 0 || strcmp(tier, "click") == 0);
     enum sl_err rc;
 
+    p->delta_ok = delta_ok;
     p->jobs = NULL;
     for (size_t i = 0; i < p->nfiles; i++) {
         struct pfile *f = &p->files[i];
         rc = check_present(p, f, err);
         if (rc)
             return rc;
-        if (f->state == F_PRESENT)
+        if (f->state == F_PRESENT) {
+            p->present += f->size;
             continue;
+        }
         p->total += f->size;
-        f->nseg = f->size ? (f->size + p->segment - 1) / p->segment : 0;
-        f->done = sl_xcalloc(f->nseg ? f->nseg : 1, sizeof(*f->done));
         rc = sl__cl_open_parent(p->rootfd, f->path, &f->base, &f->dirfd, err);
         if (rc)
             return rc;
-        load_state(p, f);
-        for (uint64_t k = 0; k < f->nseg; k++) {
-            p->done_before += f->done[k];
-            if (f->done[k] < seg_len(p, f, k)) {
+        if (!load_state(p, f)) {
+            bool delta = false;
+            /* Local chunks are indexed once, when the first file needs
+             * bytes: a pull with everything present reads nothing more. */
+            if (delta_ok && f->size > 0)
+                build_seeds(p);
+            if (delta_ok && p->nindex && f->size > 0) {
+                delta = plan_delta(p, f, err, &rc);
+                if (rc)
+                    return rc;
+            }
+            if (!delta) {
+                free(f->r);
+                f->r = NULL;
+                f->nr = 0;
+                add_range(f, 0, f->size, false, p->segment);
+            }
+        }
+        for (uint64_t k = 0; k < f->nr; k++) {
+            p->done_before += f->r[k].done;
+            if (f->r[k].done < f->r[k].len) {
                 f->segs_left++;
-                need += seg_len(p, f, k) - f->done[k];
+                need += f->r[k].len - f->r[k].done;
             }
         }
         advance(p, f);
-        if (f->segs_left == 0 || atomic_load(&f->prefix) > 0) {
+        if (f->fd < 0 && (f->segs_left == 0 || atomic_load(&f->prefix) > 0)) {
             /* Empty, resumed or all there: the hashing thread reads it now. */
             f->fd = openat(f->dirfd, f->part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
             if (f->fd < 0)
                 return sl_error_set(err, SL_EIO, "%s%s: cannot open: %s", f->path, PART_SUFFIX,
                                     strerror(errno));
-        } else {
+        } else if (f->fd < 0) {
             /* Few descriptors stay open: the folder is opened again on start. */
             close(f->dirfd);
             f->dirfd = -1;
         }
         if (f->segs_left == 0)
             atomic_store(&f->complete, true);
-        verify_enqueue(p, i);
         if (f->segs_left == 0)
             continue;
         p->jobs = sl_xrealloc(p->jobs, (p->njobs + f->segs_left) * sizeof(*p->jobs));
-        for (uint64_t k = 0; k < f->nseg; k++) {
-            if (f->done[k] < seg_len(p, f, k)) {
+        for (uint64_t k = 0; k < f->nr; k++) {
+            if (f->r[k].done < f->r[k].len) {
                 p->jobs[p->njobs].file = (uint32_t)i;
                 p->jobs[p->njobs].seg = (uint32_t)k;
                 p->njobs++;
             }
         }
     }
+    /* Every local copy is made before any file is renamed into place (an
+     * earlier version being replaced may be the source of chunks). */
+    for (size_t i = 0; i < p->nfiles; i++)
+        if (p->files[i].state != F_PRESENT)
+            verify_enqueue(p, i);
     if (need && fstatvfs(p->rootfd, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < need) {
         char a[32], b[32];
         return sl_error_set(err, SL_ENOSPACE, "%s: %s free, %s needed", p->o->dest,
@@ -902,6 +1280,7 @@ enum sl_err sl_client_pull(struct sl_client *cl, const struct sl_pull_opts *o, j
     p.cl = cl;
     p.o = o;
     p.rootfd = -1;
+    p.seed_fd = -1;
     p.segment = o->segment ? o->segment : DEFAULT_SEGMENT;
     pthread_mutex_init(&p.lock, NULL);
     pthread_cond_init(&p.cond, NULL);
@@ -912,6 +1291,8 @@ enum sl_err sl_client_pull(struct sl_client *cl, const struct sl_pull_opts *o, j
         goto out;
     }
     rc = read_version(&p, err);
+    if (!rc)
+        rc = select_files(&p, err);
     if (rc)
         goto out;
     rc = sl__cl_mkdirs(o->dest, 0755, err);
@@ -926,7 +1307,7 @@ enum sl_err sl_client_pull(struct sl_client *cl, const struct sl_pull_opts *o, j
     if (o->cache_dir) {
         p.cache = o->cache_dir[0] ? sl_xstrdup(o->cache_dir) : NULL;
     } else {
-        char *st = sl__cl_state_dir();
+        char *st = sl__cl_xdg_dir("XDG_CACHE_HOME", ".cache");
         p.cache = st ? sl_xasprintf("%s/scan-cache", st) : NULL;
         free(st);
     }
@@ -948,6 +1329,8 @@ enum sl_err sl_client_pull(struct sl_client *cl, const struct sl_pull_opts *o, j
             streams = (int)p.njobs;
         p.slots = sl_xcalloc((size_t)streams, sizeof(*p.slots));
         sl__cl_progress_init(&p.bar, o->progress, "downloading", p.total);
+        p.bar.base = p.done_before;
+        p.bar.reused = p.reused;
         p.last_save = sl__cl_now();
         rc = sl__cl_pool_run(cl, p.njobs, streams, &ops, &p, err);
         save_dirty(&p);
@@ -984,6 +1367,14 @@ out:
         /* the licensee is told that the copy identifies them */
         json_object_set_new(res, "fingerprint_recipient",
                             p.fingerprint ? json_integer(p.fingerprint) : json_null());
+        json_object_set_new(res, "bytes_reused", json_integer((json_int_t)(p.reused + p.present)));
+        {
+            uint64_t total = 0;
+            for (i = 0; i < p.nfiles; i++)
+                total += p.files[i].size;
+            json_object_set_new(res, "bytes_total", json_integer((json_int_t)total));
+        }
+        json_object_set_new(res, "bad_local_chunks", json_integer((json_int_t)p.bad_seeds));
         for (i = 0; i < 3; i++) {
             static const char *const keys[] = {"model", "version", "tier"};
             json_t *v = json_object_get(p.version, keys[i]);
@@ -994,8 +1385,8 @@ out:
     for (size_t i = 0; i < p.nfiles; i++) {
         struct pfile *f = &p.files[i];
         uint64_t got = 0;
-        for (uint64_t k = 0; k < f->nseg; k++)
-            got += f->done[k];
+        for (uint64_t k = 0; k < f->nr; k++)
+            got += f->r[k].done;
         /* A part file that never received a byte (the download was refused,
          * say) is not worth keeping. */
         if (rc && f->segs_left > 0 && got == 0 && f->dirfd >= 0) {
@@ -1005,7 +1396,8 @@ out:
         close_file(f);
         free(p.files[i].part);
         free(p.files[i].statename);
-        free(p.files[i].done);
+        free(p.files[i].r);
+        free(p.files[i].chunks);
     }
     if (p.rootfd >= 0)
         close(p.rootfd);
@@ -1016,6 +1408,13 @@ out:
     free(p.url_prefix);
     free(p.cache);
     free(p.root_real);
+    for (size_t i = 0; i < p.nseeds; i++)
+        free(p.seeds[i]);
+    free(p.seeds);
+    free(p.seed_fresh);
+    free(p.index);
+    if (p.seed_fd >= 0)
+        close(p.seed_fd);
     json_decref(p.version);
     pthread_cond_destroy(&p.cond);
     pthread_mutex_destroy(&p.lock);

@@ -103,6 +103,7 @@ struct push;
 
 struct up_slot {
     struct push *p;
+    struct sl_pool_slot *ps;
     size_t job;
     size_t item, end;     /* items of the request still to frame */
     unsigned char *frame; /* header + chunk bytes */
@@ -177,6 +178,9 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
     struct up_slot *u = ud;
     size_t want = size * nitems, out = 0;
 
+    /* --limit-rate: wait for the bucket (the pool resumes the transfer) */
+    if (!sl__cl_rate_take(u->p->cl, u->ps, want))
+        return CURL_READFUNC_PAUSE;
     while (out < want) {
         size_t n;
         if (u->frame_pos == u->frame_len) {
@@ -242,6 +246,7 @@ static enum sl_err up_start(void *ctx, struct sl_pool_slot *s, size_t job, struc
     const struct sl_curl_api *c = p->cl->c;
 
     reset_slot(p, u, job);
+    u->ps = s;
     sl__cl_http_setup(p->cl, s->easy, p->chunks_url, &s->headers,
                       "Content-Type: application/octet-stream", 120);
     c->easy_setopt(s->easy, CURLOPT_POST, 1L);

@@ -375,3 +375,51 @@ void sl_h_file(struct sl_req *q)
     if (!q->head && len > SMALL_FILE)
         q->bytes = 0; /* counted as the reader sends */
 }
+
+/* GET .../versions/{rev}/chunks/{path*}: the file's chunks in order, so a
+ * client holding some of them (an earlier version, another file) fetches
+ * only the byte ranges it lacks with ranged GETs on the files route, which
+ * apply every check of a download. The router has already applied the
+ * download rule (P_DOWNLOAD). Only open and click versions have one: a
+ * gated copy carries its recipient's marks, so its bytes differ from the
+ * stored chunks, and publishing the stored chunks' digests would be a
+ * content oracle for a model whose bytes are not public. */
+void sl_h_file_chunks(struct sl_req *q)
+{
+    struct sl_registry *r = q->srv->r;
+    struct sl_file_ref f;
+    struct sl_chunk_ref *c = NULL;
+    struct sl_error err;
+    size_t n = 0;
+    json_t *out, *list;
+    char hex[65];
+
+    sl_error_clear(&err);
+    if (strcmp(q->v.tier, "open") != 0 && strcmp(q->v.tier, "click") != 0) {
+        q->x_error = "NoChunkList";
+        sl_reply_status(q, 409, "conflict",
+                        "%s/%s: a %s version has no chunk list (its copies may be "
+                        "fingerprinted); download the files whole",
+                        q->org, q->name, q->v.tier);
+        return;
+    }
+    if (sl_reg_file(r, q->v.version_id, q->path, &f, &err) != SL_OK) {
+        q->x_error = "EntryNotFound";
+        sl_reply_error(q, &err);
+        return;
+    }
+    if (sl_reg_chunk_list(r, f.blob_id, &c, &n, &err) != SL_OK) {
+        sl_reply_error(q, &err);
+        return;
+    }
+    list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        sl_hex(c[i].id, sizeof(c[i].id), hex);
+        json_array_append_new(list, json_pack("[I, I, s]", (json_int_t)c[i].file_offset,
+                                              (json_int_t)c[i].length, hex));
+    }
+    free(c);
+    out = json_pack("{s:s, s:s, s:I, s:s, s:o}", "commit", q->v.commit, "path", q->path, "size",
+                    (json_int_t)f.size, "sha256", f.sha256, "chunks", list);
+    sl_reply_json(q, 200, out);
+}

@@ -176,6 +176,7 @@ void sl_h_hf_list(struct sl_req *q);
 void sl_h_whoami(struct sl_req *q);
 void sl_h_decision(struct sl_req *q);
 void sl_h_file(struct sl_req *q);
+void sl_h_file_chunks(struct sl_req *q);
 void sl_h_missing(struct sl_req *q);
 void sl_h_chunks(struct sl_req *q);
 void sl_h_commit(struct sl_req *q);

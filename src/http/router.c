@@ -98,6 +98,9 @@ const struct sl_route sl_routes[] = {
     {"GET HEAD", "/{org}/{name}/raw/{rev}/{path*}", sl_h_file, P_DOWNLOAD, BODY_NONE, S_READ},
     {"GET", "/api/models", sl_h_hf_list, P_NONE, BODY_NONE, S_READ},
     {"GET", "/api/whoami-v2", sl_h_whoami, P_USER, BODY_NONE, S_READ},
+    /* delta pulls (docs/api.md) */
+    {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/chunks/{path*}", sl_h_file_chunks,
+     P_DOWNLOAD, BODY_NONE, S_READ},
     {NULL, NULL, NULL, P_NONE, BODY_NONE, S_READ},
 };
 

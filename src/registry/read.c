@@ -297,6 +297,50 @@ enum sl_err sl_reg_runs(struct sl_registry *r, int64_t blob_id, uint64_t start, 
     return SL_OK;
 }
 
+enum sl_err sl_reg_chunk_list(struct sl_registry *r, int64_t blob_id, struct sl_chunk_ref **out,
+                              size_t *nout, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    struct sl_chunk_ref *v = NULL;
+    size_t n = 0, cap = 0;
+    int row;
+
+    *out = NULL;
+    *nout = 0;
+    if (!db)
+        return err->code;
+    st = sl_db_stmt(db,
+                    "SELECT bc.file_offset, c.length, c.hash FROM blob_chunks bc JOIN chunks c ON "
+                    "c.id = bc.chunk_id WHERE bc.blob_id = ? ORDER BY bc.idx",
+                    err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, blob_id);
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        size_t hl = 0;
+        const void *h = sl_stmt_col_blob(st, 2, &hl);
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            v = sl_xrealloc(v, cap * sizeof(*v));
+        }
+        v[n].file_offset = (uint64_t)sl_stmt_col_int(st, 0);
+        v[n].length = (uint32_t)sl_stmt_col_int(st, 1);
+        memset(v[n].id, 0, sizeof(v[n].id));
+        if (h && hl == sizeof(v[n].id))
+            memcpy(v[n].id, h, hl);
+        n++;
+    }
+    sl_stmt_done(st);
+    if (row < 0) {
+        free(v);
+        return err->code;
+    }
+    *out = v;
+    *nout = n;
+    return SL_OK;
+}
+
 enum sl_err sl_reg_read_run(struct sl_registry *r, const struct sl_run *run, uint64_t offset,
                             void *buf, size_t n, struct sl_error *err)
 {

@@ -202,6 +202,19 @@ struct sl_run {
 enum sl_err sl_reg_runs(struct sl_registry *r, int64_t blob_id, uint64_t start, uint64_t end,
                         struct sl_run **runs, size_t *n, struct sl_error *err);
 
+/* One chunk of a stored file: where it sits in the file, its length and its
+ * SHA-256 (raw). */
+struct sl_chunk_ref {
+    uint64_t file_offset;
+    uint32_t length;
+    unsigned char id[32];
+};
+
+/* The chunks of blob `blob_id` in file order (a delta pull's map of the
+ * file: docs/api.md). The caller frees `*chunks`. */
+enum sl_err sl_reg_chunk_list(struct sl_registry *r, int64_t blob_id, struct sl_chunk_ref **chunks,
+                              size_t *n, struct sl_error *err);
+
 /* Reads `n` bytes of a run at `offset` inside it. */
 enum sl_err sl_reg_read_run(struct sl_registry *r, const struct sl_run *run, uint64_t offset,
                             void *buf, size_t n, struct sl_error *err);

@@ -31,6 +31,9 @@ def references(text):
         yield t.split("#")[0], text.count("\n", 0, m.start()) + 1
     for m in re.finditer(r"`([^`\s]+)`", text):
         t = m.group(1)
+        line_end = text.find("\n", m.end())
+        if "<!-- names, not files -->" in text[text.rfind("\n", 0, m.start()) + 1:line_end]:
+            continue  # e.g. entry names inside a bundle
         if not t.endswith(EXT) or any(c in t for c in "*{}<>$[]|,=:"):
             continue
         if t.startswith(("-", "/", "~")) or (t.startswith(".") and not t.startswith("../")):

@@ -37,7 +37,8 @@ SMALL_FACTS = {"params": 4224, "training": {"tokens": 1e9}}
 PUSH_KEYS = {"model", "version", "commit", "tier", "min_tier", "bytes_total", "bytes_uploaded", "floor_tier",
              "decision", "held_by", "files", "bytes_local", "on_main", "main_version", "main_note",
              "facts_note", "log_index", "log_proof"}
-PULL_KEYS = {"commit", "files", "bytes_downloaded"}
+PULL_KEYS = {"commit", "files", "bytes_downloaded", "bytes_reused", "bytes_total",
+             "bad_local_chunks"}
 HEX = set("0123456789abcdef")
 COUNTER = itertools.count(1)
 
