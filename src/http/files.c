@@ -181,7 +181,19 @@ static void headers(struct sl_req *q, struct MHD_Response *resp, const struct sl
     sl_mhd->add_response_header(resp, "ETag", etag);
     sl_mhd->add_response_header(resp, "X-Linked-Etag", etag);
     sl_mhd->add_response_header(resp, "X-Linked-Size", size);
-    sl_mhd->add_response_header(resp, "X-Repo-Commit", q->v.commit);
+    {
+        /* a licensee's marked copy is known by its own commit id, as in
+         * model info, so Hugging Face caches keep it apart (`recipient`
+         * says whether this file is marked) */
+        char commit[65];
+        bool marked = false;
+        struct sl_error ignore;
+        /* every file of the copy, marked or not, names it */
+        if (strcmp(q->v.tier, "gated") != 0 || q->who.user_id == 0 ||
+            sl_reg_copy_commit(q->srv->r, &q->who, &q->v, commit, &marked, &ignore) != SL_OK)
+            snprintf(commit, sizeof(commit), "%s", q->v.commit);
+        sl_mhd->add_response_header(resp, "X-Repo-Commit", commit);
+    }
     sl_mhd->add_response_header(resp, "Accept-Ranges", "bytes");
     if (recipient) {
         /* tell the licensee, and keep shared caches from handing this copy

@@ -378,8 +378,15 @@ void sl_h_hf_paths_info(struct sl_req *q)
         time_t t = (time_t)q->v.created;
         gmtime_r(&t, &tm);
         strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+        char commit[65];
+        bool marked = false;
+        struct sl_error ignore;
         snprintf(title, sizeof(title), "version %lld", (long long)q->v.seq);
-        last = json_pack("{s:s, s:s, s:s}", "id", q->v.commit, "title", title, "date", ts);
+        /* a licensee's copy is known by its own commit id (model info's
+         * sha, X-Repo-Commit): the JS client keeps the snapshot under it */
+        if (sl_reg_copy_commit(q->srv->r, &q->who, &q->v, commit, &marked, &ignore) != SL_OK)
+            snprintf(commit, sizeof(commit), "%s", q->v.commit);
+        last = json_pack("{s:s, s:s, s:s}", "id", commit, "title", title, "date", ts);
     }
     json_array_foreach(want, k, w)
     {

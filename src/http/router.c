@@ -399,7 +399,11 @@ bool sl_permitted(struct sl_req *q)
         if (p == P_DOWNLOAD && sl_cache_get(q, &q->v, &q->file, &q->cached_bytes))
             q->cached = true;
         else if (sl_reg_resolve(r, q->org, q->name, q->rev ? q->rev : "main", &q->v, &err) !=
-                 SL_OK) {
+                     SL_OK &&
+                 /* a licensee's own copy commit (sl_reg_copy_commit) */
+                 !(err.code == SL_ENOTFOUND && q->v.model_id && q->rev &&
+                   sl_reg_resolve_copy(r, &q->who, q->org, q->name, q->rev, &q->v, &err) ==
+                       SL_OK)) {
             q->x_error = q->v.model_id ? "RevisionNotFound" : "RepoNotFound";
             sl_reply_error(q, &err);
             return false;

@@ -1579,3 +1579,94 @@ out:
     json_decref(matched);
     return rc;
 }
+
+/* ---- the commit a licensee's copy is known by ---- */
+
+/* "sluice copy v1\n" + commit + "\n" + recipient, hashed: one id per
+ * recipient and version, so that Hugging Face clients, whose caches keep
+ * snapshots by commit, never hand one licensee's marked copy to another. */
+static void copy_commit(const char *commit, int64_t recipient, char out[65])
+{
+    char msg[128];
+    unsigned char h[32];
+    int n = snprintf(msg, sizeof(msg), "sluice copy v1\n%s\n%lld", commit, (long long)recipient);
+
+    sl_sha256(msg, (size_t)n, h);
+    sl_hex(h, 32, out);
+}
+
+enum sl_err sl_reg_copy_commit(struct sl_registry *r, const struct sl_principal *p,
+                               const struct sl_version_ref *v, char out[65], bool *marked,
+                               struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_error ignore;
+    char hint[8];
+    int64_t recipient = 0;
+    enum sl_err rc;
+
+    *marked = false;
+    snprintf(out, 65, "%s", v->commit);
+    if (!db)
+        return err->code;
+    if (strcmp(v->tier, "gated") != 0 || p->user_id == 0 ||
+        sl_reg_may_download(r, p, v, "the model", hint, sizeof(hint), &ignore) != SL_OK)
+        return SL_OK;
+    rc = marked_for(r, db, p, v, &recipient, err);
+    if (rc || recipient == 0)
+        return rc;
+    copy_commit(v->commit, recipient, out);
+    *marked = true;
+    return SL_OK;
+}
+
+enum sl_err sl_reg_resolve_copy(struct sl_registry *r, const struct sl_principal *p,
+                                const char *org, const char *name, const char *rev,
+                                struct sl_version_ref *v, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    struct sl_stmt *st;
+    int64_t org_id = 0, model_id = 0, recipient = 0;
+    char found[65] = "";
+    int row;
+    enum sl_err rc;
+
+    if (!db)
+        return err->code;
+    if (p->user_id == 0 || strlen(rev) != 64)
+        return sl_error_set(err, SL_ENOTFOUND, "no revision %s", rev);
+    rc = sl_reg_model_id(r, org, name, &org_id, &model_id, err);
+    if (rc)
+        return rc;
+    st = sl_db_stmt(db, "SELECT id FROM fp_recipients WHERE model_id = ? AND user_id = ?", err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, p->user_id);
+    row = sl_stmt_step(st, err);
+    if (row == 1)
+        recipient = sl_stmt_col_int(st, 0);
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    if (recipient == 0)
+        return sl_error_set(err, SL_ENOTFOUND, "no revision %.64s of %s/%s", rev, org, name);
+    st = sl_db_stmt(db, "SELECT commit_hash FROM versions WHERE model_id = ?", err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        char c[65];
+        copy_commit(sl_stmt_col_text(st, 0), recipient, c);
+        if (strcmp(c, rev) == 0) {
+            snprintf(found, sizeof(found), "%s", sl_stmt_col_text(st, 0));
+            break;
+        }
+    }
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    if (!found[0])
+        return sl_error_set(err, SL_ENOTFOUND, "no revision %.64s of %s/%s", rev, org, name);
+    return sl_reg_resolve(r, org, name, found, v, err);
+}

@@ -166,9 +166,16 @@ json_t *sl_reg_hf_info(struct sl_registry *r, const struct sl_principal *p,
         struct sl_error derr;
         sl_error_clear(&derr);
         (void)sl_reg_downloads(r, v->model_id, 0, &recent, &all, &derr);
+        char sha[65];
+        bool marked = false;
+        struct sl_error cerr;
+        sl_error_clear(&cerr);
+        /* a licensee of marked copies sees the commit id of their own copy */
+        if (!p || sl_reg_copy_commit(r, p, v, sha, &marked, &cerr) != SL_OK)
+            snprintf(sha, sizeof(sha), "%s", v->commit);
         info = json_pack(
             "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:I, s:I, s:i, s:[], s:o}", "_id",
-            oid, "id", id, "modelId", id, "author", org, "sha", v->commit, "lastModified",
+            oid, "id", id, "modelId", id, "author", org, "sha", sha, "lastModified",
             iso(v->created, ts, sizeof(ts)), "createdAt", created[0] ? created : ts, "private", 0,
             "disabled", 0, "gated",
             strcmp(v->tier, "open") == 0 ? json_false() : json_string("manual"), "downloads",

@@ -460,6 +460,21 @@ enum sl_err sl_reg_copy_sha256(struct sl_registry *r, const struct sl_principal 
                                const struct sl_file_ref *f, char hex[65], uint32_t *recipient,
                                struct sl_error *err);
 
+/* The commit id `p` knows version `v` by on the Hugging Face routes: for a
+ * licensee who receives fingerprinted copies (`*marked`), an id of their
+ * own copy (SHA-256 of the commit and their recipient), so clients that keep
+ * snapshots by commit (huggingface_hub, @huggingface/hub) never serve one
+ * licensee's copy to another from a shared cache; else the commit. */
+enum sl_err sl_reg_copy_commit(struct sl_registry *r, const struct sl_principal *p,
+                               const struct sl_version_ref *v, char out[65], bool *marked,
+                               struct sl_error *err);
+
+/* Resolves a copy commit (above) of `p` on ORG/NAME to its version;
+ * SL_ENOTFOUND when REV is none of p's copy commits. */
+enum sl_err sl_reg_resolve_copy(struct sl_registry *r, const struct sl_principal *p,
+                                const char *org, const char *name, const char *rev,
+                                struct sl_version_ref *v, struct sl_error *err);
+
 /* The caller's manifest of version `v`: a signed note listing the SHA-256 of
  * every file as the caller receives it (marked copies included), computed
  * once per recipient and file. */

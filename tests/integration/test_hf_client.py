@@ -402,6 +402,35 @@ class HfClient(unittest.TestCase):
         for name in ("config.json", "sub/dir/extra.txt"):  # never marked
             self.assertEqual(files[name], want[name], name)
 
+    def test_gated_shared_cache_two_grantees(self):
+        # issue 12 item 1 with the unmodified client: two licensees share one
+        # cacheDir; each ends up with their own marked bytes, exactly what a
+        # `sluice pull` of their own gives them, never the other's copy
+        cache = os.path.join(self.tmp, "gated-shared-cache")
+        pub_env = self.srv.client_env(self.alice, os.path.join(self.tmp, "home"))
+        got, pulled = {}, {}
+        for name in ("gina", "hank"):
+            tok = self.srv.add_user(name)
+            env = self.srv.client_env(tok, os.path.join(self.tmp, "home-" + name))
+            r = st.run("access", "request", "acme/gated", "--purpose", "a shared cache", env=env)
+            self.assertEqual(r.rc, 0, repr(r))
+            r = st.run("access", "approve", "acme/gated", name, env=pub_env)
+            self.assertEqual(r.rc, 0, repr(r))
+            (res,) = self.js("acme/gated", [{"op": "snapshot", "cacheDir": cache}],
+                             token=hf_token(tok))
+            got[name] = self.ok(res, "snapshotDownload(gated) by %s into a shared cache" % name)
+            dest = os.path.join(self.tmp, "pull-" + name)
+            r = st.run("pull", "acme/gated", "--dest", dest, env=env, timeout=120)
+            self.assertEqual(r.rc, 0, repr(r))
+            pulled[name] = sv.tree_digest(dest)
+        for name in ("gina", "hank"):
+            self.assertIn("model.safetensors", got[name]["files"], (name, got[name]))
+            self.assertEqual(got[name]["files"]["model.safetensors"],
+                             pulled[name]["model.safetensors"], name)
+        self.assertNotEqual(got["gina"]["files"]["model.safetensors"],
+                            got["hank"]["files"]["model.safetensors"],
+                            "the second licensee got the first one's marked copy from the cache")
+
     def test_sluice_token_form(self):
         # the client itself refuses "sl_..." before sending it: that is why
         # sluice accepts "hf_" + the same secret
