@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `sluice serve [--data DIR] [--listen HOST:PORT] [--origin NAME]
- * [--policy-dir DIR] [--threads N] [--drain SECONDS]`.
+ * [--policy-dir DIR] [--threads N] [--drain SECONDS] [--store URL]`.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -40,6 +40,7 @@ int sl_cmd_serve(int argc, char **argv)
 {
     struct sl_opt o;
     const char *a, *data = NULL, *listen = "127.0.0.1:8080", *origin = NULL, *policy_dir = NULL;
+    const char *store = NULL;
     bool is_opt;
     struct sl_server_opts so;
     struct sl_registry_opts ro;
@@ -63,7 +64,8 @@ int sl_cmd_serve(int argc, char **argv)
         }
         if (strcmp(a, "--data") == 0 || strcmp(a, "--listen") == 0 || strcmp(a, "--origin") == 0 ||
             strcmp(a, "--policy-dir") == 0 || strcmp(a, "--threads") == 0 ||
-            strcmp(a, "--drain") == 0 || strcmp(a, "--ready-fd") == 0) {
+            strcmp(a, "--drain") == 0 || strcmp(a, "--ready-fd") == 0 ||
+            strcmp(a, "--store") == 0) {
             if (!(val = sl_opt_value(&o, a))) {
                 code = 2;
                 goto out;
@@ -80,6 +82,8 @@ int sl_cmd_serve(int argc, char **argv)
             origin = val;
         else if (strcmp(a, "--policy-dir") == 0)
             policy_dir = val;
+        else if (strcmp(a, "--store") == 0)
+            store = val;
         else if (!parse_uint(val, 3600, &v)) {
             code = sl_cli_usage("serve", "%s wants a small number, got \"%s\"", a, val);
             goto out;
@@ -100,6 +104,7 @@ int sl_cmd_serve(int argc, char **argv)
     ro.origin = origin;
     ro.packs = ps;
     ro.create = true;
+    ro.store = store;
     if (sl_registry_open(data, &ro, &r, token, &err) != SL_OK) {
         ps = ro.packs; /* not taken over */
         goto fail;

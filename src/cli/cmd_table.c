@@ -72,6 +72,7 @@ static const char policy_help[] =
 static const char serve_help[] =
     "usage: sluice serve [--data DIR] [--listen HOST:PORT] [--origin NAME]\n"
     "                    [--policy-dir DIR] [--threads N] [--drain SECONDS]\n"
+    "                    [--store URL]\n"
     "\n"
     "Runs the registry server (HTTP API in docs/api.md). The first start creates the\n"
     "data folder (SQLite database, pack files, the server's Ed25519 key) and the\n"
@@ -83,13 +84,16 @@ static const char serve_help[] =
     "  --policy-dir DIR  extra policy packs (as for classify)\n"
     "  --threads N       worker threads (default: one per CPU)\n"
     "  --drain SECONDS   on SIGTERM, how long requests in flight may take (default 10)\n"
+    "  --store URL       where pack bytes live: file:PATH (default DIR/packs) or\n"
+    "                    s3://BUCKET/PREFIX (credentials and endpoint from AWS_*\n"
+    "                    variables; docs/storage.md). Exit 3 when it is unreachable\n"
     "\n"
     "Logs one JSON line per request on stderr. Serves open versions to anyone;\n"
     "other tiers answer 401/403 naming the tier and what to do (tiered access:\n"
     "docs/access.md). Not yet: fingerprinted downloads (a later issue).\n";
 
 static const char admin_help[] =
-    "usage: sluice admin COMMAND [--data DIR] [--json]\n"
+    "usage: sluice admin COMMAND [--data DIR] [--store URL] [--json]\n"
     "\n"
     "  user add NAME [--email E] [--affiliation A] [--country CC] [--admin]\n"
     "  user remove NAME     its tokens stop working at once; its memberships go\n"
@@ -110,10 +114,11 @@ static const char admin_help[] =
     "                     (older than the grace period, default 86400), rewrites mostly\n"
     "                     dead packs, deletes retired packs; reads and writes go on\n"
     "  fsck               re-hashes every stored chunk and file and checks every\n"
-    "                     reference; exit 1 when anything is wrong\n"
+    "                     reference; exit 1 when anything is wrong; lists objects in\n"
+    "                     the store that are not sluice packs (never removed)\n"
     "\n"
     "Admin commands work on the data folder directly (--data, $SLUICE_DATA or\n"
-    "./sluice-data), also while the server runs.\n";
+    "./sluice-data), also while the server runs; give them the server's --store.\n";
 
 static const char login_help[] =
     "usage: sluice login URL --token TOKEN\n"

@@ -1,0 +1,226 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A throwaway S3 server for the tests: moto on a free 127.0.0.1 port, and a
+small fault-injecting HTTP proxy in front of it (Python 3 standard library,
+plus moto, which is preinstalled on the test machines: it cannot be installed
+from a package registry here).
+
+    m = s3fixture.Moto().start()     # fails with a clear sentence when moto is missing
+    m.create_bucket("b")
+    env = m.env()                    # AWS_* variables for sluice --store s3://b/...
+    p = s3fixture.FaultProxy(m.url).start()   # 503 SlowDown for paths with "fault503-"
+    m.stop(); p.stop()
+
+moto checks no signatures (docs/storage.md says which servers the S3 back end
+is written for); the tests exercise the S3 API, not moto's quirks.
+"""
+import http.client
+import http.server
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+MISSING = ("the S3 tests need the moto S3 server (`moto_server` or `python3 -m moto.server`), "
+           "which is not installed here: install moto with its server extra "
+           "(pip install 'moto[server]') in the Python on PATH")
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def moto_command():
+    """The command that starts moto, or raises AssertionError(MISSING)."""
+    exe = shutil.which("moto_server")
+    if exe:
+        return [exe]
+    for py in (shutil.which("python3"), sys.executable):
+        if py and subprocess.run([py, "-c", "import moto.server"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL).returncode == 0:
+            return [py, "-m", "moto.server"]
+    raise AssertionError(MISSING)
+
+
+def _request(port, method, path, body=None, headers=None, timeout=10):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+class Moto:
+    """One moto server process."""
+
+    def __init__(self):
+        self.proc = None
+        self.port = None
+        self.log = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self, timeout=30):
+        cmd = moto_command()
+        last = ""
+        for _ in range(3):
+            self.port = free_port()
+            self.log = tempfile.TemporaryFile()
+            env = dict(os.environ)
+            for k in list(env):
+                if k.lower().endswith("_proxy"):
+                    del env[k]
+            self.proc = subprocess.Popen(cmd + ["-H", "127.0.0.1", "-p", str(self.port)],
+                                         stdout=self.log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=env)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    status, _ = _request(self.port, "GET", "/moto-api/", timeout=2)
+                    if status < 500:
+                        return self
+                except OSError:
+                    time.sleep(0.05)
+            self.stop()
+            last = "moto did not come up on port %d" % self.port
+        raise AssertionError(last)
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.proc = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def create_bucket(self, name):
+        status, body = _request(self.port, "PUT", "/" + name)
+        assert status == 200, "creating bucket %s: HTTP %d %r" % (name, status, body[:300])
+
+    def put_object(self, bucket, key, data):
+        status, body = _request(self.port, "PUT", "/%s/%s" % (bucket, key), body=data)
+        assert status == 200, "PUT %s/%s: HTTP %d %r" % (bucket, key, status, body[:300])
+
+    def get_object(self, bucket, key):
+        return _request(self.port, "GET", "/%s/%s" % (bucket, key))
+
+    def list_keys(self, bucket, prefix=""):
+        """Every key in BUCKET under PREFIX (ListObjectsV2, all pages)."""
+        keys, token = [], None
+        while True:
+            q = {"list-type": "2", "prefix": prefix}
+            if token:
+                q["continuation-token"] = token
+            status, body = _request(self.port, "GET",
+                                    "/%s?%s" % (bucket, urllib.parse.urlencode(q)))
+            assert status == 200, body[:300]
+            text = body.decode("utf-8")
+            keys += [k.split("</Key>")[0] for k in text.split("<Key>")[1:]]
+            if "<IsTruncated>true</IsTruncated>" not in text:
+                return keys
+            token = text.split("<NextContinuationToken>")[1].split("<")[0]
+
+    def env(self, endpoint=None):
+        """The AWS CLI variables sluice reads for an s3:// store."""
+        return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": endpoint or self.url}
+
+
+class FaultProxy:
+    """An HTTP proxy in front of an S3 server that answers 503 SlowDown, the
+    way S3 throttles, to requests whose path contains "fault503-" (the first
+    two times each method and full path is seen) or "always503-" (every time), and
+    relays everything else. `seen` counts requests per method+path."""
+
+    def __init__(self, upstream):
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self.seen = {}
+        self.lock = threading.Lock()
+        self.server = None
+        self.port = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                key = self.command + " " + self.path
+                with proxy.lock:
+                    proxy.seen[key] = count = proxy.seen.get(key, 0) + 1
+                if "always503-" in self.path or ("fault503-" in self.path and count <= 2):
+                    doc = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown"
+                           b"</Code><Message>Please reduce your request rate.</Message></Error>")
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(doc)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(doc)
+                    return
+                c = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port,
+                                               timeout=60)
+                try:
+                    hdrs = {k: v for k, v in self.headers.items()
+                            if k.lower() not in ("connection", "expect", "content-length")}
+                    hdrs["Content-Length"] = str(len(body))
+                    c.request(self.command, self.path, body=body, headers=hdrs)
+                    r = c.getresponse()
+                    data = r.read()
+                    self.send_response(r.status)
+                    for k, v in r.getheaders():
+                        if k.lower() not in ("connection", "transfer-encoding", "content-length",
+                                             "server", "date"):
+                            self.send_header(k, v)
+                    if self.command == "HEAD":
+                        self.send_header("Content-Length", r.getheader("Content-Length") or "0")
+                    else:
+                        self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(data)
+                finally:
+                    c.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
