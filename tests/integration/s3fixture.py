@@ -51,10 +51,18 @@ def moto_command():
     raise AssertionError(MISSING)
 
 
+# moto refuses anonymous GETs of private objects but checks no signatures:
+# the fixture's own requests carry a well-formed, unverified SigV4 header.
+AUTH = ("AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host, Signature=" + "0" * 64)
+
+
 def _request(port, method, path, body=None, headers=None, timeout=10):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        c.request(method, path, body=body, headers=headers or {})
+        h = {"Authorization": AUTH}
+        h.update(headers or {})
+        c.request(method, path, body=body, headers=h)
         r = c.getresponse()
         return r.status, r.read()
     finally:
@@ -122,6 +130,10 @@ class Moto:
 
     def get_object(self, bucket, key):
         return _request(self.port, "GET", "/%s/%s" % (bucket, key))
+
+    def delete_object(self, bucket, key):
+        status, body = _request(self.port, "DELETE", "/%s/%s" % (bucket, key))
+        assert status in (200, 204), "DELETE %s/%s: HTTP %d %r" % (bucket, key, status, body)
 
     def list_keys(self, bucket, prefix=""):
         """Every key in BUCKET under PREFIX (ListObjectsV2, all pages)."""
