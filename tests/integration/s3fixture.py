@@ -7,15 +7,18 @@ from a package registry here).
     m = s3fixture.Moto().start()     # fails with a clear sentence when moto is missing
     m.create_bucket("b")
     env = m.env()                    # AWS_* variables for sluice --store s3://b/...
-    p = s3fixture.FaultProxy(m.url).start()   # 503 SlowDown for paths with "fault503-"
+    p = s3fixture.FaultProxy(m.url).start()   # 503s, drops, SigV4 checks by path marker
     m.stop(); p.stop()
 
 moto checks no signatures (docs/storage.md says which servers the S3 back end
 is written for); the tests exercise the S3 API, not moto's quirks.
 """
+import hashlib
+import hmac
 import http.client
 import http.server
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -157,15 +160,74 @@ class Moto:
                 "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": endpoint or self.url}
 
 
+def sigv4_problem(method, raw_path, headers, body, secret):
+    """Checks an AWS Signature V4 request the way S3 does (canonical URI,
+    canonical query, signed headers, payload hash); returns None when the
+    signature is right, else what is wrong. HEADERS: a case-insensitive map."""
+    auth = headers.get("Authorization") or ""
+    if not auth.startswith("AWS4-HMAC-SHA256 "):
+        return "no SigV4 Authorization header"
+    fields = dict(kv.strip().split("=", 1) for kv in auth[len("AWS4-HMAC-SHA256 "):].split(","))
+    cred = fields["Credential"].split("/")
+    if len(cred) != 5 or cred[3] != "s3" or cred[4] != "aws4_request":
+        return "bad credential scope %r" % fields["Credential"]
+    date, region = cred[1], cred[2]
+    signed = fields["SignedHeaders"].split(";")
+    if signed != sorted(signed) or "host" not in signed:
+        return "SignedHeaders %r" % signed
+    for k in headers.keys():
+        if k.lower().startswith("x-amz-") and k.lower() not in signed:
+            return "header %s is sent but not signed" % k
+    payload = headers.get("x-amz-content-sha256")
+    if not payload:
+        return "no x-amz-content-sha256 header"
+    if payload != "UNSIGNED-PAYLOAD" and payload != hashlib.sha256(body).hexdigest():
+        return "x-amz-content-sha256 is not the body's hash"
+    path, _, query = raw_path.partition("?")
+    curi = urllib.parse.quote(urllib.parse.unquote(path), safe="/-_.~")
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    cq = "&".join("%s=%s" % (urllib.parse.quote(k, safe="-_.~"), urllib.parse.quote(v, safe="-_.~"))
+                  for k, v in sorted(pairs))
+    ch = "".join("%s:%s\n" % (h, " ".join((headers.get(h) or "").split())) for h in signed)
+    creq = "\n".join([method, curi, cq, ch, ";".join(signed), payload])
+    amzdate = headers.get("x-amz-date") or ""
+    if not amzdate.startswith(date):
+        return "x-amz-date %r does not match the scope date %r" % (amzdate, date)
+    sts = "\n".join(["AWS4-HMAC-SHA256", amzdate, "/".join(cred[1:]),
+                     hashlib.sha256(creq.encode()).hexdigest()])
+    k = ("AWS4" + secret).encode()
+    for part in (date, region, "s3", "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    want = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want, fields.get("Signature", "")):
+        return "signature does not match; canonical request:\n" + creq
+    return None
+
+
 class FaultProxy:
-    """An HTTP proxy in front of an S3 server that answers 503 SlowDown, the
-    way S3 throttles, to requests whose path contains "fault503-" (the first
-    two times each method and full path is seen) or "always503-" (every time), and
-    relays everything else. `seen` counts requests per method+path."""
+    """An HTTP proxy in front of an S3 server that misbehaves the way real S3
+    servers do, chosen by a marker in the request path (the store prefix):
+
+    - "faultCODExN-" answers HTTP CODE (503 is SlowDown, 400 is
+      RequestTimeout, which S3 sends only to uploads, others InternalError)
+      the first N times each method and full path is seen; "faultCODE-"
+      means N = 2;
+    - "always503-" answers 503 SlowDown every time;
+    - "dropN-" closes the connection without an answer the first N times;
+    - "completeerr-" answers CompleteMultipartUpload with 200 and an <Error>
+      document (as S3 may);
+    - "sigv4-" checks each request's AWS Signature V4 against secret
+      "testing" and answers 403 SignatureDoesNotMatch when it is wrong
+      (moto checks none), and with "wantregion.REGION." also that the
+      request was signed for REGION. `scopes` records the scopes seen.
+
+    Everything else is relayed. `seen` counts requests per method+path."""
 
     def __init__(self, upstream):
         self.upstream = urllib.parse.urlsplit(upstream)
         self.seen = {}
+        self.scopes = []
+        self.sig_errors = []
         self.lock = threading.Lock()
         self.server = None
         self.port = None
@@ -183,21 +245,58 @@ class FaultProxy:
             def log_message(self, *a):
                 pass
 
+            def _error(self, status, code, message=""):
+                doc = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>%s</Code>"
+                       "<Message>%s</Message></Error>" % (code, message)).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(doc)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(doc)
+
             def _any(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
                 key = self.command + " " + self.path
                 with proxy.lock:
                     proxy.seen[key] = count = proxy.seen.get(key, 0) + 1
-                if "always503-" in self.path or ("fault503-" in self.path and count <= 2):
-                    doc = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown"
-                           b"</Code><Message>Please reduce your request rate.</Message></Error>")
-                    self.send_response(503)
+                m = re.search(r"fault(\d{3})(?:x(\d+))?-", self.path)
+                if (m and count <= int(m.group(2) or 2)
+                        and (m.group(1) != "400" or self.command in ("PUT", "POST"))):
+                    code = int(m.group(1))
+                    name = {503: "SlowDown", 400: "RequestTimeout"}.get(code, "InternalError")
+                    return self._error(code, name, "injected")
+                if "always503-" in self.path:
+                    return self._error(503, "SlowDown", "Please reduce your request rate.")
+                m = re.search(r"drop(\d+)-", self.path)
+                if m and count <= int(m.group(1)):
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if "sigv4-" in self.path:
+                    auth = self.headers.get("Authorization") or ""
+                    with proxy.lock:
+                        proxy.scopes.append(auth.split("Credential=")[-1].split(",")[0])
+                    why = sigv4_problem(self.command, self.path, self.headers, body, "testing")
+                    m = re.search(r"wantregion\.([a-z0-9-]+)\.", self.path)
+                    if not why and m and "/%s/s3/" % m.group(1) not in auth:
+                        why = "signed for another region than %s: %s" % (m.group(1), auth)
+                    if why:
+                        with proxy.lock:
+                            proxy.sig_errors.append(why)
+                        sys.stderr.write("sigv4 check failed: %s %s: %s\n" % (
+                            self.command, self.path, why))
+                        return self._error(403, "SignatureDoesNotMatch", "checked by the proxy")
+                if ("completeerr-" in self.path and self.command == "POST"
+                        and "uploadId=" in self.path):
+                    doc = (b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\n<Error><Code>"
+                           b"InternalError</Code><Message>injected</Message></Error>")
+                    self.send_response(200)
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(doc)))
                     self.end_headers()
-                    if self.command != "HEAD":
-                        self.wfile.write(doc)
+                    self.wfile.write(doc)
                     return
                 c = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port,
                                                timeout=60)

@@ -3,7 +3,9 @@
 the 503 fault proxy in front of it, makes the bucket "sluice-unit" (with two
 objects another tool might have written under foreign/), exports
 SLUICE_TEST_S3_ENDPOINT, SLUICE_TEST_S3_FAULT and SLUICE_TEST_S3_BUCKET, runs
-the command and exits with its status. CTest runs the store unit tests
+the command and exits with its status, or 1 when the command left a multipart
+upload open in the bucket (failed uploads must be aborted). CTest runs the
+store unit tests
 (tests/unit/store/test_s3.c) under it.
 
     python3 tests/integration/with_s3.py build/tests/unit_store --jobs 2
@@ -30,7 +32,14 @@ def main():
         moto.put_object("sluice-unit", "foreign/ab/abcd.pack", b"not a pack name either\n")
         env = dict(os.environ, SLUICE_TEST_S3_ENDPOINT=moto.url, SLUICE_TEST_S3_FAULT=proxy.url,
                    SLUICE_TEST_S3_BUCKET="sluice-unit", NO_PROXY="*")
-        return subprocess.run(sys.argv[1:], env=env).returncode
+        rc = subprocess.run(sys.argv[1:], env=env).returncode
+        # every failed multipart upload was aborted, none left behind
+        status, body = s3fixture._request(moto.port, "GET", "/sluice-unit?uploads=")
+        if status != 200 or b"<Upload>" in body:
+            sys.stderr.write("with_s3.py: multipart uploads were left open in the bucket: "
+                             "%d %r\n" % (status, body[:2000]))
+            rc = rc or 1
+        return rc
     finally:
         proxy.stop()
         moto.stop()
