@@ -55,10 +55,31 @@ struct s3_store {
 
 static const struct sl_curl_api *curl_api; /* for the thread-exit destructor */
 
-static void handle_free(void *h)
+/* Each thread keeps one libcurl handle (its connection is reused) and a
+ * read-ahead window: reads of a pack are mostly sequential (downloads, the
+ * commit's re-hash, fsck), so one ranged GET fetches READAHEAD bytes and the
+ * next reads are served from them. Packs are write-once under random names,
+ * so a window can never hold stale bytes. */
+#define READAHEAD (4u << 20)
+
+struct per_thread {
+    CURL *h;
+    char pack[SL_PACK_NAME_LEN + 1]; /* the window's pack, or "" */
+    uint64_t off;                    /* where the window starts */
+    size_t len;                      /* bytes in it (fewer at the end of a pack) */
+    unsigned char *buf;              /* READAHEAD bytes, allocated on first use */
+};
+
+static void thread_free(void *arg)
 {
-    if (h && curl_api)
-        curl_api->easy_cleanup(h);
+    struct per_thread *t = arg;
+
+    if (!t)
+        return;
+    if (t->h && curl_api)
+        curl_api->easy_cleanup(t->h);
+    free(t->buf);
+    free(t);
 }
 
 /* ---- one request ---- */
@@ -233,16 +254,24 @@ static void backoff(int attempt)
         ;
 }
 
+static struct per_thread *thread_state(struct s3_store *s)
+{
+    struct per_thread *t = pthread_getspecific(s->handle_key);
+
+    if (!t) {
+        t = sl_xcalloc(1, sizeof(*t));
+        pthread_setspecific(s->handle_key, t);
+    }
+    return t;
+}
+
 static CURL *handle(struct s3_store *s)
 {
-    CURL *h = pthread_getspecific(s->handle_key);
+    struct per_thread *t = thread_state(s);
 
-    if (!h) {
-        h = s->c->easy_init();
-        if (h)
-            pthread_setspecific(s->handle_key, h);
-    }
-    return h;
+    if (!t->h)
+        t->h = s->c->easy_init();
+    return t->h;
 }
 
 /* Runs `q` with retries. Returns SL_OK when an answer arrived (any status,
@@ -291,7 +320,13 @@ static enum sl_err perform(struct s3_store *s, struct req *q, const char *conten
         c->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         c->easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
         c->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-        c->easy_setopt(h, CURLOPT_TIMEOUT_MS, s->timeout_ms);
+        if (strcmp(q->method, "PUT") == 0) {
+            /* a part may take long on a slow link: give up only when it stalls */
+            c->easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+            c->easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)(s->timeout_ms / 1000));
+        } else {
+            c->easy_setopt(h, CURLOPT_TIMEOUT_MS, s->timeout_ms);
+        }
         c->easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 300L);
         c->easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
         c->easy_setopt(h, CURLOPT_WRITEDATA, q);
@@ -557,44 +592,76 @@ out:
     return rc;
 }
 
+/* GETs [off, off + want) of pack `name` into `dst`; `*got` says how many
+ * bytes came (fewer when the pack ends first). */
+static enum sl_err range_get(struct s3_store *s, const char *name, unsigned char *dst, size_t want,
+                             uint64_t off, size_t *got, struct sl_error *err)
+{
+    char *key = pack_key(s, name);
+    struct req q;
+    enum sl_err rc;
+
+    req_init(&q, "GET", key);
+    q.url = object_url(s, key, NULL);
+    snprintf(q.range, sizeof(q.range), "bytes=%llu-%llu", (unsigned long long)off,
+             (unsigned long long)(off + want - 1));
+    q.dst = dst;
+    q.dst_len = want;
+    rc = perform(s, &q, NULL, EMPTY_SHA256, err);
+    if (!rc && q.status == 416) {
+        q.got = 0; /* starts past the end */
+    } else if (!rc && q.status == 200 && off != 0) {
+        rc = sl_error_set(err, SL_EIO, "store %s: GET %s ignored the Range header", s->base.url,
+                          key);
+    } else if (!rc && (q.status < 200 || q.status >= 300)) {
+        rc = status_error(s, &q, err);
+        if (rc == SL_ENOTFOUND)
+            rc = sl_error_set(err, SL_EIO, "pack %s: object missing in %s", name, s->base.url);
+    }
+    *got = q.got;
+    req_release(&q);
+    free(key);
+    return rc;
+}
+
 static enum sl_err s3_read(struct sl_store *st, int64_t id, const char *name, void *buf, size_t n,
                            uint64_t off, struct sl_error *err)
 {
     struct s3_store *s = (struct s3_store *)st;
-    char *key;
-    struct req q;
+    struct per_thread *t;
+    size_t got = 0;
     enum sl_err rc;
 
     (void)id;
     if (n == 0)
         return SL_OK;
-    key = pack_key(s, name);
-    req_init(&q, "GET", key);
-    q.url = object_url(s, key, NULL);
-    snprintf(q.range, sizeof(q.range), "bytes=%llu-%llu", (unsigned long long)off,
-             (unsigned long long)(off + n - 1));
-    q.dst = buf;
-    q.dst_len = n;
-    rc = perform(s, &q, NULL, EMPTY_SHA256, err);
-    if (!rc && q.status == 416)
+    if (n >= READAHEAD) {
+        rc = range_get(s, name, buf, n, off, &got, err);
+        goto check;
+    }
+    t = thread_state(s);
+    if (strcmp(t->pack, name) == 0 && off >= t->off && off - t->off <= t->len &&
+        n <= t->len - (off - t->off)) {
+        memcpy(buf, t->buf + (off - t->off), n);
+        return SL_OK;
+    }
+    if (!t->buf)
+        t->buf = sl_xmalloc(READAHEAD);
+    t->pack[0] = '\0';
+    rc = range_get(s, name, t->buf, READAHEAD, off, &got, err);
+    if (!rc) {
+        snprintf(t->pack, sizeof(t->pack), "%s", name);
+        t->off = off;
+        t->len = got;
+        if (got >= n)
+            memcpy(buf, t->buf, n);
+    }
+check:
+    if (!rc && got < n)
         rc = sl_error_set(err, SL_EIO,
-                          "pack %s: read of %zu bytes at %llu failed: object is "
-                          "shorter than recorded",
+                          "pack %s: read of %zu bytes at %llu failed: object is shorter than "
+                          "recorded",
                           name, n, (unsigned long long)off);
-    else if (!rc && q.status == 200 && off != 0)
-        rc = sl_error_set(err, SL_EIO, "store %s: GET %s ignored the Range header", s->base.url,
-                          key);
-    else if (!rc && (q.status < 200 || q.status >= 300)) {
-        rc = status_error(s, &q, err);
-        if (rc == SL_ENOTFOUND)
-            rc = sl_error_set(err, SL_EIO, "pack %s: object missing in %s", name, s->base.url);
-    } else if (!rc && q.got != n)
-        rc = sl_error_set(err, SL_EIO,
-                          "pack %s: read of %zu bytes at %llu failed: object is "
-                          "shorter than recorded",
-                          name, n, (unsigned long long)off);
-    req_release(&q);
-    free(key);
     return rc;
 }
 
@@ -791,12 +858,8 @@ static void s3_drop(struct sl_store *st, int64_t id)
 static void s3_free(struct sl_store *st)
 {
     struct s3_store *s = (struct s3_store *)st;
-    CURL *h = pthread_getspecific(s->handle_key);
-
-    if (h) {
-        s->c->easy_cleanup(h);
-        pthread_setspecific(s->handle_key, NULL);
-    }
+    thread_free(pthread_getspecific(s->handle_key));
+    pthread_setspecific(s->handle_key, NULL);
     pthread_key_delete(s->handle_key);
     free(s->bucket);
     free(s->prefix);
@@ -914,7 +977,7 @@ enum sl_err sl__store_s3_open(const char *url, const char *rest, const char *dat
     s->base.url = s->prefix[0] ? sl_xasprintf("s3://%s/%s", s->bucket, s->prefix)
                                : sl_xasprintf("s3://%s", s->bucket);
     s->base.staging = sl_xasprintf("%s/packs/tmp", data);
-    pthread_key_create(&s->handle_key, handle_free);
+    pthread_key_create(&s->handle_key, thread_free);
     if (!prefix_ok(s->prefix)) {
         rc = sl_error_set(err, SL_EUSAGE,
                           "store %.200s: the prefix may hold only A-Z a-z 0-9 '-' '_' '.' and "

@@ -468,3 +468,39 @@ Test(s3, an_error_inside_a_200_completion_fails_the_upload, .timeout = 60)
     free(url);
     th_rmtree(data);
 }
+
+Test(s3, reads_in_any_order_see_the_right_bytes_through_the_read_ahead, .timeout = 120)
+{
+    /* sequential reads that cross the 4 MiB read-ahead window, reads going
+     * backwards, a read bigger than the window, and the last bytes */
+    char *data = th_tmpdir(), *url = store_url("ra"), name[SL_PACK_NAME_LEN + 1];
+    struct sl_store_opts o = {.part_size = 5u << 20};
+    struct sl_store *s;
+    struct sl_error err;
+    size_t n = (9u << 20) + 333, step = 100003;
+    unsigned char *b = pattern(n, 11), *got = malloc(5u << 20);
+
+    aws_env(NULL);
+    cr_assert_eq(open_store(url, data, &o, &s, &err), SL_OK, "%s", err.msg);
+    write_pack(s, b, n, name);
+    for (size_t off = 0; off < n; off += step) {
+        size_t take = n - off < step ? n - off : step;
+        cr_assert_eq(sl_store_read(s, 1, name, got, take, off, &err), SL_OK, "%s", err.msg);
+        cr_assert_arr_eq(got, b + off, take, "at %zu", off);
+    }
+    for (size_t off = n - 1000; off > (1u << 20); off -= 1u << 20) {
+        cr_assert_eq(sl_store_read(s, 1, name, got, 1000, off, &err), SL_OK, "%s", err.msg);
+        cr_assert_arr_eq(got, b + off, 1000, "at %zu", off);
+    }
+    cr_assert_eq(sl_store_read(s, 1, name, got, 5u << 20, 12345, &err), SL_OK, "%s", err.msg);
+    cr_assert_arr_eq(got, b + 12345, 5u << 20);
+    /* a window ending at the end of the pack does not hide a read past it */
+    cr_assert_eq(sl_store_read(s, 1, name, got, 100, n - 100, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_store_read(s, 1, name, got, 101, n - 100, &err), SL_EIO);
+    cr_assert_eq(sl_store_remove(s, name, &err), SL_OK, "%s", err.msg);
+    sl_store_free(s);
+    free(got);
+    free(b);
+    free(url);
+    th_rmtree(data);
+}
