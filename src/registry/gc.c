@@ -178,8 +178,9 @@ static int sweep_one(void *arg, const struct sl_store_obj *o)
 }
 
 /* Removes pack files and objects no row names, and staged packs left by a
- * crash, older than `grace`. */
-static void sweep_files(struct sl_registry *r, struct sl_db *db, int64_t grace, int *removed)
+ * crash, older than `grace`; aborts unfinished uploads as old. */
+static void sweep_files(struct sl_registry *r, struct sl_db *db, int64_t grace, int *removed,
+                        int *aborted)
 {
     const char *dir = r->store->staging;
     DIR *d = opendir(dir);
@@ -202,6 +203,8 @@ static void sweep_files(struct sl_registry *r, struct sl_db *db, int64_t grace, 
         closedir(d);
     sl_store_list(r->store, sweep_one, &w, &err); /* best effort, as before */
     *removed += w.removed;
+    if (r->store->ops->sweep_uploads)
+        r->store->ops->sweep_uploads(r->store, w.cutoff, aborted, &err);
 }
 
 enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t **report,
@@ -210,6 +213,7 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
     struct sl_db *db = sl_reg_db(r, err);
     char *lockpath = sl_xasprintf("%s/gc.lock", r->root);
     int lock = -1, blobs = 0, chunks = 0, retired = 0, deleted = 0, compacted = 0, stray = 0;
+    int aborted = 0;
     uint64_t moved = 0;
     int64_t now = sl__now();
     enum sl_err rc = SL_OK;
@@ -355,11 +359,12 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
         if (rc)
             goto out;
     }
-    sweep_files(r, db, o->grace_seconds, &stray);
-    *report = json_pack("{s:i, s:i, s:i, s:i, s:I, s:i, s:i}", "files_dropped", blobs,
-                        "chunks_dropped", chunks, "packs_retired", retired + compacted,
-                        "packs_compacted", compacted, "bytes_moved", (json_int_t)moved,
-                        "packs_deleted", deleted, "stray_files_removed", stray);
+    sweep_files(r, db, o->grace_seconds, &stray, &aborted);
+    *report =
+        json_pack("{s:i, s:i, s:i, s:i, s:I, s:i, s:i, s:i}", "files_dropped", blobs,
+                  "chunks_dropped", chunks, "packs_retired", retired + compacted, "packs_compacted",
+                  compacted, "bytes_moved", (json_int_t)moved, "packs_deleted", deleted,
+                  "stray_files_removed", stray, "uploads_aborted", aborted);
 out:
     if (lock >= 0)
         close(lock);

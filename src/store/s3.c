@@ -849,6 +849,110 @@ static enum sl_err s3_list(struct sl_store *st, sl_store_list_fn fn, void *arg,
     return rc;
 }
 
+/* One page of ListMultipartUploads under the prefix; aborts pack uploads
+ * initiated before `before`. `km`/`um` are the key and upload-id markers, in
+ * and out ("" for the first page, both "" after the last). */
+static enum sl_err uploads_page(struct s3_store *s, struct sl_buf *km, struct sl_buf *um,
+                                int64_t before, int *aborted, struct sl_error *err)
+{
+    struct sl_buf qs = SL_BUF_INIT(8192), key = SL_BUF_INIT(4096), id = SL_BUF_INIT(4096);
+    struct req q;
+    const char *p, *end, *a, *b;
+    size_t plen = strlen(s->prefix);
+    bool truncated = false;
+    enum sl_err rc;
+
+    /* sorted: key-marker, prefix, upload-id-marker, uploads */
+    if (km->len) {
+        sl_buf_adds(&qs, "key-marker=");
+        add_escaped(&qs, sl_buf_cstr(km));
+        sl_buf_addc(&qs, '&');
+    }
+    if (plen) {
+        char *pre = sl_xasprintf("%s/", s->prefix);
+        sl_buf_adds(&qs, "prefix=");
+        add_escaped(&qs, pre);
+        sl_buf_addc(&qs, '&');
+        free(pre);
+    }
+    if (um->len) {
+        sl_buf_adds(&qs, "upload-id-marker=");
+        add_escaped(&qs, sl_buf_cstr(um));
+        sl_buf_addc(&qs, '&');
+    }
+    sl_buf_adds(&qs, "uploads=");
+    req_init(&q, "GET", "(upload list)");
+    q.url = sl_xasprintf("%s/?%s", s->base_url, sl_buf_cstr(&qs));
+    rc = perform(s, &q, NULL, EMPTY_SHA256, err);
+    if (!rc && q.status != 200)
+        rc = status_error(s, &q, err);
+    if (rc)
+        goto out;
+    p = q.resp.data ? q.resp.data : "";
+    end = p + q.resp.len;
+    if (xml_find(p, end, "IsTruncated", &a, &b))
+        truncated = b - a == 4 && memcmp(a, "true", 4) == 0;
+    sl_buf_reset(km);
+    sl_buf_reset(um);
+    if (truncated) {
+        if (xml_find(p, end, "NextKeyMarker", &a, &b)) {
+            xml_text(a, b, &key);
+            sl_buf_adds(km, sl_buf_cstr(&key));
+        }
+        if (xml_find(p, end, "NextUploadIdMarker", &a, &b)) {
+            xml_text(a, b, &key);
+            sl_buf_adds(um, sl_buf_cstr(&key));
+        }
+        if (!km->len) {
+            rc = sl_error_set(err, SL_EIO, "store %s: a truncated upload list without a marker",
+                              s->base.url);
+            goto out;
+        }
+    }
+    while (xml_find(p, end, "Upload", &a, &b)) {
+        const char *ks, *ke, *is, *ie, *ts, *te;
+        const char *rel;
+        p = b;
+        if (!xml_find(a, b, "Key", &ks, &ke) || !xml_find(a, b, "UploadId", &is, &ie) ||
+            !xml_find(a, b, "Initiated", &ts, &te))
+            continue;
+        xml_text(ks, ke, &key);
+        rel = sl_buf_cstr(&key);
+        if (plen) {
+            if (strncmp(rel, s->prefix, plen) != 0 || rel[plen] != '/')
+                continue;
+            rel += plen + 1;
+        }
+        if (!sl_store_pack_key(rel, NULL) || parse_time(ts, te) >= before)
+            continue;
+        xml_text(is, ie, &id);
+        abort_multipart(s, sl_buf_cstr(&key), sl_buf_cstr(&id));
+        (*aborted)++;
+    }
+out:
+    req_release(&q);
+    sl_buf_release(&qs);
+    sl_buf_release(&key);
+    sl_buf_release(&id);
+    return rc;
+}
+
+static enum sl_err s3_sweep_uploads(struct sl_store *st, int64_t before, int *aborted,
+                                    struct sl_error *err)
+{
+    struct s3_store *s = (struct s3_store *)st;
+    struct sl_buf km = SL_BUF_INIT(4096), um = SL_BUF_INIT(4096);
+    enum sl_err rc;
+
+    *aborted = 0;
+    do
+        rc = uploads_page(s, &km, &um, before, aborted, err);
+    while (!rc && km.len);
+    sl_buf_release(&km);
+    sl_buf_release(&um);
+    return rc;
+}
+
 static void s3_drop(struct sl_store *st, int64_t id)
 {
     (void)st;
@@ -884,6 +988,7 @@ static const struct sl_store_ops s3_ops = {
     .list = s3_list,
     .remove = s3_remove,
     .stat = s3_stat,
+    .sweep_uploads = s3_sweep_uploads,
     .drop = s3_drop,
     .free = s3_free,
 };

@@ -85,6 +85,12 @@ struct sl_store_ops {
     enum sl_err (*remove)(struct sl_store *s, const char *name, struct sl_error *err);
     /* Size of pack `name`; SL_ENOTFOUND when it does not exist. */
     enum sl_err (*stat)(struct sl_store *s, const char *name, uint64_t *size, struct sl_error *err);
+    /* Aborts unfinished uploads of packs started before `before` (Unix
+     * seconds), left by a process killed mid-upload; `*aborted` counts
+     * them. Uploads of keys that are not sluice packs are left alone. NULL
+     * for back ends without such uploads (the folder: gc sweeps staging). */
+    enum sl_err (*sweep_uploads)(struct sl_store *s, int64_t before, int *aborted,
+                                 struct sl_error *err);
     /* Forgets cached state for pack `id` after it was removed. */
     void (*drop)(struct sl_store *s, int64_t id);
     void (*free)(struct sl_store *s);

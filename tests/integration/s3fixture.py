@@ -138,6 +138,19 @@ class Moto:
         status, body = _request(self.port, "DELETE", "/%s/%s" % (bucket, key))
         assert status in (200, 204), "DELETE %s/%s: HTTP %d %r" % (bucket, key, status, body)
 
+    def start_upload(self, bucket, key):
+        """Starts a multipart upload and leaves it unfinished (a killed writer)."""
+        status, body = _request(self.port, "POST", "/%s/%s?uploads=" % (bucket, key))
+        assert status == 200, body[:300]
+        return body.decode().split("<UploadId>")[1].split("<")[0]
+
+    def upload_keys(self, bucket):
+        """The keys of the unfinished multipart uploads in BUCKET."""
+        status, body = _request(self.port, "GET", "/%s?uploads=" % bucket)
+        assert status == 200, body[:300]
+        return sorted(u.split("<Key>")[1].split("</Key>")[0]
+                      for u in body.decode().split("<Upload>")[1:])
+
     def list_keys(self, bucket, prefix=""):
         """Every key in BUCKET under PREFIX (ListObjectsV2, all pages)."""
         keys, token = [], None

@@ -150,6 +150,21 @@ class StoreCase(unittest.TestCase):
         self.pull("acme/shared", dest)
         self.assertEqual(sv.tree_digest(dest), want)
 
+    def test_gc_aborts_abandoned_pack_uploads_only(self):
+        if sv.STORE != "s3":
+            self.skipTest("multipart uploads exist only in S3 (the folder stages in tmp/, "
+                          "which the gc tests of test_server_api cover)")
+        m, bucket = self.s3()
+        pack = "packs/12/12" + "3" * 30 + ".pack"
+        other = "packs/someone-elses-upload.bin"
+        m.start_upload(bucket, pack)
+        m.start_upload(bucket, other)
+        time.sleep(1.2)
+        r = self.srv.admin("gc", "--grace", "0", "--json")
+        rep = json.loads(r.stdout)
+        self.assertEqual(rep["uploads_aborted"], 1, rep)
+        self.assertEqual(m.upload_keys(bucket), [other])
+
     def test_fsck_names_a_pack_missing_from_the_store(self):
         folder = os.path.join(self.work, "m")
         sv.write_random(os.path.join(folder, "w.bin"), 200000, random.Random(3))
