@@ -49,6 +49,7 @@ struct s3_store {
     char *ak, *sk, *token_header;
     uint64_t part_size;
     int attempts;
+    int list_page;
     long timeout_ms;
     pthread_key_t handle_key;
 };
@@ -843,7 +844,7 @@ static enum sl_err s3_list(struct sl_store *st, sl_store_list_fn fn, void *arg,
     int stop = 0;
 
     do
-        rc = list_page(s, &token, 1000, fn, arg, &stop, err);
+        rc = list_page(s, &token, s->list_page, fn, arg, &stop, err);
     while (!rc && !stop && token.len);
     sl_buf_release(&token);
     return rc;
@@ -1109,6 +1110,7 @@ enum sl_err sl__store_s3_open(const char *url, const char *rest, const char *dat
         s->part_size = MIN_PART;
     s->attempts = opts && opts->attempts > 0 ? opts->attempts : DEFAULT_ATTEMPTS;
     s->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : 60000;
+    s->list_page = opts && opts->list_page > 0 && opts->list_page < 1000 ? opts->list_page : 1000;
     rc = sl_curl_load(&s->c, err);
     if (rc) {
         rc = unreachable(err, s->base.url);

@@ -107,6 +107,7 @@ struct sl_store_opts {
     uint64_t part_size; /* S3: multipart above this many bytes; 0 = 16 MiB */
     int attempts;       /* S3: tries per request (1 = no retry); 0 = 4 */
     int timeout_ms;     /* S3: per-request timeout; 0 = 60 s */
+    int list_page;      /* S3: keys per list request (1 to 1000); 0 = 1000 */
 };
 
 /* Opens the store named by `url` (NULL: file:DATA/packs). `data` is the data
