@@ -48,6 +48,8 @@ static const char *code_name(unsigned status)
         return "range_not_satisfiable";
     case 422:
         return "unprocessable";
+    case 503:
+        return "unavailable";
     case 507:
         return "insufficient_storage";
     default:
@@ -79,6 +81,8 @@ static unsigned status_of(enum sl_err e)
         return 422;
     case SL_ENOSPACE:
         return 507;
+    case SL_EUNREACHABLE: /* the blob store (or another back end) is down: retry */
+        return 503;
     default:
         return 500;
     }
@@ -111,6 +115,8 @@ void sl_reply_json(struct sl_req *q, unsigned status, json_t *v)
     sl_mhd->add_response_header(resp, "Content-Type", "application/json");
     if (status >= 400 && q->x_error)
         sl_mhd->add_response_header(resp, "X-Error-Code", q->x_error);
+    if (status == 503)
+        sl_mhd->add_response_header(resp, "Retry-After", "5");
     sl_reply(q, status, resp, len);
 }
 

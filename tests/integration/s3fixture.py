@@ -234,6 +234,7 @@ class FaultProxy:
       (moto checks none), and with "wantregion.REGION." also that the
       request was signed for REGION. `scopes` records the scopes seen.
 
+    Setting `down` makes it answer 503 SlowDown to everything (an outage).
     Everything else is relayed. `seen` counts requests per method+path."""
 
     def __init__(self, upstream):
@@ -241,6 +242,7 @@ class FaultProxy:
         self.seen = {}
         self.scopes = []
         self.sig_errors = []
+        self.down = False
         self.lock = threading.Lock()
         self.server = None
         self.port = None
@@ -280,7 +282,7 @@ class FaultProxy:
                     code = int(m.group(1))
                     name = {503: "SlowDown", 400: "RequestTimeout"}.get(code, "InternalError")
                     return self._error(code, name, "injected")
-                if "always503-" in self.path:
+                if proxy.down or "always503-" in self.path:
                     return self._error(503, "SlowDown", "Please reduce your request rate.")
                 m = re.search(r"drop(\d+)-", self.path)
                 if m and count <= int(m.group(1)):

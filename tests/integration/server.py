@@ -52,7 +52,7 @@ BUILD_DIR = os.path.dirname(os.path.abspath(BIN))
 # Error codes docs/api.md allows in {"error": CODE, ...}.
 ERROR_CODES = {"bad_request", "unauthorized", "forbidden", "not_found", "conflict", "too_large",
                "range_not_satisfiable", "unprocessable", "insufficient_storage", "internal",
-               "method_not_allowed"}
+               "method_not_allowed", "unavailable"}
 
 
 class ServerError(AssertionError):

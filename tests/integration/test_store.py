@@ -15,6 +15,7 @@ import tempfile
 import time
 import unittest
 
+import s3fixture
 import server as sv
 import sluicetest as st
 
@@ -54,12 +55,13 @@ class StoreCase(unittest.TestCase):
 
     # ---------------------------------------------------------------- helpers
 
-    def push(self, model, folder):
+    def push(self, model, folder, srv=None, token=None):
         facts = os.path.join(self.work, "facts.json")
         with open(facts, "w") as f:
             json.dump(FACTS, f)
         r = st.run("push", model, folder, "--facts", facts, "--json",
-                   env=self.srv.client_env(self.alice, self.home), timeout=120)
+                   env=(srv or self.srv).client_env(token or self.alice, self.home),
+                   timeout=120)
         self.assertEqual(r.rc, 0, repr(r))
         return json.loads(r.stdout)
 
@@ -164,6 +166,48 @@ class StoreCase(unittest.TestCase):
         rep = json.loads(r.stdout)
         self.assertEqual(rep["uploads_aborted"], 1, rep)
         self.assertEqual(m.upload_keys(bucket), [other])
+
+    def test_a_store_outage_answers_503_with_retry_after_then_recovers(self):
+        if sv.STORE != "s3":
+            self.skipTest("the outage is simulated by a proxy in front of the S3 server")
+        m = sv.shared_moto()
+        proxy = s3fixture.FaultProxy(m.url).start()
+        self.addCleanup(proxy.stop)
+        srv = sv.Server(os.path.join(self.work, "data"), workdir=self.work)
+        srv.store_env = m.env(endpoint=proxy.url)
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        alice = srv.add_user("alice")
+        srv.add_org("acme")
+        srv.add_member("acme", "alice", "publisher")
+        folder = os.path.join(self.work, "m")
+        sv.write_random(os.path.join(folder, "w.bin"), 12 << 20, random.Random(4))
+        with open(os.path.join(folder, "w.bin"), "rb") as f:
+            head = f.read(1000)
+        self.push("acme/outage", folder, srv, alice)
+        url = "/acme/outage/resolve/main/w.bin"
+        proxy.down = True
+        r = srv.request("GET", url, headers={"Range": "bytes=0-999"}, token=alice)
+        self.assertEqual(r.status, 503, repr(r))
+        self.assertEqual(r.headers.get("Retry-After"), "5", repr(r))
+        self.assertEqual(r.json()["error"], "unavailable", repr(r))
+        self.assertTrue(srv.running())
+        # a push while the store is down: its upload is answered 503, not 500
+        other = os.path.join(self.work, "m2")
+        sv.write_random(os.path.join(other, "w.bin"), 300000, random.Random(5))
+        facts = os.path.join(self.work, "facts.json")
+        r = st.run("push", "acme/outage2", other, "--facts", facts,
+                   env=srv.client_env(alice, self.home), timeout=120)
+        self.assertNotEqual(r.rc, 0, repr(r))
+        log = [json.loads(line) for line in srv.stderr().splitlines() if line.startswith("{")]
+        uploads = [e for e in log if e.get("path", "").endswith("/outage2/chunks")]
+        self.assertTrue(uploads, "no upload reached the server")
+        self.assertEqual({e["status"] for e in uploads}, {503}, uploads)
+        proxy.down = False
+        r = srv.request("GET", url, headers={"Range": "bytes=0-999"}, token=alice)
+        self.assertEqual(r.status, 206, repr(r))
+        self.assertEqual(r.body, head)
+        srv.stop()
 
     def test_fsck_names_a_pack_missing_from_the_store(self):
         folder = os.path.join(self.work, "m")
