@@ -331,6 +331,17 @@ void sl_h_file(struct sl_req *q)
         /* libmicrohttpd allocates (and zeroes) the block with the response:
          * a HEAD answer sends no body, so it gets a token one */
         size_t block = q->head ? 64 : len < BLOCK ? (size_t)len : BLOCK;
+        unsigned char first;
+        if (!q->head && !read_into(d, start, &first, 1)) {
+            /* the store fails before the status is sent: say so (503 when
+             * it is down) rather than cut a 200 short */
+            enum sl_err why = d->read_rc;
+            free_dl(d);
+            sl_error_set(&err, why == SL_EUNREACHABLE ? SL_EUNREACHABLE : SL_EIO,
+                         "could not read the file from the store");
+            sl_reply_error(q, &err);
+            return;
+        }
         resp = sl_mhd->create_response_from_callback(len, block, reader, d, free_dl);
     }
     finish(q, resp, &f, status, start, end, q->head ? 0 : len, recipient);

@@ -191,6 +191,10 @@ class StoreCase(unittest.TestCase):
         self.assertEqual(r.status, 503, repr(r))
         self.assertEqual(r.headers.get("Retry-After"), "5", repr(r))
         self.assertEqual(r.json()["error"], "unavailable", repr(r))
+        # a large download too: the status is not sent before the store answered
+        r = srv.request("GET", url, headers={"Range": "bytes=100-%d" % (1 << 20)}, token=alice)
+        self.assertEqual(r.status, 503, repr(r))
+        self.assertEqual(r.headers.get("Retry-After"), "5", repr(r))
         self.assertTrue(srv.running())
         # a push while the store is down: its upload is answered 503, not 500
         other = os.path.join(self.work, "m2")
