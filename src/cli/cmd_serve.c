@@ -105,6 +105,7 @@ int sl_cmd_serve(int argc, char **argv)
     ro.packs = ps;
     ro.create = true;
     ro.store = store;
+    ro.remember_store = true;
     if (sl_registry_open(data, &ro, &r, token, &err) != SL_OK) {
         ps = ro.packs; /* not taken over */
         goto fail;

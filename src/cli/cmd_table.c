@@ -84,7 +84,8 @@ static const char serve_help[] =
     "  --policy-dir DIR  extra policy packs (as for classify)\n"
     "  --threads N       worker threads (default: one per CPU)\n"
     "  --drain SECONDS   on SIGTERM, how long requests in flight may take (default 10)\n"
-    "  --store URL       where pack bytes live: file:PATH (default DIR/packs) or\n"
+    "  --store URL       where pack bytes live: file:PATH (default: the last one\n"
+    "                    used, recorded in DIR/store.url, else DIR/packs) or\n"
     "                    s3://BUCKET/PREFIX (credentials and endpoint from AWS_*\n"
     "                    variables; docs/storage.md). Exit 3 when it is unreachable\n"
     "\n"
@@ -118,7 +119,8 @@ static const char admin_help[] =
     "                     the store that are not sluice packs (never removed)\n"
     "\n"
     "Admin commands work on the data folder directly (--data, $SLUICE_DATA or\n"
-    "./sluice-data), also while the server runs; give them the server's --store.\n";
+    "./sluice-data), also while the server runs, and the store the server last\n"
+    "ran with unless --store says otherwise.\n";
 
 static const char login_help[] =
     "usage: sluice login URL --token TOKEN\n"

@@ -359,6 +359,8 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
     }
     if (!rc)
         rc = sl_store_open(opts ? opts->store : NULL, root, NULL, &r->store, err);
+    if (!rc && opts && opts->store && opts->store[0] && opts->remember_store)
+        rc = sl_store_remember(r->store, root, err);
     if (rc) {
         sl_registry_close(r);
         return rc;

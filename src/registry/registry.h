@@ -48,7 +48,8 @@ struct sl_registry_opts {
     const char *origin;       /* log origin name; default "sluice" */
     struct sl_packset *packs; /* policy packs to use (taken over), or NULL for built-in */
     bool create;              /* create the data folder if missing */
-    const char *store;        /* blob store URL (store.h); NULL: file:ROOT/packs */
+    const char *store;        /* blob store URL (store.h); NULL: the recorded one */
+    bool remember_store;      /* record `store` in ROOT/store.url for later commands */
 };
 
 /* Opens (creating when `opts->create`) the data folder at `root`. On the first

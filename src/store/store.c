@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/io.h"
 #include "common/util.h"
+#include "common/vfs.h"
 #include "common/banned.h"
 
 bool sl_store_pack_key(const char *key, char *name)
@@ -39,9 +41,26 @@ enum sl_err sl_store_open(const char *url, const char *data, const struct sl_sto
 
     *out = NULL;
     if (!url || !url[0]) {
-        char *path = sl_xasprintf("%s/packs", data);
-        rc = sl__store_file_open(path, out, err);
-        free(path);
+        /* the store the server last ran with, else the folder default */
+        char *rec = sl_xasprintf("%s/" SL_STORE_RECORD, data), *text = NULL;
+        size_t len = 0;
+        if (sl_read_file(rec, 4096, &text, &len, NULL) == SL_OK) {
+            while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+                text[--len] = '\0';
+            if (len > 0) {
+                rc = sl_store_open(text, data, opts, out, err);
+                free(text);
+                free(rec);
+                return rc;
+            }
+        }
+        free(text);
+        free(rec);
+        {
+            char *path = sl_xasprintf("%s/packs", data);
+            rc = sl__store_file_open(path, out, err);
+            free(path);
+        }
         return rc;
     }
     if (strncmp(url, "file:", 5) == 0)
@@ -51,6 +70,17 @@ enum sl_err sl_store_open(const char *url, const char *data, const struct sl_sto
     return sl_error_set(err, SL_EUSAGE,
                         "store \"%.200s\" is not a store URL: use file:PATH or s3://BUCKET/PREFIX",
                         url);
+}
+
+enum sl_err sl_store_remember(const struct sl_store *s, const char *data, struct sl_error *err)
+{
+    char *rec = sl_xasprintf("%s/" SL_STORE_RECORD, data);
+    char *line = sl_xasprintf("%s\n", s->url);
+    enum sl_err rc = sl_vfs_write_file(rec, line, strlen(line), 0600, err);
+
+    free(rec);
+    free(line);
+    return rc;
 }
 
 void sl_store_free(struct sl_store *s)

@@ -110,14 +110,22 @@ struct sl_store_opts {
     int list_page;      /* S3: keys per list request (1 to 1000); 0 = 1000 */
 };
 
-/* Opens the store named by `url` (NULL: file:DATA/packs). `data` is the data
- * folder (local staging lives under it for remote stores). `opts` may be
+/* The file in the data folder naming the store the server last ran with. */
+#define SL_STORE_RECORD "store.url"
+
+/* Opens the store named by `url`; NULL or "" means the one recorded in
+ * DATA/store.url (sl_store_remember), else file:DATA/packs. `data` is the
+ * data folder (local staging lives under it for remote stores). `opts` may be
  * NULL. Checks the store is reachable: fails with SL_EUNREACHABLE naming the
  * URL and the cause when it is not, SL_EUSAGE for a malformed URL or missing
  * credentials. Free with sl_store_free(). */
 enum sl_err sl_store_open(const char *url, const char *data, const struct sl_store_opts *opts,
                           struct sl_store **out, struct sl_error *err);
 void sl_store_free(struct sl_store *s);
+
+/* Records `s`'s URL in DATA/store.url, so that later commands on the data
+ * folder (`sluice admin`) find the same store without --store. */
+enum sl_err sl_store_remember(const struct sl_store *s, const char *data, struct sl_error *err);
 
 /* The back ends' constructors (file.c, s3.c); `rest` is the URL after the
  * scheme ("PATH" or "BUCKET/PREFIX"). */

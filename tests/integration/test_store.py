@@ -213,6 +213,21 @@ class StoreCase(unittest.TestCase):
         self.assertEqual(r.body, head)
         srv.stop()
 
+    def test_admin_finds_the_servers_store_without_being_told(self):
+        folder = os.path.join(self.work, "m")
+        sv.write_random(os.path.join(folder, "w.bin"), 100000, random.Random(6))
+        self.push("acme/recorded", folder)
+        env = sv.clean_env(self.srv.store_env)
+        doc = st.run_json(self, "admin", "fsck", "--json", "--data", self.srv.data, env=env)
+        self.assertTrue(doc["ok"], doc)
+        self.assertGreaterEqual(doc["packs"], 1)
+        if sv.STORE == "s3":
+            # an explicit --store wins over the recorded one
+            r = st.run("admin", "fsck", "--json", "--data", self.srv.data, "--store",
+                       "file:" + os.path.join(self.srv.data, "packs"), env=env)
+            self.assertEqual(r.rc, 1, repr(r))
+            self.assertIn("file missing", r.stdout)
+
     def test_fsck_names_a_pack_missing_from_the_store(self):
         folder = os.path.join(self.work, "m")
         sv.write_random(os.path.join(folder, "w.bin"), 200000, random.Random(3))

@@ -118,3 +118,20 @@ Test(store_file, a_folder_that_cannot_be_made_is_unreachable)
     cr_assert_eq(sl_store_open("file:", data, NULL, &s, &err), SL_EUSAGE);
     th_rmtree(data);
 }
+
+Test(store_file, the_recorded_store_is_the_default)
+{
+    char *data = th_tmpdir(), *dir = th_path(data, "kept-here"), url[1200];
+    struct sl_store *s;
+    struct sl_error err;
+
+    snprintf(url, sizeof(url), "file:%s", dir);
+    cr_assert_eq(sl_store_open(url, data, NULL, &s, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_store_remember(s, data, &err), SL_OK, "%s", err.msg);
+    sl_store_free(s);
+    cr_assert_eq(sl_store_open(NULL, data, NULL, &s, &err), SL_OK, "%s", err.msg);
+    cr_assert_str_eq(s->url, url);
+    sl_store_free(s);
+    free(dir);
+    th_rmtree(data);
+}
