@@ -19,20 +19,18 @@ struct args {
     const char *pos[6];
     size_t npos;
     const char *data, *db, *email, *affiliation, *country, *role, *token, *user, *scopes, *expires;
-    const char *grace;
+    const char *grace, *store;
     bool json, admin;
 };
 
 static int parse(int argc, char **argv, struct args *g)
 {
     static const struct sl_cli_optdef defs[] = {
-        {"--json", SL_OPT_FLAG},         {"--admin", SL_OPT_FLAG},
-        {"--data", SL_OPT_VALUE},        {"--email", SL_OPT_VALUE},
-        {"--affiliation", SL_OPT_VALUE}, {"--country", SL_OPT_VALUE},
-        {"--role", SL_OPT_VALUE},        {"--token", SL_OPT_VALUE},
-        {"--user", SL_OPT_VALUE},        {"--scopes", SL_OPT_VALUE},
-        {"--expires", SL_OPT_VALUE},     {"--grace", SL_OPT_VALUE},
-        {"--db", SL_OPT_VALUE},          {NULL, SL_OPT_FLAG}};
+        {"--json", SL_OPT_FLAG},    {"--admin", SL_OPT_FLAG},        {"--data", SL_OPT_VALUE},
+        {"--email", SL_OPT_VALUE},  {"--affiliation", SL_OPT_VALUE}, {"--country", SL_OPT_VALUE},
+        {"--role", SL_OPT_VALUE},   {"--token", SL_OPT_VALUE},       {"--user", SL_OPT_VALUE},
+        {"--scopes", SL_OPT_VALUE}, {"--expires", SL_OPT_VALUE},     {"--grace", SL_OPT_VALUE},
+        {"--db", SL_OPT_VALUE},     {"--store", SL_OPT_VALUE},       {NULL, SL_OPT_FLAG}};
     struct sl_cli_args a;
     int code = sl_cli_args_parse(&a, "admin", defs, argc, argv);
 
@@ -56,6 +54,7 @@ static int parse(int argc, char **argv, struct args *g)
     g->scopes = sl_cli_val(&a, "--scopes");
     g->expires = sl_cli_val(&a, "--expires");
     g->grace = sl_cli_val(&a, "--grace");
+    g->store = sl_cli_val(&a, "--store");
     return 0;
 }
 
@@ -128,6 +127,7 @@ int sl_cmd_admin(int argc, char **argv)
     sl_error_clear(&err);
     memset(&ro, 0, sizeof(ro));
     ro.db = sl_cli_db_url(g.db);
+    ro.store = g.store;
     if (sl_registry_open(sl_cli_data_dir(g.data), &ro, &r, NULL, &err) != SL_OK)
         return sl_cli_fail(&err);
     if (is(&g, 0, "user") && is(&g, 1, "add") && g.npos == 3) {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `sluice serve [--data DIR] [--db URL] [--listen HOST:PORT] [--origin NAME |
- * --public-url URL] [--policy-dir DIR] [--threads N] [--drain SECONDS]
- * [--max-conns-per-ip N]`.
+ * `sluice serve [--data DIR] [--db URL] [--store URL] [--listen HOST:PORT]
+ * [--origin NAME | --public-url URL] [--policy-dir DIR] [--threads N]
+ * [--drain SECONDS] [--max-conns-per-ip N]`.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -56,6 +56,7 @@ int sl_cmd_serve(int argc, char **argv)
     const char *a, *data = NULL, *db = NULL, *listen = "127.0.0.1:8080", *origin = NULL,
                    *policy_dir = NULL, *public_url = NULL;
     char *derived = NULL;
+    const char *store = NULL;
     bool is_opt;
     struct sl_server_opts so;
     struct sl_registry_opts ro;
@@ -83,7 +84,7 @@ int sl_cmd_serve(int argc, char **argv)
             strcmp(a, "--origin") == 0 || strcmp(a, "--policy-dir") == 0 ||
             strcmp(a, "--threads") == 0 || strcmp(a, "--drain") == 0 ||
             strcmp(a, "--ready-fd") == 0 || strcmp(a, "--max-conns-per-ip") == 0 ||
-            strcmp(a, "--public-url") == 0) {
+            strcmp(a, "--public-url") == 0 || strcmp(a, "--store") == 0) {
             if (!(val = sl_opt_value(&o, a))) {
                 code = 2;
                 goto out;
@@ -104,6 +105,8 @@ int sl_cmd_serve(int argc, char **argv)
             public_url = val;
         else if (strcmp(a, "--policy-dir") == 0)
             policy_dir = val;
+        else if (strcmp(a, "--store") == 0)
+            store = val;
         else if (strcmp(a, "--max-conns-per-ip") == 0) {
             if (!parse_uint(val, 100000, &v) || v == 0) {
                 code = sl_cli_usage("serve",
@@ -155,6 +158,8 @@ int sl_cmd_serve(int argc, char **argv)
     ro.packs = ps;
     ro.create = true;
     ro.db = sl_cli_db_url(db);
+    ro.store = store;
+    ro.remember_store = true;
     if (sl_registry_open(data, &ro, &r, token, &err) != SL_OK) {
         ps = ro.packs; /* not taken over */
         goto fail;

@@ -78,6 +78,7 @@ static const char serve_help[] =
     "                    [--origin NAME | --public-url URL]\n"
     "                    [--policy-dir DIR] [--threads N] [--drain SECONDS]\n"
     "                    [--max-conns-per-ip N]\n"
+    "                    [--store URL]\n"
     "\n"
     "Runs the registry server (HTTP API in docs/api.md). The first start creates the\n"
     "data folder (SQLite database, pack files, the server's Ed25519 key) and the\n"
@@ -98,6 +99,10 @@ static const char serve_help[] =
     "  --policy-dir DIR  extra policy packs (as for classify)\n"
     "  --threads N       worker threads (default: one per CPU)\n"
     "  --drain SECONDS   on SIGTERM, how long requests in flight may take (default 10)\n"
+    "  --store URL       where pack bytes live: file:PATH (default: the last one\n"
+    "                    used, recorded in DIR/store.url, else DIR/packs) or\n"
+    "                    s3://BUCKET/PREFIX (credentials and endpoint from AWS_*\n"
+    "                    variables; docs/storage.md). Exit 3 when it is unreachable\n"
     "  --max-conns-per-ip N\n"
     "                    connections one client address may hold; its further ones\n"
     "                    are answered 503 with Retry-After (default 64)\n"
@@ -109,7 +114,7 @@ static const char serve_help[] =
     "HF_ENDPOINT or hubUrl set to its URL (docs/api.md).\n";
 
 static const char admin_help[] =
-    "usage: sluice admin COMMAND [--data DIR] [--db URL] [--json]\n"
+    "usage: sluice admin COMMAND [--data DIR] [--db URL] [--store URL] [--json]\n"
     "\n"
     "  user add NAME [--email E] [--affiliation A] [--country CC] [--admin]\n"
     "                     create an account; prints its token once ({\"user\",\"token\"})\n"
@@ -130,11 +135,13 @@ static const char admin_help[] =
     "                     (older than the grace period, default 86400), rewrites mostly\n"
     "                     dead packs, deletes retired packs; reads and writes go on\n"
     "  fsck               re-hashes every stored chunk and file and checks every\n"
-    "                     reference; exit 1 when anything is wrong\n"
+    "                     reference; exit 1 when anything is wrong; lists objects in\n"
+    "                     the store that are not sluice packs (never removed)\n"
     "\n"
     "Admin commands work on the data folder directly (--data, $SLUICE_DATA or\n"
     "./sluice-data) and its database (--db, $SLUICE_DB, as for serve), also while\n"
-    "the server runs.\n";
+    "the server runs, and the store the server last ran with unless --store says\n"
+    "otherwise.\n";
 
 static const char login_help[] =
     "usage: sluice login URL [--token TOKEN]\n"

@@ -9,9 +9,6 @@
 #ifndef SL_CLIENT_CLIENT_INT_H
 #define SL_CLIENT_CLIENT_INT_H
 
-#define CURL_DISABLE_TYPECHECK 1
-#define CURL_NO_OLDIES         1
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -20,42 +17,12 @@
 #include <sys/types.h>
 
 #include "client/client.h"
+#include "common/curl.h"
 #include "common/err.h"
 #include "crypto/crypto.h"
 
-/* ---- libcurl, loaded on first use (curl.c) ---- */
-
-/* The few libcurl functions sluice calls, resolved with dlsym. Types and
- * constants come from <curl/curl.h> at build time; the library itself is
- * only loaded by the commands that talk to a server, so offline commands
- * start without it. */
-struct sl_curl_api {
-    CURLcode (*global_init)(long flags);
-    curl_version_info_data *(*version_info)(CURLversion v);
-    CURL *(*easy_init)(void);
-    CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
-    CURLcode (*easy_perform)(CURL *h);
-    CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
-    void (*easy_cleanup)(CURL *h);
-    void (*easy_reset)(CURL *h);
-    const char *(*easy_strerror)(CURLcode c);
-    struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
-    void (*slist_free_all)(struct curl_slist *l);
-    CURLM *(*multi_init)(void);
-    CURLMcode (*multi_add_handle)(CURLM *m, CURL *h);
-    CURLMcode (*multi_remove_handle)(CURLM *m, CURL *h);
-    CURLMcode (*multi_perform)(CURLM *m, int *running);
-    CURLMcode (*multi_poll)(CURLM *m, struct curl_waitfd extra[], unsigned n, int timeout_ms,
-                            int *numfds);
-    CURLMsg *(*multi_info_read)(CURLM *m, int *left);
-    CURLMcode (*multi_cleanup)(CURLM *m);
-    const char *(*multi_strerror)(CURLMcode c);
-    CURLcode (*easy_pause)(CURL *h, int bitmask);
-};
-
-/* Loads libcurl.so.4 (or libcurl-gnutls.so.4) once and returns the table.
- * Call from the main thread. Fails with SL_EIO naming what is missing. */
-enum sl_err sl__cl_curl_load(const struct sl_curl_api **api, struct sl_error *err);
+/* libcurl is loaded on first use through common/curl.h, which the S3 store
+ * back end shares. */
 
 /* ---- HTTP (http.c) ---- */
 

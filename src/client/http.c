@@ -31,7 +31,7 @@ enum sl_err sl_client_new(const char *url, const char *token, struct sl_client *
 {
     const struct sl_curl_api *c;
     struct sl_client *cl;
-    enum sl_err rc = sl__cl_curl_load(&c, err);
+    enum sl_err rc = sl_curl_load(&c, err);
 
     if (rc)
         return rc;

@@ -30,6 +30,7 @@ struct dl {
     struct sl_reg_mark *mark; /* the recipient's fingerprint, or NULL */
     unsigned char *scratch;   /* a marked read with its few extra bytes */
     size_t scratch_len;
+    enum sl_err read_rc; /* why the last store read failed */
 };
 
 /* Parses a single "bytes=a-b", "bytes=a-" or "bytes=-n" range against
@@ -118,6 +119,7 @@ static bool read_into(struct dl *d, uint64_t off, unsigned char *dst, size_t n)
             take = n - done;
         if (sl_reg_read_run(d->r, r, in_run, dst + done, (size_t)take, &err) != SL_OK) {
             fprintf(stderr, "{\"event\":\"read_error\",\"message\":\"%s\"}\n", err.msg);
+            d->read_rc = err.code;
             return false;
         }
         done += take;
@@ -366,11 +368,14 @@ void sl_h_file(struct sl_req *q)
         /* small: read it whole and answer from memory */
         char *buf = sl_xmalloc(len ? len : 1);
         ssize_t got = len ? reader(d, 0, buf, (size_t)len) : 0;
+        enum sl_err why = d->read_rc;
         q->bytes = 0;
         free_dl(d);
         if (got < 0 || (uint64_t)got != len) {
             free(buf);
-            sl_error_set(&err, SL_EIO, "could not read the file from the store");
+            /* a store that is down is worth retrying (503), a broken one not */
+            sl_error_set(&err, why == SL_EUNREACHABLE ? SL_EUNREACHABLE : SL_EIO,
+                         "could not read the file from the store");
             sl_reply_error(q, &err);
             return;
         }
@@ -381,6 +386,17 @@ void sl_h_file(struct sl_req *q)
         /* libmicrohttpd allocates (and zeroes) the block with the response:
          * a HEAD answer sends no body, so it gets a token one */
         size_t block = q->head ? 64 : len < BLOCK ? (size_t)len : BLOCK;
+        unsigned char first;
+        if (!q->head && !read_into(d, start, &first, 1)) {
+            /* the store fails before the status is sent: say so (503 when
+             * it is down) rather than cut a 200 short */
+            enum sl_err why = d->read_rc;
+            free_dl(d);
+            sl_error_set(&err, why == SL_EUNREACHABLE ? SL_EUNREACHABLE : SL_EIO,
+                         "could not read the file from the store");
+            sl_reply_error(q, &err);
+            return;
+        }
         resp = sl_mhd->create_response_from_callback(len, block, reader, d, free_dl);
     }
     finish(q, resp, &f, copy, status, start, end, q->head ? 0 : len, recipient);

@@ -84,7 +84,9 @@ static unsigned status_of(enum sl_err e)
     case SL_ENOSPACE:
         return 507;
     case SL_EUNAVAILABLE:
-        return 503; /* the database is unreachable or asked for a retry */
+        return 503;       /* the database is unreachable or asked for a retry */
+    case SL_EUNREACHABLE: /* the blob store (or another back end) is down: retry */
+        return 503;
     default:
         return 500;
     }

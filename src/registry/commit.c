@@ -329,9 +329,9 @@ static enum sl_err verify_file(struct sl_registry *r, struct sl_db *db, struct c
         sl_stmt_int(st, 1, f->chunk_ids[i]);
         row = sl_stmt_step(st, err);
         if (row == 1)
-            rc =
-                sl_pack_read(r->packs, sl_stmt_col_int(st, 0), sl_stmt_col_text(st, 1), buf,
-                             (size_t)sl_stmt_col_int(st, 3), (uint64_t)sl_stmt_col_int(st, 2), err);
+            rc = sl_store_read(r->store, sl_stmt_col_int(st, 0), sl_stmt_col_text(st, 1), buf,
+                               (size_t)sl_stmt_col_int(st, 3), (uint64_t)sl_stmt_col_int(st, 2),
+                               err);
         else
             rc = row < 0 ? err->code : sl_error_set(err, SL_EINTERNAL, "chunk row vanished");
         if (!rc)

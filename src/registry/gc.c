@@ -99,9 +99,9 @@ static enum sl_err compact(struct sl_registry *r, struct sl_db *db, int64_t pid,
         goto out;
     }
     newoff = sl_xcalloc(n + 1, sizeof(*newoff));
-    rc = sl_pack_begin(r->root, &w, err);
+    rc = sl_pack_begin(r->store, &w, err);
     for (size_t i = 0; i < n && !rc; i++) {
-        rc = sl_pack_read(r->packs, pid, pname, buf, (size_t)v[i].length, v[i].offset, err);
+        rc = sl_store_read(r->store, pid, pname, buf, (size_t)v[i].length, v[i].offset, err);
         if (!rc)
             rc = sl_pack_append(w, buf, (size_t)v[i].length, &newoff[i], err);
     }
@@ -154,7 +154,7 @@ static enum sl_err compact(struct sl_registry *r, struct sl_db *db, int64_t pid,
 out_rollback:
     sl_db_rollback(db);
 out_remove:
-    sl_pack_remove(r->root, name, NULL);
+    sl_store_remove(r->store, name, NULL);
 out:
     sl_pack_abort(w);
     free(newoff);
@@ -163,52 +163,64 @@ out:
     return rc;
 }
 
-/* Removes pack files no row names and temporary files, older than `grace`. */
-static void sweep_files(struct sl_registry *r, struct sl_db *db, int64_t grace, int *removed)
-{
-    char *top = sl_xasprintf("%s/packs", r->root);
-    DIR *d = opendir(top);
-    struct dirent *e;
-    struct sl_error err;
-    int64_t now = sl__now();
+struct sweep {
+    struct sl_registry *r;
+    struct sl_db *db;
+    int64_t cutoff; /* objects last written before this may go */
+    int removed;
+};
 
-    while (d && (e = readdir(d)) != NULL) {
-        char *sub;
-        DIR *d2;
-        struct dirent *f;
-        if (e->d_name[0] == '.')
+/* A pack object no row names, past the grace period, is removed; objects
+ * that are not sluice packs (another tool's, in a shared bucket) are never
+ * touched. */
+static int sweep_one(void *arg, const struct sl_store_obj *o)
+{
+    struct sweep *w = arg;
+    struct sl_error err;
+    struct sl_stmt *q;
+    bool known = true;
+
+    if (!o->pack || o->mtime >= w->cutoff)
+        return 0;
+    q = sl_db_stmt(w->db, "SELECT 1 FROM packs WHERE name = ?", &err);
+    if (q) {
+        sl_stmt_text(q, 1, o->pack);
+        known = sl_stmt_step(q, &err) != 0; /* an error counts as known: keep it */
+        sl_stmt_done(q);
+    }
+    if (!known && sl_store_remove(w->r->store, o->pack, &err) == SL_OK)
+        w->removed++;
+    return 0;
+}
+
+/* Removes pack files and objects no row names, and staged packs left by a
+ * crash, older than `grace`; aborts unfinished uploads as old. */
+static void sweep_files(struct sl_registry *r, struct sl_db *db, int64_t grace, int *removed,
+                        int *aborted)
+{
+    const char *dir = r->store->staging;
+    DIR *d = opendir(dir);
+    struct dirent *f;
+    struct sweep w = {r, db, sl__now() - grace, 0};
+    struct sl_error err;
+
+    while (d && (f = readdir(d)) != NULL) {
+        char *path;
+        struct stat st;
+        if (f->d_name[0] == '.' || strlen(f->d_name) != SL_PACK_NAME_LEN + 5)
             continue;
-        sub = sl_xasprintf("%s/%s", top, e->d_name);
-        d2 = opendir(sub);
-        while (d2 && (f = readdir(d2)) != NULL) {
-            char *path;
-            struct stat st;
-            size_t len = strlen(f->d_name);
-            bool known = false;
-            if (f->d_name[0] == '.' || len != SL_PACK_NAME_LEN + 5)
-                continue;
-            path = sl_xasprintf("%s/%s", sub, f->d_name);
-            if (strcmp(e->d_name, "tmp") != 0) {
-                struct sl_stmt *q = sl_db_stmt(db, "SELECT 1 FROM packs WHERE name = ?", &err);
-                if (q) {
-                    sl_stmt_textn(q, 1, f->d_name, SL_PACK_NAME_LEN);
-                    known = sl_stmt_step(q, &err) != 0;
-                    sl_stmt_done(q);
-                } else {
-                    known = true; /* cannot tell: keep it */
-                }
-            }
-            if (!known && stat(path, &st) == 0 && now - st.st_mtime > grace && unlink(path) == 0)
-                (*removed)++;
-            free(path);
-        }
-        if (d2)
-            closedir(d2);
-        free(sub);
+        path = sl_xasprintf("%s/%s", dir, f->d_name);
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < w.cutoff &&
+            unlink(path) == 0)
+            w.removed++;
+        free(path);
     }
     if (d)
         closedir(d);
-    free(top);
+    sl_store_list(r->store, sweep_one, &w, &err); /* best effort, as before */
+    *removed += w.removed;
+    if (r->store->ops->sweep_uploads)
+        r->store->ops->sweep_uploads(r->store, w.cutoff, aborted, &err);
 }
 
 enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t **report,
@@ -217,6 +229,7 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
     struct sl_db *db = sl_reg_db(r, err);
     char *lockpath = sl_xasprintf("%s/gc.lock", r->root);
     int lock = -1, blobs = 0, chunks = 0, retired = 0, deleted = 0, compacted = 0, stray = 0;
+    int aborted = 0;
     uint64_t moved = 0;
     int64_t now = sl__now();
     enum sl_err rc = SL_OK;
@@ -353,8 +366,8 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
              * row naming a missing file */
             rc = run_sql(db, "DELETE FROM packs WHERE id = ?", ids[i], NULL, err);
             if (!rc) {
-                sl_pack_remove(r->root, names[i], NULL);
-                sl_pack_cache_drop(r->packs, ids[i]);
+                sl_store_remove(r->store, names[i], NULL);
+                sl_store_drop(r->store, ids[i]);
                 deleted++;
             }
         }
@@ -363,11 +376,12 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
         if (rc)
             goto out;
     }
-    sweep_files(r, db, o->grace_seconds, &stray);
-    *report = json_pack("{s:i, s:i, s:i, s:i, s:I, s:i, s:i}", "files_dropped", blobs,
-                        "chunks_dropped", chunks, "packs_retired", retired + compacted,
-                        "packs_compacted", compacted, "bytes_moved", (json_int_t)moved,
-                        "packs_deleted", deleted, "stray_files_removed", stray);
+    sweep_files(r, db, o->grace_seconds, &stray, &aborted);
+    *report =
+        json_pack("{s:i, s:i, s:i, s:i, s:I, s:i, s:i, s:i}", "files_dropped", blobs,
+                  "chunks_dropped", chunks, "packs_retired", retired + compacted, "packs_compacted",
+                  compacted, "bytes_moved", (json_int_t)moved, "packs_deleted", deleted,
+                  "stray_files_removed", stray, "uploads_aborted", aborted);
 out:
     if (lock >= 0)
         close(lock);
@@ -389,11 +403,20 @@ static void problem(json_t *list, const char *fmt, ...)
         json_array_append_new(list, json_string(msg));
 }
 
+static int note_foreign(void *arg, const struct sl_store_obj *o)
+{
+    json_t *list = arg;
+
+    if (!o->pack && json_array_size(list) < 1000)
+        json_array_append_new(list, json_string(o->key));
+    return 0;
+}
+
 enum sl_err sl_reg_fsck(struct sl_registry *r, json_t **report, bool *ok, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct sl_stmt *st;
-    json_t *problems = json_array();
+    json_t *problems = json_array(), *foreign = json_array();
     unsigned char *buf = sl_xmalloc(SL_CDC_MAX);
     int64_t nchunks = 0, nblobs = 0, nversions = 0, npacks = 0;
     uint64_t bytes = 0;
@@ -413,18 +436,25 @@ enum sl_err sl_reg_fsck(struct sl_registry *r, json_t **report, bool *ok, struct
     if (!st)
         goto fail;
     while ((row = sl_stmt_step(st, err)) == 1) {
-        char *path = sl_pack_path(r->root, sl_stmt_col_text(st, 1));
-        struct stat s;
+        uint64_t size = 0;
+        struct sl_error serr;
+        enum sl_err src = sl_store_stat(r->store, sl_stmt_col_text(st, 1), &size, &serr);
         npacks++;
-        if (stat(path, &s) != 0)
+        if (src == SL_ENOTFOUND)
             problem(problems, "pack %s: file missing", sl_stmt_col_text(st, 1));
-        else if ((uint64_t)s.st_size < (uint64_t)sl_stmt_col_int(st, 2))
+        else if (src)
+            problem(problems, "pack %s: %s", sl_stmt_col_text(st, 1), serr.msg);
+        else if (size < (uint64_t)sl_stmt_col_int(st, 2))
             problem(problems, "pack %s: file has %lld bytes, %lld recorded",
-                    sl_stmt_col_text(st, 1), (long long)s.st_size,
-                    (long long)sl_stmt_col_int(st, 2));
-        free(path);
+                    sl_stmt_col_text(st, 1), (long long)size, (long long)sl_stmt_col_int(st, 2));
     }
     sl_stmt_done(st);
+    /* objects in the store that are not sluice packs: reported, never removed */
+    rc = sl_store_list(r->store, note_foreign, foreign, err);
+    if (rc) {
+        sl_db_rollback(db);
+        goto out;
+    }
     /* chunks: every byte re-hashed */
     st = sl_db_stmt(db,
                     "SELECT c.hash, c.pack_id, p.name, c.pack_offset, c.length FROM chunks c JOIN "
@@ -445,8 +475,8 @@ enum sl_err sl_reg_fsck(struct sl_registry *r, json_t **report, bool *ok, struct
             continue;
         }
         sl_hex(h, 32, hex);
-        if (sl_pack_read(r->packs, sl_stmt_col_int(st, 1), sl_stmt_col_text(st, 2), buf, len,
-                         (uint64_t)sl_stmt_col_int(st, 3), &rerr) != SL_OK) {
+        if (sl_store_read(r->store, sl_stmt_col_int(st, 1), sl_stmt_col_text(st, 2), buf, len,
+                          (uint64_t)sl_stmt_col_int(st, 3), &rerr) != SL_OK) {
             problem(problems, "chunk %s: %s", hex, rerr.msg);
             continue;
         }
@@ -497,9 +527,9 @@ enum sl_err sl_reg_fsck(struct sl_registry *r, json_t **report, bool *ok, struct
                     problem(problems, "file %s: chunk offsets are not contiguous at %llu", hex,
                             (unsigned long long)off);
                     bad = true;
-                } else if (sl_pack_read(r->packs, sl_stmt_col_int(cs, 2), sl_stmt_col_text(cs, 3),
-                                        buf, len, (uint64_t)sl_stmt_col_int(cs, 4),
-                                        &rerr) != SL_OK) {
+                } else if (sl_store_read(r->store, sl_stmt_col_int(cs, 2), sl_stmt_col_text(cs, 3),
+                                         buf, len, (uint64_t)sl_stmt_col_int(cs, 4),
+                                         &rerr) != SL_OK) {
                     problem(problems, "file %s: %s", hex, rerr.msg);
                     bad = true;
                 } else {
@@ -535,16 +565,17 @@ enum sl_err sl_reg_fsck(struct sl_registry *r, json_t **report, bool *ok, struct
     sl_stmt_done(st);
     sl_db_rollback(db);
     *ok = json_array_size(problems) == 0;
-    *report =
-        json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:O}", "ok", *ok, "packs", (json_int_t)npacks,
-                  "chunks", (json_int_t)nchunks, "bytes", (json_int_t)bytes, "files",
-                  (json_int_t)nblobs, "versions", (json_int_t)nversions, "problems", problems);
+    *report = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:O, s:O}", "ok", *ok, "packs",
+                        (json_int_t)npacks, "chunks", (json_int_t)nchunks, "bytes",
+                        (json_int_t)bytes, "files", (json_int_t)nblobs, "versions",
+                        (json_int_t)nversions, "problems", problems, "foreign_objects", foreign);
     goto out;
 fail:
     rc = err->code;
     sl_db_rollback(db);
 out:
     json_decref(problems);
+    json_decref(foreign);
     free(buf);
     return rc;
 }

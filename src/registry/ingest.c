@@ -166,7 +166,7 @@ static enum sl_err finish_chunk(struct sl_ingest *in, struct sl_error *err)
         return SL_OK;
     }
     if (!in->pack) {
-        rc = sl_pack_begin(in->r->root, &in->pack, err);
+        rc = sl_pack_begin(in->r->store, &in->pack, err);
         if (rc)
             return rc;
     }
@@ -321,7 +321,7 @@ out_rollback:
     sl_db_rollback(db);
 out_unlink:
     if (name[0])
-        sl_pack_remove(in->r->root, name, NULL);
+        sl_store_remove(in->r->store, name, NULL);
 out:
     sl_ingest_abort(in);
     return rc;

@@ -124,8 +124,8 @@ static enum sl_err read_prefix(struct sl_registry *r, const struct loc *v, size_
         enum sl_err rc;
         if (take > len - done)
             take = len - done;
-        rc = sl_pack_read(r->packs, v[i].pack_id, v[i].pack, o + done, (size_t)take,
-                          v[i].pack_offset, err);
+        rc = sl_store_read(r->store, v[i].pack_id, v[i].pack, o + done, (size_t)take,
+                           v[i].pack_offset, err);
         if (rc)
             return rc;
         done += take;

@@ -344,7 +344,7 @@ enum sl_err sl_reg_chunk_list(struct sl_registry *r, int64_t blob_id, struct sl_
 enum sl_err sl_reg_read_run(struct sl_registry *r, const struct sl_run *run, uint64_t offset,
                             void *buf, size_t n, struct sl_error *err)
 {
-    return sl_pack_read(r->packs, run->pack_id, run->pack, buf, n, run->pack_offset + offset, err);
+    return sl_store_read(r->store, run->pack_id, run->pack, buf, n, run->pack_offset + offset, err);
 }
 
 static const char *iso_time(int64_t t, char *buf, size_t n)

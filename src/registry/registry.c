@@ -462,11 +462,14 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
             rc = sl_packset_builtin(&r->policy, err);
         }
     }
+    if (!rc)
+        rc = sl_store_open(opts ? opts->store : NULL, root, NULL, &r->store, err);
+    if (!rc && opts && opts->store && opts->store[0] && opts->remember_store)
+        rc = sl_store_remember(r->store, root, err);
     if (rc) {
         sl_registry_close(r);
         return rc;
     }
-    r->packs = sl_pack_cache_new(root);
     r->fp_cache = sl__fp_cache_new();
     *out = r;
     return SL_OK;
@@ -485,7 +488,7 @@ void sl_registry_close(struct sl_registry *r)
     }
     pthread_key_delete(r->db_key);
     pthread_mutex_destroy(&r->log_lock);
-    sl_pack_cache_free(r->packs);
+    sl_store_free(r->store);
     sl__fp_cache_free(r->fp_cache);
     sl_wipe(r->fp_master, sizeof(r->fp_master));
     sl_packset_free(r->policy);

@@ -54,7 +54,9 @@ struct sl_registry_opts {
     /* `origin` was derived from --public-url: an existing log keeps its own
      * (a public URL may change; a log's origin may not) */
     bool origin_derived;
-    const char *db; /* database URL (sl_db_open); default sqlite:ROOT/sluice.db */
+    const char *db;      /* database URL (sl_db_open); default sqlite:ROOT/sluice.db */
+    const char *store;   /* blob store URL (store.h); NULL: the recorded one */
+    bool remember_store; /* record `store` in ROOT/store.url for later commands */
 };
 
 /* The log origin for a public URL: the URL without its scheme, trailing

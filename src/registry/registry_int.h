@@ -20,7 +20,7 @@ struct sl_registry {
     char *db_path;
     char *origin;
     pthread_key_t db_key;
-    struct sl_pack_cache *packs;
+    struct sl_store *store; /* the blob store holding the packs */
     struct sl_packset *policy;
     unsigned char key_priv[SL_ED25519_PRIV_LEN];
     unsigned char key_pub[SL_ED25519_PUB_LEN];

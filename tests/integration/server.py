@@ -26,6 +26,14 @@ Also here: `client_env()` (SLUICE_URL/SLUICE_TOKEN for `sluice push`/`pull`,
 with private XDG folders), random model folders, file hashing, and a
 bandwidth-limited TCP relay (`ThrottledProxy`) for the slow paths of the
 resume and drain tests.
+
+Store back ends: with SLUICE_TEST_STORE=s3 in the environment every Server
+keeps its packs in S3 instead of DATA/packs: one moto server per test process
+(s3fixture.py; a missing moto fails the test with a sentence saying so), one
+fresh bucket per Server, and `serve` and `admin` get `--store
+s3://BUCKET/packs` and the AWS_* variables. Unset or "file", the default
+folder store is used. CTest runs a set of these tests both ways
+(tests/CMakeLists.txt, integration_s3.*).
 """
 import hashlib
 import http.client
@@ -41,6 +49,7 @@ import threading
 import time
 
 import pgserver
+import s3fixture
 import sluicetest as st
 
 BIN = os.path.abspath(st.BIN)
@@ -157,6 +166,33 @@ def db_connect(data):
     return _PgConn(url)
 
 
+STORE = os.environ.get("SLUICE_TEST_STORE", "file") or "file"
+if STORE not in ("file", "s3"):
+    raise ServerError("SLUICE_TEST_STORE must be file or s3, not %r" % STORE)
+_moto = None
+
+
+def shared_moto():
+    """The test process's moto server, started on first use (stopped at exit)."""
+    global _moto
+    if _moto is None:
+        import atexit
+        _moto = s3fixture.Moto().start()
+        atexit.register(_moto.stop)
+    return _moto
+
+
+def store_for(data):
+    """(extra arguments, extra environment) for a server on DATA in the
+    configured store back end."""
+    if STORE != "s3":
+        return [], {}
+    m = shared_moto()
+    bucket = "sl-" + os.urandom(6).hex()
+    m.create_bucket(bucket)
+    return ["--store", "s3://%s/packs" % bucket], m.env()
+
+
 def free_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -270,6 +306,8 @@ class Server:
         self._admin_token = None
         self._termed = False
         self.db = db or db_url(data)  # several servers may share one database
+        # the store back end (SLUICE_TEST_STORE): same for serve and admin
+        self.store_args, self.store_env = store_for(data)
 
     # ---------------------------------------------------------------- process
 
@@ -292,9 +330,9 @@ class Server:
                 proc = subprocess.Popen(
                     [BIN, "serve", "--data", self.data, "--listen", "127.0.0.1:%d" % port]
                     + (["--db", self.db] if self.db else [])
-                    + (["--origin", self.origin] if self.origin else []) + self.args,
-                    stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                    env=clean_env(), cwd=self.workdir)
+                    + (["--origin", self.origin] if self.origin else []) + self.store_args
+                    + self.args, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                    env=clean_env(self.store_env), cwd=self.workdir)
             finally:
                 out.close()
                 err.close()
@@ -384,7 +422,7 @@ class Server:
 
     def admin(self, *args, check=True, timeout=120):
         r = st.run("admin", *args, "--data", self.data, *(["--db", self.db] if self.db else []),
-                   timeout=timeout, env=clean_env())
+                   *self.store_args, timeout=timeout, env=clean_env(self.store_env))
         if check and r.rc != 0:
             raise ServerError("admin command failed: %r" % r)
         return r

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libcurl, loaded on first use. Linking libcurl costs every process start
- * about 4 ms (its TLS stack and dependencies are mapped and relocated), and
- * most sluice commands never touch the network, so the client commands load
- * it with dlopen when they first need it and call it through a table of
- * function pointers. The header gives the types and constants at build time.
+ * libcurl, loaded on first use (curl.h). Linking libcurl costs every process
+ * start about 4 ms (its TLS stack and dependencies are mapped and relocated),
+ * and most sluice commands never touch the network, so the client commands
+ * and the S3 store load it with dlopen when they first need it and call it
+ * through a table of function pointers. The header gives the types and
+ * constants at build time.
  */
-#include "client/client_int.h"
+#include "common/curl.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,17 +55,17 @@ static const struct {
 
 static struct sl_curl_api api;
 static bool loaded;
+static unsigned version_num;
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 
-enum sl_err sl__cl_curl_load(const struct sl_curl_api **out, struct sl_error *err)
+static enum sl_err load(struct sl_error *err)
 {
     void *lib = NULL;
     char why[256] = "";
     curl_version_info_data *vi;
 
-    if (loaded) {
-        *out = &api;
+    if (loaded)
         return SL_OK;
-    }
     for (size_t i = 0; i < sizeof(sonames) / sizeof(sonames[0]) && !lib; i++) {
         lib = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
         /* dlerror's text is overwritten by the next call: keep the first. */
@@ -72,8 +76,8 @@ enum sl_err sl__cl_curl_load(const struct sl_curl_api **out, struct sl_error *er
     }
     if (!lib)
         return sl_error_set(err, SL_EIO,
-                            "cannot load libcurl (%s); the client commands need it: install the "
-                            "libcurl4 package",
+                            "cannot load libcurl (%s); the client commands and the S3 store need "
+                            "it: install the libcurl4 package",
                             why);
     for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
         void *p = dlsym(lib, syms[i].name);
@@ -98,7 +102,24 @@ enum sl_err sl__cl_curl_load(const struct sl_curl_api **out, struct sl_error *er
                             vi && vi->version ? vi->version : "(unknown)");
     }
     /* The library stays loaded for the life of the process. */
+    version_num = vi->version_num;
     loaded = true;
-    *out = &api;
     return SL_OK;
+}
+
+enum sl_err sl_curl_load(const struct sl_curl_api **out, struct sl_error *err)
+{
+    enum sl_err rc;
+
+    pthread_mutex_lock(&load_lock);
+    rc = load(err);
+    pthread_mutex_unlock(&load_lock);
+    if (!rc)
+        *out = &api;
+    return rc;
+}
+
+bool sl_curl_at_least(unsigned num)
+{
+    return loaded && version_num >= num;
 }
