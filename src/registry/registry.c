@@ -432,8 +432,11 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
     }
     if (!rc)
         rc = load_or_make_key(r, &fresh, err);
-    if (!rc)
-        rc = sl_reg_db(r, err) ? SL_OK : err->code;
+    if (!rc) {
+        struct sl_db *db = sl_reg_db(r, err);
+        rc = db ? SL_OK : err->code;
+        r->shared = db && sl_db_kind(db) == SL_DB_POSTGRESQL;
+    }
     if (!rc)
         rc = resolve_origin(r, opts, err);
     if (!rc && !sl_note_name_ok(r->origin))
@@ -484,6 +487,8 @@ void sl_registry_close(struct sl_registry *r)
         pthread_setspecific(r->db_key, NULL);
     }
     pthread_key_delete(r->db_key);
+    sl_db_close(r->lead_db);
+    sl_db_close(r->watch_db);
     pthread_mutex_destroy(&r->log_lock);
     sl_pack_cache_free(r->packs);
     sl__fp_cache_free(r->fp_cache);

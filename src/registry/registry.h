@@ -524,6 +524,37 @@ json_t *sl_reg_schedule_json(struct sl_registry *r, int64_t model_id, struct sl_
  * day) and expires grants; `*changed` tells whether any tier changed. */
 enum sl_err sl_reg_tick(struct sl_registry *r, bool *changed, struct sl_error *err);
 
+/* ---- many servers, one hub (leader.c) ---- */
+
+/* Whether this server is the hub's leader, the one that runs the ticker's
+ * work (staged steps, expiries, the daily policy entry, checkpoints). On
+ * PostgreSQL one server at a time holds a session-level advisory lock on a
+ * connection of its own; when it dies PostgreSQL releases the lock and the
+ * next server to ask takes over. On SQLite the one process always leads.
+ * Call from one thread only (the ticker), about twice a second. */
+enum sl_err sl_reg_leader(struct sl_registry *r, bool *leader, struct sl_error *err);
+
+/* Tells every server sharing the database that tiers or refs changed, so
+ * that they void their lookup caches (NOTIFY on PostgreSQL; nothing on
+ * SQLite, where another process's caches expire within a second). Call after
+ * the change has committed. */
+enum sl_err sl_reg_announce(struct sl_registry *r, struct sl_error *err);
+
+/* Waits up to `timeout_ms` for another server's (or this one's)
+ * sl_reg_announce(); `*changed` is set when one arrived, and also when the
+ * listening connection was lost and remade (announcements may have been
+ * missed). Call from one thread only (the listener). */
+enum sl_err sl_reg_watch(struct sl_registry *r, int timeout_ms, bool *changed,
+                         struct sl_error *err);
+
+/* A stamp that changes whenever a tier, a floor or a ref changes anywhere in
+ * the hub, for checking a cached lookup without redoing it: on PostgreSQL
+ * the log's size (every such change appends a log entry in its own
+ * transaction, so a change committed by any server is seen by the next
+ * lookup on every other); on SQLite always 0, since the one process voids
+ * its own cache. */
+enum sl_err sl_reg_hub_stamp(struct sl_registry *r, uint64_t *stamp, struct sl_error *err);
+
 /* ---- uploads (ingest.c) ---- */
 
 /* Chunk ids (raw SHA-256) this org has not stored: `missing[i]` is set for
