@@ -18,7 +18,8 @@
 struct args {
     const char *pos[6];
     size_t npos;
-    const char *data, *db, *email, *affiliation, *country, *role, *token, *user, *scopes, *expires;
+    const char *data, *db, *keys, *email, *affiliation, *country, *role, *token, *user, *scopes,
+        *expires;
     const char *grace;
     bool json, admin;
 };
@@ -26,13 +27,11 @@ struct args {
 static int parse(int argc, char **argv, struct args *g)
 {
     static const struct sl_cli_optdef defs[] = {
-        {"--json", SL_OPT_FLAG},         {"--admin", SL_OPT_FLAG},
-        {"--data", SL_OPT_VALUE},        {"--email", SL_OPT_VALUE},
-        {"--affiliation", SL_OPT_VALUE}, {"--country", SL_OPT_VALUE},
-        {"--role", SL_OPT_VALUE},        {"--token", SL_OPT_VALUE},
-        {"--user", SL_OPT_VALUE},        {"--scopes", SL_OPT_VALUE},
-        {"--expires", SL_OPT_VALUE},     {"--grace", SL_OPT_VALUE},
-        {"--db", SL_OPT_VALUE},          {NULL, SL_OPT_FLAG}};
+        {"--json", SL_OPT_FLAG},    {"--admin", SL_OPT_FLAG},        {"--data", SL_OPT_VALUE},
+        {"--email", SL_OPT_VALUE},  {"--affiliation", SL_OPT_VALUE}, {"--country", SL_OPT_VALUE},
+        {"--role", SL_OPT_VALUE},   {"--token", SL_OPT_VALUE},       {"--user", SL_OPT_VALUE},
+        {"--scopes", SL_OPT_VALUE}, {"--expires", SL_OPT_VALUE},     {"--grace", SL_OPT_VALUE},
+        {"--db", SL_OPT_VALUE},     {"--keys", SL_OPT_VALUE},        {NULL, SL_OPT_FLAG}};
     struct sl_cli_args a;
     int code = sl_cli_args_parse(&a, "admin", defs, argc, argv);
 
@@ -47,6 +46,7 @@ static int parse(int argc, char **argv, struct args *g)
     g->admin = sl_cli_has(&a, "--admin");
     g->data = sl_cli_val(&a, "--data");
     g->db = sl_cli_val(&a, "--db");
+    g->keys = sl_cli_val(&a, "--keys");
     g->email = sl_cli_val(&a, "--email");
     g->affiliation = sl_cli_val(&a, "--affiliation");
     g->country = sl_cli_val(&a, "--country");
@@ -128,6 +128,7 @@ int sl_cmd_admin(int argc, char **argv)
     sl_error_clear(&err);
     memset(&ro, 0, sizeof(ro));
     ro.db = sl_cli_db_url(g.db);
+    ro.keys = g.keys;
     if (sl_registry_open(sl_cli_data_dir(g.data), &ro, &r, NULL, &err) != SL_OK)
         return sl_cli_fail(&err);
     if (is(&g, 0, "user") && is(&g, 1, "add") && g.npos == 3) {

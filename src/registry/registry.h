@@ -55,6 +55,11 @@ struct sl_registry_opts {
      * (a public URL may change; a log's origin may not) */
     bool origin_derived;
     const char *db; /* database URL (sl_db_open); default sqlite:ROOT/sluice.db */
+    /* The folder of the key files (server.key, fp.key, log.secret); default
+     * ROOT. Given explicitly it must exist; missing key files are made there
+     * only when all three are missing and the database has no log yet (a new
+     * hub), never beside a log that other keys signed. */
+    const char *keys;
 };
 
 /* The log origin for a public URL: the URL without its scheme, trailing

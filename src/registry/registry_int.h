@@ -17,6 +17,7 @@
 
 struct sl_registry {
     char *root;
+    char *keys; /* the folder of the key files (--keys; default root) */
     char *db_path;
     char *origin;
     pthread_key_t db_key;

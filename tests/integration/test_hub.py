@@ -9,7 +9,11 @@ Always on PostgreSQL (pgserver.py; fails with what to install when missing):
 - a revocation through A stops B's downloads at the next request;
 - exactly one server leads (runs the clock's work); kill -9 of the leader
   hands the clock to another within 10 s, and a staged step that falls due
-  after the kill runs exactly once.
+  after the kill runs exactly once;
+- `--keys DIR`: a server with its own data folder and the hub's key files
+  signs the same checkpoints; a partial key set, a missing folder, or an
+  empty folder beside a database that has a log are refused (exit 2); a new
+  hub's empty folder gets fresh keys, the data folder none.
 """
 import datetime
 import http.client
@@ -199,6 +203,72 @@ class Hub(unittest.TestCase):
                 break
             time.sleep(0.2)
         self.assertEqual(size, n)
+
+    def test_d_keys_folder(self):
+        keys = os.path.join(self.tmp, "keys")
+        os.makedirs(keys)
+        names = ("server.key", "fp.key", "log.secret")
+        for n in names:
+            shutil.copy(os.path.join(self.a.data, n), os.path.join(keys, n))
+        wd = os.path.join(self.tmp, "srv-d")
+        os.makedirs(wd)
+        d = sv.Server(os.path.join(self.tmp, "data-d"), workdir=wd, db=self.url,
+                      args=["--keys", keys])
+        self.addCleanup(d.cleanup)
+        d.start()
+        for n in names:
+            self.assertFalse(os.path.exists(os.path.join(d.data, n)), n)
+        # the same key signs: the servers' checkpoints of one size are equal
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            notes = [s.request("GET", "/log/checkpoint").body for s in (self.b, d)]
+            if notes[0] == notes[1]:
+                break
+            time.sleep(0.2)
+        self.assertEqual(notes[0], notes[1])
+        r = d.request("GET", "/api/v1/models/acme/tiers", token=self.pub)
+        self.assertEqual(r.status, 200, r)
+        # admin commands take --keys too
+        r = st.run("admin", "user", "add", "keyed", "--data", d.data, "--db", self.url,
+                   "--keys", keys, env=sv.clean_env(), timeout=60)
+        self.assertEqual(r.rc, 0, repr(r))
+        d.stop()
+
+        def serve_fails(keys_dir, db):
+            data = tempfile.mkdtemp(dir=self.tmp)
+            r = st.run("serve", "--data", data, "--db", db, "--keys", keys_dir, "--listen",
+                       "127.0.0.1:%d" % sv.free_port(), "--origin", "sluice",
+                       env=sv.clean_env(), timeout=60)
+            self.assertEqual(r.rc, 2, repr(r))
+            self.assertEqual(len(r.stderr.strip().split("\n")), 1, r.stderr)
+            return r.stderr
+
+        # a partial set names what is missing
+        part = os.path.join(self.tmp, "keys-part")
+        os.makedirs(part)
+        shutil.copy(os.path.join(keys, "server.key"), part)
+        err = serve_fails(part, self.url)
+        self.assertIn("fp.key is missing", err)
+        # no such folder
+        err = serve_fails(os.path.join(self.tmp, "no-such-keys"), self.url)
+        self.assertIn("no such folder", err)
+        # an empty folder beside a database with a log: never new keys there
+        empty = os.path.join(self.tmp, "keys-empty")
+        os.makedirs(empty)
+        err = serve_fails(empty, self.url)
+        self.assertIn("already has a log", err)
+        self.assertEqual(os.listdir(empty), [])
+        # a new hub: fresh keys in the keys folder, none in the data folder
+        wd = os.path.join(self.tmp, "srv-e")
+        os.makedirs(wd)
+        e = sv.Server(os.path.join(self.tmp, "data-e"), workdir=wd,
+                      db="sqlite:" + os.path.join(self.tmp, "e.db"), args=["--keys", empty])
+        self.addCleanup(e.cleanup)
+        e.start()
+        self.assertEqual(sorted(os.listdir(empty)), sorted(names))
+        for n in names:
+            self.assertFalse(os.path.exists(os.path.join(e.data, n)), n)
+        e.stop()
 
 
 if __name__ == "__main__":
