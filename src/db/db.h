@@ -97,6 +97,18 @@ enum sl_err sl_db_listen(struct sl_db *db, const char *channel, struct sl_error 
 enum sl_err sl_db_notify(struct sl_db *db, const char *channel, struct sl_error *err);
 enum sl_err sl_db_wait(struct sl_db *db, int timeout_ms, bool *notified, struct sl_error *err);
 
+/* Moving up (db_copy.c): copies every table of `from` (SQLite) into `to`
+ * (PostgreSQL, same schema version), each table in one transaction of `to`,
+ * from one snapshot of `from`, and verifies each by its row count and a
+ * digest of its contents read back through both drivers. Resumable: a table
+ * already in `to` with as many rows is not copied again, only verified; a
+ * table with other rows in `to` is SL_ECONFLICT naming it. `note` (may be
+ * NULL) hears of each table verified: its rows and whether this run copied
+ * it. Close both connections afterwards. */
+typedef void (*sl_db_copy_note)(void *ctx, const char *table, int64_t rows, bool copied);
+enum sl_err sl_db_copy(struct sl_db *from, struct sl_db *to, sl_db_copy_note note, void *ctx,
+                       struct sl_error *err);
+
 /* A read transaction (consistent snapshot across several queries; REPEATABLE
  * READ on PostgreSQL). */
 enum sl_err sl_db_begin_read(struct sl_db *db, struct sl_error *err);

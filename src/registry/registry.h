@@ -22,6 +22,7 @@
 
 #include "common/err.h"
 #include "crypto/crypto.h"
+#include "db/db.h"
 
 struct sl_db;
 struct sl_registry;
@@ -74,6 +75,18 @@ char *sl_origin_from_url(const char *url, struct sl_error *err);
 enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
                              struct sl_registry **out, char *first_token, struct sl_error *err);
 void sl_registry_close(struct sl_registry *r);
+
+/* Copies the database of the registry at `root` (keys in `keys`, NULL for
+ * `root`) from `from` (sqlite:PATH) into `to` (postgresql://...), verifying
+ * every table's row count and contents (sl_db_copy; `note` hears of each
+ * table) and that the log is the same tree under the same key: the newest
+ * checkpoint after the copy is the one the source had. Resumable: a second
+ * run copies what is left or only verifies. `*checkpoint` gets that
+ * checkpoint (malloc'd). SL_EUSAGE for URLs of the wrong kind, SL_ECONFLICT
+ * when the target holds other rows or the log came out different. */
+enum sl_err sl_registry_migrate(const char *root, const char *keys, const char *from,
+                                const char *to, sl_db_copy_note note, void *ctx, char **checkpoint,
+                                struct sl_error *err);
 
 /* Makes the data folder at `root` private when its mode lets the group or
  * others in: the folder and every folder under it become 0700, every file
