@@ -170,6 +170,15 @@ class Migrate(unittest.TestCase):
         self.assertIn("neither empty nor a copy", r.stderr)
         self.assertEqual(len(r.stderr.strip().split("\n")), 1, r.stderr)
         self.assertEqual(self.pg.sql(url, "SELECT count(*) FROM users").strip(), before)
+        # a copy changed behind our back: same counts, other contents
+        url2 = pgserver.new_db("migrate-tampered")
+        r = self.migrate("--from-db", self.lite, "--to-db", url2)
+        self.assertEqual(r.rc, 0, repr(r))
+        self.pg.sql(url2, "UPDATE users SET email = 'mallory@example.org' WHERE name = 'bob'")
+        r = self.migrate("--from-db", self.lite, "--to-db", url2)
+        self.assertEqual(r.rc, 1, repr(r))
+        self.assertIn("table users: same row count", r.stderr)
+        self.assertIn("different contents", r.stderr)
 
 
 if __name__ == "__main__":
