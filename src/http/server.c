@@ -587,6 +587,7 @@ static void *ticker(void *arg)
 {
     struct sl_server *s = arg;
     int was_leader = -1; /* unknown: the first round says which */
+    bool check_failing = false;
 
     while (!atomic_load(&s->stop_ticker)) {
         struct sl_error err;
@@ -594,9 +595,15 @@ static void *ticker(void *arg)
         struct timespec ts = {0, 500 * 1000 * 1000};
         sl_error_clear(&err);
         sl_conns_reap(s->conns, now_ms());
-        if (sl_reg_leader(s->r, &leader, &err) != SL_OK)
-            fprintf(stderr, "{\"event\":\"leader_check_failed\",\"message\":\"%s\"}\n",
-                    sl_strerror(err.code));
+        if (sl_reg_leader(s->r, &leader, &err) != SL_OK) {
+            /* once per outage, not twice a second */
+            if (!check_failing)
+                fprintf(stderr, "{\"event\":\"leader_check_failed\",\"message\":\"%s\"}\n",
+                        sl_strerror(err.code));
+            check_failing = true;
+        } else {
+            check_failing = false;
+        }
         if ((int)leader != was_leader) {
             fprintf(stderr, "{\"event\":\"leader\",\"leader\":%s}\n", leader ? "true" : "false");
             was_leader = (int)leader;
