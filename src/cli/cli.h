@@ -85,7 +85,7 @@ struct sl_cli_optdef {
 };
 
 #define SL_CLI_MAX_POS  8
-#define SL_CLI_MAX_OPTS 16
+#define SL_CLI_MAX_OPTS 24
 #define SL_CLI_MAX_LIST 64
 
 struct sl_cli_args {

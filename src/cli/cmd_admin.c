@@ -18,7 +18,8 @@
 struct args {
     const char *pos[6];
     size_t npos;
-    const char *data, *db, *email, *affiliation, *country, *role, *token, *user, *scopes, *expires;
+    const char *data, *db, *keys, *from_db, *to_db, *from_store, *to_store, *email, *affiliation,
+        *country, *role, *token, *user, *scopes, *expires;
     const char *grace, *store;
     bool json, admin;
 };
@@ -26,11 +27,16 @@ struct args {
 static int parse(int argc, char **argv, struct args *g)
 {
     static const struct sl_cli_optdef defs[] = {
-        {"--json", SL_OPT_FLAG},    {"--admin", SL_OPT_FLAG},        {"--data", SL_OPT_VALUE},
-        {"--email", SL_OPT_VALUE},  {"--affiliation", SL_OPT_VALUE}, {"--country", SL_OPT_VALUE},
-        {"--role", SL_OPT_VALUE},   {"--token", SL_OPT_VALUE},       {"--user", SL_OPT_VALUE},
-        {"--scopes", SL_OPT_VALUE}, {"--expires", SL_OPT_VALUE},     {"--grace", SL_OPT_VALUE},
-        {"--db", SL_OPT_VALUE},     {"--store", SL_OPT_VALUE},       {NULL, SL_OPT_FLAG}};
+        {"--json", SL_OPT_FLAG},         {"--admin", SL_OPT_FLAG},
+        {"--data", SL_OPT_VALUE},        {"--email", SL_OPT_VALUE},
+        {"--affiliation", SL_OPT_VALUE}, {"--country", SL_OPT_VALUE},
+        {"--role", SL_OPT_VALUE},        {"--token", SL_OPT_VALUE},
+        {"--user", SL_OPT_VALUE},        {"--scopes", SL_OPT_VALUE},
+        {"--expires", SL_OPT_VALUE},     {"--grace", SL_OPT_VALUE},
+        {"--db", SL_OPT_VALUE},          {"--keys", SL_OPT_VALUE},
+        {"--from-db", SL_OPT_VALUE},     {"--to-db", SL_OPT_VALUE},
+        {"--from-store", SL_OPT_VALUE},  {"--to-store", SL_OPT_VALUE},
+        {"--store", SL_OPT_VALUE},       {NULL, SL_OPT_FLAG}};
     struct sl_cli_args a;
     int code = sl_cli_args_parse(&a, "admin", defs, argc, argv);
 
@@ -45,6 +51,11 @@ static int parse(int argc, char **argv, struct args *g)
     g->admin = sl_cli_has(&a, "--admin");
     g->data = sl_cli_val(&a, "--data");
     g->db = sl_cli_val(&a, "--db");
+    g->keys = sl_cli_val(&a, "--keys");
+    g->from_db = sl_cli_val(&a, "--from-db");
+    g->to_db = sl_cli_val(&a, "--to-db");
+    g->from_store = sl_cli_val(&a, "--from-store");
+    g->to_store = sl_cli_val(&a, "--to-store");
     g->email = sl_cli_val(&a, "--email");
     g->affiliation = sl_cli_val(&a, "--affiliation");
     g->country = sl_cli_val(&a, "--country");
@@ -110,6 +121,61 @@ static void print_report(json_t *rep, bool json)
     }
 }
 
+struct migrate_out {
+    bool json;
+    json_t *tables;
+};
+
+static void migrate_note(void *ctx, const char *table, int64_t rows, bool copied)
+{
+    struct migrate_out *m = ctx;
+
+    json_array_append_new(m->tables, json_pack("{s:s, s:I, s:b}", "table", table, "rows",
+                                               (json_int_t)rows, "copied", copied));
+    if (!m->json) {
+        printf("%-24s %10lld rows  %s\n", table, (long long)rows,
+               copied ? "copied, verified" : "already there, verified");
+        fflush(stdout);
+    }
+}
+
+/* `sluice admin migrate --from-db sqlite:... --to-db postgresql://...`
+ * (docs/database.md, "Moving up"). */
+static int migrate(const struct args *g)
+{
+    struct migrate_out m = {g->json, json_array()};
+    struct sl_error err;
+    char *note = NULL;
+    int code = 0;
+
+    sl_error_clear(&err);
+    if (g->npos != 1 || !g->from_db || !g->to_db) {
+        json_decref(m.tables);
+        return sl_cli_usage("admin", "migrate wants --from-db sqlite:PATH --to-db "
+                                     "postgresql://...");
+    }
+    if (g->from_store || g->to_store) {
+        json_decref(m.tables);
+        return sl_cli_usage("admin", "migrate does not copy the store yet (--from-store, "
+                                     "--to-store): copy the packs folder yourself");
+    }
+    if (sl_registry_migrate(sl_cli_data_dir(g->data), g->keys, g->from_db, g->to_db, migrate_note,
+                            &m, &note, &err) != SL_OK) {
+        json_decref(m.tables);
+        return sl_cli_fail(&err);
+    }
+    if (g->json) {
+        json_t *j = json_pack("{s:o, s:s}", "tables", m.tables, "checkpoint", note);
+        sl_cli_print_json(j);
+        json_decref(j);
+    } else {
+        json_decref(m.tables);
+        printf("the log verifies after the move; its checkpoint:\n%s", note);
+    }
+    free(note);
+    return code;
+}
+
 int sl_cmd_admin(int argc, char **argv)
 {
     struct args g;
@@ -123,11 +189,14 @@ int sl_cmd_admin(int argc, char **argv)
     if (code)
         return code;
     if (g.npos == 0)
-        return sl_cli_usage("admin", "name a subcommand: user, org, token, gc, fsck");
+        return sl_cli_usage("admin", "name a subcommand: user, org, token, gc, fsck, migrate");
+    if (is(&g, 0, "migrate"))
+        return migrate(&g);
     sl_error_clear(&err);
     memset(&ro, 0, sizeof(ro));
     ro.db = sl_cli_db_url(g.db);
     ro.store = g.store;
+    ro.keys = g.keys;
     if (sl_registry_open(sl_cli_data_dir(g.data), &ro, &r, NULL, &err) != SL_OK)
         return sl_cli_fail(&err);
     if (is(&g, 0, "user") && is(&g, 1, "add") && g.npos == 3) {

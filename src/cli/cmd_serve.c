@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `sluice serve [--data DIR] [--db URL] [--store URL] [--listen HOST:PORT]
+ * `sluice serve [--data DIR] [--db URL] [--store URL] [--keys DIR] [--listen HOST:PORT]
  * [--origin NAME | --public-url URL] [--policy-dir DIR] [--threads N]
  * [--drain SECONDS] [--max-conns-per-ip N]`.
  */
@@ -53,8 +53,8 @@ static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
 int sl_cmd_serve(int argc, char **argv)
 {
     struct sl_opt o;
-    const char *a, *data = NULL, *db = NULL, *listen = "127.0.0.1:8080", *origin = NULL,
-                   *policy_dir = NULL, *public_url = NULL;
+    const char *a, *data = NULL, *db = NULL, *keys = NULL, *listen = "127.0.0.1:8080",
+                   *origin = NULL, *policy_dir = NULL, *public_url = NULL;
     char *derived = NULL;
     const char *store = NULL;
     bool is_opt;
@@ -80,11 +80,12 @@ int sl_cmd_serve(int argc, char **argv)
             code = sl_cli_usage("serve", "unexpected argument \"%s\"", a);
             goto out;
         }
-        if (strcmp(a, "--data") == 0 || strcmp(a, "--db") == 0 || strcmp(a, "--listen") == 0 ||
-            strcmp(a, "--origin") == 0 || strcmp(a, "--policy-dir") == 0 ||
-            strcmp(a, "--threads") == 0 || strcmp(a, "--drain") == 0 ||
-            strcmp(a, "--ready-fd") == 0 || strcmp(a, "--max-conns-per-ip") == 0 ||
-            strcmp(a, "--public-url") == 0 || strcmp(a, "--store") == 0) {
+        if (strcmp(a, "--data") == 0 || strcmp(a, "--db") == 0 || strcmp(a, "--keys") == 0 ||
+            strcmp(a, "--listen") == 0 || strcmp(a, "--origin") == 0 ||
+            strcmp(a, "--policy-dir") == 0 || strcmp(a, "--threads") == 0 ||
+            strcmp(a, "--drain") == 0 || strcmp(a, "--ready-fd") == 0 ||
+            strcmp(a, "--max-conns-per-ip") == 0 || strcmp(a, "--public-url") == 0 ||
+            strcmp(a, "--store") == 0) {
             if (!(val = sl_opt_value(&o, a))) {
                 code = 2;
                 goto out;
@@ -97,6 +98,8 @@ int sl_cmd_serve(int argc, char **argv)
             data = val;
         else if (strcmp(a, "--db") == 0)
             db = val;
+        else if (strcmp(a, "--keys") == 0)
+            keys = val;
         else if (strcmp(a, "--listen") == 0)
             listen = val;
         else if (strcmp(a, "--origin") == 0)
@@ -160,6 +163,7 @@ int sl_cmd_serve(int argc, char **argv)
     ro.db = sl_cli_db_url(db);
     ro.store = store;
     ro.remember_store = true;
+    ro.keys = keys;
     if (sl_registry_open(data, &ro, &r, token, &err) != SL_OK) {
         ps = ro.packs; /* not taken over */
         goto fail;

@@ -74,7 +74,7 @@ static const char policy_help[] =
     "(earlier versions are kept: eu-ai-act@1.0.0). Pack format: docs/policy.md.\n";
 
 static const char serve_help[] =
-    "usage: sluice serve [--data DIR] [--db URL] [--listen HOST:PORT]\n"
+    "usage: sluice serve [--data DIR] [--db URL] [--keys DIR] [--listen HOST:PORT]\n"
     "                    [--origin NAME | --public-url URL]\n"
     "                    [--policy-dir DIR] [--threads N] [--drain SECONDS]\n"
     "                    [--max-conns-per-ip N]\n"
@@ -89,6 +89,8 @@ static const char serve_help[] =
     "  --data DIR        data folder (default $SLUICE_DATA or ./sluice-data)\n"
     "  --db URL          database: sqlite:PATH (default $SLUICE_DB or\n"
     "                    sqlite:DIR/sluice.db) or postgresql://... (docs/database.md)\n"
+    "  --keys DIR        the key files server.key, fp.key, log.secret (default the\n"
+    "                    data folder); give every server of one hub the same files\n"
     "  --listen H:P      address to listen on (default 127.0.0.1:8080; numeric)\n"
     "  --origin NAME     the log's origin, the name in every signed statement: globally\n"
     "                    unique, a URL without scheme (registry.example.org/log).\n"
@@ -114,7 +116,7 @@ static const char serve_help[] =
     "HF_ENDPOINT or hubUrl set to its URL (docs/api.md).\n";
 
 static const char admin_help[] =
-    "usage: sluice admin COMMAND [--data DIR] [--db URL] [--store URL] [--json]\n"
+    "usage: sluice admin COMMAND [--data DIR] [--db URL] [--store URL] [--keys DIR] [--json]\n"
     "\n"
     "  user add NAME [--email E] [--affiliation A] [--country CC] [--admin]\n"
     "                     create an account; prints its token once ({\"user\",\"token\"})\n"
@@ -137,11 +139,15 @@ static const char admin_help[] =
     "  fsck               re-hashes every stored chunk and file and checks every\n"
     "                     reference; exit 1 when anything is wrong; lists objects in\n"
     "                     the store that are not sluice packs (never removed)\n"
+    "  migrate --from-db sqlite:PATH --to-db postgresql://...\n"
+    "                     copy the database into PostgreSQL, verifying every table's\n"
+    "                     rows and that the log is the same tree under the same key;\n"
+    "                     a second run continues or only verifies (docs/database.md)\n"
     "\n"
     "Admin commands work on the data folder directly (--data, $SLUICE_DATA or\n"
-    "./sluice-data) and its database (--db, $SLUICE_DB, as for serve), also while\n"
-    "the server runs, and the store the server last ran with unless --store says\n"
-    "otherwise.\n";
+    "./sluice-data), its database (--db, $SLUICE_DB, as for serve) and key files\n"
+    "(--keys, as for serve), also while the server runs, and the store the server\n"
+    "last ran with unless --store says otherwise.\n";
 
 static const char login_help[] =
     "usage: sluice login URL [--token TOKEN]\n"

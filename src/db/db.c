@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/banned.h"
 
@@ -143,6 +144,58 @@ enum sl_err sl_db_commit(struct sl_db *db, struct sl_error *err)
 enum sl_err sl_db_lock(struct sl_db *db, enum sl_db_lock what, struct sl_error *err)
 {
     return db->drv->lock(db, what, err);
+}
+
+/* A channel is an SQL identifier we write into the statement: only lower
+ * case letters and '_', at most 63 of them. */
+static enum sl_err check_channel(const char *channel, struct sl_error *err)
+{
+    size_t n = strlen(channel);
+
+    if (n == 0 || n > 63 || strspn(channel, "abcdefghijklmnopqrstuvwxyz_") != n)
+        return sl_error_set(err, SL_EINTERNAL, "bad notification channel \"%s\"", channel);
+    return SL_OK;
+}
+
+enum sl_err sl_db_try_leader(struct sl_db *db, bool *leader, struct sl_error *err)
+{
+    *leader = true;
+    if (!db->drv->try_leader)
+        return SL_OK;
+    return db->drv->try_leader(db, leader, err);
+}
+
+enum sl_err sl_db_listen(struct sl_db *db, const char *channel, struct sl_error *err)
+{
+    char sql[80];
+    enum sl_err rc = check_channel(channel, err);
+
+    if (rc || db->drv->kind != SL_DB_POSTGRESQL)
+        return rc;
+    snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+    return db->drv->exec(db, sql, err);
+}
+
+enum sl_err sl_db_notify(struct sl_db *db, const char *channel, struct sl_error *err)
+{
+    char sql[80];
+    enum sl_err rc = check_channel(channel, err);
+
+    if (rc || db->drv->kind != SL_DB_POSTGRESQL)
+        return rc;
+    snprintf(sql, sizeof(sql), "NOTIFY %s", channel);
+    return db->drv->exec(db, sql, err);
+}
+
+enum sl_err sl_db_wait(struct sl_db *db, int timeout_ms, bool *notified, struct sl_error *err)
+{
+    *notified = false;
+    if (!db->drv->wait) {
+        struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        return SL_OK;
+    }
+    return db->drv->wait(db, timeout_ms, notified, err);
 }
 
 void sl_db_rollback(struct sl_db *db)

@@ -72,6 +72,43 @@ enum sl_db_lock {
  * the value the transaction will take the next one after. */
 enum sl_err sl_db_lock(struct sl_db *db, enum sl_db_lock what, struct sl_error *err);
 
+/* ---- many servers, one hub ----
+ *
+ * These run on a connection of their own (never one a thread uses for
+ * transactions): a leader connection, a listening connection.
+ *
+ * sl_db_try_leader() makes this connection the hub's one leader if no other
+ * connection is: a session-level pg_try_advisory_lock on PostgreSQL, held
+ * until the connection ends (a killed server's lock is released when
+ * PostgreSQL sees its connection close). Call it again on every round: while
+ * leading it checks the connection still lives, and after a lost connection
+ * it reconnects and tries again. On SQLite (one process) it is always true.
+ *
+ * sl_db_listen() subscribes this connection to `channel` (lower-case letters
+ * and '_'); sl_db_notify() sends `channel` to every listener in the hub
+ * (after the current transaction commits, at once outside one); and
+ * sl_db_wait() waits up to `timeout_ms` for notifications, setting
+ * `*notified` when one or more arrived. A lost listening connection is
+ * SL_EUNAVAILABLE: messages sent meanwhile are lost, so the caller opens a
+ * new connection, listens again and treats it as a notification. On SQLite
+ * listen and notify do nothing and wait just sleeps. */
+enum sl_err sl_db_try_leader(struct sl_db *db, bool *leader, struct sl_error *err);
+enum sl_err sl_db_listen(struct sl_db *db, const char *channel, struct sl_error *err);
+enum sl_err sl_db_notify(struct sl_db *db, const char *channel, struct sl_error *err);
+enum sl_err sl_db_wait(struct sl_db *db, int timeout_ms, bool *notified, struct sl_error *err);
+
+/* Moving up (db_copy.c): copies every table of `from` (SQLite) into `to`
+ * (PostgreSQL, same schema version), each table in one transaction of `to`,
+ * from one snapshot of `from`, and verifies each by its row count and a
+ * digest of its contents read back through both drivers. Resumable: a table
+ * already in `to` with as many rows is not copied again, only verified; a
+ * table with other rows in `to` is SL_ECONFLICT naming it. `note` (may be
+ * NULL) hears of each table verified: its rows and whether this run copied
+ * it. Close both connections afterwards. */
+typedef void (*sl_db_copy_note)(void *ctx, const char *table, int64_t rows, bool copied);
+enum sl_err sl_db_copy(struct sl_db *from, struct sl_db *to, sl_db_copy_note note, void *ctx,
+                       struct sl_error *err);
+
 /* A read transaction (consistent snapshot across several queries; REPEATABLE
  * READ on PostgreSQL). */
 enum sl_err sl_db_begin_read(struct sl_db *db, struct sl_error *err);

@@ -42,6 +42,9 @@ struct sl_db_driver {
      * inside the migration's transaction. */
     enum sl_err (*schema_get)(struct sl_db *db, int *version, struct sl_error *err);
     enum sl_err (*schema_set)(struct sl_db *db, int version, struct sl_error *err);
+    /* Many servers (db.h); NULL on a driver for one process. */
+    enum sl_err (*try_leader)(struct sl_db *db, bool *leader, struct sl_error *err);
+    enum sl_err (*wait)(struct sl_db *db, int timeout_ms, bool *notified, struct sl_error *err);
 };
 
 /* The head of every driver's connection. */

@@ -11,6 +11,7 @@
 #include "db/db_int.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,10 @@
 
 /* The key of the hub-wide write lock ("sluice" and 1). */
 #define WRITE_LOCK_KEY "7236281745052958721"
+
+/* The key of the session-level leader lock: the write lock's + 16, apart
+ * from the transaction-level keys sl_db_lock() adds to it. */
+#define LEADER_SQL "SELECT pg_try_advisory_lock(" WRITE_LOCK_KEY " + 16)"
 
 /* Reconnect pauses: from 100 ms doubling to 5 s. */
 #define BACKOFF_MIN_MS 100
@@ -61,6 +66,7 @@ struct pg_db {
     bool tx;         /* inside BEGIN ... COMMIT/ROLLBACK */
     long backoff_ms; /* current pause between reconnects */
     double next_try; /* monotonic seconds before which we do not reconnect */
+    bool leader;     /* holds the session-level leader lock */
 };
 
 #define DB(d) ((struct pg_db *)(d))
@@ -710,6 +716,78 @@ static enum sl_err pg_schema_set(struct sl_db *d, int version, struct sl_error *
     return run(DB(d), sql, "schema version", err);
 }
 
+/* The leader lock lives as long as this connection: while we hold it a
+ * trivial query proves the connection (and so the lock) is still there; a
+ * lost connection drops leadership at once, and a later round reconnects and
+ * competes again. */
+static enum sl_err pg_try_leader(struct sl_db *d, bool *leader, struct sl_error *err)
+{
+    struct pg_db *db = DB(d);
+    PGresult *res;
+    enum sl_err rc;
+
+    *leader = false;
+    if (PQstatus(db->c) != CONNECTION_OK)
+        db->leader = false;
+    rc = ensure(db, err);
+    if (rc)
+        return rc;
+    res = PQexec(db->c, db->leader ? "SELECT true" : LEADER_SQL);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        rc = fail(db, res, "leader lock", err);
+        PQclear(res);
+        db->leader = false;
+        return rc;
+    }
+    db->leader = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    *leader = db->leader;
+    return SL_OK;
+}
+
+/* Drains what libpq has already read; true when a notification was there. */
+static bool drain(struct pg_db *db)
+{
+    PGnotify *n;
+    bool got = false;
+
+    while ((n = PQnotifies(db->c)) != NULL) {
+        got = true;
+        PQfreemem(n);
+    }
+    return got;
+}
+
+static enum sl_err pg_wait(struct sl_db *d, int timeout_ms, bool *notified, struct sl_error *err)
+{
+    struct pg_db *db = DB(d);
+    struct pollfd p;
+
+    *notified = false;
+    if (PQstatus(db->c) != CONNECTION_OK || PQsocket(db->c) < 0)
+        return sl_error_set(err, SL_EUNAVAILABLE, "database %s: listening connection lost",
+                            db->url);
+    if (!PQconsumeInput(db->c))
+        goto lost;
+    if (drain(db)) {
+        *notified = true;
+        return SL_OK;
+    }
+    p.fd = PQsocket(db->c);
+    p.events = POLLIN;
+    p.revents = 0;
+    if (poll(&p, 1, timeout_ms) > 0) {
+        if (!PQconsumeInput(db->c))
+            goto lost;
+        *notified = drain(db);
+    }
+    if (PQstatus(db->c) != CONNECTION_OK)
+        goto lost;
+    return SL_OK;
+lost:
+    return sl_error_set(err, SL_EUNAVAILABLE, "database %s: listening connection lost", db->url);
+}
+
 const struct sl_db_driver sl__db_pg = {
     .name = "postgresql",
     .kind = SL_DB_POSTGRESQL,
@@ -738,4 +816,6 @@ const struct sl_db_driver sl__db_pg = {
     .changes = pg_changes,
     .schema_get = pg_schema_get,
     .schema_set = pg_schema_set,
+    .try_leader = pg_try_leader,
+    .wait = pg_wait,
 };

@@ -5,7 +5,11 @@
  * Popular small files (config.json) are then answered without touching the
  * database. Entries live one second, and any change this process makes to
  * refs or tiers bumps a generation that voids them at once; changes made by
- * another process (sluice admin) are seen within the second. File content is
+ * another process (sluice admin) are seen within the second. With many
+ * servers on PostgreSQL each entry also carries the hub stamp (the log's
+ * size, sl_reg_hub_stamp) it was read under and is used only while the stamp
+ * is unchanged, so a change committed through any server voids it for the
+ * next request; other servers' NOTIFYs bump the generation as well. File content is
  * immutable (addressed by its SHA-256), so cached bytes are never stale.
  * Access rules beyond the tier (grants, memberships) are never cached.
  */
@@ -30,6 +34,7 @@ struct slot {
     uint64_t hash;
     long long at_ms;
     unsigned long long gen;
+    uint64_t hub;
     struct sl_version_ref v;
     struct sl_file_ref f;
     unsigned char *bytes; /* whole file when small, else NULL */
@@ -100,7 +105,7 @@ bool sl_cache_get(struct sl_req *q, struct sl_version_ref *v, struct sl_file_ref
      * between the read and sl_cache_put() then voids the entry at once
      * instead of leaving the old answer cached for a second. */
     q->cache_gen = atomic_load(&generation);
-    if (!slots || !q->path)
+    if (!slots || !q->path || q->cache_hub == UINT64_MAX)
         return false;
     n = make_key(q, key, sizeof(key));
     if (!n)
@@ -108,7 +113,8 @@ bool sl_cache_get(struct sl_req *q, struct sl_version_ref *v, struct sl_file_ref
     h = sl_strhash(key, n);
     s = &slots[h % SLOTS];
     if (!s->key || s->hash != h || s->keylen != n || memcmp(s->key, key, n) != 0 ||
-        s->gen != atomic_load(&generation) || mono_ms() - s->at_ms > TTL_MS)
+        s->gen != atomic_load(&generation) || s->hub != q->cache_hub ||
+        mono_ms() - s->at_ms > TTL_MS)
         return false;
     *v = s->v;
     *f = s->f;
@@ -124,7 +130,7 @@ void sl_cache_put(struct sl_req *q, const struct sl_version_ref *v, const struct
     uint64_t h;
     struct slot *s;
 
-    if (!q->path)
+    if (!q->path || q->cache_hub == UINT64_MAX)
         return;
     n = make_key(q, key, sizeof(key));
     if (!n)
@@ -144,6 +150,7 @@ void sl_cache_put(struct sl_req *q, const struct sl_version_ref *v, const struct
     s->hash = h;
     s->at_ms = mono_ms();
     s->gen = q->cache_gen;
+    s->hub = q->cache_hub;
     s->v = *v;
     s->f = *f;
     s->bytes = NULL;

@@ -263,7 +263,7 @@ void sl_h_commit(struct sl_req *q)
         return;
     }
     if (created || json_is_true(json_object_get(result, "on_main")))
-        sl_cache_bump(); /* main may have moved */
+        sl_hub_changed(q->srv); /* main may have moved */
     {
         struct sl_version_ref v;
         const char *commit = json_string_value(json_object_get(result, "commit"));

@@ -490,7 +490,7 @@ void sl_h_attest(struct sl_req *q)
     rc = sl_reg_attest(q->srv->r, &q->who, &q->v, model, q->body.data, q->body.len, &result,
                        &created, &err);
     if (rc == SL_OK)
-        sl_cache_bump();
+        sl_hub_changed(q->srv);
     finish(q, rc, created ? 201 : 200, result, &err);
 }
 
@@ -543,7 +543,7 @@ void sl_h_satisfy(struct sl_req *q)
                                    &err);
     json_decref(body);
     if (rc == SL_OK)
-        sl_cache_bump();
+        sl_hub_changed(q->srv);
     finish(q, rc, 200, result, &err);
 }
 
@@ -572,7 +572,7 @@ void sl_h_tier_set(struct sl_req *q)
     sl_error_clear(&err);
     rc = sl_reg_tier_set(q->srv->r, &q->who, &q->v, model, tier, &result, &err);
     json_decref(body);
-    sl_cache_bump();
+    sl_hub_changed(q->srv);
     finish(q, rc, 200, result, &err);
 }
 

@@ -108,6 +108,7 @@ struct sl_req {
     const unsigned char *cached_bytes; /* a small file's bytes, from the cache */
     bool cached;
     unsigned long long cache_gen; /* the cache generation when the lookup began */
+    uint64_t cache_hub;           /* sl_reg_hub_stamp() then; UINT64_MAX: do not cache */
     int64_t org_id, model_id;     /* for P_MODEL and up */
     /* request body */
     uint64_t content_length;
@@ -136,6 +137,10 @@ void sl_cache_put(struct sl_req *q, const struct sl_version_ref *v, const struct
                   const void *bytes);
 /* Voids every cached lookup (after a commit or a tier change). */
 void sl_cache_bump(void);
+
+/* Tiers or refs changed (committed): voids this server's lookup cache and
+ * tells the other servers sharing the database to void theirs. */
+void sl_hub_changed(struct sl_server *s);
 
 /* Files streamed into a private temporary folder (upload.c), for trace. */
 struct sl_upload;

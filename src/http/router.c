@@ -396,6 +396,10 @@ bool sl_permitted(struct sl_req *q)
         return true;
     case P_VERSION:
     case P_DOWNLOAD:
+        if (p == P_DOWNLOAD && sl_reg_hub_stamp(r, &q->cache_hub, &err) != SL_OK) {
+            q->cache_hub = UINT64_MAX; /* resolve below reports what failed */
+            sl_error_clear(&err);
+        }
         if (p == P_DOWNLOAD && sl_cache_get(q, &q->v, &q->file, &q->cached_bytes))
             q->cached = true;
         else if (sl_reg_resolve(r, q->org, q->name, q->rev ? q->rev : "main", &q->v, &err) !=

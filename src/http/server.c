@@ -569,24 +569,57 @@ enum sl_err sl_parse_listen(const char *s, char *host, size_t hostlen, uint16_t 
     return SL_OK;
 }
 
+void sl_hub_changed(struct sl_server *s)
+{
+    struct sl_error err;
+
+    sl_cache_bump();
+    sl_error_clear(&err);
+    if (sl_reg_announce(s->r, &err) != SL_OK)
+        fprintf(stderr, "{\"event\":\"announce_failed\",\"message\":\"%s\"}\n",
+                sl_strerror(err.code));
+}
+
 /* The governance clock, about twice a second: runs due staged-release
- * steps, expires grants, voids the lookup cache when a tier changed, and
- * signs a checkpoint when the log grew. */
+ * steps, expires grants, voids the lookup caches when a tier changed, and
+ * signs a checkpoint when the log grew. With many servers on one database
+ * only the leader (sl_reg_leader) does this work; each server still reaps
+ * its own connections. */
 static void *ticker(void *arg)
 {
     struct sl_server *s = arg;
+    int was_leader = -1; /* unknown: the first round says which */
+    bool check_failing = false;
 
     while (!atomic_load(&s->stop_ticker)) {
         struct sl_error err;
-        bool changed = false;
+        bool changed = false, leader = false;
         struct timespec ts = {0, 500 * 1000 * 1000};
+        sl_error_clear(&err);
+        sl_conns_reap(s->conns, now_ms());
+        if (sl_reg_leader(s->r, &leader, &err) != SL_OK) {
+            /* once per outage, not twice a second */
+            if (!check_failing)
+                fprintf(stderr, "{\"event\":\"leader_check_failed\",\"message\":\"%s\"}\n",
+                        sl_strerror(err.code));
+            check_failing = true;
+        } else {
+            check_failing = false;
+        }
+        if ((int)leader != was_leader) {
+            fprintf(stderr, "{\"event\":\"leader\",\"leader\":%s}\n", leader ? "true" : "false");
+            was_leader = (int)leader;
+        }
+        if (!leader) {
+            nanosleep(&ts, NULL);
+            continue;
+        }
         sl_error_clear(&err);
         if (sl_reg_tick(s->r, &changed, &err) != SL_OK)
             fprintf(stderr, "{\"event\":\"tick_failed\",\"message\":\"%s\"}\n",
                     sl_strerror(err.code));
         if (changed)
-            sl_cache_bump();
-        sl_conns_reap(s->conns, now_ms());
+            sl_hub_changed(s);
         if (sl_reg_log_policy(s->r, &changed, &err) != SL_OK)
             fprintf(stderr, "{\"event\":\"policy_log_failed\",\"message\":\"%s\"}\n",
                     sl_strerror(err.code));
@@ -600,6 +633,37 @@ static void *ticker(void *arg)
             free(note);
         }
         nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+/* Voids this server's lookup cache whenever any server sharing the database
+ * announces a change of tiers or refs (sl_reg_watch: LISTEN/NOTIFY on
+ * PostgreSQL). On SQLite it only sleeps: the one process bumps its own. */
+static void *listener(void *arg)
+{
+    struct sl_server *s = arg;
+    bool failing = false;
+
+    while (!atomic_load(&s->stop_ticker)) {
+        struct sl_error err;
+        bool changed = false;
+        sl_error_clear(&err);
+        if (sl_reg_watch(s->r, 200, &changed, &err) != SL_OK) {
+            struct timespec ts = {0, 200 * 1000 * 1000};
+            if (!failing)
+                fprintf(stderr, "{\"event\":\"listen_failed\",\"message\":\"%s\"}\n",
+                        sl_strerror(err.code));
+            failing = true;
+            /* announcements may be lost until we listen again: cache nothing
+             * for longer than its own second */
+            sl_cache_bump();
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        failing = false;
+        if (changed)
+            sl_cache_bump();
     }
     return NULL;
 }
@@ -662,7 +726,7 @@ static void *warmer(void *arg)
 
 enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, struct sl_error *err)
 {
-    pthread_t tick_thread, warm_thread;
+    pthread_t tick_thread, warm_thread, listen_thread;
     struct sl_server s;
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -757,6 +821,15 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
         sl_conns_free(s.conns);
         return sl_error_set(err, SL_EINTERNAL, "cannot start the fingerprint hashing thread");
     }
+    if (pthread_create(&listen_thread, NULL, listener, &s) != 0) {
+        atomic_store(&s.stop_ticker, true);
+        sl_reg_fp_warm_stop(r);
+        pthread_join(tick_thread, NULL);
+        pthread_join(warm_thread, NULL);
+        sl_mhd->stop_daemon(s.d);
+        sl_conns_free(s.conns);
+        return sl_error_set(err, SL_EINTERNAL, "cannot start the cache listener thread");
+    }
     if (o->ready_fd >= 0) {
         ssize_t w = write(o->ready_fd, "ready\n", 6);
         (void)w;
@@ -782,6 +855,7 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
     sl_reg_fp_warm_stop(r);
     pthread_join(tick_thread, NULL);
     pthread_join(warm_thread, NULL);
+    pthread_join(listen_thread, NULL);
     sl_conns_free(s.conns);
     fprintf(stderr, "{\"event\":\"stopped\",\"requests\":%llu}\n",
             (unsigned long long)atomic_load(&s.requests));

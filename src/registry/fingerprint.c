@@ -90,7 +90,7 @@ void sl__fp_cache_free(struct sl_fp_cache *c)
 enum sl_err sl__fp_load_key(struct sl_registry *r, struct sl_error *err)
 {
     bool fresh;
-    return sl__secret_file(r->root, "fp.key", r->fp_master, sizeof(r->fp_master), &fresh, err);
+    return sl__secret_file(r->keys, "fp.key", r->fp_master, sizeof(r->fp_master), &fresh, err);
 }
 
 /* ---- recipients ---- */

@@ -282,11 +282,57 @@ enum sl_err sl__secret_file(const char *root, const char *name, unsigned char *k
 static enum sl_err load_or_make_key(struct sl_registry *r, bool *fresh, struct sl_error *err)
 {
     enum sl_err rc =
-        sl__secret_file(r->root, "server.key", r->key_priv, SL_ED25519_PRIV_LEN, fresh, err);
+        sl__secret_file(r->keys, "server.key", r->key_priv, SL_ED25519_PRIV_LEN, fresh, err);
 
     if (!rc && sl_ed25519_public(r->key_priv, r->key_pub) != SL_OK)
-        rc = sl_error_set(err, SL_EINPUT, "%s/server.key: not an Ed25519 key", r->root);
+        rc = sl_error_set(err, SL_EINPUT, "%s/server.key: not an Ed25519 key", r->keys);
     return rc;
+}
+
+/* The key files of a folder given with --keys: all there, or (for a new
+ * hub only) none. A server given an empty folder beside a database that
+ * already has a log would otherwise make keys of its own and sign
+ * checkpoints no client can verify. */
+static enum sl_err check_keys(struct sl_registry *r, struct sl_error *err)
+{
+    static const char *const names[] = {"server.key", "fp.key", "log.secret"};
+    struct stat st;
+    const char *missing = NULL;
+    size_t have = 0;
+    struct sl_db *db;
+    uint64_t size = 0;
+    enum sl_err rc;
+
+    if (stat(r->keys, &st) != 0 || !S_ISDIR(st.st_mode))
+        return sl_error_set(err, SL_EUSAGE, "--keys %s: no such folder", r->keys);
+    for (size_t i = 0; i < SL_ARRAY_LEN(names); i++) {
+        char *path = sl_xasprintf("%s/%s", r->keys, names[i]);
+        if (access(path, F_OK) == 0)
+            have++;
+        else if (!missing)
+            missing = names[i];
+        free(path);
+    }
+    if (have == SL_ARRAY_LEN(names))
+        return SL_OK;
+    if (have > 0)
+        return sl_error_set(err, SL_EUSAGE,
+                            "--keys %s: %s is missing; give every server all three key files "
+                            "(server.key, fp.key, log.secret) of the hub",
+                            r->keys, missing);
+    db = sl_reg_db(r, err);
+    if (!db)
+        return err->code;
+    rc = sl_reg_log_size(r, &size, err);
+    if (rc)
+        return rc;
+    if (size > 0)
+        return sl_error_set(err, SL_EUSAGE,
+                            "--keys %s: no key files, but the database already has a log of %llu "
+                            "entries signed by other keys; copy server.key, fp.key and "
+                            "log.secret from the server that made them",
+                            r->keys, (unsigned long long)size);
+    return SL_OK;
 }
 
 static enum sl_err bootstrap_admin(struct sl_registry *r, char *first_token, struct sl_error *err)
@@ -418,6 +464,7 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
     }
     r = sl_xcalloc(1, sizeof(*r));
     r->root = sl_xstrdup(root);
+    r->keys = sl_xstrdup(opts && opts->keys && opts->keys[0] ? opts->keys : root);
     if (opts && opts->db && opts->db[0])
         r->db_path = sl_xstrdup(opts->db);
     else
@@ -430,10 +477,15 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
         rc = sl_vfs_mkdirs(packs, 0700, err);
         free(packs);
     }
+    if (!rc && opts && opts->keys && opts->keys[0])
+        rc = check_keys(r, err);
     if (!rc)
         rc = load_or_make_key(r, &fresh, err);
-    if (!rc)
-        rc = sl_reg_db(r, err) ? SL_OK : err->code;
+    if (!rc) {
+        struct sl_db *db = sl_reg_db(r, err);
+        rc = db ? SL_OK : err->code;
+        r->shared = db && sl_db_kind(db) == SL_DB_POSTGRESQL;
+    }
     if (!rc)
         rc = resolve_origin(r, opts, err);
     if (!rc && !sl_note_name_ok(r->origin))
@@ -447,7 +499,7 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
         rc = sl__fp_load_key(r, err);
     if (!rc) {
         bool made;
-        rc = sl__secret_file(r->root, "log.secret", r->log_secret, sizeof(r->log_secret), &made,
+        rc = sl__secret_file(r->keys, "log.secret", r->log_secret, sizeof(r->log_secret), &made,
                              err);
     }
     if (!rc)
@@ -487,6 +539,8 @@ void sl_registry_close(struct sl_registry *r)
         pthread_setspecific(r->db_key, NULL);
     }
     pthread_key_delete(r->db_key);
+    sl_db_close(r->lead_db);
+    sl_db_close(r->watch_db);
     pthread_mutex_destroy(&r->log_lock);
     sl_store_free(r->store);
     sl__fp_cache_free(r->fp_cache);
@@ -496,6 +550,7 @@ void sl_registry_close(struct sl_registry *r)
     sl_wipe(r->log_secret, sizeof(r->log_secret));
     sl_note_key_clear(&r->note_key);
     free(r->root);
+    free(r->keys);
     free(r->db_path);
     free(r->origin);
     free(r);

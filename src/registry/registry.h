@@ -22,6 +22,7 @@
 
 #include "common/err.h"
 #include "crypto/crypto.h"
+#include "db/db.h"
 
 struct sl_db;
 struct sl_registry;
@@ -54,7 +55,12 @@ struct sl_registry_opts {
     /* `origin` was derived from --public-url: an existing log keeps its own
      * (a public URL may change; a log's origin may not) */
     bool origin_derived;
-    const char *db;      /* database URL (sl_db_open); default sqlite:ROOT/sluice.db */
+    const char *db; /* database URL (sl_db_open); default sqlite:ROOT/sluice.db */
+    /* The folder of the key files (server.key, fp.key, log.secret); default
+     * ROOT. Given explicitly it must exist; missing key files are made there
+     * only when all three are missing and the database has no log yet (a new
+     * hub), never beside a log that other keys signed. */
+    const char *keys;
     const char *store;   /* blob store URL (store.h); NULL: the recorded one */
     bool remember_store; /* record `store` in ROOT/store.url for later commands */
 };
@@ -71,6 +77,18 @@ char *sl_origin_from_url(const char *url, struct sl_error *err);
 enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
                              struct sl_registry **out, char *first_token, struct sl_error *err);
 void sl_registry_close(struct sl_registry *r);
+
+/* Copies the database of the registry at `root` (keys in `keys`, NULL for
+ * `root`) from `from` (sqlite:PATH) into `to` (postgresql://...), verifying
+ * every table's row count and contents (sl_db_copy; `note` hears of each
+ * table) and that the log is the same tree under the same key: the newest
+ * checkpoint after the copy is the one the source had. Resumable: a second
+ * run copies what is left or only verifies. `*checkpoint` gets that
+ * checkpoint (malloc'd). SL_EUSAGE for URLs of the wrong kind, SL_ECONFLICT
+ * when the target holds other rows or the log came out different. */
+enum sl_err sl_registry_migrate(const char *root, const char *keys, const char *from,
+                                const char *to, sl_db_copy_note note, void *ctx, char **checkpoint,
+                                struct sl_error *err);
 
 /* Makes the data folder at `root` private when its mode lets the group or
  * others in: the folder and every folder under it become 0700, every file
@@ -540,6 +558,37 @@ json_t *sl_reg_schedule_json(struct sl_registry *r, int64_t model_id, struct sl_
 /* Runs the steps that are due (each decided with the policy in force on its
  * day) and expires grants; `*changed` tells whether any tier changed. */
 enum sl_err sl_reg_tick(struct sl_registry *r, bool *changed, struct sl_error *err);
+
+/* ---- many servers, one hub (leader.c) ---- */
+
+/* Whether this server is the hub's leader, the one that runs the ticker's
+ * work (staged steps, expiries, the daily policy entry, checkpoints). On
+ * PostgreSQL one server at a time holds a session-level advisory lock on a
+ * connection of its own; when it dies PostgreSQL releases the lock and the
+ * next server to ask takes over. On SQLite the one process always leads.
+ * Call from one thread only (the ticker), about twice a second. */
+enum sl_err sl_reg_leader(struct sl_registry *r, bool *leader, struct sl_error *err);
+
+/* Tells every server sharing the database that tiers or refs changed, so
+ * that they void their lookup caches (NOTIFY on PostgreSQL; nothing on
+ * SQLite, where another process's caches expire within a second). Call after
+ * the change has committed. */
+enum sl_err sl_reg_announce(struct sl_registry *r, struct sl_error *err);
+
+/* Waits up to `timeout_ms` for another server's (or this one's)
+ * sl_reg_announce(); `*changed` is set when one arrived, and also when the
+ * listening connection was lost and remade (announcements may have been
+ * missed). Call from one thread only (the listener). */
+enum sl_err sl_reg_watch(struct sl_registry *r, int timeout_ms, bool *changed,
+                         struct sl_error *err);
+
+/* A stamp that changes whenever a tier, a floor or a ref changes anywhere in
+ * the hub, for checking a cached lookup without redoing it: on PostgreSQL
+ * the log's size (every such change appends a log entry in its own
+ * transaction, so a change committed by any server is seen by the next
+ * lookup on every other); on SQLite always 0, since the one process voids
+ * its own cache. */
+enum sl_err sl_reg_hub_stamp(struct sl_registry *r, uint64_t *stamp, struct sl_error *err);
 
 /* ---- uploads (ingest.c) ---- */
 

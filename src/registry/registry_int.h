@@ -17,6 +17,7 @@
 
 struct sl_registry {
     char *root;
+    char *keys; /* the folder of the key files (--keys; default root) */
     char *db_path;
     char *origin;
     pthread_key_t db_key;
@@ -30,6 +31,9 @@ struct sl_registry {
     _Atomic int32_t policy_day;   /* the day the packs in force were last logged */
     unsigned char fp_master[32];  /* the fingerprint secret (fp.key) */
     struct sl_fp_cache *fp_cache;
+    bool shared;            /* PostgreSQL: other servers may share the database */
+    struct sl_db *lead_db;  /* the leader lock's connection (leader.c; ticker thread) */
+    struct sl_db *watch_db; /* the listening connection (leader.c; listener thread) */
 };
 
 /* ---- the log seam (log.c) ---- */

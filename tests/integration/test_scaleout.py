@@ -169,14 +169,14 @@ class TwoServers(unittest.TestCase):
             self.assertEqual(r.rc, 0, repr(r))
             self.assertIn("verified at %d entries" % n, r.stdout)
         # connections: at most one per worker thread, one for the clock, one
-        # for the fingerprint hashing thread and one from the start, per
-        # server (docs/database.md)
+        # for the fingerprint hashing thread, one from the start, one for the
+        # leader lock and one listening, per server (docs/database.md)
         threads = [json.loads(line)["threads"] for srv in self.servers
                    for line in srv.stderr().splitlines() if '"listening"' in line]
         conns = int(self.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
                              "'sluice' AND datname = current_database()"))
         self.assertGreaterEqual(conns, 2)
-        self.assertLessEqual(conns, sum(t + 3 for t in threads[-2:]), threads)
+        self.assertLessEqual(conns, sum(t + 5 for t in threads[-2:]), threads)
         # a push through one server is pullable through the other at once
         v = max(pushed)
         dest = os.path.join(self.tmp, "pulled")
@@ -358,6 +358,13 @@ class TwoServers(unittest.TestCase):
         self.assertTrue(tok.startswith("sl_"))
         self.assertTrue(os.path.isfile(path))
         self.assertFalse(os.path.exists(os.path.join(data, "sluice.db")))
+        # on SQLite the one process leads the clock from its first round
+        deadline = time.monotonic() + 5
+        while '"event":"leader"' not in srv.stderr() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        events = [json.loads(x)["leader"] for x in srv.stderr().splitlines()
+                  if '"event":"leader"' in x]
+        self.assertEqual(events, [True], srv.stderr())
         srv.stop()
 
 

@@ -3,7 +3,8 @@
  * The db.h contract, the same checks on both drivers: migrations, last_id and
  * changes, ?N parameters, bytea/BLOB and 64-bit round trips, NULLs, a
  * parameter PostgreSQL cannot type alone, error kinds (conflict, unsupported
- * schema, unreachable), the write lock excluding a second connection, and
+ * schema, unreachable), the write lock excluding a second connection, the
+ * leader lock and notifications between connections, and
  * passwords kept out of messages. The PostgreSQL half runs under
  * tests/integration/pg_run.py (CTest unit_pg.db), which starts a throwaway
  * cluster and passes its URL in SLUICE_TEST_PG_URL; unit.db runs the SQLite
@@ -470,4 +471,118 @@ Test(url, redaction)
     sl_db_redact_url("postgresql://ann:pw@h/x", out, 8);
     cr_assert_eq(strlen(out), 7);
     cr_assert_null(strstr(out, "pw"));
+}
+
+/* ---- many servers: the leader lock and notifications (db.h) ---- */
+
+static bool leads(struct sl_db *db)
+{
+    struct sl_error err;
+    bool leader = false;
+
+    sl_error_clear(&err);
+    if (sl_db_try_leader(db, &leader, &err) != SL_OK)
+        return false;
+    return leader;
+}
+
+/* Asks up to two seconds for leadership. */
+static bool comes_to_lead(struct sl_db *db)
+{
+    for (int i = 0; i < 40; i++) {
+        if (leads(db))
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+Test(sqlite, one_process_leads_and_waits_quietly)
+{
+    char *url = sqlite_url();
+    struct sl_db *db = open_ok(url);
+    struct sl_error err;
+    bool notified = true;
+
+    cr_assert(leads(db));
+    cr_assert_eq(sl_db_listen(db, "sluice_cache", &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_db_notify(db, "sluice_cache", &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_db_wait(db, 20, &notified, &err), SL_OK, "%s", err.msg);
+    cr_assert_not(notified);
+    /* a channel is an identifier we write into SQL: nothing else gets in */
+    cr_assert_neq(sl_db_notify(db, "x; DROP TABLE users", &err), SL_OK);
+    cr_assert_neq(sl_db_listen(db, "", &err), SL_OK);
+    sl_db_close(db);
+    free(url);
+}
+
+Test(pg, one_leader_until_its_connection_ends)
+{
+    char *url = pg_url("t_leader");
+    struct sl_db *a = open_ok(url), *b = open_ok(url), *c = open_ok(url);
+    struct sl_error err;
+
+    cr_assert(leads(a));
+    cr_assert_not(leads(b));
+    cr_assert(leads(a), "the leader keeps leading");
+    cr_assert_not(leads(c));
+    /* the leader goes away: another takes over */
+    sl_db_close(a);
+    cr_assert(comes_to_lead(b), "no takeover after the leader's connection closed");
+    cr_assert_not(leads(c));
+    /* PostgreSQL ends the leader's session (as when its server is killed) */
+    cr_assert_eq(sl_db_exec(c,
+                            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = "
+                            "'advisory' AND granted AND pid <> pg_backend_pid()",
+                            &err),
+                 SL_OK, "%s", err.msg);
+    cr_assert(comes_to_lead(c), "no takeover after the leader's session ended");
+    cr_assert_not(leads(b), "the old leader must learn it lost the lock");
+    sl_db_close(b);
+    sl_db_close(c);
+    free(url);
+}
+
+Test(pg, notifications_arrive_after_commit)
+{
+    char *url = pg_url("t_notify");
+    struct sl_db *a = open_ok(url), *b = open_ok(url);
+    struct sl_error err;
+    bool notified = false;
+
+    cr_assert_eq(sl_db_listen(a, "sluice_cache", &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_db_wait(a, 10, &notified, &err), SL_OK, "%s", err.msg);
+    cr_assert_not(notified);
+    cr_assert_eq(sl_db_notify(b, "sluice_cache", &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_db_wait(a, 2000, &notified, &err), SL_OK, "%s", err.msg);
+    cr_assert(notified);
+    cr_assert_eq(sl_db_wait(a, 10, &notified, &err), SL_OK, "%s", err.msg);
+    cr_assert_not(notified, "one notification is reported once");
+    /* inside a transaction: only once it commits */
+    cr_assert_eq(sl_db_begin(b, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_db_notify(b, "sluice_cache", &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_db_wait(a, 100, &notified, &err), SL_OK, "%s", err.msg);
+    cr_assert_not(notified, "seen before the commit");
+    cr_assert_eq(sl_db_commit(b, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_db_wait(a, 2000, &notified, &err), SL_OK, "%s", err.msg);
+    cr_assert(notified);
+    /* another channel is not heard */
+    cr_assert_eq(sl_db_notify(b, "other_channel", &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_db_wait(a, 100, &notified, &err), SL_OK, "%s", err.msg);
+    cr_assert_not(notified);
+    /* the listening session ended: an error, so the caller listens anew */
+    cr_assert_eq(sl_db_exec(b,
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                            "datname = current_database() AND pid <> pg_backend_pid()",
+                            &err),
+                 SL_OK, "%s", err.msg);
+    {
+        enum sl_err rc = SL_OK;
+        for (int i = 0; i < 20 && rc == SL_OK; i++)
+            rc = sl_db_wait(a, 100, &notified, &err);
+        cr_assert_eq(rc, SL_EUNAVAILABLE, "a lost listening connection went unnoticed");
+    }
+    sl_db_close(a);
+    sl_db_close(b);
+    free(url);
 }

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Moving a single-box registry's database into PostgreSQL (`sluice admin
+ * migrate`): the rows are copied and verified table by table (db_copy.c),
+ * and the log must come out the same tree under the same key: the newest
+ * checkpoint signed from the source and the one the target serves after the
+ * copy are the same note, byte for byte (Ed25519 signatures are
+ * deterministic), so clients' pinned state keeps verifying.
+ */
+#include "registry/registry_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/banned.h"
+
+/* The newest checkpoint of the registry at `root` on database `url`
+ * (signing one first when the tree grew). */
+static enum sl_err checkpoint_of(const char *root, const char *keys, const char *url, char **note,
+                                 uint64_t *size, struct sl_error *err)
+{
+    struct sl_registry_opts ro;
+    struct sl_registry *r = NULL;
+    enum sl_err rc;
+
+    memset(&ro, 0, sizeof(ro));
+    ro.db = url;
+    ro.keys = keys;
+    rc = sl_registry_open(root, &ro, &r, NULL, err);
+    if (!rc)
+        rc = sl_reg_log_checkpoint(r, note, size, err);
+    sl_registry_close(r);
+    return rc;
+}
+
+enum sl_err sl_registry_migrate(const char *root, const char *keys, const char *from,
+                                const char *to, sl_db_copy_note note, void *ctx, char **checkpoint,
+                                struct sl_error *err)
+{
+    struct sl_db *src = NULL, *dst = NULL;
+    char *before = NULL, *after = NULL;
+    uint64_t size_before = 0, size_after = 0;
+    enum sl_err rc;
+
+    *checkpoint = NULL;
+    if (strncmp(from, "sqlite:", 7) != 0)
+        return sl_error_set(err, SL_EUSAGE, "--from-db must be sqlite:PATH, got \"%.200s\"", from);
+    if (strncmp(to, "postgresql:", 11) != 0 && strncmp(to, "postgres:", 9) != 0)
+        return sl_error_set(err, SL_EUSAGE, "--to-db must be postgresql://..., got \"%.40s...\"",
+                            to);
+    /* the source's log, signed up to its end, is what the target must show */
+    rc = checkpoint_of(root, keys, from, &before, &size_before, err);
+    if (rc)
+        goto out;
+    rc = sl_db_open(from, &src, err);
+    if (!rc)
+        rc = sl_db_open(to, &dst, err);
+    if (!rc)
+        rc = sl_db_copy(src, dst, note, ctx, err);
+    sl_db_close(src);
+    sl_db_close(dst);
+    if (rc)
+        goto out;
+    rc = checkpoint_of(root, keys, to, &after, &size_after, err);
+    if (rc)
+        goto out;
+    if (size_after != size_before || strcmp(before, after) != 0) {
+        rc = sl_error_set(err, SL_ECONFLICT,
+                          "the log differs after the copy: %llu entries before, %llu after, or "
+                          "another checkpoint (are the key files the source's?)",
+                          (unsigned long long)size_before, (unsigned long long)size_after);
+        goto out;
+    }
+    *checkpoint = after;
+    after = NULL;
+out:
+    free(before);
+    free(after);
+    return rc;
+}
