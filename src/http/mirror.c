@@ -33,6 +33,7 @@
 #define MIRROR_ANSWER_MAX (64u << 20) /* largest answer passed through whole */
 #define MIRROR_KEY_MAX    4096
 #define MIRROR_CHECK_S    2.0 /* how often the upstream's key is looked at */
+#define MIRROR_FRESH_S    5.0 /* a kept anonymous answer this young is not asked again */
 
 struct sl_mirror {
     const struct sl_mirror_ops *ops;
@@ -257,6 +258,49 @@ static char *answer_path(struct sl_mirror *m, const char *pq)
     return sl_xasprintf("%s/answers/%s", m->ops->dir, hex);
 }
 
+/* Keeps a 200 answer as "Content-Type\n" and the body. */
+static void keep_answer(const char *file, const char *ctype, const char *body, size_t len)
+{
+    struct sl_buf b = SL_BUF_INIT((size_t)MIRROR_ANSWER_MAX + 256);
+    struct sl_error we;
+
+    sl_buf_adds(&b, ctype);
+    sl_buf_adds(&b, "\n");
+    sl_buf_add(&b, body, len);
+    if (write_atomic(file, b.data, b.len, &we) != SL_OK)
+        fprintf(stderr, "{\"event\":\"mirror_keep_failed\",\"message\":\"%s\"}\n", we.msg);
+    sl_buf_release(&b);
+}
+
+/* A kept answer (with `fresh`, only one kept less than MIRROR_FRESH_S ago):
+ * true with its Content-Type and body (caller frees). */
+static bool kept_answer(const char *file, bool fresh, char *ctype, size_t ctype_cap, char **body,
+                        size_t *len)
+{
+    char *kept = NULL, *nl;
+    size_t klen = 0;
+    struct sl_error re;
+    struct stat sb;
+
+    if (fresh && (stat(file, &sb) != 0 || difftime(time(NULL), sb.st_mtime) >= MIRROR_FRESH_S))
+        return false;
+    if (sl_read_file(file, (size_t)MIRROR_ANSWER_MAX + 256, &kept, &klen, &re) != SL_OK)
+        return false;
+    nl = memchr(kept, '\n', klen);
+    if (!nl) {
+        free(kept);
+        return false;
+    }
+    *nl = '\0';
+    snprintf(ctype, ctype_cap, "%s", kept);
+    *len = klen - (size_t)(nl + 1 - kept);
+    *body = sl_xmalloc(*len + 1);
+    memcpy(*body, nl + 1, *len);
+    (*body)[*len] = '\0';
+    free(kept);
+    return true;
+}
+
 /* An anonymous read: the upstream's answer, kept when it is a 200 (stored
  * as "Content-Type\n" and the body); the kept one when the upstream does
  * not answer. */
@@ -270,39 +314,22 @@ static void anonymous_read(struct sl_req *q, const char *method)
     struct sl_error err;
 
     sl_error_clear(&err);
+    if (!q->head && kept_answer(file, true, ctype, sizeof(ctype), &body, &len)) {
+        reply_bytes(q, 200, ctype, body, len, "kept");
+        goto out;
+    }
     if (m->ops->request(m->ops->upstream, NULL, method, pq, NULL, NULL, 0, MIRROR_ANSWER_MAX,
                         &status, &body, &len, ctype, sizeof(ctype), &err) == SL_OK) {
-        if (status == 200 && !q->head) {
-            struct sl_buf b = SL_BUF_INIT((size_t)MIRROR_ANSWER_MAX + 256);
-            struct sl_error we;
-            sl_buf_adds(&b, ctype);
-            sl_buf_adds(&b, "\n");
-            sl_buf_add(&b, body, len);
-            if (write_atomic(file, b.data, b.len, &we) != SL_OK)
-                fprintf(stderr, "{\"event\":\"mirror_keep_failed\",\"message\":\"%s\"}\n", we.msg);
-            sl_buf_release(&b);
-        }
+        if (status == 200 && !q->head)
+            keep_answer(file, ctype, body, len);
         reply_bytes(q, (unsigned)status, ctype, body, len, "upstream");
         goto out;
     }
-    {
-        char *kept = NULL, *nl;
-        size_t klen = 0;
-        struct sl_error re;
-        if (sl_read_file(file, (size_t)MIRROR_ANSWER_MAX + 256, &kept, &klen, &re) != SL_OK ||
-            !(nl = memchr(kept, '\n', klen))) {
-            free(kept);
-            reply_unreachable(q, &err);
-            goto out;
-        }
-        *nl = '\0';
-        snprintf(ctype, sizeof(ctype), "%s", kept);
-        body = sl_xmalloc(klen - (size_t)(nl + 1 - kept) + 1);
-        len = klen - (size_t)(nl + 1 - kept);
-        memcpy(body, nl + 1, len);
-        free(kept);
-        reply_bytes(q, 200, ctype, body, len, "kept");
+    if (!kept_answer(file, false, ctype, sizeof(ctype), &body, &len)) {
+        reply_unreachable(q, &err);
+        goto out;
     }
+    reply_bytes(q, 200, ctype, body, len, "kept");
 out:
     free(file);
     free(pq);
@@ -336,38 +363,6 @@ static void pass_through(struct sl_req *q, const char *token)
 
 /* ---- files ---- */
 
-struct mfile {
-    int fd;
-    uint64_t start, end;
-    struct sl_req *q;
-};
-
-static ssize_t mfile_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    struct mfile *f = cls;
-    uint64_t at = f->start + pos;
-    size_t n;
-    ssize_t got;
-
-    if (at >= f->end)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    n = f->end - at < max ? (size_t)(f->end - at) : max;
-    got = pread(f->fd, buf, n, (off_t)at);
-    if (got <= 0)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    f->q->bytes += (uint64_t)got;
-    sl_progress(f->q->srv);
-    return got;
-}
-
-static void mfile_free(void *cls)
-{
-    struct mfile *f = cls;
-
-    close(f->fd);
-    free(f);
-}
-
 /* The version as the upstream describes it to this caller: SL_OK with the
  * JSON, or the answer already given. */
 static bool version_of(struct sl_req *q, const char *token, json_t **out)
@@ -382,35 +377,23 @@ static bool version_of(struct sl_req *q, const char *token, json_t **out)
     bool ok = false;
 
     sl_error_clear(&err);
-    if (m->ops->request(m->ops->upstream, token, "GET", pq, NULL, NULL, 0, MIRROR_ANSWER_MAX,
-                        &status, &body, &len, ctype, sizeof(ctype), &err) == SL_OK) {
+    if (!token && kept_answer(file, true, ctype, sizeof(ctype), &body, &len)) {
+        *out = json_loadb(body, len, 0, NULL);
+    } else if (m->ops->request(m->ops->upstream, token, "GET", pq, NULL, NULL, 0, MIRROR_ANSWER_MAX,
+                               &status, &body, &len, ctype, sizeof(ctype), &err) == SL_OK) {
         if (status != 200) {
             reply_bytes(q, (unsigned)status, ctype, body, len, "upstream");
             body = NULL;
             goto out;
         }
-        if (!token) {
-            struct sl_buf b = SL_BUF_INIT((size_t)MIRROR_ANSWER_MAX + 256);
-            struct sl_error we;
-            sl_buf_adds(&b, ctype);
-            sl_buf_adds(&b, "\n");
-            sl_buf_add(&b, body, len);
-            (void)write_atomic(file, b.data, b.len, &we);
-            sl_buf_release(&b);
-        }
+        if (!token)
+            keep_answer(file, ctype, body, len);
+        *out = json_loadb(body, len, 0, NULL);
+    } else if (!token && kept_answer(file, false, ctype, sizeof(ctype), &body, &len)) {
         *out = json_loadb(body, len, 0, NULL);
     } else {
-        char *kept = NULL, *nl;
-        size_t klen = 0;
-        struct sl_error re;
-        if (sl_read_file(file, (size_t)MIRROR_ANSWER_MAX + 256, &kept, &klen, &re) != SL_OK ||
-            !(nl = memchr(kept, '\n', klen))) {
-            free(kept);
-            reply_unreachable(q, &err);
-            goto out;
-        }
-        *out = json_loadb(nl + 1, klen - (size_t)(nl + 1 - kept), 0, NULL);
-        free(kept);
+        reply_unreachable(q, &err);
+        goto out;
     }
     if (!*out || !json_is_string(json_object_get(*out, "commit")) ||
         !json_is_string(json_object_get(*out, "tier"))) {
@@ -444,7 +427,6 @@ static void mirror_file(struct sl_req *q, const char *token)
     uint64_t fsize = 0, start = 0, end, known = 0;
     unsigned status = 200;
     struct MHD_Response *resp;
-    struct mfile *mf;
     struct sl_error err;
     int fd = -1;
     size_t i;
@@ -559,14 +541,14 @@ static void mirror_file(struct sl_req *q, const char *token)
         }
         status = 206;
     }
-    mf = sl_xcalloc(1, sizeof(*mf));
-    mf->fd = fd;
-    mf->start = start;
-    mf->end = end;
-    mf->q = q;
-    fd = -1;
-    resp = sl_mhd->create_response_from_callback(q->head ? 0 : end - start, 256 * 1024, mfile_read,
-                                                 mf, mfile_free);
+    /* the kept copy is plain bytes: the kernel sends them (sendfile) */
+    resp = sl_mhd->create_response_from_fd_at_offset64(end - start, fd, start);
+    if (!resp) {
+        sl_reply_status(q, 500, "internal", "libmicrohttpd could not send %s", q->path);
+        goto out;
+    }
+    fd = -1; /* the response closes it */
+    q->bytes = q->head ? 0 : end - start;
     snprintf(etag, sizeof(etag), "\"%s\"", sha);
     snprintf(size, sizeof(size), "%llu", (unsigned long long)fsize);
     sl_mhd->add_response_header(resp, "ETag", etag);
