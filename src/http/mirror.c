@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -413,6 +414,33 @@ out:
     return ok;
 }
 
+static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* Drops every kept file of a version the upstream no longer has open or
+ * click (a tier made stricter after the mirror fetched it). */
+static void drop_version(struct sl_mirror *m, const char *org, const char *name, const char *commit)
+{
+    char *dir = sl_xasprintf("%s/files/%s/%s/%s", m->ops->dir, org, name, commit);
+
+    pthread_mutex_lock(&m->fetch_lock);
+    if (access(dir, F_OK) == 0) {
+        if (nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+            fprintf(stderr, "{\"event\":\"mirror_drop_failed\",\"path\":\"%s\"}\n", dir);
+        else
+            fprintf(stderr,
+                    "{\"event\":\"mirror_dropped\",\"model\":\"%s/%s\",\"commit\":\"%s\"}\n", org,
+                    name, commit);
+    }
+    pthread_mutex_unlock(&m->fetch_lock);
+    free(dir);
+}
+
 /* A download: a file of an open version from the store (fetched on first
  * request); of a click version the same after the upstream has said this
  * caller accepted its license (it is asked each time); anything else
@@ -438,6 +466,8 @@ static void mirror_file(struct sl_req *q, const char *token)
     commit = json_string_value(json_object_get(ver, "commit"));
     tier = json_string_value(json_object_get(ver, "tier"));
     if (strcmp(tier, "open") != 0 && strcmp(tier, "click") != 0) {
+        if (sl_name_ok(commit))
+            drop_version(m, q->org, q->name, commit);
         char *msg = sl_xasprintf("%s/%s is %s: this mirror never keeps or hands out %s "
                                  "versions; download it from the upstream %s",
                                  q->org, q->name, tier, tier, m->ops->upstream);

@@ -217,6 +217,28 @@ class Mirror(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.mir.data, "mirror", "files", "acme",
                                                      "gated")))
 
+    def test_a_version_made_gated_upstream_is_dropped_by_the_mirror(self):
+        folder = self.p("t")
+        write_model(folder, [70000 + i for i in range(NTENSORS)])
+        pushed = self.push_as(self.alice, "acme/later", folder)
+        self.pull_json("acme/later", self.p("a"))
+        kept = os.path.join(self.mir.data, "mirror", "files", "acme", "later", pushed["commit"])
+        self.assertTrue(os.path.exists(os.path.join(kept, "model.safetensors")))
+        r = self.up.request("POST", "/api/v1/models/acme/later/tier", {"tier": "gated"},
+                            token=self.alice)
+        self.assertEqual(r.status, 200, r)
+        # kept anonymous answers are reused for at most 5 s (docs/mirror.md)
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            r = self.mir.request("GET", "/acme/later/resolve/%s/model.safetensors"
+                                 % pushed["commit"])
+            if r.status != 200:
+                break
+            time.sleep(0.5)
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.json()["tier"], "gated")
+        self.assertFalse(os.path.exists(kept))
+
     def test_uploads_through_the_mirror_are_refused(self):
         r = self.mir.request("POST", "/api/v1/models/acme/open/chunks", body=b"x" * 10,
                              token=self.alice)
