@@ -50,7 +50,6 @@ static void load(void)
     BIND(set_connection_option, "MHD_set_connection_option");
 
     BIND(get_connection_values, "MHD_get_connection_values");
-    BIND(create_response_from_fd_at_offset64, "MHD_create_response_from_fd_at_offset64");
     sl_mhd = &api;
 }
 

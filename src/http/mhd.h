@@ -40,11 +40,6 @@ struct sl_mhd_api {
     /* every value of a kind, repeated keys included (lookup gives the first) */
     int (*get_connection_values)(struct MHD_Connection *c, enum MHD_ValueKind k,
                                  MHD_KeyValueIterator it, void *cls);
-
-    /* a file's bytes [offset, offset+size), sent with sendfile where it can;
-     * the response owns `fd` (closed when it is destroyed) */
-    struct MHD_Response *(*create_response_from_fd_at_offset64)(uint64_t size, int fd,
-                                                                uint64_t offset);
 };
 
 /* The loaded functions, or NULL before sl_mhd_load() succeeds. */

@@ -364,6 +364,43 @@ static void pass_through(struct sl_req *q, const char *token)
 
 /* ---- files ---- */
 
+/* A kept file's bytes, read in blocks of MIRROR_BLOCK as the answer goes
+ * out (measured faster here than sendfile, which libmicrohttpd's thread pool
+ * sends in small steps; docs/PERFORMANCE.md). */
+#define MIRROR_BLOCK (1u << 20)
+
+struct mfile {
+    int fd;
+    uint64_t start, end;
+    struct sl_req *q;
+};
+
+static ssize_t mfile_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct mfile *f = cls;
+    uint64_t at = f->start + pos;
+    size_t n;
+    ssize_t got;
+
+    if (at >= f->end)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    n = f->end - at < max ? (size_t)(f->end - at) : max;
+    got = pread(f->fd, buf, n, (off_t)at);
+    if (got <= 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    f->q->bytes += (uint64_t)got;
+    sl_progress(f->q->srv);
+    return got;
+}
+
+static void mfile_free(void *cls)
+{
+    struct mfile *f = cls;
+
+    close(f->fd);
+    free(f);
+}
+
 /* The version as the upstream describes it to this caller: SL_OK with the
  * JSON, or the answer already given. */
 static bool version_of(struct sl_req *q, const char *token, json_t **out)
@@ -455,6 +492,7 @@ static void mirror_file(struct sl_req *q, const char *token)
     uint64_t fsize = 0, start = 0, end, known = 0;
     unsigned status = 200;
     struct MHD_Response *resp;
+    struct mfile *mf;
     struct sl_error err;
     int fd = -1;
     size_t i;
@@ -571,14 +609,19 @@ static void mirror_file(struct sl_req *q, const char *token)
         }
         status = 206;
     }
-    /* the kept copy is plain bytes: the kernel sends them (sendfile) */
-    resp = sl_mhd->create_response_from_fd_at_offset64(end - start, fd, start);
-    if (!resp) {
-        sl_reply_status(q, 500, "internal", "libmicrohttpd could not send %s", q->path);
-        goto out;
-    }
+    mf = sl_xcalloc(1, sizeof(*mf));
+    mf->fd = fd;
+    mf->start = start;
+    mf->end = end;
+    mf->q = q;
     fd = -1; /* the response closes it */
-    q->bytes = q->head ? 0 : end - start;
+    q->bytes = 0;
+    resp = sl_mhd->create_response_from_callback(end - start,
+                                                 q->head ? 64
+                                                 : end - start < MIRROR_BLOCK
+                                                     ? (size_t)(end - start) + 1
+                                                     : MIRROR_BLOCK,
+                                                 mfile_read, mf, mfile_free);
     snprintf(etag, sizeof(etag), "\"%s\"", sha);
     snprintf(size, sizeof(size), "%llu", (unsigned long long)fsize);
     sl_mhd->add_response_header(resp, "ETag", etag);

@@ -138,6 +138,7 @@ class Mirror(unittest.TestCase):
             self.assertEqual(r.body, want)
             self.assertEqual(r.headers["ETag"], '"%s"' % hashlib.sha256(want).hexdigest())
             self.assertEqual(r.headers["X-Repo-Commit"], self.v1["commit"])
+            self.assertEqual(r.headers["X-Sluice-Mirror"], "kept")
             r = self.mir.request("GET", "/acme/open/resolve/%s/model.safetensors"
                                  % self.v1["commit"], headers={"Range": "bytes=10-19"})
             self.assertEqual((r.status, r.body), (206, want[10:20]))
@@ -307,6 +308,33 @@ class Mirror(unittest.TestCase):
         self.assertEqual(status, 200, h)
         self.assertEqual(h["mirror"]["upstream"], self.link.url)
         self.assertEqual(h["mirror"]["key"], "pinned")
+        self.assertEqual(h["mirror"]["pinned_key"], key)
+
+    def test_answers_to_a_token_are_not_kept(self):
+        r = self.mir.request("GET", "/api/whoami-v2", token=self.eve)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.headers["X-Sluice-Mirror"], "passed")
+        name = r.json()["name"].encode()
+        for f in files_under(os.path.join(self.mir.data, "mirror")):
+            with open(f, "rb") as fh:
+                self.assertNotIn(b'"name":"%s"' % name, fh.read(), f)
+        # and a bad token is the upstream's refusal, not the mirror's pass
+        r = self.mir.request("GET", "/api/whoami-v2", token="nonsense")
+        self.assertEqual(r.status, 401, r)
+
+    def test_a_mirror_of_a_mirror(self):
+        work = self.p("campus-work")
+        os.makedirs(work)
+        campus = sv.Server(self.p("campus"), workdir=work, args=["--mirror-of", self.mir.url],
+                           origin=None)
+        campus.start()
+        self.addCleanup(campus.cleanup)
+        r = self.run_cli("pull", "acme/open@%d" % self.v1["version"], "--dest", self.p("out"),
+                         url=campus.url)
+        self.assertEqual(r.rc, 0, r)
+        self.assertTree(self.p("out"), self.v1_dir)
+        self.assertEqual(campus.request("GET", "/log/key").body,
+                         self.up.request("GET", "/log/key").body)
 
 
 class MirrorKeyChange(unittest.TestCase):
