@@ -401,6 +401,36 @@ static void mfile_free(void *cls)
     free(f);
 }
 
+/* `s` percent-encoded for a URL path ('/' kept). Caller frees. */
+static char *escape_path(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    struct sl_buf b = SL_BUF_INIT(3 * 4096 + 1);
+
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~' || *p == '/') {
+            sl_buf_add(&b, p, 1);
+        } else {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            sl_buf_add(&b, e, 3);
+        }
+    }
+    return sl_buf_detach(&b, NULL);
+}
+
+static bool is_commit(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n != 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
 /* The version as the upstream describes it to this caller: SL_OK with the
  * JSON, or the answer already given. */
 static bool version_of(struct sl_req *q, const char *token, json_t **out)
@@ -504,7 +534,7 @@ static void mirror_file(struct sl_req *q, const char *token)
     commit = json_string_value(json_object_get(ver, "commit"));
     tier = json_string_value(json_object_get(ver, "tier"));
     if (strcmp(tier, "open") != 0 && strcmp(tier, "click") != 0) {
-        if (sl_name_ok(commit))
+        if (is_commit(commit))
             drop_version(m, q->org, q->name, commit);
         char *msg = sl_xasprintf("%s/%s is %s: this mirror never keeps or hands out %s "
                                  "versions; download it from the upstream %s",
@@ -518,14 +548,16 @@ static void mirror_file(struct sl_req *q, const char *token)
         sl_reply_json(q, 403, e);
         goto out;
     }
-    if (!sl_name_ok(commit) || strlen(commit) != 64) {
+    if (!is_commit(commit)) {
         sl_reply_status(q, 502, "bad_upstream", "the upstream named a malformed commit");
         goto out;
     }
     if (strcmp(tier, "click") == 0) {
         /* the upstream decides who accepted: its chunk list for this caller */
-        char *pq = sl_xasprintf("/api/v1/models/%s/%s/versions/%s/chunks/%s", q->org, q->name,
-                                commit, q->path);
+        char *ep = escape_path(q->path);
+        char *pq =
+            sl_xasprintf("/api/v1/models/%s/%s/versions/%s/chunks/%s", q->org, q->name, commit, ep);
+        free(ep);
         char *body = NULL, ctype[128];
         size_t len = 0;
         long st = 0;
@@ -690,6 +722,21 @@ void sl_mirror_dispatch(struct sl_req *q)
             return;
         }
         token = auth + 7;
+    }
+    /* the router's checks of names and paths, as sl_permitted makes them:
+     * they become parts of upstream URLs and of paths in the mirror's folder */
+    if ((q->org && !sl_name_ok(q->org)) || (q->name && !sl_name_ok(q->name)) ||
+        (q->rev && !sl_name_ok(q->rev))) {
+        sl_reply_status(q, 400, "bad_request",
+                        "org, model and revision names use letters, digits, '.', '_' and '-'");
+        return;
+    }
+    if (q->path) {
+        const char *why;
+        if (!sl_path_ok(q->path, strlen(q->path), &why)) {
+            sl_reply_status(q, 400, "bad_request", "file path %s", why);
+            return;
+        }
     }
     check_key(m, false);
     if (atomic_load(&m->changed)) {

@@ -246,6 +246,22 @@ class Mirror(unittest.TestCase):
         self.assertEqual(r.status, 403, r)
         self.assertIn(self.link.url, r.json()["message"])
 
+    def test_bad_names_and_paths_are_refused_before_anything_is_fetched(self):
+        c = self.v1["commit"]
+        for path in ("/api/v1/models/%2e%2e/open/versions/main/files/config.json",
+                     "/api/v1/models/acme/%2e%2e/versions/main/files/config.json",
+                     "/api/v1/models/acme/open/versions/%2e%2e/files/config.json",
+                     "/api/v1/models/acme/open/versions/main%3fx=1/files/config.json",
+                     "/api/v1/models/acme/open/versions/%s/files/a/%%2e%%2e/%%2e%%2e/x" % c,
+                     "/acme/open/resolve/%s/sub//config.json" % c):
+            r = self.mir.request("GET", path)
+            self.assertEqual(r.status, 400, (path, r))
+            self.assertIn("message", r.json())
+            # refused by the mirror itself, not passed on
+            self.assertNotIn("X-Sluice-Mirror", r.headers, path)
+        self.assertFalse(os.path.exists(os.path.join(self.mir.data, "mirror", "files", "..",
+                                                     "open")))
+
     # ------------------------------------------------------------------ click
 
     def test_click_acceptance_reaches_the_upstream(self):
