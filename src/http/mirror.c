@@ -33,8 +33,9 @@
 
 #define MIRROR_ANSWER_MAX (64u << 20) /* largest answer passed through whole */
 #define MIRROR_KEY_MAX    4096
-#define MIRROR_CHECK_S    2.0 /* how often the upstream's key is looked at */
-#define MIRROR_FRESH_S    5.0 /* a kept anonymous answer this young is not asked again */
+#define MIRROR_CHECK_S    2.0   /* how often the upstream's key is looked at */
+#define MIRROR_FRESH_S    5.0   /* a kept anonymous answer this young is not asked again */
+#define MIRROR_DOWN_MS    10000 /* after no answer, kept copies serve without asking for this long */
 
 struct sl_mirror {
     const struct sl_mirror_ops *ops;
@@ -44,6 +45,7 @@ struct sl_mirror {
     char *seen;        /* a different key the upstream served, or NULL */
     double last_check; /* monotonic seconds */
     atomic_bool changed;
+    atomic_llong down_until_ms; /* an unanswered upstream is not asked again before this */
 };
 
 static double now_s(void)
@@ -123,7 +125,12 @@ static void check_key(struct sl_mirror *m, bool force)
     char *key = NULL;
     double t = now_s();
 
-    pthread_mutex_lock(&m->key_lock);
+    /* one thread looks at a time; the others go on (a slow upstream must
+     * not hold every request) unless they are about to fetch */
+    if (force)
+        pthread_mutex_lock(&m->key_lock);
+    else if (pthread_mutex_trylock(&m->key_lock) != 0)
+        return;
     if (atomic_load(&m->changed) || (!force && t - m->last_check < MIRROR_CHECK_S)) {
         pthread_mutex_unlock(&m->key_lock);
         return;
@@ -259,6 +266,27 @@ static char *answer_path(struct sl_mirror *m, const char *pq)
     return sl_xasprintf("%s/answers/%s", m->ops->dir, hex);
 }
 
+/* An anonymous request upstream, for the answer kept in `file`: skipped
+ * (SL_EUNREACHABLE) while the upstream recently did not answer and a kept
+ * answer exists, so that one is served at once. */
+static enum sl_err ask_upstream(struct sl_mirror *m, const char *file, const char *method,
+                                const char *pq, long *status, char **body, size_t *len, char *ctype,
+                                size_t ctype_cap, struct sl_error *err)
+{
+    long long now = (long long)(now_s() * 1000.0);
+    enum sl_err rc;
+
+    if (now < atomic_load(&m->down_until_ms) && access(file, R_OK) == 0)
+        return sl_error_set(err, SL_EUNREACHABLE, "it did not answer a moment ago");
+    rc = m->ops->request(m->ops->upstream, NULL, method, pq, NULL, NULL, 0, MIRROR_ANSWER_MAX,
+                         status, body, len, ctype, ctype_cap, err);
+    if (rc == SL_EUNREACHABLE)
+        atomic_store(&m->down_until_ms, now + MIRROR_DOWN_MS);
+    else if (rc == SL_OK)
+        atomic_store(&m->down_until_ms, 0);
+    return rc;
+}
+
 /* Keeps a 200 answer as "Content-Type\n" and the body. */
 static void keep_answer(const char *file, const char *ctype, const char *body, size_t len)
 {
@@ -319,8 +347,8 @@ static void anonymous_read(struct sl_req *q, const char *method)
         reply_bytes(q, 200, ctype, body, len, "kept");
         goto out;
     }
-    if (m->ops->request(m->ops->upstream, NULL, method, pq, NULL, NULL, 0, MIRROR_ANSWER_MAX,
-                        &status, &body, &len, ctype, sizeof(ctype), &err) == SL_OK) {
+    if (ask_upstream(m, file, method, pq, &status, &body, &len, ctype, sizeof(ctype), &err) ==
+        SL_OK) {
         if (status == 200 && !q->head)
             keep_answer(file, ctype, body, len);
         reply_bytes(q, (unsigned)status, ctype, body, len, "upstream");
@@ -447,8 +475,11 @@ static bool version_of(struct sl_req *q, const char *token, json_t **out)
     sl_error_clear(&err);
     if (!token && kept_answer(file, true, ctype, sizeof(ctype), &body, &len)) {
         *out = json_loadb(body, len, 0, NULL);
-    } else if (m->ops->request(m->ops->upstream, token, "GET", pq, NULL, NULL, 0, MIRROR_ANSWER_MAX,
-                               &status, &body, &len, ctype, sizeof(ctype), &err) == SL_OK) {
+    } else if ((token ? m->ops->request(m->ops->upstream, token, "GET", pq, NULL, NULL, 0,
+                                        MIRROR_ANSWER_MAX, &status, &body, &len, ctype,
+                                        sizeof(ctype), &err)
+                      : ask_upstream(m, file, "GET", pq, &status, &body, &len, ctype, sizeof(ctype),
+                                     &err)) == SL_OK) {
         if (status != 200) {
             reply_bytes(q, (unsigned)status, ctype, body, len, "upstream");
             body = NULL;
@@ -747,7 +778,8 @@ void sl_mirror_dispatch(struct sl_req *q)
         return;
     }
     if (q->route->handler == sl_h_log_key) {
-        /* the pinned key, the one every kept answer was checked under */
+        /* the key pinned at first contact: clients check the upstream's
+         * checkpoints, passed on unchanged, against it */
         reply_bytes(q, 200, "text/plain; charset=utf-8", sl_xstrdup(m->pinned), strlen(m->pinned),
                     "pinned");
         return;
