@@ -146,6 +146,17 @@ class Mirror(unittest.TestCase):
             r = self.mir.request("GET", "/acme/open/resolve/%s/model.safetensors"
                                  % self.v1["commit"], headers={"Range": "bytes=10-19"})
             self.assertEqual((r.status, r.body), (206, want[10:20]))
+            self.assertEqual(r.headers["Content-Range"], "bytes 10-19/%d" % len(want))
+            # huggingface_hub's HEAD before a download
+            r = self.mir.request("HEAD", "/acme/open/resolve/%s/model.safetensors"
+                                 % self.v1["commit"])
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.headers["X-Linked-Size"], str(len(want)))
+            self.assertEqual(r.headers["Content-Length"], str(len(want)))
+            self.assertEqual(r.body, b"")
+            r = self.mir.request("GET", "/acme/open/resolve/%s/model.safetensors"
+                                 % self.v1["commit"], headers={"Range": "bytes=%d-" % len(want)})
+            self.assertEqual(r.status, 416, r)
             # what it never fetched it cannot serve, and says why
             r = self.mir.request("GET", "/api/v1/models/acme/never/versions/main")
             self.assertEqual(r.status, 502, r)
