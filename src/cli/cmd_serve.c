@@ -2,7 +2,9 @@
 /*
  * `sluice serve [--data DIR] [--db URL] [--store URL] [--keys DIR] [--listen HOST:PORT]
  * [--origin NAME | --public-url URL] [--policy-dir DIR] [--threads N]
- * [--drain SECONDS] [--max-conns-per-ip N]`.
+ * [--drain SECONDS] [--max-conns-per-ip N] [--mirror-of URL]`; with --mirror-of
+ * the server is a pull-through mirror (docs/mirror.md) whose upstream calls
+ * come from the client module.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,8 +13,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "client/client.h"
 #include "common/buf.h"
 #include "common/jsonout.h"
+#include "common/util.h"
 #include "crypto/crypto.h"
 #include "http/http.h"
 #include "policy/policy.h"
@@ -54,9 +58,10 @@ int sl_cmd_serve(int argc, char **argv)
 {
     struct sl_opt o;
     const char *a, *data = NULL, *db = NULL, *keys = NULL, *listen = "127.0.0.1:8080",
-                   *origin = NULL, *policy_dir = NULL, *public_url = NULL;
-    char *derived = NULL;
+                   *origin = NULL, *policy_dir = NULL, *public_url = NULL, *mirror_of = NULL;
+    char *derived = NULL, *upstream = NULL, *mirror_dir = NULL;
     const char *store = NULL;
+    struct sl_mirror_ops mo;
     bool is_opt;
     struct sl_server_opts so;
     struct sl_registry_opts ro;
@@ -85,7 +90,7 @@ int sl_cmd_serve(int argc, char **argv)
             strcmp(a, "--policy-dir") == 0 || strcmp(a, "--threads") == 0 ||
             strcmp(a, "--drain") == 0 || strcmp(a, "--ready-fd") == 0 ||
             strcmp(a, "--max-conns-per-ip") == 0 || strcmp(a, "--public-url") == 0 ||
-            strcmp(a, "--store") == 0) {
+            strcmp(a, "--store") == 0 || strcmp(a, "--mirror-of") == 0) {
             if (!(val = sl_opt_value(&o, a))) {
                 code = 2;
                 goto out;
@@ -106,6 +111,8 @@ int sl_cmd_serve(int argc, char **argv)
             origin = val;
         else if (strcmp(a, "--public-url") == 0)
             public_url = val;
+        else if (strcmp(a, "--mirror-of") == 0)
+            mirror_of = val;
         else if (strcmp(a, "--policy-dir") == 0)
             policy_dir = val;
         else if (strcmp(a, "--store") == 0)
@@ -130,6 +137,27 @@ int sl_cmd_serve(int argc, char **argv)
             so.ready_fd = (int)v;
     }
     data = sl_cli_data_dir(data);
+    if (mirror_of) {
+        struct sl_client *probe = NULL;
+        upstream = sl_client_url_normalize(mirror_of, &err);
+        if (!upstream) {
+            code = sl_cli_usage("serve", "--mirror-of: %s", err.msg);
+            goto out;
+        }
+        /* libcurl is loaded here, on the main thread, before any worker */
+        if (sl_client_new(upstream, NULL, &probe, &err) != SL_OK)
+            goto fail;
+        sl_client_free(probe);
+        mirror_dir = sl_path_join(data, "mirror");
+        memset(&mo, 0, sizeof(mo));
+        mo.upstream = upstream;
+        mo.dir = mirror_dir;
+        mo.request = sl_client_mirror_request;
+        mo.fetch = sl_client_mirror_fetch;
+        so.mirror = &mo;
+        if (!origin && !public_url)
+            origin = "mirror.invalid/log"; /* the mirror's own log stays empty */
+    }
     if (sl_parse_listen(listen, host, sizeof(host), &so.port, &err) != SL_OK)
         goto fail;
     so.host = host;
@@ -190,6 +218,8 @@ fail:
     code = sl_cli_fail(&err);
 out:
     free(derived);
+    free(upstream);
+    free(mirror_dir);
     sl_opt_release(&o);
     sl_registry_close(r);
     sl_packset_free(ps);

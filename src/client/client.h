@@ -165,6 +165,30 @@ struct sl_pull_opts {
 enum sl_err sl_client_pull(struct sl_client *cl, const struct sl_pull_opts *o, json_t **result,
                            struct sl_error *err);
 
+/* ---- pull-through mirrors (mirror.c; docs/mirror.md) ---- */
+
+/* Sends `method` `path` (with its query) to the server at `url` with the
+ * caller's `token` (NULL: anonymous) and an optional body (`ctype`, NULL for
+ * JSON). Any HTTP answer is SL_OK: `*status`, the body in `*out` (at most
+ * `max` bytes, NUL-terminated, caller frees, length in `*len`) and its
+ * Content-Type in `out_ctype`. No answer is SL_EUNREACHABLE naming the
+ * server; a longer answer SL_ELIMIT. Safe to call from several threads. */
+enum sl_err sl_client_mirror_request(const char *url, const char *token, const char *method,
+                                     const char *path, const char *ctype, const char *body,
+                                     size_t blen, size_t max, long *status, char **out, size_t *len,
+                                     char *out_ctype, size_t ctype_cap, struct sl_error *err);
+
+/* Fetches one file of ORG/NAME at `commit` from `url` into
+ * STORE/files/ORG/NAME/COMMIT/PATH with the delta pull: chunks that any
+ * file of the model already in the store holds are copied, the rest come
+ * over the link, and the file's SHA-256 is checked before it is put in
+ * place. Only open and click versions are kept (anything else is
+ * SL_EFORBIDDEN and removed). `*result` is the pull's answer (new
+ * reference). Not safe to run twice at once for the same commit. */
+enum sl_err sl_client_mirror_fetch(const char *url, const char *token, const char *org,
+                                   const char *name, const char *commit, const char *path,
+                                   const char *store, json_t **result, struct sl_error *err);
+
 /* ---- offline bundles (bundle.c; docs/bundle.md) ---- */
 
 struct sl_export_opts {

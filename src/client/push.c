@@ -565,6 +565,7 @@ enum sl_err sl_client_push(struct sl_client *cl, const struct sl_push_opts *o, j
     size_t commit_len = 0;
     json_t *answer = NULL;
     long status = 0;
+    double t_scan = 0, t_up = 0, t_commit = 0;
     enum sl_err rc;
 
     memset(&p, 0, sizeof(p));
@@ -605,7 +606,9 @@ enum sl_err sl_client_push(struct sl_client *cl, const struct sl_push_opts *o, j
     so.tick = scan_tick;
     so.tick_ctx = &p;
     sl__cl_progress_init(&p.bar, o->progress, "hashing", p.scan.bytes);
+    t_scan = sl__cl_now();
     rc = sl__cl_scan_hash(&p.scan, &so, err);
+    t_up = sl__cl_now();
     sl__cl_progress_end(&p.bar);
     if (cache && cache[0])
         sl__cl_cache_prune(cache, SL_CACHE_MAX_BYTES);
@@ -622,6 +625,7 @@ enum sl_err sl_client_push(struct sl_client *cl, const struct sl_push_opts *o, j
         rc = register_files(&p, err);
     if (rc)
         goto out;
+    t_commit = sl__cl_now();
     path = model_path(o, "/versions");
     /* The server re-hashes every file before it answers: allow it time. */
     rc = sl__cl_http_json(cl, "POST", path, commit_text, commit_len, 3600, &status, &answer, err);
@@ -637,6 +641,10 @@ enum sl_err sl_client_push(struct sl_client *cl, const struct sl_push_opts *o, j
     json_object_set_new(answer, "files", json_integer((json_int_t)p.scan.nfiles));
     json_object_set_new(answer, "bytes_local", json_integer((json_int_t)p.scan.bytes));
     json_object_set_new(answer, "bytes_hash_cached", json_integer((json_int_t)p.scan.cached_bytes));
+    /* where the time went (docs/PERFORMANCE.md, "Push") */
+    json_object_set_new(answer, "seconds",
+                        json_pack("{s:f, s:f, s:f}", "hash", t_up - t_scan, "upload",
+                                  t_commit - t_up, "commit", sl__cl_now() - t_commit));
     *result = answer;
     answer = NULL;
 out:

@@ -7,6 +7,9 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+#include <stddef.h>
+
 #include "common/err.h"
 
 struct sl_registry;
@@ -22,10 +25,30 @@ struct sl_registry;
 struct sl_server_opts {
     const char *host; /* numeric IPv4 or IPv6 address */
     uint16_t port;
-    unsigned threads;          /* 0: one per CPU */
-    int drain_seconds;         /* how long SIGTERM waits for requests in flight */
-    int ready_fd;              /* if >= 0, "ready\n" is written here once listening */
-    unsigned max_conns_per_ip; /* 0: SL_MAX_CONNS_PER_IP */
+    unsigned threads;                   /* 0: one per CPU */
+    int drain_seconds;                  /* how long SIGTERM waits for requests in flight */
+    int ready_fd;                       /* if >= 0, "ready\n" is written here once listening */
+    unsigned max_conns_per_ip;          /* 0: SL_MAX_CONNS_PER_IP */
+    const struct sl_mirror_ops *mirror; /* NULL, or serve as a mirror of mirror->upstream */
+};
+
+/* A pull-through mirror of an upstream sluice (docs/mirror.md). The caller
+ * supplies the upstream calls (the client module has them), so http/ holds
+ * no HTTP client. Both calls must be safe from several threads. */
+struct sl_mirror_ops {
+    const char *upstream; /* the upstream's base URL */
+    const char *dir;      /* the mirror's own folder (DATA/mirror) */
+    /* One request sent upstream as the caller made it; see
+     * sl_client_mirror_request. */
+    enum sl_err (*request)(const char *url, const char *token, const char *method, const char *path,
+                           const char *ctype, const char *body, size_t blen, size_t max,
+                           long *status, char **out, size_t *len, char *out_ctype, size_t ctype_cap,
+                           struct sl_error *err);
+    /* One file of an open or click version into DIR/files/ORG/NAME/COMMIT/;
+     * see sl_client_mirror_fetch. */
+    enum sl_err (*fetch)(const char *url, const char *token, const char *org, const char *name,
+                         const char *commit, const char *path, const char *store, json_t **result,
+                         struct sl_error *err);
 };
 
 /* Serves until SIGTERM or SIGINT, then stops accepting, lets requests in

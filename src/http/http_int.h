@@ -88,7 +88,20 @@ struct sl_server {
     atomic_bool draining;     /* SIGTERM seen: answer new requests 503 */
     atomic_llong progress_ms; /* last time any request moved a byte */
     atomic_bool stop_ticker;
+    const char *mirror_url;   /* the upstream's URL when a mirror */
+    struct sl_mirror *mirror; /* serving as a pull-through mirror (mirror.c), or NULL */
 };
+
+/* The pull-through mirror (mirror.c; docs/mirror.md). sl_mirror_open pins
+ * the upstream's log key at first contact (DIR/upstream.key) or checks it
+ * against the pinned one; sl_mirror_dispatch answers every routed request
+ * of a mirror in place of the registry's handlers. */
+struct sl_mirror;
+enum sl_err sl_mirror_open(const struct sl_mirror_ops *ops, struct sl_mirror **out,
+                           struct sl_error *err);
+void sl_mirror_free(struct sl_mirror *m);
+struct sl_req;
+void sl_mirror_dispatch(struct sl_req *q);
 
 #define MAX_PARAMS 4
 

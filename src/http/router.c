@@ -435,6 +435,11 @@ bool sl_permitted(struct sl_req *q)
 
 void sl_dispatch(struct sl_req *q)
 {
+    if (q->srv->mirror) {
+        /* a mirror has no models of its own: the upstream decides */
+        sl_mirror_dispatch(q);
+        return;
+    }
     if (!q->checked && !sl_permitted(q))
         return;
     q->route->handler(q);

@@ -490,7 +490,19 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
             sl_reply_status(q, status, code_name(status), "%s %s: %s", method, q->raw_path, why);
             return MHD_YES;
         }
-        if (q->route->body != BODY_NONE) {
+        if (q->route->body != BODY_NONE && s->mirror) {
+            /* A mirror passes small bodies on; it takes no uploads. */
+            if (q->route->body != BODY_SMALL && q->route->body != BODY_JSON) {
+                sl_reply_status(q, 403, "forbidden",
+                                "this is a mirror of %s: send uploads to the upstream itself",
+                                s->mirror_url);
+                return MHD_YES;
+            }
+            q->checked = true;
+            begin_body(q);
+            if (q->body_failed)
+                sl_reply_error(q, &q->body_err);
+        } else if (q->route->body != BODY_NONE) {
             /* Refuse before the body arrives when the caller may not send it. */
             if (!sl_permitted(q))
                 return MHD_YES;
@@ -773,6 +785,12 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
         sslen = sizeof(*a);
     }
     (void)sslen;
+    if (o->mirror) {
+        rc = sl_mirror_open(o->mirror, &s.mirror, err);
+        if (rc)
+            return rc;
+        s.mirror_url = o->mirror->upstream;
+    }
     if (threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (unsigned)n : 2;
@@ -795,6 +813,7 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
         NULL, MHD_OPTION_END);
     if (!s.d) {
         sl_conns_free(s.conns);
+        sl_mirror_free(s.mirror);
         return sl_error_set(err, SL_EIO, "cannot listen on %s:%u (is the port in use?)", o->host,
                             o->port);
     }
@@ -812,6 +831,7 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
     if (pthread_create(&tick_thread, NULL, ticker, &s) != 0) {
         sl_mhd->stop_daemon(s.d);
         sl_conns_free(s.conns);
+        sl_mirror_free(s.mirror);
         return sl_error_set(err, SL_EINTERNAL, "cannot start the scheduler thread");
     }
     if (pthread_create(&warm_thread, NULL, warmer, &s) != 0) {
@@ -819,6 +839,7 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
         pthread_join(tick_thread, NULL);
         sl_mhd->stop_daemon(s.d);
         sl_conns_free(s.conns);
+        sl_mirror_free(s.mirror);
         return sl_error_set(err, SL_EINTERNAL, "cannot start the fingerprint hashing thread");
     }
     if (pthread_create(&listen_thread, NULL, listener, &s) != 0) {
@@ -857,6 +878,7 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
     pthread_join(warm_thread, NULL);
     pthread_join(listen_thread, NULL);
     sl_conns_free(s.conns);
+    sl_mirror_free(s.mirror);
     fprintf(stderr, "{\"event\":\"stopped\",\"requests\":%llu}\n",
             (unsigned long long)atomic_load(&s.requests));
     return SL_OK;

@@ -36,7 +36,7 @@ SMALL_FACTS = {"params": 4224, "training": {"tokens": 1e9}}
 # the contract keys of `sluice push --json` (docs/cli.md)
 PUSH_KEYS = {"model", "version", "commit", "tier", "min_tier", "bytes_total", "bytes_uploaded", "floor_tier",
              "decision", "held_by", "files", "bytes_local", "on_main", "main_version", "main_note",
-             "facts_note", "log_index", "log_proof"}
+             "facts_note", "log_index", "log_proof", "seconds"}
 PULL_KEYS = {"commit", "files", "bytes_downloaded", "bytes_reused", "bytes_total",
              "bad_local_chunks"}
 HEX = set("0123456789abcdef")
@@ -249,6 +249,9 @@ class PushPull(ServerCase):
         self.assertEqual(doc["min_tier"], "open")
         self.assertEqual(doc["bytes_total"], total)
         self.assertEqual(doc["bytes_uploaded"], total)
+        # where the push's time went, each phase a number of seconds
+        self.assertEqual(set(doc["seconds"]), {"hash", "upload", "commit"}, doc["seconds"])
+        self.assertTrue(all(v >= 0 for v in doc["seconds"].values()), doc["seconds"])
         self.assertIsInstance(doc["decision"], dict)
         self.assertEqual(doc["decision"].get("min_tier"), "open")
 

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""bench_push: a push against `dd conv=fsync` of the same bytes, side by side.
+
+A benchmark program (not a test) for the push target of issue 17: a push runs
+at >=0.8x the rate of `dd if=FILE of=OUT bs=1M conv=fsync` of the same bytes
+to the same disk. In a temporary folder (on the disk the server's data folder
+is on) it starts `sluice serve` on 127.0.0.1, then --runs times:
+
+  dd    `dd if=MODEL of=OUT bs=1M conv=fsync` (OUT removed after);
+  push  `sluice push acme/mN MODEL --json` of a new model file of the same
+        size (fresh random bytes each run, so nothing is deduplicated and the
+        client's hash cache is cold).
+
+Each model is written (and fsynced) before either is timed; the page cache
+holds it for both. It prints medians of wall time and rate, the ratio and the
+verdict, and the push's own split (`seconds` of `push --json`: hashing,
+uploading, the server's commit). Python 3 standard library only.
+
+    python3 bench/bench_push.py [--sluice BIN] [--size-mib N] [--runs N] [--keep]
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "integration"))
+import server as sv  # noqa: E402
+
+
+def write_model(folder, size):
+    """One safetensors file of SIZE bytes of fresh random F32 data."""
+    os.makedirs(folder, exist_ok=True)
+    n = size // 4 * 4
+    hdr = {"w": {"dtype": "F32", "shape": [n // 4], "data_offsets": [0, n]}}
+    raw = json.dumps(hdr, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    path = os.path.join(folder, "model.safetensors")
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw)
+        left = n
+        while left:
+            k = min(left, 64 << 20)
+            f.write(os.urandom(k))
+            left -= k
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sluice", default=os.path.join(os.path.dirname(HERE), "build", "sluice"))
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    sv.BIN = os.path.abspath(a.sluice)
+    tmp = tempfile.mkdtemp(prefix="bench-push-", dir=os.environ.get("BENCH_DIR"))
+    srv = sv.Server(os.path.join(tmp, "data"), workdir=tmp)
+    print("bench_push %s, %s, load %s" % (datetime.datetime.now(datetime.timezone.utc)
+                                           .strftime("%Y-%m-%d %H:%M UTC"), platform.platform(),
+                                           os.getloadavg()))
+    try:
+        srv.start()
+        tok = srv.add_user("alice")
+        srv.add_org("acme")
+        srv.add_member("acme", "alice", "publisher")
+        facts = os.path.join(tmp, "facts.json")
+        with open(facts, "w") as f:
+            json.dump({"training": {"tokens": 1e9}}, f)
+        env = srv.client_env(tok, os.path.join(tmp, "home"))
+        rows = {"dd": [], "push": []}
+        split = []
+        for run in range(a.runs):
+            folder = os.path.join(tmp, "m%d" % run)
+            model = write_model(folder, a.size_mib << 20)
+            size = os.path.getsize(model)
+            out = os.path.join(tmp, "dd.out")
+            t0 = time.monotonic()
+            subprocess.run(["dd", "if=" + model, "of=" + out, "bs=1M", "conv=fsync"],
+                           check=True, capture_output=True)
+            rows["dd"].append(time.monotonic() - t0)
+            os.unlink(out)
+            t0 = time.monotonic()
+            r = subprocess.run([sv.BIN, "push", "acme/m%d" % run, folder, "--facts", facts,
+                                "--json"], env=env, capture_output=True, text=True)
+            rows["push"].append(time.monotonic() - t0)
+            if r.returncode:
+                print(r.stderr)
+                return 1
+            doc = json.loads(r.stdout)
+            split.append(doc.get("seconds"))
+            shutil.rmtree(folder)
+        mib = size / (1 << 20)
+        dw = statistics.median(rows["dd"])
+        pw = statistics.median(rows["push"])
+        ratio = dw / pw
+        print("model %d MiB (%d bytes), one file; %d runs each, medians" % (a.size_mib, size,
+                                                                           a.runs))
+        print("| row | wall time | rate |")
+        print("| --- | --- | --- |")
+        print("| dd bs=1M conv=fsync | %.2f s | %.0f MiB/s |" % (dw, mib / dw))
+        print("| sluice push | %.2f s | %.0f MiB/s |" % (pw, mib / pw))
+        if all(split):
+            for k in ("hash", "upload", "commit"):
+                v = statistics.median(s[k] for s in split)
+                print("| push: %s | %.2f s | |" % (k, v))
+        print("push/dd rate: %.2fx (target >=0.8x): %s" % (ratio, "PASS" if ratio >= 0.8
+                                                            else "FAIL"))
+        print("runs:", json.dumps({"rows": rows, "split": split}))
+    finally:
+        srv.stop()
+        if a.keep:
+            print("kept", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
