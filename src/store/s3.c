@@ -1024,6 +1024,63 @@ static bool prefix_ok(const char *p)
            strcmp(p, "..") != 0 && strncmp(p, "./", 2) != 0 && strncmp(p, "../", 3) != 0;
 }
 
+/* The AWS CLI's shared credentials file, for when the variables are not
+ * set: AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials), the
+ * profile AWS_PROFILE (default "default"), its aws_access_key_id,
+ * aws_secret_access_key and aws_session_token. Lines are at most 1 KiB;
+ * the file is at most 64 KiB. Fills what it finds (empty strings stay). */
+static void shared_credentials(char ak[256], char sk[256], char token[2048])
+{
+    const char *path = env("AWS_SHARED_CREDENTIALS_FILE"), *profile = env("AWS_PROFILE");
+    char buf[1024], *home_path = NULL;
+    bool in = false;
+    size_t total = 0;
+    FILE *f;
+
+    if (!profile)
+        profile = "default";
+    if (!path) {
+        const char *home = env("HOME");
+        if (!home)
+            return;
+        home_path = sl_xasprintf("%s/.aws/credentials", home);
+        path = home_path;
+    }
+    f = fopen(path, "r");
+    free(home_path);
+    if (!f)
+        return;
+    while (fgets(buf, sizeof(buf), f) && (total += strlen(buf)) <= 65536) {
+        char *k = buf, *eq, *v, *end;
+        while (*k == ' ' || *k == '\t')
+            k++;
+        end = k + strlen(k);
+        while (end > k && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+            *--end = '\0';
+        if (*k == '[') {
+            size_t n = strlen(k);
+            in = n >= 2 && k[n - 1] == ']' && n - 2 == strlen(profile) &&
+                 strncmp(k + 1, profile, n - 2) == 0;
+            continue;
+        }
+        if (!in || *k == '#' || *k == ';' || !(eq = strchr(k, '=')))
+            continue;
+        v = eq + 1;
+        while (eq > k && (eq[-1] == ' ' || eq[-1] == '\t'))
+            eq--;
+        *eq = '\0';
+        while (*v == ' ' || *v == '\t')
+            v++;
+        if (strcmp(k, "aws_access_key_id") == 0)
+            snprintf(ak, 256, "%s", v);
+        else if (strcmp(k, "aws_secret_access_key") == 0)
+            snprintf(sk, 256, "%s", v);
+        else if (strcmp(k, "aws_session_token") == 0)
+            snprintf(token, 2048, "%s", v);
+    }
+    fclose(f);
+}
+
 /* Re-labels the error in `err` as "store URL unreachable: ..." (exit 3). */
 static enum sl_err unreachable(struct sl_error *err, const char *url)
 {
@@ -1046,6 +1103,7 @@ enum sl_err sl__store_s3_open(const char *url, const char *rest, const char *dat
     const char *region = env("AWS_REGION");
     const char *ak = env("AWS_ACCESS_KEY_ID"), *sk = env("AWS_SECRET_ACCESS_KEY");
     const char *token = env("AWS_SESSION_TOKEN");
+    char file_ak[256] = "", file_sk[256] = "", file_token[2048] = "";
     struct sl_buf tok = SL_BUF_INIT(4096);
     enum sl_err rc;
     int stop = 0;
@@ -1061,10 +1119,20 @@ enum sl_err sl__store_s3_open(const char *url, const char *rest, const char *dat
         region = env("AWS_DEFAULT_REGION");
     if (!region)
         region = "us-east-1";
+    if (!ak || !sk) {
+        /* as the AWS CLI: the variables first, then the shared file */
+        shared_credentials(file_ak, file_sk, file_token);
+        if (file_ak[0] && file_sk[0]) {
+            ak = file_ak;
+            sk = file_sk;
+            token = file_token[0] ? file_token : NULL;
+        }
+    }
     if (!ak || !sk)
         return sl_error_set(err, SL_EUSAGE,
                             "store %.200s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                            "(and AWS_SESSION_TOKEN for temporary credentials)",
+                            "(and AWS_SESSION_TOKEN for temporary credentials), or give them "
+                            "in AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials)",
                             url);
     if (endpoint && strncmp(endpoint, "http://", 7) != 0 && strncmp(endpoint, "https://", 8) != 0)
         return sl_error_set(err, SL_EUSAGE,

@@ -305,6 +305,25 @@ class BadStore(unittest.TestCase):
         self.assertIn("s3://no-such-bucket/p", r.stderr)
         self.assertIn("NoSuchBucket", r.stderr)
 
+    def test_shared_credentials_file_is_read(self):
+        # without the variables, the AWS CLI's shared file (as the systemd
+        # unit passes it: contrib/sluice.service) gives the keys
+        m = sv.shared_moto()
+        env = {k: v for k, v in m.env().items()
+               if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+        creds = os.path.join(self.tmp, "credentials")
+        with open(creds, "w") as f:
+            f.write("[other]\naws_access_key_id = wrong\n\n[default]\n"
+                    "aws_access_key_id = %s\naws_secret_access_key = %s\n"
+                    % (m.env()["AWS_ACCESS_KEY_ID"], m.env()["AWS_SECRET_ACCESS_KEY"]))
+        r = self.serve("s3://no-such-bucket/p", dict(env, AWS_SHARED_CREDENTIALS_FILE=creds))
+        self.assertEqual(r.rc, 3, repr(r))  # the keys were found: S3 itself answered
+        self.assertIn("NoSuchBucket", r.stderr)
+        r = self.serve("s3://no-such-bucket/p",
+                       dict(env, AWS_SHARED_CREDENTIALS_FILE=creds, AWS_PROFILE="missing"))
+        self.assertEqual(r.rc, 2, repr(r))
+        self.assertIn("AWS_SHARED_CREDENTIALS_FILE", r.stderr)
+
     def test_folder_store_that_cannot_be_made_exits_3(self):
         blocker = os.path.join(self.tmp, "file")
         with open(blocker, "w") as f:
