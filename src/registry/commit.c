@@ -1026,11 +1026,21 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
     }
     {
         struct sl_classify_in in;
+        json_t *cfacts = facts;
         memset(&in, 0, sizeof(in));
-        in.facts = facts;
+        if (want && !json_object_get(facts, "release_tier")) {
+            /* the tier asked for is the release tier the policy reads
+             * (the EU open-source exemption never holds at gated and up);
+             * the stored facts stay as the publisher gave them */
+            cfacts = facts ? json_deep_copy(facts) : json_object();
+            json_object_set_new(cfacts, "release_tier", json_string(want));
+        }
+        in.facts = cfacts;
         in.files = have_counts ? &pc : NULL;
         in.as_of = (int32_t)(sl__now() / 86400);
         rc = sl_classify(r->policy, &in, &decision, err);
+        if (cfacts != facts)
+            json_decref(cfacts);
         if (rc)
             goto out;
         if (facts_from) {

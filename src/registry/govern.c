@@ -200,8 +200,10 @@ enum sl_err sl__refusal(json_t *decision, json_t *held_by, const char *want, str
 static enum sl_err decide(struct sl_registry *r, struct sl_db *db, int64_t version_id,
                           int32_t as_of, json_t **decision, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(db, "SELECT manifest, inspect FROM versions WHERE id = ?", err);
+    struct sl_stmt *st =
+        sl_db_stmt(db, "SELECT manifest, inspect, tier FROM versions WHERE id = ?", err);
     json_t *manifest = NULL, *inspect = NULL, *facts, *evals;
+    char tier[16] = "";
     struct sl_param_count pc;
     struct sl_classify_in in;
     int row;
@@ -216,6 +218,7 @@ static enum sl_err decide(struct sl_registry *r, struct sl_db *db, int64_t versi
         manifest = json_loads(sl_stmt_col_text(st, 0), 0, NULL);
         if (sl_stmt_col_text(st, 1))
             inspect = json_loads(sl_stmt_col_text(st, 1), 0, NULL);
+        snprintf(tier, sizeof(tier), "%s", sl_stmt_col_text(st, 2) ? sl_stmt_col_text(st, 2) : "");
     }
     sl_stmt_done(st);
     if (row != 1 || !manifest) {
@@ -227,6 +230,10 @@ static enum sl_err decide(struct sl_registry *r, struct sl_db *db, int64_t versi
     }
     facts = json_object_get(manifest, "facts");
     facts = json_is_object(facts) ? json_deep_copy(facts) : json_object();
+    /* the tier the version is served at is its release tier, unless the
+     * publisher declared one (the EU open-source exemption reads it) */
+    if (!json_object_get(facts, "release_tier") && tier[0])
+        json_object_set_new(facts, "release_tier", json_string(tier));
     evals = json_object_get(facts, "evaluations");
     if (!json_is_array(evals)) {
         evals = json_array();

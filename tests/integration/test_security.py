@@ -368,6 +368,24 @@ class Security(unittest.TestCase):
         r = self.srv.admin("org", "member", "remove", "acme", "mona5", check=False)
         self.assertNotEqual(r.rc, 0, repr(r))
 
+    def test_open_source_exemption_follows_the_tier_served(self):
+        """Issue 16 item 3 through the registry: the EU open-source exemption
+        holds for weights made public (open, click), never at gated."""
+        facts = os.path.join(self.tmp, "oss-facts.json")
+        with open(facts, "w") as f:
+            json.dump({"params": 4224, "training": {"declared_flop": 5e23},
+                       "modality": ["text"], "license": {"spdx": "Apache-2.0"}}, f)
+        labels = {}
+        for tier in ("open", "gated"):
+            home = os.path.join(self.tmp, "home-oss")
+            r = st.run("push", "acme/oss-" + tier, self.folder(161 if tier == "open" else 162),
+                       "--facts", facts, "--tier", tier, "--json",
+                       env=self.srv.client_env(self.pub, home), timeout=120)
+            self.assertEqual(r.rc, 0, repr(r))
+            labels[tier] = json.loads(r.stdout)["decision"]["labels"]
+        self.assertIn("eu.open-source-exempt", labels["open"])
+        self.assertNotIn("eu.open-source-exempt", labels["gated"])
+
     def test_text_that_signs_cannot_lie(self):
         """Item 9: separators, bidi controls and C1 controls are refused in
         every free text that is signed or logged, naming the field."""
