@@ -292,7 +292,8 @@ class HubCli(unittest.TestCase):
         self.assertEqual(complete("sluice", "push", "--fo"), ["--force"])
         self.assertEqual(complete("sluice", "access", "re"), ["request", "revoke"])
         self.assertEqual(complete("sluice", "models", "--s"), ["--search"])
-        self.assertEqual(complete("sluice", "admin", ""), ["fsck", "gc", "org", "token", "user"])
+        self.assertEqual(complete("sluice", "admin", ""),
+                         ["fsck", "gc", "migrate", "org", "token", "user"])
 
     def test_man_page(self):
         page = self.run_ok("man").stdout

@@ -408,19 +408,33 @@ class HfClient(unittest.TestCase):
         # `sluice pull` of their own gives them, never the other's copy
         cache = os.path.join(self.tmp, "gated-shared-cache")
         pub_env = self.srv.client_env(self.alice, os.path.join(self.tmp, "home"))
+        # a weight matrix big enough that two recipients' marks always differ
+        # (a 64x64 one carries about four positions, and may carry none)
+        # (in an org of its own: the listing tests count acme's models)
+        self.srv.add_org("team")
+        self.srv.add_member("team", "alice", "publisher")
+        folder = os.path.join(self.tmp, "gated-big")
+        sv.make_model(folder, big=50000, rng=random.Random(21), rows=1024)
+        facts = os.path.join(self.tmp, "facts-big.json")
+        with open(facts, "w") as f:
+            json.dump({"params": 1024 * 64 + 128, "training": {"tokens": 1e9}}, f)
+        r = st.run("push", "team/gated-big", folder, "--facts", facts, "--tier", "gated",
+                   env=pub_env, timeout=120)
+        self.assertEqual(r.rc, 0, repr(r))
         got, pulled = {}, {}
         for name in ("gina", "hank"):
             tok = self.srv.add_user(name)
             env = self.srv.client_env(tok, os.path.join(self.tmp, "home-" + name))
-            r = st.run("access", "request", "acme/gated", "--purpose", "a shared cache", env=env)
+            r = st.run("access", "request", "team/gated-big", "--purpose", "a shared cache",
+                       env=env)
             self.assertEqual(r.rc, 0, repr(r))
-            r = st.run("access", "approve", "acme/gated", name, env=pub_env)
+            r = st.run("access", "approve", "team/gated-big", name, env=pub_env)
             self.assertEqual(r.rc, 0, repr(r))
-            (res,) = self.js("acme/gated", [{"op": "snapshot", "cacheDir": cache}],
+            (res,) = self.js("team/gated-big", [{"op": "snapshot", "cacheDir": cache}],
                              token=hf_token(tok))
             got[name] = self.ok(res, "snapshotDownload(gated) by %s into a shared cache" % name)
             dest = os.path.join(self.tmp, "pull-" + name)
-            r = st.run("pull", "acme/gated", "--dest", dest, env=env, timeout=120)
+            r = st.run("pull", "team/gated-big", "--dest", dest, env=env, timeout=120)
             self.assertEqual(r.rc, 0, repr(r))
             pulled[name] = sv.tree_digest(dest)
         for name in ("gina", "hank"):
@@ -476,7 +490,9 @@ class HfClient(unittest.TestCase):
             {"op": "listModels", "limit": 1},
             {"op": "listModels", "search": {"query": "GAT", "owner": "acme"}}])
         names = sorted(m["name"] for m in self.ok(everything, "listModels"))
-        self.assertEqual(names, ["acme/click", "acme/gated", "acme/open"])
+        # (other tests add models of other orgs)
+        self.assertEqual([n for n in names if n.startswith("acme/")],
+                         ["acme/click", "acme/gated", "acme/open"])
         by = {m["name"]: m for m in self.ok(everything, "listModels")}
         self.assertIs(by["acme/open"]["gated"], False)
         self.assertEqual(by["acme/gated"]["gated"], "manual")

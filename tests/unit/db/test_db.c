@@ -532,8 +532,12 @@ Test(pg, one_leader_until_its_connection_ends)
     cr_assert_not(leads(c));
     /* PostgreSQL ends the leader's session (as when its server is killed) */
     cr_assert_eq(sl_db_exec(c,
+                            /* this test's database only: tests run in parallel
+                             * on one cluster, and migrations take advisory
+                             * locks too */
                             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = "
-                            "'advisory' AND granted AND pid <> pg_backend_pid()",
+                            "'advisory' AND granted AND pid <> pg_backend_pid() AND database = "
+                            "(SELECT oid FROM pg_database WHERE datname = current_database())",
                             &err),
                  SL_OK, "%s", err.msg);
     cr_assert(comes_to_lead(c), "no takeover after the leader's session ended");
