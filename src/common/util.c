@@ -76,6 +76,38 @@ char *sl_xasprintf(const char *fmt, ...)
     return p;
 }
 
+size_t sl_utf8_next(const unsigned char *p, size_t n, uint32_t *cp_out)
+{
+    unsigned c = p[0];
+    size_t len;
+    uint32_t cp;
+
+    if (c < 0x80) {
+        *cp_out = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[k] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    *cp_out = cp;
+    return len;
+}
+
 bool sl_utf8_valid(const unsigned char *s, size_t len, size_t *bad_at)
 {
     size_t i = 0;
@@ -98,29 +130,10 @@ bool sl_utf8_valid(const unsigned char *s, size_t len, size_t *bad_at)
             i++;
             continue;
         }
-        if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            cp = c & 0x07;
-        } else {
+        need = sl_utf8_next(s + i, len - i, &cp);
+        if (need == 0)
             goto bad;
-        }
-        if (len - i <= need)
-            goto bad;
-        for (size_t k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                goto bad;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            goto bad;
-        i += need + 1;
+        i += need;
     }
     return true;
 bad:

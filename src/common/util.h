@@ -80,6 +80,11 @@ static inline bool sl_str_has_prefix(const char *s, const char *prefix)
  * of the first byte of the bad sequence. */
 bool sl_utf8_valid(const unsigned char *s, size_t len, size_t *bad_at);
 
+/* Decodes the UTF-8 sequence at `p` (`n` bytes available): its length, with
+ * the scalar value in `*cp`, or 0 when it is not a valid, shortest-form
+ * encoding of a scalar value (no surrogates, at most U+10FFFF). */
+size_t sl_utf8_next(const unsigned char *p, size_t n, uint32_t *cp);
+
 /* Formats `v` with thousands separators ("1,234,567") into `buf`. */
 const char *sl_fmt_count(uint64_t v, char *buf, size_t bufsz);
 

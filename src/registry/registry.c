@@ -148,22 +148,17 @@ bool sl_path_portable(const char *s, size_t n, const char **why)
                 return false;
             }
             if (c >= 0x80) {
-                size_t k = (c >= 0xf0) ? 4 : (c >= 0xe0) ? 3 : 2;
-                unsigned cp = k == 2 ? (c & 0x1fu) << 6 | ((unsigned char)s[i + 1] & 0x3fu)
-                              : k == 3
-                                  ? (c & 0x0fu) << 12 | ((unsigned char)s[i + 1] & 0x3fu) << 6 |
-                                        ((unsigned char)s[i + 2] & 0x3fu)
-                                  : (c & 0x07u) << 18 | ((unsigned char)s[i + 1] & 0x3fu) << 12 |
-                                        ((unsigned char)s[i + 2] & 0x3fu) << 6 |
-                                        ((unsigned char)s[i + 3] & 0x3fu);
-                if (i + k > n)
-                    k = n - i;
+                /* sl_path_ok checked the UTF-8; a bad sequence counts as
+                 * one byte here and was refused there */
+                uint32_t cp = 0xfffd;
+                size_t k = sl_utf8_next((const unsigned char *)s + i, n - i, &cp);
+                if (k == 0)
+                    k = 1;
                 if (lookalike(cp)) {
                     *why = "holds a Unicode look-alike of '.', '/' or '\\'";
                     return false;
                 }
-                if (!sl_gov_char_ok((const unsigned char *)s + i, k) ||
-                    (cp >= 0x200b && cp <= 0x200f)) {
+                if (!sl_gov_char_ok(cp) || (cp >= 0x200b && cp <= 0x200f)) {
                     *why = "holds an invisible or bidirectional control character";
                     return false;
                 }

@@ -40,40 +40,6 @@ bool sl_gov_level_ok(const char *s)
     return in_list(levels, s);
 }
 
-/* Length of the UTF-8 sequence at `p` (at most `n` bytes available), or 0
- * when it is not a valid, shortest-form encoding of a scalar value. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    size_t len;
-    unsigned cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    /* C1 controls */
-    if (cp >= 0x80 && cp <= 0x9f)
-        return 0;
-    return len;
-}
-
 bool sl_gov_text_ok(const char *s, size_t max)
 {
     size_t n = strlen(s);
@@ -81,28 +47,19 @@ bool sl_gov_text_ok(const char *s, size_t max)
     if (n == 0 || n > max || s[0] == ' ' || s[n - 1] == ' ')
         return false;
     for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        size_t k;
-        if (c < 0x20 || c == 0x7f)
-            return false;
-        k = utf8_len((const unsigned char *)s + i, n - i);
-        if (k == 0 || !sl_gov_char_ok((const unsigned char *)s + i, k))
+        uint32_t cp;
+        size_t k = sl_utf8_next((const unsigned char *)s + i, n - i, &cp);
+        if (k == 0 || !sl_gov_char_ok(cp))
             return false;
         i += k;
     }
     return true;
 }
 
-bool sl_gov_char_ok(const unsigned char *p, size_t k)
+bool sl_gov_char_ok(uint32_t cp)
 {
-    unsigned cp;
-
-    if (k == 1)
-        return p[0] >= 0x20 && p[0] != 0x7f;
-    cp = k == 2 ? (p[0] & 0x1fu) << 6 | (p[1] & 0x3fu)
-         : k == 3
-             ? (p[0] & 0x0fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu)
-             : (p[0] & 0x07u) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 | (p[3] & 0x3fu);
+    if (cp < 0x20 || cp == 0x7f)
+        return false;
     /* C1 controls (U+0085 among them), line and paragraph separators,
      * bidirectional embeddings, overrides and isolates, and the BOM: text
      * that would read differently from what is signed */

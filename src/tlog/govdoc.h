@@ -58,11 +58,11 @@ struct sl_revocation {
  * control characters and without leading or trailing spaces. */
 bool sl_gov_text_ok(const char *s, size_t max);
 
-/* True unless the UTF-8 sequence `p[0..k)` (one character) is a control
- * (C0, DEL, C1 such as U+0085), a line or paragraph separator (U+2028,
- * U+2029), a bidirectional control (U+200E, U+200F, U+061C, U+202A-U+202E,
- * U+2066-U+2069) or a BOM: characters that make signed text read otherwise. */
-bool sl_gov_char_ok(const unsigned char *p, size_t k);
+/* True unless the character `cp` is a control (C0, DEL, C1 such as
+ * U+0085), a line or paragraph separator (U+2028, U+2029), a bidirectional
+ * control (U+200E, U+200F, U+061C, U+202A-U+202E, U+2066-U+2069) or a BOM:
+ * characters that make signed text read otherwise. */
+bool sl_gov_char_ok(uint32_t cp);
 
 /* What a license of `tier` lets the licensee do, as its "use" line says;
  * NULL for tiers whose licenses have no such line. */
