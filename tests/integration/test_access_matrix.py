@@ -99,6 +99,20 @@ def nobody(tier, who):
     return False
 
 
+def may_list_chunks(tier, who):
+    # chunk lists only for versions whose bytes are the stored chunks: a
+    # gated copy is marked per recipient, hosted and withheld are not sent
+    return tier in ("open", "click") and may_download(tier, who)
+
+
+def signed_in(tier, who):
+    return who not in BAD_TOKEN and who != "anon"
+
+
+def org_admin(tier, who):
+    return READS_AS.get(who, who) == "admin"  # the publisher is no org admin
+
+
 # route name -> (method, path template, body, expectation)
 ROUTES = {
     "resolve": ("GET", "/acme/{m}/resolve/main/config.json", None, may_download),
@@ -134,9 +148,18 @@ ROUTES = {
     "missing": ("POST", "/api/v1/models/acme/{m}/chunks/missing", b'{"chunks":[]}', nobody),
     "eval-key-add": ("POST", "/api/v1/eval/keys", b'{"name":"x","vkey":"y"}', nobody),
     "eval-key-remove": ("DELETE", "/api/v1/eval/keys/" + EVAL_NAME, None, nobody),
+    # routes added with issues 12, 13 and 17
+    "chunk-list": ("GET", "/api/v1/models/acme/{m}/versions/main/chunks/config.json", None,
+                   may_list_chunks),
+    "metrics": ("GET", "/metrics", None, may_see),
+    "whoami": ("GET", "/api/whoami-v2", None, signed_in),
+    "org-members": ("GET", "/api/v1/orgs/acme/members", None, org_admin),
+    "org-member-set": ("PUT", "/api/v1/orgs/acme/members/other", b'{"role":"publisher"}',
+                       nobody),
+    "org-member-remove": ("DELETE", "/api/v1/orgs/acme/members/member", None, nobody),
 }
 MUTATING = {"approve", "revoke", "tier-set", "rules-set", "attest", "satisfy", "missing",
-            "eval-key-add", "eval-key-remove"}
+            "eval-key-add", "eval-key-remove", "org-member-set", "org-member-remove"}
 # Every state-changing route, for the scope test: a read token may do none
 # of them, whatever its account may (403, X-Error-Code: InsufficientScope).
 WRITES = dict({k: ROUTES[k] for k in MUTATING}, **{
@@ -317,6 +340,7 @@ class Matrix(unittest.TestCase):
                       self.call("GET", base + "/access-rules", token=admin).json(),
                       self.call("GET", base + "/versions/main/attestations", token=admin).json())
         out["keys"] = self.call("GET", "/api/v1/eval/keys").json()
+        out["members"] = self.call("GET", "/api/v1/orgs/acme/members", token=admin).json()
         return json.dumps(out, sort_keys=True)
 
     def test_read_tokens_change_nothing(self):
