@@ -609,6 +609,11 @@ static void *ticker(void *arg)
         struct timespec ts = {0, 500 * 1000 * 1000};
         sl_error_clear(&err);
         sl_conns_reap(s->conns, now_ms());
+        /* every instance writes its own downloads (leader or not) */
+        if (sl_reg_flush_downloads(s->r, &err) != SL_OK)
+            fprintf(stderr, "{\"event\":\"download_count_failed\",\"message\":\"%s\"}\n",
+                    sl_strerror(err.code));
+        sl_error_clear(&err);
         if (sl_reg_leader(s->r, &leader, &err) != SL_OK) {
             /* once per outage, not twice a second */
             if (!check_failing)

@@ -29,27 +29,87 @@ bool sl_reg_is_query_file(const char *path)
     return strcmp(path, "config.json") == 0 || (n > 5 && strcmp(path + n - 5, ".gguf") == 0);
 }
 
+/* Adds `n` downloads of `version_id` on `day` to the tally in memory. */
+static void tally(struct sl_registry *r, int64_t version_id, int64_t day, int64_t n)
+{
+    size_t i;
+
+    pthread_mutex_lock(&r->dl_lock);
+    for (i = 0; i < r->ndl; i++)
+        if (r->dl[i].version_id == version_id && r->dl[i].day == day)
+            break;
+    if (i == r->ndl) {
+        if (r->ndl == r->dl_cap) {
+            r->dl_cap = r->dl_cap ? 2 * r->dl_cap : 16;
+            r->dl = sl_xrealloc(r->dl, r->dl_cap * sizeof(*r->dl));
+        }
+        r->dl[i].version_id = version_id;
+        r->dl[i].day = day;
+        r->dl[i].n = 0;
+        r->ndl++;
+    }
+    r->dl[i].n += n;
+    pthread_mutex_unlock(&r->dl_lock);
+}
+
 enum sl_err sl_reg_count_download(struct sl_registry *r, int64_t version_id, struct sl_error *err)
 {
-    struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
+    (void)err;
+    /* kept in memory and written by sl_reg_flush_downloads (the server's
+     * ticker, every second, and every reader of the counts) */
+    tally(r, version_id, sl__now() / DAY, 1);
+    return SL_OK;
+}
 
-    if (!db)
-        return err->code;
-    st = sl_db_stmt(db,
-                    "INSERT INTO downloads (version_id, day, n) VALUES (?, ?, 1) ON CONFLICT "
-                    "(version_id, day) DO UPDATE SET n = downloads.n + 1",
-                    err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, version_id);
-    sl_stmt_int(st, 2, sl__now() / DAY);
-    return sl_stmt_run(st, err);
+enum sl_err sl_reg_flush_downloads(struct sl_registry *r, struct sl_error *err)
+{
+    struct sl_db *db;
+    struct sl__dl_pending *v;
+    size_t n;
+    enum sl_err rc;
+
+    pthread_mutex_lock(&r->dl_lock);
+    v = r->dl;
+    n = r->ndl;
+    r->dl = NULL;
+    r->ndl = r->dl_cap = 0;
+    pthread_mutex_unlock(&r->dl_lock);
+    if (n == 0)
+        return SL_OK;
+    db = sl_reg_db(r, err);
+    rc = db ? sl_db_begin(db, err) : err->code;
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct sl_stmt *st = sl_db_stmt(db,
+                                        "INSERT INTO downloads (version_id, day, n) VALUES (?, "
+                                        "?, ?) ON CONFLICT (version_id, day) DO UPDATE SET n = "
+                                        "downloads.n + excluded.n",
+                                        err);
+        if (!st) {
+            rc = err->code;
+            break;
+        }
+        sl_stmt_int(st, 1, v[i].version_id);
+        sl_stmt_int(st, 2, v[i].day);
+        sl_stmt_int(st, 3, v[i].n);
+        rc = sl_stmt_run(st, err);
+    }
+    if (!rc)
+        rc = sl_db_commit(db, err);
+    if (rc) {
+        /* not lost: back into the tally for the next flush */
+        if (db)
+            sl_db_rollback(db);
+        for (size_t i = 0; i < n; i++)
+            tally(r, v[i].version_id, v[i].day, v[i].n);
+    }
+    free(v);
+    return rc;
 }
 
 enum sl_err sl_reg_downloads(struct sl_registry *r, int64_t model_id, int64_t version_id,
                              int64_t *recent, int64_t *all, struct sl_error *err)
 {
+    enum sl_err rc;
     struct sl_db *db = sl_reg_db(r, err);
     struct sl_stmt *st;
     int row;
@@ -57,6 +117,9 @@ enum sl_err sl_reg_downloads(struct sl_registry *r, int64_t model_id, int64_t ve
     *recent = *all = 0;
     if (!db)
         return err->code;
+    rc = sl_reg_flush_downloads(r, err);
+    if (rc)
+        return rc;
     st = sl_db_stmt(db,
                     "SELECT coalesce(sum(CASE WHEN d.day > ? THEN d.n ELSE 0 END), 0), "
                     "coalesce(sum(d.n), 0) FROM downloads d JOIN versions v ON v.id = "
@@ -164,7 +227,7 @@ json_t *sl_reg_hf_list(struct sl_registry *r, const struct sl_principal *p,
 
     (void)p; /* every model's metadata is public; the tiers guard the files */
     *more = false;
-    if (!db)
+    if (!db || sl_reg_flush_downloads(r, err) != SL_OK)
         return NULL;
     pthread_once(&list_sql_once, build_list_sql);
     if (lq->sort) {

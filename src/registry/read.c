@@ -462,7 +462,7 @@ json_t *sl_reg_model_json(struct sl_registry *r, int64_t model_id, const char *o
     int64_t recent = 0, all = 0;
     int row;
 
-    if (!db)
+    if (!db || sl_reg_flush_downloads(r, err) != SL_OK)
         return NULL;
     st = sl_db_stmt(db,
                     "SELECT f.name, v.commit_hash FROM refs f JOIN versions v ON v.id = "

@@ -467,6 +467,7 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
     r->origin = sl_xstrdup(opts && opts->origin ? opts->origin : "sluice");
     pthread_key_create(&r->db_key, close_db);
     pthread_mutex_init(&r->log_lock, NULL);
+    pthread_mutex_init(&r->dl_lock, NULL);
     {
         char *packs = sl_xasprintf("%s/packs/tmp", root);
         rc = sl_vfs_mkdirs(packs, 0700, err);
@@ -528,6 +529,11 @@ void sl_registry_close(struct sl_registry *r)
 
     if (!r)
         return;
+    if (r->ndl) {
+        /* downloads counted since the last flush are written now */
+        struct sl_error ignore;
+        (void)sl_reg_flush_downloads(r, &ignore);
+    }
     db = pthread_getspecific(r->db_key);
     if (db) {
         sl_db_close(db);
@@ -537,6 +543,8 @@ void sl_registry_close(struct sl_registry *r)
     sl_db_close(r->lead_db);
     sl_db_close(r->watch_db);
     pthread_mutex_destroy(&r->log_lock);
+    pthread_mutex_destroy(&r->dl_lock);
+    free(r->dl);
     sl_store_free(r->store);
     sl__fp_cache_free(r->fp_cache);
     sl_wipe(r->fp_master, sizeof(r->fp_master));

@@ -264,8 +264,14 @@ json_t *sl_reg_hf_tree(struct sl_registry *r, const struct sl_principal *p,
  * Hub counts its "query files". */
 bool sl_reg_is_query_file(const char *path);
 
-/* Counts one download of a query file of version `version_id` today. */
+/* Counts one download of a query file of version `version_id` today, in
+ * memory: a download costs no database write. */
 enum sl_err sl_reg_count_download(struct sl_registry *r, int64_t version_id, struct sl_error *err);
+
+/* Writes the downloads counted in memory to the database in one
+ * transaction (the server's ticker does every second on every instance;
+ * every reader of the counts first). On failure they stay counted. */
+enum sl_err sl_reg_flush_downloads(struct sl_registry *r, struct sl_error *err);
 
 /* Downloads of a model (`version_id` 0) or one version: `*recent` in the
  * last 30 days, `*all` since the start. */

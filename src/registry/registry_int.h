@@ -15,6 +15,10 @@
 #include "store/store.h"
 #include "tlog/note.h"
 
+struct sl__dl_pending {
+    int64_t version_id, day, n;
+};
+
 struct sl_registry {
     char *root;
     char *keys; /* the folder of the key files (--keys; default root) */
@@ -28,8 +32,13 @@ struct sl_registry {
     struct sl_note_key note_key;  /* the server key under the origin name */
     unsigned char log_secret[32]; /* log.secret: keys pseudonyms and text digests */
     pthread_mutex_t log_lock;     /* one checkpoint signer at a time */
-    _Atomic int32_t policy_day;   /* the day the packs in force were last logged */
-    unsigned char fp_master[32];  /* the fingerprint secret (fp.key) */
+    /* downloads counted since the last flush (hub.c): a GET of config.json
+     * must not cost a database write */
+    pthread_mutex_t dl_lock;
+    struct sl__dl_pending *dl;
+    size_t ndl, dl_cap;
+    _Atomic int32_t policy_day;  /* the day the packs in force were last logged */
+    unsigned char fp_master[32]; /* the fingerprint secret (fp.key) */
     struct sl_fp_cache *fp_cache;
     bool shared;            /* PostgreSQL: other servers may share the database */
     struct sl_db *lead_db;  /* the leader lock's connection (leader.c; ticker thread) */
