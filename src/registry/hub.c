@@ -68,14 +68,17 @@ enum sl_err sl_reg_flush_downloads(struct sl_registry *r, struct sl_error *err)
     size_t n;
     enum sl_err rc;
 
+    pthread_mutex_lock(&r->dl_flush);
     pthread_mutex_lock(&r->dl_lock);
     v = r->dl;
     n = r->ndl;
     r->dl = NULL;
     r->ndl = r->dl_cap = 0;
     pthread_mutex_unlock(&r->dl_lock);
-    if (n == 0)
+    if (n == 0) {
+        pthread_mutex_unlock(&r->dl_flush);
         return SL_OK;
+    }
     db = sl_reg_db(r, err);
     rc = db ? sl_db_begin(db, err) : err->code;
     for (size_t i = 0; i < n && !rc; i++) {
@@ -102,6 +105,7 @@ enum sl_err sl_reg_flush_downloads(struct sl_registry *r, struct sl_error *err)
         for (size_t i = 0; i < n; i++)
             tally(r, v[i].version_id, v[i].day, v[i].n);
     }
+    pthread_mutex_unlock(&r->dl_flush);
     free(v);
     return rc;
 }

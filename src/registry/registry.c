@@ -468,6 +468,7 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
     pthread_key_create(&r->db_key, close_db);
     pthread_mutex_init(&r->log_lock, NULL);
     pthread_mutex_init(&r->dl_lock, NULL);
+    pthread_mutex_init(&r->dl_flush, NULL);
     {
         char *packs = sl_xasprintf("%s/packs/tmp", root);
         rc = sl_vfs_mkdirs(packs, 0700, err);
@@ -544,6 +545,7 @@ void sl_registry_close(struct sl_registry *r)
     sl_db_close(r->watch_db);
     pthread_mutex_destroy(&r->log_lock);
     pthread_mutex_destroy(&r->dl_lock);
+    pthread_mutex_destroy(&r->dl_flush);
     free(r->dl);
     sl_store_free(r->store);
     sl__fp_cache_free(r->fp_cache);

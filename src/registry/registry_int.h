@@ -35,6 +35,9 @@ struct sl_registry {
     /* downloads counted since the last flush (hub.c): a GET of config.json
      * must not cost a database write */
     pthread_mutex_t dl_lock;
+    /* held through a flush, so a reader's flush waits for one under way
+     * (whose counts are out of memory and not yet committed) */
+    pthread_mutex_t dl_flush;
     struct sl__dl_pending *dl;
     size_t ndl, dl_cap;
     _Atomic int32_t policy_day;  /* the day the packs in force were last logged */

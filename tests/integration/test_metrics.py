@@ -8,6 +8,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -67,14 +68,21 @@ class Metrics(unittest.TestCase):
         return parse(r.body.decode())
 
     def test_format_and_counts(self):
+        # a route nothing else calls (the fixture polls /api/v1/health); a
+        # request is counted when it ends, which may be just after its answer
+        # reached the client, so the scrape is repeated until it shows them
         _, before = self.scrape()
-        key = 'route="/api/v1/health",methods="GET",status="200"'
+        key = 'route="/api/v1/revocations",methods="GET",status="200"'
         n0 = before.get("sluice_http_requests_total", {}).get(key, 0)
         for _ in range(5):
-            self.assertEqual(self.srv.request("GET", "/api/v1/health").status, 200)
+            self.assertEqual(self.srv.request("GET", "/api/v1/revocations").status, 200)
         for _ in range(3):
             self.assertEqual(self.srv.request("GET", "/nowhere/at/all").status, 404)
-        types, m = self.scrape()
+        for _ in range(50):
+            types, m = self.scrape()
+            if m["sluice_http_requests_total"].get(key, 0) >= n0 + 5:
+                break
+            time.sleep(0.05)
         self.assertEqual(types["sluice_http_requests_total"], "counter")
         self.assertEqual(types["sluice_http_request_duration_seconds"], "histogram")
         self.assertEqual(m["sluice_http_requests_total"][key], n0 + 5)
