@@ -26,6 +26,7 @@
 #include "common/strmap.h"
 #include "common/util.h"
 #include "compute/compute.h"
+#include "db/repo_versions.h"
 #include "formats/formats.h"
 #include "common/banned.h"
 
@@ -173,46 +174,29 @@ static enum sl_err parse_files(json_t *body, struct cfile **out, size_t *nout, s
 static enum sl_err find_blob(struct sl_db *db, int64_t org_id, struct cfile *f,
                              struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(db, "SELECT id, size FROM blobs WHERE sha256 = ?", err);
-    int64_t foreign = 0, size = -1;
-    bool found;
-    int row;
+    struct sl_blob_row b;
+    int64_t foreign = 0, total = 0;
+    bool found, row;
     enum sl_err rc;
 
-    if (!st)
-        return err->code;
     f->blob_id = 0;
     f->visible = false;
-    sl_stmt_blob(st, 1, f->sha, 32);
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        f->blob_id = sl_stmt_col_int(st, 0);
-        size = sl_stmt_col_int(st, 1);
-    }
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
-    st = sl_db_stmt(db,
-                    "SELECT count(*), (SELECT count(*) FROM blob_chunks WHERE blob_id = ?1) FROM "
-                    "blob_chunks bc WHERE bc.blob_id = ?1 AND NOT EXISTS (SELECT 1 FROM "
-                    "chunk_owners o WHERE o.chunk_id = bc.chunk_id AND o.org_id = ?2)",
-                    err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, f->blob_id ? f->blob_id : -1);
-    sl_stmt_int(st, 2, org_id);
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        foreign = sl_stmt_col_int(st, 0);
+    rc = sl_repo_blob_find(db, f->sha, &found, &b, err);
+    if (rc)
+        return rc;
+    if (!found)
+        b.size = -1;
+    f->blob_id = b.id;
+    rc = sl_repo_blob_foreign_chunks(db, f->blob_id ? f->blob_id : -1, org_id, &row, &foreign,
+                                     &total, err);
+    if (rc)
+        return rc;
+    if (row) {
         /* an empty file has no chunks: it is nobody's secret */
-        found = sl_stmt_col_int(st, 1) > 0 || size == 0;
+        found = total > 0 || b.size == 0;
         f->visible = f->blob_id != 0 && foreign == 0 && found;
     }
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
-    rc = SL_OK;
-    if (f->visible && (uint64_t)size != f->size)
+    if (f->visible && (uint64_t)b.size != f->size)
         rc = bad(err, "%s: declared size %llu differs from the stored file with the same SHA-256",
                  f->path, (unsigned long long)f->size);
     return rc;
@@ -235,40 +219,50 @@ static enum sl_err check_stored(struct sl_db *db, int64_t org_id, struct cfile *
     return SL_OK;
 }
 
+/* Compares a stored file's chunk list with the declared one. */
+struct same_chunks {
+    const struct cfile *f;
+    size_t k;
+    bool differ;
+};
+
+static int same_chunk(void *ctx, int64_t chunk_id)
+{
+    struct same_chunks *c = ctx;
+
+    if (c->k >= c->f->nchunks || chunk_id != c->f->chunk_ids[c->k]) {
+        c->differ = true;
+        return 1;
+    }
+    c->k++;
+    return 0;
+}
+
 /* Resolves and checks every chunk a file lists (all stored for this org,
  * lengths adding up to the size); when a file with the same hash is stored,
  * the list must be its list. */
 static enum sl_err resolve_file(struct sl_db *db, int64_t org_id, struct cfile *f,
                                 struct sl_error *err)
 {
-    struct sl_stmt *st;
     uint64_t sum = 0;
     char hex[65];
-    int row;
     enum sl_err rc = find_blob(db, org_id, f, err);
 
     if (rc)
         return rc;
     f->chunk_ids = sl_xcalloc(f->nchunks + 1, sizeof(int64_t));
     f->chunk_len = sl_xcalloc(f->nchunks + 1, sizeof(uint32_t));
-    st = sl_db_stmt(db,
-                    "SELECT c.id, c.length, (SELECT 1 FROM chunk_owners o WHERE o.chunk_id = c.id "
-                    "AND o.org_id = ?) FROM chunks c WHERE c.hash = ?",
-                    err);
-    if (!st)
-        return err->code;
     for (size_t i = 0; i < f->nchunks; i++) {
-        sl_stmt_int(st, 1, org_id);
-        sl_stmt_blob(st, 2, f->ids[i], 32);
-        row = sl_stmt_step(st, err);
-        if (row == 1 && !sl_stmt_col_null(st, 2)) {
-            f->chunk_ids[i] = sl_stmt_col_int(st, 0);
-            f->chunk_len[i] = (uint32_t)sl_stmt_col_int(st, 1);
+        struct sl_chunk_owned_row c;
+        bool owned;
+        rc = sl_repo_chunk_owned(db, org_id, f->ids[i], &owned, &c, err);
+        if (rc)
+            return rc;
+        if (owned) {
+            f->chunk_ids[i] = c.id;
+            f->chunk_len[i] = c.length;
             sum += f->chunk_len[i];
         }
-        sl_stmt_done(st);
-        if (row < 0)
-            return err->code;
         if (f->chunk_ids[i] == 0) {
             sl_hex(f->ids[i], 32, hex);
             return sl_error_set(err, SL_EINPUT,
@@ -285,20 +279,11 @@ static enum sl_err resolve_file(struct sl_db *db, int64_t org_id, struct cfile *
          * be its. One stored by another org is not compared (that would
          * tell it exists): the caller's chunks are verified like a new
          * file's instead, and the stored bytes, equal by hash, are used. */
-        size_t k = 0;
-        st = sl_db_stmt(db, "SELECT chunk_id FROM blob_chunks WHERE blob_id = ? ORDER BY idx", err);
-        if (!st)
-            return err->code;
-        sl_stmt_int(st, 1, f->blob_id);
-        while ((row = sl_stmt_step(st, err)) == 1) {
-            if (k >= f->nchunks || sl_stmt_col_int(st, 0) != f->chunk_ids[k])
-                break;
-            k++;
-        }
-        sl_stmt_done(st);
-        if (row < 0)
-            return err->code;
-        if (row == 1 || k != f->nchunks)
+        struct same_chunks c = {f, 0, false};
+        rc = sl_repo_blob_chunk_ids(db, f->blob_id, same_chunk, &c, err);
+        if (rc)
+            return rc;
+        if (c.differ || c.k != f->nchunks)
             return bad(err,
                        "%s: the chunk list does not match the stored file with this "
                        "SHA-256",
@@ -311,32 +296,21 @@ static enum sl_err resolve_file(struct sl_db *db, int64_t org_id, struct cfile *
 static enum sl_err verify_file(struct sl_registry *r, struct sl_db *db, struct cfile *f,
                                struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(
-        db,
-        "SELECT c.pack_id, p.name, c.pack_offset, c.length FROM chunks c JOIN packs p ON "
-        "p.id = c.pack_id WHERE c.id = ?",
-        err);
     struct sl_sha256_ctx *h = sl_sha256_new();
     unsigned char *buf = sl_xmalloc(SL_CDC_MAX), got[32];
     enum sl_err rc = SL_OK;
 
-    if (!st) {
-        rc = err->code;
-        goto out;
-    }
     for (size_t i = 0; i < f->nchunks && !rc; i++) {
-        int row;
-        sl_stmt_int(st, 1, f->chunk_ids[i]);
-        row = sl_stmt_step(st, err);
-        if (row == 1)
-            rc = sl_store_read(r->store, sl_stmt_col_int(st, 0), sl_stmt_col_text(st, 1), buf,
-                               (size_t)sl_stmt_col_int(st, 3), (uint64_t)sl_stmt_col_int(st, 2),
-                               err);
-        else
-            rc = row < 0 ? err->code : sl_error_set(err, SL_EINTERNAL, "chunk row vanished");
+        struct sl_chunk_loc_row loc;
+        bool found;
+        rc = sl_repo_chunk_locate(db, f->chunk_ids[i], &found, &loc, err);
+        if (!rc && found)
+            rc = sl_store_read(r->store, loc.pack_id, loc.pack, buf, (size_t)loc.length,
+                               loc.pack_offset, err);
+        else if (!rc)
+            rc = sl_error_set(err, SL_EINTERNAL, "chunk row vanished");
         if (!rc)
-            sl_sha256_update(h, buf, (size_t)sl_stmt_col_int(st, 3));
-        sl_stmt_done(st);
+            sl_sha256_update(h, buf, (size_t)loc.length);
     }
     if (!rc) {
         sl_sha256_final(h, got);
@@ -348,7 +322,6 @@ static enum sl_err verify_file(struct sl_registry *r, struct sl_db *db, struct c
                      f->sha_hex);
         }
     }
-out:
     sl_sha256_free(h);
     free(buf);
     return rc;
@@ -383,49 +356,8 @@ static json_t *manifest_json(const char *org, const char *name, struct cfile *fi
  * caller's transaction. */
 static enum sl_err insert_blob(struct sl_db *db, struct cfile *f, int64_t now, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(db,
-                                    "INSERT INTO blobs (sha256, size, nchunks, created) VALUES "
-                                    "(?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
-                                    err);
-    bool found;
-    enum sl_err rc;
-
-    if (!st)
-        return err->code;
-    sl_stmt_blob(st, 1, f->sha, 32);
-    sl_stmt_int(st, 2, (int64_t)f->size);
-    sl_stmt_int(st, 3, (int64_t)f->nchunks);
-    sl_stmt_int(st, 4, now);
-    rc = sl_stmt_run(st, err);
-    if (rc)
-        return rc;
-    if (sl_db_changes(db) == 1) {
-        uint64_t off = 0;
-        f->blob_id = sl_db_last_id(db);
-        st = sl_db_stmt(db,
-                        "INSERT INTO blob_chunks (blob_id, idx, file_offset, chunk_id) VALUES (?, "
-                        "?, ?, ?)",
-                        err);
-        if (!st)
-            return err->code;
-        for (size_t k = 0; k < f->nchunks; k++) {
-            sl_stmt_int(st, 1, f->blob_id);
-            sl_stmt_int(st, 2, (int64_t)k);
-            sl_stmt_int(st, 3, (int64_t)off);
-            sl_stmt_int(st, 4, f->chunk_ids[k]);
-            rc = sl_stmt_run(st, err);
-            if (rc)
-                return rc;
-            off += f->chunk_len[k];
-        }
-        return SL_OK;
-    }
-    /* stored by a concurrent request first */
-    st = sl_db_stmt(db, "SELECT id FROM blobs WHERE sha256 = ?", err);
-    if (!st)
-        return err->code;
-    sl_stmt_blob(st, 1, f->sha, 32);
-    return sl__db_int(db, st, &f->blob_id, &found, err);
+    return sl_repo_blob_insert(db, f->sha, f->size, f->chunk_ids, f->chunk_len, f->nchunks, now,
+                               &f->blob_id, err);
 }
 
 /* Where `main` stood before a commit and whether the commit moved it. */
@@ -441,24 +373,12 @@ struct main_move {
 static enum sl_err main_get(struct sl_db *db, int64_t model_id, int64_t *seq, char *tier,
                             size_t tierlen, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(db,
-                                    "SELECT v.seq, v.tier FROM refs f JOIN versions v ON v.id = "
-                                    "f.version_id WHERE f.model_id = ? AND f.name = 'main'",
-                                    err);
-    int row;
+    char t[SL_REPO_TIER_MAX + 1];
+    bool found;
+    enum sl_err rc = sl_repo_ref_main_get(db, model_id, &found, seq, t, err);
 
-    *seq = 0;
-    tier[0] = '\0';
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, model_id);
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        *seq = sl_stmt_col_int(st, 0);
-        snprintf(tier, tierlen, "%s", sl_stmt_col_text(st, 1) ? sl_stmt_col_text(st, 1) : "");
-    }
-    sl_stmt_done(st);
-    return row < 0 ? err->code : SL_OK;
+    snprintf(tier, tierlen, "%s", t);
+    return rc;
 }
 
 /* Points `main` at `version_id` unless that would make the model stricter
@@ -467,7 +387,6 @@ static enum sl_err main_get(struct sl_db *db, int64_t model_id, int64_t *seq, ch
 static enum sl_err main_move(struct sl_db *db, int64_t model_id, int64_t version_id, int64_t seq,
                              const char *tier, struct main_move *mm, struct sl_error *err)
 {
-    struct sl_stmt *st;
     enum sl_tier now_t, new_t;
     enum sl_err rc = main_get(db, model_id, &mm->seq, mm->was, sizeof(mm->was), err);
 
@@ -482,15 +401,7 @@ static enum sl_err main_move(struct sl_db *db, int64_t model_id, int64_t version
     if (mm->seq != 0 && !mm->force && sl_tier_parse(mm->was, &now_t) &&
         sl_tier_parse(tier, &new_t) && new_t > now_t)
         return SL_OK;
-    st = sl_db_stmt(db,
-                    "INSERT INTO refs (model_id, name, version_id) VALUES (?, 'main', ?) "
-                    "ON CONFLICT (model_id, name) DO UPDATE SET version_id = excluded.version_id",
-                    err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, model_id);
-    sl_stmt_int(st, 2, version_id);
-    rc = sl_stmt_run(st, err);
+    rc = sl_repo_ref_main_set(db, model_id, version_id, err);
     if (rc)
         return rc;
     mm->moved = true;
@@ -508,49 +419,26 @@ static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
                                  struct main_move *mm, int64_t *seq_out, bool *created,
                                  struct sl_error *err)
 {
-    struct sl_stmt *st;
+    struct sl_version_new nv;
     int64_t model_id = 0, version_id, seq = 0, now = sl__now(), existing, log_idx = -1;
     bool found;
     enum sl_err rc = sl_db_begin(db, err);
 
     if (rc)
         return rc;
-    st = sl_db_stmt(db, "SELECT id FROM models WHERE org_id = ? AND name = ?", err);
-    if (!st)
-        goto fail_code;
-    sl_stmt_int(st, 1, org_id);
-    sl_stmt_text(st, 2, name);
-    rc = sl__db_int(db, st, &model_id, &found, err);
+    rc = sl_repo_model_find(db, org_id, name, &found, &model_id, err);
     if (rc)
         goto fail;
     if (!found) {
-        st = sl_db_stmt(db, "INSERT INTO models (org_id, name, created) VALUES (?, ?, ?)", err);
-        if (!st)
-            goto fail_code;
-        sl_stmt_int(st, 1, org_id);
-        sl_stmt_text(st, 2, name);
-        sl_stmt_int(st, 3, now);
-        rc = sl_stmt_run(st, err);
+        rc = sl_repo_model_insert(db, org_id, name, now, &model_id, err);
         if (rc)
             goto fail;
-        model_id = sl_db_last_id(db);
     }
     /* An identical version (same manifest) is returned, not duplicated;
      * pushed again with force, `main` moves to it. */
-    st = sl_db_stmt(db, "SELECT id, seq FROM versions WHERE model_id = ? AND commit_hash = ?", err);
-    if (!st)
-        goto fail_code;
-    sl_stmt_int(st, 1, model_id);
-    sl_stmt_text(st, 2, commit);
-    {
-        int row = sl_stmt_step(st, err);
-        found = row == 1;
-        existing = found ? sl_stmt_col_int(st, 1) : 0;
-        version_id = found ? sl_stmt_col_int(st, 0) : 0;
-        sl_stmt_done(st);
-        if (row < 0)
-            goto fail_code;
-    }
+    rc = sl_repo_version_by_commit(db, model_id, commit, &found, &version_id, &existing, err);
+    if (rc)
+        goto fail;
     if (found) {
         *seq_out = existing;
         *created = false;
@@ -564,37 +452,26 @@ static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
     rc = sl_db_lock(db, SL_DB_LOCK_SEQ, err); /* max(seq) + 1 across servers */
     if (rc)
         goto fail;
-    st = sl_db_stmt(db, "SELECT coalesce(max(seq), 0) + 1 FROM versions WHERE model_id = ?", err);
-    if (!st)
-        goto fail_code;
-    sl_stmt_int(st, 1, model_id);
-    rc = sl__db_int(db, st, &seq, &found, err);
+    rc = sl_repo_version_next_seq(db, model_id, &seq, err);
     if (rc)
         goto fail;
-    st = sl_db_stmt(db,
-                    "INSERT INTO versions (model_id, seq, commit_hash, manifest, tier, min_tier, "
-                    "decision, inspect, license, bytes_total, created, created_by, floor_tier) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    err);
-    if (!st)
-        goto fail_code;
-    sl_stmt_int(st, 1, model_id);
-    sl_stmt_int(st, 2, seq);
-    sl_stmt_text(st, 3, commit);
-    sl_stmt_text(st, 4, manifest);
-    sl_stmt_text(st, 5, tier);
-    sl_stmt_text(st, 6, min_tier);
-    sl_stmt_text(st, 7, decision);
-    sl_stmt_text(st, 8, inspect);
-    sl_stmt_text(st, 9, license);
-    sl_stmt_int(st, 10, (int64_t)bytes_total);
-    sl_stmt_int(st, 11, now);
-    sl_stmt_int(st, 12, p->user_id);
-    sl_stmt_text(st, 13, floor_tier);
-    rc = sl_stmt_run(st, err);
+    memset(&nv, 0, sizeof(nv));
+    nv.model_id = model_id;
+    nv.seq = seq;
+    nv.commit = commit;
+    nv.manifest = manifest;
+    nv.tier = tier;
+    nv.min_tier = min_tier;
+    nv.decision = decision;
+    nv.inspect = inspect;
+    nv.license = license;
+    nv.bytes_total = bytes_total;
+    nv.created = now;
+    nv.created_by = p->user_id;
+    nv.floor_tier = floor_tier;
+    rc = sl_repo_version_insert(db, &nv, &version_id, err);
     if (rc)
         goto fail;
-    version_id = sl_db_last_id(db);
     for (size_t i = 0; i < n; i++) {
         struct cfile *f = &files[i];
         if (f->blob_id == 0) {
@@ -602,14 +479,7 @@ static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
             if (rc)
                 goto fail;
         }
-        st = sl_db_stmt(
-            db, "INSERT INTO version_files (version_id, path, blob_id) VALUES (?, ?, ?)", err);
-        if (!st)
-            goto fail_code;
-        sl_stmt_int(st, 1, version_id);
-        sl_stmt_text(st, 2, f->path);
-        sl_stmt_int(st, 3, f->blob_id);
-        rc = sl_stmt_run(st, err);
+        rc = sl_repo_version_file_insert(db, version_id, f->path, f->blob_id, err);
         if (rc)
             goto fail;
     }
@@ -625,12 +495,7 @@ static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
         rc = sl__log_append(r, db, event, &log_idx, err);
         if (rc)
             goto fail;
-        st = sl_db_stmt(db, "UPDATE versions SET log_idx = ? WHERE id = ?", err);
-        if (!st)
-            goto fail_code;
-        sl_stmt_int(st, 1, log_idx);
-        sl_stmt_int(st, 2, version_id);
-        rc = sl_stmt_run(st, err);
+        rc = sl_repo_version_log_idx_set(db, version_id, log_idx, err);
         if (rc)
             goto fail;
     }
@@ -640,8 +505,6 @@ static enum sl_err store_version(struct sl_registry *r, struct sl_db *db,
     *seq_out = seq;
     *created = true;
     return SL_OK;
-fail_code:
-    rc = err->code;
 fail:
     sl_db_rollback(db);
     return rc;
@@ -723,6 +586,49 @@ struct prov_hit {
     size_t shared;
 };
 
+/* The chunk ids of a file named by hash only, collected. */
+struct id_list {
+    int64_t *ids;
+    size_t n, cap;
+};
+
+static int id_add(void *ctx, int64_t id)
+{
+    struct id_list *l = ctx;
+
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->ids = sl_xrealloc(l->ids, l->cap * sizeof(*l->ids));
+    }
+    l->ids[l->n++] = id;
+    return 0;
+}
+
+/* The versions sharing a chunk, tallied. */
+struct hit_list {
+    struct prov_hit *hits;
+    size_t n;
+};
+
+static int hit_add(void *ctx, const struct sl_version_tier_row *row)
+{
+    struct hit_list *l = ctx;
+    size_t j = 0;
+
+    while (j < l->n && l->hits[j].version_id != row->version_id)
+        j++;
+    if (j == l->n) {
+        l->hits = sl_xrealloc(l->hits, (l->n + 1) * sizeof(*l->hits));
+        l->hits[j].version_id = row->version_id;
+        l->hits[j].shared = 0;
+        if (!sl_tier_parse(row->tier, &l->hits[j].tier))
+            l->hits[j].tier = SL_TIER_WITHHELD;
+        l->n++;
+    }
+    l->hits[j].shared++;
+    return 0;
+}
+
 /* Provenance (docs/access.md): the strictest tier among versions (any org)
  * at gated or above that hold a weight file identical to, or sharing at
  * least half the chunks of, a weight file of this push. `*out` gets a
@@ -731,93 +637,50 @@ struct prov_hit {
 static enum sl_err provenance(struct sl_db *db, struct cfile *files, size_t n, json_t **out,
                               struct sl_error *err)
 {
-    enum sl_err rc = SL_OK;
-    int row;
-    struct sl_stmt *any = sl_db_stmt(
-        db, "SELECT 1 FROM versions WHERE tier IN ('gated', 'hosted', 'withheld') LIMIT 1", err);
+    enum sl_err rc;
+    bool any;
 
     *out = NULL;
-    if (!any)
-        return err->code;
     /* the common case on an open hub: nothing stricter to copy from */
-    row = sl_stmt_step(any, err);
-    sl_stmt_done(any);
-    if (row <= 0)
-        return row < 0 ? err->code : SL_OK;
+    rc = sl_repo_versions_any_strict(db, &any, err);
+    if (rc || !any)
+        return rc;
     for (size_t i = 0; i < n && !rc; i++) {
         struct cfile *f = &files[i];
-        int64_t *ids = f->chunk_ids;
-        size_t nids = f->nchunks, cap = 0;
-        struct prov_hit *hits = NULL;
-        size_t nhits = 0;
-        struct sl_stmt *st;
+        struct id_list stored = {NULL, 0, 0};
+        const int64_t *ids = f->chunk_ids;
+        size_t nids = f->nchunks;
+        struct hit_list hl = {NULL, 0};
         if (!weight_file(f->path))
             continue;
         if (!ids) {
             /* named by hash only: its stored chunk list */
-            nids = 0;
-            st = sl_db_stmt(db, "SELECT chunk_id FROM blob_chunks WHERE blob_id = ? ORDER BY idx",
-                            err);
-            if (!st)
-                return err->code;
-            sl_stmt_int(st, 1, f->blob_id);
-            while ((row = sl_stmt_step(st, err)) == 1) {
-                if (nids == cap) {
-                    cap = cap ? cap * 2 : 256;
-                    ids = sl_xrealloc(ids, cap * sizeof(*ids));
-                }
-                ids[nids++] = sl_stmt_col_int(st, 0);
+            rc = sl_repo_blob_chunk_ids(db, f->blob_id, id_add, &stored, err);
+            if (rc) {
+                free(stored.ids);
+                break;
             }
-            sl_stmt_done(st);
-            if (row < 0) {
-                free(ids);
-                return err->code;
-            }
+            ids = stored.ids;
+            nids = stored.n;
         }
-        st = sl_db_stmt(db,
-                        "SELECT DISTINCT v.id, v.tier FROM blob_chunks bc JOIN version_files vf ON "
-                        "vf.blob_id = bc.blob_id JOIN versions v ON v.id = vf.version_id WHERE "
-                        "bc.chunk_id = ? AND v.tier IN ('gated', 'hosted', 'withheld')",
-                        err);
-        for (size_t k = 0; st && k < nids && !rc; k++) {
+        for (size_t k = 0; k < nids && !rc; k++) {
             /* a chunk repeated inside the file counts once per occurrence
              * in both numerator and denominator: fine for a ratio */
-            sl_stmt_int(st, 1, ids[k]);
-            while ((row = sl_stmt_step(st, err)) == 1) {
-                int64_t vid = sl_stmt_col_int(st, 0);
-                size_t j = 0;
-                while (j < nhits && hits[j].version_id != vid)
-                    j++;
-                if (j == nhits) {
-                    hits = sl_xrealloc(hits, (nhits + 1) * sizeof(*hits));
-                    hits[j].version_id = vid;
-                    hits[j].shared = 0;
-                    if (!sl_tier_parse(sl_stmt_col_text(st, 1), &hits[j].tier))
-                        hits[j].tier = SL_TIER_WITHHELD;
-                    nhits++;
-                }
-                hits[j].shared++;
-            }
-            sl_stmt_done(st);
-            if (row < 0)
-                rc = err->code;
+            rc = sl_repo_versions_by_chunk_strict(db, ids[k], hit_add, &hl, err);
         }
-        if (!st)
-            rc = err->code;
-        for (size_t j = 0; j < nhits && !rc; j++) {
+        for (size_t j = 0; j < hl.n && !rc; j++) {
             enum sl_tier have = SL_TIER_OPEN;
             if (*out)
                 sl_tier_parse(json_string_value(json_object_get(*out, "tier")), &have);
-            if (nids > 0 && hits[j].shared * 2 >= nids && (!*out || hits[j].tier > have)) {
+            if (nids > 0 && hl.hits[j].shared * 2 >= nids && (!*out || hl.hits[j].tier > have)) {
                 json_decref(*out);
-                *out = json_pack("{s:s, s:s, s:I, s:I, s:I}", "tier", sl_tier_name(hits[j].tier),
-                                 "file", f->path, "shared", (json_int_t)hits[j].shared, "chunks",
-                                 (json_int_t)nids, "version_id", (json_int_t)hits[j].version_id);
+                *out = json_pack("{s:s, s:s, s:I, s:I, s:I}", "tier", sl_tier_name(hl.hits[j].tier),
+                                 "file", f->path, "shared", (json_int_t)hl.hits[j].shared, "chunks",
+                                 (json_int_t)nids, "version_id", (json_int_t)hl.hits[j].version_id);
             }
         }
-        free(hits);
-        if (ids != f->chunk_ids)
-            free(ids);
+        free(hl.hits);
+        free(stored.ids);
     }
     if (rc) {
         json_decref(*out);
@@ -833,68 +696,62 @@ static enum sl_err provenance_name(struct sl_registry *r, struct sl_db *db,
                                    const struct sl_principal *p, json_t *match, char *name,
                                    size_t cap, char *commit, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(
-        db,
-        "SELECT o.id, o.name, m.name, v.commit_hash FROM versions v JOIN models m ON m.id = "
-        "v.model_id JOIN orgs o ON o.id = m.org_id WHERE v.id = ?",
-        err);
-    int row;
+    struct sl_version_origin_row o;
+    bool found;
+    enum sl_err rc;
 
     snprintf(name, cap, "a stricter version on this server");
     commit[0] = '\0';
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, json_integer_value(json_object_get(match, "version_id")));
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
+    rc = sl_repo_version_origin(db, json_integer_value(json_object_get(match, "version_id")),
+                                &found, &o, err);
+    if (rc || !found)
+        return rc;
+    {
         struct sl_principal who = *p;
-        snprintf(commit, 65, "%s", sl_stmt_col_text(st, 3));
-        if (sl_reg_is_member(r, &who, sl_stmt_col_int(st, 0)))
-            snprintf(name, cap, "%s/%s@%s", sl_stmt_col_text(st, 1), sl_stmt_col_text(st, 2),
-                     sl_stmt_col_text(st, 3));
+        snprintf(commit, 65, "%s", o.commit);
+        if (sl_reg_is_member(r, &who, o.org_id))
+            snprintf(name, cap, "%s/%s@%s", o.org, o.model, o.commit);
     }
-    sl_stmt_done(st);
-    return row < 0 ? err->code : SL_OK;
+    return SL_OK;
 }
 
 /* The facts of the newest version of `org_id/name` that has any: a push
  * without facts inherits them, so re-publishing new files never drops the
  * declared training compute (and with it the tier). `*facts` is NULL and
  * `*from` 0 when no version has facts. The caller frees `*facts`. */
+struct facts_found {
+    json_t *facts;
+    int64_t from;
+    char *commit;
+};
+
+static int facts_of(void *ctx, const struct sl_version_manifest_row *row)
+{
+    struct facts_found *ff = ctx;
+    json_t *man = row->manifest ? json_loads(row->manifest, 0, NULL) : NULL;
+    json_t *f = json_object_get(man, "facts");
+    int stop = 0;
+
+    if (json_is_object(f)) {
+        ff->facts = json_incref(f);
+        ff->from = row->seq;
+        snprintf(ff->commit, 65, "%s", row->commit ? row->commit : "");
+        stop = 1;
+    }
+    json_decref(man);
+    return stop;
+}
+
 static enum sl_err inherited_facts(struct sl_db *db, int64_t org_id, const char *name,
                                    json_t **facts, int64_t *from, char *commit,
                                    struct sl_error *err)
 {
-    /* newest first; the manifest is parsed here (no JSON functions in SQL,
-     * which differ between SQLite and PostgreSQL) */
-    struct sl_stmt *st = sl_db_stmt(db,
-                                    "SELECT v.seq, v.commit_hash, v.manifest FROM versions v JOIN "
-                                    "models m ON m.id = v.model_id WHERE m.org_id = ? AND m.name "
-                                    "= ? ORDER BY v.seq DESC",
-                                    err);
-    int row;
+    struct facts_found ff = {NULL, 0, commit};
+    enum sl_err rc = sl_repo_versions_manifests(db, org_id, name, facts_of, &ff, err);
 
-    *facts = NULL;
-    *from = 0;
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, org_id);
-    sl_stmt_text(st, 2, name);
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        const char *text = sl_stmt_col_text(st, 2);
-        json_t *man = text ? json_loads(text, 0, NULL) : NULL;
-        json_t *f = json_object_get(man, "facts");
-        if (json_is_object(f)) {
-            *facts = json_incref(f);
-            *from = sl_stmt_col_int(st, 0);
-            snprintf(commit, 65, "%s", sl_stmt_col_text(st, 1) ? sl_stmt_col_text(st, 1) : "");
-            json_decref(man);
-            break;
-        }
-        json_decref(man);
-    }
-    sl_stmt_done(st);
-    return row < 0 ? err->code : SL_OK;
+    *facts = ff.facts;
+    *from = ff.from;
+    return rc;
 }
 
 enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, const char *org,
