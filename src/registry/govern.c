@@ -16,6 +16,8 @@
 #include "common/jsonout.h"
 #include "common/util.h"
 #include "compute/compute.h"
+#include "db/repo_govern.h"
+#include "db/repo_versions.h"
 #include "tlog/govdoc.h"
 #include "common/banned.h"
 
@@ -48,34 +50,25 @@ static enum sl_tier tier_of(const char *s)
 /* ---- floors and refusals ---- */
 
 /* Domains attested for a version, as a JSON object domain -> [evaluator]. */
+static int domain_add(void *ctx, const struct sl_attestation_row *a)
+{
+    json_t *out = ctx, *arr = json_object_get(out, a->domain);
+
+    if (!arr) {
+        arr = json_array();
+        json_object_set_new(out, a->domain, arr);
+    }
+    json_array_append_new(arr, json_string(a->evaluator));
+    return 0;
+}
+
 static json_t *attested_domains(struct sl_db *db, int64_t version_id, struct sl_error *err)
 {
-    struct sl_stmt *st;
     json_t *out = json_object();
 
     if (version_id == 0)
         return out;
-    st = sl_db_stmt(db,
-                    "SELECT a.domain, k.name FROM attestations a JOIN eval_keys k ON k.id = "
-                    "a.key_id WHERE a.version_id = ? ORDER BY a.id",
-                    err);
-    if (!st) {
-        json_decref(out);
-        return NULL;
-    }
-    sl_stmt_int(st, 1, version_id);
-    int srow;
-    while ((srow = sl_stmt_step(st, err)) == 1) {
-        const char *d = sl_stmt_col_text(st, 0);
-        json_t *arr = json_object_get(out, d);
-        if (!arr) {
-            arr = json_array();
-            json_object_set_new(out, d, arr);
-        }
-        json_array_append_new(arr, json_string(sl_stmt_col_text(st, 1)));
-    }
-    sl_stmt_done(st);
-    if (srow < 0) {
+    if (sl_repo_attestation_domains(db, version_id, domain_add, out, err) != SL_OK) {
         json_decref(out);
         return NULL;
     }
@@ -86,6 +79,7 @@ json_t *sl__obligations_status(struct sl_db *db, int64_t version_id, json_t *dec
                                enum sl_tier *floor, json_t **held_by, struct sl_error *err)
 {
     json_t *out = json_array(), *domains = attested_domains(db, version_id, err), *o;
+    struct sl_arena a = SL_ARENA_INIT;
     size_t i;
     int f = (int)tier_of(json_string_value(json_object_get(decision, "min_tier")));
 
@@ -116,24 +110,25 @@ json_t *sl__obligations_status(struct sl_db *db, int64_t version_id, json_t *dec
             json_object_set_new(s, "missing_evaluations", missing);
             json_object_set_new(s, "satisfied_by", by);
         } else if (version_id) {
-            struct sl_stmt *st = sl_db_stmt(db,
-                                            "SELECT e.evidence, u.name, e.created FROM evidence "
-                                            "e JOIN users u ON u.id = e.user_id WHERE "
-                                            "e.version_id = ? AND e.obligation = ?",
-                                            err);
-            if (st) {
-                sl_stmt_int(st, 1, version_id);
-                sl_stmt_text(st, 2, json_string_value(json_object_get(o, "id")));
-                if (sl_stmt_step(st, err) == 1) {
-                    char t[21];
-                    satisfied = true;
-                    json_object_set_new(s, "evidence",
-                                        json_pack("{s:s, s:s, s:s}", "text",
-                                                  sl_stmt_col_text(st, 0), "by",
-                                                  sl_stmt_col_text(st, 1), "at",
-                                                  sl_gov_time(sl_stmt_col_int(st, 2), t)));
-                }
-                sl_stmt_done(st);
+            struct sl_evidence_row ev;
+            bool found;
+            /* a failed read is an error, never an open obligation */
+            if (sl_repo_evidence_get(db, version_id, json_string_value(json_object_get(o, "id")),
+                                     &a, &found, &ev, err) != SL_OK) {
+                json_decref(s);
+                json_decref(out);
+                json_decref(domains);
+                json_decref(*held_by);
+                *held_by = NULL;
+                sl_arena_release(&a);
+                return NULL;
+            }
+            if (found) {
+                char t[21];
+                satisfied = true;
+                json_object_set_new(s, "evidence",
+                                    json_pack("{s:s, s:s, s:s}", "text", ev.text, "by", ev.by, "at",
+                                              sl_gov_time(ev.created, t)));
             }
         }
         json_object_set_new(s, "status", json_string(satisfied ? "satisfied" : "open"));
@@ -150,6 +145,7 @@ json_t *sl__obligations_status(struct sl_db *db, int64_t version_id, json_t *dec
         json_array_append_new(out, s);
     }
     json_decref(domains);
+    sl_arena_release(&a);
     *floor = (enum sl_tier)f;
     return out;
 }
@@ -195,38 +191,47 @@ enum sl_err sl__refusal(json_t *decision, json_t *held_by, const char *want, str
 
 /* ---- deciding again ---- */
 
+/* An attested evaluation, as the policy reads it. */
+static int eval_add(void *ctx, const struct sl_attestation_row *a)
+{
+    char day[11];
+
+    json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "domain", a->domain,
+                                         "level", a->level, "method", a->method, "date",
+                                         sl_date_format((int32_t)(a->date / 86400), day),
+                                         "evaluator", a->evaluator, "attested", 1));
+    return 0;
+}
+
 /* The decision for a stored version as of day `as_of`: the facts of its
  * manifest plus the attested evaluations, and the counts of its files. */
 static enum sl_err decide(struct sl_registry *r, struct sl_db *db, int64_t version_id,
                           int32_t as_of, json_t **decision, struct sl_error *err)
 {
-    struct sl_stmt *st =
-        sl_db_stmt(db, "SELECT manifest, inspect, tier FROM versions WHERE id = ?", err);
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_version_policy_row row;
     json_t *manifest = NULL, *inspect = NULL, *facts, *evals;
     char tier[16] = "";
     struct sl_param_count pc;
     struct sl_classify_in in;
-    int row;
+    bool found;
     enum sl_err rc;
 
     *decision = NULL;
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, version_id);
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        manifest = json_loads(sl_stmt_col_text(st, 0), 0, NULL);
-        if (sl_stmt_col_text(st, 1))
-            inspect = json_loads(sl_stmt_col_text(st, 1), 0, NULL);
-        snprintf(tier, sizeof(tier), "%s", sl_stmt_col_text(st, 2) ? sl_stmt_col_text(st, 2) : "");
+    rc = sl_repo_version_policy_inputs(db, version_id, &a, &found, &row, err);
+    if (!rc && found) {
+        manifest = row.manifest ? json_loads(row.manifest, 0, NULL) : NULL;
+        if (row.inspect)
+            inspect = json_loads(row.inspect, 0, NULL);
+        snprintf(tier, sizeof(tier), "%s", row.tier);
     }
-    sl_stmt_done(st);
-    if (row != 1 || !manifest) {
+    sl_arena_release(&a);
+    if (rc || !found || !manifest) {
         json_decref(inspect);
         json_decref(manifest);
-        return row < 0 ? err->code
-                       : sl_error_set(err, SL_EINTERNAL, "version %lld unreadable",
-                                      (long long)version_id);
+        return rc ? rc
+                  : sl_error_set(err, SL_EINTERNAL, "version %lld unreadable",
+                                 (long long)version_id);
     }
     facts = json_object_get(manifest, "facts");
     facts = json_is_object(facts) ? json_deep_copy(facts) : json_object();
@@ -239,29 +244,9 @@ static enum sl_err decide(struct sl_registry *r, struct sl_db *db, int64_t versi
         evals = json_array();
         json_object_set_new(facts, "evaluations", evals);
     }
-    st = sl_db_stmt(db,
-                    "SELECT a.domain, a.level, a.method, a.date, k.name FROM attestations a JOIN "
-                    "eval_keys k ON k.id = a.key_id WHERE a.version_id = ? ORDER BY a.id",
-                    err);
-    if (!st) {
-        rc = err->code;
+    rc = sl_repo_attestation_evals(db, version_id, eval_add, evals, err);
+    if (rc)
         goto out;
-    }
-    sl_stmt_int(st, 1, version_id);
-    int srow;
-    while ((srow = sl_stmt_step(st, err)) == 1) {
-        char day[11];
-        json_array_append_new(
-            evals, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "domain", sl_stmt_col_text(st, 0),
-                             "level", sl_stmt_col_text(st, 1), "method", sl_stmt_col_text(st, 2),
-                             "date", sl_date_format((int32_t)(sl_stmt_col_int(st, 3) / 86400), day),
-                             "evaluator", sl_stmt_col_text(st, 4), "attested", 1));
-    }
-    sl_stmt_done(st);
-    if (srow < 0) {
-        rc = err->code;
-        goto out;
-    }
     if (json_array_size(evals) == 0)
         json_object_del(facts, "evaluations");
     memset(&pc, 0, sizeof(pc));
@@ -285,50 +270,14 @@ out:
     return rc;
 }
 
-/* What a version's row holds now. */
-struct vstate {
-    char tier[16];
-    char commit[65];
-    int64_t seq, model_id;
-};
-
-static enum sl_err vstate_get(struct sl_db *db, int64_t version_id, struct vstate *s,
-                              struct sl_error *err)
-{
-    struct sl_stmt *st =
-        sl_db_stmt(db, "SELECT tier, commit_hash, seq, model_id FROM versions WHERE id = ?", err);
-    int row;
-
-    memset(s, 0, sizeof(*s));
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, version_id);
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        snprintf(s->tier, sizeof(s->tier), "%s", sl_stmt_col_text(st, 0));
-        snprintf(s->commit, sizeof(s->commit), "%s", sl_stmt_col_text(st, 1));
-        s->seq = sl_stmt_col_int(st, 2);
-        s->model_id = sl_stmt_col_int(st, 3);
-    }
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
-    return row == 1 ? SL_OK : sl_error_set(err, SL_ENOTFOUND, "no such version");
-}
-
 static enum sl_err set_tier(struct sl_registry *r, struct sl_db *db, int64_t version_id,
-                            const char *model, const struct vstate *s, const char *tier,
-                            const char *why, int64_t by_user, struct sl_error *err)
+                            const char *model, const struct sl_version_state_row *s,
+                            const char *tier, const char *why, int64_t by_user,
+                            struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(db, "UPDATE versions SET tier = ? WHERE id = ?", err);
     json_t *e;
-    enum sl_err rc;
+    enum sl_err rc = sl_repo_version_tier_set(db, version_id, tier, err);
 
-    if (!st)
-        return err->code;
-    sl_stmt_text(st, 1, tier);
-    sl_stmt_int(st, 2, version_id);
-    rc = sl_stmt_run(st, err);
     if (rc)
         return rc;
     e = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s}", "type", "tier.changed", "model", model,
@@ -352,14 +301,13 @@ static enum sl_err apply(struct sl_registry *r, struct sl_db *db, int64_t versio
                          const char *model, json_t *decision, const char *why, json_t **state,
                          struct sl_error *err)
 {
-    struct sl_stmt *st;
-    struct vstate s;
+    struct sl_version_state_row s;
     enum sl_tier floor;
     json_t *held = NULL, *obl;
     char *text;
     bool moved = false;
     const char *min = json_string_value(json_object_get(decision, "min_tier"));
-    enum sl_err rc = vstate_get(db, version_id, &s, err);
+    enum sl_err rc = sl_repo_version_state(db, version_id, &s, err);
 
     *state = NULL;
     if (rc)
@@ -369,17 +317,7 @@ static enum sl_err apply(struct sl_registry *r, struct sl_db *db, int64_t versio
         return err->code;
     json_decref(obl);
     text = sl_json_dump(decision, 0, NULL);
-    st = sl_db_stmt(
-        db, "UPDATE versions SET decision = ?, min_tier = ?, floor_tier = ? WHERE id = ?", err);
-    if (!st) {
-        rc = err->code;
-    } else {
-        sl_stmt_text(st, 1, text);
-        sl_stmt_text(st, 2, min);
-        sl_stmt_text(st, 3, sl_tier_name(floor));
-        sl_stmt_int(st, 4, version_id);
-        rc = sl_stmt_run(st, err);
-    }
+    rc = sl_repo_version_decision_set(db, version_id, text, min, sl_tier_name(floor), err);
     free(text);
     if (!rc && tier_of(s.tier) < floor) {
         char msg[400];
@@ -404,10 +342,10 @@ enum sl_err sl_reg_eval_key_add(struct sl_registry *r, const struct sl_principal
                                 struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
     struct sl_note_key k;
+    struct sl_eval_key_new nk;
     int64_t user_id = 0, n = 0;
-    bool found;
+    bool found, inserted;
     char canon[SL_NOTE_VKEY_MAX + 1];
     enum sl_err rc;
 
@@ -427,11 +365,7 @@ enum sl_err sl_reg_eval_key_add(struct sl_registry *r, const struct sl_principal
     rc = sl_note_vkey(&k, canon, sizeof(canon), err);
     if (rc)
         return rc;
-    st = sl_db_stmt(db, "SELECT id FROM users WHERE name = ?", err);
-    if (!st)
-        return err->code;
-    sl_stmt_text(st, 1, name);
-    rc = sl__db_int(db, st, &user_id, &found, err);
+    rc = sl_repo_evaluator_user_id(db, name, &found, &user_id, err);
     if (rc)
         return rc;
     if (!found)
@@ -442,30 +376,21 @@ enum sl_err sl_reg_eval_key_add(struct sl_registry *r, const struct sl_principal
     rc = sl_db_begin(db, err);
     if (rc)
         return rc;
-    st = sl_db_stmt(db, "SELECT count(*) FROM eval_keys", err);
-    if (!st)
-        return rollback(db, err->code);
-    rc = sl__db_int(db, st, &n, &found, err);
+    rc = sl_repo_eval_key_count(db, &n, err);
     if (!rc && n >= EVAL_KEYS_MAX)
         rc = sl_error_set(err, SL_ELIMIT, "at most %d evaluator keys", EVAL_KEYS_MAX);
     if (rc)
         return rollback(db, rc);
-    st = sl_db_stmt(db,
-                    "INSERT INTO eval_keys (name, user_id, key_id, pub, vkey, added) VALUES (?, ?, "
-                    "?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-                    err);
-    if (!st)
-        return rollback(db, err->code);
-    sl_stmt_text(st, 1, name);
-    sl_stmt_int(st, 2, user_id);
-    sl_stmt_int(st, 3, k.id);
-    sl_stmt_blob(st, 4, k.pub, 32);
-    sl_stmt_text(st, 5, canon);
-    sl_stmt_int(st, 6, sl__now());
-    rc = sl_stmt_run(st, err);
+    nk.name = name;
+    nk.user_id = user_id;
+    nk.key_id = k.id;
+    nk.pub = k.pub;
+    nk.vkey = canon;
+    nk.added = sl__now();
+    rc = sl_repo_eval_key_insert(db, &nk, &inserted, err);
     if (rc)
         return rollback(db, rc);
-    if (sl_db_changes(db) != 1)
+    if (!inserted)
         return rollback(db, sl_error_set(err, SL_ECONFLICT,
                                          "evaluator %s already has a key; keys are not replaced "
                                          "silently",
@@ -487,34 +412,17 @@ enum sl_err sl_reg_eval_key_add(struct sl_registry *r, const struct sl_principal
 enum sl_err sl__eval_keys_revoke(struct sl_registry *r, struct sl_db *db, const char *name,
                                  int64_t user_id, const char *why, int *count, struct sl_error *err)
 {
-    struct sl_stmt *st;
-    char names[16][SL_NAME_MAX + 1];
-    int n = 0, row;
-    enum sl_err rc = SL_OK;
+    char names[16][SL_REPO_NAME_MAX + 1];
+    int n = 0;
+    enum sl_err rc;
 
     *count = 0;
-    st = name ? sl_db_stmt(db, "SELECT name FROM eval_keys WHERE name = ? AND revoked IS NULL", err)
-              : sl_db_stmt(db, "SELECT name FROM eval_keys WHERE user_id = ? AND revoked IS NULL",
-                           err);
-    if (!st)
-        return err->code;
-    if (name)
-        sl_stmt_text(st, 1, name);
-    else
-        sl_stmt_int(st, 1, user_id);
-    while ((row = sl_stmt_step(st, err)) == 1 && n < 16)
-        snprintf(names[n++], sizeof(names[0]), "%s", sl_stmt_col_text(st, 0));
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
+    rc = sl_repo_eval_keys_live_names(db, name, user_id, names, 16, &n, err);
+    if (rc)
+        return rc;
     for (int i = 0; i < n && !rc; i++) {
         json_t *e;
-        st = sl_db_stmt(db, "UPDATE eval_keys SET revoked = ? WHERE name = ?", err);
-        if (!st)
-            return err->code;
-        sl_stmt_int(st, 1, sl__now());
-        sl_stmt_text(st, 2, names[i]);
-        rc = sl_stmt_run(st, err);
+        rc = sl_repo_eval_key_revoke(db, names[i], sl__now(), err);
         if (rc)
             break;
         /* what the key attested before stays as it was: its entries stand,
@@ -555,30 +463,27 @@ enum sl_err sl_reg_eval_key_remove(struct sl_registry *r, const struct sl_princi
     return SL_OK;
 }
 
+static int eval_key_json(void *ctx, const struct sl_eval_key_row *row)
+{
+    char t[21], t2[21];
+    json_t *k = json_pack("{s:s, s:s, s:s}", "name", row->name, "vkey", row->vkey, "added",
+                          sl_gov_time(row->added, t));
+
+    if (row->revoked)
+        json_object_set_new(k, "revoked", json_string(sl_gov_time(row->revoked_at, t2)));
+    json_array_append_new(ctx, k);
+    return 0;
+}
+
 json_t *sl_reg_eval_keys_json(struct sl_registry *r, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
     json_t *arr;
-    int row;
 
     if (!db)
         return NULL;
-    st = sl_db_stmt(db, "SELECT name, vkey, added, revoked FROM eval_keys ORDER BY name", err);
-    if (!st)
-        return NULL;
     arr = json_array();
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        char t[21], t2[21];
-        json_t *k =
-            json_pack("{s:s, s:s, s:s}", "name", sl_stmt_col_text(st, 0), "vkey",
-                      sl_stmt_col_text(st, 1), "added", sl_gov_time(sl_stmt_col_int(st, 2), t));
-        if (!sl_stmt_col_null(st, 3))
-            json_object_set_new(k, "revoked", json_string(sl_gov_time(sl_stmt_col_int(st, 3), t2)));
-        json_array_append_new(arr, k);
-    }
-    sl_stmt_done(st);
-    if (row < 0) {
+    if (sl_repo_eval_keys(db, eval_key_json, arr, err) != SL_OK) {
         json_decref(arr);
         return NULL;
     }
@@ -587,48 +492,51 @@ json_t *sl_reg_eval_keys_json(struct sl_registry *r, struct sl_error *err)
 
 /* ---- attestations ---- */
 
+struct key_list {
+    struct sl_note_key *keys;
+    int64_t *ids;
+    size_t n, cap;
+};
+
+static int key_add(void *ctx, const struct sl_eval_key_row *row)
+{
+    struct key_list *l = ctx;
+    struct sl_note_key *k;
+
+    if (row->pub_len != 32)
+        return 0;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 8;
+        l->keys = sl_xrealloc(l->keys, l->cap * sizeof(*l->keys));
+        l->ids = sl_xrealloc(l->ids, l->cap * sizeof(*l->ids));
+    }
+    k = &l->keys[l->n];
+    memset(k, 0, sizeof(*k));
+    snprintf(k->name, sizeof(k->name), "%s", row->name);
+    memcpy(k->pub, row->pub, 32);
+    k->id = sl_note_key_id(k->name, SL_NOTE_TYPE_ED25519, k->pub);
+    l->ids[l->n] = row->id;
+    l->n++;
+    return 0;
+}
+
 static enum sl_err load_eval_keys(struct sl_db *db, struct sl_note_key **keys, int64_t **ids,
                                   size_t *n, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(
-        db, "SELECT id, name, pub FROM eval_keys WHERE revoked IS NULL ORDER BY id", err);
-    size_t cap = 0;
-    int row;
+    struct key_list l = {NULL, NULL, 0, 0};
+    enum sl_err rc = sl_repo_eval_keys_live(db, key_add, &l, err);
 
-    *keys = NULL;
-    *ids = NULL;
-    *n = 0;
-    if (!st)
-        return err->code;
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        size_t len;
-        const void *pub = sl_stmt_col_blob(st, 2, &len);
-        struct sl_note_key *k;
-        if (len != 32)
-            continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 8;
-            *keys = sl_xrealloc(*keys, cap * sizeof(**keys));
-            *ids = sl_xrealloc(*ids, cap * sizeof(**ids));
-        }
-        k = &(*keys)[*n];
-        memset(k, 0, sizeof(*k));
-        snprintf(k->name, sizeof(k->name), "%s", sl_stmt_col_text(st, 1));
-        memcpy(k->pub, pub, 32);
-        k->id = sl_note_key_id(k->name, SL_NOTE_TYPE_ED25519, k->pub);
-        (*ids)[*n] = sl_stmt_col_int(st, 0);
-        (*n)++;
+    if (rc) {
+        free(l.keys);
+        free(l.ids);
+        l.keys = NULL;
+        l.ids = NULL;
+        l.n = 0;
     }
-    sl_stmt_done(st);
-    if (row < 0) {
-        free(*keys);
-        free(*ids);
-        *keys = NULL;
-        *ids = NULL;
-        *n = 0;
-        return err->code;
-    }
-    return SL_OK;
+    *keys = l.keys;
+    *ids = l.ids;
+    *n = l.n;
+    return rc;
 }
 
 enum sl_err sl_reg_attest(struct sl_registry *r, const struct sl_principal *p,
@@ -645,7 +553,6 @@ enum sl_err sl_reg_attest(struct sl_registry *r, const struct sl_principal *p,
     char sha[65], who[SL_PSEUDONYM_LEN + 1], digest[SL_TEXT_DIGEST_LEN + 1];
     const char *signer = NULL;
     bool found;
-    struct sl_stmt *st;
     enum sl_err rc;
 
     *result = NULL;
@@ -697,37 +604,25 @@ enum sl_err sl_reg_attest(struct sl_registry *r, const struct sl_principal *p,
         goto out;
     }
     text_sha_hex(note, len, sha);
-    st = sl_db_stmt(db, "SELECT id FROM attestations WHERE note_sha256 = ?", err);
-    if (!st) {
-        rc = err->code;
-        goto out;
-    }
-    sl_stmt_text(st, 1, sha);
-    rc = sl__db_int(db, st, &existing, &found, err);
+    rc = sl_repo_attestation_find(db, sha, &found, &existing, err);
     if (rc)
         goto out;
     rc = sl_db_begin(db, err);
     if (rc)
         goto out;
     if (!found) {
-        st = sl_db_stmt(db,
-                        "INSERT INTO attestations (version_id, key_id, domain, level, method, "
-                        "date, note, note_sha256, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        err);
-        if (!st) {
-            rc = err->code;
-            goto fail;
-        }
-        sl_stmt_int(st, 1, v->version_id);
-        sl_stmt_int(st, 2, key_row);
-        sl_stmt_text(st, 3, a.domain);
-        sl_stmt_text(st, 4, a.level);
-        sl_stmt_text(st, 5, a.method);
-        sl_stmt_int(st, 6, a.date);
-        sl_stmt_textn(st, 7, note, len);
-        sl_stmt_text(st, 8, sha);
-        sl_stmt_int(st, 9, sl__now());
-        rc = sl_stmt_run(st, err);
+        struct sl_attestation_new na;
+        na.version_id = v->version_id;
+        na.key_id = key_row;
+        na.domain = a.domain;
+        na.level = a.level;
+        na.method = a.method;
+        na.date = a.date;
+        na.note = note;
+        na.note_len = len;
+        na.note_sha256 = sha;
+        na.created = sl__now();
+        rc = sl_repo_attestation_insert(db, &na, err);
         if (rc)
             goto fail;
         sl__pseudonym(r, model, p->user_id, who);
@@ -751,14 +646,7 @@ enum sl_err sl_reg_attest(struct sl_registry *r, const struct sl_principal *p,
     }
     if (!rc && log_idx >= 0) {
         /* the decision now rests on this entry */
-        st = sl_db_stmt(db, "UPDATE versions SET log_idx = ? WHERE id = ?", err);
-        if (!st) {
-            rc = err->code;
-        } else {
-            sl_stmt_int(st, 1, log_idx);
-            sl_stmt_int(st, 2, v->version_id);
-            rc = sl_stmt_run(st, err);
-        }
+        rc = sl_repo_version_log_idx_set(db, v->version_id, log_idx, err);
     }
     if (!rc)
         rc = sl_db_commit(db, err);
@@ -781,35 +669,27 @@ out:
     return rc;
 }
 
+static int attestation_json(void *ctx, const struct sl_attestation_row *a)
+{
+    char t[21];
+
+    json_array_append_new(ctx,
+                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "evaluator", a->evaluator,
+                                    "domain", a->domain, "level", a->level, "method", a->method,
+                                    "date", sl_gov_time(a->date, t), "note", a->note));
+    return 0;
+}
+
 json_t *sl_reg_attestations_json(struct sl_registry *r, const struct sl_version_ref *v,
                                  struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
     json_t *arr;
 
     if (!db)
         return NULL;
-    st = sl_db_stmt(db,
-                    "SELECT k.name, a.domain, a.level, a.method, a.date, a.note FROM attestations "
-                    "a JOIN eval_keys k ON k.id = a.key_id WHERE a.version_id = ? ORDER BY a.id",
-                    err);
-    if (!st)
-        return NULL;
-    sl_stmt_int(st, 1, v->version_id);
     arr = json_array();
-    int srow;
-    while ((srow = sl_stmt_step(st, err)) == 1) {
-        char t[21];
-        json_array_append_new(
-            arr,
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "evaluator", sl_stmt_col_text(st, 0),
-                      "domain", sl_stmt_col_text(st, 1), "level", sl_stmt_col_text(st, 2), "method",
-                      sl_stmt_col_text(st, 3), "date", sl_gov_time(sl_stmt_col_int(st, 4), t),
-                      "note", sl_stmt_col_text(st, 5)));
-    }
-    sl_stmt_done(st);
-    if (srow < 0) {
+    if (sl_repo_attestations(db, v->version_id, attestation_json, arr, err) != SL_OK) {
         json_decref(arr);
         return NULL;
     }
@@ -820,16 +700,19 @@ json_t *sl_reg_attestations_json(struct sl_registry *r, const struct sl_version_
 
 static json_t *stored_decision(struct sl_db *db, int64_t version_id, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(db, "SELECT decision FROM versions WHERE id = ?", err);
+    struct sl_arena a = SL_ARENA_INIT;
+    char *text;
+    bool found;
     json_t *d = NULL;
 
-    if (!st)
+    if (sl_repo_version_decision_get(db, version_id, &a, &found, &text, err) != SL_OK) {
+        sl_arena_release(&a);
         return NULL;
-    sl_stmt_int(st, 1, version_id);
-    if (sl_stmt_step(st, err) == 1)
-        d = json_loads(sl_stmt_col_text(st, 0), 0, NULL);
-    sl_stmt_done(st);
-    if (!d && err->code == SL_OK)
+    }
+    if (found && text)
+        d = json_loads(text, 0, NULL);
+    sl_arena_release(&a);
+    if (!d)
         sl_error_set(err, SL_EINTERNAL, "the version's decision is unreadable");
     return d;
 }
@@ -840,14 +723,14 @@ json_t *sl_reg_obligations_json(struct sl_registry *r, const struct sl_version_r
     struct sl_db *db = sl_reg_db(r, err);
     json_t *d, *obl, *held = NULL, *out;
     enum sl_tier floor;
-    struct vstate s;
+    struct sl_version_state_row s;
 
     if (!db)
         return NULL;
     if (sl_db_begin_read(db, err))
         return NULL;
     d = stored_decision(db, v->version_id, err);
-    if (!d || vstate_get(db, v->version_id, &s, err)) {
+    if (!d || sl_repo_version_state(db, v->version_id, &s, err)) {
         json_decref(d);
         sl_db_rollback(db);
         return NULL;
@@ -894,7 +777,7 @@ enum sl_err sl_reg_obligation_satisfy(struct sl_registry *r, const struct sl_pri
 {
     struct sl_db *db = sl_reg_db(r, err);
     json_t *d = NULL, *o = NULL, *e, *state = NULL;
-    struct sl_stmt *st;
+    bool inserted;
     size_t i;
     char who[SL_PSEUDONYM_LEN + 1], digest[SL_TEXT_DIGEST_LEN + 1];
     enum sl_err rc;
@@ -931,23 +814,11 @@ enum sl_err sl_reg_obligation_satisfy(struct sl_registry *r, const struct sl_pri
                           id, model, v->commit);
         goto fail;
     }
-    st = sl_db_stmt(db,
-                    "INSERT INTO evidence (version_id, obligation, evidence, user_id, created) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    err);
-    if (!st) {
-        rc = err->code;
-        goto fail;
-    }
-    sl_stmt_int(st, 1, v->version_id);
-    sl_stmt_text(st, 2, id);
-    sl_stmt_text(st, 3, evidence);
-    sl_stmt_int(st, 4, p->user_id);
-    sl_stmt_int(st, 5, sl__now());
-    rc = sl_stmt_run(st, err);
+    rc = sl_repo_evidence_insert(db, v->version_id, id, evidence, p->user_id, sl__now(), &inserted,
+                                 err);
     if (rc)
         goto fail;
-    if (sl_db_changes(db) != 1) {
+    if (!inserted) {
         rc =
             sl_error_set(err, SL_ECONFLICT, "obligation %s of %s version %lld is satisfied already",
                          id, model, (long long)v->seq);
@@ -987,7 +858,7 @@ enum sl_err sl_reg_tier_set(struct sl_registry *r, const struct sl_principal *p,
     struct sl_db *db = sl_reg_db(r, err);
     json_t *decision = NULL, *state = NULL, *obl = NULL, *held = NULL;
     enum sl_tier want, floor;
-    struct vstate s;
+    struct sl_version_state_row s;
     enum sl_err rc;
 
     *result = NULL;
@@ -1001,7 +872,7 @@ enum sl_err sl_reg_tier_set(struct sl_registry *r, const struct sl_principal *p,
         return rc;
     rc = decide(r, db, v->version_id, sl_date_today(), &decision, err);
     if (!rc)
-        rc = vstate_get(db, v->version_id, &s, err);
+        rc = sl_repo_version_state(db, v->version_id, &s, err);
     if (!rc) {
         obl = sl__obligations_status(db, v->version_id, decision, &floor, &held, err);
         if (!obl)
@@ -1015,7 +886,7 @@ enum sl_err sl_reg_tier_set(struct sl_registry *r, const struct sl_principal *p,
     if (!rc)
         rc = apply(r, db, v->version_id, model, decision, "tier set", &state, err);
     if (!rc && strcmp(json_string_value(json_object_get(state, "tier")), tier) != 0) {
-        rc = vstate_get(db, v->version_id, &s, err);
+        rc = sl_repo_version_state(db, v->version_id, &s, err);
         if (!rc)
             rc = set_tier(r, db, v->version_id, model, &s, tier, "set by a publisher", p->user_id,
                           err);
@@ -1041,10 +912,8 @@ enum sl_err sl_reg_schedule_add(struct sl_registry *r, const struct sl_principal
                                 int64_t at, json_t **result, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
     enum sl_tier t;
-    int64_t pending = 0;
-    bool found;
+    int64_t pending = 0, id = 0;
     char when[21];
     enum sl_err rc;
 
@@ -1059,34 +928,15 @@ enum sl_err sl_reg_schedule_add(struct sl_registry *r, const struct sl_principal
     rc = sl_db_begin(db, err);
     if (rc)
         return rc;
-    st = sl_db_stmt(db,
-                    "SELECT count(*) FROM schedule s JOIN versions v ON v.id = s.version_id WHERE "
-                    "v.model_id = ? AND s.status = 'pending'",
-                    err);
-    if (!st)
-        return rollback(db, err->code);
-    sl_stmt_int(st, 1, v->model_id);
-    rc = sl__db_int(db, st, &pending, &found, err);
+    rc = sl_repo_schedule_pending_count(db, v->model_id, &pending, err);
     if (!rc && pending >= 100)
         rc = sl_error_set(err, SL_ELIMIT, "at most 100 pending steps per model");
     if (rc)
         return rollback(db, rc);
-    st = sl_db_stmt(db,
-                    "INSERT INTO schedule (version_id, tier, at, status, created, created_by) "
-                    "VALUES (?, ?, ?, 'pending', ?, ?)",
-                    err);
-    if (!st)
-        return rollback(db, err->code);
-    sl_stmt_int(st, 1, v->version_id);
-    sl_stmt_text(st, 2, tier);
-    sl_stmt_int(st, 3, at);
-    sl_stmt_int(st, 4, sl__now());
-    sl_stmt_int(st, 5, p->user_id);
-    rc = sl_stmt_run(st, err);
+    rc = sl_repo_schedule_insert(db, v->version_id, tier, at, sl__now(), p->user_id, &id, err);
     if (!rc) {
         char who[SL_PSEUDONYM_LEN + 1];
         json_t *e;
-        int64_t id = sl_db_last_id(db);
         sl__pseudonym(r, model, p->user_id, who);
         e = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "type", "schedule.added", "step",
                       (json_int_t)id, "model", model, "commit", v->commit, "tier", tier, "at",
@@ -1108,38 +958,27 @@ enum sl_err sl_reg_schedule_add(struct sl_registry *r, const struct sl_principal
     return SL_OK;
 }
 
+static int schedule_json(void *ctx, const struct sl_schedule_row *s)
+{
+    char t1[21], t2[21];
+
+    json_array_append_new(
+        ctx, json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s?, s:s?}", "id", (json_int_t)s->id,
+                       "version", (json_int_t)s->version, "commit", s->commit, "tier", s->tier,
+                       "at", sl_gov_time(s->at, t1), "status", s->status, "reason", s->reason,
+                       "done", s->has_done ? sl_gov_time(s->done, t2) : NULL));
+    return 0;
+}
+
 json_t *sl_reg_schedule_json(struct sl_registry *r, int64_t model_id, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
     json_t *arr;
 
     if (!db)
         return NULL;
-    st = sl_db_stmt(db,
-                    "SELECT s.id, v.seq, v.commit_hash, s.tier, s.at, s.status, s.reason, s.done "
-                    "FROM schedule s JOIN versions v ON v.id = s.version_id WHERE v.model_id = ? "
-                    "ORDER BY s.at, s.id",
-                    err);
-    if (!st)
-        return NULL;
-    sl_stmt_int(st, 1, model_id);
     arr = json_array();
-    int srow;
-    while ((srow = sl_stmt_step(st, err)) == 1) {
-        char t1[21], t2[21];
-        const char *reason = sl_stmt_col_text(st, 6);
-        json_array_append_new(
-            arr,
-            json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s?, s:s?}", "id",
-                      (json_int_t)sl_stmt_col_int(st, 0), "version",
-                      (json_int_t)sl_stmt_col_int(st, 1), "commit", sl_stmt_col_text(st, 2), "tier",
-                      sl_stmt_col_text(st, 3), "at", sl_gov_time(sl_stmt_col_int(st, 4), t1),
-                      "status", sl_stmt_col_text(st, 5), "reason", reason, "done",
-                      sl_stmt_col_null(st, 7) ? NULL : sl_gov_time(sl_stmt_col_int(st, 7), t2)));
-    }
-    sl_stmt_done(st);
-    if (srow < 0) {
+    if (sl_repo_schedule(db, model_id, schedule_json, arr, err) != SL_OK) {
         json_decref(arr);
         return NULL;
     }
@@ -1154,26 +993,18 @@ static enum sl_err run_step(struct sl_registry *r, struct sl_db *db, int64_t id,
     json_t *decision = NULL, *state = NULL, *obl = NULL, *held = NULL;
     enum sl_tier want = SL_TIER_WITHHELD, floor = SL_TIER_WITHHELD;
     struct sl_error why;
-    struct vstate s;
+    struct sl_version_state_row s;
     const char *status = "done";
     char reason[600] = "", when[21];
-    struct sl_stmt *st;
     enum sl_err rc = sl_db_begin(db, err);
-    int64_t pending = 0;
-    bool found;
+    bool pending = false;
 
     if (rc)
         return rc;
     /* Still pending? Another server sharing the database may have run the
      * step since it was read (outside this transaction). */
-    st = sl_db_stmt(db, "SELECT count(*) FROM schedule WHERE id = ? AND status = 'pending'", err);
-    if (!st) {
-        rc = err->code;
-    } else {
-        sl_stmt_int(st, 1, id);
-        rc = sl__db_int(db, st, &pending, &found, err);
-    }
-    if (rc || pending == 0) {
+    rc = sl_repo_schedule_step_pending(db, id, &pending, err);
+    if (rc || !pending) {
         sl_db_rollback(db);
         return rc;
     }
@@ -1195,7 +1026,7 @@ static enum sl_err run_step(struct sl_registry *r, struct sl_db *db, int64_t id,
     } else if (!rc && strcmp(json_string_value(json_object_get(state, "tier")), tier) != 0) {
         char msg[80];
         snprintf(msg, sizeof(msg), "scheduled step %lld", (long long)id);
-        rc = vstate_get(db, version_id, &s, err);
+        rc = sl_repo_version_state(db, version_id, &s, err);
         if (!rc)
             rc = set_tier(r, db, version_id, model, &s, tier, msg, 0, err);
     }
@@ -1203,19 +1034,9 @@ static enum sl_err run_step(struct sl_registry *r, struct sl_db *db, int64_t id,
         *changed = true;
     if (!rc && strcmp(status, "done") == 0)
         *changed = true;
-    if (!rc) {
-        st = sl_db_stmt(db, "UPDATE schedule SET status = ?, reason = ?, done = ? WHERE id = ?",
-                        err);
-        if (!st) {
-            rc = err->code;
-        } else {
-            sl_stmt_text(st, 1, status);
-            sl_stmt_text(st, 2, reason[0] ? reason : NULL);
-            sl_stmt_int(st, 3, sl__now());
-            sl_stmt_int(st, 4, id);
-            rc = sl_stmt_run(st, err);
-        }
-    }
+    if (!rc)
+        rc =
+            sl_repo_schedule_step_finish(db, id, status, reason[0] ? reason : NULL, sl__now(), err);
     if (!rc) {
         json_t *e = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "type", "schedule.step", "step",
                               (json_int_t)id, "model", model, "tier", tier, "at",
@@ -1246,33 +1067,14 @@ enum sl_err sl_reg_tick(struct sl_registry *r, bool *changed, struct sl_error *e
     if (!db)
         return err->code;
     for (int round = 0; round < 100; round++) {
-        struct sl_stmt *st = sl_db_stmt(db,
-                                        "SELECT s.id, s.version_id, s.tier, s.at, o.name || '/' "
-                                        "|| m.name FROM schedule s JOIN versions v ON v.id = "
-                                        "s.version_id JOIN models m ON m.id = v.model_id JOIN "
-                                        "orgs o ON o.id = m.org_id WHERE s.status = 'pending' "
-                                        "AND s.at <= ? ORDER BY s.at, s.id LIMIT 1",
-                                        err);
-        int64_t id = 0, vid = 0, at = 0;
-        char tier[16] = "", model[SL_GOV_MODEL_MAX + 1] = "";
-        int row;
-        if (!st)
-            return err->code;
-        sl_stmt_int(st, 1, sl__now());
-        row = sl_stmt_step(st, err);
-        if (row == 1) {
-            id = sl_stmt_col_int(st, 0);
-            vid = sl_stmt_col_int(st, 1);
-            snprintf(tier, sizeof(tier), "%s", sl_stmt_col_text(st, 2));
-            at = sl_stmt_col_int(st, 3);
-            snprintf(model, sizeof(model), "%s", sl_stmt_col_text(st, 4));
-        }
-        sl_stmt_done(st);
-        if (row < 0)
-            return err->code;
-        if (row == 0)
+        struct sl_schedule_due_row d;
+        bool found;
+        rc = sl_repo_schedule_next_due(db, sl__now(), &found, &d, err);
+        if (rc)
+            return rc;
+        if (!found)
             break;
-        rc = run_step(r, db, id, vid, tier, at, model, changed, err);
+        rc = run_step(r, db, d.id, d.version_id, d.tier, d.at, d.model, changed, err);
         if (rc)
             return rc;
     }
