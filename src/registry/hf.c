@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "common/util.h"
+#include "db/repo_versions.h"
 #include "common/banned.h"
 
 static const char *iso(int64_t t, char *buf, size_t n)
@@ -41,6 +42,32 @@ static void files_free(struct hf_file *f, size_t n)
     free(f);
 }
 
+/* The rows of a version's files, collected. */
+struct file_list {
+    struct hf_file *f;
+    int64_t *blob;
+    size_t n, cap;
+};
+
+static int file_add(void *ctx, const struct sl_version_file_row *row)
+{
+    struct file_list *l = ctx;
+
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->f = sl_xrealloc(l->f, l->cap * sizeof(*l->f));
+        l->blob = sl_xrealloc(l->blob, l->cap * sizeof(*l->blob));
+    }
+    l->f[l->n].path = sl_xstrdup(row->path);
+    l->blob[l->n] = row->blob_id;
+    l->f[l->n].size = (uint64_t)row->size;
+    l->f[l->n].hex[0] = '\0';
+    if (row->has_sha256)
+        sl_hex(row->sha256, 32, l->f[l->n].hex);
+    l->n++;
+    return 0;
+}
+
 /* The files of `v` in path order, each with the digest of the copy `p`
  * gets: a fingerprinted copy is named by its own SHA-256 (computed once per
  * recipient and file), so a cache keyed by it (huggingface_hub's blobs/,
@@ -51,41 +78,18 @@ static enum sl_err version_files(struct sl_registry *r, struct sl_db *db,
                                  const struct sl_principal *p, const struct sl_version_ref *v,
                                  struct hf_file **out, size_t *count, struct sl_error *err)
 {
-    struct sl_stmt *st =
-        sl_db_stmt(db,
-                   "SELECT vf.path, b.id, b.size, b.sha256 FROM version_files vf JOIN blobs b ON "
-                   "b.id = vf.blob_id WHERE vf.version_id = ? ORDER BY vf.path",
-                   err);
-    struct hf_file *f = NULL;
-    int64_t *blob = NULL;
-    size_t n = 0, cap = 0;
-    int row;
-    enum sl_err rc = SL_OK;
+    struct file_list l = {NULL, NULL, 0, 0};
+    struct hf_file *f;
+    int64_t *blob;
+    size_t n;
+    enum sl_err rc;
 
     *out = NULL;
     *count = 0;
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, v->version_id);
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        size_t hl;
-        const unsigned char *h = sl_stmt_col_blob(st, 3, &hl);
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            f = sl_xrealloc(f, cap * sizeof(*f));
-            blob = sl_xrealloc(blob, cap * sizeof(*blob));
-        }
-        f[n].path = sl_xstrdup(sl_stmt_col_text(st, 0));
-        blob[n] = sl_stmt_col_int(st, 1);
-        f[n].size = (uint64_t)sl_stmt_col_int(st, 2);
-        f[n].hex[0] = '\0';
-        if (hl == 32)
-            sl_hex(h, 32, f[n].hex);
-        n++;
-    }
-    sl_stmt_done(st);
-    if (row < 0)
-        rc = err->code;
+    rc = sl_repo_version_files(db, v->version_id, file_add, &l, err);
+    f = l.f;
+    blob = l.blob;
+    n = l.n;
     /* only a caller who may download gets (and makes) a recipient's digests */
     if (!rc && p && p->user_id && strcmp(v->tier, "gated") == 0) {
         struct sl_error ignore;
@@ -115,12 +119,14 @@ json_t *sl_reg_hf_info(struct sl_registry *r, const struct sl_principal *p,
                        struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
+    struct sl_arena a = SL_ARENA_INIT;
     json_t *info, *siblings, *params = NULL;
-    char id[256], ts[40], created[40], oid[65];
+    char id[256], ts[40], created[40], oid[65], *inspect;
     unsigned char h[32];
     struct hf_file *files = NULL;
     size_t nfiles = 0;
+    int64_t first = 0;
+    bool found;
 
     if (!db || version_files(r, db, p, v, &files, &nfiles, err) != SL_OK)
         return NULL;
@@ -136,29 +142,27 @@ json_t *sl_reg_hf_info(struct sl_registry *r, const struct sl_principal *p,
                                                   "size", size, "pointerSize", POINTER_SIZE));
     }
     files_free(files, nfiles);
-    st = sl_db_stmt(db,
-                    "SELECT inspect, (SELECT min(created) FROM versions WHERE model_id = ?) "
-                    "FROM versions WHERE id = ?",
-                    err);
     created[0] = '\0';
-    if (st) {
-        sl_stmt_int(st, 1, v->model_id);
-        sl_stmt_int(st, 2, v->version_id);
-        if (sl_stmt_step(st, err) == 1) {
-            const char *t = sl_stmt_col_text(st, 0);
-            json_error_t je;
-            json_t *ins = t ? json_loads(t, 0, &je) : NULL;
-            if (ins) {
-                json_t *by = json_object_get(ins, "params_by_dtype");
-                if (json_is_object(by))
-                    params = json_pack("{s:O, s:O}", "parameters", by, "total",
-                                       json_object_get(ins, "params_total"));
-                json_decref(ins);
-            }
-            iso(sl_stmt_col_int(st, 1), created, sizeof(created));
-        }
-        sl_stmt_done(st);
+    /* a failed read is an error, not a model info without its parameters */
+    if (sl_repo_version_hf_meta(db, v->model_id, v->version_id, &a, &found, &inspect, &first,
+                                err) != SL_OK) {
+        sl_arena_release(&a);
+        json_decref(siblings);
+        return NULL;
     }
+    if (found) {
+        json_error_t je;
+        json_t *ins = inspect ? json_loads(inspect, 0, &je) : NULL;
+        if (ins) {
+            json_t *by = json_object_get(ins, "params_by_dtype");
+            if (json_is_object(by))
+                params = json_pack("{s:O, s:O}", "parameters", by, "total",
+                                   json_object_get(ins, "params_total"));
+            json_decref(ins);
+        }
+        iso(first, created, sizeof(created));
+    }
+    sl_arena_release(&a);
     {
         /* the model's downloads, as the Hub reports them: the last 30 days,
          * and all time */

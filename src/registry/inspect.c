@@ -18,6 +18,7 @@
 
 #include "common/util.h"
 #include "common/vfs.h"
+#include "db/repo_versions.h"
 #include "common/banned.h"
 
 #define GGUF_HEADER_MAX (64ull << 20) /* GGUF metadata read on the server */
@@ -47,69 +48,63 @@ struct loc {
     uint32_t length;
 };
 
+_Static_assert(sizeof(((struct sl_chunk_loc_row *)0)->pack) >= SL_PACK_NAME_LEN + 1,
+               "a chunk location holds a pack name");
+
+static void loc_set(struct loc *l, const struct sl_chunk_loc_row *row)
+{
+    l->pack_id = row->pack_id;
+    snprintf(l->pack, sizeof(l->pack), "%s", row->pack);
+    l->pack_offset = row->pack_offset;
+    l->length = row->length;
+}
+
+/* The stored chunks of a file, collected in order. */
+struct loc_list {
+    struct loc *v;
+    size_t n, cap;
+};
+
+static int loc_add(void *ctx, const struct sl_chunk_loc_row *row)
+{
+    struct loc_list *l = ctx;
+
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = sl_xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    loc_set(&l->v[l->n++], row);
+    return 0;
+}
+
 static enum sl_err locate(struct sl_db *db, const struct sl__ifile *f, struct loc **out,
                           size_t *nout, struct sl_error *err)
 {
-    struct sl_stmt *st;
-    struct loc *v = NULL;
-    size_t n = 0;
-    int row;
+    struct loc_list l = {NULL, 0, 0};
+    enum sl_err rc = SL_OK;
 
     if (f->chunk_ids) {
-        v = sl_xcalloc(f->nchunks + 1, sizeof(*v));
-        st = sl_db_stmt(db,
-                        "SELECT c.pack_id, p.name, c.pack_offset, c.length FROM chunks c JOIN "
-                        "packs p ON p.id = c.pack_id WHERE c.id = ?",
-                        err);
-        if (!st)
-            goto fail;
-        for (; n < f->nchunks; n++) {
-            sl_stmt_int(st, 1, f->chunk_ids[n]);
-            row = sl_stmt_step(st, err);
-            if (row == 1) {
-                v[n].pack_id = sl_stmt_col_int(st, 0);
-                snprintf(v[n].pack, sizeof(v[n].pack), "%s", sl_stmt_col_text(st, 1));
-                v[n].pack_offset = (uint64_t)sl_stmt_col_int(st, 2);
-                v[n].length = (uint32_t)sl_stmt_col_int(st, 3);
-            }
-            sl_stmt_done(st);
-            if (row != 1) {
-                if (row == 0)
-                    sl_error_set(err, SL_EINTERNAL, "%s: a chunk vanished", f->path);
-                goto fail;
-            }
+        l.v = sl_xcalloc(f->nchunks + 1, sizeof(*l.v));
+        for (; l.n < f->nchunks; l.n++) {
+            struct sl_chunk_loc_row row;
+            bool found;
+            rc = sl_repo_chunk_locate(db, f->chunk_ids[l.n], &found, &row, err);
+            if (!rc && !found)
+                rc = sl_error_set(err, SL_EINTERNAL, "%s: a chunk vanished", f->path);
+            if (rc)
+                break;
+            loc_set(&l.v[l.n], &row);
         }
     } else {
-        size_t cap = 0;
-        st = sl_db_stmt(db,
-                        "SELECT c.pack_id, p.name, c.pack_offset, c.length FROM blob_chunks bc "
-                        "JOIN chunks c ON c.id = bc.chunk_id JOIN packs p ON p.id = c.pack_id "
-                        "WHERE bc.blob_id = ? ORDER BY bc.idx",
-                        err);
-        if (!st)
-            goto fail;
-        sl_stmt_int(st, 1, f->blob_id);
-        while ((row = sl_stmt_step(st, err)) == 1) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                v = sl_xrealloc(v, cap * sizeof(*v));
-            }
-            v[n].pack_id = sl_stmt_col_int(st, 0);
-            snprintf(v[n].pack, sizeof(v[n].pack), "%s", sl_stmt_col_text(st, 1));
-            v[n].pack_offset = (uint64_t)sl_stmt_col_int(st, 2);
-            v[n].length = (uint32_t)sl_stmt_col_int(st, 3);
-            n++;
-        }
-        sl_stmt_done(st);
-        if (row < 0)
-            goto fail;
+        rc = sl_repo_blob_chunk_locs(db, f->blob_id, loc_add, &l, err);
     }
-    *out = v;
-    *nout = n;
+    if (rc) {
+        free(l.v);
+        return rc;
+    }
+    *out = l.v;
+    *nout = l.n;
     return SL_OK;
-fail:
-    free(v);
-    return err->code ? err->code : SL_EINTERNAL;
 }
 
 /* Reads [0, len) of the file into `buf`. */
