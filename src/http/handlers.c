@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/util.h"
+#include "http/render_hf.h"
 #include "common/banned.h"
 
 #define MISSING_MAX 200000
@@ -145,15 +146,32 @@ void sl_h_decision(struct sl_req *q)
     sl_reply_json(q, 200, v);
 }
 
+/* The Hugging Face tree of the request's version below `dir`. */
+static json_t *hf_tree(struct sl_req *q, const char *dir, bool recursive, struct sl_error *err)
+{
+    struct sl_hf_file *files = NULL;
+    size_t n = 0;
+    json_t *v;
+
+    if (sl_reg_hf_files(q->srv->r, &q->who, &q->v, &files, &n, err) != SL_OK)
+        return NULL;
+    v = sl_render_hf_tree(files, n, dir, recursive, err);
+    sl_hf_files_free(files, n);
+    return v;
+}
+
 void sl_h_hf_info(struct sl_req *q)
 {
     struct sl_error err;
-    json_t *v = sl_reg_hf_info(q->srv->r, &q->who, &q->v, q->org, q->name, &err);
+    struct sl_hf_info info;
+    json_t *v;
 
-    if (!v) {
+    if (sl_reg_hf_info(q->srv->r, &q->who, &q->v, &info, &err) != SL_OK) {
         sl_reply_error(q, &err);
         return;
     }
+    v = sl_render_hf_info(&q->v, q->org, q->name, &info);
+    sl_hf_info_release(&info);
     if (!sl_reg_may_list(q->srv->r, &q->who, &q->v))
         json_object_set_new(v, "siblings", json_array());
     sl_reply_json(q, 200, v);
@@ -168,8 +186,7 @@ void sl_h_hf_tree(struct sl_req *q)
 
     if (!listing_allowed(q))
         return;
-    v = sl_reg_hf_tree(q->srv->r, &q->who, &q->v, q->path, recursive, &err);
-
+    v = hf_tree(q, q->path, recursive, &err);
     if (!v) {
         sl_reply_error(q, &err);
         return;
@@ -363,7 +380,7 @@ void sl_h_hf_paths_info(struct sl_req *q)
 
     if (!listing_allowed(q))
         return;
-    all = sl_reg_hf_tree(q->srv->r, &q->who, &q->v, NULL, true, &err);
+    all = hf_tree(q, NULL, true, &err);
     if (!all) {
         sl_reply_error(q, &err);
         return;

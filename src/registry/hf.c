@@ -1,41 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The Hugging Face Hub read API's documents (model info and file trees),
- * shaped the way huggingface_hub and @huggingface/hub parse them, so their
- * clients list and download from sluice.
+ * What the Hugging Face Hub read API's documents (model info and file
+ * trees) say of a version: its files as the caller sees them, the inspected
+ * parameters, downloads and the commit id. src/http/render_hf.c shapes them
+ * the way huggingface_hub and @huggingface/hub parse them.
  */
 #include "registry/registry_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/util.h"
 #include "db/repo_versions.h"
 #include "common/banned.h"
 
-static const char *iso(int64_t t, char *buf, size_t n)
-{
-    struct tm tm;
-    time_t tt = (time_t)t;
-
-    gmtime_r(&tt, &tm);
-    strftime(buf, n, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-    return buf;
-}
-
-/* Git's pointer files for LFS objects are about this long; clients only
- * display it. */
-#define POINTER_SIZE 134
-
-struct hf_file {
-    char *path;
-    uint64_t size;
-    char hex[65]; /* the SHA-256 of the bytes the caller receives */
-};
-
-static void files_free(struct hf_file *f, size_t n)
+void sl_hf_files_free(struct sl_hf_file *f, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(f[i].path);
@@ -44,7 +24,7 @@ static void files_free(struct hf_file *f, size_t n)
 
 /* The rows of a version's files, collected. */
 struct file_list {
-    struct hf_file *f;
+    struct sl_hf_file *f;
     int64_t *blob;
     size_t n, cap;
 };
@@ -61,9 +41,9 @@ static int file_add(void *ctx, const struct sl_version_file_row *row)
     l->f[l->n].path = sl_xstrdup(row->path);
     l->blob[l->n] = row->blob_id;
     l->f[l->n].size = (uint64_t)row->size;
-    l->f[l->n].hex[0] = '\0';
+    l->f[l->n].sha256[0] = '\0';
     if (row->has_sha256)
-        sl_hex(row->sha256, 32, l->f[l->n].hex);
+        sl_hex(row->sha256, 32, l->f[l->n].sha256);
     l->n++;
     return 0;
 }
@@ -76,10 +56,10 @@ static int file_add(void *ctx, const struct sl_version_file_row *row)
  * hashed, which may write to the database. */
 static enum sl_err version_files(struct sl_registry *r, struct sl_db *db,
                                  const struct sl_principal *p, const struct sl_version_ref *v,
-                                 struct hf_file **out, size_t *count, struct sl_error *err)
+                                 struct sl_hf_file **out, size_t *count, struct sl_error *err)
 {
     struct file_list l = {NULL, NULL, 0, 0};
-    struct hf_file *f;
+    struct sl_hf_file *f;
     int64_t *blob;
     size_t n;
     enum sl_err rc;
@@ -101,12 +81,12 @@ static enum sl_err version_files(struct sl_registry *r, struct sl_db *db,
         struct sl_file_ref ref;
         ref.blob_id = blob[i];
         ref.size = f[i].size;
-        snprintf(ref.sha256, sizeof(ref.sha256), "%s", f[i].hex);
-        rc = sl_reg_copy_sha256(r, p, v, f[i].path, &ref, f[i].hex, NULL, err);
+        snprintf(ref.sha256, sizeof(ref.sha256), "%s", f[i].sha256);
+        rc = sl_reg_copy_sha256(r, p, v, f[i].path, &ref, f[i].sha256, NULL, err);
     }
     free(blob);
     if (rc) {
-        files_free(f, n);
+        sl_hf_files_free(f, n);
         return rc;
     }
     *out = f;
@@ -114,147 +94,79 @@ static enum sl_err version_files(struct sl_registry *r, struct sl_db *db,
     return SL_OK;
 }
 
-json_t *sl_reg_hf_info(struct sl_registry *r, const struct sl_principal *p,
-                       const struct sl_version_ref *v, const char *org, const char *name,
-                       struct sl_error *err)
+enum sl_err sl_reg_hf_files(struct sl_registry *r, const struct sl_principal *p,
+                            const struct sl_version_ref *v, struct sl_hf_file **files, size_t *n,
+                            struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+
+    *files = NULL;
+    *n = 0;
+    if (!db)
+        return err->code;
+    return version_files(r, db, p, v, files, n, err);
+}
+
+enum sl_err sl_reg_hf_info(struct sl_registry *r, const struct sl_principal *p,
+                           const struct sl_version_ref *v, struct sl_hf_info *out,
+                           struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct sl_arena a = SL_ARENA_INIT;
-    json_t *info, *siblings, *params = NULL;
-    char id[256], ts[40], created[40], oid[65], *inspect;
-    unsigned char h[32];
-    struct hf_file *files = NULL;
-    size_t nfiles = 0;
+    char *inspect;
     int64_t first = 0;
     bool found;
+    enum sl_err rc;
 
-    if (!db || version_files(r, db, p, v, &files, &nfiles, err) != SL_OK)
-        return NULL;
-    snprintf(id, sizeof(id), "%s/%s", org, name);
-    sl_sha256(id, strlen(id), h);
-    sl_hex(h, 12, oid);
-    siblings = json_array();
-    for (size_t i = 0; i < nfiles; i++) {
-        json_int_t size = (json_int_t)files[i].size;
-        json_array_append_new(siblings, json_pack("{s:s, s:I, s:s, s:{s:s, s:I, s:i}}", "rfilename",
-                                                  files[i].path, "size", size, "blobId",
-                                                  files[i].hex, "lfs", "sha256", files[i].hex,
-                                                  "size", size, "pointerSize", POINTER_SIZE));
-    }
-    files_free(files, nfiles);
-    created[0] = '\0';
+    memset(out, 0, sizeof(*out));
+    if (!db)
+        return err->code;
+    rc = version_files(r, db, p, v, &out->files, &out->nfiles, err);
+    if (rc)
+        return rc;
     /* a failed read is an error, not a model info without its parameters */
-    if (sl_repo_version_hf_meta(db, v->model_id, v->version_id, &a, &found, &inspect, &first,
-                                err) != SL_OK) {
+    rc = sl_repo_version_hf_meta(db, v->model_id, v->version_id, &a, &found, &inspect, &first, err);
+    if (rc) {
         sl_arena_release(&a);
-        json_decref(siblings);
-        return NULL;
+        sl_hf_info_release(out);
+        return rc;
     }
     if (found) {
         json_error_t je;
         json_t *ins = inspect ? json_loads(inspect, 0, &je) : NULL;
         if (ins) {
             json_t *by = json_object_get(ins, "params_by_dtype");
-            if (json_is_object(by))
-                params = json_pack("{s:O, s:O}", "parameters", by, "total",
-                                   json_object_get(ins, "params_total"));
+            /* both or neither, as the model info shows them */
+            if (json_is_object(by) && json_object_get(ins, "params_total")) {
+                out->params_by_dtype = json_incref(by);
+                out->params_total = json_incref(json_object_get(ins, "params_total"));
+            }
             json_decref(ins);
         }
-        iso(first, created, sizeof(created));
+        out->has_created = true;
+        out->created = first;
     }
     sl_arena_release(&a);
     {
         /* the model's downloads, as the Hub reports them: the last 30 days,
          * and all time */
-        int64_t recent = 0, all = 0;
         struct sl_error derr;
-        sl_error_clear(&derr);
-        (void)sl_reg_downloads(r, v->model_id, 0, &recent, &all, &derr);
-        char sha[65];
         bool marked = false;
         struct sl_error cerr;
+        sl_error_clear(&derr);
+        (void)sl_reg_downloads(r, v->model_id, 0, &out->downloads, &out->downloads_all, &derr);
         sl_error_clear(&cerr);
         /* a licensee of marked copies sees the commit id of their own copy */
-        if (!p || sl_reg_copy_commit(r, p, v, sha, &marked, &cerr) != SL_OK)
-            snprintf(sha, sizeof(sha), "%s", v->commit);
-        info = json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:I, s:I, s:i, s:[], s:o}", "_id",
-            oid, "id", id, "modelId", id, "author", org, "sha", sha, "lastModified",
-            iso(v->created, ts, sizeof(ts)), "createdAt", created[0] ? created : ts, "private", 0,
-            "disabled", 0, "gated",
-            strcmp(v->tier, "open") == 0 ? json_false() : json_string("manual"), "downloads",
-            (json_int_t)recent, "downloadsAllTime", (json_int_t)all, "likes", 0, "tags", "siblings",
-            siblings);
+        if (!p || sl_reg_copy_commit(r, p, v, out->sha, &marked, &cerr) != SL_OK)
+            snprintf(out->sha, sizeof(out->sha), "%s", v->commit);
     }
-    if (params)
-        json_object_set_new(info, "safetensors", params);
-    json_object_set_new(info, "sluice",
-                        json_pack("{s:s, s:s, s:I}", "tier", v->tier, "min_tier", v->min_tier,
-                                  "version", (json_int_t)v->seq));
-    return info;
+    return SL_OK;
 }
 
-/* Adds the directory entries of `path`'s parent folders below `base`
- * (recursive listings), each once. */
-static void add_dirs(json_t *arr, json_t *dirs, const char *path, size_t base)
+void sl_hf_info_release(struct sl_hf_info *info)
 {
-    for (const char *p = strchr(path + base, '/'); p; p = strchr(p + 1, '/')) {
-        char *sub = sl_xstrndup(path, (size_t)(p - path));
-        if (!json_object_get(dirs, sub)) {
-            json_object_set_new(dirs, sub, json_true());
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:s}", "type", "directory", "oid",
-                                                 "", "size", 0, "path", sub));
-        }
-        free(sub);
-    }
-}
-
-json_t *sl_reg_hf_tree(struct sl_registry *r, const struct sl_principal *p,
-                       const struct sl_version_ref *v, const char *dir, bool recursive,
-                       struct sl_error *err)
-{
-    struct sl_db *db = sl_reg_db(r, err);
-    json_t *arr, *dirs;
-    size_t dlen = dir ? strlen(dir) : 0, base = dlen ? dlen + 1 : 0, nfiles = 0;
-    struct hf_file *files = NULL;
-
-    if (!db || version_files(r, db, p, v, &files, &nfiles, err) != SL_OK)
-        return NULL;
-    arr = json_array();
-    dirs = json_object();
-    for (size_t i = 0; i < nfiles; i++) {
-        const char *path = files[i].path;
-        const char *hex = files[i].hex;
-        json_int_t size = (json_int_t)files[i].size;
-        if (dlen && (strncmp(path, dir, dlen) != 0 || path[dlen] != '/'))
-            continue;
-        if (strchr(path + base, '/')) {
-            if (recursive) {
-                add_dirs(arr, dirs, path, base);
-            } else {
-                /* a subfolder: listed once, not entered */
-                char *sub = sl_xstrndup(path, (size_t)(strchr(path + base, '/') - path));
-                if (!json_object_get(dirs, sub)) {
-                    json_object_set_new(dirs, sub, json_true());
-                    json_array_append_new(arr,
-                                          json_pack("{s:s, s:s, s:i, s:s}", "type", "directory",
-                                                    "oid", "", "size", 0, "path", sub));
-                }
-                free(sub);
-                continue;
-            }
-        }
-        json_array_append_new(arr,
-                              json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:I, s:i}}", "type", "file",
-                                        "oid", hex, "size", size, "path", path, "lfs", "oid", hex,
-                                        "size", size, "pointerSize", POINTER_SIZE));
-    }
-    files_free(files, nfiles);
-    json_decref(dirs);
-    if (dlen && json_array_size(arr) == 0) {
-        json_decref(arr);
-        sl_error_set(err, SL_ENOTFOUND, "no folder \"%s\" in this version", dir);
-        return NULL;
-    }
-    return arr;
+    sl_hf_files_free(info->files, info->nfiles);
+    json_decref(info->params_by_dtype);
+    json_decref(info->params_total);
+    memset(info, 0, sizeof(*info));
 }

@@ -248,15 +248,43 @@ json_t *sl_reg_decision_json(struct sl_registry *r, const struct sl_version_ref 
                              struct sl_error *err);
 json_t *sl_reg_models_json(struct sl_registry *r, const struct sl_principal *p,
                            struct sl_error *err);
-/* Hugging Face model info / tree (docs/api.md), as seen by `p`: a file
- * whose copy carries p's fingerprint is described by the SHA-256 of p's
- * bytes (blobId, lfs.sha256, oid, lfs.oid), never by the canonical one. */
-json_t *sl_reg_hf_info(struct sl_registry *r, const struct sl_principal *p,
-                       const struct sl_version_ref *v, const char *org, const char *name,
-                       struct sl_error *err);
-json_t *sl_reg_hf_tree(struct sl_registry *r, const struct sl_principal *p,
-                       const struct sl_version_ref *v, const char *dir, bool recursive,
-                       struct sl_error *err);
+/* Hugging Face model info / tree (docs/api.md), as seen by `p` (hf.c;
+ * rendered by src/http/render_hf.c): a file whose copy carries p's
+ * fingerprint is described by the SHA-256 of p's bytes (blobId, lfs.sha256,
+ * oid, lfs.oid), never by the canonical one. */
+struct sl_hf_file {
+    char *path;
+    uint64_t size;
+    char sha256[65]; /* of the bytes the caller receives ("" when unknown) */
+};
+
+/* Frees `n` files and the array; NULL is allowed. */
+void sl_hf_files_free(struct sl_hf_file *f, size_t n);
+
+/* The files of version `v` in path order, as `p` (may be NULL) sees them.
+ * The caller frees them with sl_hf_files_free(). */
+enum sl_err sl_reg_hf_files(struct sl_registry *r, const struct sl_principal *p,
+                            const struct sl_version_ref *v, struct sl_hf_file **files, size_t *n,
+                            struct sl_error *err);
+
+struct sl_hf_info {
+    char sha[65];             /* the commit id `p` sees (a licensee's own copy's) */
+    bool has_created;         /* `created` is known */
+    int64_t created;          /* when the model's first version was made */
+    int64_t downloads;        /* the last 30 days */
+    int64_t downloads_all;    /* all time */
+    json_t *params_by_dtype;  /* the stored inspection report's, or NULL */
+    json_t *params_total;     /* likewise (set with params_by_dtype) */
+    struct sl_hf_file *files; /* in path order */
+    size_t nfiles;
+};
+
+/* What the model info says of version `v` as `p` (may be NULL) sees it.
+ * Release `out` with sl_hf_info_release() after success. */
+enum sl_err sl_reg_hf_info(struct sl_registry *r, const struct sl_principal *p,
+                           const struct sl_version_ref *v, struct sl_hf_info *out,
+                           struct sl_error *err);
+void sl_hf_info_release(struct sl_hf_info *info);
 
 /* ---- Hugging Face Hub parity (hub.c; docs/api.md) ---- */
 
