@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/arena.h"
 #include "common/util.h"
+#include "http/render_govern.h"
 #include "tlog/govdoc.h"
 #include "tlog/note.h"
 #include "common/banned.h"
@@ -377,22 +379,25 @@ void sl_h_log_key(struct sl_req *q)
 
 void sl_h_eval_keys(struct sl_req *q)
 {
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_eval_key_info *keys;
     struct sl_error err;
-    json_t *v;
+    size_t n;
 
     sl_error_clear(&err);
-    v = sl_reg_eval_keys_json(q->srv->r, &err);
-    if (!v)
+    if (sl_reg_eval_keys(q->srv->r, &a, &keys, &n, &err) != SL_OK)
         sl_reply_error(q, &err);
     else
-        sl_reply_json(q, 200, v);
+        sl_reply_json(q, 200, sl_render_eval_keys(keys, n));
+    sl_arena_release(&a);
 }
 
 void sl_h_eval_key_add(struct sl_req *q)
 {
     static const char *const keys[] = {"name", "vkey", NULL};
-    json_t *body = object_body(q, false), *result = NULL;
-    const char *name, *vkey;
+    json_t *body = object_body(q, false);
+    struct sl_arena a = SL_ARENA_INIT;
+    const char *name, *vkey, *canon = NULL;
     struct sl_error err;
     enum sl_err rc;
 
@@ -409,20 +414,20 @@ void sl_h_eval_key_add(struct sl_req *q)
         return;
     }
     sl_error_clear(&err);
-    rc = sl_reg_eval_key_add(q->srv->r, &q->who, name, vkey, &result, &err);
+    rc = sl_reg_eval_key_add(q->srv->r, &q->who, name, vkey, &a, &canon, &err);
+    finish(q, rc, 201, rc ? NULL : sl_render_eval_key_added(name, canon), &err);
     json_decref(body);
-    finish(q, rc, 201, result, &err);
+    sl_arena_release(&a);
 }
 
 void sl_h_eval_key_remove(struct sl_req *q)
 {
-    json_t *result = NULL;
     struct sl_error err;
     enum sl_err rc;
 
     sl_error_clear(&err);
-    rc = sl_reg_eval_key_remove(q->srv->r, &q->who, q->sub, &result, &err);
-    finish(q, rc, 200, result, &err);
+    rc = sl_reg_eval_key_remove(q->srv->r, &q->who, q->sub, &err);
+    finish(q, rc, 200, rc ? NULL : sl_render_eval_key_removed(q->sub), &err);
 }
 
 void sl_h_org_members(struct sl_req *q)
@@ -496,15 +501,17 @@ void sl_h_attest(struct sl_req *q)
 
 void sl_h_attestations(struct sl_req *q)
 {
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_attestation_info *list;
     struct sl_error err;
-    json_t *v;
+    size_t n;
 
     sl_error_clear(&err);
-    v = sl_reg_attestations_json(q->srv->r, &q->v, &err);
-    if (!v)
+    if (sl_reg_attestations(q->srv->r, &q->v, &a, &list, &n, &err) != SL_OK)
         sl_reply_error(q, &err);
     else
-        sl_reply_json(q, 200, v);
+        sl_reply_json(q, 200, sl_render_attestations(list, n));
+    sl_arena_release(&a);
 }
 
 void sl_h_obligations(struct sl_req *q)
@@ -578,21 +585,24 @@ void sl_h_tier_set(struct sl_req *q)
 
 void sl_h_schedule(struct sl_req *q)
 {
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_schedule_step *steps;
     struct sl_error err;
-    json_t *v;
+    size_t n;
 
     sl_error_clear(&err);
-    v = sl_reg_schedule_json(q->srv->r, q->model_id, &err);
-    if (!v)
+    if (sl_reg_schedule(q->srv->r, q->model_id, &a, &steps, &n, &err) != SL_OK)
         sl_reply_error(q, &err);
     else
-        sl_reply_json(q, 200, v);
+        sl_reply_json(q, 200, sl_render_schedule(steps, n));
+    sl_arena_release(&a);
 }
 
 void sl_h_schedule_add(struct sl_req *q)
 {
     static const char *const keys[] = {"tier", "at", "rev", NULL};
-    json_t *body = object_body(q, false), *result = NULL;
+    json_t *body = object_body(q, false);
+    struct sl_schedule_step step;
     const char *tier, *at, *rev;
     char model[2 * SL_NAME_MAX + 2];
     int64_t when = 0;
@@ -615,7 +625,7 @@ void sl_h_schedule_add(struct sl_req *q)
     }
     model_name(q, model, sizeof(model));
     sl_error_clear(&err);
-    rc = sl_reg_schedule_add(q->srv->r, &q->who, &q->v, model, tier, when, &result, &err);
+    rc = sl_reg_schedule_add(q->srv->r, &q->who, &q->v, model, tier, when, &step, &err);
     json_decref(body);
-    finish(q, rc, 201, result, &err);
+    finish(q, rc, 201, rc ? NULL : sl_render_schedule_added(&step), &err);
 }

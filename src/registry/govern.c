@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/arena.h"
 #include "common/date.h"
 #include "common/jsonout.h"
 #include "common/util.h"
@@ -338,8 +339,8 @@ static enum sl_err apply(struct sl_registry *r, struct sl_db *db, int64_t versio
 /* ---- evaluator keys ---- */
 
 enum sl_err sl_reg_eval_key_add(struct sl_registry *r, const struct sl_principal *p,
-                                const char *name, const char *vkey, json_t **result,
-                                struct sl_error *err)
+                                const char *name, const char *vkey, struct sl_arena *a,
+                                const char **canon_out, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct sl_note_key k;
@@ -349,7 +350,7 @@ enum sl_err sl_reg_eval_key_add(struct sl_registry *r, const struct sl_principal
     char canon[SL_NOTE_VKEY_MAX + 1];
     enum sl_err rc;
 
-    *result = NULL;
+    *canon_out = NULL;
     if (!db)
         return err->code;
     if (!p->admin)
@@ -405,7 +406,7 @@ enum sl_err sl_reg_eval_key_add(struct sl_registry *r, const struct sl_principal
         rc = sl_db_commit(db, err);
     if (rc)
         return rollback(db, rc);
-    *result = json_pack("{s:s, s:s}", "name", name, "vkey", canon);
+    *canon_out = sl_arena_strdup(a, canon);
     return SL_OK;
 }
 
@@ -438,13 +439,12 @@ enum sl_err sl__eval_keys_revoke(struct sl_registry *r, struct sl_db *db, const 
 }
 
 enum sl_err sl_reg_eval_key_remove(struct sl_registry *r, const struct sl_principal *p,
-                                   const char *name, json_t **result, struct sl_error *err)
+                                   const char *name, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     int count = 0;
     enum sl_err rc;
 
-    *result = NULL;
     if (!db)
         return err->code;
     if (!p->admin)
@@ -459,35 +459,65 @@ enum sl_err sl_reg_eval_key_remove(struct sl_registry *r, const struct sl_princi
         rc = sl_db_commit(db, err);
     if (rc)
         return rollback(db, rc);
-    *result = json_pack("{s:s, s:b}", "name", name, "revoked", 1);
     return SL_OK;
 }
 
-static int eval_key_json(void *ctx, const struct sl_eval_key_row *row)
-{
-    char t[21], t2[21];
-    json_t *k = json_pack("{s:s, s:s, s:s}", "name", row->name, "vkey", row->vkey, "added",
-                          sl_gov_time(row->added, t));
+/* A list growing in the caller's arena (each growth copies; the old
+ * array stays in the arena until it is released). */
+struct arena_list {
+    struct sl_arena *a;
+    void *v;
+    size_t n, cap, size;
+};
 
-    if (row->revoked)
-        json_object_set_new(k, "revoked", json_string(sl_gov_time(row->revoked_at, t2)));
-    json_array_append_new(ctx, k);
+static void *arena_list_add(struct arena_list *l)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        void *v = sl_arena_alloc(l->a, cap * l->size);
+        if (l->n)
+            memcpy(v, l->v, l->n * l->size);
+        l->v = v;
+        l->cap = cap;
+    }
+    return (char *)l->v + l->size * l->n++;
+}
+
+static const char *adup(struct sl_arena *a, const char *s)
+{
+    return s ? sl_arena_strdup(a, s) : NULL;
+}
+
+static int eval_key_add(void *ctx, const struct sl_eval_key_row *row)
+{
+    struct arena_list *l = ctx;
+    struct sl_eval_key_info *k = arena_list_add(l);
+
+    k->name = adup(l->a, row->name);
+    k->vkey = adup(l->a, row->vkey);
+    k->added = row->added;
+    k->revoked = row->revoked;
+    k->revoked_at = row->revoked_at;
     return 0;
 }
 
-json_t *sl_reg_eval_keys_json(struct sl_registry *r, struct sl_error *err)
+enum sl_err sl_reg_eval_keys(struct sl_registry *r, struct sl_arena *a,
+                             struct sl_eval_key_info **keys, size_t *n, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    json_t *arr;
+    struct arena_list l = {a, NULL, 0, 0, sizeof(struct sl_eval_key_info)};
+    enum sl_err rc;
 
+    *keys = NULL;
+    *n = 0;
     if (!db)
-        return NULL;
-    arr = json_array();
-    if (sl_repo_eval_keys(db, eval_key_json, arr, err) != SL_OK) {
-        json_decref(arr);
-        return NULL;
-    }
-    return arr;
+        return err->code;
+    rc = sl_repo_eval_keys(db, eval_key_add, &l, err);
+    if (rc)
+        return rc;
+    *keys = l.v;
+    *n = l.n;
+    return SL_OK;
 }
 
 /* ---- attestations ---- */
@@ -669,31 +699,38 @@ out:
     return rc;
 }
 
-static int attestation_json(void *ctx, const struct sl_attestation_row *a)
+static int attestation_add(void *ctx, const struct sl_attestation_row *row)
 {
-    char t[21];
+    struct arena_list *l = ctx;
+    struct sl_attestation_info *x = arena_list_add(l);
 
-    json_array_append_new(ctx,
-                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "evaluator", a->evaluator,
-                                    "domain", a->domain, "level", a->level, "method", a->method,
-                                    "date", sl_gov_time(a->date, t), "note", a->note));
+    x->evaluator = adup(l->a, row->evaluator);
+    x->domain = adup(l->a, row->domain);
+    x->level = adup(l->a, row->level);
+    x->method = adup(l->a, row->method);
+    x->date = row->date;
+    x->note = adup(l->a, row->note);
     return 0;
 }
 
-json_t *sl_reg_attestations_json(struct sl_registry *r, const struct sl_version_ref *v,
-                                 struct sl_error *err)
+enum sl_err sl_reg_attestations(struct sl_registry *r, const struct sl_version_ref *v,
+                                struct sl_arena *a, struct sl_attestation_info **list, size_t *n,
+                                struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    json_t *arr;
+    struct arena_list l = {a, NULL, 0, 0, sizeof(struct sl_attestation_info)};
+    enum sl_err rc;
 
+    *list = NULL;
+    *n = 0;
     if (!db)
-        return NULL;
-    arr = json_array();
-    if (sl_repo_attestations(db, v->version_id, attestation_json, arr, err) != SL_OK) {
-        json_decref(arr);
-        return NULL;
-    }
-    return arr;
+        return err->code;
+    rc = sl_repo_attestations(db, v->version_id, attestation_add, &l, err);
+    if (rc)
+        return rc;
+    *list = l.v;
+    *n = l.n;
+    return SL_OK;
 }
 
 /* ---- obligations ---- */
@@ -909,7 +946,7 @@ enum sl_err sl_reg_tier_set(struct sl_registry *r, const struct sl_principal *p,
 
 enum sl_err sl_reg_schedule_add(struct sl_registry *r, const struct sl_principal *p,
                                 const struct sl_version_ref *v, const char *model, const char *tier,
-                                int64_t at, json_t **result, struct sl_error *err)
+                                int64_t at, struct sl_schedule_step *step, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     enum sl_tier t;
@@ -917,7 +954,7 @@ enum sl_err sl_reg_schedule_add(struct sl_registry *r, const struct sl_principal
     char when[21];
     enum sl_err rc;
 
-    *result = NULL;
+    memset(step, 0, sizeof(*step));
     if (!db)
         return err->code;
     if (!sl_tier_parse(tier, &t))
@@ -943,46 +980,54 @@ enum sl_err sl_reg_schedule_add(struct sl_registry *r, const struct sl_principal
                       sl_gov_time(at, when), "by", who);
         rc = sl__log_append(r, db, e, NULL, err);
         json_decref(e);
-        if (!rc)
-            *result = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:n}", "id", (json_int_t)id,
-                                "version", (json_int_t)v->seq, "commit", v->commit, "tier", tier,
-                                "at", sl_gov_time(at, when), "status", "pending", "reason");
     }
     if (!rc)
         rc = sl_db_commit(db, err);
-    if (rc) {
-        json_decref(*result);
-        *result = NULL;
+    if (rc)
         return rollback(db, rc);
-    }
+    step->id = id;
+    step->version = v->seq;
+    snprintf(step->commit, sizeof(step->commit), "%s", v->commit);
+    snprintf(step->tier, sizeof(step->tier), "%s", tier);
+    step->at = at;
+    snprintf(step->status, sizeof(step->status), "pending");
     return SL_OK;
 }
 
-static int schedule_json(void *ctx, const struct sl_schedule_row *s)
+static int step_add(void *ctx, const struct sl_schedule_row *row)
 {
-    char t1[21], t2[21];
+    struct arena_list *l = ctx;
+    struct sl_schedule_step *x = arena_list_add(l);
 
-    json_array_append_new(
-        ctx, json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s?, s:s?}", "id", (json_int_t)s->id,
-                       "version", (json_int_t)s->version, "commit", s->commit, "tier", s->tier,
-                       "at", sl_gov_time(s->at, t1), "status", s->status, "reason", s->reason,
-                       "done", s->has_done ? sl_gov_time(s->done, t2) : NULL));
+    x->id = row->id;
+    x->version = row->version;
+    snprintf(x->commit, sizeof(x->commit), "%s", row->commit ? row->commit : "");
+    snprintf(x->tier, sizeof(x->tier), "%s", row->tier ? row->tier : "");
+    x->at = row->at;
+    snprintf(x->status, sizeof(x->status), "%s", row->status ? row->status : "");
+    x->reason = adup(l->a, row->reason);
+    x->has_done = row->has_done;
+    x->done = row->done;
     return 0;
 }
 
-json_t *sl_reg_schedule_json(struct sl_registry *r, int64_t model_id, struct sl_error *err)
+enum sl_err sl_reg_schedule(struct sl_registry *r, int64_t model_id, struct sl_arena *a,
+                            struct sl_schedule_step **steps, size_t *n, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    json_t *arr;
+    struct arena_list l = {a, NULL, 0, 0, sizeof(struct sl_schedule_step)};
+    enum sl_err rc;
 
+    *steps = NULL;
+    *n = 0;
     if (!db)
-        return NULL;
-    arr = json_array();
-    if (sl_repo_schedule(db, model_id, schedule_json, arr, err) != SL_OK) {
-        json_decref(arr);
-        return NULL;
-    }
-    return arr;
+        return err->code;
+    rc = sl_repo_schedule(db, model_id, step_add, &l, err);
+    if (rc)
+        return rc;
+    *steps = l.v;
+    *n = l.n;
+    return SL_OK;
 }
 
 /* Runs one due step inside its own transaction. */

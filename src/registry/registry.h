@@ -549,14 +549,28 @@ enum sl_err sl_reg_trace(struct sl_registry *r, const struct sl_principal *p, in
 
 /* Registers evaluator `name` (an existing account) with verifier key
  * `vkey`, whose key name must be `name`. Admins only. */
+struct sl_arena;
+
+/* `*canon` (in `a`) gets the key in its canonical text. */
 enum sl_err sl_reg_eval_key_add(struct sl_registry *r, const struct sl_principal *p,
-                                const char *name, const char *vkey, json_t **result,
-                                struct sl_error *err);
+                                const char *name, const char *vkey, struct sl_arena *a,
+                                const char **canon, struct sl_error *err);
 /* Revokes evaluator NAME's key (admins): attestations it signs are refused
  * from then on; what it attested before keeps its history. */
 enum sl_err sl_reg_eval_key_remove(struct sl_registry *r, const struct sl_principal *p,
-                                   const char *name, json_t **result, struct sl_error *err);
-json_t *sl_reg_eval_keys_json(struct sl_registry *r, struct sl_error *err);
+                                   const char *name, struct sl_error *err);
+
+/* An evaluator key as listed (rendered by src/http/render_govern.c). */
+struct sl_eval_key_info {
+    const char *name, *vkey;
+    int64_t added;
+    bool revoked;
+    int64_t revoked_at;
+};
+
+/* Every evaluator key by name: an array of `*n` in `a`. */
+enum sl_err sl_reg_eval_keys(struct sl_registry *r, struct sl_arena *a,
+                             struct sl_eval_key_info **keys, size_t *n, struct sl_error *err);
 
 /* Attaches a signed attestation to `v`, re-runs the decision and applies
  * it (the tier moves up when the new floor is above it). `*created` is
@@ -564,8 +578,18 @@ json_t *sl_reg_eval_keys_json(struct sl_registry *r, struct sl_error *err);
 enum sl_err sl_reg_attest(struct sl_registry *r, const struct sl_principal *p,
                           const struct sl_version_ref *v, const char *model, const char *note,
                           size_t len, json_t **result, bool *created, struct sl_error *err);
-json_t *sl_reg_attestations_json(struct sl_registry *r, const struct sl_version_ref *v,
-                                 struct sl_error *err);
+/* An attestation of a version as listed: `date` in seconds, `note` the
+ * signed note itself. */
+struct sl_attestation_info {
+    const char *evaluator, *domain, *level, *method, *note;
+    int64_t date;
+};
+
+/* The attestations of `v` in the order they came: an array of `*n` in
+ * `a`. */
+enum sl_err sl_reg_attestations(struct sl_registry *r, const struct sl_version_ref *v,
+                                struct sl_arena *a, struct sl_attestation_info **list, size_t *n,
+                                struct sl_error *err);
 
 /* The obligations of `v` with their status, the floor and what holds it. */
 json_t *sl_reg_obligations_json(struct sl_registry *r, const struct sl_version_ref *v,
@@ -584,10 +608,26 @@ enum sl_err sl_reg_tier_set(struct sl_registry *r, const struct sl_principal *p,
                             json_t **result, struct sl_error *err);
 
 /* Staged release: a tier step for `v` at `at` (unix seconds, future). */
+struct sl_schedule_step {
+    int64_t id;
+    int64_t version; /* the version's number */
+    char commit[65];
+    char tier[16];
+    int64_t at;
+    char status[16];    /* pending, done or refused */
+    const char *reason; /* why it was refused, or NULL */
+    bool has_done;
+    int64_t done; /* when it ran (has_done) */
+};
+
+/* `*step` gets the pending step added (reason NULL, not done). */
 enum sl_err sl_reg_schedule_add(struct sl_registry *r, const struct sl_principal *p,
                                 const struct sl_version_ref *v, const char *model, const char *tier,
-                                int64_t at, json_t **result, struct sl_error *err);
-json_t *sl_reg_schedule_json(struct sl_registry *r, int64_t model_id, struct sl_error *err);
+                                int64_t at, struct sl_schedule_step *step, struct sl_error *err);
+
+/* The steps of model `model_id` by time: an array of `*n` in `a`. */
+enum sl_err sl_reg_schedule(struct sl_registry *r, int64_t model_id, struct sl_arena *a,
+                            struct sl_schedule_step **steps, size_t *n, struct sl_error *err);
 
 /* Runs the steps that are due (each decided with the policy in force on its
  * day) and expires grants; `*changed` tells whether any tier changed. */
