@@ -481,7 +481,7 @@ void sl_h_org_member_remove(struct sl_req *q)
 void sl_h_attest(struct sl_req *q)
 {
     char model[2 * SL_NAME_MAX + 2];
-    json_t *result = NULL;
+    struct sl_attest_result res;
     struct sl_error err;
     bool created = false;
     enum sl_err rc;
@@ -492,11 +492,13 @@ void sl_h_attest(struct sl_req *q)
     }
     model_name(q, model, sizeof(model));
     sl_error_clear(&err);
-    rc = sl_reg_attest(q->srv->r, &q->who, &q->v, model, q->body.data, q->body.len, &result,
-                       &created, &err);
+    rc = sl_reg_attest(q->srv->r, &q->who, &q->v, model, q->body.data, q->body.len, &res, &created,
+                       &err);
     if (rc == SL_OK)
         sl_hub_changed(q->srv);
-    finish(q, rc, created ? 201 : 200, result, &err);
+    finish(q, rc, created ? 201 : 200, rc ? NULL : sl_render_attested(&res), &err);
+    if (rc == SL_OK)
+        sl_attest_result_release(&res);
 }
 
 void sl_h_attestations(struct sl_req *q)
@@ -517,22 +519,24 @@ void sl_h_attestations(struct sl_req *q)
 void sl_h_obligations(struct sl_req *q)
 {
     char model[2 * SL_NAME_MAX + 2];
+    struct sl_obligations o;
     struct sl_error err;
-    json_t *v;
 
     model_name(q, model, sizeof(model));
     sl_error_clear(&err);
-    v = sl_reg_obligations_json(q->srv->r, &q->v, model, &err);
-    if (!v)
+    if (sl_reg_obligations(q->srv->r, &q->v, &o, &err) != SL_OK) {
         sl_reply_error(q, &err);
-    else
-        sl_reply_json(q, 200, v);
+        return;
+    }
+    sl_reply_json(q, 200, sl_render_obligations(model, &o));
+    sl_obligations_release(&o);
 }
 
 void sl_h_satisfy(struct sl_req *q)
 {
     static const char *const keys[] = {"evidence", NULL};
-    json_t *body = object_body(q, false), *result = NULL;
+    json_t *body = object_body(q, false);
+    struct sl_gov_state state;
     const char *evidence;
     char model[2 * SL_NAME_MAX + 2];
     struct sl_error err;
@@ -546,18 +550,22 @@ void sl_h_satisfy(struct sl_req *q)
     }
     model_name(q, model, sizeof(model));
     sl_error_clear(&err);
-    rc = sl_reg_obligation_satisfy(q->srv->r, &q->who, &q->v, model, q->sub, evidence, &result,
-                                   &err);
+    rc =
+        sl_reg_obligation_satisfy(q->srv->r, &q->who, &q->v, model, q->sub, evidence, &state, &err);
     json_decref(body);
     if (rc == SL_OK)
         sl_hub_changed(q->srv);
-    finish(q, rc, 200, result, &err);
+    finish(q, rc, 200, rc ? NULL : sl_render_obligation_satisfied(model, q->v.seq, q->sub, &state),
+           &err);
+    if (rc == SL_OK)
+        sl_gov_state_release(&state);
 }
 
 void sl_h_tier_set(struct sl_req *q)
 {
     static const char *const keys[] = {"tier", "rev", NULL};
-    json_t *body = object_body(q, false), *result = NULL;
+    json_t *body = object_body(q, false);
+    struct sl_tier_result res;
     const char *tier, *rev;
     char model[2 * SL_NAME_MAX + 2];
     struct sl_error err;
@@ -577,10 +585,11 @@ void sl_h_tier_set(struct sl_req *q)
     }
     model_name(q, model, sizeof(model));
     sl_error_clear(&err);
-    rc = sl_reg_tier_set(q->srv->r, &q->who, &q->v, model, tier, &result, &err);
+    rc = sl_reg_tier_set(q->srv->r, &q->who, &q->v, model, tier, &res, &err);
     json_decref(body);
     sl_hub_changed(q->srv);
-    finish(q, rc, 200, result, &err);
+    finish(q, rc, 200, rc == SL_OK || res.refused ? sl_render_tier_set(model, &res) : NULL, &err);
+    sl_tier_result_release(&res);
 }
 
 void sl_h_schedule(struct sl_req *q)

@@ -71,3 +71,57 @@ json_t *sl_render_schedule_added(const struct sl_schedule_step *s)
                      (json_int_t)s->version, "commit", s->commit, "tier", s->tier, "at",
                      sl_gov_time(s->at, when), "status", s->status, "reason");
 }
+
+void sl_render_gov_state(json_t *into, const struct sl_gov_state *s)
+{
+    json_t *st =
+        json_pack("{s:s, s:s, s:s, s:O, s:b, s:s}", "tier", s->tier, "min_tier", s->min_tier,
+                  "floor_tier", s->floor_tier, "held_by", s->held_by ? s->held_by : json_null(),
+                  "moved", s->moved, "old_tier", s->old_tier);
+
+    json_object_update(into, st);
+    json_decref(st);
+}
+
+json_t *sl_render_attested(const struct sl_attest_result *res)
+{
+    json_t *out = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}, s:O}", "attestation", "evaluator",
+                            res->evaluator, "domain", res->domain, "level", res->level, "method",
+                            res->method, "commit", res->commit, "decision", res->decision);
+
+    sl_render_gov_state(out, &res->state);
+    return out;
+}
+
+json_t *sl_render_obligations(const char *model, const struct sl_obligations *o)
+{
+    json_t *ids = json_array(), *e;
+    size_t i;
+
+    json_array_foreach(o->held_by, i, e) json_array_append(ids, json_object_get(e, "id"));
+    return json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:o, s:O}", "model", model, "version",
+                     (json_int_t)o->version, "commit", o->commit, "tier", o->tier, "min_tier",
+                     o->min_tier, "floor_tier", o->floor_tier, "held_by", ids, "obligations",
+                     o->obligations);
+}
+
+json_t *sl_render_obligation_satisfied(const char *model, int64_t version, const char *id,
+                                       const struct sl_gov_state *s)
+{
+    json_t *out = json_pack("{s:s, s:I, s:s, s:s}", "model", model, "version", (json_int_t)version,
+                            "obligation", id, "status", "satisfied");
+
+    sl_render_gov_state(out, s);
+    return out;
+}
+
+json_t *sl_render_tier_set(const char *model, const struct sl_tier_result *res)
+{
+    if (res->refused)
+        return json_pack("{s:O, s:s, s:O}", "decision", res->decision, "floor_tier",
+                         res->floor_tier, "held_by", res->held_by);
+    return json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "model", model, "version",
+                     (json_int_t)res->version, "commit", res->commit, "tier", res->tier,
+                     "floor_tier", res->floor_tier, "min_tier", res->min_tier, "old_tier",
+                     res->old_tier);
+}

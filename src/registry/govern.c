@@ -294,13 +294,19 @@ static enum sl_err set_tier(struct sl_registry *r, struct sl_db *db, int64_t ver
     return rc;
 }
 
+void sl_gov_state_release(struct sl_gov_state *s)
+{
+    json_decref(s->held_by);
+    memset(s, 0, sizeof(*s));
+}
+
 /* Stores `decision` for the version, its floor and the obligations that
  * hold it, and moves the tier up to the floor when it is below. Inside the
- * caller's transaction. `*state` (new reference) gets {tier, min_tier,
- * floor_tier, held_by, moved, old_tier}. */
+ * caller's transaction. `*state` gets where that left the version (release
+ * it with sl_gov_state_release() after success). */
 static enum sl_err apply(struct sl_registry *r, struct sl_db *db, int64_t version_id,
-                         const char *model, json_t *decision, const char *why, json_t **state,
-                         struct sl_error *err)
+                         const char *model, json_t *decision, const char *why,
+                         struct sl_gov_state *state, struct sl_error *err)
 {
     struct sl_version_state_row s;
     enum sl_tier floor;
@@ -310,7 +316,7 @@ static enum sl_err apply(struct sl_registry *r, struct sl_db *db, int64_t versio
     const char *min = json_string_value(json_object_get(decision, "min_tier"));
     enum sl_err rc = sl_repo_version_state(db, version_id, &s, err);
 
-    *state = NULL;
+    memset(state, 0, sizeof(*state));
     if (rc)
         return rc;
     obl = sl__obligations_status(db, version_id, decision, &floor, &held, err);
@@ -330,9 +336,12 @@ static enum sl_err apply(struct sl_registry *r, struct sl_db *db, int64_t versio
         json_decref(held);
         return rc;
     }
-    *state = json_pack("{s:s, s:s, s:s, s:o, s:b, s:s}", "tier",
-                       moved ? sl_tier_name(floor) : s.tier, "min_tier", min, "floor_tier",
-                       sl_tier_name(floor), "held_by", held, "moved", moved, "old_tier", s.tier);
+    snprintf(state->tier, sizeof(state->tier), "%s", moved ? sl_tier_name(floor) : s.tier);
+    snprintf(state->min_tier, sizeof(state->min_tier), "%s", min ? min : "");
+    snprintf(state->floor_tier, sizeof(state->floor_tier), "%s", sl_tier_name(floor));
+    snprintf(state->old_tier, sizeof(state->old_tier), "%s", s.tier);
+    state->moved = moved;
+    state->held_by = held;
     return SL_OK;
 }
 
@@ -569,9 +578,30 @@ static enum sl_err load_eval_keys(struct sl_db *db, struct sl_note_key **keys, i
     return rc;
 }
 
+_Static_assert(sizeof(((struct sl_attest_result *)0)->method) > SL_GOV_METHOD_MAX,
+               "an attestation's method fits the result");
+_Static_assert(sizeof(((struct sl_attest_result *)0)->domain) >=
+                   sizeof(((struct sl_attestation *)0)->domain),
+               "an attestation's domain fits the result");
+
+void sl_tier_result_release(struct sl_tier_result *res)
+{
+    json_decref(res->decision);
+    json_decref(res->held_by);
+    memset(res, 0, sizeof(*res));
+}
+
+void sl_attest_result_release(struct sl_attest_result *res)
+{
+    json_decref(res->decision);
+    sl_gov_state_release(&res->state);
+    memset(res, 0, sizeof(*res));
+}
+
 enum sl_err sl_reg_attest(struct sl_registry *r, const struct sl_principal *p,
                           const struct sl_version_ref *v, const char *model, const char *note,
-                          size_t len, json_t **result, bool *created, struct sl_error *err)
+                          size_t len, struct sl_attest_result *res, bool *created,
+                          struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct sl_note_key *keys = NULL;
@@ -579,13 +609,15 @@ enum sl_err sl_reg_attest(struct sl_registry *r, const struct sl_principal *p,
     size_t nkeys = 0;
     struct sl_note opened;
     struct sl_attestation a;
-    json_t *decision = NULL, *state = NULL;
+    struct sl_gov_state state;
+    json_t *decision = NULL;
     char sha[65], who[SL_PSEUDONYM_LEN + 1], digest[SL_TEXT_DIGEST_LEN + 1];
     const char *signer = NULL;
     bool found;
     enum sl_err rc;
 
-    *result = NULL;
+    memset(res, 0, sizeof(*res));
+    memset(&state, 0, sizeof(state));
     *created = false;
     memset(&opened, 0, sizeof(opened));
     if (!db)
@@ -683,15 +715,20 @@ enum sl_err sl_reg_attest(struct sl_registry *r, const struct sl_principal *p,
     if (rc)
         goto fail;
     *created = !found;
-    *result = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}, s:O}", "attestation", "evaluator", signer,
-                        "domain", a.domain, "level", a.level, "method", a.method, "commit",
-                        a.commit, "decision", decision);
-    json_object_update(*result, state);
+    snprintf(res->domain, sizeof(res->domain), "%s", a.domain);
+    snprintf(res->level, sizeof(res->level), "%s", a.level);
+    snprintf(res->method, sizeof(res->method), "%s", a.method);
+    snprintf(res->commit, sizeof(res->commit), "%s", a.commit);
+    snprintf(res->evaluator, sizeof(res->evaluator), "%s", signer ? signer : "");
+    res->decision = decision;
+    res->state = state;
+    decision = NULL;
+    memset(&state, 0, sizeof(state));
     goto out;
 fail:
     sl_db_rollback(db);
 out:
-    json_decref(state);
+    sl_gov_state_release(&state);
     json_decref(decision);
     sl_note_free(&opened);
     free(keys);
@@ -754,43 +791,51 @@ static json_t *stored_decision(struct sl_db *db, int64_t version_id, struct sl_e
     return d;
 }
 
-json_t *sl_reg_obligations_json(struct sl_registry *r, const struct sl_version_ref *v,
-                                const char *model, struct sl_error *err)
+void sl_obligations_release(struct sl_obligations *o)
+{
+    json_decref(o->held_by);
+    json_decref(o->obligations);
+    memset(o, 0, sizeof(*o));
+}
+
+enum sl_err sl_reg_obligations(struct sl_registry *r, const struct sl_version_ref *v,
+                               struct sl_obligations *out, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    json_t *d, *obl, *held = NULL, *out;
+    json_t *d, *obl, *held = NULL;
     enum sl_tier floor;
     struct sl_version_state_row s;
+    const char *min;
+    enum sl_err rc;
 
+    memset(out, 0, sizeof(*out));
     if (!db)
-        return NULL;
-    if (sl_db_begin_read(db, err))
-        return NULL;
+        return err->code;
+    rc = sl_db_begin_read(db, err);
+    if (rc)
+        return rc;
     d = stored_decision(db, v->version_id, err);
     if (!d || sl_repo_version_state(db, v->version_id, &s, err)) {
         json_decref(d);
         sl_db_rollback(db);
-        return NULL;
+        return err->code;
     }
     obl = sl__obligations_status(db, v->version_id, d, &floor, &held, err);
     sl_db_rollback(db);
     if (!obl) {
         json_decref(d);
-        return NULL;
+        return err->code;
     }
-    {
-        json_t *ids = json_array(), *e;
-        size_t i;
-        json_array_foreach(held, i, e) json_array_append(ids, json_object_get(e, "id"));
-        json_decref(held);
-        held = ids;
-    }
-    out = json_pack("{s:s, s:I, s:s, s:s, s:O, s:s, s:o, s:o}", "model", model, "version",
-                    (json_int_t)s.seq, "commit", s.commit, "tier", s.tier, "min_tier",
-                    json_object_get(d, "min_tier"), "floor_tier", sl_tier_name(floor), "held_by",
-                    held, "obligations", obl);
+    min = json_string_value(json_object_get(d, "min_tier"));
+    out->version = s.seq;
+    snprintf(out->commit, sizeof(out->commit), "%s", s.commit);
+    snprintf(out->tier, sizeof(out->tier), "%s", s.tier);
+    snprintf(out->min_tier, sizeof(out->min_tier), "%s", min ? min : "");
+    snprintf(out->floor_tier, sizeof(out->floor_tier), "%s", sl_tier_name(floor));
+    out->held_by = held;
+    out->obligations = obl;
     json_decref(d);
-    return out;
+    return SL_OK;
 }
 
 static bool evidence_ok(const char *s)
@@ -809,17 +854,17 @@ static bool evidence_ok(const char *s)
 
 enum sl_err sl_reg_obligation_satisfy(struct sl_registry *r, const struct sl_principal *p,
                                       const struct sl_version_ref *v, const char *model,
-                                      const char *id, const char *evidence, json_t **result,
-                                      struct sl_error *err)
+                                      const char *id, const char *evidence,
+                                      struct sl_gov_state *state, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    json_t *d = NULL, *o = NULL, *e, *state = NULL;
+    json_t *d = NULL, *o = NULL, *e;
     bool inserted;
     size_t i;
     char who[SL_PSEUDONYM_LEN + 1], digest[SL_TEXT_DIGEST_LEN + 1];
     enum sl_err rc;
 
-    *result = NULL;
+    memset(state, 0, sizeof(*state));
     if (!db)
         return err->code;
     if (!evidence || !evidence_ok(evidence))
@@ -870,18 +915,15 @@ enum sl_err sl_reg_obligation_satisfy(struct sl_registry *r, const struct sl_pri
     rc = sl__log_append(r, db, e, NULL, err);
     json_decref(e);
     if (!rc)
-        rc = apply(r, db, v->version_id, model, d, "obligation satisfied", &state, err);
+        rc = apply(r, db, v->version_id, model, d, "obligation satisfied", state, err);
     if (!rc)
         rc = sl_db_commit(db, err);
     if (rc)
         goto fail;
     json_decref(d);
-    *result = json_pack("{s:s, s:I, s:s, s:s}", "model", model, "version", (json_int_t)v->seq,
-                        "obligation", id, "status", "satisfied");
-    json_object_update(*result, state);
-    json_decref(state);
     return SL_OK;
 fail:
+    sl_gov_state_release(state);
     json_decref(d);
     return rollback(db, rc);
 }
@@ -890,15 +932,17 @@ fail:
 
 enum sl_err sl_reg_tier_set(struct sl_registry *r, const struct sl_principal *p,
                             const struct sl_version_ref *v, const char *model, const char *tier,
-                            json_t **result, struct sl_error *err)
+                            struct sl_tier_result *res, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    json_t *decision = NULL, *state = NULL, *obl = NULL, *held = NULL;
+    json_t *decision = NULL, *obl = NULL, *held = NULL;
+    struct sl_gov_state state;
     enum sl_tier want, floor;
     struct sl_version_state_row s;
     enum sl_err rc;
 
-    *result = NULL;
+    memset(res, 0, sizeof(*res));
+    memset(&state, 0, sizeof(state));
     if (!db)
         return err->code;
     if (!sl_tier_parse(tier, &want))
@@ -917,12 +961,14 @@ enum sl_err sl_reg_tier_set(struct sl_registry *r, const struct sl_principal *p,
     }
     if (!rc && want < floor) {
         rc = sl__refusal(decision, held, tier, err);
-        *result = json_pack("{s:O, s:s, s:O}", "decision", decision, "floor_tier",
-                            sl_tier_name(floor), "held_by", held);
+        res->refused = true;
+        res->decision = json_incref(decision);
+        res->held_by = json_incref(held);
+        snprintf(res->floor_tier, sizeof(res->floor_tier), "%s", sl_tier_name(floor));
     }
     if (!rc)
         rc = apply(r, db, v->version_id, model, decision, "tier set", &state, err);
-    if (!rc && strcmp(json_string_value(json_object_get(state, "tier")), tier) != 0) {
+    if (!rc && strcmp(state.tier, tier) != 0) {
         rc = sl_repo_version_state(db, v->version_id, &s, err);
         if (!rc)
             rc = set_tier(r, db, v->version_id, model, &s, tier, "set by a publisher", p->user_id,
@@ -930,16 +976,20 @@ enum sl_err sl_reg_tier_set(struct sl_registry *r, const struct sl_principal *p,
     }
     if (!rc)
         rc = sl_db_commit(db, err);
-    if (rc)
+    if (rc) {
         sl_db_rollback(db);
-    else
-        *result = json_pack("{s:s, s:I, s:s, s:s, s:s, s:O, s:s}", "model", model, "version",
-                            (json_int_t)s.seq, "commit", s.commit, "tier", tier, "floor_tier",
-                            sl_tier_name(floor), "min_tier", json_object_get(decision, "min_tier"),
-                            "old_tier", json_string_value(json_object_get(state, "old_tier")));
+    } else {
+        const char *min = json_string_value(json_object_get(decision, "min_tier"));
+        res->version = s.seq;
+        snprintf(res->commit, sizeof(res->commit), "%s", s.commit);
+        snprintf(res->tier, sizeof(res->tier), "%s", tier);
+        snprintf(res->floor_tier, sizeof(res->floor_tier), "%s", sl_tier_name(floor));
+        snprintf(res->min_tier, sizeof(res->min_tier), "%s", min ? min : "");
+        snprintf(res->old_tier, sizeof(res->old_tier), "%s", state.old_tier);
+    }
     json_decref(obl);
     json_decref(held);
-    json_decref(state);
+    sl_gov_state_release(&state);
     json_decref(decision);
     return rc;
 }
@@ -1035,7 +1085,8 @@ static enum sl_err run_step(struct sl_registry *r, struct sl_db *db, int64_t id,
                             const char *tier, int64_t at, const char *model, bool *changed,
                             struct sl_error *err)
 {
-    json_t *decision = NULL, *state = NULL, *obl = NULL, *held = NULL;
+    json_t *decision = NULL, *obl = NULL, *held = NULL;
+    struct sl_gov_state state;
     enum sl_tier want = SL_TIER_WITHHELD, floor = SL_TIER_WITHHELD;
     struct sl_error why;
     struct sl_version_state_row s;
@@ -1044,6 +1095,7 @@ static enum sl_err run_step(struct sl_registry *r, struct sl_db *db, int64_t id,
     enum sl_err rc = sl_db_begin(db, err);
     bool pending = false;
 
+    memset(&state, 0, sizeof(state));
     if (rc)
         return rc;
     /* Still pending? Another server sharing the database may have run the
@@ -1068,14 +1120,14 @@ static enum sl_err run_step(struct sl_registry *r, struct sl_db *db, int64_t id,
         sl__refusal(decision, held, tier, &why);
         status = "refused";
         snprintf(reason, sizeof(reason), "%s", why.msg);
-    } else if (!rc && strcmp(json_string_value(json_object_get(state, "tier")), tier) != 0) {
+    } else if (!rc && strcmp(state.tier, tier) != 0) {
         char msg[80];
         snprintf(msg, sizeof(msg), "scheduled step %lld", (long long)id);
         rc = sl_repo_version_state(db, version_id, &s, err);
         if (!rc)
             rc = set_tier(r, db, version_id, model, &s, tier, msg, 0, err);
     }
-    if (!rc && json_is_true(json_object_get(state, "moved")))
+    if (!rc && state.moved)
         *changed = true;
     if (!rc && strcmp(status, "done") == 0)
         *changed = true;
@@ -1097,7 +1149,7 @@ static enum sl_err run_step(struct sl_registry *r, struct sl_db *db, int64_t id,
         sl_db_rollback(db);
     json_decref(obl);
     json_decref(held);
-    json_decref(state);
+    sl_gov_state_release(&state);
     json_decref(decision);
     return rc;
 }

@@ -572,12 +572,40 @@ struct sl_eval_key_info {
 enum sl_err sl_reg_eval_keys(struct sl_registry *r, struct sl_arena *a,
                              struct sl_eval_key_info **keys, size_t *n, struct sl_error *err);
 
+/* Where applying a new decision left a version (rendered by
+ * src/http/render_govern.c). */
+struct sl_gov_state {
+    char tier[16];     /* the tier now */
+    char min_tier[16]; /* the decision's minimum */
+    char floor_tier[16];
+    char old_tier[16]; /* the tier before */
+    bool moved;        /* the floor rose above the tier and took it along */
+    json_t *held_by;   /* the decision's blocking obligations that hold it, with status */
+};
+
+void sl_gov_state_release(struct sl_gov_state *s);
+
+/* An attestation attached: what it says, who signed it, the decision now in
+ * force (a stored document) and where that left the version. */
+struct sl_attest_result {
+    char evaluator[SL_NAME_MAX + 1];
+    char domain[16], level[16];
+    char method[512];
+    char commit[65];
+    json_t *decision;
+    struct sl_gov_state state;
+};
+
+void sl_attest_result_release(struct sl_attest_result *res);
+
 /* Attaches a signed attestation to `v`, re-runs the decision and applies
  * it (the tier moves up when the new floor is above it). `*created` is
- * false when the same attestation was attached before. */
+ * false when the same attestation was attached before. Release `*res`
+ * after success. */
 enum sl_err sl_reg_attest(struct sl_registry *r, const struct sl_principal *p,
                           const struct sl_version_ref *v, const char *model, const char *note,
-                          size_t len, json_t **result, bool *created, struct sl_error *err);
+                          size_t len, struct sl_attest_result *res, bool *created,
+                          struct sl_error *err);
 /* An attestation of a version as listed: `date` in seconds, `note` the
  * signed note itself. */
 struct sl_attestation_info {
@@ -591,21 +619,46 @@ enum sl_err sl_reg_attestations(struct sl_registry *r, const struct sl_version_r
                                 struct sl_arena *a, struct sl_attestation_info **list, size_t *n,
                                 struct sl_error *err);
 
-/* The obligations of `v` with their status, the floor and what holds it. */
-json_t *sl_reg_obligations_json(struct sl_registry *r, const struct sl_version_ref *v,
-                                const char *model, struct sl_error *err);
+/* The obligations of a version with their status, the floor and what
+ * holds it. */
+struct sl_obligations {
+    int64_t version;
+    char commit[65];
+    char tier[16], min_tier[16], floor_tier[16];
+    json_t *held_by;     /* the blocking obligations that hold it, with status */
+    json_t *obligations; /* every obligation of the decision, with status */
+};
 
-/* Records evidence for obligation `id` of `v`. */
+void sl_obligations_release(struct sl_obligations *o);
+
+/* The obligations of `v`; release `*out` after success. */
+enum sl_err sl_reg_obligations(struct sl_registry *r, const struct sl_version_ref *v,
+                               struct sl_obligations *out, struct sl_error *err);
+
+/* Records evidence for obligation `id` of `v`; `*state` gets where the
+ * decision applied again left the version (release it after success). */
 enum sl_err sl_reg_obligation_satisfy(struct sl_registry *r, const struct sl_principal *p,
                                       const struct sl_version_ref *v, const char *model,
-                                      const char *id, const char *evidence, json_t **result,
-                                      struct sl_error *err);
+                                      const char *id, const char *evidence,
+                                      struct sl_gov_state *state, struct sl_error *err);
 
 /* Sets the tier of `v` after deciding it again with today's policy;
  * SL_EREFUSED below the floor, naming the rule or obligation. */
+struct sl_tier_result {
+    bool refused; /* SL_EREFUSED: decision, floor_tier and held_by say why */
+    json_t *decision;
+    json_t *held_by;
+    int64_t version; /* the rest after success */
+    char commit[65];
+    char tier[16], floor_tier[16], min_tier[16], old_tier[16];
+};
+
+void sl_tier_result_release(struct sl_tier_result *res);
+
+/* Release `*res` after success and after SL_EREFUSED. */
 enum sl_err sl_reg_tier_set(struct sl_registry *r, const struct sl_principal *p,
                             const struct sl_version_ref *v, const char *model, const char *tier,
-                            json_t **result, struct sl_error *err);
+                            struct sl_tier_result *res, struct sl_error *err);
 
 /* Staged release: a tier step for `v` at `at` (unix seconds, future). */
 struct sl_schedule_step {

@@ -119,6 +119,19 @@ class GovernAnswers(unittest.TestCase):
         r = self.call("POST", "/api/v1/models/acme/m/versions/main/attestations", note,
                       token=self.alice)
         self.assertEqual(r.status, 201, repr(r))
+        doc = ordered(r.body)
+        self.assertEqual(keys_of(doc), ["attestation", "decision", "floor_tier", "held_by",
+                                        "min_tier", "moved", "old_tier", "tier"])
+        doc = dict(doc)
+        self.assertEqual(doc["attestation"], [("commit", commit), ("domain", "cyber"),
+                                              ("evaluator", "dave"), ("level", "low"),
+                                              ("method", "CTF suite, 4 h")])
+        self.assertEqual((doc["tier"], doc["old_tier"], doc["moved"], doc["held_by"]),
+                         ("open", "open", False, []))
+        # the same note again: taken, not stored twice
+        r = self.call("POST", "/api/v1/models/acme/m/versions/main/attestations", note,
+                      token=self.alice)
+        self.assertEqual(r.status, 200, repr(r))
         r = self.call("GET", "/api/v1/models/acme/m/versions/main/attestations")
         self.assertEqual(r.status, 200, repr(r))
         (a,) = ordered(r.body)
@@ -167,6 +180,61 @@ class GovernAnswers(unittest.TestCase):
         r = self.call("DELETE", "/api/v1/eval/keys/dave", token=admin)
         self.assertEqual(r.status, 404, repr(r))
         self.assertIn("no live key", r.json()["message"])
+
+    def test_obligations_satisfy_and_tier(self):
+        # no training facts: the blocking obligation facts.training-compute
+        # holds the version at withheld until evidence is given
+        folder = self.p("held")
+        os.makedirs(folder)
+        sv.write_random(os.path.join(folder, "blob.dat"), 5000)
+        facts = self.p("held-facts.json")
+        with open(facts, "w") as f:
+            json.dump({"params": 1000000}, f)
+        doc = json.loads(self.cli(self.alice, "push", "acme/held", folder, "--facts", facts,
+                                  "--json").stdout)
+        self.assertEqual(doc["tier"], "withheld", doc)
+        base = "/api/v1/models/acme/held"
+        r = self.call("GET", base + "/versions/main/obligations", token=self.alice)
+        self.assertEqual(r.status, 200, repr(r))
+        o = ordered(r.body)
+        self.assertEqual(keys_of(o), ["commit", "floor_tier", "held_by", "min_tier", "model",
+                                      "obligations", "tier", "version"])
+        o = dict(o)
+        self.assertEqual((o["model"], o["version"], o["commit"], o["tier"], o["floor_tier"],
+                          o["held_by"]),
+                         ("acme/held", 1, doc["commit"], "withheld", "withheld",
+                          ["facts.training-compute"]))
+        # below the floor: refused with the decision and what holds it
+        r = self.call("POST", base + "/tier", {"tier": "open"}, token=self.alice)
+        self.assertEqual(r.status, 422, repr(r))
+        self.assertEqual(keys_of(ordered(r.body)), ["decision", "error", "floor_tier",
+                                                    "held_by", "message"])
+        self.assertIn("facts.training-compute", r.json()["message"])
+        # the careless user: evidence that is empty, an obligation that is none
+        r = self.call("POST", base + "/versions/main/obligations/facts.training-compute/satisfy",
+                      {"evidence": ""}, token=self.alice)
+        self.assertEqual(r.status, 400, repr(r))
+        r = self.call("POST", base + "/versions/main/obligations/no.such/satisfy",
+                      {"evidence": "x"}, token=self.alice)
+        self.assertEqual(r.status, 404, repr(r))
+        self.assertIn("no obligation no.such", r.json()["message"])
+        r = self.call("POST", base + "/versions/main/obligations/facts.training-compute/satisfy",
+                      {"evidence": "1e9 tokens, see the card"}, token=self.alice)
+        self.assertEqual(r.status, 200, repr(r))
+        d = ordered(r.body)
+        self.assertEqual(keys_of(d), ["floor_tier", "held_by", "min_tier", "model", "moved",
+                                      "obligation", "old_tier", "status", "tier", "version"])
+        d = dict(d)
+        self.assertEqual((d["obligation"], d["status"], d["held_by"], d["moved"]),
+                         ("facts.training-compute", "satisfied", [], False))
+        r = self.call("POST", base + "/tier", {"tier": "open"}, token=self.alice)
+        self.assertEqual(r.status, 200, repr(r))
+        t = ordered(r.body)
+        self.assertEqual(keys_of(t), ["commit", "floor_tier", "min_tier", "model", "old_tier",
+                                      "tier", "version"])
+        t = dict(t)
+        self.assertEqual((t["tier"], t["old_tier"], t["commit"]),
+                         ("open", "withheld", doc["commit"]))
 
 
 if __name__ == "__main__":

@@ -123,11 +123,20 @@ struct obl_ctx {
     struct sl_version_ref v;
 };
 
+/* The obligations answer's facts as JSON, to compare whole. */
 static json_t *get_obligations(void *ctx, struct sl_error *err)
 {
     struct obl_ctx *c = ctx;
+    struct sl_obligations o;
+    json_t *out;
 
-    return sl_reg_obligations_json(c->f->r, &c->v, "acme/held", err);
+    if (sl_reg_obligations(c->f->r, &c->v, &o, err) != SL_OK)
+        return NULL;
+    out = json_pack("{s:I, s:s, s:s, s:s, s:s, s:O, s:O}", "version", (json_int_t)o.version,
+                    "commit", o.commit, "tier", o.tier, "min_tier", o.min_tier, "floor_tier",
+                    o.floor_tier, "held_by", o.held_by, "obligations", o.obligations);
+    sl_obligations_release(&o);
+    return out;
 }
 
 Test(seam, obligations_never_show_a_failed_read_as_open)
@@ -136,7 +145,8 @@ Test(seam, obligations_never_show_a_failed_read_as_open)
     struct obl_ctx c;
     struct sl_error err;
     unsigned char data[3000];
-    json_t *res = NULL, *clean, *o;
+    struct sl_gov_state state;
+    json_t *clean, *o;
     size_t i;
     bool satisfied = false;
 
@@ -149,10 +159,11 @@ Test(seam, obligations_never_show_a_failed_read_as_open)
     c.f = &f;
     cr_assert_eq(sl_reg_resolve(f.r, "acme", "held", "main", &c.v, &err), SL_OK, "%s", err.msg);
     cr_assert_eq(sl_reg_obligation_satisfy(f.r, &f.pub, &c.v, "acme/held", "facts.training-compute",
-                                           "trained on 1e9 tokens; see the model card", &res, &err),
+                                           "trained on 1e9 tokens; see the model card", &state,
+                                           &err),
                  SL_OK, "%s", err.msg);
-    json_decref(res);
-    clean = sl_reg_obligations_json(f.r, &c.v, "acme/held", &err);
+    sl_gov_state_release(&state);
+    clean = get_obligations(&c, &err);
     cr_assert(clean, "%s", err.msg);
     json_array_foreach(json_object_get(clean, "obligations"), i, o)
     {
