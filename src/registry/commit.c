@@ -715,10 +715,7 @@ static enum sl_err provenance_name(struct sl_registry *r, struct sl_db *db,
     return SL_OK;
 }
 
-/* The facts of the newest version of `org_id/name` that has any: a push
- * without facts inherits them, so re-publishing new files never drops the
- * declared training compute (and with it the tier). `*facts` is NULL and
- * `*from` 0 when no version has facts. The caller frees `*facts`. */
+/* The first manifest with facts, newest first. */
 struct facts_found {
     json_t *facts;
     int64_t from;
@@ -742,6 +739,10 @@ static int facts_of(void *ctx, const struct sl_version_manifest_row *row)
     return stop;
 }
 
+/* The facts of the newest version of `org_id/name` that has any: a push
+ * without facts inherits them, so re-publishing new files never drops the
+ * declared training compute (and with it the tier). `*facts` is NULL and
+ * `*from` 0 when no version has facts. The caller frees `*facts`. */
 static enum sl_err inherited_facts(struct sl_db *db, int64_t org_id, const char *name,
                                    json_t **facts, int64_t *from, char *commit,
                                    struct sl_error *err)
