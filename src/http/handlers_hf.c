@@ -14,6 +14,7 @@
 #include "common/buf.h"
 #include "common/jsonout.h"
 #include "common/util.h"
+#include "http/render_access.h"
 #include "common/banned.h"
 
 #define LIST_LIMIT_MAX     1000
@@ -202,14 +203,14 @@ out:
 
 void sl_h_whoami(struct sl_req *q)
 {
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_whoami w;
     struct sl_error err;
-    json_t *v;
 
     sl_error_clear(&err);
-    v = sl_reg_whoami_json(q->srv->r, &q->who, &err);
-    if (!v) {
+    if (sl_reg_whoami(q->srv->r, &q->who, &a, &w, &err) != SL_OK)
         sl_reply_error(q, &err);
-        return;
-    }
-    sl_reply_json(q, 200, v);
+    else
+        sl_reply_json(q, 200, sl_render_whoami(&q->who, &w));
+    sl_arena_release(&a);
 }

@@ -38,11 +38,6 @@ static json_t *time_json(int64_t t)
     return t > 0 ? json_string(sl_gov_time(t, buf)) : json_null();
 }
 
-static json_t *str_json(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
 static enum sl_err rollback(struct sl_db *db, enum sl_err rc)
 {
     sl_db_rollback(db);
@@ -257,38 +252,37 @@ enum sl_err sl_reg_may_download(struct sl_registry *r, const struct sl_principal
 
 /* ---- click-through ---- */
 
-json_t *sl_reg_terms_json(struct sl_registry *r, const struct sl_principal *p,
-                          const struct sl_version_ref *v, const char *model, struct sl_error *err)
+enum sl_err sl_reg_terms(struct sl_registry *r, const struct sl_principal *p,
+                         const struct sl_version_ref *v, struct sl_arena *arena,
+                         struct sl_reg_terms *out, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_arena a = SL_ARENA_INIT;
-    char sha[65], *given;
-    json_t *out = NULL;
+    char *given;
+    enum sl_err rc;
 
+    memset(out, 0, sizeof(*out));
     if (!db)
-        return NULL;
-    if (sl_repo_version_license(db, v->version_id, &a, &given, err) == SL_OK) {
-        text_sha(given ? given : DEFAULT_LICENSE, sha);
-        out = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:b, s:b}", "model", model, "version",
-                        (json_int_t)v->seq, "commit", v->commit, "tier", v->tier, "license_sha256",
-                        sha, "license", given ? given : DEFAULT_LICENSE, "license_given",
-                        given != NULL, "accepted",
-                        p->user_id && accepted(db, p->user_id, v->model_id, sha));
-    }
-    sl_arena_release(&a);
-    return out;
+        return err->code;
+    rc = sl_repo_version_license(db, v->version_id, arena, &given, err);
+    if (rc)
+        return rc;
+    out->given = given != NULL;
+    out->license = given ? given : DEFAULT_LICENSE;
+    text_sha(out->license, out->license_sha256);
+    out->accepted = p->user_id && accepted(db, p->user_id, v->model_id, out->license_sha256);
+    return SL_OK;
 }
 
 enum sl_err sl_reg_accept(struct sl_registry *r, const struct sl_principal *p,
                           const struct sl_version_ref *v, const char *model, const char *want_sha,
-                          json_t **result, struct sl_error *err)
+                          struct sl_reg_acceptance *out, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     char *text, sha[65], who[SL_PSEUDONYM_LEN + 1];
     bool fresh;
     enum sl_err rc;
 
-    *result = NULL;
+    memset(out, 0, sizeof(*out));
     if (!db)
         return err->code;
     text = version_license(db, v->version_id, err);
@@ -319,50 +313,29 @@ enum sl_err sl_reg_accept(struct sl_registry *r, const struct sl_principal *p,
     rc = sl_db_commit(db, err);
     if (rc)
         return rollback(db, rc);
-    *result = json_pack("{s:s, s:I, s:s, s:b, s:b}", "model", model, "version", (json_int_t)v->seq,
-                        "license_sha256", sha, "accepted", 1, "new", fresh);
+    memcpy(out->license_sha256, sha, sizeof(sha));
+    out->fresh = fresh;
     return SL_OK;
 }
 
 /* ---- access requests ---- */
 
-static json_t *request_json(const struct sl_request_row *q, const char *model)
+/* Request `id` as its answer shows it, into `out` (text in `arena`). */
+static enum sl_err request_by_id(struct sl_db *db, int64_t id, struct sl_arena *arena,
+                                 struct sl_reg_request *out, struct sl_error *err)
 {
-    const char *status = q->status;
-    int64_t expires = q->expires;
-    json_t *fields = q->fields ? json_loads(q->fields, 0, NULL) : NULL;
-    bool denied_final;
+    enum sl_err rc;
 
-    if (strcmp(status, "approved") == 0 && expires && expires <= sl__now())
-        status = "expired";
-    json_t *history = q->history ? json_loads(q->history, 0, NULL) : NULL;
-    json_t *out;
-
-    denied_final = strcmp(status, "denied") == 0 && q->denials >= 2;
-    out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "model",
-                    model, "user", q->user, "status", status, "purpose", q->purpose, "fields",
-                    fields ? fields : json_object(), "created", time_json(q->created), "decided",
-                    time_json(q->decided), "reason", str_json(q->reason), "appeal",
-                    str_json(q->appeal), "appealed", time_json(q->appealed), "expires",
-                    time_json(expires), "auto_rule", str_json(q->auto_rule), "final", denied_final);
-    /* earlier revocations and final denials, oldest first: the publisher sees
-     * them beside a new request, which no rule approves */
-    json_object_set_new(out, "history", json_is_array(history) ? history : json_array());
-    if (!json_is_array(history))
-        json_decref(history);
-    return out;
-}
-
-static json_t *request_by_id(struct sl_db *db, int64_t id, const char *model, struct sl_error *err)
-{
-    struct sl_arena a = SL_ARENA_INIT;
-    struct sl_request_row q;
-    json_t *out = NULL;
-
-    if (sl_repo_request_get(db, id, &a, &q, err) == SL_OK)
-        out = request_json(&q, model);
-    sl_arena_release(&a);
-    return out;
+    memset(out, 0, sizeof(*out));
+    rc = sl_repo_request_get(db, id, arena, &out->row, err);
+    if (rc)
+        return rc;
+    snprintf(out->status, sizeof(out->status), "%s", out->row.status);
+    /* an approval past its expiry is expired from that second on */
+    if (strcmp(out->status, "approved") == 0 && out->row.expires && out->row.expires <= sl__now())
+        snprintf(out->status, sizeof(out->status), "expired");
+    out->final = strcmp(out->status, "denied") == 0 && out->row.denials >= 2;
+    return SL_OK;
 }
 
 static bool field_key_ok(const char *k)
@@ -667,8 +640,8 @@ static enum sl_err history_add(struct sl_db *db, const struct grant *g, char **o
 
 enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_principal *p,
                                   int64_t org_id, int64_t model_id, const char *model,
-                                  const char *purpose, json_t *fields, json_t **result,
-                                  bool *created, struct sl_error *err)
+                                  const char *purpose, json_t *fields, struct sl_arena *arena,
+                                  struct sl_reg_request *out, bool *created, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct grant g;
@@ -679,7 +652,7 @@ enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_princip
     enum sl_err rc;
 
     (void)org_id;
-    *result = NULL;
+    memset(out, 0, sizeof(*out));
     *created = false;
     if (!db)
         return err->code;
@@ -710,8 +683,7 @@ enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_princip
     if (g.found) {
         if (strcmp(g.status, "pending") == 0) {
             sl_db_rollback(db);
-            *result = request_by_id(db, g.id, model, err);
-            rc = *result ? SL_OK : err->code;
+            rc = request_by_id(db, g.id, arena, out, err);
             goto out;
         }
         if (strcmp(g.status, "approved") == 0) {
@@ -761,13 +733,9 @@ enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_princip
     if (rc)
         goto fail;
     *created = true;
-    *result = request_by_id(db, req_id, model, err);
-    if (!*result) {
-        rc = err->code;
-        goto out;
-    }
-    if (note)
-        json_object_set_new(*result, "license", json_string(note));
+    rc = request_by_id(db, req_id, arena, out, err);
+    if (!rc && note)
+        out->license = sl_arena_strdup(arena, note);
     goto out;
 fail:
     sl_db_rollback(db);
@@ -780,13 +748,14 @@ out:
 }
 
 enum sl_err sl_reg_access_me(struct sl_registry *r, const struct sl_principal *p, int64_t model_id,
-                             const char *model, json_t **result, struct sl_error *err)
+                             const char *model, struct sl_arena *arena, struct sl_reg_request *out,
+                             struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct grant g;
     enum sl_err rc;
 
-    *result = NULL;
+    memset(out, 0, sizeof(*out));
     if (!db)
         return err->code;
     rc = grant_get(db, model_id, p->user_id, &g, err);
@@ -797,19 +766,19 @@ enum sl_err sl_reg_access_me(struct sl_registry *r, const struct sl_principal *p
                             "you have not requested access to %s (sluice access request %s "
                             "--purpose TEXT)",
                             model, model);
-    *result = request_by_id(db, g.id, model, err);
-    return *result ? SL_OK : err->code;
+    return request_by_id(db, g.id, arena, out, err);
 }
 
 enum sl_err sl_reg_access_appeal(struct sl_registry *r, const struct sl_principal *p,
                                  int64_t model_id, const char *model, const char *text,
-                                 json_t **result, struct sl_error *err)
+                                 struct sl_arena *arena, struct sl_reg_request *out,
+                                 struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct grant g;
     enum sl_err rc;
 
-    *result = NULL;
+    memset(out, 0, sizeof(*out));
     if (!db)
         return err->code;
     if (!text || !sl_gov_text_ok(text, REASON_MAX))
@@ -838,23 +807,24 @@ enum sl_err sl_reg_access_appeal(struct sl_registry *r, const struct sl_principa
         rc = sl_db_commit(db, err);
     if (rc)
         return rollback(db, rc);
-    *result = request_by_id(db, g.id, model, err);
-    return *result ? SL_OK : err->code;
+    return request_by_id(db, g.id, arena, out, err);
 }
 
-enum sl_err sl_reg_access_list(struct sl_registry *r, int64_t model_id, const char *model,
-                               const char *status, json_t **result, struct sl_error *err)
+enum sl_err sl_reg_access_list(struct sl_registry *r, int64_t model_id, const char *status,
+                               struct sl_arena *arena, struct sl_reg_request **out, size_t *n,
+                               struct sl_error *err)
 {
     static const char *const statuses[] = {"pending", "approved", "denied",
                                            "revoked", "expired",  NULL};
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_arena a = SL_ARENA_INIT;
     struct sl_request_row *rows;
-    size_t n;
-    json_t *arr;
+    struct sl_reg_request *v;
+    size_t nrows, k = 0;
+    int64_t now = sl__now();
     enum sl_err rc;
 
-    *result = NULL;
+    *out = NULL;
+    *n = 0;
     if (!db)
         return err->code;
     if (status) {
@@ -867,28 +837,31 @@ enum sl_err sl_reg_access_list(struct sl_registry *r, int64_t model_id, const ch
                                 "expired",
                                 status);
     }
-    rc = sl_repo_request_list(db, model_id, &a, &rows, &n, err);
-    if (rc) {
-        sl_arena_release(&a);
+    rc = sl_repo_request_list(db, model_id, arena, &rows, &nrows, err);
+    if (rc || nrows == 0)
         return rc;
+    v = sl_arena_alloc(arena, nrows * sizeof(*v));
+    for (size_t i = 0; i < nrows; i++) {
+        struct sl_reg_request *e = &v[k];
+        memset(e, 0, sizeof(*e));
+        e->row = rows[i];
+        snprintf(e->status, sizeof(e->status), "%s", e->row.status);
+        if (strcmp(e->status, "approved") == 0 && e->row.expires && e->row.expires <= now)
+            snprintf(e->status, sizeof(e->status), "expired");
+        e->final = strcmp(e->status, "denied") == 0 && e->row.denials >= 2;
+        if (!status || strcmp(e->status, status) == 0)
+            k++;
     }
-    arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *e = request_json(&rows[i], model);
-        if (status && strcmp(json_string_value(json_object_get(e, "status")), status) != 0)
-            json_decref(e);
-        else
-            json_array_append_new(arr, e);
-    }
-    sl_arena_release(&a);
-    *result = arr;
+    *out = k ? v : NULL;
+    *n = k;
     return SL_OK;
 }
 
 enum sl_err sl_reg_access_decide(struct sl_registry *r, const struct sl_principal *p,
                                  int64_t org_id, int64_t model_id, const char *model,
                                  const char *user, enum sl_access_action action, const char *reason,
-                                 int64_t expires, json_t **result, struct sl_error *err)
+                                 int64_t expires, struct sl_arena *arena,
+                                 struct sl_reg_request *out, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct grant g;
@@ -897,7 +870,7 @@ enum sl_err sl_reg_access_decide(struct sl_registry *r, const struct sl_principa
     enum sl_err rc;
 
     (void)org_id;
-    *result = NULL;
+    memset(out, 0, sizeof(*out));
     if (!db)
         return err->code;
     if (action != SL_ACCESS_APPROVE && (!reason || !sl_gov_text_ok(reason, REASON_MAX)))
@@ -966,11 +939,11 @@ enum sl_err sl_reg_access_decide(struct sl_registry *r, const struct sl_principa
         free(note);
         return rollback(db, rc);
     }
-    *result = request_by_id(db, g.id, model, err);
-    if (*result && note)
-        json_object_set_new(*result, "license", json_string(note));
+    rc = request_by_id(db, g.id, arena, out, err);
+    if (!rc && note)
+        out->license = sl_arena_strdup(arena, note);
     free(note);
-    return *result ? SL_OK : err->code;
+    return rc;
 }
 
 enum sl_err sl__access_revoke_user(struct sl_registry *r, struct sl_db *db, int64_t user_id,
@@ -1235,20 +1208,13 @@ enum sl_err sl_reg_expire_grants(struct sl_registry *r, int *count, struct sl_er
     return SL_OK;
 }
 
-enum sl_err sl_reg_grant_counts(struct sl_registry *r, json_t **out, struct sl_error *err)
+enum sl_err sl_reg_grant_counts(struct sl_registry *r, struct sl_grant_counts *out,
+                                struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_grant_counts c;
-    enum sl_err rc;
 
-    *out = NULL;
+    memset(out, 0, sizeof(*out));
     if (!db)
         return err->code;
-    rc = sl_repo_grant_counts(db, sl__now(), &c, err);
-    if (rc)
-        return rc;
-    *out = json_pack("{s:I, s:I, s:I, s:I, s:I}", "pending", (json_int_t)c.pending, "approved",
-                     (json_int_t)c.approved, "denied", (json_int_t)c.denied, "revoked",
-                     (json_int_t)c.revoked, "expired", (json_int_t)c.expired);
-    return SL_OK;
+    return sl_repo_grant_counts(db, sl__now(), out, err);
 }

@@ -208,24 +208,16 @@ bool sl_reg_is_org_admin(struct sl_registry *r, const struct sl_principal *p, in
     return ok;
 }
 
-json_t *sl_reg_org_members_json(struct sl_registry *r, int64_t org_id, struct sl_error *err)
+enum sl_err sl_reg_org_members(struct sl_registry *r, int64_t org_id, struct sl_arena *arena,
+                               struct sl_member_row **rows, size_t *n, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_arena arena = SL_ARENA_INIT;
-    struct sl_member_row *rows;
-    size_t n;
-    json_t *arr = NULL;
 
+    *rows = NULL;
+    *n = 0;
     if (!db)
-        return NULL;
-    if (sl_repo_org_members(db, org_id, &arena, &rows, &n, err) == SL_OK) {
-        arr = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s}", "user", rows[i].user, "role", rows[i].role));
-    }
-    sl_arena_release(&arena);
-    return arr;
+        return err->code;
+    return sl_repo_org_members(db, org_id, arena, rows, n, err);
 }
 
 static bool member_role(struct sl_registry *r, const struct sl_principal *p, int64_t org_id,

@@ -3,8 +3,9 @@
  * What the Hugging Face clients ask the Hub besides files: download counts
  * (kept per version and UTC day, reported for the last 30 days and all
  * time, as the Hub does), the model listing of GET /api/models and the
- * account document of GET /api/whoami-v2. The HTTP layer validates the
- * query and renders pagination; this file answers from the database.
+ * account behind GET /api/whoami-v2 (rendered in http/render_access.c).
+ * The HTTP layer validates the query and renders pagination; this file
+ * answers from the database.
  */
 #include "registry/registry_int.h"
 
@@ -189,54 +190,22 @@ json_t *sl_reg_hf_list(struct sl_registry *r, const struct sl_principal *p,
     return pg.arr;
 }
 
-json_t *sl_reg_whoami_json(struct sl_registry *r, const struct sl_principal *p,
-                           struct sl_error *err)
+enum sl_err sl_reg_whoami(struct sl_registry *r, const struct sl_principal *p,
+                          struct sl_arena *arena, struct sl_reg_whoami *out, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_arena a = SL_ARENA_INIT;
-    struct sl_member_row *rows;
-    json_t *orgs, *me = NULL;
-    const char *role;
-    char id[32], *email;
-    size_t n;
     bool found;
+    enum sl_err rc;
 
+    memset(out, 0, sizeof(*out));
     if (!db)
-        return NULL;
-    if (sl_repo_user_orgs(db, p->user_id, &a, &rows, &n, err) != SL_OK) {
-        sl_arena_release(&a);
-        return NULL;
-    }
-    orgs = json_array();
-    for (size_t i = 0; i < n; i++) {
-        snprintf(id, sizeof(id), "org-%lld", (long long)rows[i].org_id);
-        json_array_append_new(orgs,
-                              json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s}", "type", "org", "id",
-                                        id, "name", rows[i].org, "fullname", rows[i].org, "canPay",
-                                        0, "avatarUrl", "", "roleInOrg",
-                                        strcmp(rows[i].role, "publisher") == 0 ? "write" : "read"));
-    }
-    if (sl_repo_user_email(db, p->user_id, &a, &email, &found, err) != SL_OK) {
-        json_decref(orgs);
-        sl_arena_release(&a);
-        return NULL;
-    }
-    /* the Hub's roles: admin > write > read; a sluice token's scopes map so */
-    role = (p->scopes & SL_SCOPE_ADMIN) ? "admin" : (p->scopes & SL_SCOPE_WRITE) ? "write" : "read";
-    snprintf(id, sizeof(id), "user-%lld", (long long)p->user_id);
-    if (found) {
-        me = json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:b, s:b, s:s, s:o, s:b, s:{s:s, "
-                       "s:{s:s, s:s}}}",
-                       "type", "user", "id", id, "name", p->name, "fullname", p->name, "email",
-                       email ? json_string(email) : json_null(), "emailVerified", 0, "isPro", 0,
-                       "canPay", 0, "avatarUrl", "", "orgs", orgs, "isAdmin", p->admin, "auth",
-                       "type", "access_token", "accessToken", "displayName", "sluice token", "role",
-                       role);
-        orgs = NULL;
-    } else {
-        sl_error_set(err, SL_EAUTH, "the account of this token is gone");
-    }
-    json_decref(orgs);
-    sl_arena_release(&a);
-    return me;
+        return err->code;
+    rc = sl_repo_user_orgs(db, p->user_id, arena, &out->orgs, &out->norgs, err);
+    if (!rc)
+        rc = sl_repo_user_email(db, p->user_id, arena, &out->email, &found, err);
+    if (!rc && !found)
+        rc = sl_error_set(err, SL_EAUTH, "the account of this token is gone");
+    if (rc)
+        memset(out, 0, sizeof(*out));
+    return rc;
 }

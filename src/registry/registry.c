@@ -43,6 +43,9 @@ void sl__token_new(char *token)
     sl_wipe(rnd, sizeof(rnd));
 }
 
+/* Transitional (the storage seam, docs/seam-access.md): the last statement
+ * helper in registry/, kept for the files that still write SQL (commit.c,
+ * govern.c, log.c); it goes when they speak repository operations. */
 enum sl_err sl__db_int(struct sl_db *db, struct sl_stmt *st, int64_t *v, bool *found,
                        struct sl_error *err)
 {
