@@ -8,7 +8,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "crypto/crypto.h"
 #include "tlog/govdoc.h"
 #include "common/banned.h"
 
@@ -79,6 +81,43 @@ json_t *sl_render_org_members(const struct sl_member_row *rows, size_t n)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr,
                               json_pack("{s:s, s:s}", "user", rows[i].user, "role", rows[i].role));
+    return arr;
+}
+
+/* The Hub's time format: "2024-01-02T03:04:05.000Z". */
+static const char *iso(int64_t t, char *buf, size_t n)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    gmtime_r(&tt, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+    return buf;
+}
+
+json_t *sl_render_hf_models(const struct sl_repo_model_item *items, size_t n)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < n; i++) {
+        const struct sl_repo_model_item *it = &items[i];
+        char oid[25], mod[40], cre[40];
+        unsigned char h[32];
+        /* _id as in model info: a stable id derived from the name */
+        sl_sha256(it->id, strlen(it->id), h);
+        sl_hex(h, 12, oid);
+        json_array_append_new(
+            arr,
+            json_pack(
+                "{s:s, s:s, s:s, s:s, s:b, s:o, s:I, s:I, s:i, s:s, s:s, s:s, s:[], s:{s:s, s:I}}",
+                "_id", oid, "id", it->id, "modelId", it->id, "author", it->org, "private", 0,
+                "gated", strcmp(it->tier, "open") == 0 ? json_false() : json_string("manual"),
+                "downloads", (json_int_t)it->dl_recent, "downloadsAllTime", (json_int_t)it->dl_all,
+                "likes", 0, "sha", it->commit, "lastModified",
+                iso(it->version_created, mod, sizeof(mod)), "createdAt",
+                iso(it->model_created, cre, sizeof(cre)), "tags", "sluice", "tier", it->tier,
+                "version", (json_int_t)it->seq));
+    }
     return arr;
 }
 

@@ -3,7 +3,7 @@
  * JSON answers of the access and account endpoints, rendered from the
  * registry's typed results (docs/api.md, docs/access.md): license terms
  * and acceptances, access requests, org members, and the Hugging Face
- * whoami-v2 document. Each returns a new reference; the registry decides,
+ * model listing and whoami-v2 document. Each returns a new reference; the registry decides,
  * this file only writes the wire format.
  */
 #ifndef SL_HTTP_RENDER_ACCESS_H
@@ -32,6 +32,9 @@ json_t *sl_render_requests(const char *model, const struct sl_reg_request *q, si
 
 /* [{user, role}, ...] */
 json_t *sl_render_org_members(const struct sl_member_row *rows, size_t n);
+
+/* The items of a GET /api/models page (the Hub's shape). */
+json_t *sl_render_hf_models(const struct sl_repo_model_item *items, size_t n);
 
 /* The GET /api/whoami-v2 document of `p` (the Hub's shape). */
 json_t *sl_render_whoami(const struct sl_principal *p, const struct sl_reg_whoami *w);

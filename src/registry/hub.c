@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/util.h"
 #include "db/repo_hub.h"
@@ -113,65 +112,58 @@ enum sl_err sl_reg_downloads(struct sl_registry *r, int64_t model_id, int64_t ve
     return sl_repo_downloads_sum(db, model_id, version_id, sl__now() / DAY - 30, recent, all, err);
 }
 
-static const char *iso(int64_t t, char *buf, size_t n)
-{
-    struct tm tm;
-    time_t tt = (time_t)t;
-
-    gmtime_r(&tt, &tm);
-    strftime(buf, n, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-    return buf;
-}
-
 bool sl_reg_hf_sort_ok(const char *key)
 {
     return sl_repo_model_sort_ok(key);
 }
 
 struct hf_page {
-    const struct sl_hf_list_query *lq;
-    json_t *arr;
-    int64_t n;
+    struct sl_arena *arena;
+    struct sl_repo_model_item *items;
+    size_t n, cap;
+    int64_t limit;
     bool *more;
 };
 
 static int hf_item(void *ctx, const struct sl_repo_model_item *it)
 {
     struct hf_page *pg = ctx;
-    char oid[25], mod[40], cre[40];
-    unsigned char h[32];
-    json_t *item;
 
-    if (pg->n++ == pg->lq->limit) {
+    if ((int64_t)pg->n == pg->limit) {
         *pg->more = true;
-        return 0;
+        return 1;
     }
-    /* _id as in model info: a stable id derived from the name */
-    sl_sha256(it->id, strlen(it->id), h);
-    sl_hex(h, 12, oid);
-    item = json_pack(
-        "{s:s, s:s, s:s, s:s, s:b, s:o, s:I, s:I, s:i, s:s, s:s, s:s, s:[], s:{s:s, s:I}}", "_id",
-        oid, "id", it->id, "modelId", it->id, "author", it->org, "private", 0, "gated",
-        strcmp(it->tier, "open") == 0 ? json_false() : json_string("manual"), "downloads",
-        (json_int_t)it->dl_recent, "downloadsAllTime", (json_int_t)it->dl_all, "likes", 0, "sha",
-        it->commit, "lastModified", iso(it->version_created, mod, sizeof(mod)), "createdAt",
-        iso(it->model_created, cre, sizeof(cre)), "tags", "sluice", "tier", it->tier, "version",
-        (json_int_t)it->seq);
-    json_array_append_new(pg->arr, item);
+    if (pg->n == pg->cap) {
+        struct sl_repo_model_item *bigger;
+        pg->cap = pg->cap ? 2 * pg->cap : 16;
+        bigger = sl_arena_alloc(pg->arena, pg->cap * sizeof(*bigger));
+        if (pg->n)
+            memcpy(bigger, pg->items, pg->n * sizeof(*bigger));
+        pg->items = bigger;
+    }
+    pg->items[pg->n++] = *it;
     return 0;
 }
 
-json_t *sl_reg_hf_list(struct sl_registry *r, const struct sl_principal *p,
-                       const struct sl_hf_list_query *lq, bool *more, struct sl_error *err)
+enum sl_err sl_reg_hf_list(struct sl_registry *r, const struct sl_principal *p,
+                           const struct sl_hf_list_query *lq, struct sl_arena *arena,
+                           struct sl_repo_model_item **items, size_t *n, bool *more,
+                           struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct sl_repo_model_query q;
     struct hf_page pg;
+    enum sl_err rc;
 
     (void)p; /* every model's metadata is public; the tiers guard the files */
+    *items = NULL;
+    *n = 0;
     *more = false;
-    if (!db || sl_reg_flush_downloads(r, err) != SL_OK)
-        return NULL;
+    if (!db)
+        return err->code;
+    rc = sl_reg_flush_downloads(r, err);
+    if (rc)
+        return rc;
     q.search = lq->search;
     q.author = lq->author;
     q.sort = lq->sort;
@@ -179,15 +171,18 @@ json_t *sl_reg_hf_list(struct sl_registry *r, const struct sl_principal *p,
     q.limit = lq->limit + 1; /* one more tells whether another page follows */
     q.offset = lq->offset;
     q.since_day = sl__now() / DAY - 30;
-    pg.lq = lq;
-    pg.arr = json_array();
-    pg.n = 0;
+    memset(&pg, 0, sizeof(pg));
+    pg.arena = arena;
+    pg.limit = lq->limit;
     pg.more = more;
-    if (sl_repo_model_list(db, &q, hf_item, &pg, err) != SL_OK) {
-        json_decref(pg.arr);
-        return NULL;
+    rc = sl_repo_model_list(db, &q, hf_item, &pg, err);
+    if (rc) {
+        *more = false;
+        return rc;
     }
-    return pg.arr;
+    *items = pg.items;
+    *n = pg.n;
+    return SL_OK;
 }
 
 enum sl_err sl_reg_whoami(struct sl_registry *r, const struct sl_principal *p,

@@ -25,6 +25,7 @@
 #include "crypto/crypto.h"
 #include "db/db.h"
 #include "db/repo_access.h"
+#include "db/repo_hub.h"
 
 struct sl_db;
 struct sl_registry;
@@ -295,10 +296,13 @@ struct sl_hf_list_query {
 /* True when `key` is a sort key of GET /api/models. */
 bool sl_reg_hf_sort_ok(const char *key);
 
-/* One page of the model listing (the items the Hub's listing has); `*more`
- * tells whether another page follows. New reference, NULL on error. */
-json_t *sl_reg_hf_list(struct sl_registry *r, const struct sl_principal *p,
-                       const struct sl_hf_list_query *lq, bool *more, struct sl_error *err);
+/* One page of the model listing, each model with its `main` version and
+ * download counts (last 30 days, all time): `*items` in `arena` (NULL when
+ * none) and `*n`; `*more` tells whether another page follows. */
+enum sl_err sl_reg_hf_list(struct sl_registry *r, const struct sl_principal *p,
+                           const struct sl_hf_list_query *lq, struct sl_arena *arena,
+                           struct sl_repo_model_item **items, size_t *n, bool *more,
+                           struct sl_error *err);
 
 /* What GET /api/whoami-v2 tells a signed-in principal about itself. */
 struct sl_reg_whoami {

@@ -161,3 +161,56 @@ Test(render, members_and_whoami)
                      "read");
     json_decref(v);
 }
+
+Test(render, hf_model_listing)
+{
+    struct sl_repo_model_item it;
+    json_t *v, *e;
+
+    memset(&it, 0, sizeof(it));
+    snprintf(it.id, sizeof(it.id), "acme/m");
+    snprintf(it.org, sizeof(it.org), "acme");
+    snprintf(it.tier, sizeof(it.tier), "gated");
+    snprintf(it.commit, sizeof(it.commit), "abc");
+    it.version_created = 86400 + 3661;
+    it.model_created = 0;
+    it.dl_recent = 3;
+    it.dl_all = 9;
+    it.seq = 2;
+    v = sl_render_hf_models(&it, 1);
+    cr_assert_eq(json_array_size(v), 1);
+    e = json_array_get(v, 0);
+    /* the Hub's keys in the Hub's order, then sluice's own */
+    {
+        static const char *const keys[] = {"_id",     "id",    "modelId",      "author",
+                                           "private", "gated", "downloads",    "downloadsAllTime",
+                                           "likes",   "sha",   "lastModified", "createdAt",
+                                           "tags",    "sluice"};
+        size_t i = 0;
+        const char *k;
+        json_t *x;
+        json_object_foreach(e, k, x)
+        {
+            cr_assert_lt(i, sizeof(keys) / sizeof(keys[0]));
+            cr_assert_str_eq(k, keys[i]);
+            i++;
+        }
+        cr_assert_eq(i, sizeof(keys) / sizeof(keys[0]));
+    }
+    cr_assert_eq(strlen(json_string_value(json_object_get(e, "_id"))), 24);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "gated")), "manual");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "lastModified")),
+                     "1970-01-02T01:01:01.000Z");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "createdAt")),
+                     "1970-01-01T00:00:00.000Z");
+    cr_assert_eq(json_integer_value(json_object_get(e, "downloads")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(e, "downloadsAllTime")), 9);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(e, "sluice"), "tier")),
+                     "gated");
+    json_decref(v);
+    snprintf(it.tier, sizeof(it.tier), "open");
+    v = sl_render_hf_models(&it, 1);
+    cr_assert(json_is_false(json_object_get(json_array_get(v, 0), "gated")));
+    json_decref(v);
+    same(sl_render_hf_models(NULL, 0), "[]");
+}
