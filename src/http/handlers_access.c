@@ -13,6 +13,7 @@
 
 #include "common/arena.h"
 #include "common/util.h"
+#include "http/render_access.h"
 #include "http/render_govern.h"
 #include "tlog/govdoc.h"
 #include "tlog/note.h"
@@ -129,25 +130,34 @@ static void finish(struct sl_req *q, enum sl_err rc, unsigned status, json_t *re
 
 void sl_h_terms(struct sl_req *q)
 {
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_terms t;
     struct sl_error err;
     char model[2 * SL_NAME_MAX + 2];
-    json_t *v;
 
     if (!resolve(q, query(q, "rev")))
         return;
     model_name(q, model, sizeof(model));
     sl_error_clear(&err);
-    v = sl_reg_terms_json(q->srv->r, &q->who, &q->v, model, &err);
-    if (!v)
+    if (sl_reg_terms(q->srv->r, &q->who, &q->v, &a, &t, &err) != SL_OK)
         sl_reply_error(q, &err);
     else
-        sl_reply_json(q, 200, v);
+        sl_reply_json(q, 200, sl_render_terms(model, &q->v, &t));
+    sl_arena_release(&a);
+}
+
+/* Answers a request's typed result (rendered) or the error. */
+static void finish_request(struct sl_req *q, enum sl_err rc, unsigned status, const char *model,
+                           const struct sl_reg_request *r, const struct sl_error *err)
+{
+    finish(q, rc, status, rc == SL_OK ? sl_render_request(model, r) : NULL, err);
 }
 
 void sl_h_accept(struct sl_req *q)
 {
     static const char *const keys[] = {"rev", "license_sha256", NULL};
-    json_t *body = object_body(q, true), *result = NULL;
+    json_t *body = object_body(q, true);
+    struct sl_reg_acceptance acc;
     const char *rev, *sha;
     char model[2 * SL_NAME_MAX + 2];
     struct sl_error err;
@@ -162,15 +172,17 @@ void sl_h_accept(struct sl_req *q)
     }
     model_name(q, model, sizeof(model));
     sl_error_clear(&err);
-    rc = sl_reg_accept(q->srv->r, &q->who, &q->v, model, sha, &result, &err);
+    rc = sl_reg_accept(q->srv->r, &q->who, &q->v, model, sha, &acc, &err);
     json_decref(body);
-    finish(q, rc, 200, result, &err);
+    finish(q, rc, 200, rc == SL_OK ? sl_render_acceptance(model, &q->v, &acc) : NULL, &err);
 }
 
 void sl_h_access_request(struct sl_req *q)
 {
     static const char *const keys[] = {"purpose", "fields", NULL};
-    json_t *body = object_body(q, false), *result = NULL;
+    json_t *body = object_body(q, false);
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_request r;
     const char *purpose;
     char model[2 * SL_NAME_MAX + 2];
     struct sl_error err;
@@ -186,28 +198,33 @@ void sl_h_access_request(struct sl_req *q)
     model_name(q, model, sizeof(model));
     sl_error_clear(&err);
     rc = sl_reg_access_request(q->srv->r, &q->who, q->org_id, q->model_id, model, purpose,
-                               json_object_get(body, "fields"), &result, &created, &err);
+                               json_object_get(body, "fields"), &a, &r, &created, &err);
     json_decref(body);
-    finish(q, rc, created ? 201 : 200, result, &err);
+    finish_request(q, rc, created ? 201 : 200, model, &r, &err);
+    sl_arena_release(&a);
 }
 
 void sl_h_access_me(struct sl_req *q)
 {
-    json_t *result = NULL;
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_request r;
     char model[2 * SL_NAME_MAX + 2];
     struct sl_error err;
     enum sl_err rc;
 
     model_name(q, model, sizeof(model));
     sl_error_clear(&err);
-    rc = sl_reg_access_me(q->srv->r, &q->who, q->model_id, model, &result, &err);
-    finish(q, rc, 200, result, &err);
+    rc = sl_reg_access_me(q->srv->r, &q->who, q->model_id, model, &a, &r, &err);
+    finish_request(q, rc, 200, model, &r, &err);
+    sl_arena_release(&a);
 }
 
 void sl_h_access_appeal(struct sl_req *q)
 {
     static const char *const keys[] = {"text", NULL};
-    json_t *body = object_body(q, false), *result = NULL;
+    json_t *body = object_body(q, false);
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_request r;
     const char *text;
     char model[2 * SL_NAME_MAX + 2];
     struct sl_error err;
@@ -221,29 +238,35 @@ void sl_h_access_appeal(struct sl_req *q)
     }
     model_name(q, model, sizeof(model));
     sl_error_clear(&err);
-    rc = sl_reg_access_appeal(q->srv->r, &q->who, q->model_id, model, text, &result, &err);
+    rc = sl_reg_access_appeal(q->srv->r, &q->who, q->model_id, model, text, &a, &r, &err);
     json_decref(body);
-    finish(q, rc, 200, result, &err);
+    finish_request(q, rc, 200, model, &r, &err);
+    sl_arena_release(&a);
 }
 
 void sl_h_access_list(struct sl_req *q)
 {
-    json_t *result = NULL;
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_request *rows;
     char model[2 * SL_NAME_MAX + 2];
     struct sl_error err;
+    size_t n;
     enum sl_err rc;
 
     model_name(q, model, sizeof(model));
     sl_error_clear(&err);
-    rc = sl_reg_access_list(q->srv->r, q->model_id, model, query(q, "status"), &result, &err);
-    finish(q, rc, 200, result, &err);
+    rc = sl_reg_access_list(q->srv->r, q->model_id, query(q, "status"), &a, &rows, &n, &err);
+    finish(q, rc, 200, rc == SL_OK ? sl_render_requests(model, rows, n) : NULL, &err);
+    sl_arena_release(&a);
 }
 
 static void decide(struct sl_req *q, enum sl_access_action action)
 {
     static const char *const approve_keys[] = {"expires", NULL};
     static const char *const reason_keys[] = {"reason", NULL};
-    json_t *body = object_body(q, action == SL_ACCESS_APPROVE), *result = NULL;
+    json_t *body = object_body(q, action == SL_ACCESS_APPROVE);
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_request r;
     const char *reason = NULL, *expires = NULL;
     char model[2 * SL_NAME_MAX + 2];
     int64_t exp = 0;
@@ -266,9 +289,10 @@ static void decide(struct sl_req *q, enum sl_access_action action)
     model_name(q, model, sizeof(model));
     sl_error_clear(&err);
     rc = sl_reg_access_decide(q->srv->r, &q->who, q->org_id, q->model_id, model, q->sub, action,
-                              reason, exp, &result, &err);
+                              reason, exp, &a, &r, &err);
     json_decref(body);
-    finish(q, rc, 200, result, &err);
+    finish_request(q, rc, 200, model, &r, &err);
+    sl_arena_release(&a);
 }
 
 void sl_h_access_approve(struct sl_req *q)
@@ -432,16 +456,17 @@ void sl_h_eval_key_remove(struct sl_req *q)
 
 void sl_h_org_members(struct sl_req *q)
 {
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_member_row *rows;
     struct sl_error err;
-    json_t *v;
+    size_t n;
 
     sl_error_clear(&err);
-    v = sl_reg_org_members_json(q->srv->r, q->org_id, &err);
-    if (!v) {
+    if (sl_reg_org_members(q->srv->r, q->org_id, &a, &rows, &n, &err) != SL_OK)
         sl_reply_error(q, &err);
-        return;
-    }
-    sl_reply_json(q, 200, v);
+    else
+        sl_reply_json(q, 200, sl_render_org_members(rows, n));
+    sl_arena_release(&a);
 }
 
 void sl_h_org_member_set(struct sl_req *q)

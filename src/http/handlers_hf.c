@@ -14,6 +14,7 @@
 #include "common/buf.h"
 #include "common/jsonout.h"
 #include "common/util.h"
+#include "http/render_access.h"
 #include "common/banned.h"
 
 #define LIST_LIMIT_MAX     1000
@@ -115,6 +116,9 @@ void sl_h_hf_list(struct sl_req *q)
     const char *direction = arg(q, "direction");
     struct sl_error err;
     struct MHD_Response *resp;
+    struct sl_arena arena = SL_ARENA_INIT;
+    struct sl_repo_model_item *rows;
+    size_t nrows;
     json_t *items;
     bool more = false;
     char *text;
@@ -163,11 +167,11 @@ void sl_h_hf_list(struct sl_req *q)
     if (lq.author && !*lq.author)
         lq.author = NULL;
     sl_error_clear(&err);
-    items = sl_reg_hf_list(q->srv->r, &q->who, &lq, &more, &err);
-    if (!items) {
+    if (sl_reg_hf_list(q->srv->r, &q->who, &lq, &arena, &rows, &nrows, &more, &err) != SL_OK) {
         sl_reply_error(q, &err);
         goto out;
     }
+    items = sl_render_hf_models(rows, nrows);
     if (more && !base_url(q, &link)) {
         json_decref(items);
         sl_reply_status(q, 400, "bad_request",
@@ -196,20 +200,21 @@ void sl_h_hf_list(struct sl_req *q)
     }
     sl_reply(q, 200, resp, len);
 out:
+    sl_arena_release(&arena);
     sl_buf_release(&w.rest);
     sl_buf_release(&link);
 }
 
 void sl_h_whoami(struct sl_req *q)
 {
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_whoami w;
     struct sl_error err;
-    json_t *v;
 
     sl_error_clear(&err);
-    v = sl_reg_whoami_json(q->srv->r, &q->who, &err);
-    if (!v) {
+    if (sl_reg_whoami(q->srv->r, &q->who, &a, &w, &err) != SL_OK)
         sl_reply_error(q, &err);
-        return;
-    }
-    sl_reply_json(q, 200, v);
+    else
+        sl_reply_json(q, 200, sl_render_whoami(&q->who, &w));
+    sl_arena_release(&a);
 }

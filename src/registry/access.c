@@ -14,6 +14,7 @@
 
 #include "common/jsonout.h"
 #include "common/util.h"
+#include "db/repo_access.h"
 #include "tlog/govdoc.h"
 #include "common/banned.h"
 
@@ -25,6 +26,9 @@
 #define RULE_LIST_MAX   32
 #define REASON_MAX      2000
 
+_Static_assert(SL_REPO_REASON_MAX == REASON_MAX, "the repository keeps whole reasons");
+_Static_assert(SL_REPO_PURPOSE_MAX == SL_GOV_PURPOSE_MAX, "the repository keeps whole purposes");
+
 /* ---- small helpers ---- */
 
 static json_t *time_json(int64_t t)
@@ -32,12 +36,6 @@ static json_t *time_json(int64_t t)
     char buf[21];
 
     return t > 0 ? json_string(sl_gov_time(t, buf)) : json_null();
-}
-
-static json_t *col_text_json(struct sl_stmt *st, int col)
-{
-    const char *s = sl_stmt_col_text(st, col);
-    return s ? json_string(s) : json_null();
 }
 
 static enum sl_err rollback(struct sl_db *db, enum sl_err rc)
@@ -49,19 +47,12 @@ static enum sl_err rollback(struct sl_db *db, enum sl_err rc)
 /* The license text of a version (the default when none was given). */
 static char *version_license(struct sl_db *db, int64_t version_id, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(db, "SELECT license FROM versions WHERE id = ?", err);
-    char *text = NULL;
+    struct sl_arena a = SL_ARENA_INIT;
+    char *given, *text = NULL;
 
-    if (!st)
-        return NULL;
-    sl_stmt_int(st, 1, version_id);
-    if (sl_stmt_step(st, err) == 1) {
-        const char *s = sl_stmt_col_text(st, 0);
-        text = sl_xstrdup(s ? s : DEFAULT_LICENSE);
-    }
-    sl_stmt_done(st);
-    if (!text)
-        sl_error_set(err, SL_ENOTFOUND, "no such version");
+    if (sl_repo_version_license(db, version_id, &a, &given, err) == SL_OK)
+        text = sl_xstrdup(given ? given : DEFAULT_LICENSE);
+    sl_arena_release(&a);
     return text;
 }
 
@@ -76,20 +67,10 @@ static void text_sha(const char *s, char hex[65])
 static bool accepted(struct sl_db *db, int64_t user_id, int64_t model_id, const char *sha)
 {
     struct sl_error err;
-    struct sl_stmt *st = sl_db_stmt(db,
-                                    "SELECT 1 FROM acceptances WHERE user_id = ? AND model_id = ? "
-                                    "AND license_sha256 = ?",
-                                    &err);
     bool ok;
 
-    if (!st)
-        return false;
-    sl_stmt_int(st, 1, user_id);
-    sl_stmt_int(st, 2, model_id);
-    sl_stmt_text(st, 3, sha);
-    ok = sl_stmt_step(st, &err) == 1;
-    sl_stmt_done(st);
-    return ok;
+    /* a failed lookup is no acceptance */
+    return sl_repo_acceptance_exists(db, user_id, model_id, sha, &ok, &err) == SL_OK && ok;
 }
 
 /* The state of `user`'s request for a model. */
@@ -106,38 +87,28 @@ struct grant {
 static enum sl_err grant_get(struct sl_db *db, int64_t model_id, int64_t user_id, struct grant *g,
                              struct sl_error *err)
 {
-    struct sl_stmt *st =
-        sl_db_stmt(db,
-                   "SELECT id, status, expires, reason, grant_seq, purpose, "
-                   "denials, appeal IS NOT NULL, no_auto FROM access_requests WHERE "
-                   "model_id = ? AND user_id = ?",
-                   err);
-    int row;
+    struct sl_grant_row row;
+    bool found;
+    enum sl_err rc;
 
     memset(g, 0, sizeof(*g));
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, model_id);
-    sl_stmt_int(st, 2, user_id);
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        g->found = true;
-        g->id = sl_stmt_col_int(st, 0);
-        snprintf(g->status, sizeof(g->status), "%s", sl_stmt_col_text(st, 1));
-        g->expires = sl_stmt_col_null(st, 2) ? 0 : sl_stmt_col_int(st, 2);
-        snprintf(g->reason, sizeof(g->reason), "%s",
-                 sl_stmt_col_text(st, 3) ? sl_stmt_col_text(st, 3) : "");
-        g->grant_seq = sl_stmt_col_int(st, 4);
-        snprintf(g->purpose, sizeof(g->purpose), "%s", sl_stmt_col_text(st, 5));
-        g->denials = sl_stmt_col_int(st, 6);
-        g->appealed = sl_stmt_col_int(st, 7) != 0;
-        g->no_auto = sl_stmt_col_int(st, 8) != 0;
-        /* an approval past its expiry is expired from that second on */
-        if (strcmp(g->status, "approved") == 0 && g->expires && g->expires <= sl__now())
-            snprintf(g->status, sizeof(g->status), "expired");
-    }
-    sl_stmt_done(st);
-    return row < 0 ? err->code : SL_OK;
+    rc = sl_repo_grant_get(db, model_id, user_id, &row, &found, err);
+    if (rc || !found)
+        return rc;
+    g->found = true;
+    g->id = row.id;
+    snprintf(g->status, sizeof(g->status), "%s", row.status);
+    g->expires = row.expires;
+    snprintf(g->reason, sizeof(g->reason), "%s", row.reason);
+    g->grant_seq = row.grant_seq;
+    snprintf(g->purpose, sizeof(g->purpose), "%s", row.purpose);
+    g->denials = row.denials;
+    g->appealed = row.appealed;
+    g->no_auto = row.no_auto;
+    /* an approval past its expiry is expired from that second on */
+    if (strcmp(g->status, "approved") == 0 && g->expires && g->expires <= sl__now())
+        snprintf(g->status, sizeof(g->status), "expired");
+    return SL_OK;
 }
 
 static bool grant_live(const struct grant *g)
@@ -149,7 +120,6 @@ bool sl_reg_is_evaluator(struct sl_registry *r, const struct sl_principal *p)
 {
     struct sl_error err;
     struct sl_db *db;
-    struct sl_stmt *st;
     bool ok;
 
     if (p->user_id == 0)
@@ -157,13 +127,8 @@ bool sl_reg_is_evaluator(struct sl_registry *r, const struct sl_principal *p)
     db = sl_reg_db(r, &err);
     if (!db)
         return false;
-    st = sl_db_stmt(db, "SELECT 1 FROM eval_keys WHERE user_id = ? AND revoked IS NULL", &err);
-    if (!st)
-        return false;
-    sl_stmt_int(st, 1, p->user_id);
-    ok = sl_stmt_step(st, &err) == 1;
-    sl_stmt_done(st);
-    return ok;
+    /* a failed lookup is no evaluator */
+    return sl_repo_eval_key_live(db, p->user_id, &ok, &err) == SL_OK && ok;
 }
 
 bool sl_reg_may_list(struct sl_registry *r, const struct sl_principal *p,
@@ -287,47 +252,37 @@ enum sl_err sl_reg_may_download(struct sl_registry *r, const struct sl_principal
 
 /* ---- click-through ---- */
 
-json_t *sl_reg_terms_json(struct sl_registry *r, const struct sl_principal *p,
-                          const struct sl_version_ref *v, const char *model, struct sl_error *err)
+enum sl_err sl_reg_terms(struct sl_registry *r, const struct sl_principal *p,
+                         const struct sl_version_ref *v, struct sl_arena *arena,
+                         struct sl_reg_terms *out, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
-    char sha[65];
-    const char *given = NULL;
-    json_t *out = NULL;
+    char *given;
+    enum sl_err rc;
 
+    memset(out, 0, sizeof(*out));
     if (!db)
-        return NULL;
-    st = sl_db_stmt(db, "SELECT license FROM versions WHERE id = ?", err);
-    if (!st)
-        return NULL;
-    sl_stmt_int(st, 1, v->version_id);
-    if (sl_stmt_step(st, err) == 1) {
-        given = sl_stmt_col_text(st, 0);
-        text_sha(given ? given : DEFAULT_LICENSE, sha);
-        out = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:b, s:b}", "model", model, "version",
-                        (json_int_t)v->seq, "commit", v->commit, "tier", v->tier, "license_sha256",
-                        sha, "license", given ? given : DEFAULT_LICENSE, "license_given",
-                        given != NULL, "accepted",
-                        p->user_id && accepted(db, p->user_id, v->model_id, sha));
-    }
-    sl_stmt_done(st);
-    if (!out && err->code == SL_OK)
-        sl_error_set(err, SL_ENOTFOUND, "no such version");
-    return out;
+        return err->code;
+    rc = sl_repo_version_license(db, v->version_id, arena, &given, err);
+    if (rc)
+        return rc;
+    out->given = given != NULL;
+    out->license = given ? given : DEFAULT_LICENSE;
+    text_sha(out->license, out->license_sha256);
+    out->accepted = p->user_id && accepted(db, p->user_id, v->model_id, out->license_sha256);
+    return SL_OK;
 }
 
 enum sl_err sl_reg_accept(struct sl_registry *r, const struct sl_principal *p,
                           const struct sl_version_ref *v, const char *model, const char *want_sha,
-                          json_t **result, struct sl_error *err)
+                          struct sl_reg_acceptance *out, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
     char *text, sha[65], who[SL_PSEUDONYM_LEN + 1];
     bool fresh;
     enum sl_err rc;
 
-    *result = NULL;
+    memset(out, 0, sizeof(*out));
     if (!db)
         return err->code;
     text = version_license(db, v->version_id, err);
@@ -343,20 +298,9 @@ enum sl_err sl_reg_accept(struct sl_registry *r, const struct sl_principal *p,
     rc = sl_db_begin(db, err);
     if (rc)
         return rc;
-    st = sl_db_stmt(db,
-                    "INSERT INTO acceptances (user_id, model_id, license_sha256, accepted) VALUES "
-                    "(?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    err);
-    if (!st)
-        return rollback(db, err->code);
-    sl_stmt_int(st, 1, p->user_id);
-    sl_stmt_int(st, 2, v->model_id);
-    sl_stmt_text(st, 3, sha);
-    sl_stmt_int(st, 4, sl__now());
-    rc = sl_stmt_run(st, err);
+    rc = sl_repo_acceptance_insert(db, p->user_id, v->model_id, sha, sl__now(), &fresh, err);
     if (rc)
         return rollback(db, rc);
-    fresh = sl_db_changes(db) == 1;
     if (fresh) {
         sl__pseudonym(r, model, p->user_id, who);
         json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "license.accepted", "model",
@@ -369,60 +313,29 @@ enum sl_err sl_reg_accept(struct sl_registry *r, const struct sl_principal *p,
     rc = sl_db_commit(db, err);
     if (rc)
         return rollback(db, rc);
-    *result = json_pack("{s:s, s:I, s:s, s:b, s:b}", "model", model, "version", (json_int_t)v->seq,
-                        "license_sha256", sha, "accepted", 1, "new", fresh);
+    memcpy(out->license_sha256, sha, sizeof(sha));
+    out->fresh = fresh;
     return SL_OK;
 }
 
 /* ---- access requests ---- */
 
-static json_t *request_json(struct sl_stmt *st, const char *model)
+/* Request `id` as its answer shows it, into `out` (text in `arena`). */
+static enum sl_err request_by_id(struct sl_db *db, int64_t id, struct sl_arena *arena,
+                                 struct sl_reg_request *out, struct sl_error *err)
 {
-    const char *status = sl_stmt_col_text(st, 2);
-    int64_t expires = sl_stmt_col_null(st, 10) ? 0 : sl_stmt_col_int(st, 10);
-    json_t *fields = json_loads(sl_stmt_col_text(st, 4), 0, NULL);
-    bool denied_final;
+    enum sl_err rc;
 
-    if (strcmp(status, "approved") == 0 && expires && expires <= sl__now())
-        status = "expired";
-    json_t *history =
-        sl_stmt_col_null(st, 13) ? NULL : json_loads(sl_stmt_col_text(st, 13), 0, NULL);
-    json_t *out;
-
-    denied_final = strcmp(status, "denied") == 0 && sl_stmt_col_int(st, 12) >= 2;
-    out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "model",
-                    model, "user", sl_stmt_col_text(st, 1), "status", status, "purpose",
-                    sl_stmt_col_text(st, 3), "fields", fields ? fields : json_object(), "created",
-                    time_json(sl_stmt_col_int(st, 5)), "decided",
-                    time_json(sl_stmt_col_null(st, 6) ? 0 : sl_stmt_col_int(st, 6)), "reason",
-                    col_text_json(st, 7), "appeal", col_text_json(st, 8), "appealed",
-                    time_json(sl_stmt_col_null(st, 9) ? 0 : sl_stmt_col_int(st, 9)), "expires",
-                    time_json(expires), "auto_rule", col_text_json(st, 11), "final", denied_final);
-    /* earlier revocations and final denials, oldest first: the publisher sees
-     * them beside a new request, which no rule approves */
-    json_object_set_new(out, "history", json_is_array(history) ? history : json_array());
-    if (!json_is_array(history))
-        json_decref(history);
-    return out;
-}
-
-static json_t *request_by_id(struct sl_db *db, int64_t id, const char *model, struct sl_error *err)
-{
-    static const char sql[] =
-        "SELECT r.id, u.name, r.status, r.purpose, r.fields, r.created, r.decided, r.reason, "
-        "r.appeal, r.appealed, r.expires, r.auto_rule, r.denials, r.history FROM access_requests r "
-        "JOIN "
-        "users u ON u.id = r.user_id WHERE r.id = ?";
-    struct sl_stmt *st = sl_db_stmt(db, sql, err);
-    json_t *out = NULL;
-
-    if (!st)
-        return NULL;
-    sl_stmt_int(st, 1, id);
-    if (sl_stmt_step(st, err) == 1)
-        out = request_json(st, model);
-    sl_stmt_done(st);
-    return out;
+    memset(out, 0, sizeof(*out));
+    rc = sl_repo_request_get(db, id, arena, &out->row, err);
+    if (rc)
+        return rc;
+    snprintf(out->status, sizeof(out->status), "%s", out->row.status);
+    /* an approval past its expiry is expired from that second on */
+    if (strcmp(out->status, "approved") == 0 && out->row.expires && out->row.expires <= sl__now())
+        snprintf(out->status, sizeof(out->status), "expired");
+    out->final = strcmp(out->status, "denied") == 0 && out->row.denials >= 2;
+    return SL_OK;
 }
 
 static bool field_key_ok(const char *k)
@@ -437,29 +350,35 @@ static bool field_key_ok(const char *k)
     return true;
 }
 
-/* The model's rules, or the empty default. */
+/* The model's rules, or the empty default; NULL (with `err`) when they
+ * cannot be read. */
 static json_t *load_rules(struct sl_db *db, int64_t model_id, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(db, "SELECT rules FROM access_rules WHERE model_id = ?", err);
+    struct sl_arena a = SL_ARENA_INIT;
     json_t *rules = NULL;
+    char *text;
 
-    if (!st)
+    if (sl_repo_access_rules_get(db, model_id, &a, &text, err) != SL_OK) {
+        sl_arena_release(&a);
         return NULL;
-    sl_stmt_int(st, 1, model_id);
-    if (sl_stmt_step(st, err) == 1)
-        rules = json_loads(sl_stmt_col_text(st, 0), 0, NULL);
-    sl_stmt_done(st);
+    }
+    if (text)
+        rules = json_loads(text, 0, NULL);
+    sl_arena_release(&a);
     if (!rules)
         rules =
             json_pack("{s:b, s:[], s:[], s:[]}", "everyone", 0, "email_domains", "orgs", "fields");
     return rules;
 }
 
-/* The auto-approval rule `user_id` matches, written into `why`, or false. */
+/* The auto-approval rule `user_id` matches, written into `why`, or false
+ * (also when the database cannot tell: no rule approves then). */
 static bool auto_rule(struct sl_db *db, json_t *rules, int64_t user_id, char *why, size_t n)
 {
+    struct sl_arena a = SL_ARENA_INIT;
     struct sl_error err;
-    struct sl_stmt *st;
+    char *email;
+    bool found;
     size_t i;
     json_t *e;
 
@@ -467,35 +386,23 @@ static bool auto_rule(struct sl_db *db, json_t *rules, int64_t user_id, char *wh
         snprintf(why, n, "everyone");
         return true;
     }
-    st = sl_db_stmt(db, "SELECT email FROM users WHERE id = ?", &err);
-    if (st) {
-        sl_stmt_int(st, 1, user_id);
-        if (sl_stmt_step(st, &err) == 1 && sl_stmt_col_text(st, 0)) {
-            const char *at = strrchr(sl_stmt_col_text(st, 0), '@');
-            json_array_foreach(json_object_get(rules, "email_domains"), i, e)
-            {
-                if (at && strcasecmp(at + 1, json_string_value(e)) == 0) {
-                    snprintf(why, n, "email_domain:%s", json_string_value(e));
-                    sl_stmt_done(st);
-                    return true;
-                }
+    if (sl_repo_user_email(db, user_id, &a, &email, &found, &err) == SL_OK && email) {
+        const char *at = strrchr(email, '@');
+        json_array_foreach(json_object_get(rules, "email_domains"), i, e)
+        {
+            if (at && strcasecmp(at + 1, json_string_value(e)) == 0) {
+                snprintf(why, n, "email_domain:%s", json_string_value(e));
+                sl_arena_release(&a);
+                return true;
             }
         }
-        sl_stmt_done(st);
     }
+    sl_arena_release(&a);
     json_array_foreach(json_object_get(rules, "orgs"), i, e)
     {
         bool member;
-        st = sl_db_stmt(db,
-                        "SELECT 1 FROM members m JOIN orgs o ON o.id = m.org_id WHERE o.name = ? "
-                        "AND m.user_id = ?",
-                        &err);
-        if (!st)
+        if (sl_repo_member_of_org_named(db, json_string_value(e), user_id, &member, &err) != SL_OK)
             return false;
-        sl_stmt_text(st, 1, json_string_value(e));
-        sl_stmt_int(st, 2, user_id);
-        member = sl_stmt_step(st, &err) == 1;
-        sl_stmt_done(st);
         if (member) {
             snprintf(why, n, "org:%s", json_string_value(e));
             return true;
@@ -538,29 +445,18 @@ static enum sl_err check_fields(json_t *fields, json_t *rules, struct sl_error *
 static enum sl_err main_version(struct sl_db *db, int64_t model_id, struct sl_version_ref *v,
                                 struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(db,
-                                    "SELECT v.id, v.seq, v.commit_hash, v.tier FROM refs f JOIN "
-                                    "versions v ON v.id = f.version_id WHERE f.model_id = ? AND "
-                                    "f.name = 'main'",
-                                    err);
-    int row;
+    struct sl_repo_main m;
+    enum sl_err rc = sl_repo_main_version(db, model_id, &m, err);
 
     memset(v, 0, sizeof(*v));
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, model_id);
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        v->version_id = sl_stmt_col_int(st, 0);
-        v->seq = sl_stmt_col_int(st, 1);
-        snprintf(v->commit, sizeof(v->commit), "%s", sl_stmt_col_text(st, 2));
-        snprintf(v->tier, sizeof(v->tier), "%s", sl_stmt_col_text(st, 3));
-        v->model_id = model_id;
-    }
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
-    return row == 1 ? SL_OK : sl_error_set(err, SL_ENOTFOUND, "the model has no main version");
+    if (rc)
+        return rc;
+    v->version_id = m.version_id;
+    v->seq = m.seq;
+    snprintf(v->commit, sizeof(v->commit), "%s", m.commit);
+    snprintf(v->tier, sizeof(v->tier), "%s", m.tier);
+    v->model_id = model_id;
+    return SL_OK;
 }
 
 /* True when `main` of the model is withheld: no rule approves anything then. */
@@ -578,63 +474,39 @@ static enum sl_err issue_license(struct sl_registry *r, struct sl_db *db, int64_
                                  const struct sl_version_ref *v, const char *model, char **note,
                                  int64_t *log_idx_out, struct sl_error *err)
 {
-    struct sl_stmt *st =
-        sl_db_stmt(db,
-                   "SELECT l.note, l.log_idx FROM licenses l JOIN access_requests r ON r.id = "
-                   "l.request_id AND r.grant_seq = l.grant_seq WHERE "
-                   "l.request_id = ? AND l.version_id = ?",
-                   err);
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_license_req lr;
     struct sl_license lic;
-    int64_t user_id = 0, grant_seq = 0;
     unsigned char rnd[8];
-    char *text;
+    char *text, *kept;
     size_t len;
-    int row;
     enum sl_err rc;
 
     *note = NULL;
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, req_id);
-    sl_stmt_int(st, 2, v->version_id);
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        *note = sl_xstrdup(sl_stmt_col_text(st, 0));
-        *log_idx_out = sl_stmt_col_null(st, 1) ? -1 : sl_stmt_col_int(st, 1);
-    }
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
-    if (*note)
-        return SL_OK;
+    rc = sl_repo_license_current(db, req_id, v->version_id, &a, &kept, log_idx_out, err);
+    if (!rc && kept)
+        *note = sl_xstrdup(kept);
+    sl_arena_release(&a);
+    if (rc || *note)
+        return rc;
     memset(&lic, 0, sizeof(lic));
-    st = sl_db_stmt(
-        db, "SELECT user_id, purpose, expires, grant_seq FROM access_requests WHERE id = ?", err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, req_id);
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        user_id = sl_stmt_col_int(st, 0);
-        snprintf(lic.purpose, sizeof(lic.purpose), "%s", sl_stmt_col_text(st, 1));
-        lic.expires = sl_stmt_col_null(st, 2) ? 0 : sl_stmt_col_int(st, 2);
-        grant_seq = sl_stmt_col_int(st, 3);
-    }
-    sl_stmt_done(st);
-    if (row != 1)
-        return row < 0 ? err->code : sl_error_set(err, SL_ENOTFOUND, "no such request");
+    rc = sl_repo_license_request(db, req_id, &lr, err);
+    if (rc)
+        return rc;
+    snprintf(lic.purpose, sizeof(lic.purpose), "%s", lr.purpose);
+    lic.expires = lr.expires;
     sl_random(rnd, sizeof(rnd));
     sl_hex(rnd, sizeof(rnd), lic.id);
     snprintf(lic.model, sizeof(lic.model), "%s", model);
     snprintf(lic.commit, sizeof(lic.commit), "%s", v->commit);
     snprintf(lic.tier, sizeof(lic.tier), "%s", v->tier);
-    sl__pseudonym(r, model, user_id, lic.licensee);
+    sl__pseudonym(r, model, lr.user_id, lic.licensee);
     lic.issued = sl__now();
     if (strcmp(v->tier, "gated") == 0) {
         /* gated downloads are fingerprinted: the license says for whom */
         int64_t fp_id = 0;
         char commitment[65];
-        rc = sl__fp_recipient(r, db, v->model_id, user_id, &fp_id, commitment, err);
+        rc = sl__fp_recipient(r, db, v->model_id, lr.user_id, &fp_id, commitment, err);
         if (rc)
             return rc;
         lic.fingerprint = (uint32_t)fp_id;
@@ -646,19 +518,8 @@ static enum sl_err issue_license(struct sl_registry *r, struct sl_db *db, int64_
     free(text);
     if (rc)
         return rc;
-    st = sl_db_stmt(db,
-                    "INSERT INTO licenses (id, request_id, grant_seq, version_id, issued, note) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    err);
-    if (!st)
-        goto fail_code;
-    sl_stmt_text(st, 1, lic.id);
-    sl_stmt_int(st, 2, req_id);
-    sl_stmt_int(st, 3, grant_seq);
-    sl_stmt_int(st, 4, v->version_id);
-    sl_stmt_int(st, 5, lic.issued);
-    sl_stmt_text(st, 6, *note);
-    rc = sl_stmt_run(st, err);
+    rc = sl_repo_license_insert(db, lic.id, req_id, lr.grant_seq, v->version_id, lic.issued, *note,
+                                err);
     if (!rc) {
         json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "type", "license.issued",
                               "model", model, "commit", v->commit, "tier", v->tier, "license",
@@ -667,23 +528,13 @@ static enum sl_err issue_license(struct sl_registry *r, struct sl_db *db, int64_
         rc = sl__log_append(r, db, e, &log_idx, err);
         *log_idx_out = log_idx;
         json_decref(e);
-        st = rc ? NULL : sl_db_stmt(db, "UPDATE licenses SET log_idx = ? WHERE id = ?", err);
-        if (!rc && !st)
-            rc = err->code;
-        if (!rc) {
-            sl_stmt_int(st, 1, log_idx);
-            sl_stmt_text(st, 2, lic.id);
-            rc = sl_stmt_run(st, err);
-        }
+        if (!rc)
+            rc = sl_repo_license_set_log_idx(db, lic.id, log_idx, err);
     }
-    if (rc)
-        goto fail;
-    return SL_OK;
-fail_code:
-    rc = err->code;
-fail:
-    free(*note);
-    *note = NULL;
+    if (rc) {
+        free(*note);
+        *note = NULL;
+    }
     return rc;
 }
 
@@ -727,7 +578,6 @@ static enum sl_err approve_tx(struct sl_registry *r, struct sl_db *db, int64_t r
                               int64_t decided_by, const char *rule, const char *by, int64_t expires,
                               char **note, struct sl_error *err)
 {
-    struct sl_stmt *st;
     struct sl_version_ref mv;
     int64_t log_idx = -1, recipient = 0;
     char commitment[65];
@@ -742,25 +592,7 @@ static enum sl_err approve_tx(struct sl_registry *r, struct sl_db *db, int64_t r
                             "withheld: no access can be granted (%s version %lld is withheld; "
                             "only its org's publishers and registered evaluators reach it)",
                             model, (long long)mv.seq);
-    st = sl_db_stmt(db,
-                    "UPDATE access_requests SET status = 'approved', decided = ?, "
-                    "decided_by = ?, reason = NULL, expires = ?, auto_rule = ?, "
-                    "grant_seq = grant_seq + 1 WHERE id = ?",
-                    err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, sl__now());
-    if (decided_by)
-        sl_stmt_int(st, 2, decided_by);
-    else
-        sl_stmt_null(st, 2);
-    if (expires)
-        sl_stmt_int(st, 3, expires);
-    else
-        sl_stmt_null(st, 3);
-    sl_stmt_text(st, 4, rule);
-    sl_stmt_int(st, 5, req_id);
-    rc = sl_stmt_run(st, err);
+    rc = sl_repo_request_approve(db, req_id, sl__now(), decided_by, expires, rule, err);
     if (!rc)
         rc = sl__fp_recipient(r, db, model_id, user_id, &recipient, commitment, err);
     if (!rc)
@@ -776,25 +608,20 @@ static enum sl_err approve_tx(struct sl_registry *r, struct sl_db *db, int64_t r
 static enum sl_err history_add(struct sl_db *db, const struct grant *g, char **out,
                                struct sl_error *err)
 {
-    struct sl_stmt *st =
-        sl_db_stmt(db, "SELECT history, decided FROM access_requests WHERE id = ?", err);
+    struct sl_arena a = SL_ARENA_INIT;
     json_t *h = NULL;
     int64_t decided = 0;
-    int row;
+    char *text;
+    bool found;
+    enum sl_err rc;
 
     *out = NULL;
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, g->id);
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        if (!sl_stmt_col_null(st, 0))
-            h = json_loads(sl_stmt_col_text(st, 0), 0, NULL);
-        decided = sl_stmt_col_null(st, 1) ? 0 : sl_stmt_col_int(st, 1);
-    }
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
+    rc = sl_repo_request_history(db, g->id, &a, &text, &decided, &found, err);
+    if (!rc && text)
+        h = json_loads(text, 0, NULL);
+    sl_arena_release(&a);
+    if (rc)
+        return rc;
     if (!json_is_array(h)) {
         json_decref(h);
         h = json_array();
@@ -813,11 +640,10 @@ static enum sl_err history_add(struct sl_db *db, const struct grant *g, char **o
 
 enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_principal *p,
                                   int64_t org_id, int64_t model_id, const char *model,
-                                  const char *purpose, json_t *fields, json_t **result,
-                                  bool *created, struct sl_error *err)
+                                  const char *purpose, json_t *fields, struct sl_arena *arena,
+                                  struct sl_reg_request *out, bool *created, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
     struct grant g;
     json_t *rules = NULL;
     char *fields_text = NULL, *note = NULL, *history = NULL, why[160];
@@ -826,7 +652,7 @@ enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_princip
     enum sl_err rc;
 
     (void)org_id;
-    *result = NULL;
+    memset(out, 0, sizeof(*out));
     *created = false;
     if (!db)
         return err->code;
@@ -857,8 +683,7 @@ enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_princip
     if (g.found) {
         if (strcmp(g.status, "pending") == 0) {
             sl_db_rollback(db);
-            *result = request_by_id(db, g.id, model, err);
-            rc = *result ? SL_OK : err->code;
+            rc = request_by_id(db, g.id, arena, out, err);
             goto out;
         }
         if (strcmp(g.status, "approved") == 0) {
@@ -883,40 +708,13 @@ enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_princip
             if (rc)
                 goto fail;
         }
-        st = sl_db_stmt(db,
-                        "UPDATE access_requests SET status = 'pending', purpose = ?, fields = ?, "
-                        "created = ?, decided = NULL, decided_by = NULL, reason = NULL, appeal = "
-                        "NULL, appealed = NULL, denials = 0, expires = NULL, auto_rule = NULL, "
-                        "history = COALESCE(?, history), no_auto = ? WHERE id = ?",
-                        err);
-        if (!st)
-            goto fail_code;
-        sl_stmt_text(st, 1, purpose);
-        sl_stmt_text(st, 2, fields_text);
-        sl_stmt_int(st, 3, sl__now());
-        if (history)
-            sl_stmt_text(st, 4, history);
-        else
-            sl_stmt_null(st, 4);
-        sl_stmt_int(st, 5, g.no_auto || history);
-        sl_stmt_int(st, 6, g.id);
-        rc = sl_stmt_run(st, err);
+        rc = sl_repo_request_renew(db, g.id, purpose, fields_text, sl__now(), history,
+                                   g.no_auto || history, err);
         req_id = g.id;
         manual_only = g.no_auto || history;
     } else {
-        st = sl_db_stmt(db,
-                        "INSERT INTO access_requests (model_id, user_id, status, purpose, fields, "
-                        "created) VALUES (?, ?, 'pending', ?, ?, ?)",
-                        err);
-        if (!st)
-            goto fail_code;
-        sl_stmt_int(st, 1, model_id);
-        sl_stmt_int(st, 2, p->user_id);
-        sl_stmt_text(st, 3, purpose);
-        sl_stmt_text(st, 4, fields_text);
-        sl_stmt_int(st, 5, sl__now());
-        rc = sl_stmt_run(st, err);
-        req_id = sl_db_last_id(db);
+        rc = sl_repo_request_insert(db, model_id, p->user_id, purpose, fields_text, sl__now(),
+                                    &req_id, err);
     }
     if (rc)
         goto fail;
@@ -935,16 +733,10 @@ enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_princip
     if (rc)
         goto fail;
     *created = true;
-    *result = request_by_id(db, req_id, model, err);
-    if (!*result) {
-        rc = err->code;
-        goto out;
-    }
-    if (note)
-        json_object_set_new(*result, "license", json_string(note));
+    rc = request_by_id(db, req_id, arena, out, err);
+    if (!rc && note)
+        out->license = sl_arena_strdup(arena, note);
     goto out;
-fail_code:
-    rc = err->code;
 fail:
     sl_db_rollback(db);
 out:
@@ -956,13 +748,14 @@ out:
 }
 
 enum sl_err sl_reg_access_me(struct sl_registry *r, const struct sl_principal *p, int64_t model_id,
-                             const char *model, json_t **result, struct sl_error *err)
+                             const char *model, struct sl_arena *arena, struct sl_reg_request *out,
+                             struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct grant g;
     enum sl_err rc;
 
-    *result = NULL;
+    memset(out, 0, sizeof(*out));
     if (!db)
         return err->code;
     rc = grant_get(db, model_id, p->user_id, &g, err);
@@ -973,20 +766,19 @@ enum sl_err sl_reg_access_me(struct sl_registry *r, const struct sl_principal *p
                             "you have not requested access to %s (sluice access request %s "
                             "--purpose TEXT)",
                             model, model);
-    *result = request_by_id(db, g.id, model, err);
-    return *result ? SL_OK : err->code;
+    return request_by_id(db, g.id, arena, out, err);
 }
 
 enum sl_err sl_reg_access_appeal(struct sl_registry *r, const struct sl_principal *p,
                                  int64_t model_id, const char *model, const char *text,
-                                 json_t **result, struct sl_error *err)
+                                 struct sl_arena *arena, struct sl_reg_request *out,
+                                 struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
     struct grant g;
     enum sl_err rc;
 
-    *result = NULL;
+    memset(out, 0, sizeof(*out));
     if (!db)
         return err->code;
     if (!text || !sl_gov_text_ok(text, REASON_MAX))
@@ -1007,16 +799,7 @@ enum sl_err sl_reg_access_appeal(struct sl_registry *r, const struct sl_principa
         return rollback(db,
                         sl_error_set(err, SL_ECONFLICT,
                                      "you appealed already; the denial is final: %s", g.reason));
-    st = sl_db_stmt(db,
-                    "UPDATE access_requests SET status = 'pending', appeal = ?, appealed = ? "
-                    "WHERE id = ?",
-                    err);
-    if (!st)
-        return rollback(db, err->code);
-    sl_stmt_text(st, 1, text);
-    sl_stmt_int(st, 2, sl__now());
-    sl_stmt_int(st, 3, g.id);
-    rc = sl_stmt_run(st, err);
+    rc = sl_repo_request_appeal(db, g.id, text, sl__now(), err);
     if (!rc)
         rc =
             log_access(r, db, "access.appealed", model, p->user_id, NULL, text, 0, NULL, NULL, err);
@@ -1024,26 +807,24 @@ enum sl_err sl_reg_access_appeal(struct sl_registry *r, const struct sl_principa
         rc = sl_db_commit(db, err);
     if (rc)
         return rollback(db, rc);
-    *result = request_by_id(db, g.id, model, err);
-    return *result ? SL_OK : err->code;
+    return request_by_id(db, g.id, arena, out, err);
 }
 
-enum sl_err sl_reg_access_list(struct sl_registry *r, int64_t model_id, const char *model,
-                               const char *status, json_t **result, struct sl_error *err)
+enum sl_err sl_reg_access_list(struct sl_registry *r, int64_t model_id, const char *status,
+                               struct sl_arena *arena, struct sl_reg_request **out, size_t *n,
+                               struct sl_error *err)
 {
-    static const char sql[] =
-        "SELECT r.id, u.name, r.status, r.purpose, r.fields, r.created, r.decided, r.reason, "
-        "r.appeal, r.appealed, r.expires, r.auto_rule, r.denials, r.history FROM access_requests r "
-        "JOIN "
-        "users u ON u.id = r.user_id WHERE r.model_id = ? ORDER BY r.created, r.id";
     static const char *const statuses[] = {"pending", "approved", "denied",
                                            "revoked", "expired",  NULL};
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
-    json_t *arr;
-    int row;
+    struct sl_request_row *rows;
+    struct sl_reg_request *v;
+    size_t nrows, k = 0;
+    int64_t now = sl__now();
+    enum sl_err rc;
 
-    *result = NULL;
+    *out = NULL;
+    *n = 0;
     if (!db)
         return err->code;
     if (status) {
@@ -1056,42 +837,40 @@ enum sl_err sl_reg_access_list(struct sl_registry *r, int64_t model_id, const ch
                                 "expired",
                                 status);
     }
-    st = sl_db_stmt(db, sql, err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, model_id);
-    arr = json_array();
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        json_t *e = request_json(st, model);
-        if (status && strcmp(json_string_value(json_object_get(e, "status")), status) != 0)
-            json_decref(e);
-        else
-            json_array_append_new(arr, e);
+    rc = sl_repo_request_list(db, model_id, arena, &rows, &nrows, err);
+    if (rc || nrows == 0)
+        return rc;
+    v = sl_arena_alloc(arena, nrows * sizeof(*v));
+    for (size_t i = 0; i < nrows; i++) {
+        struct sl_reg_request *e = &v[k];
+        memset(e, 0, sizeof(*e));
+        e->row = rows[i];
+        snprintf(e->status, sizeof(e->status), "%s", e->row.status);
+        if (strcmp(e->status, "approved") == 0 && e->row.expires && e->row.expires <= now)
+            snprintf(e->status, sizeof(e->status), "expired");
+        e->final = strcmp(e->status, "denied") == 0 && e->row.denials >= 2;
+        if (!status || strcmp(e->status, status) == 0)
+            k++;
     }
-    sl_stmt_done(st);
-    if (row < 0) {
-        json_decref(arr);
-        return err->code;
-    }
-    *result = arr;
+    *out = k ? v : NULL;
+    *n = k;
     return SL_OK;
 }
 
 enum sl_err sl_reg_access_decide(struct sl_registry *r, const struct sl_principal *p,
                                  int64_t org_id, int64_t model_id, const char *model,
                                  const char *user, enum sl_access_action action, const char *reason,
-                                 int64_t expires, json_t **result, struct sl_error *err)
+                                 int64_t expires, struct sl_arena *arena,
+                                 struct sl_reg_request *out, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
     struct grant g;
     int64_t user_id = 0;
-    bool found;
     char *note = NULL;
     enum sl_err rc;
 
     (void)org_id;
-    *result = NULL;
+    memset(out, 0, sizeof(*out));
     if (!db)
         return err->code;
     if (action != SL_ACCESS_APPROVE && (!reason || !sl_gov_text_ok(reason, REASON_MAX)))
@@ -1101,15 +880,11 @@ enum sl_err sl_reg_access_decide(struct sl_registry *r, const struct sl_principa
                             REASON_MAX);
     if (action == SL_ACCESS_APPROVE && expires && expires <= sl__now())
         return sl_error_set(err, SL_EINPUT, "the expiry must be in the future");
-    st = sl_db_stmt(db, "SELECT id FROM users WHERE name = ?", err);
-    if (!st)
-        return err->code;
-    sl_stmt_text(st, 1, user);
-    rc = sl__db_int(db, st, &user_id, &found, err);
+    rc = sl_repo_user_find(db, user, &user_id, err);
+    if (rc == SL_ENOTFOUND)
+        return sl_error_set(err, SL_ENOTFOUND, "no user %s", user);
     if (rc)
         return rc;
-    if (!found)
-        return sl_error_set(err, SL_ENOTFOUND, "no user %s", user);
     rc = sl_db_begin(db, err);
     if (rc)
         return rc;
@@ -1131,10 +906,6 @@ enum sl_err sl_reg_access_decide(struct sl_registry *r, const struct sl_principa
                 sl_error_set(err, SL_ECONFLICT,
                              "only a pending request can be denied; %s's is %s%s", user, g.status,
                              strcmp(g.status, "approved") == 0 ? " (revoke a grant instead)" : ""));
-        st = sl_db_stmt(db,
-                        "UPDATE access_requests SET status = 'denied', decided = ?, decided_by = "
-                        "?, reason = ?, denials = denials + 1 WHERE id = ?",
-                        err);
         break;
     case SL_ACCESS_REVOKE:
         if (strcmp(g.status, "approved") != 0)
@@ -1142,10 +913,6 @@ enum sl_err sl_reg_access_decide(struct sl_registry *r, const struct sl_principa
                                              "only an approved grant can be revoked; %s's "
                                              "request is %s",
                                              user, g.status));
-        st = sl_db_stmt(db,
-                        "UPDATE access_requests SET status = 'revoked', decided = ?, decided_by = "
-                        "?, reason = ? WHERE id = ?",
-                        err);
         break;
     }
     if (action == SL_ACCESS_APPROVE) {
@@ -1153,29 +920,15 @@ enum sl_err sl_reg_access_decide(struct sl_registry *r, const struct sl_principa
         sl__pseudonym(r, model, p->user_id, by);
         rc = approve_tx(r, db, g.id, model_id, user_id, model, p->user_id, NULL, by, expires, &note,
                         err);
-    } else if (!st) {
-        rc = err->code;
     } else {
         char by[SL_PSEUDONYM_LEN + 1];
         sl__pseudonym(r, model, p->user_id, by);
-        sl_stmt_int(st, 1, sl__now());
-        sl_stmt_int(st, 2, p->user_id);
-        sl_stmt_text(st, 3, reason);
-        sl_stmt_int(st, 4, g.id);
-        rc = sl_stmt_run(st, err);
-        if (!rc && action == SL_ACCESS_REVOKE) {
-            st = sl_db_stmt(db,
-                            "UPDATE licenses SET revoked = ? WHERE request_id = ? AND revoked IS "
-                            "NULL",
-                            err);
-            if (!st) {
-                rc = err->code;
-            } else {
-                sl_stmt_int(st, 1, sl__now());
-                sl_stmt_int(st, 2, g.id);
-                rc = sl_stmt_run(st, err);
-            }
-        }
+        if (action == SL_ACCESS_DENY)
+            rc = sl_repo_request_deny(db, g.id, sl__now(), p->user_id, reason, err);
+        else
+            rc = sl_repo_request_revoke(db, g.id, sl__now(), p->user_id, reason, err);
+        if (!rc && action == SL_ACCESS_REVOKE)
+            rc = sl_repo_license_revoke_request(db, g.id, sl__now(), err);
         if (!rc)
             rc = log_access(r, db, action == SL_ACCESS_DENY ? "access.denied" : "access.revoked",
                             model, user_id, by, reason, 0, NULL, NULL, err);
@@ -1186,76 +939,34 @@ enum sl_err sl_reg_access_decide(struct sl_registry *r, const struct sl_principa
         free(note);
         return rollback(db, rc);
     }
-    *result = request_by_id(db, g.id, model, err);
-    if (*result && note)
-        json_object_set_new(*result, "license", json_string(note));
+    rc = request_by_id(db, g.id, arena, out, err);
+    if (!rc && note)
+        out->license = sl_arena_strdup(arena, note);
     free(note);
-    return *result ? SL_OK : err->code;
+    return rc;
 }
 
 enum sl_err sl__access_revoke_user(struct sl_registry *r, struct sl_db *db, int64_t user_id,
                                    const char *reason, int *count, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(db,
-                                    "SELECT r.id, o.name, m.name FROM access_requests r JOIN "
-                                    "models m ON m.id = r.model_id JOIN orgs o ON o.id = m.org_id "
-                                    "WHERE r.user_id = ? AND r.status = 'approved' ORDER BY r.id",
-                                    err);
-    struct item {
-        int64_t id;
-        char model[2 * SL_NAME_MAX + 2];
-    } *v = NULL;
-    size_t n = 0;
-    int row;
-    enum sl_err rc = SL_OK;
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_grant_ref *v;
+    size_t n;
+    enum sl_err rc;
 
     *count = 0;
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, user_id);
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        v = sl_xrealloc(v, (n + 1) * sizeof(*v));
-        v[n].id = sl_stmt_col_int(st, 0);
-        snprintf(v[n].model, sizeof(v[n].model), "%s/%s", sl_stmt_col_text(st, 1),
-                 sl_stmt_col_text(st, 2));
-        n++;
-    }
-    sl_stmt_done(st);
-    if (row < 0) {
-        free(v);
-        return err->code;
-    }
+    rc = sl_repo_grants_of_user(db, user_id, &a, &v, &n, err);
     for (size_t i = 0; i < n && !rc; i++) {
-        st = sl_db_stmt(db,
-                        "UPDATE access_requests SET status = 'revoked', decided = ?, decided_by = "
-                        "NULL, reason = ? WHERE id = ?",
-                        err);
-        if (!st) {
-            rc = err->code;
-            break;
-        }
-        sl_stmt_int(st, 1, sl__now());
-        sl_stmt_text(st, 2, reason);
-        sl_stmt_int(st, 3, v[i].id);
-        rc = sl_stmt_run(st, err);
-        if (rc)
-            break;
-        st = sl_db_stmt(
-            db, "UPDATE licenses SET revoked = ? WHERE request_id = ? AND revoked IS NULL", err);
-        if (!st) {
-            rc = err->code;
-            break;
-        }
-        sl_stmt_int(st, 1, sl__now());
-        sl_stmt_int(st, 2, v[i].id);
-        rc = sl_stmt_run(st, err);
+        rc = sl_repo_request_revoke_unattributed(db, v[i].id, sl__now(), reason, err);
+        if (!rc)
+            rc = sl_repo_license_revoke_request(db, v[i].id, sl__now(), err);
         if (!rc)
             rc = log_access(r, db, "access.revoked", v[i].model, user_id, "admin", reason, 0, NULL,
                             NULL, err);
     }
     if (!rc)
         *count = (int)n;
-    free(v);
+    sl_arena_release(&a);
     return rc;
 }
 
@@ -1308,7 +1019,6 @@ enum sl_err sl_reg_access_rules_set(struct sl_registry *r, const struct sl_princ
                                     json_t **result, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
     json_t *copy, *ev;
     const char *key;
     char *text, by[SL_PSEUDONYM_LEN + 1];
@@ -1349,17 +1059,7 @@ enum sl_err sl_reg_access_rules_set(struct sl_registry *r, const struct sl_princ
     text = sl_json_dump(copy, 0, NULL);
     rc = sl_db_begin(db, err);
     if (!rc) {
-        st = sl_db_stmt(db,
-                        "INSERT INTO access_rules (model_id, rules) VALUES (?, ?) ON CONFLICT "
-                        "(model_id) DO UPDATE SET rules = excluded.rules",
-                        err);
-        if (!st) {
-            rc = err->code;
-        } else {
-            sl_stmt_int(st, 1, model_id);
-            sl_stmt_text(st, 2, text);
-            rc = sl_stmt_run(st, err);
-        }
+        rc = sl_repo_access_rules_put(db, model_id, text, err);
         if (!rc) {
             json_t *e = json_pack("{s:s, s:s, s:O}", "type", "access.rules_set", "model", model,
                                   "rules", copy);
@@ -1425,41 +1125,43 @@ enum sl_err sl_reg_license(struct sl_registry *r, const struct sl_principal *p,
     return SL_OK;
 }
 
+struct revocations {
+    struct sl_revocation *list;
+    size_t n, cap;
+};
+
+static int revocation_add(void *ctx, const struct sl_license_revoked *row)
+{
+    struct revocations *rv = ctx;
+
+    if (rv->n == rv->cap) {
+        rv->cap = rv->cap ? 2 * rv->cap : 64;
+        rv->list = sl_xrealloc(rv->list, rv->cap * sizeof(*rv->list));
+    }
+    snprintf(rv->list[rv->n].id, sizeof(rv->list[rv->n].id), "%s", row->id);
+    rv->list[rv->n].revoked = row->revoked;
+    rv->n++;
+    return 0;
+}
+
 enum sl_err sl_reg_revocations(struct sl_registry *r, char **note, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
-    struct sl_revocation *list = NULL;
-    size_t n = 0, cap = 0, len;
+    struct revocations rv = {NULL, 0, 0};
+    size_t len;
     char *text;
-    int row;
     enum sl_err rc;
 
     *note = NULL;
     if (!db)
         return err->code;
-    st = sl_db_stmt(db,
-                    "SELECT id, revoked FROM licenses WHERE revoked IS NOT NULL ORDER BY revoked, "
-                    "id",
-                    err);
-    if (!st)
-        return err->code;
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 64;
-            list = sl_xrealloc(list, cap * sizeof(*list));
-        }
-        snprintf(list[n].id, sizeof(list[n].id), "%s", sl_stmt_col_text(st, 0));
-        list[n].revoked = sl_stmt_col_int(st, 1);
-        n++;
+    rc = sl_repo_licenses_revoked(db, revocation_add, &rv, err);
+    if (rc) {
+        free(rv.list);
+        return rc;
     }
-    sl_stmt_done(st);
-    if (row < 0) {
-        free(list);
-        return err->code;
-    }
-    text = sl_revocations_text(r->origin, sl__now(), list, n, err);
-    free(list);
+    text = sl_revocations_text(r->origin, sl__now(), rv.list, rv.n, err);
+    free(rv.list);
     if (!text)
         return err->code;
     rc = sl_note_sign(text, strlen(text), &r->note_key, 1, note, &len, err);
@@ -1475,62 +1177,30 @@ enum sl_err sl_reg_vkey(struct sl_registry *r, char *out, size_t cap, struct sl_
 enum sl_err sl_reg_expire_grants(struct sl_registry *r, int *count, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
+    struct sl_grant_ref due[64];
     int64_t now = sl__now();
+    size_t n = 0;
+    bool any;
     enum sl_err rc;
-    int row;
 
     *count = 0;
     if (!db)
         return err->code;
     /* the common case, nothing due, without taking the write lock */
-    st = sl_db_stmt(db,
-                    "SELECT 1 FROM access_requests WHERE status = 'approved' AND expires IS NOT "
-                    "NULL AND expires <= ? LIMIT 1",
-                    err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, now);
-    row = sl_stmt_step(st, err);
-    sl_stmt_done(st);
-    if (row <= 0)
-        return row < 0 ? err->code : SL_OK;
+    rc = sl_repo_grants_due_exist(db, now, &any, err);
+    if (rc || !any)
+        return rc;
     rc = sl_db_begin(db, err);
     if (rc)
         return rc;
-    st = sl_db_stmt(db,
-                    "SELECT r.id, r.user_id, o.name || '/' || m.name FROM access_requests r JOIN "
-                    "models m ON m.id = r.model_id JOIN orgs o ON o.id = m.org_id WHERE r.status "
-                    "= 'approved' AND r.expires IS NOT NULL AND r.expires <= ?",
-                    err);
-    if (!st)
-        return rollback(db, err->code);
-    sl_stmt_int(st, 1, now);
-    {
-        int64_t ids[64], users[64];
-        char models[64][SL_GOV_MODEL_MAX + 1];
-        int n = 0;
-        while (n < 64 && (row = sl_stmt_step(st, err)) == 1) {
-            ids[n] = sl_stmt_col_int(st, 0);
-            users[n] = sl_stmt_col_int(st, 1);
-            snprintf(models[n], sizeof(models[n]), "%s", sl_stmt_col_text(st, 2));
-            n++;
-        }
-        sl_stmt_done(st);
-        for (int i = 0; i < n && !rc; i++) {
-            st = sl_db_stmt(db, "UPDATE access_requests SET status = 'expired' WHERE id = ?", err);
-            if (!st) {
-                rc = err->code;
-                break;
-            }
-            sl_stmt_int(st, 1, ids[i]);
-            rc = sl_stmt_run(st, err);
-            if (!rc)
-                rc = log_access(r, db, "access.expired", models[i], users[i], NULL, NULL, 0, NULL,
-                                NULL, err);
-        }
-        *count = n;
+    rc = sl_repo_grants_due(db, now, due, sizeof(due) / sizeof(due[0]), &n, err);
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = sl_repo_request_expire(db, due[i].id, err);
+        if (!rc)
+            rc = log_access(r, db, "access.expired", due[i].model, due[i].user_id, NULL, NULL, 0,
+                            NULL, NULL, err);
     }
+    *count = (int)n;
     if (!rc)
         rc = sl_db_commit(db, err);
     if (rc)
@@ -1538,39 +1208,13 @@ enum sl_err sl_reg_expire_grants(struct sl_registry *r, int *count, struct sl_er
     return SL_OK;
 }
 
-enum sl_err sl_reg_grant_counts(struct sl_registry *r, json_t **out, struct sl_error *err)
+enum sl_err sl_reg_grant_counts(struct sl_registry *r, struct sl_grant_counts *out,
+                                struct sl_error *err)
 {
-    static const char *const states[] = {"pending", "approved", "denied", "revoked", "expired"};
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
-    json_t *o;
-    int row;
 
-    *out = NULL;
+    memset(out, 0, sizeof(*out));
     if (!db)
         return err->code;
-    st = sl_db_stmt(db,
-                    "SELECT CASE WHEN status = 'approved' AND expires IS NOT NULL AND expires <= ? "
-                    "THEN 'expired' ELSE status END AS s, count(*) FROM access_requests GROUP BY s",
-                    err);
-    if (!st)
-        return err->code;
-    o = json_object();
-    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-        json_object_set_new(o, states[i], json_integer(0));
-    sl_stmt_int(st, 1, sl__now());
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        const char *s = sl_stmt_col_text(st, 0);
-        json_t *prev = json_object_get(o, s);
-        if (prev)
-            json_object_set_new(o, s,
-                                json_integer(json_integer_value(prev) + sl_stmt_col_int(st, 1)));
-    }
-    sl_stmt_done(st);
-    if (row < 0) {
-        json_decref(o);
-        return err->code;
-    }
-    *out = o;
-    return SL_OK;
+    return sl_repo_grant_counts(db, sl__now(), out, err);
 }

@@ -19,6 +19,8 @@
 #include "tlog/govdoc.h"
 #include "common/util.h"
 #include "common/vfs.h"
+#include "db/repo_accounts.h"
+#include "db/repo_hub.h"
 #include "common/banned.h"
 
 int64_t sl__now(void)
@@ -41,6 +43,9 @@ void sl__token_new(char *token)
     sl_wipe(rnd, sizeof(rnd));
 }
 
+/* Transitional (the storage seam, docs/seam-access.md): the last statement
+ * helper in registry/, kept for the files that still write SQL (commit.c,
+ * govern.c, log.c); it goes when they speak repository operations. */
 enum sl_err sl__db_int(struct sl_db *db, struct sl_stmt *st, int64_t *v, bool *found,
                        struct sl_error *err)
 {
@@ -333,28 +338,20 @@ static enum sl_err check_keys(struct sl_registry *r, struct sl_error *err)
 static enum sl_err bootstrap_admin(struct sl_registry *r, char *first_token, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
     int64_t n = 0;
-    bool found;
     enum sl_err rc;
     char token[SL_TOKEN_LEN + 2];
     char *path;
 
     if (!db)
         return err->code;
-    st = sl_db_stmt(db, "SELECT count(*) FROM users WHERE is_admin = 1", err);
-    if (!st)
-        return err->code;
-    rc = sl__db_int(db, st, &n, &found, err);
+    rc = sl_repo_user_admin_count(db, &n, err);
     if (rc || n > 0)
         return rc;
     rc = sl_reg_user_add(r, "admin", NULL, NULL, NULL, true, token, err);
     if (rc == SL_ECONFLICT) {
         /* another server sharing the database made it at the same moment */
-        st = sl_db_stmt(db, "SELECT count(*) FROM users WHERE is_admin = 1", err);
-        if (!st)
-            return err->code;
-        rc = sl__db_int(db, st, &n, &found, err);
+        rc = sl_repo_user_admin_count(db, &n, err);
         if (!rc && n == 0)
             rc = sl_error_set(err, SL_ECONFLICT, "a user named \"admin\" exists but is no admin");
         return rc;
@@ -380,24 +377,19 @@ static enum sl_err resolve_origin(struct sl_registry *r, const struct sl_registr
                                   struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
-    char *stored = NULL;
+    struct sl_arena a = SL_ARENA_INIT;
+    char *stored = NULL, *kept;
     int64_t entries = 0;
-    bool found;
-    int row;
     enum sl_err rc;
 
     if (!db)
         return err->code;
-    st = sl_db_stmt(db, "SELECT value FROM log_state WHERE key = 'origin'", err);
-    if (!st)
-        return err->code;
-    row = sl_stmt_step(st, err);
-    if (row == 1)
-        stored = sl_xstrdup(sl_stmt_col_text(st, 0));
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
+    rc = sl_repo_log_origin_get(db, &a, &kept, err);
+    if (!rc && kept)
+        stored = sl_xstrdup(kept);
+    sl_arena_release(&a);
+    if (rc)
+        return rc;
     if (stored) {
         if (opts && opts->origin && !opts->origin_derived && strcmp(opts->origin, stored) != 0) {
             rc = sl_error_set(err, SL_EUSAGE,
@@ -412,10 +404,7 @@ static enum sl_err resolve_origin(struct sl_registry *r, const struct sl_registr
         r->origin = stored;
         return SL_OK;
     }
-    st = sl_db_stmt(db, "SELECT count(*) FROM log_entries", err);
-    if (!st)
-        return err->code;
-    rc = sl__db_int(db, st, &entries, &found, err);
+    rc = sl_repo_log_entry_count(db, &entries, err);
     if (rc)
         return rc;
     if (entries == 0 && opts && opts->require_origin && !opts->origin)
@@ -425,14 +414,7 @@ static enum sl_err resolve_origin(struct sl_registry *r, const struct sl_registr
                             "--public-url URL to derive it from");
     if (!sl_note_name_ok(r->origin))
         return SL_OK; /* refused with its reason by the caller */
-    st = sl_db_stmt(db,
-                    "INSERT INTO log_state (key, value) VALUES ('origin', ?) ON CONFLICT (key) DO "
-                    "NOTHING",
-                    err);
-    if (!st)
-        return err->code;
-    sl_stmt_text(st, 1, r->origin);
-    return sl_stmt_run(st, err);
+    return sl_repo_log_origin_put(db, r->origin, err);
 }
 
 enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,

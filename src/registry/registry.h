@@ -20,9 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/arena.h"
 #include "common/err.h"
 #include "crypto/crypto.h"
 #include "db/db.h"
+#include "db/repo_access.h"
+#include "db/repo_hub.h"
 
 struct sl_db;
 struct sl_registry;
@@ -168,8 +171,10 @@ bool sl_reg_is_insider(struct sl_registry *r, const struct sl_principal *p, int6
  * the org's members. */
 bool sl_reg_is_org_admin(struct sl_registry *r, const struct sl_principal *p, int64_t org_id);
 
-/* The org's members: [{user, role}] by name. */
-json_t *sl_reg_org_members_json(struct sl_registry *r, int64_t org_id, struct sl_error *err);
+/* The org's members by user name (`user` and `role` of each row): `*rows`
+ * in `arena` (NULL when there are none) and `*n`. */
+enum sl_err sl_reg_org_members(struct sl_registry *r, int64_t org_id, struct sl_arena *arena,
+                               struct sl_member_row **rows, size_t *n, struct sl_error *err);
 
 /* Removes USER from ORG; SL_ENOTFOUND when not a member. */
 enum sl_err sl_reg_member_remove(struct sl_registry *r, const char *org, const char *user,
@@ -319,14 +324,25 @@ struct sl_hf_list_query {
 /* True when `key` is a sort key of GET /api/models. */
 bool sl_reg_hf_sort_ok(const char *key);
 
-/* One page of the model listing (the items the Hub's listing has); `*more`
- * tells whether another page follows. New reference, NULL on error. */
-json_t *sl_reg_hf_list(struct sl_registry *r, const struct sl_principal *p,
-                       const struct sl_hf_list_query *lq, bool *more, struct sl_error *err);
-
-/* The GET /api/whoami-v2 document of the caller (a signed-in principal). */
-json_t *sl_reg_whoami_json(struct sl_registry *r, const struct sl_principal *p,
+/* One page of the model listing, each model with its `main` version and
+ * download counts (last 30 days, all time): `*items` in `arena` (NULL when
+ * none) and `*n`; `*more` tells whether another page follows. */
+enum sl_err sl_reg_hf_list(struct sl_registry *r, const struct sl_principal *p,
+                           const struct sl_hf_list_query *lq, struct sl_arena *arena,
+                           struct sl_repo_model_item **items, size_t *n, bool *more,
                            struct sl_error *err);
+
+/* What GET /api/whoami-v2 tells a signed-in principal about itself. */
+struct sl_reg_whoami {
+    char *email;                /* in the caller's arena; NULL when none was given */
+    struct sl_member_row *orgs; /* `org_id`, `org` and `role` of each, by org name */
+    size_t norgs;
+};
+
+/* The account of `p` (signed in): SL_EAUTH when it is gone. Text goes into
+ * `arena`. */
+enum sl_err sl_reg_whoami(struct sl_registry *r, const struct sl_principal *p,
+                          struct sl_arena *arena, struct sl_reg_whoami *out, struct sl_error *err);
 
 /* ---- tiered access (access.c; docs/access.md) ---- */
 
@@ -354,47 +370,79 @@ bool sl_reg_may_list(struct sl_registry *r, const struct sl_principal *p,
 /* True when `p` holds a registered evaluator key. */
 bool sl_reg_is_evaluator(struct sl_registry *r, const struct sl_principal *p);
 
-/* The license terms of `v`: {model, version, commit, tier, license_sha256,
- * license, accepted}. */
-json_t *sl_reg_terms_json(struct sl_registry *r, const struct sl_principal *p,
-                          const struct sl_version_ref *v, const char *model, struct sl_error *err);
+/* The license terms of a version as `p` sees them. */
+struct sl_reg_terms {
+    char license_sha256[65];
+    const char *license; /* the text (the default when none was given), in the arena */
+    bool given;          /* the publisher gave a text */
+    bool accepted;       /* `p` accepted this text */
+};
+
+/* The license terms of `v`; text goes into `arena`. */
+enum sl_err sl_reg_terms(struct sl_registry *r, const struct sl_principal *p,
+                         const struct sl_version_ref *v, struct sl_arena *arena,
+                         struct sl_reg_terms *out, struct sl_error *err);
+
+/* An acceptance recorded by sl_reg_accept(). */
+struct sl_reg_acceptance {
+    char license_sha256[65];
+    bool fresh; /* false when `p` had accepted this text before */
+};
 
 /* Records that `p` accepted the license text of `v` (`want_sha`, when not
  * NULL, must be its SHA-256: SL_ECONFLICT otherwise). */
 enum sl_err sl_reg_accept(struct sl_registry *r, const struct sl_principal *p,
                           const struct sl_version_ref *v, const char *model, const char *want_sha,
-                          json_t **result, struct sl_error *err);
+                          struct sl_reg_acceptance *out, struct sl_error *err);
+
+/* An access request as its requester and the publishers see it. Its text
+ * lives in the arena the call was given. */
+struct sl_reg_request {
+    struct sl_request_row row;
+    char status[SL_REPO_STATUS_MAX + 1]; /* "expired" for an approval past its expiry,
+                                          * else row.status */
+    bool final;                          /* denied for good (twice, after an appeal) */
+    const char *license;                 /* a license note issued with this answer, or NULL */
+};
 
 /* A gated access request by `p` for model `model_id` ("org/name" in
  * `model`); `fields` is an object or NULL. `*created` is false when the
- * same pending request existed. Auto-approval rules apply at once. */
+ * same pending request existed. Auto-approval rules apply at once (the
+ * answer then carries the license). Text goes into `arena`. */
 enum sl_err sl_reg_access_request(struct sl_registry *r, const struct sl_principal *p,
                                   int64_t org_id, int64_t model_id, const char *model,
-                                  const char *purpose, json_t *fields, json_t **result,
-                                  bool *created, struct sl_error *err);
+                                  const char *purpose, json_t *fields, struct sl_arena *arena,
+                                  struct sl_reg_request *out, bool *created, struct sl_error *err);
 
 /* The caller's own request. SL_ENOTFOUND when there is none. */
 enum sl_err sl_reg_access_me(struct sl_registry *r, const struct sl_principal *p, int64_t model_id,
-                             const char *model, json_t **result, struct sl_error *err);
+                             const char *model, struct sl_arena *arena, struct sl_reg_request *out,
+                             struct sl_error *err);
 
 /* Appeals a denial, once. */
 enum sl_err sl_reg_access_appeal(struct sl_registry *r, const struct sl_principal *p,
                                  int64_t model_id, const char *model, const char *text,
-                                 json_t **result, struct sl_error *err);
+                                 struct sl_arena *arena, struct sl_reg_request *out,
+                                 struct sl_error *err);
 
-/* The requests for a model (publishers), optionally of one status. */
-enum sl_err sl_reg_access_list(struct sl_registry *r, int64_t model_id, const char *model,
-                               const char *status, json_t **result, struct sl_error *err);
+/* The requests for a model (publishers) by creation time, optionally of
+ * one status (as sl_reg_request.status says it): `*out` in `arena` (NULL
+ * when none) and `*n`. */
+enum sl_err sl_reg_access_list(struct sl_registry *r, int64_t model_id, const char *status,
+                               struct sl_arena *arena, struct sl_reg_request **out, size_t *n,
+                               struct sl_error *err);
 
 enum sl_access_action { SL_ACCESS_APPROVE, SL_ACCESS_DENY, SL_ACCESS_REVOKE };
 
 /* A publisher's decision on `user`'s request. `reason` is required for deny
  * and revoke; `expires` (unix seconds, 0 = never) only for approve. An
- * approval answers with the license of the `main` version. */
+ * approval answers with the license of the `main` version. Text goes into
+ * `arena`. */
 enum sl_err sl_reg_access_decide(struct sl_registry *r, const struct sl_principal *p,
                                  int64_t org_id, int64_t model_id, const char *model,
                                  const char *user, enum sl_access_action action, const char *reason,
-                                 int64_t expires, json_t **result, struct sl_error *err);
+                                 int64_t expires, struct sl_arena *arena,
+                                 struct sl_reg_request *out, struct sl_error *err);
 
 /* Auto-approval rules and required fields of a model. */
 enum sl_err sl_reg_access_rules(struct sl_registry *r, int64_t model_id, json_t **result,
@@ -435,9 +483,10 @@ enum sl_err sl_reg_log_policy(struct sl_registry *r, bool *logged, struct sl_err
 /* Entries in the log (signed or not yet). */
 enum sl_err sl_reg_log_size(struct sl_registry *r, uint64_t *size, struct sl_error *err);
 
-/* Access requests of every model by state: {pending, approved, denied,
- * revoked, expired} -> count (an approval past its expiry is expired). */
-enum sl_err sl_reg_grant_counts(struct sl_registry *r, json_t **out, struct sl_error *err);
+/* Access requests of every model by state (an approval past its expiry is
+ * expired). */
+enum sl_err sl_reg_grant_counts(struct sl_registry *r, struct sl_grant_counts *out,
+                                struct sl_error *err);
 
 /* RFC 6962 proofs from the stored hashes; `proof` holds 65 hashes. */
 enum sl_err sl_reg_log_inclusion(struct sl_registry *r, uint64_t index, uint64_t size,

@@ -196,7 +196,9 @@ Test(hub, downloads_and_listing)
     struct sl_error err;
     struct sl_version_ref v;
     struct sl_hf_list_query q;
-    json_t *page;
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_repo_model_item *page;
+    size_t n;
     bool created, more;
     int64_t recent, all;
 
@@ -215,35 +217,38 @@ Test(hub, downloads_and_listing)
     memset(&q, 0, sizeof(q));
     q.sort = "downloads";
     q.limit = 1;
-    page = sl_reg_hf_list(f.r, &f.pub, &q, &more, &err);
-    cr_assert_not_null(page, "%s", err.msg);
-    cr_expect_eq(json_array_size(page), 1);
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(page, 0), "id")), "acme/m1");
-    cr_expect_eq(json_integer_value(json_object_get(json_array_get(page, 0), "downloads")), 3);
+    cr_assert_eq(sl_reg_hf_list(f.r, &f.pub, &q, &a, &page, &n, &more, &err), SL_OK, "%s", err.msg);
+    cr_expect_eq(n, 1);
+    cr_expect_str_eq(page[0].id, "acme/m1");
+    cr_expect_str_eq(page[0].org, "acme");
+    cr_expect_eq(page[0].dl_recent, 3);
+    cr_expect_eq(page[0].dl_all, 3);
     cr_expect(more);
-    json_decref(page);
     q.offset = 1;
-    page = sl_reg_hf_list(f.r, &f.pub, &q, &more, &err);
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(page, 0), "id")),
-                     "acme/Other-m2");
+    cr_assert_eq(sl_reg_hf_list(f.r, &f.pub, &q, &a, &page, &n, &more, &err), SL_OK);
+    cr_expect_eq(n, 1);
+    cr_expect_str_eq(page[0].id, "acme/Other-m2");
     cr_expect(!more);
-    json_decref(page);
 
     memset(&q, 0, sizeof(q));
     q.limit = 10;
     q.search = "oTHER";
-    page = sl_reg_hf_list(f.r, &f.pub, &q, &more, &err);
-    cr_expect_eq(json_array_size(page), 1);
-    json_decref(page);
+    cr_assert_eq(sl_reg_hf_list(f.r, &f.pub, &q, &a, &page, &n, &more, &err), SL_OK);
+    cr_expect_eq(n, 1);
     q.search = "%";
-    page = sl_reg_hf_list(f.r, &f.pub, &q, &more, &err);
-    cr_expect_eq(json_array_size(page), 0, "search is a substring, not a LIKE pattern");
-    json_decref(page);
+    cr_assert_eq(sl_reg_hf_list(f.r, &f.pub, &q, &a, &page, &n, &more, &err), SL_OK);
+    cr_expect_eq(n, 0, "search is a substring, not a LIKE pattern");
+    cr_expect_null(page);
     q.search = NULL;
     q.author = "ACME";
-    page = sl_reg_hf_list(f.r, &f.pub, &q, &more, &err);
-    cr_expect_eq(json_array_size(page), 2);
-    json_decref(page);
+    cr_assert_eq(sl_reg_hf_list(f.r, &f.pub, &q, &a, &page, &n, &more, &err), SL_OK);
+    cr_expect_eq(n, 2);
+    /* a failed step is an error, not a shorter page */
+    sl__db_fail_step = 2;
+    cr_expect_neq(sl_reg_hf_list(f.r, &f.pub, &q, &a, &page, &n, &more, &err), SL_OK);
+    cr_expect(n == 0 && page == NULL && !more);
+    sl__db_fail_step = 0;
+    sl_arena_release(&a);
 
     cr_expect(sl_reg_hf_sort_ok("lastModified"));
     cr_expect(!sl_reg_hf_sort_ok("popularity"));
