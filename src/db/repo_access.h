@@ -23,6 +23,7 @@
 
 #include "common/arena.h"
 #include "common/err.h"
+#include "db/repo.h"
 #include "db/repo_accounts.h"
 
 struct sl_db;
@@ -30,9 +31,7 @@ struct sl_db;
 #define SL_REPO_STATUS_MAX  15   /* pending, approved, denied, revoked, expired */
 #define SL_REPO_REASON_MAX  2000 /* a decision's reason, an appeal */
 #define SL_REPO_PURPOSE_MAX 2000 /* a request's purpose (SL_GOV_PURPOSE_MAX) */
-#define SL_REPO_TIER_MAX    15
-#define SL_REPO_LIC_ID_MAX  32                         /* licenses.id: 16 hex digits today */
-#define SL_REPO_MODEL_MAX   (2 * SL_REPO_NAME_MAX + 1) /* "org/name" */
+#define SL_REPO_LIC_ID_MAX  32   /* licenses.id: 16 hex digits today */
 
 /* ---- versions (what access needs of them) ---- */
 

@@ -22,10 +22,10 @@
 
 #include "common/arena.h"
 #include "common/err.h"
+#include "db/repo.h"
 
 struct sl_db;
 
-#define SL_REPO_NAME_MAX   96 /* users.name, orgs.name: the limit of sl_name_ok() */
 #define SL_REPO_ROLE_MAX   15 /* "admin", "publisher", "member" */
 #define SL_REPO_SCOPES_MAX 31 /* tokens.scopes: "read write admin" */
 

@@ -26,12 +26,10 @@
 
 #include "common/arena.h"
 #include "common/err.h"
+#include "db/repo.h"
 #include "db/db.h"
 
-#define SL_REPO_NAME_MAX  96  /* an org, model or account name (SL_NAME_MAX) */
-#define SL_REPO_TIER_MAX  15  /* "withheld" and room to spare */
-#define SL_REPO_PACK_MAX  64  /* a pack's object name (SL_PACK_NAME_LEN is 32) */
-#define SL_REPO_MODEL_MAX 193 /* "org/name" */
+#define SL_REPO_PACK_MAX 64 /* a pack's object name (SL_PACK_NAME_LEN is 32) */
 
 /* ---- stored files (blobs) and chunks ---- */
 
