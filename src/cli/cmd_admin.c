@@ -176,7 +176,22 @@ static int migrate(const struct args *g)
     return code;
 }
 
+static int admin(int argc, char **argv);
+
+/* The configuration file's options go in front of the command line's
+ * (config.c); the values parse() keeps point into them. */
 int sl_cmd_admin(int argc, char **argv)
+{
+    struct sl_cli_conf conf;
+    int code = sl_cli_conf_expand(&conf, "admin", false, argc, argv);
+
+    if (!code)
+        code = admin(conf.argc, conf.argv);
+    sl_cli_conf_release(&conf);
+    return code;
+}
+
+static int admin(int argc, char **argv)
 {
     struct args g;
     struct sl_registry_opts ro;
