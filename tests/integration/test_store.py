@@ -218,12 +218,13 @@ class StoreCase(unittest.TestCase):
         sv.write_random(os.path.join(folder, "w.bin"), 100000, random.Random(6))
         self.push("acme/recorded", folder)
         env = sv.clean_env(self.srv.store_env)
-        doc = st.run_json(self, "admin", "fsck", "--json", "--data", self.srv.data, env=env)
+        db = ["--db", self.srv.db] if self.srv.db else []  # the store is found, not the db
+        doc = st.run_json(self, "admin", "fsck", "--json", "--data", self.srv.data, *db, env=env)
         self.assertTrue(doc["ok"], doc)
         self.assertGreaterEqual(doc["packs"], 1)
         if sv.STORE == "s3":
             # an explicit --store wins over the recorded one
-            r = st.run("admin", "fsck", "--json", "--data", self.srv.data, "--store",
+            r = st.run("admin", "fsck", "--json", "--data", self.srv.data, *db, "--store",
                        "file:" + os.path.join(self.srv.data, "packs"), env=env)
             self.assertEqual(r.rc, 1, repr(r))
             self.assertIn("file missing", r.stdout)
