@@ -108,8 +108,9 @@ enum sl_err sl_registry_migrate_store(const char *root, const char *keys, const 
  * others in: the folder and every folder under it become 0700, every file
  * loses its group, other and execute bits (0600 at most); symbolic links
  * are left alone. A folder already without group and other bits is not
- * walked, nor one without a sluice.db (not yet a data folder: only the folder
- * itself is made private). `*mode_was` gets the folder's mode (0 when it does not exist yet),
+ * walked, nor one without a sluice.db, admin.token or server.key (not yet a
+ * data folder: only the folder itself is made private). `*mode_was` gets the folder's mode (0 when
+ * it does not exist yet),
  * `*changed` how many entries were changed. SL_EIO naming the `chmod`
  * command to run when a change is refused (another user's files). */
 enum sl_err sl_registry_make_private(const char *root, unsigned *mode_was,
