@@ -30,10 +30,12 @@ resume and drain tests.
 Store back ends: with SLUICE_TEST_STORE=s3 in the environment every Server
 keeps its packs in S3 instead of DATA/packs: one moto server per test process
 (s3fixture.py; a missing moto fails the test with a sentence saying so), one
-fresh bucket per Server, and `serve` and `admin` get `--store
-s3://BUCKET/packs` and the AWS_* variables. Unset or "file", the default
-folder store is used. CTest runs a set of these tests both ways
-(tests/CMakeLists.txt, integration_s3.*).
+fresh bucket per registry (per database: servers sharing one share its
+bucket), and `serve` and `admin` get `--store s3://BUCKET/packs` and the
+AWS_* variables (clean_env() carries them, for commands started by hand;
+backend_args() gives their --db and --store). Unset or "file", the default
+folder store is used. CTest runs every test that starts a server both ways
+(tests/CMakeLists.txt, integration_pgs3.*: PostgreSQL and S3 together).
 """
 import hashlib
 import http.client

@@ -5,8 +5,8 @@ objects another tool wrote into the store survive gc and are listed by fsck,
 a stray pack past the grace period is removed, and a store that cannot be
 reached or is misconfigured stops `serve` and `admin` with one clear line.
 
-CTest runs this file twice: integration.test_store (folder) and
-integration_s3.test_store (moto)."""
+CTest runs this file twice: integration.test_store (folder, SQLite) and
+integration_pgs3.test_store (moto, PostgreSQL)."""
 import json
 import os
 import random
