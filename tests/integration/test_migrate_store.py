@@ -96,6 +96,9 @@ class MigrateStore(unittest.TestCase):
         srv, pub, bob = self.registry()
         packs = self.pack_names()
         self.assertGreaterEqual(len(packs), 4)
+        # another tool's file among the packs: not a pack, not copied, not touched
+        with open(os.path.join(self.data, "packs", "README.txt"), "w") as f:
+            f.write("not a sluice pack\n")
         bucket = "sl-mig-" + os.urandom(4).hex()
         self.moto.create_bucket(bucket)
         to_store = "s3://%s/packs" % bucket
@@ -136,6 +139,9 @@ class MigrateStore(unittest.TestCase):
             self.assertEqual(status, 200)
             self.assertEqual(sv.hashlib.sha256(body).hexdigest(), x["sha256"])
         self.assertTrue(any(t["copied"] for t in doc["tables"]))
+        self.assertEqual(sorted(k for k in self.moto.list_keys(bucket)),
+                         sorted("packs/%s/%s.pack" % (p[:2], p) for p in packs))
+        self.assertTrue(os.path.exists(os.path.join(self.data, "packs", "README.txt")))
         self.assertTrue(doc["checkpoint"])
         # 3. a third run changes nothing and verifies everything
         r = self.migrate(*args, "--json", env=self.moto.env())

@@ -298,6 +298,10 @@ class BadStore(unittest.TestCase):
         r = st.run("admin", "fsck", "--data", self.data, "--store", "s3://my-bucket/packs",
                    env=self.env(env))
         self.assertEqual(r.rc, 3, repr(r))
+        self.assertIn("s3://my-bucket/packs", r.stderr)
+        self.assertIn("Couldn't connect", r.stderr)
+        self.assertNotIn("\n", r.stderr.strip(), "one line: %r" % r.stderr)
+        self.assertNotIn("s3cr3t", r.stderr + r.stdout)
 
     def test_missing_bucket_exits_3_naming_it(self):
         m = sv.shared_moto()
