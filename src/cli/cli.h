@@ -72,6 +72,50 @@ const char *sl_cli_data_dir(const char *given);
  * default sqlite:DATA/sluice.db. */
 const char *sl_cli_db_url(const char *given);
 
+/* ---- the configuration file of serve and admin (config.c) ---- */
+
+#define SL_CLI_CONF_MAX (64u * 1024)
+
+/* One `key = value` line: `key` is the option's name without "--" (a static
+ * string), `value` is owned, `line` counts from 1; `admin` when `sluice
+ * admin` takes the key too. */
+struct sl_cli_conf_entry {
+    const char *key;
+    char *value;
+    unsigned line;
+    bool admin;
+};
+
+/* Parses the text of the configuration file `path` (used in messages only):
+ * `key = value` lines, `#` comment lines, blank lines. Unknown, duplicate or
+ * malformed keys and bad values fail with SL_EUSAGE and a message starting
+ * "PATH:LINE:" that names the key (a database URL quoted without its
+ * password). `*password` tells whether a value holds a password. The caller
+ * frees the entries with sl_cli_conf_entries_free. */
+enum sl_err sl_cli_conf_parse(const char *path, const char *text, size_t len,
+                              struct sl_cli_conf_entry **out, size_t *n, bool *password,
+                              struct sl_error *err);
+void sl_cli_conf_entries_free(struct sl_cli_conf_entry *e, size_t n);
+
+/* An argv with the configuration file's options in front. */
+struct sl_cli_conf {
+    int argc;
+    char **argv;
+    char **owned; /* the "--key=value" strings made from the file */
+    size_t nowned;
+};
+
+/* Looks for `--config FILE` (or `--config=FILE`) in argv[1..], before "--".
+ * Without it `c->argv` is `argv`. With it, reads and checks FILE and sets
+ * `c->argv` to argv[0], the file's options as "--key=value", then the other
+ * arguments, so options on the command line win (the last value wins).
+ * `serve` false keeps only the keys `sluice admin` takes. Warns on stderr
+ * when the file holds a password and group or others may read it. Returns
+ * 0, or the exit code after printing the error (2 for a bad file, 3 when it
+ * cannot be read). Release with sl_cli_conf_release in either case. */
+int sl_cli_conf_expand(struct sl_cli_conf *c, const char *cmd, bool serve, int argc, char **argv);
+void sl_cli_conf_release(struct sl_cli_conf *c);
+
 /* ---- shared by the access, eval and governance commands (cmd_access.c) ---- */
 
 /* A table-driven parser for commands with many options. Each option is a

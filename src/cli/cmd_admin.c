@@ -124,6 +124,7 @@ static void print_report(json_t *rep, bool json)
 struct migrate_out {
     bool json;
     json_t *tables;
+    json_t *packs;
 };
 
 static void migrate_note(void *ctx, const char *table, int64_t rows, bool copied)
@@ -139,44 +140,93 @@ static void migrate_note(void *ctx, const char *table, int64_t rows, bool copied
     }
 }
 
-/* `sluice admin migrate --from-db sqlite:... --to-db postgresql://...`
- * (docs/database.md, "Moving up"). */
+static void pack_note(void *ctx, const char *pack, uint64_t size, const char *sha256, bool copied)
+{
+    struct migrate_out *m = ctx;
+
+    json_array_append_new(m->packs,
+                          json_pack("{s:s, s:I, s:s, s:b}", "pack", pack, "bytes", (json_int_t)size,
+                                    "sha256", sha256, "copied", copied));
+    if (!m->json) {
+        printf("pack %s %10llu bytes  %s\n", pack, (unsigned long long)size,
+               copied ? "copied, read back, sha256 verified" : "already there, sha256 verified");
+        fflush(stdout);
+    }
+}
+
+/* `sluice admin migrate [--from-db sqlite:... --to-db postgresql://...]
+ * [--from-store URL --to-store URL]` (docs/database.md, "Moving up"): the
+ * packs first, so that every pack the copied database names is already in
+ * the new store. */
 static int migrate(const struct args *g)
 {
-    struct migrate_out m = {g->json, json_array()};
+    struct migrate_out m = {g->json, json_array(), json_array()};
     struct sl_error err;
     char *note = NULL;
+    const char *data = sl_cli_data_dir(g->data);
+    bool dbs = g->from_db || g->to_db, stores = g->from_store || g->to_store;
     int code = 0;
 
     sl_error_clear(&err);
-    if (g->npos != 1 || !g->from_db || !g->to_db) {
-        json_decref(m.tables);
-        return sl_cli_usage("admin", "migrate wants --from-db sqlite:PATH --to-db "
-                                     "postgresql://...");
+    if (g->npos != 1 || (!dbs && !stores) || (dbs && (!g->from_db || !g->to_db))) {
+        code = sl_cli_usage("admin", "migrate wants --from-db sqlite:PATH --to-db "
+                                     "postgresql://..., --from-store URL --to-store URL, or both");
+        goto out;
     }
-    if (g->from_store || g->to_store) {
-        json_decref(m.tables);
-        return sl_cli_usage("admin", "migrate does not copy the store yet (--from-store, "
-                                     "--to-store): copy the packs folder yourself");
+    if (stores && (!g->from_store || !g->to_store)) {
+        code = sl_cli_usage("admin", "migrate wants both --from-store and --to-store (for "
+                                     "example file:DATA/packs and s3://BUCKET/PREFIX)");
+        goto out;
     }
-    if (sl_registry_migrate(sl_cli_data_dir(g->data), g->keys, g->from_db, g->to_db, migrate_note,
-                            &m, &note, &err) != SL_OK) {
-        json_decref(m.tables);
-        return sl_cli_fail(&err);
+    if (stores &&
+        sl_registry_migrate_store(data, g->keys, dbs ? g->from_db : sl_cli_db_url(g->db),
+                                  g->from_store, g->to_store, pack_note, &m, &err) != SL_OK) {
+        code = sl_cli_fail(&err);
+        goto out;
+    }
+    if (dbs && sl_registry_migrate(data, g->keys, g->from_db, g->to_db, migrate_note, &m, &note,
+                                   &err) != SL_OK) {
+        code = sl_cli_fail(&err);
+        goto out;
     }
     if (g->json) {
-        json_t *j = json_pack("{s:o, s:s}", "tables", m.tables, "checkpoint", note);
+        json_t *j = json_object();
+        if (dbs) {
+            json_object_set(j, "tables", m.tables);
+            json_object_set_new(j, "checkpoint", json_string(note));
+        }
+        if (stores)
+            json_object_set(j, "packs", m.packs);
         sl_cli_print_json(j);
         json_decref(j);
-    } else {
-        json_decref(m.tables);
+    } else if (dbs) {
         printf("the log verifies after the move; its checkpoint:\n%s", note);
+    } else {
+        printf("%zu packs in %s, each verified by sha256\n", json_array_size(m.packs), g->to_store);
     }
+out:
+    json_decref(m.tables);
+    json_decref(m.packs);
     free(note);
     return code;
 }
 
+static int admin(int argc, char **argv);
+
+/* The configuration file's options go in front of the command line's
+ * (config.c); the values parse() keeps point into them. */
 int sl_cmd_admin(int argc, char **argv)
+{
+    struct sl_cli_conf conf;
+    int code = sl_cli_conf_expand(&conf, "admin", false, argc, argv);
+
+    if (!code)
+        code = admin(conf.argc, conf.argv);
+    sl_cli_conf_release(&conf);
+    return code;
+}
+
+static int admin(int argc, char **argv)
 {
     struct args g;
     struct sl_registry_opts ro;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `sluice serve [--data DIR] [--db URL] [--store URL] [--keys DIR] [--listen HOST:PORT]
+ * `sluice serve [--config FILE] [--data DIR] [--db URL] [--store URL] [--keys DIR] [--listen
+ * HOST:PORT]
  * [--origin NAME | --public-url URL] [--policy-dir DIR] [--threads N]
  * [--drain SECONDS] [--max-conns-per-ip N] [--mirror-of URL]`; with --mirror-of
  * the server is a pull-through mirror (docs/mirror.md) whose upstream calls
@@ -72,13 +73,18 @@ int sl_cmd_serve(int argc, char **argv)
     unsigned long v;
     unsigned mode_was;
     unsigned long long changed;
-    int code = 0;
+    struct sl_cli_conf conf;
+    int code = sl_cli_conf_expand(&conf, "serve", true, argc, argv);
 
+    if (code) {
+        sl_cli_conf_release(&conf);
+        return code;
+    }
     memset(&so, 0, sizeof(so));
     so.drain_seconds = 10;
     so.ready_fd = -1;
     sl_error_clear(&err);
-    sl_opt_init(&o, "serve", argc, argv);
+    sl_opt_init(&o, "serve", conf.argc, conf.argv);
     while ((a = sl_opt_next(&o, &is_opt)) != NULL) {
         const char *val;
         if (!is_opt) {
@@ -223,5 +229,6 @@ out:
     sl_opt_release(&o);
     sl_registry_close(r);
     sl_packset_free(ps);
+    sl_cli_conf_release(&conf);
     return code;
 }

@@ -74,7 +74,8 @@ static const char policy_help[] =
     "(earlier versions are kept: eu-ai-act@1.0.0). Pack format: docs/policy.md.\n";
 
 static const char serve_help[] =
-    "usage: sluice serve [--data DIR] [--db URL] [--keys DIR] [--listen HOST:PORT]\n"
+    "usage: sluice serve [--config FILE] [--data DIR] [--db URL] [--keys DIR]\n"
+    "                    [--listen HOST:PORT]\n"
     "                    [--origin NAME | --public-url URL]\n"
     "                    [--policy-dir DIR] [--threads N] [--drain SECONDS]\n"
     "                    [--max-conns-per-ip N] [--store URL] [--mirror-of URL]\n"
@@ -85,6 +86,9 @@ static const char serve_help[] =
     "when stdout is a terminal. A data folder group or others may enter is made\n"
     "private (0700, files 0600) first.\n"
     "\n"
+    "  --config FILE     read options from FILE: \"key = value\" lines, keys the long\n"
+    "                    options without --, # comments; the command line wins\n"
+    "                    (docs/cli.md, \"Configuration file\")\n"
     "  --data DIR        data folder (default $SLUICE_DATA or ./sluice-data)\n"
     "  --db URL          database: sqlite:PATH (default $SLUICE_DB or\n"
     "                    sqlite:DIR/sluice.db) or postgresql://... (docs/database.md)\n"
@@ -118,7 +122,8 @@ static const char serve_help[] =
     "HF_ENDPOINT or hubUrl set to its URL (docs/api.md).\n";
 
 static const char admin_help[] =
-    "usage: sluice admin COMMAND [--data DIR] [--db URL] [--store URL] [--keys DIR] [--json]\n"
+    "usage: sluice admin COMMAND [--config FILE] [--data DIR] [--db URL] [--store URL]\n"
+    "                    [--keys DIR] [--json]\n"
     "\n"
     "  user add NAME [--email E] [--affiliation A] [--country CC] [--admin]\n"
     "                     create an account; prints its token once ({\"user\",\"token\"})\n"
@@ -141,15 +146,20 @@ static const char admin_help[] =
     "  fsck               re-hashes every stored chunk and file and checks every\n"
     "                     reference; exit 1 when anything is wrong; lists objects in\n"
     "                     the store that are not sluice packs (never removed)\n"
-    "  migrate --from-db sqlite:PATH --to-db postgresql://...\n"
+    "  migrate [--from-db sqlite:PATH --to-db postgresql://...]\n"
+    "          [--from-store file:PATH --to-store s3://BUCKET/PREFIX]\n"
     "                     copy the database into PostgreSQL, verifying every table's\n"
-    "                     rows and that the log is the same tree under the same key;\n"
-    "                     a second run continues or only verifies (docs/database.md)\n"
+    "                     rows and that the log is the same tree under the same key,\n"
+    "                     and/or every pack into another store, each read back and\n"
+    "                     its sha256 compared; a second run continues or only\n"
+    "                     verifies (docs/database.md)\n"
     "\n"
     "Admin commands work on the data folder directly (--data, $SLUICE_DATA or\n"
     "./sluice-data), its database (--db, $SLUICE_DB, as for serve) and key files\n"
     "(--keys, as for serve), also while the server runs, and the store the server\n"
-    "last ran with unless --store says otherwise.\n";
+    "last ran with unless --store says otherwise. --config FILE reads data, db,\n"
+    "store and keys from the server's configuration file (other keys in it are\n"
+    "the server's and are ignored); the command line wins.\n";
 
 static const char login_help[] =
     "usage: sluice login URL [--token TOKEN]\n"

@@ -5,13 +5,18 @@
  * and the log must come out the same tree under the same key: the newest
  * checkpoint signed from the source and the one the target serves after the
  * copy are the same note, byte for byte (Ed25519 signatures are
- * deterministic), so clients' pinned state keeps verifying.
+ * deterministic), so clients' pinned state keeps verifying. The packs move
+ * between blob stores pack by pack (sl_store_copy_pack), each one hashed on
+ * both sides.
  */
 #include "registry/registry_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
+#include "crypto/crypto.h"
+#include "store/store.h"
 #include "common/banned.h"
 
 /* The newest checkpoint of the registry at `root` on database `url`
@@ -76,5 +81,92 @@ enum sl_err sl_registry_migrate(const char *root, const char *keys, const char *
 out:
     free(before);
     free(after);
+    return rc;
+}
+
+struct pack_row {
+    int64_t id;
+    char *name;
+    bool retired;
+};
+
+enum sl_err sl_registry_migrate_store(const char *root, const char *keys, const char *db,
+                                      const char *from, const char *to, sl_pack_copy_note note,
+                                      void *ctx, struct sl_error *err)
+{
+    struct sl_registry_opts ro;
+    struct sl_registry *r = NULL;
+    struct sl_store *dst = NULL;
+    struct sl_db *d;
+    struct sl_stmt *st;
+    struct pack_row *v = NULL;
+    size_t n = 0;
+    int row;
+    enum sl_err rc;
+
+    if (strcmp(from, to) == 0)
+        return sl_error_set(err, SL_EUSAGE, "--from-store and --to-store are the same (%.200s)",
+                            from);
+    memset(&ro, 0, sizeof(ro));
+    ro.db = db;
+    ro.keys = keys;
+    ro.store = from; /* opened and checked reachable; not recorded */
+    rc = sl_registry_open(root, &ro, &r, NULL, err);
+    if (rc)
+        return rc;
+    rc = sl_store_open(to, root, NULL, &dst, err);
+    if (rc)
+        goto out;
+    /* the packs the database names: the store holds nothing else of ours */
+    d = sl_reg_db(r, err);
+    if (!d) {
+        rc = err->code;
+        goto out;
+    }
+    st = sl_db_stmt(d, "SELECT id, name, retired FROM packs ORDER BY id", err);
+    if (!st) {
+        rc = err->code;
+        goto out;
+    }
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        v = sl_xrealloc(v, (n + 1) * sizeof(*v));
+        v[n].id = sl_stmt_col_int(st, 0);
+        v[n].name = sl_xstrdup(sl_stmt_col_text(st, 1));
+        v[n].retired = !sl_stmt_col_null(st, 2);
+        n++;
+    }
+    sl_stmt_done(st);
+    if (row < 0) {
+        rc = err->code;
+        goto out;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        unsigned char h[32];
+        uint64_t size;
+        bool copied;
+        char hex[65];
+        rc = sl_store_copy_pack(r->store, dst, v[i].id, v[i].name, h, &size, &copied, err);
+        if (rc == SL_ENOTFOUND && v[i].retired) {
+            /* retired by gc and already deleted: nothing needs it */
+            sl_error_clear(err);
+            rc = SL_OK;
+            continue;
+        }
+        if (rc == SL_ENOTFOUND)
+            rc = sl_error_set(err, SL_EIO,
+                              "pack %s: the database names it but %s does not hold it (run "
+                              "`sluice admin fsck --store %.200s`)",
+                              v[i].name, from, from);
+        if (!rc && note) {
+            sl_hex(h, 32, hex);
+            note(ctx, v[i].name, size, hex, copied);
+        }
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        free(v[i].name);
+    free(v);
+    sl_store_free(dst);
+    sl_registry_close(r);
     return rc;
 }

@@ -112,9 +112,16 @@ enum sl_err sl_registry_make_private(const char *root, unsigned *mode_was,
         return refuse(root, root, errno, err);
     (*changed)++;
     {
-        char *db = sl_xasprintf("%s/sluice.db", root);
-        int found = access(db, F_OK) == 0;
-        free(db);
+        /* A data folder: its SQLite database, or on PostgreSQL (no
+         * sluice.db) the first admin token or the server key that every
+         * first start leaves there. */
+        static const char *const marks[] = {"sluice.db", "admin.token", "server.key"};
+        int found = 0;
+        for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]) && !found; i++) {
+            char *p = sl_xasprintf("%s/%s", root, marks[i]);
+            found = access(p, F_OK) == 0;
+            free(p);
+        }
         if (!found)
             return SL_OK;
     }

@@ -93,12 +93,27 @@ enum sl_err sl_registry_migrate(const char *root, const char *keys, const char *
                                 const char *to, sl_db_copy_note note, void *ctx, char **checkpoint,
                                 struct sl_error *err);
 
+/* Copies the packs of the registry at `root` (database `db`, NULL for the
+ * data folder's; keys in `keys`) from the store `from` into the store `to`
+ * (URLs as for --store), every pack the database names, each one hashed on
+ * both sides (sl_store_copy_pack; `note` hears of each with its size, hex
+ * SHA-256 and whether it was uploaded). Resumable: packs already in `to`
+ * with the same bytes are skipped. Retired packs gc already deleted are
+ * skipped; any other pack missing from `from` is SL_EIO. SL_ECONFLICT when
+ * `to` holds other bytes under a pack's name. */
+typedef void (*sl_pack_copy_note)(void *ctx, const char *pack, uint64_t size, const char *sha256,
+                                  bool copied);
+enum sl_err sl_registry_migrate_store(const char *root, const char *keys, const char *db,
+                                      const char *from, const char *to, sl_pack_copy_note note,
+                                      void *ctx, struct sl_error *err);
+
 /* Makes the data folder at `root` private when its mode lets the group or
  * others in: the folder and every folder under it become 0700, every file
  * loses its group, other and execute bits (0600 at most); symbolic links
  * are left alone. A folder already without group and other bits is not
- * walked, nor one without a sluice.db (not yet a data folder: only the folder
- * itself is made private). `*mode_was` gets the folder's mode (0 when it does not exist yet),
+ * walked, nor one without a sluice.db, admin.token or server.key (not yet a
+ * data folder: only the folder itself is made private). `*mode_was` gets the folder's mode (0 when
+ * it does not exist yet),
  * `*changed` how many entries were changed. SL_EIO naming the `chmod`
  * command to run when a change is refused (another user's files). */
 enum sl_err sl_registry_make_private(const char *root, unsigned *mode_was,

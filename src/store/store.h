@@ -174,6 +174,19 @@ static inline void sl_store_drop(struct sl_store *s, int64_t id)
     s->ops->drop(s, id);
 }
 
+/* Copies pack `name` from `src` to `dst` (copy.c) and proves the copy: the
+ * source's bytes are hashed (SHA-256) while they are staged in `dst`'s
+ * staging folder, and after `put` the object is read back from `dst` and
+ * hashed again; the digests must agree (else SL_EIO, and the bad copy is
+ * removed). A pack `dst` already holds is not uploaded again: both sides are
+ * hashed and must agree (SL_ECONFLICT otherwise; nothing is overwritten).
+ * `id` keys the stores' per-pack read caches, which are dropped afterwards.
+ * `sha256` gets the source's digest, `*size` its size, `*copied` whether it
+ * was uploaded. SL_ENOTFOUND when `src` lacks the pack. */
+enum sl_err sl_store_copy_pack(struct sl_store *src, struct sl_store *dst, int64_t id,
+                               const char *name, unsigned char sha256[32], uint64_t *size,
+                               bool *copied, struct sl_error *err);
+
 /* ---- pack writer ----
  *
  * A pack is an append-only file of chunk bytes, at most SL_PACK_MAX bytes,

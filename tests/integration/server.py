@@ -30,10 +30,12 @@ resume and drain tests.
 Store back ends: with SLUICE_TEST_STORE=s3 in the environment every Server
 keeps its packs in S3 instead of DATA/packs: one moto server per test process
 (s3fixture.py; a missing moto fails the test with a sentence saying so), one
-fresh bucket per Server, and `serve` and `admin` get `--store
-s3://BUCKET/packs` and the AWS_* variables. Unset or "file", the default
-folder store is used. CTest runs a set of these tests both ways
-(tests/CMakeLists.txt, integration_s3.*).
+fresh bucket per registry (per database: servers sharing one share its
+bucket), and `serve` and `admin` get `--store s3://BUCKET/packs` and the
+AWS_* variables (clean_env() carries them, for commands started by hand;
+backend_args() gives their --db and --store). Unset or "file", the default
+folder store is used. CTest runs every test that starts a server both ways
+(tests/CMakeLists.txt, integration_pgs3.*: PostgreSQL and S3 together).
 """
 import hashlib
 import http.client
@@ -88,6 +90,8 @@ def copy_data(src, dst):
     if pgserver.enabled():
         _DBS[os.path.abspath(dst)] = pgserver.cluster().clone_db(
             db_url(src), "sl_%d_copy_%d" % (os.getpid(), len(_DBS)))
+    if STORE == "s3":  # the copy's rows name the same packs: the same bucket
+        _STORES[db_url(dst) or os.path.abspath(dst)] = store_for(src)
 
 
 def _pg_literal(v):
@@ -155,6 +159,12 @@ class _PgConn:
     def close(self):
         pass
 
+    def __enter__(self):  # `with db_connect(data) as c:`, as with sqlite3
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
 
 def db_connect(data):
     """A connection to DATA's database for tests that change rows behind the
@@ -182,15 +192,34 @@ def shared_moto():
     return _moto
 
 
-def store_for(data):
+# database URL (or data folder) -> (store arguments, environment): the
+# servers of one registry share one bucket, whatever their data folders
+_STORES = {}
+
+
+def store_for(data, db=None):
     """(extra arguments, extra environment) for a server on DATA in the
-    configured store back end."""
+    configured store back end: one bucket per registry, that is per database
+    (DB, else DATA's), so servers and admin commands sharing a database
+    share its packs."""
     if STORE != "s3":
         return [], {}
-    m = shared_moto()
-    bucket = "sl-" + os.urandom(6).hex()
-    m.create_bucket(bucket)
-    return ["--store", "s3://%s/packs" % bucket], m.env()
+    key = db or db_url(data) or os.path.abspath(data)
+    if key not in _STORES:
+        m = shared_moto()
+        bucket = "sl-" + os.urandom(6).hex()
+        m.create_bucket(bucket)
+        _STORES[key] = (["--store", "s3://%s/packs" % bucket], m.env())
+    args, env = _STORES[key]
+    return list(args), dict(env)
+
+
+def backend_args(data, db=None):
+    """The --db and --store options of a sluice command (serve or admin,
+    started by hand) on DATA in the configured back ends; empty for SQLite +
+    folder. The environment comes from clean_env()."""
+    url = db or db_url(data)
+    return (["--db", url] if url else []) + store_for(data, url)[0]
 
 
 def free_port():
@@ -212,6 +241,10 @@ def clean_env(extra=None):
                 "SLUICE_DB"):
             del env[k]
     env["NO_PROXY"] = "*"
+    if STORE == "s3":
+        # sluice commands started by hand on a server's data folder use the
+        # store it recorded (DATA/store.url): they need the same credentials
+        env.update(shared_moto().env())
     if extra:
         env.update(extra)
     return env
@@ -307,7 +340,7 @@ class Server:
         self._termed = False
         self.db = db or db_url(data)  # several servers may share one database
         # the store back end (SLUICE_TEST_STORE): same for serve and admin
-        self.store_args, self.store_env = store_for(data)
+        self.store_args, self.store_env = store_for(data, self.db)
 
     # ---------------------------------------------------------------- process
 

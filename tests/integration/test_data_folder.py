@@ -168,7 +168,7 @@ class Permissions(unittest.TestCase):
             self.skipTest("this file system has no immutable files")
         self.addCleanup(subprocess.run, ["chattr", "-i", key], capture_output=True)
         r = st.run("serve", "--data", self.data, "--listen", "127.0.0.1:%d" % sv.free_port(),
-                   env=sv.clean_env(), timeout=20)
+                   *sv.backend_args(self.data), env=sv.clean_env(), timeout=20)
         self.assertEqual(r.rc, 3, r)  # local I/O failure (docs/cli.md)
         err = r.stderr.strip()
         self.assertEqual(err.count("\n"), 0, "not one line: %r" % err)

@@ -13,7 +13,6 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import sys
 import tempfile
 import unittest
@@ -231,11 +230,8 @@ class Identity(unittest.TestCase):
         self.assertLessEqual({"bob", "carol"}, self.recipients())
 
     def db(self):
-        for name in ("sluice.db", "registry.db", "db.sqlite"):
-            if os.path.exists(os.path.join(self.srv.data, name)):
-                return sqlite3.connect("file:%s?mode=ro" % os.path.join(self.srv.data, name),
-                                       uri=True)
-        self.fail("no database in %s: %s" % (self.srv.data, os.listdir(self.srv.data)))
+        """The server's database, SQLite or PostgreSQL (server.py knows which)."""
+        return sv.db_connect(self.srv.data)
 
     def recipients(self):
         with self.db() as c:

@@ -7,7 +7,7 @@ push, a grant and a log on SQLite; migrate (every table's rows counted on
 both sides here too); a second run only verifies; serve on PostgreSQL: the
 grantee pulls, `sluice log verify` passes with the state pinned before the
 move, new pushes get fresh ids; bad input is a one-line error: URLs of the
-wrong kind, missing flags, the store flags (not yet), and a target that
+wrong kind, missing flags, half a pair of store flags, and a target that
 holds another registry's rows.
 """
 import filecmp
@@ -148,7 +148,7 @@ class Migrate(unittest.TestCase):
              "--to-db must be postgresql"),
             (("--from-db", url, "--to-db", url), "--from-db must be sqlite"),
             (("--from-db", self.lite, "--to-db", url, "--from-store", "file:/x"),
-             "does not copy the store yet"),
+             "both --from-store and --to-store"),
         ]
         for args, msg in cases:
             r = self.migrate(*args)

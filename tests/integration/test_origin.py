@@ -16,8 +16,8 @@ import sluicetest as st  # noqa: E402
 
 def serve(data, *args):
     """A start that is expected to fail at once (exit code and stderr)."""
-    return st.run("serve", "--data", data, "--listen", "127.0.0.1:%d" % sv.free_port(), *args,
-                  env=sv.clean_env(), timeout=30)
+    return st.run("serve", "--data", data, "--listen", "127.0.0.1:%d" % sv.free_port(),
+                  *sv.backend_args(data), *args, env=sv.clean_env(), timeout=30)
 
 
 class Origin(unittest.TestCase):

@@ -5,8 +5,8 @@ objects another tool wrote into the store survive gc and are listed by fsck,
 a stray pack past the grace period is removed, and a store that cannot be
 reached or is misconfigured stops `serve` and `admin` with one clear line.
 
-CTest runs this file twice: integration.test_store (folder) and
-integration_s3.test_store (moto)."""
+CTest runs this file twice: integration.test_store (folder, SQLite) and
+integration_pgs3.test_store (moto, PostgreSQL)."""
 import json
 import os
 import random
@@ -218,12 +218,13 @@ class StoreCase(unittest.TestCase):
         sv.write_random(os.path.join(folder, "w.bin"), 100000, random.Random(6))
         self.push("acme/recorded", folder)
         env = sv.clean_env(self.srv.store_env)
-        doc = st.run_json(self, "admin", "fsck", "--json", "--data", self.srv.data, env=env)
+        db = ["--db", self.srv.db] if self.srv.db else []  # the store is found, not the db
+        doc = st.run_json(self, "admin", "fsck", "--json", "--data", self.srv.data, *db, env=env)
         self.assertTrue(doc["ok"], doc)
         self.assertGreaterEqual(doc["packs"], 1)
         if sv.STORE == "s3":
             # an explicit --store wins over the recorded one
-            r = st.run("admin", "fsck", "--json", "--data", self.srv.data, "--store",
+            r = st.run("admin", "fsck", "--json", "--data", self.srv.data, *db, "--store",
                        "file:" + os.path.join(self.srv.data, "packs"), env=env)
             self.assertEqual(r.rc, 1, repr(r))
             self.assertIn("file missing", r.stdout)
@@ -297,6 +298,10 @@ class BadStore(unittest.TestCase):
         r = st.run("admin", "fsck", "--data", self.data, "--store", "s3://my-bucket/packs",
                    env=self.env(env))
         self.assertEqual(r.rc, 3, repr(r))
+        self.assertIn("s3://my-bucket/packs", r.stderr)
+        self.assertIn("Couldn't connect", r.stderr)
+        self.assertNotIn("\n", r.stderr.strip(), "one line: %r" % r.stderr)
+        self.assertNotIn("s3cr3t", r.stderr + r.stdout)
 
     def test_missing_bucket_exits_3_naming_it(self):
         m = sv.shared_moto()
