@@ -12,36 +12,18 @@
 #include <time.h>
 
 #include "common/util.h"
+#include "db/repo_chunks.h"
+#include "db/repo_read.h"
 #include "common/banned.h"
 
 enum sl_err sl_reg_model_id(struct sl_registry *r, const char *org, const char *name,
                             int64_t *org_id, int64_t *model_id, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
-    int row;
 
     if (!db)
         return err->code;
-    st = sl_db_stmt(db,
-                    "SELECT o.id, m.id FROM orgs o LEFT JOIN models m ON m.org_id = o.id AND "
-                    "m.name = ? WHERE o.name = ?",
-                    err);
-    if (!st)
-        return err->code;
-    sl_stmt_text(st, 1, name);
-    sl_stmt_text(st, 2, org);
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        *org_id = sl_stmt_col_int(st, 0);
-        *model_id = sl_stmt_col_null(st, 1) ? 0 : sl_stmt_col_int(st, 1);
-    }
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
-    if (row == 0 || *model_id == 0)
-        return sl_error_set(err, SL_ENOTFOUND, "no model %s/%s", org, name);
-    return SL_OK;
+    return sl_repo_model_ids(db, org, name, org_id, model_id, err);
 }
 
 static bool all_hex(const char *s)
@@ -52,61 +34,29 @@ static bool all_hex(const char *s)
     return true;
 }
 
-static const char version_cols[] =
-    "SELECT v.id, v.seq, v.commit_hash, v.tier, v.min_tier, v.created, v.bytes_total FROM "
-    "versions v ";
-
-static void fill_version(struct sl_stmt *st, struct sl_version_ref *v)
-{
-    v->version_id = sl_stmt_col_int(st, 0);
-    v->seq = sl_stmt_col_int(st, 1);
-    snprintf(v->commit, sizeof(v->commit), "%s", sl_stmt_col_text(st, 2));
-    snprintf(v->tier, sizeof(v->tier), "%s", sl_stmt_col_text(st, 3));
-    snprintf(v->min_tier, sizeof(v->min_tier), "%s", sl_stmt_col_text(st, 4));
-    v->created = sl_stmt_col_int(st, 5);
-    v->bytes_total = sl_stmt_col_int(st, 6);
-}
-
 enum sl_err sl_reg_last_servable(struct sl_registry *r, const struct sl_principal *p,
                                  const struct sl_version_ref *v, int64_t *seq, char commit[65],
                                  struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct sl_version_ref *cand = NULL;
-    struct sl_stmt *st;
     size_t n = 0;
-    int row = 0;
-    enum sl_err rc = SL_OK;
+    enum sl_err rc;
 
     *seq = 0;
     commit[0] = '\0';
     if (!db)
         return err->code;
-    st = sl_db_stmt(db,
-                    "SELECT v.id, v.seq, v.commit_hash, v.tier, v.min_tier, v.created, "
-                    "v.bytes_total FROM versions v WHERE v.model_id = ? AND v.id != ? ORDER BY "
-                    "v.seq DESC LIMIT 100",
-                    err);
-    if (!st)
-        return err->code;
     cand = sl_xcalloc(100, sizeof(*cand));
-    sl_stmt_int(st, 1, v->model_id);
-    sl_stmt_int(st, 2, v->version_id);
-    while (n < 100 && (row = sl_stmt_step(st, err)) == 1) {
-        fill_version(st, &cand[n]);
-        cand[n].org_id = v->org_id;
-        cand[n].model_id = v->model_id;
-        n++;
-    }
-    sl_stmt_done(st);
-    if (row < 0) {
-        rc = err->code;
+    rc = sl_repo_versions_newest(db, v->model_id, v->version_id, cand, 100, &n, err);
+    if (rc)
         goto out;
-    }
     /* the statement is finished before the download rule runs its own */
     for (size_t i = 0; i < n; i++) {
         struct sl_error e2;
         char hint[300];
+        cand[i].org_id = v->org_id;
+        cand[i].model_id = v->model_id;
         sl_error_clear(&e2);
         if (sl_reg_may_download(r, p, &cand[i], "", hint, sizeof(hint), &e2) == SL_OK) {
             *seq = cand[i].seq;
@@ -122,22 +72,11 @@ out:
 enum sl_err sl_reg_resolve(struct sl_registry *r, const char *org, const char *name,
                            const char *rev, struct sl_version_ref *v, struct sl_error *err)
 {
-    static const char by_ref[] =
-        "SELECT v.id, v.seq, v.commit_hash, v.tier, v.min_tier, v.created, v.bytes_total FROM "
-        "refs f JOIN versions v ON v.id = f.version_id WHERE f.model_id = ? AND f.name = ?";
-    static const char by_seq[] =
-        "SELECT v.id, v.seq, v.commit_hash, v.tier, v.min_tier, v.created, v.bytes_total FROM "
-        "versions v WHERE v.model_id = ? AND v.seq = ?";
-    static const char by_prefix[] =
-        "SELECT v.id, v.seq, v.commit_hash, v.tier, v.min_tier, v.created, v.bytes_total FROM "
-        "versions v WHERE v.model_id = ? AND substr(v.commit_hash, 1, ?) = ? LIMIT 2";
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
     size_t len = strlen(rev);
-    int row, rows = 0;
+    bool found = false;
     enum sl_err rc;
 
-    (void)version_cols;
     memset(v, 0, sizeof(*v));
     if (strcmp(rev, "HEAD") == 0)
         rev = "main"; /* Hugging Face clients ask for the default branch so */
@@ -147,19 +86,10 @@ enum sl_err sl_reg_resolve(struct sl_registry *r, const char *org, const char *n
     if (!db)
         return err->code;
     if (len >= 12 && len <= 64 && all_hex(rev)) {
-        st = sl_db_stmt(db, by_prefix, err);
-        if (!st)
-            return err->code;
-        sl_stmt_int(st, 1, v->model_id);
-        sl_stmt_int(st, 2, (int64_t)len);
-        sl_stmt_text(st, 3, rev);
-        while ((row = sl_stmt_step(st, err)) == 1) {
-            fill_version(st, v);
-            rows++;
-        }
-        sl_stmt_done(st);
-        if (row < 0)
-            return err->code;
+        int rows = 0;
+        rc = sl_repo_version_by_prefix(db, v->model_id, rev, v, &rows, err);
+        if (rc)
+            return rc;
         if (rows > 1)
             return sl_error_set(err, SL_EINPUT, "revision %s matches several commits of %s/%s", rev,
                                 org, name);
@@ -172,33 +102,15 @@ enum sl_err sl_reg_resolve(struct sl_registry *r, const char *org, const char *n
         char *end;
         long long seq = strtoll(d, &end, 10);
         if (*end == '\0' && seq > 0) {
-            st = sl_db_stmt(db, by_seq, err);
-            if (!st)
-                return err->code;
-            sl_stmt_int(st, 1, v->model_id);
-            sl_stmt_int(st, 2, seq);
-            row = sl_stmt_step(st, err);
-            if (row == 1)
-                fill_version(st, v);
-            sl_stmt_done(st);
-            if (row < 0)
-                return err->code;
-            if (row == 1)
-                return SL_OK;
+            rc = sl_repo_version_by_seq(db, v->model_id, seq, v, &found, err);
+            if (rc || found)
+                return rc;
         }
     }
-    st = sl_db_stmt(db, by_ref, err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, v->model_id);
-    sl_stmt_text(st, 2, rev);
-    row = sl_stmt_step(st, err);
-    if (row == 1)
-        fill_version(st, v);
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
-    if (row == 0)
+    rc = sl_repo_version_by_ref(db, v->model_id, rev, v, &found, err);
+    if (rc)
+        return rc;
+    if (!found)
         return sl_error_set(err, SL_ENOTFOUND, "%s/%s has no revision \"%s\"", org, name, rev);
     return SL_OK;
 }
@@ -207,46 +119,53 @@ enum sl_err sl_reg_file(struct sl_registry *r, int64_t version_id, const char *p
                         struct sl_file_ref *f, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
-    int row;
 
     if (!db)
         return err->code;
-    st = sl_db_stmt(db,
-                    "SELECT b.id, b.size, b.sha256 FROM version_files vf JOIN blobs b ON b.id = "
-                    "vf.blob_id WHERE vf.version_id = ? AND vf.path = ?",
-                    err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, version_id);
-    sl_stmt_text(st, 2, path);
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        size_t n;
-        const unsigned char *h = sl_stmt_col_blob(st, 2, &n);
-        f->blob_id = sl_stmt_col_int(st, 0);
-        f->size = (uint64_t)sl_stmt_col_int(st, 1);
-        if (n == 32)
-            sl_hex(h, 32, f->sha256);
-        else
-            f->sha256[0] = '\0';
+    return sl_repo_file_get(db, version_id, path, f, err);
+}
+
+struct runs_ctx {
+    uint64_t start;
+    struct sl_run *v;
+    size_t n, cap;
+};
+
+/* Adds a chunk to the runs, merged with the one before when it continues
+ * it in the same pack. */
+static int add_run(void *ctx, const struct sl_chunk_place_row *c)
+{
+    struct runs_ctx *w = ctx;
+    struct sl_run *v = w->v;
+    size_t n = w->n;
+
+    if (c->file_offset + c->length <= w->start)
+        return 0;
+    if (n > 0 && v[n - 1].pack_id == c->pack_id &&
+        v[n - 1].pack_offset + v[n - 1].length == c->pack_offset &&
+        v[n - 1].file_offset + v[n - 1].length == c->file_offset) {
+        v[n - 1].length += c->length;
+        return 0;
     }
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
-    if (row == 0)
-        return sl_error_set(err, SL_ENOTFOUND, "no file \"%s\" in this version", path);
-    return SL_OK;
+    if (n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 16;
+        w->v = v = sl_xrealloc(v, w->cap * sizeof(*v));
+    }
+    v[n].file_offset = c->file_offset;
+    v[n].length = c->length;
+    v[n].pack_offset = c->pack_offset;
+    v[n].pack_id = c->pack_id;
+    snprintf(v[n].pack, sizeof(v[n].pack), "%s", c->pack ? c->pack : "");
+    w->n++;
+    return 0;
 }
 
 enum sl_err sl_reg_runs(struct sl_registry *r, int64_t blob_id, uint64_t start, uint64_t end,
                         struct sl_run **out, size_t *nout, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
-    struct sl_run *v = NULL;
-    size_t n = 0, cap = 0;
-    int row;
+    struct runs_ctx w = {start, NULL, 0, 0};
+    enum sl_err rc;
 
     *out = NULL;
     *nout = 0;
@@ -254,90 +173,55 @@ enum sl_err sl_reg_runs(struct sl_registry *r, int64_t blob_id, uint64_t start, 
         return err->code;
     /* A chunk is at most SL_CDC_MAX bytes, so only chunks that start after
      * start - SL_CDC_MAX can reach `start`: an index range scan. */
-    st = sl_db_stmt(db,
-                    "SELECT bc.file_offset, c.length, c.pack_offset, c.pack_id, p.name FROM "
-                    "blob_chunks bc JOIN chunks c ON c.id = bc.chunk_id JOIN packs p ON p.id = "
-                    "c.pack_id WHERE bc.blob_id = ? AND bc.file_offset >= ? AND bc.file_offset < "
-                    "? ORDER BY bc.file_offset",
-                    err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, blob_id);
-    sl_stmt_int(st, 2, start > SL_CDC_MAX ? (int64_t)(start - SL_CDC_MAX) : 0);
-    sl_stmt_int(st, 3, (int64_t)end);
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        uint64_t fo = (uint64_t)sl_stmt_col_int(st, 0), len = (uint64_t)sl_stmt_col_int(st, 1);
-        uint64_t po = (uint64_t)sl_stmt_col_int(st, 2);
-        int64_t pid = sl_stmt_col_int(st, 3);
-        if (fo + len <= start)
-            continue;
-        if (n > 0 && v[n - 1].pack_id == pid && v[n - 1].pack_offset + v[n - 1].length == po &&
-            v[n - 1].file_offset + v[n - 1].length == fo) {
-            v[n - 1].length += len;
-            continue;
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            v = sl_xrealloc(v, cap * sizeof(*v));
-        }
-        v[n].file_offset = fo;
-        v[n].length = len;
-        v[n].pack_offset = po;
-        v[n].pack_id = pid;
-        snprintf(v[n].pack, sizeof(v[n].pack), "%s", sl_stmt_col_text(st, 4));
-        n++;
+    rc = sl_repo_blob_chunk_span(db, blob_id, start > SL_CDC_MAX ? start - SL_CDC_MAX : 0, end,
+                                 add_run, &w, err);
+    if (rc) {
+        free(w.v);
+        return rc;
     }
-    sl_stmt_done(st);
-    if (row < 0) {
-        free(v);
-        return err->code;
-    }
-    *out = v;
-    *nout = n;
+    *out = w.v;
+    *nout = w.n;
     return SL_OK;
+}
+
+struct chunks_ctx {
+    struct sl_chunk_ref *v;
+    size_t n, cap;
+};
+
+static int add_chunk(void *ctx, const struct sl_chunk_id_row *c)
+{
+    struct chunks_ctx *w = ctx;
+
+    if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 64;
+        w->v = sl_xrealloc(w->v, w->cap * sizeof(*w->v));
+    }
+    w->v[w->n].file_offset = c->file_offset;
+    w->v[w->n].length = c->length;
+    memcpy(w->v[w->n].id, c->hash, sizeof(w->v[w->n].id));
+    w->n++;
+    return 0;
 }
 
 enum sl_err sl_reg_chunk_list(struct sl_registry *r, int64_t blob_id, struct sl_chunk_ref **out,
                               size_t *nout, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
-    struct sl_chunk_ref *v = NULL;
-    size_t n = 0, cap = 0;
-    int row;
+    struct chunks_ctx w = {NULL, 0, 0};
+    enum sl_err rc;
 
     *out = NULL;
     *nout = 0;
     if (!db)
         return err->code;
-    st = sl_db_stmt(db,
-                    "SELECT bc.file_offset, c.length, c.hash FROM blob_chunks bc JOIN chunks c ON "
-                    "c.id = bc.chunk_id WHERE bc.blob_id = ? ORDER BY bc.idx",
-                    err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, blob_id);
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        size_t hl = 0;
-        const void *h = sl_stmt_col_blob(st, 2, &hl);
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            v = sl_xrealloc(v, cap * sizeof(*v));
-        }
-        v[n].file_offset = (uint64_t)sl_stmt_col_int(st, 0);
-        v[n].length = (uint32_t)sl_stmt_col_int(st, 1);
-        memset(v[n].id, 0, sizeof(v[n].id));
-        if (h && hl == sizeof(v[n].id))
-            memcpy(v[n].id, h, hl);
-        n++;
+    rc = sl_repo_blob_chunk_ids(db, blob_id, add_chunk, &w, err);
+    if (rc) {
+        free(w.v);
+        return rc;
     }
-    sl_stmt_done(st);
-    if (row < 0) {
-        free(v);
-        return err->code;
-    }
-    *out = v;
-    *nout = n;
+    *out = w.v;
+    *nout = w.n;
     return SL_OK;
 }
 
@@ -357,23 +241,30 @@ static const char *iso_time(int64_t t, char *buf, size_t n)
     return buf;
 }
 
-/* Parses the stored canonical text of a column into JSON. */
-static json_t *col_json(struct sl_stmt *st, int col)
+/* Parses stored canonical text into JSON (NULL for none). */
+static json_t *text_json(const char *t)
 {
-    const char *t = sl_stmt_col_text(st, col);
     json_error_t je;
 
     return t ? json_loads(t, 0, &je) : NULL;
+}
+
+static int file_json(void *ctx, const struct sl_version_file_row *row)
+{
+    json_array_append_new(ctx, json_pack("{s:s, s:I, s:s}", "path", row->path, "size",
+                                         (json_int_t)row->f.size, "sha256", row->f.sha256));
+    return 0;
 }
 
 json_t *sl_reg_version_json(struct sl_registry *r, const struct sl_version_ref *v, const char *org,
                             const char *name, bool files, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_version_docs_row docs;
     json_t *out, *arr;
     char ts[40];
-    int row;
+    bool found = false;
 
     if (!db)
         return NULL;
@@ -382,53 +273,28 @@ json_t *sl_reg_version_json(struct sl_registry *r, const struct sl_version_ref *
                     v->min_tier, "created", iso_time(v->created, ts, sizeof(ts)), "bytes_total",
                     (json_int_t)v->bytes_total);
     if (files) {
-        st = sl_db_stmt(db,
-                        "SELECT vf.path, b.size, b.sha256 FROM version_files vf JOIN blobs b ON "
-                        "b.id = vf.blob_id WHERE vf.version_id = ? ORDER BY vf.path",
-                        err);
-        if (!st) {
-            json_decref(out);
-            return NULL;
-        }
         arr = json_array();
-        sl_stmt_int(st, 1, v->version_id);
-        while ((row = sl_stmt_step(st, err)) == 1) {
-            size_t n;
-            const unsigned char *h = sl_stmt_col_blob(st, 2, &n);
-            char hex[65] = "";
-            if (n == 32)
-                sl_hex(h, 32, hex);
-            json_array_append_new(arr, json_pack("{s:s, s:I, s:s}", "path", sl_stmt_col_text(st, 0),
-                                                 "size", (json_int_t)sl_stmt_col_int(st, 1),
-                                                 "sha256", hex));
-        }
-        sl_stmt_done(st);
         json_object_set_new(out, "files", arr);
-        if (row < 0) {
+        if (sl_repo_version_files(db, v->version_id, file_json, arr, err) != SL_OK) {
             json_decref(out);
             return NULL;
         }
     }
-    st = sl_db_stmt(db, "SELECT inspect, decision, license, floor_tier FROM versions WHERE id = ?",
-                    err);
-    if (!st) {
+    if (sl_repo_version_docs(db, &a, v->version_id, &docs, &found, err) != SL_OK) {
+        sl_arena_release(&a);
         json_decref(out);
         return NULL;
     }
-    sl_stmt_int(st, 1, v->version_id);
-    if (sl_stmt_step(st, err) == 1) {
-        json_t *ins = files ? col_json(st, 0) : NULL, *dec = col_json(st, 1);
+    if (found) {
+        json_t *ins = files ? text_json(docs.inspect) : NULL, *dec = text_json(docs.decision);
         if (files)
             json_object_set_new(out, "inspect", ins ? ins : json_null());
         json_object_set_new(out, "decision", dec ? dec : json_null());
-        json_object_set_new(out, "license",
-                            sl_stmt_col_null(st, 2) ? json_null()
-                                                    : json_string(sl_stmt_col_text(st, 2)));
-        json_object_set_new(
-            out, "floor_tier",
-            json_string(sl_stmt_col_null(st, 3) ? v->min_tier : sl_stmt_col_text(st, 3)));
+        json_object_set_new(out, "license", docs.license ? json_string(docs.license) : json_null());
+        json_object_set_new(out, "floor_tier",
+                            json_string(docs.floor_tier[0] ? docs.floor_tier : v->min_tier));
     }
-    sl_stmt_done(st);
+    sl_arena_release(&a);
     return out;
 }
 
@@ -436,71 +302,62 @@ json_t *sl_reg_decision_json(struct sl_registry *r, const struct sl_version_ref 
                              struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
+    struct sl_arena a = SL_ARENA_INIT;
+    char *text = NULL;
     json_t *d = NULL;
 
     if (!db)
         return NULL;
-    st = sl_db_stmt(db, "SELECT decision FROM versions WHERE id = ?", err);
-    if (!st)
-        return NULL;
-    sl_stmt_int(st, 1, v->version_id);
-    if (sl_stmt_step(st, err) == 1)
-        d = col_json(st, 0);
-    sl_stmt_done(st);
+    if (sl_repo_version_decision(db, &a, v->version_id, &text, err) == SL_OK)
+        d = text_json(text);
+    sl_arena_release(&a);
     return d;
+}
+
+static int ref_json(void *ctx, const struct sl_ref_row *row)
+{
+    json_object_set_new(ctx, row->name, json_string(row->commit));
+    return 0;
+}
+
+struct model_versions_ctx {
+    json_t *versions;
+    int64_t recent, all;
+};
+
+static int model_version_json(void *ctx, const struct sl_version_downloads_row *row)
+{
+    struct model_versions_ctx *w = ctx;
+    char ts[40];
+
+    w->recent += row->downloads;
+    w->all += row->downloads_all_time;
+    json_array_append_new(
+        w->versions,
+        json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "version", (json_int_t)row->seq,
+                  "commit", row->commit, "tier", row->tier, "min_tier", row->min_tier, "created",
+                  iso_time(row->created, ts, sizeof(ts)), "bytes_total",
+                  (json_int_t)row->bytes_total, "downloads", (json_int_t)row->downloads,
+                  "downloads_all_time", (json_int_t)row->downloads_all_time));
+    return 0;
 }
 
 json_t *sl_reg_model_json(struct sl_registry *r, int64_t model_id, const char *org,
                           const char *name, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
-    json_t *out, *refs = json_object(), *versions = json_array();
+    json_t *out, *refs = json_object();
+    struct model_versions_ctx w = {json_array(), 0, 0};
     const char *tier = NULL;
-    char ts[40];
-    int64_t recent = 0, all = 0;
-    int row;
 
     if (!db || sl_reg_flush_downloads(r, err) != SL_OK)
-        return NULL;
-    st = sl_db_stmt(db,
-                    "SELECT f.name, v.commit_hash FROM refs f JOIN versions v ON v.id = "
-                    "f.version_id WHERE f.model_id = ? ORDER BY f.name",
-                    err);
-    if (!st)
         goto fail;
-    sl_stmt_int(st, 1, model_id);
-    while ((row = sl_stmt_step(st, err)) == 1)
-        json_object_set_new(refs, sl_stmt_col_text(st, 0), json_string(sl_stmt_col_text(st, 1)));
-    sl_stmt_done(st);
+    if (sl_repo_model_refs(db, model_id, ref_json, refs, err) != SL_OK)
+        goto fail;
     /* each version with its downloads (last 30 days and all time, as the
      * Hub counts them: docs/api.md) */
-    st = sl_db_stmt(db,
-                    "SELECT v.seq, v.commit_hash, v.tier, v.min_tier, v.created, v.bytes_total, "
-                    "(SELECT coalesce(sum(d.n), 0) FROM downloads d WHERE d.version_id = v.id AND "
-                    "d.day > ?), (SELECT coalesce(sum(d.n), 0) FROM downloads d WHERE "
-                    "d.version_id = v.id) FROM versions v WHERE v.model_id = ? ORDER BY v.seq",
-                    err);
-    if (!st)
-        goto fail;
-    sl_stmt_int(st, 1, sl__now() / 86400 - 30);
-    sl_stmt_int(st, 2, model_id);
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        recent += sl_stmt_col_int(st, 6);
-        all += sl_stmt_col_int(st, 7);
-        json_array_append_new(versions,
-                              json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "version",
-                                        (json_int_t)sl_stmt_col_int(st, 0), "commit",
-                                        sl_stmt_col_text(st, 1), "tier", sl_stmt_col_text(st, 2),
-                                        "min_tier", sl_stmt_col_text(st, 3), "created",
-                                        iso_time(sl_stmt_col_int(st, 4), ts, sizeof(ts)),
-                                        "bytes_total", (json_int_t)sl_stmt_col_int(st, 5),
-                                        "downloads", (json_int_t)sl_stmt_col_int(st, 6),
-                                        "downloads_all_time", (json_int_t)sl_stmt_col_int(st, 7)));
-    }
-    sl_stmt_done(st);
-    if (row < 0)
+    if (sl_repo_model_versions(db, model_id, sl__now() / 86400 - 30, model_version_json, &w, err) !=
+        SL_OK)
         goto fail;
     /* the model's tier is what `main` serves (a newer version may be
      * stricter and off main); without `main`, the newest version's */
@@ -508,53 +365,45 @@ json_t *sl_reg_model_json(struct sl_registry *r, int64_t model_id, const char *o
         const char *main_commit = json_string_value(json_object_get(refs, "main"));
         size_t i;
         json_t *e;
-        json_array_foreach(versions, i, e)
+        json_array_foreach(w.versions, i, e)
         {
             if (main_commit &&
                 strcmp(json_string_value(json_object_get(e, "commit")), main_commit) == 0)
                 tier = json_string_value(json_object_get(e, "tier"));
         }
     }
-    if (!tier && json_array_size(versions))
+    if (!tier && json_array_size(w.versions))
         tier = json_string_value(
-            json_object_get(json_array_get(versions, json_array_size(versions) - 1), "tier"));
+            json_object_get(json_array_get(w.versions, json_array_size(w.versions) - 1), "tier"));
     out = json_pack("{s:s++, s:s?, s:o, s:o, s:I, s:I}", "model", org, "/", name, "tier", tier,
-                    "refs", refs, "versions", versions, "downloads", (json_int_t)recent,
-                    "downloads_all_time", (json_int_t)all);
+                    "refs", refs, "versions", w.versions, "downloads", (json_int_t)w.recent,
+                    "downloads_all_time", (json_int_t)w.all);
     return out;
 fail:
     json_decref(refs);
-    json_decref(versions);
+    json_decref(w.versions);
     return NULL;
+}
+
+static int model_main_json(void *ctx, const struct sl_model_main_row *row)
+{
+    json_array_append_new(ctx, json_pack("{s:s++, s:s, s:{s:I, s:s}}", "model", row->org, "/",
+                                         row->name, "tier", row->tier, "latest", "version",
+                                         (json_int_t)row->seq, "commit", row->commit));
+    return 0;
 }
 
 json_t *sl_reg_models_json(struct sl_registry *r, const struct sl_principal *p,
                            struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
     json_t *arr;
 
     (void)p;
     if (!db)
         return NULL;
-    st = sl_db_stmt(db,
-                    "SELECT o.name, m.name, v.tier, v.seq, v.commit_hash FROM models m JOIN orgs "
-                    "o ON o.id = m.org_id JOIN refs f ON f.model_id = m.id AND f.name = 'main' "
-                    "JOIN versions v ON v.id = f.version_id ORDER BY o.name, m.name",
-                    err);
-    if (!st)
-        return NULL;
     arr = json_array();
-    int srow;
-    while ((srow = sl_stmt_step(st, err)) == 1)
-        json_array_append_new(arr, json_pack("{s:s++, s:s, s:{s:I, s:s}}", "model",
-                                             sl_stmt_col_text(st, 0), "/", sl_stmt_col_text(st, 1),
-                                             "tier", sl_stmt_col_text(st, 2), "latest", "version",
-                                             (json_int_t)sl_stmt_col_int(st, 3), "commit",
-                                             sl_stmt_col_text(st, 4)));
-    sl_stmt_done(st);
-    if (srow < 0) {
+    if (sl_repo_models_main(db, model_main_json, arr, err) != SL_OK) {
         json_decref(arr);
         return NULL;
     }
