@@ -190,6 +190,12 @@ static enum sl_err checkpoint_locked(struct sl_registry *r, struct sl_db *db, ch
     /* the new tree must extend the last one signed */
     if (!rc && old_size > 0) {
         rc = sl_merkle_consistency((uint64_t)old_size, n, read_hash, db, proof, &plen, err);
+        if (rc == SL_EUNAVAILABLE || rc == SL_EIO) {
+            /* the database failed (unreachable, a disk error), not the log:
+             * an error to retry, never a reason to call the log broken */
+            sl_db_rollback(db);
+            return rc;
+        }
         if (!rc)
             rc = sl_merkle_verify_consistency((uint64_t)old_size, n, old_root, root,
                                               (const unsigned char(*)[32])proof, plen, err);
