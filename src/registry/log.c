@@ -422,34 +422,56 @@ enum sl_err sl_reg_log_tile(struct sl_registry *r, const char *path, struct sl_b
     return rc;
 }
 
-static int entry_json(void *ctx, const struct sl_log_entry_row *row)
+/* Makes room for element n of an arena array of `size`-byte elements. */
+static void *arena_grow(struct sl_arena *a, void *v, size_t n, size_t *cap, size_t size)
 {
-    json_t *e = json_loads(row->text, 0, NULL);
+    void *w;
 
-    json_array_append_new(ctx, json_pack("{s:I, s:o, s:s}", "index", (json_int_t)row->idx, "entry",
-                                         e ? e : json_null(), "text", row->text));
+    if (n < *cap)
+        return v;
+    *cap = *cap ? *cap * 2 : 16;
+    w = sl_arena_alloc(a, *cap * size);
+    if (n)
+        memcpy(w, v, n * size);
+    return w;
+}
+
+struct entries_ctx {
+    struct sl_arena *a;
+    struct sl_reg_log_entry *v;
+    size_t n, cap;
+};
+
+static int add_entry(void *ctx, const struct sl_log_entry_row *row)
+{
+    struct entries_ctx *w = ctx;
+
+    w->v = arena_grow(w->a, w->v, w->n, &w->cap, sizeof(*w->v));
+    w->v[w->n].index = (uint64_t)row->idx;
+    w->v[w->n].text = sl_arena_strndup(w->a, row->text, row->len);
+    w->n++;
     return 0;
 }
 
-enum sl_err sl_reg_log_entries(struct sl_registry *r, uint64_t start, uint64_t end, json_t **out,
+enum sl_err sl_reg_log_entries(struct sl_registry *r, uint64_t start, uint64_t end,
+                               struct sl_arena *a, struct sl_reg_log_entry **out, size_t *n,
                                struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    json_t *arr;
+    struct entries_ctx w = {a, NULL, 0, 0};
     enum sl_err rc;
 
     *out = NULL;
+    *n = 0;
     if (!db)
         return err->code;
     if (end <= start || end - start > 1000)
         return sl_error_set(err, SL_EINPUT, "ask for 1 to 1,000 entries (start <= i < end)");
-    arr = json_array();
-    rc = sl_repo_log_entries_range(db, start, end, entry_json, arr, err);
-    if (rc) {
-        json_decref(arr);
+    rc = sl_repo_log_entries_range(db, start, end, add_entry, &w, err);
+    if (rc)
         return rc;
-    }
-    *out = arr;
+    *out = w.v;
+    *n = w.n;
     return SL_OK;
 }
 
@@ -535,98 +557,127 @@ out:
     return rc;
 }
 
-static int event_json(void *ctx, const struct sl_log_entry_row *row)
-{
-    json_t *e = json_loads(row->text, 0, NULL);
+struct report_ctx {
+    struct sl_arena *a;
+    struct sl_reg_report *rep;
+    size_t cap_events, cap_grants, cap_versions, cap_evals;
+};
 
-    json_array_append_new(
-        ctx, json_pack("{s:I, s:o}", "index", (json_int_t)row->idx, "entry", e ? e : json_null()));
+static int add_event(void *ctx, const struct sl_log_entry_row *row)
+{
+    struct report_ctx *w = ctx;
+    struct sl_reg_report *rep = w->rep;
+    struct sl_reg_report_event *e;
+
+    rep->events = arena_grow(w->a, rep->events, rep->nevents, &w->cap_events, sizeof(*e));
+    e = &rep->events[rep->nevents++];
+    memset(e, 0, sizeof(*e));
+    e->index = (uint64_t)row->idx;
+    e->text = sl_arena_strndup(w->a, row->text, row->len);
     return 0;
 }
 
-static int grant_json(void *ctx, const struct sl_grant_count_row *row)
+static int add_grant(void *ctx, const struct sl_grant_count_row *row)
 {
+    struct report_ctx *w = ctx;
+    struct sl_reg_report *rep = w->rep;
     const char *status = row->expired ? "expired" : row->status;
-    json_int_t prev = json_integer_value(json_object_get(ctx, status));
+    struct sl_reg_report_grant *g;
 
-    json_object_set_new(ctx, status, json_integer(prev + row->count));
+    for (size_t i = 0; i < rep->ngrants; i++) {
+        if (strcmp(rep->grants[i].status, status) == 0) {
+            rep->grants[i].count += row->count;
+            return 0;
+        }
+    }
+    rep->grants = arena_grow(w->a, rep->grants, rep->ngrants, &w->cap_grants, sizeof(*g));
+    g = &rep->grants[rep->ngrants++];
+    snprintf(g->status, sizeof(g->status), "%s", status);
+    g->count = row->count;
     return 0;
 }
 
-static int version_json(void *ctx, const struct sl_version_history_row *row)
+static int add_version(void *ctx, const struct sl_version_history_row *row)
 {
-    json_array_append_new(ctx, json_pack("{s:I, s:s, s:s, s:s, s:s, s:I}", "version",
-                                         (json_int_t)row->seq, "commit", row->commit, "tier",
-                                         row->tier, "min_tier", row->min_tier, "floor_tier",
-                                         row->floor_tier, "created", (json_int_t)row->created));
+    struct report_ctx *w = ctx;
+    struct sl_reg_report *rep = w->rep;
+    struct sl_reg_report_version *v;
+
+    rep->versions = arena_grow(w->a, rep->versions, rep->nversions, &w->cap_versions, sizeof(*v));
+    v = &rep->versions[rep->nversions++];
+    v->seq = row->seq;
+    memcpy(v->commit, row->commit, sizeof(v->commit));
+    memcpy(v->tier, row->tier, sizeof(v->tier));
+    memcpy(v->min_tier, row->min_tier, sizeof(v->min_tier));
+    memcpy(v->floor_tier, row->floor_tier, sizeof(v->floor_tier));
+    v->created = row->created;
     return 0;
 }
 
-static int eval_json(void *ctx, const struct sl_attestation_row *row)
+static int add_eval(void *ctx, const struct sl_attestation_row *row)
 {
-    json_array_append_new(ctx,
-                          json_pack("{s:I, s:s, s:s, s:s, s:I}", "version", (json_int_t)row->seq,
-                                    "evaluator", row->evaluator, "domain", row->domain, "level",
-                                    row->level, "date", (json_int_t)row->date));
+    struct report_ctx *w = ctx;
+    struct sl_reg_report *rep = w->rep;
+    struct sl_reg_report_eval *e;
+
+    rep->evals = arena_grow(w->a, rep->evals, rep->nevals, &w->cap_evals, sizeof(*e));
+    e = &rep->evals[rep->nevals++];
+    e->seq = row->seq;
+    e->evaluator = sl_arena_strdup(w->a, row->evaluator ? row->evaluator : "");
+    e->domain = sl_arena_strdup(w->a, row->domain ? row->domain : "");
+    e->level = sl_arena_strdup(w->a, row->level ? row->level : "");
+    e->date = row->date;
     return 0;
 }
 
-enum sl_err sl_reg_report(struct sl_registry *r, int64_t model_id, const char *model, json_t **out,
-                          struct sl_error *err)
+enum sl_err sl_reg_report(struct sl_registry *r, int64_t model_id, const char *model,
+                          struct sl_arena *a, struct sl_reg_report *out, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    json_t *events = json_array(), *grants = json_object(), *versions = json_array();
-    json_t *evals = json_array();
+    struct report_ctx w;
     char *note = NULL;
     uint64_t size = 0;
     enum sl_err rc;
 
-    *out = NULL;
-    if (!db) {
-        rc = err->code;
-        goto out;
-    }
+    memset(out, 0, sizeof(*out));
+    memset(&w, 0, sizeof(w));
+    w.a = a;
+    w.rep = out;
+    out->model = model;
+    if (!db)
+        return err->code;
     /* a checkpoint covering every entry so far, then proofs against it */
     rc = sl_reg_log_checkpoint(r, &note, &size, err);
     if (rc)
-        goto out;
+        return rc;
+    out->checkpoint = sl_arena_strdup(a, note);
+    out->checkpoint_size = size;
+    free(note);
     rc = sl_db_begin_read(db, err);
     if (rc)
-        goto out;
-    rc = sl_repo_log_entries_of_model(db, model, size, event_json, events, err);
-    for (size_t i = 0; i < json_array_size(events) && !rc; i++) {
-        json_t *ev = json_array_get(events, i), *arr;
+        return rc;
+    rc = sl_repo_log_entries_of_model(db, model, size, add_event, &w, err);
+    for (size_t i = 0; i < out->nevents && !rc; i++) {
+        struct sl_reg_report_event *ev = &out->events[i];
         unsigned char proof[SL_MERKLE_MAX_HASHES][32];
         size_t n = 0;
-        uint64_t idx = (uint64_t)json_integer_value(json_object_get(ev, "index"));
-        rc = sl_merkle_inclusion(idx, size, read_hash, db, proof, &n, err);
+        rc = sl_merkle_inclusion(ev->index, size, read_hash, db, proof, &n, err);
         if (rc)
             break;
-        arr = json_array();
-        for (size_t k = 0; k < n; k++) {
-            char b64[45];
-            sl_base64(proof[k], 32, b64);
-            json_array_append_new(arr, json_string(b64));
-        }
-        json_object_set_new(ev, "inclusion_proof", arr);
+        ev->proof = sl_arena_alloc(a, (n ? n : 1) * 32);
+        memcpy(ev->proof, proof, n * 32);
+        ev->nproof = n;
     }
     if (!rc)
-        rc = sl_repo_grant_counts(db, model_id, sl__now(), grant_json, grants, err);
+        rc = sl_repo_grant_counts(db, model_id, sl__now(), add_grant, &w, err);
     if (!rc)
-        rc = sl_repo_version_history(db, model_id, version_json, versions, err);
+        rc = sl_repo_version_history(db, model_id, add_version, &w, err);
     if (!rc)
-        rc = sl_repo_attestations_of_model(db, model_id, eval_json, evals, err);
+        rc = sl_repo_attestations_of_model(db, model_id, add_eval, &w, err);
     sl_db_rollback(db);
-    if (rc)
-        goto out;
-    *out = json_pack("{s:s, s:s, s:I, s:O, s:O, s:O, s:O}", "model", model, "checkpoint", note,
-                     "checkpoint_size", (json_int_t)size, "versions", versions, "evaluations",
-                     evals, "grants", grants, "events", events);
-out:
-    free(note);
-    json_decref(events);
-    json_decref(grants);
-    json_decref(versions);
-    json_decref(evals);
-    return rc;
+    if (rc) {
+        memset(out, 0, sizeof(*out));
+        return rc;
+    }
+    return SL_OK;
 }

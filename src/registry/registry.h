@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/arena.h"
 #include "common/err.h"
 #include "crypto/crypto.h"
 #include "db/db.h"
@@ -428,15 +429,62 @@ enum sl_err sl_reg_log_proof(struct sl_registry *r, int64_t index, char **text,
 enum sl_err sl_reg_log_tile(struct sl_registry *r, const char *path, struct sl_buf *out, bool *full,
                             struct sl_error *err);
 
-/* Entries [start, end) (at most 1,000): [{index, entry, text}]. */
-enum sl_err sl_reg_log_entries(struct sl_registry *r, uint64_t start, uint64_t end, json_t **out,
+/* One log entry: its index and canonical JSON text as stored. */
+struct sl_reg_log_entry {
+    uint64_t index;
+    char *text;
+};
+
+/* Entries [start, end) (at most 1,000) into `*out` (`*n` of them), all
+ * allocated from `a` (http/render_log.c renders them). */
+enum sl_err sl_reg_log_entries(struct sl_registry *r, uint64_t start, uint64_t end,
+                               struct sl_arena *a, struct sl_reg_log_entry **out, size_t *n,
                                struct sl_error *err);
 
-/* A model's history as an auditor reads it: every log entry naming the
- * model with its inclusion proof against the signed checkpoint included,
- * versions with their tiers, attestations, and grant counts by state. */
-enum sl_err sl_reg_report(struct sl_registry *r, int64_t model_id, const char *model, json_t **out,
-                          struct sl_error *err);
+/* A model's history as an auditor reads it (sl_reg_report). Text and arrays
+ * are allocated from the caller's arena. */
+struct sl_reg_report_event {
+    uint64_t index;
+    char *text;                 /* the entry as stored */
+    unsigned char (*proof)[32]; /* inclusion proof against the checkpoint */
+    size_t nproof;
+};
+struct sl_reg_report_version {
+    int64_t seq;
+    char commit[65];
+    char tier[16], min_tier[16], floor_tier[16];
+    int64_t created;
+};
+struct sl_reg_report_eval {
+    int64_t seq;
+    char *evaluator, *domain, *level;
+    int64_t date;
+};
+struct sl_reg_report_grant {
+    char status[32]; /* an access request state, or "expired" */
+    int64_t count;
+};
+struct sl_reg_report {
+    const char *model;
+    char *checkpoint; /* the signed checkpoint the proofs are against */
+    uint64_t checkpoint_size;
+    struct sl_reg_report_version *versions;
+    size_t nversions;
+    struct sl_reg_report_eval *evals;
+    size_t nevals;
+    struct sl_reg_report_grant *grants; /* in the order first seen */
+    size_t ngrants;
+    struct sl_reg_report_event *events;
+    size_t nevents;
+};
+
+/* Fills `out` with a model's history as an auditor reads it: every log
+ * entry naming the model with its inclusion proof against a signed
+ * checkpoint covering them, versions with their tiers, attestations, and
+ * grant counts by state (approved grants past their expiry as "expired").
+ * `model` ("org/name") must outlive `out`; everything else comes from `a`. */
+enum sl_err sl_reg_report(struct sl_registry *r, int64_t model_id, const char *model,
+                          struct sl_arena *a, struct sl_reg_report *out, struct sl_error *err);
 
 /* The log index of the entry a version's current decision rests on, and of
  * a license; -1 when there is none. */

@@ -137,12 +137,17 @@ static enum sl_err op_fsck(struct fixture *f, struct sl_error *err)
 
 static enum sl_err op_report(struct fixture *f, struct sl_error *err)
 {
-    json_t *out = NULL;
-    enum sl_err rc = sl_reg_report(f->r, f->model, "acme/m1", &out, err);
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_report rep;
+    enum sl_err rc = sl_reg_report(f->r, f->model, "acme/m1", &a, &rep, err);
 
-    if (!rc)
-        cr_expect_eq(json_array_size(json_object_get(out, "versions")), 2);
-    json_decref(out);
+    if (!rc) {
+        cr_expect_eq(rep.nversions, 2);
+        cr_expect_gt(rep.nevents, 0);
+        for (size_t i = 0; i < rep.nevents; i++)
+            cr_expect_lt(rep.events[i].index, rep.checkpoint_size);
+    }
+    sl_arena_release(&a);
     return rc;
 }
 
