@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/util.h"
 #include "db/repo_chunks.h"
@@ -231,71 +230,69 @@ enum sl_err sl_reg_read_run(struct sl_registry *r, const struct sl_run *run, uin
     return sl_store_read(r->store, run->pack_id, run->pack, buf, n, run->pack_offset + offset, err);
 }
 
-static const char *iso_time(int64_t t, char *buf, size_t n)
+/* Makes room for element n of an arena array of `size`-byte elements. */
+static void *arena_grow(struct sl_arena *a, void *v, size_t n, size_t *cap, size_t size)
 {
-    struct tm tm;
-    time_t tt = (time_t)t;
+    void *w;
 
-    gmtime_r(&tt, &tm);
-    strftime(buf, n, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-    return buf;
+    if (n < *cap)
+        return v;
+    *cap = *cap ? *cap * 2 : 16;
+    w = sl_arena_alloc(a, *cap * size);
+    if (n)
+        memcpy(w, v, n * size);
+    return w;
 }
 
-/* Parses stored canonical text into JSON (NULL for none). */
-static json_t *text_json(const char *t)
-{
-    json_error_t je;
+struct doc_ctx {
+    struct sl_arena *a;
+    void *doc;
+    size_t cap, cap2;
+};
 
-    return t ? json_loads(t, 0, &je) : NULL;
-}
-
-static int file_json(void *ctx, const struct sl_version_file_row *row)
+static int add_file(void *ctx, const struct sl_version_file_row *row)
 {
-    json_array_append_new(ctx, json_pack("{s:s, s:I, s:s}", "path", row->path, "size",
-                                         (json_int_t)row->f.size, "sha256", row->f.sha256));
+    struct doc_ctx *w = ctx;
+    struct sl_reg_version_doc *d = w->doc;
+    struct sl_reg_version_file *f;
+
+    d->files = arena_grow(w->a, d->files, d->nfiles, &w->cap, sizeof(*f));
+    f = &d->files[d->nfiles++];
+    f->path = sl_arena_strdup(w->a, row->path);
+    f->size = row->f.size;
+    memcpy(f->sha256, row->f.sha256, sizeof(f->sha256));
     return 0;
 }
 
-json_t *sl_reg_version_json(struct sl_registry *r, const struct sl_version_ref *v, const char *org,
-                            const char *name, bool files, struct sl_error *err)
+enum sl_err sl_reg_version_doc(struct sl_registry *r, const struct sl_version_ref *v, bool files,
+                               struct sl_arena *a, struct sl_reg_version_doc *out,
+                               struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_arena a = SL_ARENA_INIT;
     struct sl_version_docs_row docs;
-    json_t *out, *arr;
-    char ts[40];
-    bool found = false;
+    struct doc_ctx w = {a, out, 0, 0};
+    enum sl_err rc;
 
+    memset(out, 0, sizeof(*out));
     if (!db)
-        return NULL;
-    out = json_pack("{s:s++, s:I, s:s, s:s, s:s, s:s, s:I}", "model", org, "/", name, "version",
-                    (json_int_t)v->seq, "commit", v->commit, "tier", v->tier, "min_tier",
-                    v->min_tier, "created", iso_time(v->created, ts, sizeof(ts)), "bytes_total",
-                    (json_int_t)v->bytes_total);
+        return err->code;
+    out->with_files = files;
     if (files) {
-        arr = json_array();
-        json_object_set_new(out, "files", arr);
-        if (sl_repo_version_files(db, v->version_id, file_json, arr, err) != SL_OK) {
-            json_decref(out);
-            return NULL;
-        }
+        rc = sl_repo_version_files(db, v->version_id, add_file, &w, err);
+        if (rc)
+            return rc;
     }
-    if (sl_repo_version_docs(db, &a, v->version_id, &docs, &found, err) != SL_OK) {
-        sl_arena_release(&a);
-        json_decref(out);
-        return NULL;
+    rc = sl_repo_version_docs(db, a, v->version_id, &docs, &out->stored, err);
+    if (rc)
+        return rc;
+    if (out->stored) {
+        out->inspect = files ? docs.inspect : NULL;
+        out->decision = docs.decision;
+        out->license = docs.license;
+        snprintf(out->floor_tier, sizeof(out->floor_tier), "%s",
+                 docs.floor_tier[0] ? docs.floor_tier : v->min_tier);
     }
-    if (found) {
-        json_t *ins = files ? text_json(docs.inspect) : NULL, *dec = text_json(docs.decision);
-        if (files)
-            json_object_set_new(out, "inspect", ins ? ins : json_null());
-        json_object_set_new(out, "decision", dec ? dec : json_null());
-        json_object_set_new(out, "license", docs.license ? json_string(docs.license) : json_null());
-        json_object_set_new(out, "floor_tier",
-                            json_string(docs.floor_tier[0] ? docs.floor_tier : v->min_tier));
-    }
-    sl_arena_release(&a);
-    return out;
+    return SL_OK;
 }
 
 json_t *sl_reg_decision_json(struct sl_registry *r, const struct sl_version_ref *v,
@@ -303,109 +300,125 @@ json_t *sl_reg_decision_json(struct sl_registry *r, const struct sl_version_ref 
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct sl_arena a = SL_ARENA_INIT;
+    json_error_t je;
     char *text = NULL;
     json_t *d = NULL;
 
     if (!db)
         return NULL;
-    if (sl_repo_version_decision(db, &a, v->version_id, &text, err) == SL_OK)
-        d = text_json(text);
+    if (sl_repo_version_decision(db, &a, v->version_id, &text, err) == SL_OK && text)
+        d = json_loads(text, 0, &je);
     sl_arena_release(&a);
     return d;
 }
 
-static int ref_json(void *ctx, const struct sl_ref_row *row)
+static int add_ref(void *ctx, const struct sl_ref_row *row)
 {
-    json_object_set_new(ctx, row->name, json_string(row->commit));
+    struct doc_ctx *w = ctx;
+    struct sl_reg_model_doc *d = w->doc;
+    struct sl_reg_model_ref *f;
+
+    d->refs = arena_grow(w->a, d->refs, d->nrefs, &w->cap, sizeof(*f));
+    f = &d->refs[d->nrefs++];
+    f->name = sl_arena_strdup(w->a, row->name);
+    memcpy(f->commit, row->commit, sizeof(f->commit));
     return 0;
 }
 
-struct model_versions_ctx {
-    json_t *versions;
-    int64_t recent, all;
-};
-
-static int model_version_json(void *ctx, const struct sl_version_downloads_row *row)
+static int add_model_version(void *ctx, const struct sl_version_downloads_row *row)
 {
-    struct model_versions_ctx *w = ctx;
-    char ts[40];
+    struct doc_ctx *w = ctx;
+    struct sl_reg_model_doc *d = w->doc;
+    struct sl_reg_model_version *v;
 
-    w->recent += row->downloads;
-    w->all += row->downloads_all_time;
-    json_array_append_new(
-        w->versions,
-        json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "version", (json_int_t)row->seq,
-                  "commit", row->commit, "tier", row->tier, "min_tier", row->min_tier, "created",
-                  iso_time(row->created, ts, sizeof(ts)), "bytes_total",
-                  (json_int_t)row->bytes_total, "downloads", (json_int_t)row->downloads,
-                  "downloads_all_time", (json_int_t)row->downloads_all_time));
+    d->versions = arena_grow(w->a, d->versions, d->nversions, &w->cap2, sizeof(*v));
+    v = &d->versions[d->nversions++];
+    v->seq = row->seq;
+    memcpy(v->commit, row->commit, sizeof(v->commit));
+    memcpy(v->tier, row->tier, sizeof(v->tier));
+    memcpy(v->min_tier, row->min_tier, sizeof(v->min_tier));
+    v->created = row->created;
+    v->bytes_total = row->bytes_total;
+    v->downloads = row->downloads;
+    v->downloads_all_time = row->downloads_all_time;
+    d->downloads += row->downloads;
+    d->downloads_all_time += row->downloads_all_time;
     return 0;
 }
 
-json_t *sl_reg_model_json(struct sl_registry *r, int64_t model_id, const char *org,
-                          const char *name, struct sl_error *err)
+enum sl_err sl_reg_model_doc(struct sl_registry *r, int64_t model_id, struct sl_arena *a,
+                             struct sl_reg_model_doc *out, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    json_t *out, *refs = json_object();
-    struct model_versions_ctx w = {json_array(), 0, 0};
-    const char *tier = NULL;
+    struct doc_ctx w = {a, out, 0, 0};
+    const char *main_commit = NULL;
+    enum sl_err rc;
 
-    if (!db || sl_reg_flush_downloads(r, err) != SL_OK)
-        goto fail;
-    if (sl_repo_model_refs(db, model_id, ref_json, refs, err) != SL_OK)
-        goto fail;
+    memset(out, 0, sizeof(*out));
+    if (!db)
+        return err->code;
+    rc = sl_reg_flush_downloads(r, err);
+    if (!rc)
+        rc = sl_repo_model_refs(db, model_id, add_ref, &w, err);
     /* each version with its downloads (last 30 days and all time, as the
      * Hub counts them: docs/api.md) */
-    if (sl_repo_model_versions(db, model_id, sl__now() / 86400 - 30, model_version_json, &w, err) !=
-        SL_OK)
-        goto fail;
+    if (!rc)
+        rc = sl_repo_model_versions(db, model_id, sl__now() / 86400 - 30, add_model_version, &w,
+                                    err);
+    if (rc) {
+        memset(out, 0, sizeof(*out));
+        return rc;
+    }
     /* the model's tier is what `main` serves (a newer version may be
      * stricter and off main); without `main`, the newest version's */
-    {
-        const char *main_commit = json_string_value(json_object_get(refs, "main"));
-        size_t i;
-        json_t *e;
-        json_array_foreach(w.versions, i, e)
-        {
-            if (main_commit &&
-                strcmp(json_string_value(json_object_get(e, "commit")), main_commit) == 0)
-                tier = json_string_value(json_object_get(e, "tier"));
-        }
-    }
-    if (!tier && json_array_size(w.versions))
-        tier = json_string_value(
-            json_object_get(json_array_get(w.versions, json_array_size(w.versions) - 1), "tier"));
-    out = json_pack("{s:s++, s:s?, s:o, s:o, s:I, s:I}", "model", org, "/", name, "tier", tier,
-                    "refs", refs, "versions", w.versions, "downloads", (json_int_t)w.recent,
-                    "downloads_all_time", (json_int_t)w.all);
-    return out;
-fail:
-    json_decref(refs);
-    json_decref(w.versions);
-    return NULL;
+    for (size_t i = 0; i < out->nrefs; i++)
+        if (strcmp(out->refs[i].name, "main") == 0)
+            main_commit = out->refs[i].commit;
+    for (size_t i = 0; i < out->nversions; i++)
+        if (main_commit && strcmp(out->versions[i].commit, main_commit) == 0)
+            out->tier = out->versions[i].tier;
+    if (!out->tier && out->nversions)
+        out->tier = out->versions[out->nversions - 1].tier;
+    return SL_OK;
 }
 
-static int model_main_json(void *ctx, const struct sl_model_main_row *row)
+struct models_ctx {
+    struct sl_arena *a;
+    struct sl_reg_model_summary *v;
+    size_t n, cap;
+};
+
+static int add_model(void *ctx, const struct sl_model_main_row *row)
 {
-    json_array_append_new(ctx, json_pack("{s:s++, s:s, s:{s:I, s:s}}", "model", row->org, "/",
-                                         row->name, "tier", row->tier, "latest", "version",
-                                         (json_int_t)row->seq, "commit", row->commit));
+    struct models_ctx *w = ctx;
+    struct sl_reg_model_summary *m;
+
+    w->v = arena_grow(w->a, w->v, w->n, &w->cap, sizeof(*m));
+    m = &w->v[w->n++];
+    m->org = sl_arena_strdup(w->a, row->org);
+    m->name = sl_arena_strdup(w->a, row->name);
+    memcpy(m->tier, row->tier, sizeof(m->tier));
+    m->seq = row->seq;
+    memcpy(m->commit, row->commit, sizeof(m->commit));
     return 0;
 }
 
-json_t *sl_reg_models_json(struct sl_registry *r, const struct sl_principal *p,
-                           struct sl_error *err)
+enum sl_err sl_reg_models(struct sl_registry *r, const struct sl_principal *p, struct sl_arena *a,
+                          struct sl_reg_model_summary **out, size_t *n, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    json_t *arr;
+    struct models_ctx w = {a, NULL, 0, 0};
+    enum sl_err rc;
 
     (void)p;
+    *out = NULL;
+    *n = 0;
     if (!db)
-        return NULL;
-    arr = json_array();
-    if (sl_repo_models_main(db, model_main_json, arr, err) != SL_OK) {
-        json_decref(arr);
-        return NULL;
-    }
-    return arr;
+        return err->code;
+    rc = sl_repo_models_main(db, add_model, &w, err);
+    if (rc)
+        return rc;
+    *out = w.v;
+    *n = w.n;
+    return SL_OK;
 }

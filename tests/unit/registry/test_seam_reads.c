@@ -174,23 +174,30 @@ static enum sl_err op_tile(struct fixture *f, struct sl_error *err)
 
 static enum sl_err op_version_json(struct fixture *f, struct sl_error *err)
 {
-    json_t *out = sl_reg_version_json(f->r, &f->v, "acme", "m1", true, err);
-    enum sl_err rc = out ? SL_OK : err->code;
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_version_doc d;
+    enum sl_err rc = sl_reg_version_doc(f->r, &f->v, true, &a, &d, err);
 
-    if (out)
-        cr_expect(json_object_get(out, "decision") != NULL, "the document has its decision");
-    json_decref(out);
+    if (!rc) {
+        cr_expect(d.stored && d.decision != NULL, "the document has its decision");
+        cr_expect_eq(d.nfiles, 1);
+    }
+    sl_arena_release(&a);
     return rc;
 }
 
 static enum sl_err op_model_json(struct fixture *f, struct sl_error *err)
 {
-    json_t *out = sl_reg_model_json(f->r, f->model, "acme", "m1", err);
-    enum sl_err rc = out ? SL_OK : err->code;
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_model_doc d;
+    enum sl_err rc = sl_reg_model_doc(f->r, f->model, &a, &d, err);
 
-    if (out)
-        cr_expect(json_object_get(json_object_get(out, "refs"), "main") != NULL);
-    json_decref(out);
+    if (!rc) {
+        cr_expect_eq(d.nrefs, 1, "main");
+        cr_expect_eq(d.nversions, 2);
+        cr_expect(d.tier != NULL);
+    }
+    sl_arena_release(&a);
     return rc;
 }
 
