@@ -639,34 +639,3 @@ enum sl_err sl_repo_version_hf_meta(struct sl_db *db, int64_t model_id, int64_t 
 }
 
 /* ---- version files ---- */
-
-enum sl_err sl_repo_version_files(struct sl_db *db, int64_t version_id,
-                                  int (*fn)(void *ctx, const struct sl_version_file_row *row),
-                                  void *ctx, struct sl_error *err)
-{
-    struct sl_stmt *st =
-        sl_db_stmt(db,
-                   "SELECT vf.path, b.id, b.size, b.sha256 FROM version_files vf JOIN blobs b ON "
-                   "b.id = vf.blob_id WHERE vf.version_id = ? ORDER BY vf.path",
-                   err);
-    int row;
-
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, version_id);
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        struct sl_version_file_row f;
-        size_t hl = 0;
-        const void *h = sl_stmt_col_blob(st, 3, &hl);
-        f.path = sl_stmt_col_text(st, 0);
-        f.blob_id = sl_stmt_col_int(st, 1);
-        f.size = sl_stmt_col_int(st, 2);
-        f.has_sha256 = hl == 32 && h;
-        if (f.has_sha256)
-            memcpy(f.sha256, h, 32);
-        if (fn(ctx, &f) != 0)
-            break;
-    }
-    sl_stmt_done(st);
-    return row < 0 ? err->code : SL_OK;
-}

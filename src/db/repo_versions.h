@@ -226,19 +226,6 @@ enum sl_err sl_repo_version_hf_meta(struct sl_db *db, int64_t model_id, int64_t 
                                     struct sl_arena *a, bool *found, char **inspect,
                                     int64_t *first_created, struct sl_error *err);
 
-/* ---- version files ---- */
-
-struct sl_version_file_row {
-    const char *path;
-    int64_t blob_id;
-    int64_t size;
-    bool has_sha256; /* false when the stored digest is not 32 bytes */
-    unsigned char sha256[32];
-};
-
-/* The files of version `version_id` in path order. */
-enum sl_err sl_repo_version_files(struct sl_db *db, int64_t version_id,
-                                  int (*fn)(void *ctx, const struct sl_version_file_row *row),
-                                  void *ctx, struct sl_error *err);
+/* ---- version files: sl_repo_version_files() in db/repo_read.h ---- */
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "common/util.h"
 #include "http/render_hf.h"
+#include "http/render_read.h"
 #include "common/banned.h"
 
 #define MISSING_MAX 200000
@@ -39,26 +40,31 @@ void sl_h_health(struct sl_req *q)
 
 void sl_h_models(struct sl_req *q)
 {
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_model_summary *v = NULL;
+    size_t n = 0;
     struct sl_error err;
-    json_t *v = sl_reg_models_json(q->srv->r, &q->who, &err);
 
-    if (!v) {
+    sl_error_clear(&err);
+    if (sl_reg_models(q->srv->r, &q->who, &a, &v, &n, &err) != SL_OK)
         sl_reply_error(q, &err);
-        return;
-    }
-    sl_reply_json(q, 200, v);
+    else
+        sl_reply_json(q, 200, sl_render_models(v, n));
+    sl_arena_release(&a);
 }
 
 void sl_h_model(struct sl_req *q)
 {
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_model_doc d;
     struct sl_error err;
-    json_t *v = sl_reg_model_json(q->srv->r, q->model_id, q->org, q->name, &err);
 
-    if (!v) {
+    sl_error_clear(&err);
+    if (sl_reg_model_doc(q->srv->r, q->model_id, &a, &d, &err) != SL_OK)
         sl_reply_error(q, &err);
-        return;
-    }
-    sl_reply_json(q, 200, v);
+    else
+        sl_reply_json(q, 200, sl_render_model(q->org, q->name, &d));
+    sl_arena_release(&a);
 }
 
 /* Withheld versions list their files only to members and evaluators;
@@ -107,9 +113,15 @@ void sl_h_version(struct sl_req *q)
 {
     struct sl_error err, derr;
     bool list = sl_reg_may_list(q->srv->r, &q->who, &q->v);
-    json_t *v = sl_reg_version_json(q->srv->r, &q->v, q->org, q->name, list, &err);
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_version_doc d;
+    json_t *v = NULL;
     char model[2 * SL_NAME_MAX + 2], hint[300];
 
+    sl_error_clear(&err);
+    if (sl_reg_version_doc(q->srv->r, &q->v, list, &a, &d, &err) == SL_OK)
+        v = sl_render_version(q->org, q->name, &q->v, &d);
+    sl_arena_release(&a);
     if (!v) {
         sl_reply_error(q, &err);
         return;

@@ -14,6 +14,7 @@
 
 #include "common/util.h"
 #include "crypto/crypto.h"
+#include "http/render_log.h"
 #include "tlog/merkle.h"
 #include "common/banned.h"
 
@@ -156,31 +157,34 @@ void sl_h_log_consistency(struct sl_req *q)
 
 void sl_h_log_entries(struct sl_req *q)
 {
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_log_entry *v = NULL;
     uint64_t start, end;
-    json_t *out = NULL;
+    size_t n = 0;
     struct sl_error err;
 
     if (!query_u64(q, "start", &start) || !query_u64(q, "end", &end))
         return;
     sl_error_clear(&err);
-    if (sl_reg_log_entries(q->srv->r, start, end, &out, &err) != SL_OK) {
+    if (sl_reg_log_entries(q->srv->r, start, end, &a, &v, &n, &err) != SL_OK)
         sl_reply_error(q, &err);
-        return;
-    }
-    sl_reply_json(q, 200, out);
+    else
+        sl_reply_json(q, 200, sl_render_log_entries(v, n));
+    sl_arena_release(&a);
 }
 
 void sl_h_report(struct sl_req *q)
 {
     char model[2 * SL_NAME_MAX + 2];
-    json_t *out = NULL;
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_reg_report rep;
     struct sl_error err;
 
     snprintf(model, sizeof(model), "%s/%s", q->org, q->name);
     sl_error_clear(&err);
-    if (sl_reg_report(q->srv->r, q->model_id, model, &out, &err) != SL_OK) {
+    if (sl_reg_report(q->srv->r, q->model_id, model, &a, &rep, &err) != SL_OK)
         sl_reply_error(q, &err);
-        return;
-    }
-    sl_reply_json(q, 200, out);
+    else
+        sl_reply_json(q, 200, sl_render_report(&rep));
+    sl_arena_release(&a);
 }

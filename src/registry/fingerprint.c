@@ -27,6 +27,8 @@
 #include "common/jsonout.h"
 #include "common/util.h"
 #include "common/vfs.h"
+#include "db/repo_fp.h"
+#include "db/repo_read.h"
 #include "formats/formats.h"
 #include "fp/fp.h"
 #include "tlog/govdoc.h"
@@ -99,93 +101,51 @@ enum sl_err sl__fp_recipient(struct sl_registry *r, struct sl_db *db, int64_t mo
                              int64_t user_id, int64_t *id, char commitment[65],
                              struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(
-        db, "SELECT id, commitment FROM fp_recipients WHERE model_id = ? AND user_id = ?", err);
     unsigned char key[SL_FP_KEY_LEN], c[32];
-    int row;
-    enum sl_err rc;
+    bool found = false;
+    enum sl_err rc = sl_repo_fp_recipient_get(db, model_id, user_id, id, commitment, &found, err);
 
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, model_id);
-    sl_stmt_int(st, 2, user_id);
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        *id = sl_stmt_col_int(st, 0);
-        snprintf(commitment, 65, "%s", sl_stmt_col_text(st, 1));
-    }
-    sl_stmt_done(st);
-    if (row != 0)
-        return row < 0 ? err->code : SL_OK;
+    if (rc || found)
+        return rc;
     /* a new recipient: its id is the row id; commit to its key */
-    st = sl_db_stmt(db,
-                    "INSERT INTO fp_recipients (model_id, user_id, commitment, created) VALUES "
-                    "(?, ?, '', ?)",
-                    err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, model_id);
-    sl_stmt_int(st, 2, user_id);
-    sl_stmt_int(st, 3, sl__now());
-    rc = sl_stmt_run(st, err);
+    rc = sl_repo_fp_recipient_insert(db, model_id, user_id, sl__now(), id, err);
     if (rc)
         return rc;
-    *id = sl_db_last_id(db);
     if (*id > (int64_t)UINT32_MAX)
         return sl_error_set(err, SL_ELIMIT, "more than 2^32 fingerprint recipients");
     sl_fp_recipient_key(r->fp_master, (uint32_t)*id, key);
     sl_fp_commitment(key, c);
     sl_wipe(key, sizeof(key));
     sl_hex(c, 32, commitment);
-    st = sl_db_stmt(db, "UPDATE fp_recipients SET commitment = ? WHERE id = ?", err);
-    if (!st)
-        return err->code;
-    sl_stmt_text(st, 1, commitment);
-    sl_stmt_int(st, 2, *id);
-    return sl_stmt_run(st, err);
+    return sl_repo_fp_recipient_commit(db, *id, commitment, err);
 }
 
 /* The lineage's density, fixed at its first marked download. */
 static enum sl_err lineage_density(struct sl_registry *r, struct sl_db *db, int64_t model_id,
                                    int64_t version_id, double *density, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(db, "SELECT density FROM fp_lineages WHERE model_id = ?", err);
+    struct sl_arena a = SL_ARENA_INIT;
+    char *inspect = NULL;
     uint64_t params = 0;
-    int row;
+    bool found = false;
+    enum sl_err rc = sl_repo_fp_lineage_get(db, model_id, density, &found, err);
 
     (void)r;
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, model_id);
-    row = sl_stmt_step(st, err);
-    if (row == 1)
-        *density = sl_stmt_col_real(st, 0);
-    sl_stmt_done(st);
-    if (row != 0)
-        return row < 0 ? err->code : SL_OK;
-    st = sl_db_stmt(db, "SELECT inspect FROM versions WHERE id = ?", err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, version_id);
-    if (sl_stmt_step(st, err) == 1 && sl_stmt_col_text(st, 0)) {
-        json_t *ins = json_loads(sl_stmt_col_text(st, 0), 0, NULL);
+    if (rc || found)
+        return rc;
+    rc = sl_repo_fp_version_inspect(db, &a, version_id, &inspect, err);
+    if (!rc && inspect) {
+        json_t *ins = json_loads(inspect, 0, NULL);
         json_t *t = json_object_get(ins, "params_total");
         if (json_is_integer(t) && json_integer_value(t) > 0)
             params = (uint64_t)json_integer_value(t);
         json_decref(ins);
     }
-    sl_stmt_done(st);
+    sl_arena_release(&a);
+    if (rc)
+        return rc;
     *density = sl_fp_density(params ? params : 1);
-    st = sl_db_stmt(db,
-                    "INSERT INTO fp_lineages (model_id, density, created) VALUES (?, ?, ?) ON "
-                    "CONFLICT DO NOTHING",
-                    err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, model_id);
-    sl_stmt_real(st, 2, *density);
-    sl_stmt_int(st, 3, sl__now());
-    return sl_stmt_run(st, err);
+    return sl_repo_fp_lineage_insert(db, model_id, *density, sl__now(), err);
 }
 
 /* ---- plans ---- */
@@ -369,29 +329,21 @@ static enum sl_err marked_for(struct sl_registry *r, struct sl_db *db, const str
                               const struct sl_version_ref *v, int64_t *recipient,
                               struct sl_error *err)
 {
-    struct sl_stmt *st;
-    int row;
+    bool found = false;
+    enum sl_err rc;
 
     *recipient = 0;
     if (strcmp(v->tier, "gated") != 0 || p->user_id == 0)
         return SL_OK;
     if (sl_reg_is_member(r, p, v->org_id) || sl_reg_is_evaluator(r, p))
         return SL_OK;
-    st = sl_db_stmt(db, "SELECT id FROM fp_recipients WHERE model_id = ? AND user_id = ?", err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, v->model_id);
-    sl_stmt_int(st, 2, p->user_id);
-    row = sl_stmt_step(st, err);
-    if (row == 1)
-        *recipient = sl_stmt_col_int(st, 0);
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
-    if (row == 0) {
+    rc = sl_repo_fp_recipient_id(db, v->model_id, p->user_id, recipient, &found, err);
+    if (rc)
+        return rc;
+    if (!found) {
         /* a grant from before fingerprints: make its recipient now */
         char commitment[65];
-        enum sl_err rc = sl_db_begin(db, err);
+        rc = sl_db_begin(db, err);
         if (!rc)
             rc = sl__fp_recipient(r, db, v->model_id, p->user_id, recipient, commitment, err);
         if (!rc)
@@ -494,19 +446,11 @@ static enum sl_err read_range(struct sl_registry *r, const struct sl_run *runs, 
 static int kept_sha(struct sl_db *db, uint32_t recipient, int64_t blob_id, char hex[65],
                     struct sl_error *err)
 {
-    struct sl_stmt *st =
-        sl_db_stmt(db, "SELECT sha256 FROM fp_copies WHERE recipient_id = ? AND blob_id = ?", err);
-    int row;
+    bool found = false;
 
-    if (!st)
+    if (sl_repo_fp_copy_get(db, recipient, blob_id, hex, &found, err) != SL_OK)
         return -1;
-    sl_stmt_int(st, 1, recipient);
-    sl_stmt_int(st, 2, blob_id);
-    row = sl_stmt_step(st, err);
-    if (row == 1)
-        snprintf(hex, 65, "%s", sl_stmt_col_text(st, 0));
-    sl_stmt_done(st);
-    return row;
+    return found ? 1 : 0;
 }
 
 /* Claims the hashing of (recipient, blob) for this thread: false when
@@ -553,7 +497,6 @@ static void release_hashing(struct sl_fp_cache *c, uint32_t recipient, int64_t b
 static enum sl_err copy_sha(struct sl_registry *r, struct sl_db *db, const struct sl_reg_mark *m,
                             const struct sl_file_ref *f, char hex[65], struct sl_error *err)
 {
-    struct sl_stmt *st;
     struct sl_run *runs = NULL;
     size_t nruns = 0;
     unsigned char *buf = NULL, h[32];
@@ -594,18 +537,7 @@ static enum sl_err copy_sha(struct sl_registry *r, struct sl_db *db, const struc
     }
     sl_sha256_final(ctx, h);
     sl_hex(h, 32, hex);
-    st = sl_db_stmt(db,
-                    "INSERT INTO fp_copies (recipient_id, blob_id, sha256) VALUES (?, ?, ?) ON "
-                    "CONFLICT DO NOTHING",
-                    err);
-    if (!st) {
-        rc = err->code;
-        goto out;
-    }
-    sl_stmt_int(st, 1, m->rcpt.id);
-    sl_stmt_int(st, 2, f->blob_id);
-    sl_stmt_text(st, 3, hex);
-    rc = sl_stmt_run(st, err);
+    rc = sl_repo_fp_copy_insert(db, m->rcpt.id, f->blob_id, hex, err);
 out:
     if (claimed)
         release_hashing(r->fp_cache, m->rcpt.id, f->blob_id);
@@ -656,15 +588,13 @@ enum sl_err sl_reg_fp_warm(struct sl_registry *r, bool *did, struct sl_error *er
 {
     struct sl_fp_cache *c = r->fp_cache;
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
+    struct sl_fp_warm_row w;
     struct sl_principal p;
     struct sl_version_ref v;
-    struct sl_file_ref f;
     struct sl_reg_mark *m = NULL;
-    char org[SL_NAME_MAX + 1] = "", name[SL_NAME_MAX + 1] = "", path[1100] = "", hint[8];
+    char hint[8];
     char model[2 * SL_NAME_MAX + 2], hex[65];
-    int64_t recipient = 0;
-    int row;
+    bool found = false;
     enum sl_err rc;
 
     *did = false;
@@ -672,66 +602,57 @@ enum sl_err sl_reg_fp_warm(struct sl_registry *r, bool *did, struct sl_error *er
         return err->code;
     /* the next weight file of a gated main version whose recipient's copy
      * has not been hashed, after the cursor */
-    st = sl_db_stmt(
-        db,
-        "SELECT fr.id, fr.user_id, u.name, u.is_admin, o.name, m.name, vf.path, b.id, b.size, "
-        "b.sha256 FROM fp_recipients fr JOIN users u ON u.id = fr.user_id JOIN models m ON m.id "
-        "= fr.model_id JOIN orgs o ON o.id = m.org_id JOIN refs rf ON rf.model_id = m.id AND "
-        "rf.name = 'main' JOIN versions v ON v.id = rf.version_id AND v.tier = 'gated' JOIN "
-        "version_files vf ON vf.version_id = v.id JOIN blobs b ON b.id = vf.blob_id WHERE "
-        "(vf.path LIKE '%.safetensors' OR vf.path LIKE '%.gguf') AND (fr.id > ? OR (fr.id = ? "
-        "AND b.id > ?)) AND NOT EXISTS (SELECT 1 FROM fp_copies c WHERE c.recipient_id = fr.id "
-        "AND c.blob_id = b.id) ORDER BY fr.id, b.id LIMIT 1",
-        err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, c->warm_recipient);
-    sl_stmt_int(st, 2, c->warm_recipient);
-    sl_stmt_int(st, 3, c->warm_blob);
-    memset(&p, 0, sizeof(p));
-    memset(&f, 0, sizeof(f));
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        size_t hl;
-        const unsigned char *h = sl_stmt_col_blob(st, 9, &hl);
-        recipient = sl_stmt_col_int(st, 0);
-        p.user_id = sl_stmt_col_int(st, 1);
-        snprintf(p.name, sizeof(p.name), "%s", sl_stmt_col_text(st, 2));
-        p.admin = sl_stmt_col_int(st, 3) != 0;
-        p.scopes = ~0u;
-        snprintf(org, sizeof(org), "%s", sl_stmt_col_text(st, 4));
-        snprintf(name, sizeof(name), "%s", sl_stmt_col_text(st, 5));
-        snprintf(path, sizeof(path), "%s", sl_stmt_col_text(st, 6));
-        f.blob_id = sl_stmt_col_int(st, 7);
-        f.size = (uint64_t)sl_stmt_col_int(st, 8);
-        if (hl == 32)
-            sl_hex(h, 32, f.sha256);
-    }
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
-    if (row == 0) {
+    rc = sl_repo_fp_warm_next(db, c->warm_recipient, c->warm_blob, &w, &found, err);
+    if (rc)
+        return rc;
+    if (!found) {
         /* the pass is over; the next starts from the beginning */
         c->warm_recipient = c->warm_blob = 0;
         return SL_OK;
     }
+    p = w.user;
+    p.scopes = ~0u;
     *did = true;
-    c->warm_recipient = recipient;
-    c->warm_blob = f.blob_id;
+    c->warm_recipient = w.recipient;
+    c->warm_blob = w.f.blob_id;
     /* only copies the recipient may download now are worth hashing */
-    rc = sl_reg_resolve(r, org, name, "main", &v, err);
+    rc = sl_reg_resolve(r, w.org, w.name, "main", &v, err);
     if (rc)
         return rc == SL_ENOTFOUND ? SL_OK : rc;
-    snprintf(model, sizeof(model), "%s/%s", org, name);
+    snprintf(model, sizeof(model), "%s/%s", w.org, w.name);
     if (sl_reg_may_download(r, &p, &v, model, hint, sizeof(hint), err) != SL_OK) {
         sl_error_clear(err);
         return SL_OK;
     }
-    rc = sl_reg_mark_for(r, &p, &v, path, &f, &m, err);
+    rc = sl_reg_mark_for(r, &p, &v, w.path, &w.f, &m, err);
     if (!rc && m)
-        rc = copy_sha(r, db, m, &f, hex, err);
+        rc = copy_sha(r, db, m, &w.f, hex, err);
     sl_reg_mark_free(m);
     return rc;
+}
+
+struct manifest_file {
+    char *path;
+    struct sl_file_ref f;
+};
+
+struct manifest_files {
+    struct manifest_file *v;
+    size_t n, cap;
+};
+
+static int add_manifest_file(void *ctx, const struct sl_version_file_row *row)
+{
+    struct manifest_files *l = ctx;
+
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->v = sl_xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    l->v[l->n].path = sl_xstrdup(row->path);
+    l->v[l->n].f = row->f;
+    l->n++;
+    return 0;
 }
 
 enum sl_err sl_reg_manifest(struct sl_registry *r, const struct sl_principal *p,
@@ -739,45 +660,19 @@ enum sl_err sl_reg_manifest(struct sl_registry *r, const struct sl_principal *p,
                             struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
     struct sl_buf b = SL_BUF_INIT((size_t)60 << 10);
-    struct {
-        char *path;
-        struct sl_file_ref f;
-    } *files = NULL;
-    size_t n = 0, cap = 0, len;
+    struct manifest_files l = {NULL, 0, 0};
+    struct manifest_file *files;
+    size_t n, len;
     uint32_t recipient = 0;
-    int row;
     enum sl_err rc = SL_OK;
 
     *note = NULL;
     if (!db)
         return err->code;
-    st = sl_db_stmt(db,
-                    "SELECT vf.path, b.id, b.size, b.sha256 FROM version_files vf JOIN blobs b ON "
-                    "b.id = vf.blob_id WHERE vf.version_id = ? ORDER BY vf.path",
-                    err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, v->version_id);
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        size_t hl;
-        const unsigned char *h = sl_stmt_col_blob(st, 3, &hl);
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            files = sl_xrealloc(files, cap * sizeof(*files));
-        }
-        files[n].path = sl_xstrdup(sl_stmt_col_text(st, 0));
-        files[n].f.blob_id = sl_stmt_col_int(st, 1);
-        files[n].f.size = (uint64_t)sl_stmt_col_int(st, 2);
-        files[n].f.sha256[0] = '\0';
-        if (hl == 32)
-            sl_hex(h, 32, files[n].f.sha256);
-        n++;
-    }
-    sl_stmt_done(st);
-    if (row < 0)
-        rc = err->code;
+    rc = sl_repo_version_files(db, v->version_id, add_manifest_file, &l, err);
+    files = l.v;
+    n = l.n;
     if (!rc)
         sl_buf_addf(&b, "sluice manifest v1\nmodel %s\ncommit %s\n", model, v->commit);
     for (size_t i = 0; i < n && !rc; i++) {
@@ -1215,6 +1110,52 @@ struct vfile {
     struct sl_model *m; /* header of the original file */
 };
 
+struct vfiles {
+    struct vfile *v;
+    size_t n, cap;
+};
+
+/* The original weight files of the version traced against. */
+static int add_vfile(void *ctx, const struct sl_version_file_row *row)
+{
+    struct vfiles *l = ctx;
+
+    if (!weight_file(row->path))
+        return 0;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 8;
+        l->v = sl_xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    l->v[l->n].path = sl_xstrdup(row->path);
+    l->v[l->n].blob_id = row->f.blob_id;
+    l->v[l->n].size = row->f.size;
+    l->v[l->n].m = NULL;
+    l->n++;
+    return 0;
+}
+
+struct rcpt_list {
+    struct sl_registry *r;
+    struct sl_fp_recipient *rcpts;
+    int64_t *users;
+    size_t n, cap;
+};
+
+static int add_rcpt(void *ctx, const struct sl_fp_recipient_row *row)
+{
+    struct rcpt_list *l = ctx;
+
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->rcpts = sl_xrealloc(l->rcpts, l->cap * sizeof(*l->rcpts));
+        l->users = sl_xrealloc(l->users, l->cap * sizeof(*l->users));
+    }
+    sl_fp_recipient_init(l->r->fp_master, (uint32_t)row->id, &l->rcpts[l->n]);
+    l->users[l->n] = row->user_id;
+    l->n++;
+    return 0;
+}
+
 enum sl_err sl_reg_trace(struct sl_registry *r, const struct sl_principal *p, int64_t model_id,
                          const char *model, const char *const *paths, size_t npaths, json_t **out,
                          struct sl_error *err)
@@ -1222,7 +1163,7 @@ enum sl_err sl_reg_trace(struct sl_registry *r, const struct sl_principal *p, in
     struct sl_db *db = sl_reg_db(r, err);
     struct sl_model *sus = NULL;
     struct vfile *vf = NULL;
-    size_t nvf = 0, cap = 0, ntens = 0, tcap = 0;
+    size_t nvf = 0, ntens = 0, tcap = 0;
     struct sl_fp_tensor *tens = NULL;
     size_t *tens_file = NULL, *tens_idx = NULL;
     struct sl_fp_plan *plan = NULL;
@@ -1240,7 +1181,7 @@ enum sl_err sl_reg_trace(struct sl_registry *r, const struct sl_principal *p, in
     uint32_t payload = 0;
     bool any_quantised = false, payload_ok = false;
     struct suspect_set ss = {0};
-    struct sl_stmt *st;
+    bool found = false;
     enum sl_err rc = SL_OK;
 
     (void)p;
@@ -1255,53 +1196,21 @@ enum sl_err sl_reg_trace(struct sl_registry *r, const struct sl_principal *p, in
         goto out;
     }
     /* the version: main (the version copies are traced against) */
-    st = sl_db_stmt(db,
-                    "SELECT v.id, v.seq, v.commit_hash FROM refs f JOIN versions v ON v.id = "
-                    "f.version_id WHERE f.model_id = ? AND f.name = 'main'",
-                    err);
-    if (!st) {
-        rc = err->code;
+    rc = sl_repo_fp_main_version(db, model_id, &version_id, &seq, commit, &found, err);
+    if (rc)
         goto out;
-    }
-    sl_stmt_int(st, 1, model_id);
-    if (sl_stmt_step(st, err) == 1) {
-        version_id = sl_stmt_col_int(st, 0);
-        seq = sl_stmt_col_int(st, 1);
-        snprintf(commit, sizeof(commit), "%s", sl_stmt_col_text(st, 2));
-    }
-    sl_stmt_done(st);
-    if (!version_id) {
+    if (!found || !version_id) {
         rc = sl_error_set(err, SL_ENOTFOUND, "%s has no version", model);
         goto out;
     }
     /* the original weight files' headers */
-    st = sl_db_stmt(db,
-                    "SELECT vf.path, b.id, b.size FROM version_files vf JOIN blobs b ON b.id = "
-                    "vf.blob_id WHERE vf.version_id = ? ORDER BY vf.path",
-                    err);
-    if (!st) {
-        rc = err->code;
-        goto out;
-    }
-    sl_stmt_int(st, 1, version_id);
-    int frow;
-    while ((frow = sl_stmt_step(st, err)) == 1) {
-        if (!weight_file(sl_stmt_col_text(st, 0)))
-            continue;
-        if (nvf == cap) {
-            cap = cap ? cap * 2 : 8;
-            vf = sl_xrealloc(vf, cap * sizeof(*vf));
-        }
-        vf[nvf].path = sl_xstrdup(sl_stmt_col_text(st, 0));
-        vf[nvf].blob_id = sl_stmt_col_int(st, 1);
-        vf[nvf].size = (uint64_t)sl_stmt_col_int(st, 2);
-        vf[nvf].m = NULL;
-        nvf++;
-    }
-    sl_stmt_done(st);
-    if (frow < 0) {
-        rc = err->code; /* never a trace against some of the files */
-        goto out;
+    {
+        struct vfiles l = {NULL, 0, 0};
+        rc = sl_repo_version_files(db, version_id, add_vfile, &l, err);
+        vf = l.v;
+        nvf = l.n;
+        if (rc)
+            goto out; /* never a trace against some of the files */
     }
     for (size_t i = 0; i < nvf && !rc; i++) {
         struct sl__ifile in;
@@ -1436,31 +1345,14 @@ enum sl_err sl_reg_trace(struct sl_registry *r, const struct sl_principal *p, in
     if (rc)
         goto out;
     /* every recipient ever issued for this lineage */
-    st =
-        sl_db_stmt(db, "SELECT id, user_id FROM fp_recipients WHERE model_id = ? ORDER BY id", err);
-    if (!st) {
-        rc = err->code;
-        goto out;
-    }
-    sl_stmt_int(st, 1, model_id);
     {
-        size_t rcap = 0;
-        int row;
-        while ((row = sl_stmt_step(st, err)) == 1) {
-            if (nr == rcap) {
-                rcap = rcap ? rcap * 2 : 64;
-                rcpts = sl_xrealloc(rcpts, rcap * sizeof(*rcpts));
-                users = sl_xrealloc(users, rcap * sizeof(*users));
-            }
-            sl_fp_recipient_init(r->fp_master, (uint32_t)sl_stmt_col_int(st, 0), &rcpts[nr]);
-            users[nr] = sl_stmt_col_int(st, 1);
-            nr++;
-        }
-        sl_stmt_done(st);
-        if (row < 0) {
-            rc = err->code;
+        struct rcpt_list l = {r, NULL, NULL, 0, 0};
+        rc = sl_repo_fp_recipients_of_model(db, model_id, add_rcpt, &l, err);
+        rcpts = l.rcpts;
+        users = l.users;
+        nr = l.n;
+        if (rc)
             goto out;
-        }
     }
     scores = sl_xcalloc(nr ? nr : 1, sizeof(*scores));
     if (nr)
@@ -1484,19 +1376,16 @@ enum sl_err sl_reg_trace(struct sl_registry *r, const struct sl_principal *p, in
         if (!isfinite(zthr) || !isfinite(scores[i].z) || !isfinite(scores[i].fp_bound) ||
             scores[i].z < zthr)
             continue;
-        st = sl_db_stmt(db, "SELECT name FROM users WHERE id = ?", err);
-        if (!st) {
-            rc = err->code;
+        char uname[SL_NAME_MAX + 1];
+        rc = sl_repo_fp_user_name(db, users[i], uname, &found, err);
+        if (rc)
             goto out;
-        }
-        sl_stmt_int(st, 1, users[i]);
-        if (sl_stmt_step(st, err) == 1)
-            json_array_append_new(
-                accused,
-                json_pack("{s:s, s:I, s:f, s:f, s:I}", "user", sl_stmt_col_text(st, 0), "grant",
-                          (json_int_t)rcpts[i].id, "z", scores[i].z, "fp_bound", scores[i].fp_bound,
-                          "positions_read", (json_int_t)scores[i].readable));
-        sl_stmt_done(st);
+        if (found)
+            json_array_append_new(accused,
+                                  json_pack("{s:s, s:I, s:f, s:f, s:I}", "user", uname, "grant",
+                                            (json_int_t)rcpts[i].id, "z", scores[i].z, "fp_bound",
+                                            scores[i].fp_bound, "positions_read",
+                                            (json_int_t)scores[i].readable));
     }
     if (json_array_size(accused) == 0) {
         if (tardos_read == 0)
@@ -1620,15 +1509,32 @@ enum sl_err sl_reg_copy_commit(struct sl_registry *r, const struct sl_principal 
     return SL_OK;
 }
 
+struct copy_match {
+    const char *rev;
+    int64_t recipient;
+    char found[65];
+};
+
+static int match_copy(void *ctx, const char *commit)
+{
+    struct copy_match *w = ctx;
+    char c[65];
+
+    copy_commit(commit, w->recipient, c);
+    if (strcmp(c, w->rev) != 0)
+        return 0;
+    snprintf(w->found, sizeof(w->found), "%s", commit);
+    return 1;
+}
+
 enum sl_err sl_reg_resolve_copy(struct sl_registry *r, const struct sl_principal *p,
                                 const char *org, const char *name, const char *rev,
                                 struct sl_version_ref *v, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
-    int64_t org_id = 0, model_id = 0, recipient = 0;
-    char found[65] = "";
-    int row;
+    struct copy_match w = {rev, 0, ""};
+    int64_t org_id = 0, model_id = 0;
+    bool found = false;
     enum sl_err rc;
 
     if (!db)
@@ -1638,35 +1544,15 @@ enum sl_err sl_reg_resolve_copy(struct sl_registry *r, const struct sl_principal
     rc = sl_reg_model_id(r, org, name, &org_id, &model_id, err);
     if (rc)
         return rc;
-    st = sl_db_stmt(db, "SELECT id FROM fp_recipients WHERE model_id = ? AND user_id = ?", err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, model_id);
-    sl_stmt_int(st, 2, p->user_id);
-    row = sl_stmt_step(st, err);
-    if (row == 1)
-        recipient = sl_stmt_col_int(st, 0);
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
-    if (recipient == 0)
+    rc = sl_repo_fp_recipient_id(db, model_id, p->user_id, &w.recipient, &found, err);
+    if (rc)
+        return rc;
+    if (w.recipient == 0)
         return sl_error_set(err, SL_ENOTFOUND, "no revision %.64s of %s/%s", rev, org, name);
-    st = sl_db_stmt(db, "SELECT commit_hash FROM versions WHERE model_id = ?", err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, model_id);
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        char c[65];
-        copy_commit(sl_stmt_col_text(st, 0), recipient, c);
-        if (strcmp(c, rev) == 0) {
-            snprintf(found, sizeof(found), "%s", sl_stmt_col_text(st, 0));
-            break;
-        }
-    }
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
-    if (!found[0])
+    rc = sl_repo_fp_model_commits(db, model_id, match_copy, &w, err);
+    if (rc)
+        return rc;
+    if (!w.found[0])
         return sl_error_set(err, SL_ENOTFOUND, "no revision %.64s of %s/%s", rev, org, name);
-    return sl_reg_resolve(r, org, name, found, v, err);
+    return sl_reg_resolve(r, org, name, w.found, v, err);
 }

@@ -21,83 +21,52 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "db/repo_chunks.h"
 #include "common/banned.h"
-
-static enum sl_err run_sql(struct sl_db *db, const char *sql, int64_t a, int *changes,
-                           struct sl_error *err)
-{
-    struct sl_stmt *st = sl_db_stmt(db, sql, err);
-    enum sl_err rc;
-
-    if (!st)
-        return err->code;
-    if (a >= 0)
-        sl_stmt_int(st, 1, a);
-    rc = sl_stmt_run(st, err);
-    if (!rc && changes)
-        *changes = sl_db_changes(db);
-    return rc;
-}
-
-/* run_sql with two integer parameters. */
-static enum sl_err run_sql2(struct sl_db *db, const char *sql, int64_t a, int64_t b, int *changes,
-                            struct sl_error *err)
-{
-    struct sl_stmt *st = sl_db_stmt(db, sql, err);
-    enum sl_err rc;
-
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, a);
-    sl_stmt_int(st, 2, b);
-    rc = sl_stmt_run(st, err);
-    if (!rc && changes)
-        *changes = sl_db_changes(db);
-    return rc;
-}
 
 struct live {
     int64_t chunk_id;
     uint64_t offset, length;
 };
 
+struct live_list {
+    struct live *v;
+    size_t n, cap;
+};
+
+static int add_live(void *ctx, const struct sl_pack_chunk_row *row)
+{
+    struct live_list *l = ctx;
+
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->v = sl_xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    l->v[l->n].chunk_id = row->chunk_id;
+    l->v[l->n].offset = row->offset;
+    l->v[l->n].length = row->length;
+    l->n++;
+    return 0;
+}
+
 /* Copies the live chunks of pack `pid` into a new pack and repoints them. */
 static enum sl_err compact(struct sl_registry *r, struct sl_db *db, int64_t pid, const char *pname,
                            uint64_t *moved, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(
-        db, "SELECT id, pack_offset, length FROM chunks WHERE pack_id = ? ORDER BY pack_offset",
-        err);
-    struct live *v = NULL;
-    size_t n = 0, cap = 0;
+    struct live_list l = {NULL, 0, 0};
+    struct live *v;
+    size_t n;
     struct sl_pack_writer *w = NULL;
     unsigned char *buf = sl_xmalloc(SL_CDC_MAX);
     uint64_t *newoff = NULL;
     char name[SL_PACK_NAME_LEN + 1];
     int64_t newid;
-    enum sl_err rc = SL_OK;
-    int row;
+    enum sl_err rc = sl_repo_pack_chunks(db, pid, add_live, &l, err);
 
-    if (!st) {
-        free(buf);
-        return err->code;
-    }
-    sl_stmt_int(st, 1, pid);
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 256;
-            v = sl_xrealloc(v, cap * sizeof(*v));
-        }
-        v[n].chunk_id = sl_stmt_col_int(st, 0);
-        v[n].offset = (uint64_t)sl_stmt_col_int(st, 1);
-        v[n].length = (uint64_t)sl_stmt_col_int(st, 2);
-        n++;
-    }
-    sl_stmt_done(st);
-    if (row < 0) {
-        rc = err->code;
+    v = l.v;
+    n = l.n;
+    if (rc)
         goto out;
-    }
     newoff = sl_xcalloc(n + 1, sizeof(*newoff));
     rc = sl_pack_begin(r->store, &w, err);
     for (size_t i = 0; i < n && !rc; i++) {
@@ -116,37 +85,16 @@ static enum sl_err compact(struct sl_registry *r, struct sl_db *db, int64_t pid,
         rc = sl_db_begin(db, err);
         if (rc)
             goto out_remove;
-        st = sl_db_stmt(db, "INSERT INTO packs (name, size, created) VALUES (?, ?, ?)", err);
-        if (!st) {
-            rc = err->code;
-            goto out_rollback;
-        }
-        sl_stmt_text(st, 1, name);
-        sl_stmt_int(st, 2, (int64_t)size);
-        sl_stmt_int(st, 3, sl__now());
-        rc = sl_stmt_run(st, err);
+        rc = sl_repo_pack_insert(db, name, size, sl__now(), &newid, err);
         if (rc)
             goto out_rollback;
-        newid = sl_db_last_id(db);
-    }
-    st = sl_db_stmt(db,
-                    "UPDATE chunks SET pack_id = ?, pack_offset = ? WHERE id = ? AND "
-                    "pack_id = ?",
-                    err);
-    if (!st) {
-        rc = err->code;
-        goto out_rollback;
     }
     for (size_t i = 0; i < n && !rc; i++) {
-        sl_stmt_int(st, 1, newid);
-        sl_stmt_int(st, 2, (int64_t)newoff[i]);
-        sl_stmt_int(st, 3, v[i].chunk_id);
-        sl_stmt_int(st, 4, pid);
-        rc = sl_stmt_run(st, err);
+        rc = sl_repo_chunk_move(db, v[i].chunk_id, pid, newid, newoff[i], err);
         *moved += v[i].length;
     }
     if (!rc)
-        rc = run_sql2(db, "UPDATE packs SET retired = ? WHERE id = ?", sl__now(), pid, NULL, err);
+        rc = sl_repo_pack_retire(db, pid, sl__now(), err);
     if (!rc)
         rc = sl_db_commit(db, err);
     if (!rc)
@@ -177,17 +125,12 @@ static int sweep_one(void *arg, const struct sl_store_obj *o)
 {
     struct sweep *w = arg;
     struct sl_error err;
-    struct sl_stmt *q;
     bool known = true;
 
     if (!o->pack || o->mtime >= w->cutoff)
         return 0;
-    q = sl_db_stmt(w->db, "SELECT 1 FROM packs WHERE name = ?", &err);
-    if (q) {
-        sl_stmt_text(q, 1, o->pack);
-        known = sl_stmt_step(q, &err) != 0; /* an error counts as known: keep it */
-        sl_stmt_done(q);
-    }
+    if (sl_repo_pack_known(w->db, o->pack, &known, &err) != SL_OK)
+        known = true; /* an error counts as known: keep it */
     if (!known && sl_store_remove(w->r->store, o->pack, &err) == SL_OK)
         w->removed++;
     return 0;
@@ -223,6 +166,26 @@ static void sweep_files(struct sl_registry *r, struct sl_db *db, int64_t grace, 
         r->store->ops->sweep_uploads(r->store, w.cutoff, aborted, &err);
 }
 
+/* Pack ids and names, collected before any of them is worked on. */
+struct pack_list {
+    struct {
+        int64_t id;
+        char name[SL_PACK_NAME_LEN + 1];
+    } * v;
+    size_t n;
+};
+
+static int add_pack(void *ctx, const struct sl_pack_row *row)
+{
+    struct pack_list *l = ctx;
+
+    l->v = sl_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+    l->v[l->n].id = row->id;
+    snprintf(l->v[l->n].name, sizeof(l->v[l->n].name), "%s", row->name);
+    l->n++;
+    return 0;
+}
+
 enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t **report,
                       struct sl_error *err)
 {
@@ -248,41 +211,13 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
      * its files before it commits) */
     rc = sl_db_begin(db, err);
     if (!rc)
-        rc = run_sql(db,
-                     "DELETE FROM fp_copies WHERE blob_id IN (SELECT id FROM blobs WHERE "
-                     "created <= ? AND NOT EXISTS (SELECT 1 FROM version_files vf WHERE "
-                     "vf.blob_id = blobs.id))",
-                     now - o->grace_seconds, NULL, err);
-    if (!rc)
-        rc = run_sql(db,
-                     "DELETE FROM blob_chunks WHERE blob_id IN (SELECT id FROM blobs WHERE "
-                     "created <= ? AND NOT EXISTS (SELECT 1 FROM version_files vf WHERE "
-                     "vf.blob_id = blobs.id))",
-                     now - o->grace_seconds, NULL, err);
-    if (!rc)
-        rc = run_sql(db,
-                     "DELETE FROM blobs WHERE created <= ? AND NOT EXISTS (SELECT 1 FROM "
-                     "version_files vf WHERE vf.blob_id = blobs.id)",
-                     now - o->grace_seconds, &blobs, err);
+        rc = sl_repo_blobs_drop_unused(db, now - o->grace_seconds, &blobs, err);
     /* 2. chunks no file uses, older than the grace period */
     if (!rc)
-        rc = run_sql(db,
-                     "DELETE FROM chunk_owners WHERE chunk_id IN (SELECT c.id FROM chunks c "
-                     "WHERE c.created <= ? AND NOT EXISTS (SELECT 1 FROM blob_chunks bc WHERE "
-                     "bc.chunk_id = c.id))",
-                     now - o->grace_seconds, NULL, err);
-    if (!rc)
-        rc = run_sql(db,
-                     "DELETE FROM chunks WHERE created <= ? AND NOT EXISTS (SELECT 1 FROM "
-                     "blob_chunks bc WHERE bc.chunk_id = chunks.id)",
-                     now - o->grace_seconds, &chunks, err);
+        rc = sl_repo_chunks_drop_unused(db, now - o->grace_seconds, &chunks, err);
     /* 3. packs left without chunks are retired */
     if (!rc)
-        rc = run_sql2(db,
-                      "UPDATE packs SET retired = ? WHERE retired IS NULL AND "
-                      "created <= ? AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.pack_id = "
-                      "packs.id)",
-                      sl__now(), now - o->grace_seconds, &retired, err);
+        rc = sl_repo_packs_retire_empty(db, sl__now(), now - o->grace_seconds, &retired, err);
     if (!rc)
         rc = sl_db_commit(db, err);
     if (rc) {
@@ -291,88 +226,33 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
     }
     /* 4. mostly-dead packs are rewritten */
     {
-        struct sl_stmt *st = sl_db_stmt(
-            db,
-            "SELECT p.id, p.name FROM packs p WHERE p.retired IS NULL AND p.created <= ? AND "
-            "(SELECT coalesce(sum(length), 0) FROM chunks c WHERE c.pack_id = p.id) <= p.size * "
-            "CAST(? AS DOUBLE PRECISION)",
-            err);
-        int64_t *ids = NULL;
-        char(*names)[SL_PACK_NAME_LEN + 1] = NULL;
-        size_t n = 0;
-        if (!st) {
-            rc = err->code;
-            goto out;
-        }
-        sl_stmt_int(st, 1, now - o->grace_seconds);
-        sl_stmt_real(st, 2, o->compact_below);
-        int srow;
-        while ((srow = sl_stmt_step(st, err)) == 1) {
-            ids = sl_xrealloc(ids, (n + 1) * sizeof(*ids));
-            names = sl_xrealloc(names, (n + 1) * sizeof(*names));
-            ids[n] = sl_stmt_col_int(st, 0);
-            snprintf(names[n], sizeof(names[n]), "%s", sl_stmt_col_text(st, 1));
-            n++;
-        }
-        sl_stmt_done(st);
-        if (srow < 0) {
-            free(ids);
-            free(names);
-            rc = err->code;
-            goto out;
-        }
-        for (size_t i = 0; i < n && !rc; i++) {
-            rc = compact(r, db, ids[i], names[i], &moved, err);
+        struct pack_list l = {NULL, 0};
+        rc = sl_repo_packs_to_compact(db, now - o->grace_seconds, o->compact_below, add_pack, &l,
+                                      err);
+        for (size_t i = 0; i < l.n && !rc; i++) {
+            rc = compact(r, db, l.v[i].id, l.v[i].name, &moved, err);
             if (!rc)
                 compacted++;
         }
-        free(ids);
-        free(names);
+        free(l.v);
         if (rc)
             goto out;
     }
     /* 5. retired packs, once old enough, are deleted */
     {
-        struct sl_stmt *st = sl_db_stmt(
-            db,
-            "SELECT p.id, p.name FROM packs p WHERE p.retired IS NOT NULL AND p.retired <= ? AND "
-            "NOT EXISTS (SELECT 1 FROM chunks c WHERE c.pack_id = p.id)",
-            err);
-        int64_t *ids = NULL;
-        char(*names)[SL_PACK_NAME_LEN + 1] = NULL;
-        size_t n = 0;
-        if (!st) {
-            rc = err->code;
-            goto out;
-        }
-        sl_stmt_int(st, 1, now - o->retire_seconds);
-        int srow;
-        while ((srow = sl_stmt_step(st, err)) == 1) {
-            ids = sl_xrealloc(ids, (n + 1) * sizeof(*ids));
-            names = sl_xrealloc(names, (n + 1) * sizeof(*names));
-            ids[n] = sl_stmt_col_int(st, 0);
-            snprintf(names[n], sizeof(names[n]), "%s", sl_stmt_col_text(st, 1));
-            n++;
-        }
-        sl_stmt_done(st);
-        if (srow < 0) {
-            free(ids);
-            free(names);
-            rc = err->code;
-            goto out;
-        }
-        for (size_t i = 0; i < n && !rc; i++) {
+        struct pack_list l = {NULL, 0};
+        rc = sl_repo_packs_to_delete(db, now - o->retire_seconds, add_pack, &l, err);
+        for (size_t i = 0; i < l.n && !rc; i++) {
             /* the row goes first: a crash between leaves a stray file, not a
              * row naming a missing file */
-            rc = run_sql(db, "DELETE FROM packs WHERE id = ?", ids[i], NULL, err);
+            rc = sl_repo_pack_delete(db, l.v[i].id, err);
             if (!rc) {
-                sl_store_remove(r->store, names[i], NULL);
-                sl_store_drop(r->store, ids[i]);
+                sl_store_remove(r->store, l.v[i].name, NULL);
+                sl_store_drop(r->store, l.v[i].id);
                 deleted++;
             }
         }
-        free(ids);
-        free(names);
+        free(l.v);
         if (rc)
             goto out;
     }
@@ -412,17 +292,154 @@ static int note_foreign(void *arg, const struct sl_store_obj *o)
     return 0;
 }
 
+struct fsck {
+    struct sl_registry *r;
+    struct sl_db *db;
+    json_t *problems;
+    unsigned char *buf; /* SL_CDC_MAX bytes */
+    int64_t nchunks, nblobs, nversions, npacks;
+    uint64_t bytes;
+    /* the file being checked */
+    struct sl_sha256_ctx *h;
+    const char *hex;
+    uint64_t off;
+    bool bad;
+};
+
+/* packs: file present and long enough */
+static int fsck_pack(void *ctx, const struct sl_pack_row *p)
+{
+    struct fsck *f = ctx;
+    uint64_t size = 0;
+    struct sl_error serr;
+    enum sl_err src = sl_store_stat(f->r->store, p->name, &size, &serr);
+
+    f->npacks++;
+    if (src == SL_ENOTFOUND)
+        problem(f->problems, "pack %s: file missing", p->name);
+    else if (src)
+        problem(f->problems, "pack %s: %s", p->name, serr.msg);
+    else if (size < p->size)
+        problem(f->problems, "pack %s: file has %lld bytes, %lld recorded", p->name,
+                (long long)size, (long long)p->size);
+    return 0;
+}
+
+/* chunks: every byte re-hashed */
+static int fsck_chunk(void *ctx, const struct sl_chunk_row *c)
+{
+    struct fsck *f = ctx;
+    size_t len = (size_t)c->length;
+    unsigned char got[32];
+    char hex[65];
+    struct sl_error rerr;
+
+    f->nchunks++;
+    if (!c->hash_ok || len == 0 || len > SL_CDC_MAX) {
+        problem(f->problems, "chunk row %lld: malformed", (long long)f->nchunks);
+        return 0;
+    }
+    sl_hex(c->hash, 32, hex);
+    if (sl_store_read(f->r->store, c->pack_id, c->pack, f->buf, len, c->pack_offset, &rerr) !=
+        SL_OK) {
+        problem(f->problems, "chunk %s: %s", hex, rerr.msg);
+        return 0;
+    }
+    sl_sha256(f->buf, len, got);
+    f->bytes += len;
+    if (memcmp(got, c->hash, 32) != 0)
+        problem(f->problems, "chunk %s: stored bytes do not hash to its id (pack %s at %lld)", hex,
+                c->pack, (long long)c->pack_offset);
+    return 0;
+}
+
+/* one chunk of the file being checked, in order; stops at the first fault */
+static int fsck_file_chunk(void *ctx, const struct sl_chunk_place_row *c)
+{
+    struct fsck *f = ctx;
+    size_t len = (size_t)c->length;
+    struct sl_error rerr;
+
+    if (c->missing) {
+        problem(f->problems, "file %s: a chunk it needs is missing", f->hex);
+        f->bad = true;
+    } else if (c->file_offset != f->off) {
+        problem(f->problems, "file %s: chunk offsets are not contiguous at %llu", f->hex,
+                (unsigned long long)f->off);
+        f->bad = true;
+    } else if (sl_store_read(f->r->store, c->pack_id, c->pack, f->buf, len, c->pack_offset,
+                             &rerr) != SL_OK) {
+        problem(f->problems, "file %s: %s", f->hex, rerr.msg);
+        f->bad = true;
+    } else {
+        sl_sha256_update(f->h, f->buf, len);
+        f->off += len;
+    }
+    return f->bad;
+}
+
+/* files: chunks contiguous, sizes add up, whole file re-hashed; a failed
+ * read of its chunk list stops fsck (-1 in *rc) */
+struct fsck_files {
+    struct fsck *f;
+    struct sl_error *err;
+    enum sl_err rc;
+};
+
+static int fsck_blob(void *ctx, const struct sl_blob_row *b)
+{
+    struct fsck_files *ff = ctx;
+    struct fsck *f = ff->f;
+    unsigned char got[32];
+    char hex[65];
+
+    f->nblobs++;
+    sl_hex(b->sha256, 32, hex);
+    f->h = sl_sha256_new();
+    f->hex = hex;
+    f->off = 0;
+    f->bad = false;
+    ff->rc = sl_repo_blob_chunk_places(f->db, b->id, fsck_file_chunk, f, ff->err);
+    sl_sha256_final(f->h, got);
+    f->h = NULL;
+    if (ff->rc)
+        return 1;
+    if (!f->bad && f->off != b->size)
+        problem(f->problems, "file %s: chunks hold %llu bytes, %llu recorded", hex,
+                (unsigned long long)f->off, (unsigned long long)b->size);
+    else if (!f->bad && memcmp(got, b->sha256, 32) != 0)
+        problem(f->problems, "file %s: its chunks do not hash to it", hex);
+    return 0;
+}
+
+/* versions: commit digest matches the manifest */
+static int fsck_version(void *ctx, const struct sl_manifest_row *m)
+{
+    struct fsck *f = ctx;
+    unsigned char h[32];
+    char hex[65];
+
+    f->nversions++;
+    sl_sha256(m->manifest, strlen(m->manifest), h);
+    sl_hex(h, 32, hex);
+    if (strcmp(hex, m->commit) != 0)
+        problem(f->problems, "version %s: manifest does not hash to its commit", m->commit);
+    return 0;
+}
+
 enum sl_err sl_reg_fsck(struct sl_registry *r, json_t **report, bool *ok, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
-    json_t *problems = json_array(), *foreign = json_array();
-    unsigned char *buf = sl_xmalloc(SL_CDC_MAX);
-    int64_t nchunks = 0, nblobs = 0, nversions = 0, npacks = 0;
-    uint64_t bytes = 0;
+    json_t *foreign = json_array();
+    struct fsck f;
+    struct fsck_files ff;
     enum sl_err rc = SL_OK;
-    int row;
 
+    memset(&f, 0, sizeof(f));
+    f.r = r;
+    f.db = db;
+    f.problems = json_array();
+    f.buf = sl_xmalloc(SL_CDC_MAX);
     *report = NULL;
     if (!db) {
         rc = err->code;
@@ -431,151 +448,34 @@ enum sl_err sl_reg_fsck(struct sl_registry *r, json_t **report, bool *ok, struct
     rc = sl_db_begin_read(db, err);
     if (rc)
         goto out;
-    /* packs: file present and long enough */
-    st = sl_db_stmt(db, "SELECT id, name, size FROM packs WHERE retired IS NULL", err);
-    if (!st)
-        goto fail;
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        uint64_t size = 0;
-        struct sl_error serr;
-        enum sl_err src = sl_store_stat(r->store, sl_stmt_col_text(st, 1), &size, &serr);
-        npacks++;
-        if (src == SL_ENOTFOUND)
-            problem(problems, "pack %s: file missing", sl_stmt_col_text(st, 1));
-        else if (src)
-            problem(problems, "pack %s: %s", sl_stmt_col_text(st, 1), serr.msg);
-        else if (size < (uint64_t)sl_stmt_col_int(st, 2))
-            problem(problems, "pack %s: file has %lld bytes, %lld recorded",
-                    sl_stmt_col_text(st, 1), (long long)size, (long long)sl_stmt_col_int(st, 2));
-    }
-    sl_stmt_done(st);
+    rc = sl_repo_packs_live(db, fsck_pack, &f, err);
     /* objects in the store that are not sluice packs: reported, never removed */
-    rc = sl_store_list(r->store, note_foreign, foreign, err);
-    if (rc) {
-        sl_db_rollback(db);
+    if (!rc)
+        rc = sl_store_list(r->store, note_foreign, foreign, err);
+    if (!rc)
+        rc = sl_repo_chunks_all(db, fsck_chunk, &f, err);
+    if (!rc) {
+        ff.f = &f;
+        ff.err = err;
+        ff.rc = SL_OK;
+        rc = sl_repo_blobs_all(db, fsck_blob, &ff, err);
+        if (!rc)
+            rc = ff.rc;
+    }
+    if (!rc)
+        rc = sl_repo_version_manifests(db, fsck_version, &f, err);
+    sl_db_rollback(db);
+    if (rc)
         goto out;
-    }
-    /* chunks: every byte re-hashed */
-    st = sl_db_stmt(db,
-                    "SELECT c.hash, c.pack_id, p.name, c.pack_offset, c.length FROM chunks c JOIN "
-                    "packs p ON p.id = c.pack_id ORDER BY c.pack_id, c.pack_offset",
-                    err);
-    if (!st)
-        goto fail;
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        size_t hn;
-        const unsigned char *h = sl_stmt_col_blob(st, 0, &hn);
-        size_t len = (size_t)sl_stmt_col_int(st, 4);
-        unsigned char got[32];
-        char hex[65];
-        struct sl_error rerr;
-        nchunks++;
-        if (hn != 32 || len == 0 || len > SL_CDC_MAX) {
-            problem(problems, "chunk row %lld: malformed", (long long)nchunks);
-            continue;
-        }
-        sl_hex(h, 32, hex);
-        if (sl_store_read(r->store, sl_stmt_col_int(st, 1), sl_stmt_col_text(st, 2), buf, len,
-                          (uint64_t)sl_stmt_col_int(st, 3), &rerr) != SL_OK) {
-            problem(problems, "chunk %s: %s", hex, rerr.msg);
-            continue;
-        }
-        sl_sha256(buf, len, got);
-        bytes += len;
-        if (memcmp(got, h, 32) != 0)
-            problem(problems, "chunk %s: stored bytes do not hash to its id (pack %s at %lld)", hex,
-                    sl_stmt_col_text(st, 2), (long long)sl_stmt_col_int(st, 3));
-    }
-    sl_stmt_done(st);
-    if (row < 0)
-        goto fail;
-    /* files: chunks contiguous, sizes add up, whole file re-hashed */
-    {
-        struct sl_stmt *bs = sl_db_stmt(db, "SELECT id, sha256, size FROM blobs", err);
-        if (!bs)
-            goto fail;
-        while ((row = sl_stmt_step(bs, err)) == 1) {
-            size_t hn;
-            const unsigned char *want = sl_stmt_col_blob(bs, 1, &hn);
-            int64_t id = sl_stmt_col_int(bs, 0);
-            uint64_t size = (uint64_t)sl_stmt_col_int(bs, 2), off = 0;
-            struct sl_sha256_ctx *h = sl_sha256_new();
-            unsigned char got[32], wantc[32];
-            char hex[65];
-            bool bad = false;
-            struct sl_stmt *cs = sl_db_stmt(
-                db,
-                "SELECT bc.file_offset, c.length, c.pack_id, p.name, c.pack_offset FROM "
-                "blob_chunks bc LEFT JOIN chunks c ON c.id = bc.chunk_id LEFT JOIN packs p ON "
-                "p.id = c.pack_id WHERE bc.blob_id = ? ORDER BY bc.idx",
-                err);
-            nblobs++;
-            memcpy(wantc, want, hn == 32 ? 32 : 0);
-            sl_hex(wantc, 32, hex);
-            if (!cs) {
-                sl_sha256_free(h);
-                goto fail;
-            }
-            sl_stmt_int(cs, 1, id);
-            while (!bad && sl_stmt_step(cs, err) == 1) {
-                size_t len = (size_t)sl_stmt_col_int(cs, 1);
-                struct sl_error rerr;
-                if (sl_stmt_col_null(cs, 2)) {
-                    problem(problems, "file %s: a chunk it needs is missing", hex);
-                    bad = true;
-                } else if ((uint64_t)sl_stmt_col_int(cs, 0) != off) {
-                    problem(problems, "file %s: chunk offsets are not contiguous at %llu", hex,
-                            (unsigned long long)off);
-                    bad = true;
-                } else if (sl_store_read(r->store, sl_stmt_col_int(cs, 2), sl_stmt_col_text(cs, 3),
-                                         buf, len, (uint64_t)sl_stmt_col_int(cs, 4),
-                                         &rerr) != SL_OK) {
-                    problem(problems, "file %s: %s", hex, rerr.msg);
-                    bad = true;
-                } else {
-                    sl_sha256_update(h, buf, len);
-                    off += len;
-                }
-            }
-            sl_stmt_done(cs);
-            sl_sha256_final(h, got);
-            if (!bad && off != size)
-                problem(problems, "file %s: chunks hold %llu bytes, %llu recorded", hex,
-                        (unsigned long long)off, (unsigned long long)size);
-            else if (!bad && memcmp(got, wantc, 32) != 0)
-                problem(problems, "file %s: its chunks do not hash to it", hex);
-        }
-        sl_stmt_done(bs);
-    }
-    /* versions: commit digest matches the manifest */
-    st = sl_db_stmt(db, "SELECT commit_hash, manifest FROM versions", err);
-    if (!st)
-        goto fail;
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        const char *m = sl_stmt_col_text(st, 1);
-        unsigned char h[32];
-        char hex[65];
-        nversions++;
-        sl_sha256(m, strlen(m), h);
-        sl_hex(h, 32, hex);
-        if (strcmp(hex, sl_stmt_col_text(st, 0)) != 0)
-            problem(problems, "version %s: manifest does not hash to its commit",
-                    sl_stmt_col_text(st, 0));
-    }
-    sl_stmt_done(st);
-    sl_db_rollback(db);
-    *ok = json_array_size(problems) == 0;
-    *report = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:O, s:O}", "ok", *ok, "packs",
-                        (json_int_t)npacks, "chunks", (json_int_t)nchunks, "bytes",
-                        (json_int_t)bytes, "files", (json_int_t)nblobs, "versions",
-                        (json_int_t)nversions, "problems", problems, "foreign_objects", foreign);
-    goto out;
-fail:
-    rc = err->code;
-    sl_db_rollback(db);
+    *ok = json_array_size(f.problems) == 0;
+    *report =
+        json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:O, s:O}", "ok", *ok, "packs",
+                  (json_int_t)f.npacks, "chunks", (json_int_t)f.nchunks, "bytes",
+                  (json_int_t)f.bytes, "files", (json_int_t)f.nblobs, "versions",
+                  (json_int_t)f.nversions, "problems", f.problems, "foreign_objects", foreign);
 out:
-    json_decref(problems);
+    json_decref(f.problems);
     json_decref(foreign);
-    free(buf);
+    free(f.buf);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "db/repo_read.h"
 #include "db/repo_versions.h"
 #include "common/banned.h"
 
@@ -39,11 +40,9 @@ static int file_add(void *ctx, const struct sl_version_file_row *row)
         l->blob = sl_xrealloc(l->blob, l->cap * sizeof(*l->blob));
     }
     l->f[l->n].path = sl_xstrdup(row->path);
-    l->blob[l->n] = row->blob_id;
-    l->f[l->n].size = (uint64_t)row->size;
-    l->f[l->n].sha256[0] = '\0';
-    if (row->has_sha256)
-        sl_hex(row->sha256, 32, l->f[l->n].sha256);
+    l->blob[l->n] = row->f.blob_id;
+    l->f[l->n].size = row->f.size;
+    memcpy(l->f[l->n].sha256, row->f.sha256, sizeof(l->f[l->n].sha256));
     l->n++;
     return 0;
 }

@@ -20,6 +20,7 @@
 #include "common/date.h"
 #include "common/jsonout.h"
 #include "common/util.h"
+#include "db/repo_log.h"
 #include "tlog/merkle.h"
 #include "tlog/tiles.h"
 #include "common/banned.h"
@@ -65,27 +66,12 @@ void sl__public_digest(const char *s, char out[73])
 static enum sl_err read_hash(void *ctx, int level, uint64_t index, unsigned char out[32],
                              struct sl_error *err)
 {
-    struct sl_db *db = ctx;
-    struct sl_stmt *st =
-        sl_db_stmt(db, "SELECT hash FROM log_hashes WHERE level = ? AND idx = ?", err);
-    const void *h;
-    size_t n = 0;
-    int row;
+    bool found = false;
+    enum sl_err rc = sl_repo_log_hash_get(ctx, level, index, out, &found, err);
 
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, level);
-    sl_stmt_int(st, 2, (int64_t)index);
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        h = sl_stmt_col_blob(st, 0, &n);
-        if (n == 32)
-            memcpy(out, h, 32);
-    }
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
-    if (row == 0 || n != 32)
+    if (rc)
+        return rc;
+    if (!found)
         return sl_error_set(err, SL_EINTERNAL, "the log has no hash at level %d index %llu", level,
                             (unsigned long long)index);
     return SL_OK;
@@ -93,22 +79,12 @@ static enum sl_err read_hash(void *ctx, int level, uint64_t index, unsigned char
 
 static enum sl_err tree_size(struct sl_db *db, uint64_t *size, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(db, "SELECT coalesce(max(idx) + 1, 0) FROM log_entries", err);
-    int64_t v = 0;
-    bool found;
-    enum sl_err rc;
-
-    if (!st)
-        return err->code;
-    rc = sl__db_int(db, st, &v, &found, err);
-    *size = (uint64_t)v;
-    return rc;
+    return sl_repo_log_size(db, size, err);
 }
 
 enum sl_err sl__log_append(struct sl_registry *r, struct sl_db *db, json_t *entry, int64_t *idx,
                            struct sl_error *err)
 {
-    struct sl_stmt *st;
     unsigned char leaf[32], hashes[SL_MERKLE_MAX_HASHES][32];
     uint64_t n = 0;
     char *text;
@@ -135,29 +111,12 @@ enum sl_err sl__log_append(struct sl_registry *r, struct sl_db *db, json_t *entr
     }
     sl_merkle_leaf(text, len, leaf);
     rc = sl_merkle_append(n, leaf, read_hash, db, hashes, &count, err);
-    if (!rc) {
-        st = sl_db_stmt(
-            db, "INSERT INTO log_entries (idx, entry, created, model) VALUES (?, ?, ?, ?)", err);
-        if (!st) {
-            rc = err->code;
-        } else {
-            sl_stmt_int(st, 1, (int64_t)n);
-            sl_stmt_textn(st, 2, text, len);
-            sl_stmt_int(st, 3, now);
-            sl_stmt_text(st, 4, json_string_value(json_object_get(entry, "model")));
-            rc = sl_stmt_run(st, err);
-        }
-    }
+    if (!rc)
+        rc = sl_repo_log_entry_insert(db, n, text, len, now,
+                                      json_string_value(json_object_get(entry, "model")), err);
     free(text);
-    for (int level = 0; level < count && !rc; level++) {
-        st = sl_db_stmt(db, "INSERT INTO log_hashes (level, idx, hash) VALUES (?, ?, ?)", err);
-        if (!st)
-            return err->code;
-        sl_stmt_int(st, 1, level);
-        sl_stmt_int(st, 2, (int64_t)(n >> level));
-        sl_stmt_blob(st, 3, hashes[level], 32);
-        rc = sl_stmt_run(st, err);
-    }
+    for (int level = 0; level < count && !rc; level++)
+        rc = sl_repo_log_hash_insert(db, level, n >> level, hashes[level], err);
     if (!rc && idx)
         *idx = (int64_t)n;
     return rc;
@@ -169,27 +128,22 @@ enum sl_err sl__log_append(struct sl_registry *r, struct sl_db *db, json_t *entr
 static enum sl_err latest(struct sl_db *db, int64_t *size, unsigned char root[32], char **note,
                           struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(
-        db, "SELECT size, root, note FROM log_checkpoints ORDER BY size DESC LIMIT 1", err);
-    int row;
+    struct sl_arena a = SL_ARENA_INIT;
+    struct sl_log_checkpoint_row row;
+    bool found = false;
+    enum sl_err rc = sl_repo_log_checkpoint_latest(db, &a, &row, &found, err);
 
     *size = -1;
     if (note)
         *note = NULL;
-    if (!st)
-        return err->code;
-    row = sl_stmt_step(st, err);
-    if (row == 1) {
-        size_t n;
-        const void *h = sl_stmt_col_blob(st, 1, &n);
-        *size = sl_stmt_col_int(st, 0);
-        if (n == 32)
-            memcpy(root, h, 32);
+    if (!rc && found) {
+        *size = row.size;
+        memcpy(root, row.root, 32);
         if (note)
-            *note = sl_xstrdup(sl_stmt_col_text(st, 2));
+            *note = sl_xstrdup(row.note);
     }
-    sl_stmt_done(st);
-    return row < 0 ? err->code : SL_OK;
+    sl_arena_release(&a);
+    return rc;
 }
 
 /* The newest signed checkpoint as it is. */
@@ -212,7 +166,6 @@ static enum sl_err checkpoint_locked(struct sl_registry *r, struct sl_db *db, ch
 {
     unsigned char root[32], old_root[32], proof[SL_MERKLE_MAX_HASHES][32];
     struct sl_checkpoint c;
-    struct sl_stmt *st;
     int64_t old_size;
     uint64_t n = 0;
     size_t plen = 0, len;
@@ -237,6 +190,12 @@ static enum sl_err checkpoint_locked(struct sl_registry *r, struct sl_db *db, ch
     /* the new tree must extend the last one signed */
     if (!rc && old_size > 0) {
         rc = sl_merkle_consistency((uint64_t)old_size, n, read_hash, db, proof, &plen, err);
+        if (rc == SL_EUNAVAILABLE || rc == SL_EIO) {
+            /* the database failed (unreachable, a disk error), not the log:
+             * an error to retry, never a reason to call the log broken */
+            sl_db_rollback(db);
+            return rc;
+        }
         if (!rc)
             rc = sl_merkle_verify_consistency((uint64_t)old_size, n, old_root, root,
                                               (const unsigned char(*)[32])proof, plen, err);
@@ -268,19 +227,7 @@ static enum sl_err checkpoint_locked(struct sl_registry *r, struct sl_db *db, ch
         return rc;
     rc = sl_db_begin(db, err);
     if (!rc) {
-        st = sl_db_stmt(db,
-                        "INSERT INTO log_checkpoints (size, root, note, created) VALUES (?, ?, ?, "
-                        "?) ON CONFLICT (size) DO NOTHING",
-                        err);
-        if (!st) {
-            rc = err->code;
-        } else {
-            sl_stmt_int(st, 1, (int64_t)n);
-            sl_stmt_blob(st, 2, root, 32);
-            sl_stmt_text(st, 3, *note);
-            sl_stmt_int(st, 4, sl__now());
-            rc = sl_stmt_run(st, err);
-        }
+        rc = sl_repo_log_checkpoint_insert(db, n, root, *note, sl__now(), err);
         if (!rc)
             rc = sl_db_commit(db, err);
         if (rc)
@@ -416,6 +363,20 @@ enum sl_err sl_reg_log_proof(struct sl_registry *r, int64_t index, char **text,
     return rc;
 }
 
+struct bundle_ctx {
+    struct sl_buf *out;
+    struct sl_error *err;
+    enum sl_err rc;
+};
+
+static int bundle_entry(void *ctx, const struct sl_log_entry_row *row)
+{
+    struct bundle_ctx *b = ctx;
+
+    b->rc = sl_bundle_add(b->out, row->text, row->len, b->err);
+    return b->rc != SL_OK;
+}
+
 enum sl_err sl_reg_log_tile(struct sl_registry *r, const char *path, struct sl_buf *out, bool *full,
                             struct sl_error *err)
 {
@@ -443,24 +404,12 @@ enum sl_err sl_reg_log_tile(struct sl_registry *r, const char *path, struct sl_b
                               "the checkpointed log has %lld entries; this bundle needs %llu",
                               (long long)size, (unsigned long long)end);
         } else {
-            struct sl_stmt *st = sl_db_stmt(db,
-                                            "SELECT entry FROM log_entries WHERE idx >= ? AND "
-                                            "idx < ? ORDER BY idx",
-                                            err);
-            if (!st) {
-                rc = err->code;
-            } else {
-                sl_stmt_int(st, 1, (int64_t)start);
-                sl_stmt_int(st, 2, (int64_t)end);
-                /* the entries as stored: a damaged store gives a short
-                 * bundle, which clients check against the hashes */
-                while (!rc && sl_stmt_step(st, err) == 1) {
-                    size_t n;
-                    const void *e = sl_stmt_col_blob(st, 0, &n);
-                    rc = sl_bundle_add(out, e, n, err);
-                }
-                sl_stmt_done(st);
-            }
+            /* the entries as stored: a damaged store gives a short
+             * bundle, which clients check against the hashes */
+            struct bundle_ctx b = {out, err, SL_OK};
+            rc = sl_repo_log_entries_range(db, start, end, bundle_entry, &b, err);
+            if (!rc)
+                rc = b.rc;
         }
     } else {
         unsigned char buf[SL_TILE_MAX_BYTES];
@@ -473,78 +422,89 @@ enum sl_err sl_reg_log_tile(struct sl_registry *r, const char *path, struct sl_b
     return rc;
 }
 
-enum sl_err sl_reg_log_entries(struct sl_registry *r, uint64_t start, uint64_t end, json_t **out,
+/* Makes room for element n of an arena array of `size`-byte elements. */
+static void *arena_grow(struct sl_arena *a, void *v, size_t n, size_t *cap, size_t size)
+{
+    void *w;
+
+    if (n < *cap)
+        return v;
+    *cap = *cap ? *cap * 2 : 16;
+    w = sl_arena_alloc(a, *cap * size);
+    if (n)
+        memcpy(w, v, n * size);
+    return w;
+}
+
+struct entries_ctx {
+    struct sl_arena *a;
+    struct sl_reg_log_entry *v;
+    size_t n, cap;
+};
+
+static int add_entry(void *ctx, const struct sl_log_entry_row *row)
+{
+    struct entries_ctx *w = ctx;
+
+    w->v = arena_grow(w->a, w->v, w->n, &w->cap, sizeof(*w->v));
+    w->v[w->n].index = (uint64_t)row->idx;
+    w->v[w->n].text = sl_arena_strndup(w->a, row->text, row->len);
+    w->n++;
+    return 0;
+}
+
+enum sl_err sl_reg_log_entries(struct sl_registry *r, uint64_t start, uint64_t end,
+                               struct sl_arena *a, struct sl_reg_log_entry **out, size_t *n,
                                struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
-    json_t *arr;
-    int row;
+    struct entries_ctx w = {a, NULL, 0, 0};
+    enum sl_err rc;
 
     *out = NULL;
+    *n = 0;
     if (!db)
         return err->code;
     if (end <= start || end - start > 1000)
         return sl_error_set(err, SL_EINPUT, "ask for 1 to 1,000 entries (start <= i < end)");
-    st = sl_db_stmt(
-        db, "SELECT idx, entry FROM log_entries WHERE idx >= ? AND idx < ? ORDER BY idx", err);
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, (int64_t)start);
-    sl_stmt_int(st, 2, (int64_t)end);
-    arr = json_array();
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        const char *text = sl_stmt_col_text(st, 1);
-        json_t *e = json_loads(text, 0, NULL);
-        json_array_append_new(arr, json_pack("{s:I, s:o, s:s}", "index",
-                                             (json_int_t)sl_stmt_col_int(st, 0), "entry",
-                                             e ? e : json_null(), "text", text));
-    }
-    sl_stmt_done(st);
-    if (row < 0) {
-        json_decref(arr);
-        return err->code;
-    }
-    *out = arr;
+    rc = sl_repo_log_entries_range(db, start, end, add_entry, &w, err);
+    if (rc)
+        return rc;
+    *out = w.v;
+    *n = w.n;
     return SL_OK;
-}
-
-static int64_t index_of(struct sl_registry *r, const char *sql, int64_t id, const char *text)
-{
-    struct sl_error err;
-    struct sl_db *db = sl_reg_db(r, &err);
-    struct sl_stmt *st;
-    int64_t v = -1;
-
-    if (!db || !(st = sl_db_stmt(db, sql, &err)))
-        return -1;
-    if (text)
-        sl_stmt_text(st, 1, text);
-    else
-        sl_stmt_int(st, 1, id);
-    if (sl_stmt_step(st, &err) == 1 && !sl_stmt_col_null(st, 0))
-        v = sl_stmt_col_int(st, 0);
-    sl_stmt_done(st);
-    return v;
 }
 
 int64_t sl_reg_version_log_index(struct sl_registry *r, int64_t version_id)
 {
-    return index_of(r, "SELECT log_idx FROM versions WHERE id = ?", version_id, NULL);
+    struct sl_error err;
+    struct sl_db *db = sl_reg_db(r, &err);
+    int64_t v = -1;
+
+    if (!db || sl_repo_log_version_idx(db, version_id, &v, &err) != SL_OK)
+        return -1;
+    return v;
 }
 
 int64_t sl_reg_license_log_index(struct sl_registry *r, const char *license_id)
 {
-    return index_of(r, "SELECT log_idx FROM licenses WHERE id = ?", 0, license_id);
+    struct sl_error err;
+    struct sl_db *db = sl_reg_db(r, &err);
+    int64_t v = -1;
+
+    if (!db || sl_repo_log_license_idx(db, license_id, &v, &err) != SL_OK)
+        return -1;
+    return v;
 }
 
 enum sl_err sl_reg_log_policy(struct sl_registry *r, bool *logged, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
+    struct sl_arena a = SL_ARENA_INIT;
     json_t *packs = json_array(), *e;
     int32_t today = sl_date_today();
     char *text, *prev = NULL;
+    bool found = false;
     enum sl_err rc = SL_OK;
 
     *logged = false;
@@ -571,15 +531,8 @@ enum sl_err sl_reg_log_policy(struct sl_registry *r, bool *logged, struct sl_err
                                                in.version, "status", in.status, "sha256", hex));
     }
     text = sl_json_dump(packs, 0, NULL);
-    st = sl_db_stmt(db, "SELECT value FROM log_state WHERE key = 'policy'", err);
-    if (!st) {
-        rc = err->code;
-        goto out;
-    }
-    if (sl_stmt_step(st, err) == 1)
-        prev = sl_xstrdup(sl_stmt_col_text(st, 0));
-    sl_stmt_done(st);
-    if (prev && strcmp(prev, text) == 0)
+    rc = sl_repo_log_policy_get(db, &a, &prev, &found, err);
+    if (rc || (found && strcmp(prev, text) == 0))
         goto out;
     rc = sl_db_begin(db, err);
     if (rc)
@@ -587,18 +540,8 @@ enum sl_err sl_reg_log_policy(struct sl_registry *r, bool *logged, struct sl_err
     e = json_pack("{s:s, s:O}", "type", "policy.activated", "packs", packs);
     rc = sl__log_append(r, db, e, NULL, err);
     json_decref(e);
-    if (!rc) {
-        st = sl_db_stmt(db,
-                        "INSERT INTO log_state (key, value) VALUES ('policy', ?) ON CONFLICT "
-                        "(key) DO UPDATE SET value = excluded.value",
-                        err);
-        if (!st) {
-            rc = err->code;
-        } else {
-            sl_stmt_text(st, 1, text);
-            rc = sl_stmt_run(st, err);
-        }
-    }
+    if (!rc)
+        rc = sl_repo_log_policy_set(db, text, err);
     if (!rc)
         rc = sl_db_commit(db, err);
     if (rc)
@@ -608,134 +551,133 @@ enum sl_err sl_reg_log_policy(struct sl_registry *r, bool *logged, struct sl_err
 out:
     if (!rc)
         atomic_store(&r->policy_day, today);
-    free(prev);
+    sl_arena_release(&a);
     free(text);
     json_decref(packs);
     return rc;
 }
 
-enum sl_err sl_reg_report(struct sl_registry *r, int64_t model_id, const char *model, json_t **out,
-                          struct sl_error *err)
+struct report_ctx {
+    struct sl_arena *a;
+    struct sl_reg_report *rep;
+    size_t cap_events, cap_grants, cap_versions, cap_evals;
+};
+
+static int add_event(void *ctx, const struct sl_log_entry_row *row)
+{
+    struct report_ctx *w = ctx;
+    struct sl_reg_report *rep = w->rep;
+    struct sl_reg_report_event *e;
+
+    rep->events = arena_grow(w->a, rep->events, rep->nevents, &w->cap_events, sizeof(*e));
+    e = &rep->events[rep->nevents++];
+    memset(e, 0, sizeof(*e));
+    e->index = (uint64_t)row->idx;
+    e->text = sl_arena_strndup(w->a, row->text, row->len);
+    return 0;
+}
+
+static int add_grant(void *ctx, const struct sl_grant_count_row *row)
+{
+    struct report_ctx *w = ctx;
+    struct sl_reg_report *rep = w->rep;
+    const char *status = row->expired ? "expired" : row->status;
+    struct sl_reg_report_grant *g;
+
+    for (size_t i = 0; i < rep->ngrants; i++) {
+        if (strcmp(rep->grants[i].status, status) == 0) {
+            rep->grants[i].count += row->count;
+            return 0;
+        }
+    }
+    rep->grants = arena_grow(w->a, rep->grants, rep->ngrants, &w->cap_grants, sizeof(*g));
+    g = &rep->grants[rep->ngrants++];
+    snprintf(g->status, sizeof(g->status), "%s", status);
+    g->count = row->count;
+    return 0;
+}
+
+static int add_version(void *ctx, const struct sl_version_history_row *row)
+{
+    struct report_ctx *w = ctx;
+    struct sl_reg_report *rep = w->rep;
+    struct sl_reg_report_version *v;
+
+    rep->versions = arena_grow(w->a, rep->versions, rep->nversions, &w->cap_versions, sizeof(*v));
+    v = &rep->versions[rep->nversions++];
+    v->seq = row->seq;
+    memcpy(v->commit, row->commit, sizeof(v->commit));
+    memcpy(v->tier, row->tier, sizeof(v->tier));
+    memcpy(v->min_tier, row->min_tier, sizeof(v->min_tier));
+    memcpy(v->floor_tier, row->floor_tier, sizeof(v->floor_tier));
+    v->created = row->created;
+    return 0;
+}
+
+static int add_eval(void *ctx, const struct sl_attestation_row *row)
+{
+    struct report_ctx *w = ctx;
+    struct sl_reg_report *rep = w->rep;
+    struct sl_reg_report_eval *e;
+
+    rep->evals = arena_grow(w->a, rep->evals, rep->nevals, &w->cap_evals, sizeof(*e));
+    e = &rep->evals[rep->nevals++];
+    e->seq = row->seq;
+    e->evaluator = sl_arena_strdup(w->a, row->evaluator ? row->evaluator : "");
+    e->domain = sl_arena_strdup(w->a, row->domain ? row->domain : "");
+    e->level = sl_arena_strdup(w->a, row->level ? row->level : "");
+    e->date = row->date;
+    return 0;
+}
+
+enum sl_err sl_reg_report(struct sl_registry *r, int64_t model_id, const char *model,
+                          struct sl_arena *a, struct sl_reg_report *out, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
-    json_t *events = json_array(), *grants = json_object(), *versions = json_array();
-    json_t *evals = json_array();
+    struct report_ctx w;
     char *note = NULL;
     uint64_t size = 0;
-    int row;
     enum sl_err rc;
 
-    *out = NULL;
+    memset(out, 0, sizeof(*out));
+    memset(&w, 0, sizeof(w));
+    w.a = a;
+    w.rep = out;
+    out->model = model;
     if (!db)
-        goto fail_nodb;
+        return err->code;
     /* a checkpoint covering every entry so far, then proofs against it */
     rc = sl_reg_log_checkpoint(r, &note, &size, err);
     if (rc)
-        goto fail;
+        return rc;
+    out->checkpoint = sl_arena_strdup(a, note);
+    out->checkpoint_size = size;
+    free(note);
     rc = sl_db_begin_read(db, err);
     if (rc)
-        goto fail;
-    st = sl_db_stmt(
-        db, "SELECT idx, entry FROM log_entries WHERE model = ? AND idx < ? ORDER BY idx", err);
-    if (!st)
-        goto fail_tx;
-    sl_stmt_text(st, 1, model);
-    sl_stmt_int(st, 2, (int64_t)size);
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        json_t *e = json_loads(sl_stmt_col_text(st, 1), 0, NULL);
-        json_array_append_new(events,
-                              json_pack("{s:I, s:o}", "index", (json_int_t)sl_stmt_col_int(st, 0),
-                                        "entry", e ? e : json_null()));
-    }
-    sl_stmt_done(st);
-    if (row < 0)
-        goto fail_tx;
-    for (size_t i = 0; i < json_array_size(events); i++) {
-        json_t *ev = json_array_get(events, i), *arr = json_array();
+        return rc;
+    rc = sl_repo_log_entries_of_model(db, model, size, add_event, &w, err);
+    for (size_t i = 0; i < out->nevents && !rc; i++) {
+        struct sl_reg_report_event *ev = &out->events[i];
         unsigned char proof[SL_MERKLE_MAX_HASHES][32];
         size_t n = 0;
-        uint64_t idx = (uint64_t)json_integer_value(json_object_get(ev, "index"));
-        rc = sl_merkle_inclusion(idx, size, read_hash, db, proof, &n, err);
-        if (rc) {
-            json_decref(arr);
-            goto fail_rc;
-        }
-        for (size_t k = 0; k < n; k++) {
-            char b64[45];
-            sl_base64(proof[k], 32, b64);
-            json_array_append_new(arr, json_string(b64));
-        }
-        json_object_set_new(ev, "inclusion_proof", arr);
+        rc = sl_merkle_inclusion(ev->index, size, read_hash, db, proof, &n, err);
+        if (rc)
+            break;
+        ev->proof = sl_arena_alloc(a, (n ? n : 1) * 32);
+        memcpy(ev->proof, proof, n * 32);
+        ev->nproof = n;
     }
-    st = sl_db_stmt(db,
-                    "SELECT status, (status = 'approved' AND expires IS NOT NULL AND expires <= "
-                    "?), count(*) FROM access_requests WHERE model_id = ? GROUP BY 1, 2",
-                    err);
-    if (!st)
-        goto fail_tx;
-    sl_stmt_int(st, 1, sl__now());
-    sl_stmt_int(st, 2, model_id);
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        const char *status = sl_stmt_col_int(st, 1) ? "expired" : sl_stmt_col_text(st, 0);
-        json_int_t prev = json_integer_value(json_object_get(grants, status));
-        json_object_set_new(grants, status, json_integer(prev + sl_stmt_col_int(st, 2)));
-    }
-    sl_stmt_done(st);
-    st = sl_db_stmt(db,
-                    "SELECT seq, commit_hash, tier, min_tier, coalesce(floor_tier, min_tier), "
-                    "created FROM versions WHERE model_id = ? ORDER BY seq",
-                    err);
-    if (!st)
-        goto fail_tx;
-    sl_stmt_int(st, 1, model_id);
-    int vrow;
-    while ((vrow = sl_stmt_step(st, err)) == 1)
-        json_array_append_new(
-            versions,
-            json_pack("{s:I, s:s, s:s, s:s, s:s, s:I}", "version",
-                      (json_int_t)sl_stmt_col_int(st, 0), "commit", sl_stmt_col_text(st, 1), "tier",
-                      sl_stmt_col_text(st, 2), "min_tier", sl_stmt_col_text(st, 3), "floor_tier",
-                      sl_stmt_col_text(st, 4), "created", (json_int_t)sl_stmt_col_int(st, 5)));
-    sl_stmt_done(st);
-    if (vrow < 0) {
-        goto fail_tx;
-    }
-    st = sl_db_stmt(db,
-                    "SELECT v.seq, k.name, a.domain, a.level, a.date FROM attestations a JOIN "
-                    "versions v ON v.id = a.version_id JOIN eval_keys k ON k.id = a.key_id WHERE "
-                    "v.model_id = ? ORDER BY a.id",
-                    err);
-    if (!st)
-        goto fail_tx;
-    sl_stmt_int(st, 1, model_id);
-    int arow;
-    while ((arow = sl_stmt_step(st, err)) == 1)
-        json_array_append_new(
-            evals, json_pack("{s:I, s:s, s:s, s:s, s:I}", "version",
-                             (json_int_t)sl_stmt_col_int(st, 0), "evaluator",
-                             sl_stmt_col_text(st, 1), "domain", sl_stmt_col_text(st, 2), "level",
-                             sl_stmt_col_text(st, 3), "date", (json_int_t)sl_stmt_col_int(st, 4)));
-    sl_stmt_done(st);
-    if (arow < 0) {
-        goto fail_tx;
-    }
+    if (!rc)
+        rc = sl_repo_model_grant_counts(db, model_id, sl__now(), add_grant, &w, err);
+    if (!rc)
+        rc = sl_repo_version_history(db, model_id, add_version, &w, err);
+    if (!rc)
+        rc = sl_repo_attestations_of_model(db, model_id, add_eval, &w, err);
     sl_db_rollback(db);
-    *out = json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "model", model, "checkpoint", note,
-                     "checkpoint_size", (json_int_t)size, "versions", versions, "evaluations",
-                     evals, "grants", grants, "events", events);
-    free(note);
+    if (rc) {
+        memset(out, 0, sizeof(*out));
+        return rc;
+    }
     return SL_OK;
-fail_tx:
-    rc = err->code;
-fail_rc:
-    sl_db_rollback(db);
-fail:
-    free(note);
-fail_nodb:
-    json_decref(events);
-    json_decref(grants);
-    json_decref(versions);
-    json_decref(evals);
-    return err->code;
 }

@@ -16,6 +16,7 @@
 
 #include "common/util.h"
 #include "crypto/crypto.h"
+#include "db/repo_chunks.h"
 #include "store/store.h"
 #include "common/banned.h"
 
@@ -90,6 +91,23 @@ struct pack_row {
     bool retired;
 };
 
+struct pack_list {
+    struct pack_row *v;
+    size_t n;
+};
+
+static int add_pack(void *ctx, const struct sl_pack_row *row)
+{
+    struct pack_list *l = ctx;
+
+    l->v = sl_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+    l->v[l->n].id = row->id;
+    l->v[l->n].name = sl_xstrdup(row->name);
+    l->v[l->n].retired = row->retired;
+    l->n++;
+    return 0;
+}
+
 enum sl_err sl_registry_migrate_store(const char *root, const char *keys, const char *db,
                                       const char *from, const char *to, sl_pack_copy_note note,
                                       void *ctx, struct sl_error *err)
@@ -98,10 +116,9 @@ enum sl_err sl_registry_migrate_store(const char *root, const char *keys, const 
     struct sl_registry *r = NULL;
     struct sl_store *dst = NULL;
     struct sl_db *d;
-    struct sl_stmt *st;
+    struct pack_list l = {NULL, 0};
     struct pack_row *v = NULL;
     size_t n = 0;
-    int row;
     enum sl_err rc;
 
     if (strcmp(from, to) == 0)
@@ -123,23 +140,11 @@ enum sl_err sl_registry_migrate_store(const char *root, const char *keys, const 
         rc = err->code;
         goto out;
     }
-    st = sl_db_stmt(d, "SELECT id, name, retired FROM packs ORDER BY id", err);
-    if (!st) {
-        rc = err->code;
+    rc = sl_repo_packs_all(d, add_pack, &l, err);
+    v = l.v;
+    n = l.n;
+    if (rc)
         goto out;
-    }
-    while ((row = sl_stmt_step(st, err)) == 1) {
-        v = sl_xrealloc(v, (n + 1) * sizeof(*v));
-        v[n].id = sl_stmt_col_int(st, 0);
-        v[n].name = sl_xstrdup(sl_stmt_col_text(st, 1));
-        v[n].retired = !sl_stmt_col_null(st, 2);
-        n++;
-    }
-    sl_stmt_done(st);
-    if (row < 0) {
-        rc = err->code;
-        goto out;
-    }
     for (size_t i = 0; i < n && !rc; i++) {
         unsigned char h[32];
         uint64_t size;

@@ -43,22 +43,6 @@ void sl__token_new(char *token)
     sl_wipe(rnd, sizeof(rnd));
 }
 
-/* Transitional (the storage seam, docs/seam-access.md): the last statement
- * helper in registry/, kept for the files that still write SQL (commit.c,
- * govern.c, log.c); it goes when they speak repository operations. */
-enum sl_err sl__db_int(struct sl_db *db, struct sl_stmt *st, int64_t *v, bool *found,
-                       struct sl_error *err)
-{
-    int r = sl_stmt_step(st, err);
-
-    (void)db;
-    *found = r == 1;
-    if (r == 1)
-        *v = sl_stmt_col_int(st, 0);
-    sl_stmt_done(st);
-    return r < 0 ? (err ? err->code : SL_EINTERNAL) : SL_OK;
-}
-
 bool sl_name_ok(const char *s)
 {
     size_t n = strlen(s);

@@ -259,15 +259,62 @@ enum sl_err sl_reg_chunk_list(struct sl_registry *r, int64_t blob_id, struct sl_
 enum sl_err sl_reg_read_run(struct sl_registry *r, const struct sl_run *run, uint64_t offset,
                             void *buf, size_t n, struct sl_error *err);
 
-/* JSON documents for the API (new references). */
-json_t *sl_reg_model_json(struct sl_registry *r, int64_t model_id, const char *org,
-                          const char *name, struct sl_error *err);
-json_t *sl_reg_version_json(struct sl_registry *r, const struct sl_version_ref *v, const char *org,
-                            const char *name, bool files, struct sl_error *err);
+/* A version of a model as GET /api/v1/models/{org}/{name}/versions/{rev}
+ * shows it (http/render_read.c renders it). Text and arrays come from the
+ * caller's arena; the stored documents are their canonical JSON text. */
+struct sl_reg_version_file {
+    char *path;
+    uint64_t size;
+    char sha256[65]; /* empty when the stored digest is malformed */
+};
+struct sl_reg_version_doc {
+    bool with_files; /* files and inspect were asked for */
+    struct sl_reg_version_file *files;
+    size_t nfiles;
+    bool stored;                        /* the version row was read (it may be gone) */
+    char *inspect, *decision, *license; /* NULL when absent */
+    char floor_tier[16];                /* the minimum tier when no floor is stored */
+};
+enum sl_err sl_reg_version_doc(struct sl_registry *r, const struct sl_version_ref *v, bool files,
+                               struct sl_arena *a, struct sl_reg_version_doc *out,
+                               struct sl_error *err);
+
+/* A model with its refs and versions (GET /api/v1/models/{org}/{name}). */
+struct sl_reg_model_ref {
+    char *name;
+    char commit[65];
+};
+struct sl_reg_model_version {
+    int64_t seq;
+    char commit[65];
+    char tier[16], min_tier[16];
+    int64_t created, bytes_total;
+    int64_t downloads, downloads_all_time; /* last 30 days, all time */
+};
+struct sl_reg_model_doc {
+    struct sl_reg_model_ref *refs; /* by name */
+    size_t nrefs;
+    struct sl_reg_model_version *versions; /* by number */
+    size_t nversions;
+    const char *tier; /* main's tier, else the newest version's; NULL without versions */
+    int64_t downloads, downloads_all_time;
+};
+enum sl_err sl_reg_model_doc(struct sl_registry *r, int64_t model_id, struct sl_arena *a,
+                             struct sl_reg_model_doc *out, struct sl_error *err);
+
+/* The stored decision of a version (new reference; NULL when none). */
 json_t *sl_reg_decision_json(struct sl_registry *r, const struct sl_version_ref *v,
                              struct sl_error *err);
-json_t *sl_reg_models_json(struct sl_registry *r, const struct sl_principal *p,
-                           struct sl_error *err);
+
+/* Every model with a `main` ref, by org and name (GET /api/v1/models). */
+struct sl_reg_model_summary {
+    char *org, *name;
+    char tier[16];
+    int64_t seq;
+    char commit[65];
+};
+enum sl_err sl_reg_models(struct sl_registry *r, const struct sl_principal *p, struct sl_arena *a,
+                          struct sl_reg_model_summary **out, size_t *n, struct sl_error *err);
 /* Hugging Face model info / tree (docs/api.md), as seen by `p` (hf.c;
  * rendered by src/http/render_hf.c): a file whose copy carries p's
  * fingerprint is described by the SHA-256 of p's bytes (blobId, lfs.sha256,
@@ -520,15 +567,62 @@ enum sl_err sl_reg_log_proof(struct sl_registry *r, int64_t index, char **text,
 enum sl_err sl_reg_log_tile(struct sl_registry *r, const char *path, struct sl_buf *out, bool *full,
                             struct sl_error *err);
 
-/* Entries [start, end) (at most 1,000): [{index, entry, text}]. */
-enum sl_err sl_reg_log_entries(struct sl_registry *r, uint64_t start, uint64_t end, json_t **out,
+/* One log entry: its index and canonical JSON text as stored. */
+struct sl_reg_log_entry {
+    uint64_t index;
+    char *text;
+};
+
+/* Entries [start, end) (at most 1,000) into `*out` (`*n` of them), all
+ * allocated from `a` (http/render_log.c renders them). */
+enum sl_err sl_reg_log_entries(struct sl_registry *r, uint64_t start, uint64_t end,
+                               struct sl_arena *a, struct sl_reg_log_entry **out, size_t *n,
                                struct sl_error *err);
 
-/* A model's history as an auditor reads it: every log entry naming the
- * model with its inclusion proof against the signed checkpoint included,
- * versions with their tiers, attestations, and grant counts by state. */
-enum sl_err sl_reg_report(struct sl_registry *r, int64_t model_id, const char *model, json_t **out,
-                          struct sl_error *err);
+/* A model's history as an auditor reads it (sl_reg_report). Text and arrays
+ * are allocated from the caller's arena. */
+struct sl_reg_report_event {
+    uint64_t index;
+    char *text;                 /* the entry as stored */
+    unsigned char (*proof)[32]; /* inclusion proof against the checkpoint */
+    size_t nproof;
+};
+struct sl_reg_report_version {
+    int64_t seq;
+    char commit[65];
+    char tier[16], min_tier[16], floor_tier[16];
+    int64_t created;
+};
+struct sl_reg_report_eval {
+    int64_t seq;
+    char *evaluator, *domain, *level;
+    int64_t date;
+};
+struct sl_reg_report_grant {
+    char status[32]; /* an access request state, or "expired" */
+    int64_t count;
+};
+struct sl_reg_report {
+    const char *model;
+    char *checkpoint; /* the signed checkpoint the proofs are against */
+    uint64_t checkpoint_size;
+    struct sl_reg_report_version *versions;
+    size_t nversions;
+    struct sl_reg_report_eval *evals;
+    size_t nevals;
+    struct sl_reg_report_grant *grants; /* in the order first seen */
+    size_t ngrants;
+    struct sl_reg_report_event *events;
+    size_t nevents;
+};
+
+/* Fills `out` with a model's history as an auditor reads it: every log
+ * entry naming the model with its inclusion proof against a signed
+ * checkpoint covering them, versions with their tiers, attestations, and
+ * grant counts by state (approved grants past their expiry as "expired").
+ * `model` ("org/name") must outlive `out`; everything else comes from `a`. */
+enum sl_err sl_reg_report(struct sl_registry *r, int64_t model_id, const char *model,
+                          struct sl_arena *a, struct sl_reg_report *out, struct sl_error *err);
 
 /* The log index of the entry a version's current decision rests on, and of
  * a license; -1 when there is none. */

@@ -131,10 +131,6 @@ void sl__token_hash(const char *token, unsigned char out[32]);
 /* Formats a new random token. */
 void sl__token_new(char *token);
 
-/* Runs `sql` expecting one integer result; `*found` tells whether a row came. */
-enum sl_err sl__db_int(struct sl_db *db, struct sl_stmt *st, int64_t *v, bool *found,
-                       struct sl_error *err);
-
 /* A file of a version being committed, for inspection. */
 struct sl__ifile {
     const char *path;

@@ -14,6 +14,7 @@
 
 #include "db/db.h"
 #include "db/repo_govern.h"
+#include "db/repo_read.h"
 #include "db/repo_versions.h"
 #include "../helpers.h"
 

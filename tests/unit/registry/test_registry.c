@@ -520,7 +520,7 @@ Test(registry, failing_steps_never_give_partial_lists)
     struct sl_error err;
     struct sl_buf b = SL_BUF_INIT(1 << 20);
     unsigned char data[20000];
-    json_t *chunks = json_array(), *res = NULL, *body, *list;
+    json_t *chunks = json_array(), *res = NULL, *body;
     bool created;
     static const char *const names[] = {"m1", "m2", "m3"};
     int failures = 0;
@@ -539,21 +539,25 @@ Test(registry, failing_steps_never_give_partial_lists)
         json_decref(res);
         json_decref(body);
     }
-    list = sl_reg_models_json(f.r, &f.pub, &err);
-    cr_assert(list);
-    cr_assert_eq(json_array_size(list), 3);
-    json_decref(list);
-    for (long k = 1; k <= 4; k++) {
-        sl_error_clear(&err);
-        sl__db_fail_step = k;
-        list = sl_reg_models_json(f.r, &f.pub, &err);
-        sl__db_fail_step = 0;
-        /* steps 1-3 give rows, step 4 says "done": each failure is an error */
-        cr_expect_null(list, "step %ld failed, yet a list of %zu came back", k,
-                       json_array_size(list));
-        cr_expect_eq(err.code, SL_EIO, "step %ld: %s", k, err.msg);
-        json_decref(list);
-        failures++;
+    {
+        struct sl_arena a = SL_ARENA_INIT;
+        struct sl_reg_model_summary *models = NULL;
+        size_t n = 0;
+        cr_assert_eq(sl_reg_models(f.r, &f.pub, &a, &models, &n, &err), SL_OK, "%s", err.msg);
+        cr_assert_eq(n, 3);
+        for (long k = 1; k <= 4; k++) {
+            enum sl_err rc;
+            sl_error_clear(&err);
+            sl__db_fail_step = k;
+            rc = sl_reg_models(f.r, &f.pub, &a, &models, &n, &err);
+            sl__db_fail_step = 0;
+            /* steps 1-3 give rows, step 4 says "done": each failure is an error */
+            cr_expect_eq(rc, SL_EIO, "step %ld failed, yet a list of %zu came back", k, n);
+            cr_expect_eq(n, 0, "step %ld: no partial list", k);
+            cr_expect_eq(err.code, SL_EIO, "step %ld: %s", k, err.msg);
+            failures++;
+        }
+        sl_arena_release(&a);
     }
     cr_expect_eq(failures, 4);
     {
