@@ -9,15 +9,8 @@
 #include <string.h>
 
 #include "db/db.h"
-#include "db/repo_access_int.h"
+#include "db/repo_int.h"
 #include "common/banned.h"
-
-static char *col_dup(struct sl_stmt *st, int col, struct sl_arena *arena)
-{
-    const char *s = sl_stmt_col_text(st, col);
-
-    return s ? sl_arena_strdup(arena, s) : NULL;
-}
 
 static int64_t col_time(struct sl_stmt *st, int col)
 {
@@ -38,7 +31,7 @@ enum sl_err sl_repo_version_license(struct sl_db *db, int64_t version_id, struct
     sl_stmt_int(st, 1, version_id);
     row = sl_stmt_step(st, err);
     if (row == 1)
-        *text = col_dup(st, 0, arena);
+        *text = sl__repo_dup(st, 0, arena);
     sl_stmt_done(st);
     if (row < 0)
         return sl__repo_code(err);
@@ -174,17 +167,17 @@ static void request_row(struct sl_stmt *st, struct sl_arena *arena, struct sl_re
     r->id = sl_stmt_col_int(st, 0);
     sl__repo_copy(st, 1, r->user, sizeof(r->user));
     sl__repo_copy(st, 2, r->status, sizeof(r->status));
-    r->purpose = col_dup(st, 3, arena);
-    r->fields = col_dup(st, 4, arena);
+    r->purpose = sl__repo_dup(st, 3, arena);
+    r->fields = sl__repo_dup(st, 4, arena);
     r->created = sl_stmt_col_int(st, 5);
     r->decided = col_time(st, 6);
-    r->reason = col_dup(st, 7, arena);
-    r->appeal = col_dup(st, 8, arena);
+    r->reason = sl__repo_dup(st, 7, arena);
+    r->appeal = sl__repo_dup(st, 8, arena);
     r->appealed = col_time(st, 9);
     r->expires = col_time(st, 10);
-    r->auto_rule = col_dup(st, 11, arena);
+    r->auto_rule = sl__repo_dup(st, 11, arena);
     r->denials = sl_stmt_col_int(st, 12);
-    r->history = sl_stmt_col_null(st, 13) ? NULL : col_dup(st, 13, arena);
+    r->history = sl_stmt_col_null(st, 13) ? NULL : sl__repo_dup(st, 13, arena);
 }
 
 enum sl_err sl_repo_request_get(struct sl_db *db, int64_t id, struct sl_arena *arena,
@@ -302,7 +295,7 @@ enum sl_err sl_repo_request_history(struct sl_db *db, int64_t id, struct sl_aren
     row = sl_stmt_step(st, err);
     if (row == 1) {
         *found = true;
-        *history = sl_stmt_col_null(st, 0) ? NULL : col_dup(st, 0, arena);
+        *history = sl_stmt_col_null(st, 0) ? NULL : sl__repo_dup(st, 0, arena);
         *decided = col_time(st, 1);
     }
     sl_stmt_done(st);
@@ -539,7 +532,7 @@ enum sl_err sl_repo_access_rules_get(struct sl_db *db, int64_t model_id, struct 
     sl_stmt_int(st, 1, model_id);
     row = sl_stmt_step(st, err);
     if (row == 1)
-        *rules = col_dup(st, 0, arena);
+        *rules = sl__repo_dup(st, 0, arena);
     sl_stmt_done(st);
     return row < 0 ? sl__repo_code(err) : SL_OK;
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "db/db.h"
-#include "db/repo_access_int.h"
+#include "db/repo_int.h"
 #include "common/banned.h"
 
 /* ---- users ---- */

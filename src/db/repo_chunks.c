@@ -8,13 +8,8 @@
 
 #include <string.h>
 
+#include "db/repo_int.h"
 #include "common/banned.h"
-
-static enum sl_err finish(struct sl_stmt *st, int row, struct sl_error *err)
-{
-    sl_stmt_done(st);
-    return row < 0 ? err->code : SL_OK;
-}
 
 /* Copies a 32-byte digest column into out; false (out zeroed) otherwise. */
 static bool col_hash(struct sl_stmt *st, int col, unsigned char out[32])
@@ -48,7 +43,7 @@ static enum sl_err place_rows(struct sl_stmt *st, int po, int pid, int pname, sl
         if (fn(ctx, &p) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_blob_chunk_span(struct sl_db *db, int64_t blob_id, uint64_t from, uint64_t end,
@@ -106,7 +101,7 @@ enum sl_err sl_repo_blob_chunk_hashes(struct sl_db *db, int64_t blob_id, sl_chun
         if (fn(ctx, &c) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 /* ---- garbage collection ---- */
@@ -130,7 +125,7 @@ enum sl_err sl_repo_pack_chunks(struct sl_db *db, int64_t pack_id, sl_pack_chunk
         if (fn(ctx, &c) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_pack_insert(struct sl_db *db, const char *name, uint64_t size, int64_t created,
@@ -256,7 +251,7 @@ static enum sl_err pack_rows(struct sl_stmt *st, bool sized, sl_pack_fn fn, void
         if (fn(ctx, &p) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_packs_to_compact(struct sl_db *db, int64_t before, double below, sl_pack_fn fn,
@@ -308,7 +303,7 @@ enum sl_err sl_repo_pack_known(struct sl_db *db, const char *name, bool *known,
     sl_stmt_text(st, 1, name);
     row = sl_stmt_step(st, err);
     *known = row == 1;
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 /* ---- fsck ---- */
@@ -340,7 +335,7 @@ enum sl_err sl_repo_packs_all(struct sl_db *db, sl_pack_fn fn, void *ctx, struct
         if (fn(ctx, &p) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_chunks_all(struct sl_db *db, sl_chunk_fn fn, void *ctx, struct sl_error *err)
@@ -365,7 +360,7 @@ enum sl_err sl_repo_chunks_all(struct sl_db *db, sl_chunk_fn fn, void *ctx, stru
         if (fn(ctx, &c) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_blobs_all(struct sl_db *db, sl_blob_fn fn, void *ctx, struct sl_error *err)
@@ -376,14 +371,14 @@ enum sl_err sl_repo_blobs_all(struct sl_db *db, sl_blob_fn fn, void *ctx, struct
     if (!st)
         return err->code;
     while ((row = sl_stmt_step(st, err)) == 1) {
-        struct sl_blob_row b;
+        struct sl_blob_scan_row b;
         b.id = sl_stmt_col_int(st, 0);
         b.sha_ok = col_hash(st, 1, b.sha256);
         b.size = (uint64_t)sl_stmt_col_int(st, 2);
         if (fn(ctx, &b) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_version_manifests(struct sl_db *db, sl_manifest_fn fn, void *ctx,
@@ -402,5 +397,5 @@ enum sl_err sl_repo_version_manifests(struct sl_db *db, sl_manifest_fn fn, void 
         if (fn(ctx, &m) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }

@@ -138,13 +138,13 @@ enum sl_err sl_repo_chunks_all(struct sl_db *db, sl_chunk_fn fn, void *ctx, stru
 
 /* Every file (blob) with its digest (`sha_ok` false when not 32 bytes) and
  * size. */
-struct sl_blob_row {
+struct sl_blob_scan_row {
     int64_t id;
     unsigned char sha256[32];
     bool sha_ok;
     uint64_t size;
 };
-typedef int (*sl_blob_fn)(void *ctx, const struct sl_blob_row *row);
+typedef int (*sl_blob_fn)(void *ctx, const struct sl_blob_scan_row *row);
 enum sl_err sl_repo_blobs_all(struct sl_db *db, sl_blob_fn fn, void *ctx, struct sl_error *err);
 
 /* Every version's commit and manifest text. */

@@ -10,18 +10,8 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "db/repo_int.h"
 #include "common/banned.h"
-
-static enum sl_err finish(struct sl_stmt *st, int row, struct sl_error *err)
-{
-    sl_stmt_done(st);
-    return row < 0 ? err->code : SL_OK;
-}
-
-static void copy_text(char *dst, size_t n, const char *s)
-{
-    snprintf(dst, n, "%s", s ? s : "");
-}
 
 enum sl_err sl_repo_fp_recipient_get(struct sl_db *db, int64_t model_id, int64_t user_id,
                                      int64_t *id, char commitment[65], bool *found,
@@ -39,10 +29,10 @@ enum sl_err sl_repo_fp_recipient_get(struct sl_db *db, int64_t model_id, int64_t
     row = sl_stmt_step(st, err);
     if (row == 1) {
         *id = sl_stmt_col_int(st, 0);
-        copy_text(commitment, 65, sl_stmt_col_text(st, 1));
+        sl__repo_text(commitment, 65, sl_stmt_col_text(st, 1));
         *found = true;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_fp_recipient_id(struct sl_db *db, int64_t model_id, int64_t user_id,
@@ -63,7 +53,7 @@ enum sl_err sl_repo_fp_recipient_id(struct sl_db *db, int64_t model_id, int64_t 
         *id = sl_stmt_col_int(st, 0);
         *found = true;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_fp_recipient_insert(struct sl_db *db, int64_t model_id, int64_t user_id,
@@ -117,7 +107,7 @@ enum sl_err sl_repo_fp_recipients_of_model(struct sl_db *db, int64_t model_id,
         if (fn(ctx, &r) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_fp_lineage_get(struct sl_db *db, int64_t model_id, double *density, bool *found,
@@ -135,7 +125,7 @@ enum sl_err sl_repo_fp_lineage_get(struct sl_db *db, int64_t model_id, double *d
         *density = sl_stmt_col_real(st, 0);
         *found = true;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_fp_lineage_insert(struct sl_db *db, int64_t model_id, double density,
@@ -167,7 +157,7 @@ enum sl_err sl_repo_fp_version_inspect(struct sl_db *db, struct sl_arena *a, int
     row = sl_stmt_step(st, err);
     if (row == 1 && sl_stmt_col_text(st, 0))
         *inspect = sl_arena_strdup(a, sl_stmt_col_text(st, 0));
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_fp_copy_get(struct sl_db *db, int64_t recipient, int64_t blob_id, char hex[65],
@@ -184,10 +174,10 @@ enum sl_err sl_repo_fp_copy_get(struct sl_db *db, int64_t recipient, int64_t blo
     sl_stmt_int(st, 2, blob_id);
     row = sl_stmt_step(st, err);
     if (row == 1) {
-        copy_text(hex, 65, sl_stmt_col_text(st, 0));
+        sl__repo_text(hex, 65, sl_stmt_col_text(st, 0));
         *found = true;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_fp_copy_insert(struct sl_db *db, int64_t recipient, int64_t blob_id,
@@ -235,18 +225,18 @@ enum sl_err sl_repo_fp_warm_next(struct sl_db *db, int64_t after_recipient, int6
         const unsigned char *h = sl_stmt_col_blob(st, 9, &hl);
         row->recipient = sl_stmt_col_int(st, 0);
         row->user.user_id = sl_stmt_col_int(st, 1);
-        copy_text(row->user.name, sizeof(row->user.name), sl_stmt_col_text(st, 2));
+        sl__repo_text(row->user.name, sizeof(row->user.name), sl_stmt_col_text(st, 2));
         row->user.admin = sl_stmt_col_int(st, 3) != 0;
-        copy_text(row->org, sizeof(row->org), sl_stmt_col_text(st, 4));
-        copy_text(row->name, sizeof(row->name), sl_stmt_col_text(st, 5));
-        copy_text(row->path, sizeof(row->path), sl_stmt_col_text(st, 6));
+        sl__repo_text(row->org, sizeof(row->org), sl_stmt_col_text(st, 4));
+        sl__repo_text(row->name, sizeof(row->name), sl_stmt_col_text(st, 5));
+        sl__repo_text(row->path, sizeof(row->path), sl_stmt_col_text(st, 6));
         row->f.blob_id = sl_stmt_col_int(st, 7);
         row->f.size = (uint64_t)sl_stmt_col_int(st, 8);
         if (h && hl == 32)
             sl_hex(h, 32, row->f.sha256);
         *found = true;
     }
-    return finish(st, r, err);
+    return sl__repo_done(st, r, err);
 }
 
 enum sl_err sl_repo_fp_main_version(struct sl_db *db, int64_t model_id, int64_t *version_id,
@@ -268,10 +258,10 @@ enum sl_err sl_repo_fp_main_version(struct sl_db *db, int64_t model_id, int64_t 
     if (row == 1) {
         *version_id = sl_stmt_col_int(st, 0);
         *seq = sl_stmt_col_int(st, 1);
-        copy_text(commit, 65, sl_stmt_col_text(st, 2));
+        sl__repo_text(commit, 65, sl_stmt_col_text(st, 2));
         *found = true;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_fp_user_name(struct sl_db *db, int64_t user_id, char name[SL_NAME_MAX + 1],
@@ -286,10 +276,10 @@ enum sl_err sl_repo_fp_user_name(struct sl_db *db, int64_t user_id, char name[SL
     sl_stmt_int(st, 1, user_id);
     row = sl_stmt_step(st, err);
     if (row == 1) {
-        copy_text(name, SL_NAME_MAX + 1, sl_stmt_col_text(st, 0));
+        sl__repo_text(name, SL_NAME_MAX + 1, sl_stmt_col_text(st, 0));
         *found = true;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_fp_model_commits(struct sl_db *db, int64_t model_id, sl_fp_commit_fn fn,
@@ -306,5 +296,5 @@ enum sl_err sl_repo_fp_model_commits(struct sl_db *db, int64_t model_id, sl_fp_c
         if (fn(ctx, c ? c : "") != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }

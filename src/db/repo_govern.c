@@ -10,32 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "db/repo_int.h"
 #include "common/banned.h"
-
-static void col_copy(struct sl_stmt *st, int col, char *out, size_t n)
-{
-    const char *s = sl_stmt_col_text(st, col);
-
-    snprintf(out, n, "%s", s ? s : "");
-}
-
-static char *col_dup(struct sl_stmt *st, int col, struct sl_arena *a)
-{
-    const char *s = sl_stmt_col_text(st, col);
-
-    return s ? sl_arena_strdup(a, s) : NULL;
-}
-
-static enum sl_err one_int(struct sl_stmt *st, int64_t *v, bool *found, struct sl_error *err)
-{
-    int row = sl_stmt_step(st, err);
-
-    *found = row == 1;
-    if (row == 1)
-        *v = sl_stmt_col_int(st, 0);
-    sl_stmt_done(st);
-    return row < 0 ? err->code : SL_OK;
-}
 
 /* ---- evaluator keys ---- */
 
@@ -48,7 +24,7 @@ enum sl_err sl_repo_evaluator_user_id(struct sl_db *db, const char *name, bool *
     if (!st)
         return err->code;
     sl_stmt_text(st, 1, name);
-    return one_int(st, user_id, found, err);
+    return sl__repo_int(st, user_id, found, err);
 }
 
 enum sl_err sl_repo_eval_key_count(struct sl_db *db, int64_t *n, struct sl_error *err)
@@ -58,7 +34,7 @@ enum sl_err sl_repo_eval_key_count(struct sl_db *db, int64_t *n, struct sl_error
 
     if (!st)
         return err->code;
-    return one_int(st, n, &found, err);
+    return sl__repo_int(st, n, &found, err);
 }
 
 enum sl_err sl_repo_eval_key_insert(struct sl_db *db, const struct sl_eval_key_new *k,
@@ -105,7 +81,7 @@ enum sl_err sl_repo_eval_keys_live_names(struct sl_db *db, const char *name, int
     else
         sl_stmt_int(st, 1, user_id);
     while ((row = sl_stmt_step(st, err)) == 1 && *n < max) {
-        col_copy(st, 0, names[*n], SL_REPO_NAME_MAX + 1);
+        sl__repo_copy(st, 0, names[*n], SL_REPO_NAME_MAX + 1);
         (*n)++;
     }
     sl_stmt_done(st);
@@ -266,7 +242,7 @@ enum sl_err sl_repo_attestation_find(struct sl_db *db, const char *note_sha256, 
     if (!st)
         return err->code;
     sl_stmt_text(st, 1, note_sha256);
-    return one_int(st, id, found, err);
+    return sl__repo_int(st, id, found, err);
 }
 
 enum sl_err sl_repo_attestation_insert(struct sl_db *db, const struct sl_attestation_new *a,
@@ -314,8 +290,8 @@ enum sl_err sl_repo_evidence_get(struct sl_db *db, int64_t version_id, const cha
     row = sl_stmt_step(st, err);
     if (row == 1) {
         *found = true;
-        out->text = col_dup(st, 0, a);
-        out->by = col_dup(st, 1, a);
+        out->text = sl__repo_dup(st, 0, a);
+        out->by = sl__repo_dup(st, 1, a);
         out->created = sl_stmt_col_int(st, 2);
     }
     sl_stmt_done(st);
@@ -363,7 +339,7 @@ enum sl_err sl_repo_schedule_pending_count(struct sl_db *db, int64_t model_id, i
     if (!st)
         return err->code;
     sl_stmt_int(st, 1, model_id);
-    return one_int(st, n, &found, err);
+    return sl__repo_int(st, n, &found, err);
 }
 
 enum sl_err sl_repo_schedule_insert(struct sl_db *db, int64_t version_id, const char *tier,
@@ -437,7 +413,7 @@ enum sl_err sl_repo_schedule_step_pending(struct sl_db *db, int64_t id, bool *pe
     if (!st)
         return err->code;
     sl_stmt_int(st, 1, id);
-    rc = one_int(st, &n, &found, err);
+    rc = sl__repo_int(st, &n, &found, err);
     *pending = !rc && n > 0;
     return rc;
 }
@@ -479,9 +455,9 @@ enum sl_err sl_repo_schedule_next_due(struct sl_db *db, int64_t now, bool *found
         *found = true;
         out->id = sl_stmt_col_int(st, 0);
         out->version_id = sl_stmt_col_int(st, 1);
-        col_copy(st, 2, out->tier, sizeof(out->tier));
+        sl__repo_copy(st, 2, out->tier, sizeof(out->tier));
         out->at = sl_stmt_col_int(st, 3);
-        col_copy(st, 4, out->model, sizeof(out->model));
+        sl__repo_copy(st, 4, out->model, sizeof(out->model));
     }
     sl_stmt_done(st);
     return row < 0 ? err->code : SL_OK;

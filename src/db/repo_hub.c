@@ -14,7 +14,7 @@
 
 #include "common/buf.h"
 #include "db/db.h"
-#include "db/repo_access_int.h"
+#include "db/repo_int.h"
 #include "common/banned.h"
 
 /* ---- download counts ---- */

@@ -9,19 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "db/repo_int.h"
 #include "common/banned.h"
-
-/* The one way every list here ends: a step error is the list's error. */
-static enum sl_err finish(struct sl_stmt *st, int row, struct sl_error *err)
-{
-    sl_stmt_done(st);
-    return row < 0 ? err->code : SL_OK;
-}
-
-static void copy_text(char *dst, size_t n, const char *s)
-{
-    snprintf(dst, n, "%s", s ? s : "");
-}
 
 enum sl_err sl_repo_log_size(struct sl_db *db, uint64_t *size, struct sl_error *err)
 {
@@ -34,7 +23,7 @@ enum sl_err sl_repo_log_size(struct sl_db *db, uint64_t *size, struct sl_error *
     row = sl_stmt_step(st, err);
     if (row == 1)
         *size = (uint64_t)sl_stmt_col_int(st, 0);
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_log_hash_get(struct sl_db *db, int level, uint64_t index, unsigned char out[32],
@@ -58,7 +47,7 @@ enum sl_err sl_repo_log_hash_get(struct sl_db *db, int level, uint64_t index, un
             *found = true;
         }
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_log_entry_insert(struct sl_db *db, uint64_t idx, const char *text, size_t len,
@@ -105,7 +94,7 @@ static enum sl_err entry_rows(struct sl_stmt *st, sl_log_entry_fn fn, void *ctx,
         if (fn(ctx, &e) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_log_entries_range(struct sl_db *db, uint64_t start, uint64_t end,
@@ -158,7 +147,7 @@ enum sl_err sl_repo_log_checkpoint_latest(struct sl_db *db, struct sl_arena *a,
         row->note = sl_arena_strdup(a, note ? note : "");
         *found = true;
     }
-    return finish(st, r, err);
+    return sl__repo_done(st, r, err);
 }
 
 enum sl_err sl_repo_log_checkpoint_insert(struct sl_db *db, uint64_t size,
@@ -194,7 +183,7 @@ enum sl_err sl_repo_log_policy_get(struct sl_db *db, struct sl_arena *a, char **
         *value = sl_arena_strdup(a, sl_stmt_col_text(st, 0));
         *found = true;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_log_policy_set(struct sl_db *db, const char *value, struct sl_error *err)
@@ -218,7 +207,7 @@ static enum sl_err one_idx(struct sl_stmt *st, int64_t *idx, struct sl_error *er
     *idx = -1;
     if (row == 1 && !sl_stmt_col_null(st, 0))
         *idx = sl_stmt_col_int(st, 0);
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_log_version_idx(struct sl_db *db, int64_t version_id, int64_t *idx,
@@ -261,13 +250,13 @@ enum sl_err sl_repo_model_grant_counts(struct sl_db *db, int64_t model_id, int64
     sl_stmt_int(st, 2, model_id);
     while ((row = sl_stmt_step(st, err)) == 1) {
         struct sl_grant_count_row g;
-        copy_text(g.status, sizeof(g.status), sl_stmt_col_text(st, 0));
+        sl__repo_text(g.status, sizeof(g.status), sl_stmt_col_text(st, 0));
         g.expired = sl_stmt_col_int(st, 1) != 0;
         g.count = sl_stmt_col_int(st, 2);
         if (fn(ctx, &g) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_version_history(struct sl_db *db, int64_t model_id, sl_version_history_fn fn,
@@ -286,19 +275,20 @@ enum sl_err sl_repo_version_history(struct sl_db *db, int64_t model_id, sl_versi
     while ((row = sl_stmt_step(st, err)) == 1) {
         struct sl_version_history_row v;
         v.seq = sl_stmt_col_int(st, 0);
-        copy_text(v.commit, sizeof(v.commit), sl_stmt_col_text(st, 1));
-        copy_text(v.tier, sizeof(v.tier), sl_stmt_col_text(st, 2));
-        copy_text(v.min_tier, sizeof(v.min_tier), sl_stmt_col_text(st, 3));
-        copy_text(v.floor_tier, sizeof(v.floor_tier), sl_stmt_col_text(st, 4));
+        sl__repo_text(v.commit, sizeof(v.commit), sl_stmt_col_text(st, 1));
+        sl__repo_text(v.tier, sizeof(v.tier), sl_stmt_col_text(st, 2));
+        sl__repo_text(v.min_tier, sizeof(v.min_tier), sl_stmt_col_text(st, 3));
+        sl__repo_text(v.floor_tier, sizeof(v.floor_tier), sl_stmt_col_text(st, 4));
         v.created = sl_stmt_col_int(st, 5);
         if (fn(ctx, &v) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
-enum sl_err sl_repo_attestations_of_model(struct sl_db *db, int64_t model_id, sl_attestation_fn fn,
-                                          void *ctx, struct sl_error *err)
+enum sl_err sl_repo_attestations_of_model(struct sl_db *db, int64_t model_id,
+                                          sl_model_attestation_fn fn, void *ctx,
+                                          struct sl_error *err)
 {
     struct sl_stmt *st = sl_db_stmt(db,
                                     "SELECT v.seq, k.name, a.domain, a.level, a.date FROM "
@@ -312,7 +302,7 @@ enum sl_err sl_repo_attestations_of_model(struct sl_db *db, int64_t model_id, sl
         return err->code;
     sl_stmt_int(st, 1, model_id);
     while ((row = sl_stmt_step(st, err)) == 1) {
-        struct sl_attestation_row a;
+        struct sl_model_attestation_row a;
         a.seq = sl_stmt_col_int(st, 0);
         a.evaluator = sl_stmt_col_text(st, 1);
         a.domain = sl_stmt_col_text(st, 2);
@@ -321,5 +311,5 @@ enum sl_err sl_repo_attestations_of_model(struct sl_db *db, int64_t model_id, sl
         if (fn(ctx, &a) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }

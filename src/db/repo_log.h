@@ -113,13 +113,14 @@ enum sl_err sl_repo_version_history(struct sl_db *db, int64_t model_id, sl_versi
 
 /* A model's evaluator attestations in the order recorded (text valid only
  * during the callback). */
-struct sl_attestation_row {
+struct sl_model_attestation_row {
     int64_t seq;
     const char *evaluator, *domain, *level;
     int64_t date;
 };
-typedef int (*sl_attestation_fn)(void *ctx, const struct sl_attestation_row *row);
-enum sl_err sl_repo_attestations_of_model(struct sl_db *db, int64_t model_id, sl_attestation_fn fn,
-                                          void *ctx, struct sl_error *err);
+typedef int (*sl_model_attestation_fn)(void *ctx, const struct sl_model_attestation_row *row);
+enum sl_err sl_repo_attestations_of_model(struct sl_db *db, int64_t model_id,
+                                          sl_model_attestation_fn fn, void *ctx,
+                                          struct sl_error *err);
 
 #endif

@@ -10,18 +10,8 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "db/repo_int.h"
 #include "common/banned.h"
-
-static enum sl_err finish(struct sl_stmt *st, int row, struct sl_error *err)
-{
-    sl_stmt_done(st);
-    return row < 0 ? err->code : SL_OK;
-}
-
-static void copy_text(char *dst, size_t n, const char *s)
-{
-    snprintf(dst, n, "%s", s ? s : "");
-}
 
 /* The hex of a 32-byte digest column, or "" when it is not 32 bytes. */
 static void col_digest(struct sl_stmt *st, int col, char hex[65])
@@ -66,9 +56,9 @@ static void fill_version(struct sl_stmt *st, struct sl_version_ref *v)
 {
     v->version_id = sl_stmt_col_int(st, 0);
     v->seq = sl_stmt_col_int(st, 1);
-    copy_text(v->commit, sizeof(v->commit), sl_stmt_col_text(st, 2));
-    copy_text(v->tier, sizeof(v->tier), sl_stmt_col_text(st, 3));
-    copy_text(v->min_tier, sizeof(v->min_tier), sl_stmt_col_text(st, 4));
+    sl__repo_text(v->commit, sizeof(v->commit), sl_stmt_col_text(st, 2));
+    sl__repo_text(v->tier, sizeof(v->tier), sl_stmt_col_text(st, 3));
+    sl__repo_text(v->min_tier, sizeof(v->min_tier), sl_stmt_col_text(st, 4));
     v->created = sl_stmt_col_int(st, 5);
     v->bytes_total = sl_stmt_col_int(st, 6);
 }
@@ -93,7 +83,7 @@ enum sl_err sl_repo_version_by_prefix(struct sl_db *db, int64_t model_id, const 
         fill_version(st, v);
         (*matches)++;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_version_by_seq(struct sl_db *db, int64_t model_id, int64_t seq,
@@ -116,7 +106,7 @@ enum sl_err sl_repo_version_by_seq(struct sl_db *db, int64_t model_id, int64_t s
         fill_version(st, v);
         *found = true;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_version_by_ref(struct sl_db *db, int64_t model_id, const char *name,
@@ -139,7 +129,7 @@ enum sl_err sl_repo_version_by_ref(struct sl_db *db, int64_t model_id, const cha
         fill_version(st, v);
         *found = true;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_versions_newest(struct sl_db *db, int64_t model_id, int64_t except_id,
@@ -163,7 +153,7 @@ enum sl_err sl_repo_versions_newest(struct sl_db *db, int64_t model_id, int64_t 
         fill_version(st, &out[*n]);
         (*n)++;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_file_get(struct sl_db *db, int64_t version_id, const char *path,
@@ -217,14 +207,7 @@ enum sl_err sl_repo_version_files(struct sl_db *db, int64_t version_id, sl_versi
         if (fn(ctx, &r) != 0)
             break;
     }
-    return finish(st, row, err);
-}
-
-static char *col_dup(struct sl_stmt *st, int col, struct sl_arena *a)
-{
-    const char *t = sl_stmt_col_text(st, col);
-
-    return t ? sl_arena_strdup(a, t) : NULL;
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_version_docs(struct sl_db *db, struct sl_arena *a, int64_t version_id,
@@ -241,29 +224,13 @@ enum sl_err sl_repo_version_docs(struct sl_db *db, struct sl_arena *a, int64_t v
     sl_stmt_int(st, 1, version_id);
     r = sl_stmt_step(st, err);
     if (r == 1) {
-        row->inspect = col_dup(st, 0, a);
-        row->decision = col_dup(st, 1, a);
-        row->license = col_dup(st, 2, a);
-        copy_text(row->floor_tier, sizeof(row->floor_tier), sl_stmt_col_text(st, 3));
+        row->inspect = sl__repo_dup(st, 0, a);
+        row->decision = sl__repo_dup(st, 1, a);
+        row->license = sl__repo_dup(st, 2, a);
+        sl__repo_text(row->floor_tier, sizeof(row->floor_tier), sl_stmt_col_text(st, 3));
         *found = true;
     }
-    return finish(st, r, err);
-}
-
-enum sl_err sl_repo_version_decision(struct sl_db *db, struct sl_arena *a, int64_t version_id,
-                                     char **decision, struct sl_error *err)
-{
-    struct sl_stmt *st = sl_db_stmt(db, "SELECT decision FROM versions WHERE id = ?", err);
-    int row;
-
-    *decision = NULL;
-    if (!st)
-        return err->code;
-    sl_stmt_int(st, 1, version_id);
-    row = sl_stmt_step(st, err);
-    if (row == 1)
-        *decision = col_dup(st, 0, a);
-    return finish(st, row, err);
+    return sl__repo_done(st, r, err);
 }
 
 enum sl_err sl_repo_model_refs(struct sl_db *db, int64_t model_id, sl_ref_fn fn, void *ctx,
@@ -282,11 +249,11 @@ enum sl_err sl_repo_model_refs(struct sl_db *db, int64_t model_id, sl_ref_fn fn,
         struct sl_ref_row r;
         const char *name = sl_stmt_col_text(st, 0);
         r.name = name ? name : "";
-        copy_text(r.commit, sizeof(r.commit), sl_stmt_col_text(st, 1));
+        sl__repo_text(r.commit, sizeof(r.commit), sl_stmt_col_text(st, 1));
         if (fn(ctx, &r) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_model_versions(struct sl_db *db, int64_t model_id, int64_t after_day,
@@ -308,9 +275,9 @@ enum sl_err sl_repo_model_versions(struct sl_db *db, int64_t model_id, int64_t a
     while ((row = sl_stmt_step(st, err)) == 1) {
         struct sl_version_downloads_row v;
         v.seq = sl_stmt_col_int(st, 0);
-        copy_text(v.commit, sizeof(v.commit), sl_stmt_col_text(st, 1));
-        copy_text(v.tier, sizeof(v.tier), sl_stmt_col_text(st, 2));
-        copy_text(v.min_tier, sizeof(v.min_tier), sl_stmt_col_text(st, 3));
+        sl__repo_text(v.commit, sizeof(v.commit), sl_stmt_col_text(st, 1));
+        sl__repo_text(v.tier, sizeof(v.tier), sl_stmt_col_text(st, 2));
+        sl__repo_text(v.min_tier, sizeof(v.min_tier), sl_stmt_col_text(st, 3));
         v.created = sl_stmt_col_int(st, 4);
         v.bytes_total = sl_stmt_col_int(st, 5);
         v.downloads = sl_stmt_col_int(st, 6);
@@ -318,7 +285,7 @@ enum sl_err sl_repo_model_versions(struct sl_db *db, int64_t model_id, int64_t a
         if (fn(ctx, &v) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }
 
 enum sl_err sl_repo_models_main(struct sl_db *db, sl_model_main_fn fn, void *ctx,
@@ -339,11 +306,11 @@ enum sl_err sl_repo_models_main(struct sl_db *db, sl_model_main_fn fn, void *ctx
         const char *org = sl_stmt_col_text(st, 0), *name = sl_stmt_col_text(st, 1);
         m.org = org ? org : "";
         m.name = name ? name : "";
-        copy_text(m.tier, sizeof(m.tier), sl_stmt_col_text(st, 2));
+        sl__repo_text(m.tier, sizeof(m.tier), sl_stmt_col_text(st, 2));
         m.seq = sl_stmt_col_int(st, 3);
-        copy_text(m.commit, sizeof(m.commit), sl_stmt_col_text(st, 4));
+        sl__repo_text(m.commit, sizeof(m.commit), sl_stmt_col_text(st, 4));
         if (fn(ctx, &m) != 0)
             break;
     }
-    return finish(st, row, err);
+    return sl__repo_done(st, row, err);
 }

@@ -71,10 +71,6 @@ enum sl_err sl_repo_version_docs(struct sl_db *db, struct sl_arena *a, int64_t v
                                  struct sl_version_docs_row *row, bool *found,
                                  struct sl_error *err);
 
-/* The stored decision of a version (from `a`; NULL when there is none). */
-enum sl_err sl_repo_version_decision(struct sl_db *db, struct sl_arena *a, int64_t version_id,
-                                     char **decision, struct sl_error *err);
-
 /* A model's refs by name with the commit each names. */
 struct sl_ref_row {
     const char *name;

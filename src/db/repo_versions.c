@@ -9,36 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "db/repo_int.h"
 #include "common/banned.h"
-
-/* Copies a text column into a fixed buffer ("" for NULL). */
-static void col_copy(struct sl_stmt *st, int col, char *out, size_t n)
-{
-    const char *s = sl_stmt_col_text(st, col);
-
-    snprintf(out, n, "%s", s ? s : "");
-}
-
-/* A text column copied into `a`, or NULL. */
-static char *col_dup(struct sl_stmt *st, int col, struct sl_arena *a)
-{
-    const char *s = sl_stmt_col_text(st, col);
-
-    return s ? sl_arena_strdup(a, s) : NULL;
-}
-
-/* Steps a statement expected to give at most one integer; `*found` says
- * whether a row came. Resets the statement. */
-static enum sl_err one_int(struct sl_stmt *st, int64_t *v, bool *found, struct sl_error *err)
-{
-    int row = sl_stmt_step(st, err);
-
-    *found = row == 1;
-    if (row == 1)
-        *v = sl_stmt_col_int(st, 0);
-    sl_stmt_done(st);
-    return row < 0 ? err->code : SL_OK;
-}
 
 /* ---- blobs and chunks ---- */
 
@@ -157,7 +129,7 @@ enum sl_err sl_repo_blob_insert(struct sl_db *db, const unsigned char sha[32], u
     if (!st)
         return err->code;
     sl_stmt_blob(st, 1, sha, 32);
-    return one_int(st, blob_id, &found, err);
+    return sl__repo_int(st, blob_id, &found, err);
 }
 
 enum sl_err sl_repo_chunk_owned(struct sl_db *db, int64_t org_id, const unsigned char hash[32],
@@ -189,7 +161,7 @@ enum sl_err sl_repo_chunk_owned(struct sl_db *db, int64_t org_id, const unsigned
 static void loc_read(struct sl_stmt *st, struct sl_chunk_loc_row *l)
 {
     l->pack_id = sl_stmt_col_int(st, 0);
-    col_copy(st, 1, l->pack, sizeof(l->pack));
+    sl__repo_copy(st, 1, l->pack, sizeof(l->pack));
     l->pack_offset = (uint64_t)sl_stmt_col_int(st, 2);
     l->length = (uint32_t)sl_stmt_col_int(st, 3);
 }
@@ -255,7 +227,7 @@ enum sl_err sl_repo_model_find(struct sl_db *db, int64_t org_id, const char *nam
         return err->code;
     sl_stmt_int(st, 1, org_id);
     sl_stmt_text(st, 2, name);
-    return one_int(st, id, found, err);
+    return sl__repo_int(st, id, found, err);
 }
 
 enum sl_err sl_repo_model_insert(struct sl_db *db, int64_t org_id, const char *name, int64_t now,
@@ -296,7 +268,7 @@ enum sl_err sl_repo_ref_main_get(struct sl_db *db, int64_t model_id, bool *found
     if (row == 1) {
         *found = true;
         *seq = sl_stmt_col_int(st, 0);
-        col_copy(st, 1, tier, SL_REPO_TIER_MAX + 1);
+        sl__repo_copy(st, 1, tier, SL_REPO_TIER_MAX + 1);
     }
     sl_stmt_done(st);
     return row < 0 ? err->code : SL_OK;
@@ -354,7 +326,7 @@ enum sl_err sl_repo_version_next_seq(struct sl_db *db, int64_t model_id, int64_t
     if (!st)
         return err->code;
     sl_stmt_int(st, 1, model_id);
-    return one_int(st, seq, &found, err);
+    return sl__repo_int(st, seq, &found, err);
 }
 
 enum sl_err sl_repo_version_insert(struct sl_db *db, const struct sl_version_new *v, int64_t *id,
@@ -450,7 +422,7 @@ enum sl_err sl_repo_versions_by_chunk_strict(struct sl_db *db, int64_t chunk_id,
     while ((row = sl_stmt_step(st, err)) == 1) {
         struct sl_version_tier_row t;
         t.version_id = sl_stmt_col_int(st, 0);
-        col_copy(st, 1, t.tier, sizeof(t.tier));
+        sl__repo_copy(st, 1, t.tier, sizeof(t.tier));
         if (fn(ctx, &t) != 0)
             break;
     }
@@ -477,9 +449,9 @@ enum sl_err sl_repo_version_origin(struct sl_db *db, int64_t version_id, bool *f
     if (row == 1) {
         *found = true;
         out->org_id = sl_stmt_col_int(st, 0);
-        col_copy(st, 1, out->org, sizeof(out->org));
-        col_copy(st, 2, out->model, sizeof(out->model));
-        col_copy(st, 3, out->commit, sizeof(out->commit));
+        sl__repo_copy(st, 1, out->org, sizeof(out->org));
+        sl__repo_copy(st, 2, out->model, sizeof(out->model));
+        sl__repo_copy(st, 3, out->commit, sizeof(out->commit));
     }
     sl_stmt_done(st);
     return row < 0 ? err->code : SL_OK;
@@ -528,8 +500,8 @@ enum sl_err sl_repo_version_state(struct sl_db *db, int64_t version_id,
     sl_stmt_int(st, 1, version_id);
     row = sl_stmt_step(st, err);
     if (row == 1) {
-        col_copy(st, 0, out->tier, sizeof(out->tier));
-        col_copy(st, 1, out->commit, sizeof(out->commit));
+        sl__repo_copy(st, 0, out->tier, sizeof(out->tier));
+        sl__repo_copy(st, 1, out->commit, sizeof(out->commit));
         out->seq = sl_stmt_col_int(st, 2);
         out->model_id = sl_stmt_col_int(st, 3);
     }
@@ -581,7 +553,7 @@ enum sl_err sl_repo_version_decision_get(struct sl_db *db, int64_t version_id, s
     row = sl_stmt_step(st, err);
     if (row == 1) {
         *found = true;
-        *decision = col_dup(st, 0, a);
+        *decision = sl__repo_dup(st, 0, a);
     }
     sl_stmt_done(st);
     return row < 0 ? err->code : SL_OK;
@@ -603,9 +575,9 @@ enum sl_err sl_repo_version_policy_inputs(struct sl_db *db, int64_t version_id, 
     row = sl_stmt_step(st, err);
     if (row == 1) {
         *found = true;
-        out->manifest = col_dup(st, 0, a);
-        out->inspect = col_dup(st, 1, a);
-        col_copy(st, 2, out->tier, sizeof(out->tier));
+        out->manifest = sl__repo_dup(st, 0, a);
+        out->inspect = sl__repo_dup(st, 1, a);
+        sl__repo_copy(st, 2, out->tier, sizeof(out->tier));
     }
     sl_stmt_done(st);
     return row < 0 ? err->code : SL_OK;
@@ -631,7 +603,7 @@ enum sl_err sl_repo_version_hf_meta(struct sl_db *db, int64_t model_id, int64_t 
     row = sl_stmt_step(st, err);
     if (row == 1) {
         *found = true;
-        *inspect = col_dup(st, 0, a);
+        *inspect = sl__repo_dup(st, 0, a);
         *first_created = sl_stmt_col_int(st, 1);
     }
     sl_stmt_done(st);

@@ -386,7 +386,7 @@ struct fsck_files {
     enum sl_err rc;
 };
 
-static int fsck_blob(void *ctx, const struct sl_blob_row *b)
+static int fsck_blob(void *ctx, const struct sl_blob_scan_row *b)
 {
     struct fsck_files *ff = ctx;
     struct fsck *f = ff->f;

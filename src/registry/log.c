@@ -614,7 +614,7 @@ static int add_version(void *ctx, const struct sl_version_history_row *row)
     return 0;
 }
 
-static int add_eval(void *ctx, const struct sl_attestation_row *row)
+static int add_eval(void *ctx, const struct sl_model_attestation_row *row)
 {
     struct report_ctx *w = ctx;
     struct sl_reg_report *rep = w->rep;

@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "db/repo_chunks.h"
 #include "db/repo_read.h"
+#include "db/repo_versions.h"
 #include "common/banned.h"
 
 enum sl_err sl_reg_model_id(struct sl_registry *r, const char *org, const char *name,
@@ -303,10 +304,11 @@ json_t *sl_reg_decision_json(struct sl_registry *r, const struct sl_version_ref 
     json_error_t je;
     char *text = NULL;
     json_t *d = NULL;
+    bool found;
 
     if (!db)
         return NULL;
-    if (sl_repo_version_decision(db, &a, v->version_id, &text, err) == SL_OK && text)
+    if (sl_repo_version_decision_get(db, v->version_id, &a, &found, &text, err) == SL_OK && text)
         d = json_loads(text, 0, &je);
     sl_arena_release(&a);
     return d;

@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Private to the repository files of access and accounts (repo_access.c,
- * repo_accounts.c, repo_hub.c): the few steps every operation repeats.
+ * Private to the repository files (src/db/repo_*.c): the few steps every
+ * operation repeats.
  * Every loop over rows checks its last step, so a failed step is an error,
  * never a shorter list.
  */
-#ifndef SL_DB_REPO_ACCESS_INT_H
-#define SL_DB_REPO_ACCESS_INT_H
+#ifndef SL_DB_REPO_INT_H
+#define SL_DB_REPO_INT_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/arena.h"
@@ -83,6 +84,28 @@ static inline void sl__repo_copy(struct sl_stmt *st, int col, char *out, size_t 
     if (len)
         memcpy(out, s, len);
     out[len] = '\0';
+}
+
+/* Resets `st` after a loop over its rows that ended with step result `row`:
+ * a failed step (row < 0) is the loop's error, never a shorter list. */
+static inline enum sl_err sl__repo_done(struct sl_stmt *st, int row, struct sl_error *err)
+{
+    sl_stmt_done(st);
+    return row < 0 ? sl__repo_code(err) : SL_OK;
+}
+
+/* The text of column `col` copied into `a`, or NULL for SQL NULL. */
+static inline char *sl__repo_dup(struct sl_stmt *st, int col, struct sl_arena *a)
+{
+    const char *s = sl_stmt_col_text(st, col);
+
+    return s ? sl_arena_strdup(a, s) : NULL;
+}
+
+/* Copies `s` (NULL as "") into the fixed array `dst` of `n` bytes. */
+static inline void sl__repo_text(char *dst, size_t n, const char *s)
+{
+    snprintf(dst, n, "%s", s ? s : "");
 }
 
 #endif
