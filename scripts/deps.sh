@@ -11,7 +11,8 @@ case "$what" in
 # postgresql runs the PostgreSQL configuration of the tests (pgserver.py);
 # nginx balances the three servers of test_multi.py
 test) pkgs="$pkgs libcriterion-dev clang libclang-rt-14-dev clang-format valgrind nodejs postgresql nginx" ;;
-bench) pkgs="$pkgs libcriterion-dev nginx wrk curl openssl docker-registry apache2-utils" ;;
+# bench_scale.py also runs PostgreSQL (and moto and the aws CLI, from pip)
+bench) pkgs="$pkgs libcriterion-dev nginx wrk curl openssl docker-registry apache2-utils postgresql" ;;
 esac
 missing=""
 for p in $pkgs; do
