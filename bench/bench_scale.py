@@ -312,9 +312,10 @@ class Bench:
                          for _, r in outs)
             secs = max(r["us"] for _, r in outs) / 1e6
             results[label] = (after - before, ok, errors, secs, outs)
-            self.commands.append(" ".join(outs[0][0][:-3]).replace(script, "flip.lua") +
-                                 " http://127.0.0.1:PORT -- BASE TOKEN  (bench/bench_scale.py "
-                                 "writes flip.lua)")
+            if label == "one server":
+                self.commands.append(" ".join(outs[0][0][:-4]).replace(script, "flip.lua") +
+                                     " http://127.0.0.1:PORT -- BASE TOKEN  (one per server; "
+                                     "bench/bench_scale.py writes flip.lua)")
             rate = (after - before) / secs
             self.rows.append(("log appends, %s (PostgreSQL)" % label, "%s/s" % format(
                 round(rate), ","), "-", "-", ">= 5,000/s", "PASS" if rate >= 5000 else "FAIL"))
