@@ -506,13 +506,21 @@ class Multi(unittest.TestCase):
         while time.monotonic() < deadline:
             views = []
             for s in self.servers:
-                v = logcheck.LogView()
-                views.append((v.check(s.port), v.checkpoints[-1]))
+                last_view = logcheck.LogView()
+                views.append((last_view.check(s.port), last_view.checkpoints[-1]))
             if all(size == n for size, _ in views):
                 break
             time.sleep(0.3)
         self.assertEqual([size for size, _ in views], [n] * 3)
         self.assertEqual(len(set(cp for _, cp in views)), 1)
+        # every checkpoint any instance signed, leader after leader, is a head
+        # of this one tree (none signed a fork)
+        leaves = [logcheck.leaf_hash(t) for t in last_view.texts]
+        rows = self.sql("SELECT size, encode(root, 'hex') FROM log_checkpoints ORDER BY size")
+        cps = [(int(a), bytes.fromhex(b)) for a, b in (x.split("|") for x in rows.split())]
+        self.assertGreater(len(cps), 1)
+        for size, root in cps:
+            self.assertEqual(logcheck.tree_root(leaves[:size]), root, "checkpoint %d" % size)
         r = st.run("log", "verify", "--full", env=self.env(self.nginx.url, None, "witness"),
                    timeout=300)
         self.assertEqual(r.rc, 0, repr(r))
