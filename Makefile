@@ -34,12 +34,14 @@ test:
 	@cd $(BUILD) && ctest --no-tests=error --output-on-failure -j$(JOBS)
 
 # bench_tlog runs inside compare.py, which quotes it in its table.
+# bench_scale needs PostgreSQL, moto and the aws CLI (docs/PERFORMANCE.md).
 bench: build
 	@scripts/deps.sh bench
 	@$(BUILD)/bench/bench_inspect
 	@$(BUILD)/bench/bench_fp
 	@python3 bench/bench_serve.py --sluice $(BUILD)/sluice $(BENCH_SERVE_ARGS)
 	@python3 bench/compare.py --sluice $(BUILD)/sluice $(BENCH_COMPARE_ARGS)
+	@python3 bench/bench_scale.py --sluice $(BUILD)/sluice $(BENCH_SCALE_ARGS)
 
 # A 60-second mixed workload with 64 connections against a real server
 # (tests/load/load.py; LOAD_ARGS e.g. --seconds 20), and a stalled request

@@ -35,7 +35,11 @@ static json_t *parse_body(struct sl_req *q)
 
 void sl_h_health(struct sl_req *q)
 {
-    sl_reply_json(q, 200, json_pack("{s:b, s:s}", "ok", 1, "version", "0.1.0"));
+    /* "leader": whether this server runs the governance clock now, so an
+     * operator (or a test) behind a load balancer can see where it runs */
+    sl_reply_json(q, 200,
+                  json_pack("{s:b, s:s, s:b}", "ok", 1, "version", "0.1.0", "leader",
+                            (int)atomic_load(&q->srv->leader)));
 }
 
 void sl_h_models(struct sl_req *q)

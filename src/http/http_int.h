@@ -88,6 +88,7 @@ struct sl_server {
     atomic_bool draining;     /* SIGTERM seen: answer new requests 503 */
     atomic_llong progress_ms; /* last time any request moved a byte */
     atomic_bool stop_ticker;
+    atomic_bool leader;       /* this server runs the clock (the ticker's last round) */
     const char *mirror_url;   /* the upstream's URL when a mirror */
     struct sl_mirror *mirror; /* serving as a pull-through mirror (mirror.c), or NULL */
 };

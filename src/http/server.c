@@ -623,6 +623,7 @@ static void *ticker(void *arg)
         } else {
             check_failing = false;
         }
+        atomic_store(&s->leader, leader);
         if ((int)leader != was_leader) {
             fprintf(stderr, "{\"event\":\"leader\",\"leader\":%s}\n", leader ? "true" : "false");
             was_leader = (int)leader;

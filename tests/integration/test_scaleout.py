@@ -365,6 +365,7 @@ class TwoServers(unittest.TestCase):
         events = [json.loads(x)["leader"] for x in srv.stderr().splitlines()
                   if '"event":"leader"' in x]
         self.assertEqual(events, [True], srv.stderr())
+        self.assertIs(srv.request("GET", "/api/v1/health").json()["leader"], True)
         srv.stop()
 
 
