@@ -149,6 +149,14 @@ static const char *const sqlite_migrations[] = {
     "CREATE TABLE downloads ("
     "  version_id INTEGER NOT NULL REFERENCES versions(id), day INTEGER NOT NULL,"
     "  n INTEGER NOT NULL, PRIMARY KEY (version_id, day)) WITHOUT ROWID;",
+    /* 7: the hosted gateway's inference backends (docs/hosted.md): several
+     * per model, for every version (version_id NULL) or one; the API key is
+     * never stored, only the name of the server's environment variable */
+    "CREATE TABLE hosted_backends ("
+    "  id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL REFERENCES models(id),"
+    "  version_id INTEGER REFERENCES versions(id), url TEXT NOT NULL, backend_model TEXT,"
+    "  key_env TEXT, created INTEGER NOT NULL);"
+    "CREATE INDEX hosted_backends_model ON hosted_backends (model_id);",
 };
 
 /*
@@ -281,6 +289,11 @@ static const char *const pg_migrations[] = {
     "CREATE TABLE downloads ("
     "  version_id BIGINT NOT NULL REFERENCES versions(id), day BIGINT NOT NULL,"
     "  n BIGINT NOT NULL, PRIMARY KEY (version_id, day));",
+    /* 7 */
+    "CREATE TABLE hosted_backends (" ID ", model_id BIGINT NOT NULL REFERENCES models(id),"
+    "  version_id BIGINT REFERENCES versions(id), url " T " NOT NULL, backend_model " T ","
+    "  key_env " T ", created BIGINT NOT NULL);"
+    "CREATE INDEX hosted_backends_model ON hosted_backends (model_id);",
 };
 
 #undef ID
