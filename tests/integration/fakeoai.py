@@ -8,7 +8,9 @@
     b.close()
 
 Modes: normal (answers at once), slow (one token every `delay` seconds),
-5xx (500 with an OpenAI error), hang (reads the request, never answers),
+5xx (500 with an OpenAI error), 400 and 429 (the backend refuses), hang
+(reads the request, never answers), stall (streams two tokens, then sends
+nothing more),
 drop (streams two tokens, then closes without [DONE]), malformed (a
 non-JSON event after the first token), garbage (a 200 that is not JSON or
 SSE). A stream sends `tokens` tokens, then a finish chunk, a usage chunk
@@ -56,6 +58,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         mode = b.mode
         if mode == "hang":
             b.hung.wait(120)
+            return
+        if mode in ("400", "429"):
+            self._send(int(mode), {"error": {"message": "context too long\n(4096 tokens)",
+                                             "type": "invalid_request_error", "code": 400}})
             return
         if mode == "5xx":
             self._send(500, {"error": {"message": "out of memory", "type": "server_error",
@@ -107,6 +113,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             for i, w in enumerate(words):
                 if mode == "slow":
                     time.sleep(b.delay)
+                if mode == "stall" and i == 2:
+                    b.hung.wait(120)
+                    return
                 if mode == "drop" and i == 2:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return

@@ -376,6 +376,25 @@ class Hosted(unittest.TestCase):
         self.assertIn("error", last)
         return last["error"]
 
+    def test_silent_stream_times_out(self):
+        t0 = time.monotonic()
+        err = self.stream_faults("stall")
+        self.assertEqual(err["code"], "timeout")
+        self.assertLess(time.monotonic() - t0, 10)
+
+    def test_backend_refusals(self):
+        b = self.with_backend(mode="400")
+        doc = self.assert_oai_error(self.chat("acme/m-faults", self.tok["publisher"]), 400,
+                                    "backend_refused")
+        self.assertIn("context too long (4096 tokens)", doc["error"]["message"])
+        b.mode = "429"
+        r = self.chat("acme/m-faults", self.tok["publisher"])
+        self.assert_oai_error(r, 429, "rate_limited")
+        self.assertEqual(r.headers.get("Retry-After"), "5")
+        # a refusal is the request's fault, not the backend's: still healthy
+        b.mode = "normal"
+        self.assertEqual(self.chat("acme/m-faults", self.tok["publisher"]).status, 200)
+
     def test_drop_mid_stream_ends_with_an_error_event(self):
         err = self.stream_faults("drop")
         self.assertEqual(err["code"], "bad_gateway")
