@@ -250,7 +250,9 @@ static void event(struct sl_hosted_call *c)
         c->malformed = true;
         return;
     }
-    if (json_object_get(v, "error") && !c->head) {
+    if (json_object_get(v, "error")) {
+        /* ended with our own error event: the backend's text may name
+         * its internals */
         json_decref(v);
         c->in_error = true;
         return;

@@ -425,8 +425,13 @@ static void answer(struct sl_req *q, struct sl_hreq *h, unsigned status, bool ss
             snprintf(num, sizeof(num), "%u", retry_after);
             sl_mhd->add_response_header(resp, "Retry-After", num);
         }
-        if (status >= 500)
-            sl_hosted_call_reason(h->call, q->reason, sizeof(q->reason));
+        if (status >= 400) {
+            char why[200];
+            sl_hosted_call_reason(h->call, why, sizeof(why));
+            sl_add_error_message(resp, why);
+            if (status >= 500)
+                snprintf(q->reason, sizeof(q->reason), "%s", why);
+        }
         sl_reply(q, status, resp, len);
     }
 }

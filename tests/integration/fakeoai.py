@@ -10,7 +10,7 @@
 Modes: normal (answers at once), slow (one token every `delay` seconds),
 5xx (500 with an OpenAI error), 400 and 429 (the backend refuses), hang
 (reads the request, never answers), stall (streams two tokens, then sends
-nothing more),
+nothing more), error_event (an error event after the first token),
 drop (streams two tokens, then closes without [DONE]), malformed (a
 non-JSON event after the first token), garbage (a 200 that is not JSON or
 SSE). A stream sends `tokens` tokens, then a finish chunk, a usage chunk
@@ -113,6 +113,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             for i, w in enumerate(words):
                 if mode == "slow":
                     time.sleep(b.delay)
+                if mode == "error_event" and i == 1:
+                    event({"error": {"message": "the GPU fell over", "type": "server_error"}})
+                    return
                 if mode == "stall" and i == 2:
                     b.hung.wait(120)
                     return

@@ -142,6 +142,10 @@ class Hosted(unittest.TestCase):
         self.assertEqual(r.headers.get("X-Error-Code"), doc["error"]["code"], repr(r))
         if code:
             self.assertEqual(doc["error"]["code"], code, doc)
+        # the header carries the message in printable ASCII ('?' for the rest)
+        self.assertEqual(r.headers.get("X-Error-Message"),
+                         "".join(c if " " <= c <= "~" else "?" for c in
+                                 doc["error"]["message"].encode().decode("latin-1")), repr(r))
         self.assertNotIn("127.0.0.1", r.body.decode(), "a backend URL leaked")
         return doc
 
@@ -394,6 +398,40 @@ class Hosted(unittest.TestCase):
         # a refusal is the request's fault, not the backend's: still healthy
         b.mode = "normal"
         self.assertEqual(self.chat("acme/m-faults", self.tok["publisher"]).status, 200)
+
+    def test_backend_error_event_ends_the_stream(self):
+        err = self.stream_faults("error_event")
+        self.assertEqual(err["code"], "backend_error")
+
+    def test_pinned_version_backend(self):
+        r = self.hosted("backend", "add", "acme/m-none@1", self.normal.url, "--json")
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["version"], 1)
+        self.addCleanup(self.hosted, "backend", "remove", "acme/m-none", str(doc["id"]))
+        ids = {m["id"] for m in self.call("GET", "/v1/models", token=self.tok["publisher"],
+                                          expect=200).json()["data"]}
+        self.assertIn("acme/m-none@v1", ids)
+        self.assertNotIn("acme/m-none", ids)
+        r = self.chat("acme/m-none@v1", self.tok["publisher"])
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(r.json()["model"], "acme/m-none@v1")
+        self.assert_oai_error(self.chat("acme/m-none@2", self.tok["publisher"]), 404)
+        lst = json.loads(self.hosted("backend", "list", "acme/m-none", "--json").stdout)
+        self.assertEqual([b["version"] for b in lst], [1])
+
+    def test_at_most_64_backends(self):
+        ids = []
+        try:
+            for i in range(64):
+                r = self.hosted("backend", "add", "acme/m-none", "http://10.0.0.%d/v1" % i,
+                                "--json")
+                ids.append(json.loads(r.stdout)["id"])
+            r = self.hosted("backend", "add", "acme/m-none", "http://10.0.1.1/v1", check=False)
+            self.assertEqual(r.rc, 2, repr(r))
+            self.assertIn("64", r.stderr)
+        finally:
+            for i in ids:
+                self.hosted("backend", "remove", "acme/m-none", str(i))
 
     def test_drop_mid_stream_ends_with_an_error_event(self):
         err = self.stream_faults("drop")
