@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "common/date.h"
 #include "db/repo_hosted.h"
 #include "registry/registry.h"
 #include "common/banned.h"
@@ -100,13 +101,107 @@ static json_t *backend_json(const struct sl_hosted_backend *b, int64_t seq)
     return j;
 }
 
+/* A non-negative count option; -1 when absent, -2 (after a usage error)
+ * when malformed. */
+static int64_t count_opt(const struct sl_cli_args *a, const char *name)
+{
+    const char *s = sl_cli_val(a, name);
+    char *end;
+    long long v;
+
+    if (!s)
+        return -1;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || *end || end == s || v < 0 || v > 1000000000000LL || s[0] == '-') {
+        sl_cli_usage("hosted", "%s wants a whole number from 0 (no limit) up", name);
+        return -2;
+    }
+    return v;
+}
+
+/* `quota set ORG/NAME [--user U] [--rpm N] [--tokens-per-day N]` and
+ * `usage ORG/NAME [--since DATE]`, on the open registry. */
+static int quota_or_usage(const struct sl_cli_args *a, struct sl_registry *r, struct sl_db *db,
+                          int64_t model_id, bool json, struct sl_error *err)
+{
+    if (strcmp(a->pos[0], "quota") == 0) {
+        struct sl_hosted_quota q = {count_opt(a, "--rpm"), count_opt(a, "--tokens-per-day")};
+        const char *user = sl_cli_val(a, "--user");
+        int64_t uid = 0;
+        if (user && sl_repo_user_id(db, user, &uid, err) != SL_OK)
+            return sl_cli_fail(err);
+        if (sl_repo_quota_set(db, model_id, uid, &q, err) != SL_OK ||
+            sl_repo_quota_get(db, model_id, uid, &q, err) != SL_OK)
+            return sl_cli_fail(err);
+        if (json) {
+            json_t *j = json_pack("{s:s?, s:I, s:I}", "user", user, "rpm", (json_int_t)q.rpm,
+                                  "tokens_per_day", (json_int_t)q.tokens_per_day);
+            sl_cli_print_json(j);
+            json_decref(j);
+        } else {
+            printf("quota for %s: %lld requests per minute, %lld tokens per day (0: no limit)\n",
+                   user ? user : "every caller", (long long)q.rpm, (long long)q.tokens_per_day);
+        }
+        return 0;
+    } else {
+        struct sl_hosted_usage *u = NULL;
+        const char *since = sl_cli_val(a, "--since");
+        int32_t day = 0;
+        size_t n = 0;
+        json_t *arr;
+        (void)r;
+        if (since && !sl_date_parse(since, &day))
+            return sl_cli_usage("hosted", "--since wants a date YYYY-MM-DD");
+        if (sl_repo_usage_list(db, model_id, day, &u, &n, err) != SL_OK)
+            return sl_cli_fail(err);
+        arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+            char d[16];
+            json_array_append_new(
+                arr, json_pack("{s:s, s:I, s:s?, s:I, s:I, s:I}", "day",
+                               sl_date_format((int32_t)u[i].day, d), "version",
+                               (json_int_t)u[i].version_seq, "user",
+                               u[i].user[0] ? u[i].user : NULL, "calls", (json_int_t)u[i].calls,
+                               "prompt_tokens", (json_int_t)u[i].prompt_tokens, "completion_tokens",
+                               (json_int_t)u[i].completion_tokens));
+        }
+        free(u);
+        if (json) {
+            sl_cli_print_json(arr);
+        } else if (n == 0) {
+            printf("no calls%s%s\n", since ? " since " : "", since ? since : "");
+        } else {
+            size_t i;
+            json_t *e;
+            printf("%-10s %-7s %-20s %8s %12s %12s\n", "day", "version", "user", "calls", "prompt",
+                   "completion");
+            json_array_foreach(arr, i, e)
+            {
+                const char *who = json_string_value(json_object_get(e, "user"));
+                printf("%-10s v%-6lld %-20s %8lld %12lld %12lld\n",
+                       json_string_value(json_object_get(e, "day")),
+                       (long long)json_integer_value(json_object_get(e, "version")),
+                       who ? who : "(anonymous)",
+                       (long long)json_integer_value(json_object_get(e, "calls")),
+                       (long long)json_integer_value(json_object_get(e, "prompt_tokens")),
+                       (long long)json_integer_value(json_object_get(e, "completion_tokens")));
+            }
+        }
+        json_decref(arr);
+        return 0;
+    }
+}
+
 int sl_cmd_hosted(int argc, char **argv)
 {
     static const struct sl_cli_optdef defs[] = {
         {"--json", SL_OPT_FLAG},         {"--data", SL_OPT_VALUE},
         {"--db", SL_OPT_VALUE},          {"--keys", SL_OPT_VALUE},
         {"--store", SL_OPT_VALUE},       {"--backend-model", SL_OPT_VALUE},
-        {"--api-key-env", SL_OPT_VALUE}, {NULL, SL_OPT_FLAG}};
+        {"--api-key-env", SL_OPT_VALUE}, {"--user", SL_OPT_VALUE},
+        {"--rpm", SL_OPT_VALUE},         {"--tokens-per-day", SL_OPT_VALUE},
+        {"--since", SL_OPT_VALUE},       {NULL, SL_OPT_FLAG}};
     struct sl_cli_args a;
     struct sl_registry_opts ro;
     struct sl_registry *r = NULL;
@@ -120,10 +215,41 @@ int sl_cmd_hosted(int argc, char **argv)
 
     if (code)
         return code;
-    if (a.npos < 3 || strcmp(a.pos[0], "backend") != 0)
-        return sl_cli_usage("hosted", "usage: sluice hosted backend add|list|remove ORG/NAME ...");
-    verb = a.pos[1];
     json = sl_cli_has(&a, "--json");
+    if (a.npos >= 1 && (strcmp(a.pos[0], "quota") == 0 || strcmp(a.pos[0], "usage") == 0)) {
+        bool quota = strcmp(a.pos[0], "quota") == 0;
+        size_t at = quota ? 2 : 1;
+        if (a.npos != at + 1 || (quota && strcmp(a.pos[1], "set") != 0))
+            return sl_cli_usage("hosted", quota ? "usage: sluice hosted quota set ORG/NAME "
+                                                  "[--user U] [--rpm N] [--tokens-per-day N]"
+                                                : "usage: sluice hosted usage ORG/NAME "
+                                                  "[--since DATE]");
+        if (!split(a.pos[at], buf, sizeof(buf), &org, &name, &rev) || rev)
+            return sl_cli_usage("hosted", "the model must be ORG/NAME, got \"%s\"", a.pos[at]);
+        if (quota && (count_opt(&a, "--rpm") == -2 || count_opt(&a, "--tokens-per-day") == -2))
+            return 2;
+        if (quota && !sl_cli_val(&a, "--rpm") && !sl_cli_val(&a, "--tokens-per-day"))
+            return sl_cli_usage("hosted", "quota set wants --rpm N or --tokens-per-day N");
+        sl_error_clear(&err);
+        memset(&ro, 0, sizeof(ro));
+        ro.db = sl_cli_db_url(sl_cli_val(&a, "--db"));
+        ro.store = sl_cli_val(&a, "--store");
+        ro.keys = sl_cli_val(&a, "--keys");
+        if (sl_registry_open(sl_cli_data_dir(sl_cli_val(&a, "--data")), &ro, &r, NULL, &err) !=
+            SL_OK)
+            return sl_cli_fail(&err);
+        db = sl_reg_db(r, &err);
+        if (!db || sl_reg_model_id(r, org, name, &org_id, &model_id, &err) != SL_OK)
+            code = sl_cli_fail(&err);
+        else
+            code = quota_or_usage(&a, r, db, model_id, json, &err);
+        sl_registry_close(r);
+        return code;
+    }
+    if (a.npos < 3 || strcmp(a.pos[0], "backend") != 0)
+        return sl_cli_usage("hosted", "usage: sluice hosted backend add|list|remove ORG/NAME ..., "
+                                      "quota set ORG/NAME ..., usage ORG/NAME");
+    verb = a.pos[1];
     if (!split(a.pos[2], buf, sizeof(buf), &org, &name, &rev))
         return sl_cli_usage("hosted", "the model must be ORG/NAME or ORG/NAME@REV, got \"%s\"",
                             a.pos[2]);

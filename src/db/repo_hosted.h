@@ -67,4 +67,51 @@ struct sl_hosted_access {
 enum sl_err sl_repo_hosted_access(struct sl_db *db, int64_t version_id, int64_t user_id,
                                   int64_t now, struct sl_hosted_access *out, struct sl_error *err);
 
+/* The id of user `name`; SL_ENOTFOUND when there is none. */
+enum sl_err sl_repo_user_id(struct sl_db *db, const char *name, int64_t *id, struct sl_error *err);
+
+/* ---- quotas and usage (docs/hosted.md, "Quotas" and "Usage") ---- */
+
+/* A quota: 0 for no limit. */
+struct sl_hosted_quota {
+    int64_t rpm;            /* calls per minute */
+    int64_t tokens_per_day; /* prompt and completion tokens per UTC day */
+};
+
+/* Sets the quota of `model_id` for `user_id` (0: the model's default). A
+ * field below 0 keeps its stored value; 0 removes that limit. */
+enum sl_err sl_repo_quota_set(struct sl_db *db, int64_t model_id, int64_t user_id,
+                              const struct sl_hosted_quota *q, struct sl_error *err);
+
+/* The quota that applies to `user_id`: each field from the user's own row
+ * when it sets one, else from the model's default. */
+enum sl_err sl_repo_quota_get(struct sl_db *db, int64_t model_id, int64_t user_id,
+                              struct sl_hosted_quota *out, struct sl_error *err);
+
+/* Counts a call of `user_id` to `model_id` in `minute` (unix seconds / 60)
+ * and sets `*n` to the calls counted in that minute, this one included.
+ * Older minutes are deleted. */
+enum sl_err sl_repo_rate_hit(struct sl_db *db, int64_t model_id, int64_t user_id, int64_t minute,
+                             int64_t *n, struct sl_error *err);
+
+/* The tokens `user_id` used on `model_id` on `day` (days since 1970, UTC). */
+enum sl_err sl_repo_usage_tokens(struct sl_db *db, int64_t model_id, int64_t user_id, int64_t day,
+                                 int64_t *tokens, struct sl_error *err);
+
+/* Adds one call and its tokens to the usage of (version, user, day). */
+enum sl_err sl_repo_usage_add(struct sl_db *db, int64_t model_id, int64_t version_id,
+                              int64_t user_id, int64_t day, int64_t prompt_tokens,
+                              int64_t completion_tokens, struct sl_error *err);
+
+/* One row of a model's usage: a version, a caller and a day. */
+struct sl_hosted_usage {
+    int64_t day, version_seq, calls, prompt_tokens, completion_tokens;
+    char user[97]; /* "" for anonymous callers */
+};
+
+/* The usage of `model_id` from `since_day` on, by day, version and user;
+ * the caller frees `*out`. */
+enum sl_err sl_repo_usage_list(struct sl_db *db, int64_t model_id, int64_t since_day,
+                               struct sl_hosted_usage **out, size_t *n, struct sl_error *err);
+
 #endif

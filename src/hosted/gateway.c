@@ -89,6 +89,8 @@ struct sl_hosted_call {
     struct sl_buf in;   /* unparsed bytes from the backend */
     struct sl_buf data; /* the data lines of the event being read */
     CURL *h;
+    int64_t prompt_tokens, completion_tokens, chunks;
+    bool usage_seen;
     long backend_status;
     bool got_byte, in_error, done_seen, any_event, malformed, too_big;
     long long last_byte, last_out;
@@ -217,6 +219,18 @@ static void start_stream(struct sl_hosted_call *c)
     pthread_mutex_unlock(&c->m);
 }
 
+/* Keeps the last usage the backend reported. */
+static void note_usage(struct sl_hosted_call *c, json_t *v)
+{
+    json_t *u = json_object_get(v, "usage");
+
+    if (!json_is_object(u))
+        return;
+    c->usage_seen = true;
+    c->prompt_tokens = json_integer_value(json_object_get(u, "prompt_tokens"));
+    c->completion_tokens = json_integer_value(json_object_get(u, "completion_tokens"));
+}
+
 /* Writes the caller's model name back and drops llama.cpp's timings. */
 static void rewrite(struct sl_hosted_call *c, json_t *v)
 {
@@ -256,6 +270,26 @@ static void event(struct sl_hosted_call *c)
         json_decref(v);
         c->in_error = true;
         return;
+    }
+    note_usage(c, v);
+    {
+        json_t *ch = json_object_get(v, "choices"), *c0 = json_array_get(ch, 0);
+        const char *t = json_string_value(json_object_get(json_object_get(c0, "delta"), "content"));
+        if (!t)
+            t = json_string_value(json_object_get(c0, "text"));
+        if (t && *t)
+            c->chunks++;
+        if (!c->o.usage_asked) {
+            /* we asked for usage, the caller did not: code that reads
+             * choices[0] breaks on the usage-only chunk */
+            if (json_is_array(ch) && json_array_size(ch) == 0) {
+                json_decref(v);
+                if (!c->head)
+                    start_stream(c);
+                return;
+            }
+            json_object_del(v, "usage");
+        }
     }
     rewrite(c, v);
     s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -367,6 +401,26 @@ static void backend_message(struct sl_hosted_call *c, char *out, size_t n)
     json_decref(v);
 }
 
+/* Records the call's usage (before the caller sees the end, so its next
+ * call's quota counts this one), even when the caller left: the backend did
+ * the work. */
+static void record_usage(struct sl_hosted_call *c)
+{
+    struct sl_error err;
+    struct sl_db *db;
+    int64_t day = (int64_t)time(NULL) / 86400;
+
+    if (!c->o.r)
+        return;
+    sl_error_clear(&err);
+    db = sl_reg_db(c->o.r, &err);
+    if (!db || sl_repo_usage_add(db, c->o.model_id, c->o.version_id, c->o.user_id, day,
+                                 c->usage_seen ? c->prompt_tokens : 0,
+                                 c->usage_seen ? c->completion_tokens : c->chunks, &err) != SL_OK)
+        fprintf(stderr, "{\"event\":\"hosted_usage_lost\",\"message\":\"%s\"}\n",
+                sl_strerror(err.code));
+}
+
 static void finish_plain(struct sl_hosted_call *c, const struct sl_hosted_backend *b)
 {
     json_t *v = json_loadb(c->in.data ? c->in.data : "", c->in.len, 0, NULL);
@@ -379,6 +433,8 @@ static void finish_plain(struct sl_hosted_call *c, const struct sl_hosted_backen
                   "the model's backend sent an answer that is not a completion");
         return;
     }
+    note_usage(c, v);
+    record_usage(c);
     rewrite(c, v);
     s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(v);
@@ -411,11 +467,22 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
     sl_buf_reset(&c->in);
     sl_buf_reset(&c->data);
     c->h = h;
+    c->usage_seen = false;
+    c->prompt_tokens = c->completion_tokens = c->chunks = 0;
     c->backend_status = 0;
     c->got_byte = c->in_error = c->done_seen = c->any_event = c->malformed = c->too_big = false;
     c->last_byte = t0;
     json_object_set_new(req, "model",
                         json_string(b->backend_model[0] ? b->backend_model : c->model));
+    if (c->o.stream) {
+        /* usage is metered: ask for it whatever the caller asked */
+        json_t *so = json_object_get(req, "stream_options");
+        if (!json_is_object(so)) {
+            so = json_object();
+            json_object_set_new(req, "stream_options", so);
+        }
+        json_object_set_new(so, "include_usage", json_true());
+    }
     body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     hdr = cu->slist_append(hdr, "Content-Type: application/json");
@@ -494,6 +561,8 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
         !c->in_error)
         parse_sse(c, true);
 
+    if (c->head)
+        record_usage(c); /* a stream began: whatever its end, it was used */
     if (atomic_load(&c->cancel)) {
         oc = FINISHED;
     } else if (revoked) {
@@ -625,6 +694,7 @@ static void *run(void *arg)
     }
     c->eof = true;
     pthread_mutex_unlock(&c->m);
+    wake(c);
     /* keep waking the owner until it has read the end (a wake may be lost
      * on the HTTP side) or gives up */
     for (;;) {

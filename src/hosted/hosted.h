@@ -64,6 +64,13 @@ struct sl_hosted_call_opts {
      * SL_HOSTED_CHECK_MS. */
     void (*wake)(void *ctx);
     void *ctx;
+    /* Usage is recorded against these when the answer was a 200 (the
+     * backend's `usage`, else completion chunks counted); `r` NULL records
+     * nothing. The call asks a streaming backend for usage itself and, when
+     * the caller did not (`usage_asked` false), drops it from the stream. */
+    struct sl_registry *r;
+    int64_t model_id, version_id, user_id;
+    bool usage_asked;
 };
 
 /* Starts a call on a thread of its own. The call copies what it needs of

@@ -32,6 +32,9 @@ struct sl_hreq {
     struct sl_registry *r;
     struct sl_principal who;
     struct sl_version_ref v;
+    /* the caller's quota, for the x-ratelimit-* headers (limit 0: none) */
+    int64_t rpm, rpm_left, rpm_reset;
+    int64_t tpd, tpd_left, tpd_reset;
 };
 
 static void hreq_unref(void *cls)
@@ -117,6 +120,94 @@ static void not_found(struct sl_req *q, const char *model)
      * backend, and one the caller may not call */
     oai_error(q, 404, "invalid_request_error", "model", "model_not_found",
               "The model `%.200s` does not exist or you do not have access to it.", model);
+}
+
+/* Adds OpenAI's x-ratelimit-* headers for the limits that apply. */
+static void ratelimit_headers(struct MHD_Response *resp, const struct sl_hreq *h)
+{
+    char v[32];
+
+    if (h->rpm) {
+        snprintf(v, sizeof(v), "%lld", (long long)h->rpm);
+        sl_mhd->add_response_header(resp, "x-ratelimit-limit-requests", v);
+        snprintf(v, sizeof(v), "%lld", (long long)h->rpm_left);
+        sl_mhd->add_response_header(resp, "x-ratelimit-remaining-requests", v);
+        snprintf(v, sizeof(v), "%llds", (long long)h->rpm_reset);
+        sl_mhd->add_response_header(resp, "x-ratelimit-reset-requests", v);
+    }
+    if (h->tpd) {
+        snprintf(v, sizeof(v), "%lld", (long long)h->tpd);
+        sl_mhd->add_response_header(resp, "x-ratelimit-limit-tokens", v);
+        snprintf(v, sizeof(v), "%lld", (long long)h->tpd_left);
+        sl_mhd->add_response_header(resp, "x-ratelimit-remaining-tokens", v);
+        snprintf(v, sizeof(v), "%llds", (long long)h->tpd_reset);
+        sl_mhd->add_response_header(resp, "x-ratelimit-reset-tokens", v);
+    }
+}
+
+/* Applies the caller's quota (state in the database, so every server of a
+ * hub counts the same): counts the call in its minute and checks the day's
+ * tokens. Answers 429 and returns false when over. */
+static bool check_quota(struct sl_req *q, struct sl_hreq *h)
+{
+    struct sl_hosted_quota quota;
+    struct sl_error err;
+    struct sl_db *db;
+    int64_t now = (int64_t)time(NULL), n = 0, used = 0;
+    const char *what = NULL;
+    int64_t retry = 0, limit = 0;
+    char msg[300], num[24];
+    char *body;
+    struct MHD_Response *resp;
+    size_t len;
+
+    sl_error_clear(&err);
+    db = sl_reg_db(q->srv->r, &err);
+    if (!db || sl_repo_quota_get(db, h->v.model_id, q->who.user_id, &quota, &err) != SL_OK)
+        goto unavailable;
+    h->rpm = quota.rpm;
+    h->tpd = quota.tokens_per_day;
+    if (h->rpm) {
+        if (sl_repo_rate_hit(db, h->v.model_id, q->who.user_id, now / 60, &n, &err) != SL_OK)
+            goto unavailable;
+        h->rpm_left = n >= h->rpm ? 0 : h->rpm - n;
+        h->rpm_reset = 60 - now % 60;
+        if (n > h->rpm) {
+            what = "requests per minute";
+            retry = h->rpm_reset;
+            limit = h->rpm;
+        }
+    }
+    if (h->tpd) {
+        if (sl_repo_usage_tokens(db, h->v.model_id, q->who.user_id, now / 86400, &used, &err) !=
+            SL_OK)
+            goto unavailable;
+        h->tpd_left = used >= h->tpd ? 0 : h->tpd - used;
+        h->tpd_reset = 86400 - now % 86400;
+        if (!what && used >= h->tpd) {
+            what = "tokens per day";
+            retry = h->tpd_reset;
+            limit = h->tpd;
+        }
+    }
+    if (!what)
+        return true;
+    snprintf(msg, sizeof(msg), "over the quota of %lld %s on this model; retry in %lld s",
+             (long long)limit, what, (long long)retry);
+    body = sl_hosted_error_json(msg, "rate_limit_error", NULL, "rate_limit_exceeded");
+    len = strlen(body);
+    resp = sl_mhd->create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    sl_mhd->add_response_header(resp, "Content-Type", "application/json");
+    sl_mhd->add_response_header(resp, "X-Error-Code", "rate_limit_exceeded");
+    sl_add_error_message(resp, msg);
+    snprintf(num, sizeof(num), "%lld", (long long)retry);
+    sl_mhd->add_response_header(resp, "Retry-After", num);
+    ratelimit_headers(resp, h);
+    sl_reply(q, 429, resp, len);
+    return false;
+unavailable:
+    oai_error(q, 503, "api_error", NULL, "unavailable", "%s", err.msg);
+    return false;
 }
 
 /* ---- the model a request names ---- */
@@ -403,6 +494,7 @@ static void answer(struct sl_req *q, struct sl_hreq *h, unsigned status, bool ss
         sl_mhd->add_response_header(resp, "Content-Type", "text/event-stream");
         sl_mhd->add_response_header(resp, "Cache-Control", "no-cache");
         sl_mhd->add_response_header(resp, "X-Accel-Buffering", "no");
+        ratelimit_headers(resp, h);
         /* a stream may be silent for a while (keep-alive comments every
          * SL_HOSTED_KEEPALIVE_MS keep it under this) */
         sl_reply(q, 200, resp, 0);
@@ -419,6 +511,7 @@ static void answer(struct sl_req *q, struct sl_hreq *h, unsigned status, bool ss
             data = sl_xstrdup("");
         resp = sl_mhd->create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
         sl_mhd->add_response_header(resp, "Content-Type", "application/json");
+        ratelimit_headers(resp, h);
         if (code)
             sl_mhd->add_response_header(resp, "X-Error-Code", code);
         if (retry_after) {
@@ -459,6 +552,12 @@ static void v1_call(struct sl_req *q, const char *path, bool chat)
             json_decref(body);
             return;
         }
+        if (!check_quota(q, h)) {
+            free(b);
+            free(h);
+            json_decref(body);
+            return;
+        }
         atomic_init(&h->refs, 1);
         pthread_mutex_init(&h->m, NULL);
         h->conn = q->conn;
@@ -474,6 +573,12 @@ static void v1_call(struct sl_req *q, const char *path, bool chat)
         o.allowed = on_check;
         o.wake = on_wake;
         o.ctx = h;
+        o.r = q->srv->r;
+        o.model_id = h->v.model_id;
+        o.version_id = h->v.version_id;
+        o.user_id = q->who.user_id;
+        o.usage_asked =
+            json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
         q->hosted = h;
         sl_error_clear(&err);
         /* the lock keeps a quick wake from resuming before we suspend */

@@ -23,6 +23,7 @@ import sluicetest as st  # noqa: E402
 TIERS = ["open", "click", "gated", "hosted", "withheld"]
 SMALL_FACTS = {"params": 4224, "training": {"tokens": 1e9}}
 KEY = "backend-secret-" + os.urandom(4).hex()
+QUOTA_MODELS = {"acme/m-quota", "acme/m-tokens", "acme/m-usage"}
 
 
 class Hosted(unittest.TestCase):
@@ -91,7 +92,8 @@ class Hosted(unittest.TestCase):
         with open(facts, "w") as f:
             json.dump(SMALL_FACTS, f)
         env = srv.client_env(tok["publisher"], home)
-        models = ["m-" + t for t in TIERS] + ["m-live", "m-tier", "m-faults", "m-none"]
+        models = ["m-" + t for t in TIERS] + ["m-live", "m-tier", "m-faults", "m-none",
+                                              "m-quota", "m-tokens", "m-usage"]
         for m in models:
             tier = m[2:] if m[2:] in TIERS else "hosted"
             # different bytes per model: a copy would inherit the strictest tier
@@ -102,7 +104,8 @@ class Hosted(unittest.TestCase):
             if r.rc != 0:
                 raise AssertionError("push %s: %r" % (m, r))
         pub = tok["publisher"]
-        for m in ("m-click", "m-gated", "m-hosted", "m-withheld", "m-live", "m-tier"):
+        for m in ("m-click", "m-gated", "m-hosted", "m-withheld", "m-live", "m-tier", "m-quota",
+                  "m-tokens", "m-usage"):
             base = "/api/v1/models/acme/" + m
             for who in ("grantee", "revoked", "streamer"):
                 cls.call("POST", base + "/access", {"purpose": "research"}, tok[who], 201)
@@ -156,10 +159,10 @@ class Hosted(unittest.TestCase):
             "anon": {"acme/m-open"},
             "other": {"acme/m-open"},
             "grantee": {"acme/m-open", "acme/m-click", "acme/m-gated", "acme/m-hosted",
-                        "acme/m-live", "acme/m-tier"},
+                        "acme/m-live", "acme/m-tier"} | QUOTA_MODELS,
             "revoked": {"acme/m-open"},
             "member": {"acme/m-open", "acme/m-click", "acme/m-gated", "acme/m-hosted",
-                       "acme/m-live", "acme/m-tier"},
+                       "acme/m-live", "acme/m-tier"} | QUOTA_MODELS,
         }
         for who, ids in want.items():
             r = self.call("GET", "/v1/models", token=self.tok[who], expect=200)
@@ -498,6 +501,96 @@ class Hosted(unittest.TestCase):
         while time.monotonic() < deadline and b.disconnects == 0:
             time.sleep(0.1)
         self.assertEqual(b.disconnects, 1, "the backend kept generating for nobody")
+
+    def test_quota_requests_per_minute(self):
+        if time.time() % 60 > 50:
+            time.sleep(61 - time.time() % 60)  # one minute window for the whole test
+        self.hosted("quota", "set", "acme/m-quota", "--rpm", "3")
+        self.hosted("quota", "set", "acme/m-quota", "--user", "member", "--rpm", "5")
+        before = self.normal.calls()
+        for i in range(3):
+            r = self.chat("acme/m-quota", self.tok["grantee"], stream=(i == 2))
+            self.assertEqual(r.status, 200, repr(r))
+            self.assertEqual(r.headers.get("x-ratelimit-limit-requests"), "3")
+            self.assertEqual(r.headers.get("x-ratelimit-remaining-requests"), str(2 - i))
+            self.assertRegex(r.headers.get("x-ratelimit-reset-requests"), r"^[0-9]+s$")
+        r = self.chat("acme/m-quota", self.tok["grantee"])
+        doc = self.assert_oai_error(r, 429, "rate_limit_exceeded")
+        self.assertEqual(doc["error"]["type"], "rate_limit_error")
+        self.assertIn("3 requests per minute", doc["error"]["message"])
+        self.assertTrue(1 <= int(r.headers["Retry-After"]) <= 60, repr(r))
+        self.assertEqual(r.headers.get("x-ratelimit-remaining-requests"), "0")
+        self.assertEqual(self.normal.calls(), before + 3, "a refused call reached the backend")
+        # the member's own quota
+        for i in range(5):
+            self.assertEqual(self.chat("acme/m-quota", self.tok["member"]).status, 200)
+        self.assert_oai_error(self.chat("acme/m-quota", self.tok["member"]), 429)
+        # other models are not limited
+        self.assertEqual(self.chat("acme/m-hosted", self.tok["grantee"]).status, 200)
+        r = self.hosted("quota", "set", "acme/m-quota", "--rpm", "0", "--json")
+        self.assertEqual(json.loads(r.stdout)["rpm"], 0)
+        r = self.chat("acme/m-quota", self.tok["grantee"])
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertIsNone(r.headers.get("x-ratelimit-limit-requests"))
+
+    def test_quota_tokens_per_day(self):
+        self.hosted("quota", "set", "acme/m-tokens", "--tokens-per-day", "10")
+        r = self.chat("acme/m-tokens", self.tok["grantee"])  # 3 + 5 tokens
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(r.headers.get("x-ratelimit-remaining-tokens"), "10")
+        r = self.chat("acme/m-tokens", self.tok["grantee"], stream=True)
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(r.headers.get("x-ratelimit-remaining-tokens"), "2")
+        r = self.chat("acme/m-tokens", self.tok["grantee"])
+        doc = self.assert_oai_error(r, 429, "rate_limit_exceeded")
+        self.assertIn("10 tokens per day", doc["error"]["message"])
+        self.assertEqual(r.headers.get("x-ratelimit-remaining-tokens"), "0")
+        self.assertRegex(r.headers.get("x-ratelimit-reset-tokens"), r"^[0-9]+s$")
+        self.assertTrue(1 <= int(r.headers["Retry-After"]) <= 86400, repr(r))
+
+    def test_usage_is_metered(self):
+        t = self.tok["grantee"]
+        before = self.normal.calls()
+        self.assertEqual(self.chat("acme/m-usage", t).status, 200)
+        # streamed, without asking for usage: the gateway asks, and drops it
+        c, resp = self.stream("/v1/chat/completions",
+                              {"model": "acme/m-usage", "stream": True,
+                               "messages": [{"role": "user", "content": "hi"}]}, t)
+        events = list(fakeoai.read_sse(resp))
+        c.close()
+        self.assertTrue(self.normal.requests[before + 1][2]["stream_options"]["include_usage"])
+        for _, d in events[:-1]:
+            doc = json.loads(d)
+            self.assertTrue(doc["choices"], doc)  # no usage-only chunk
+            self.assertNotIn("usage", doc)
+        # asking for it: it comes
+        c, resp = self.stream("/v1/chat/completions",
+                              {"model": "acme/m-usage", "stream": True,
+                               "stream_options": {"include_usage": True},
+                               "messages": [{"role": "user", "content": "hi"}]},
+                              self.tok["member"])
+        docs = [json.loads(d) for _, d in fakeoai.read_sse(resp) if d != "[DONE]"]
+        c.close()
+        self.assertEqual(docs[-1]["choices"], [])
+        self.assertEqual(docs[-1]["usage"]["completion_tokens"], 5)
+        time.sleep(0.3)  # usage is written as the call's thread ends
+        rows = json.loads(self.hosted("usage", "acme/m-usage", "--json").stdout)
+        got = {(r["user"], r["version"]): (r["calls"], r["prompt_tokens"],
+                                           r["completion_tokens"]) for r in rows}
+        self.assertEqual(got, {("grantee", 1): (2, 6, 10), ("member", 1): (1, 3, 5)})
+        self.assertEqual(rows[0]["day"], time.strftime("%Y-%m-%d", time.gmtime()))
+        rows = json.loads(self.hosted("usage", "acme/m-usage", "--since", "2099-01-01",
+                                      "--json").stdout)
+        self.assertEqual(rows, [])
+        for bad in (("usage", "acme/m-usage", "--since", "yesterday"),
+                    ("quota", "set", "acme/m-usage"),
+                    ("quota", "set", "acme/m-usage", "--rpm", "-1"),
+                    ("quota", "set", "acme/m-usage", "--rpm", "many")):
+            r = self.hosted(*bad, check=False)
+            self.assertEqual(r.rc, 2, (bad, r))
+        r = self.hosted("quota", "set", "acme/m-usage", "--user", "nobody", "--rpm", "1",
+                        check=False)
+        self.assertEqual(r.rc, 1, repr(r))
 
     def test_backend_cli_checks_its_input(self):
         cases = [
