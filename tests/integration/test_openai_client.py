@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -109,7 +110,8 @@ class OpenAIClient(unittest.TestCase):
             with open(facts, "w") as f:
                 json.dump(FACTS, f)
             env = srv.client_env(cls.pub, os.path.join(cls.tmp, "home"))
-            for name, backend in (("tiny", cls.backend), ("live", cls.slow)):
+            for name, backend in (("tiny", cls.backend), ("live", cls.slow),
+                                  ("limited", cls.backend)):
                 folder = os.path.join(cls.tmp, name)
                 sv.make_model(folder, big=2000)
                 r = st.run("push", "lab/" + name, folder, "--facts", facts, "--tier", "hosted",
@@ -128,6 +130,11 @@ class OpenAIClient(unittest.TestCase):
                                       token=cls.pub)):
                     if r.status not in (200, 201):
                         raise AssertionError(repr(r))
+            r = st.run("hosted", "quota", "set", "lab/limited", "--rpm", "1", "--data", srv.data,
+                       *(["--db", srv.db] if srv.db else []), *srv.store_args,
+                       env=sv.clean_env(srv.store_env))
+            if r.rc != 0:
+                raise AssertionError("quota set: %r" % r)
         except BaseException:
             cls.tearDownClass()
             raise
@@ -168,7 +175,7 @@ class OpenAIClient(unittest.TestCase):
             {"kind": "chat", "key": self.eve, "model": "lab/tiny"},
             {"kind": "chat", "key": self.alice, "model": "lab/nosuch"},
         ])
-        self.assertEqual(res[0], {"ok": True, "ids": ["lab/live", "lab/tiny"]})
+        self.assertEqual(res[0], {"ok": True, "ids": ["lab/limited", "lab/live", "lab/tiny"]})
         self.assertEqual(res[1], {"ok": True, "ids": []})
         self.assertEqual(res[2]["model"], "lab/tiny", res[2])
         self.assertEqual(res[2]["text"], words)
@@ -184,6 +191,15 @@ class OpenAIClient(unittest.TestCase):
             self.assertEqual(r["name"], "NotFoundError", r)
             self.assertEqual(r["status"], 404, r)
             self.assertEqual(r["code"], "model_not_found", r)
+
+    def test_quota(self):
+        if time.time() % 60 > 50:
+            time.sleep(61 - time.time() % 60)  # both calls in one minute
+        res = self.run_ops([{"kind": "chat", "key": self.alice, "model": "lab/limited"}] * 2)
+        self.assertTrue(res[0]["ok"], res[0])
+        self.assertEqual(res[1]["name"], "RateLimitError", res[1])
+        self.assertEqual(res[1]["status"], 429, res[1])
+        self.assertEqual(res[1]["code"], "rate_limit_exceeded", res[1])
 
     def test_revoked_mid_stream(self):
         res = self.run_ops([
