@@ -127,6 +127,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     return
                 event(chunk({"content": w}))
             event(chunk({}, "stop"))
+            if not b.usage:
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                return
             usage = chunk({})
             usage["choices"] = []
             usage["usage"] = {"prompt_tokens": 3, "completion_tokens": len(words),
@@ -146,8 +150,9 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class Backend:
-    def __init__(self, mode="normal", tokens=5, delay=0.05):
+    def __init__(self, mode="normal", tokens=5, delay=0.05, usage=True):
         self.mode = mode
+        self.usage = usage  # False: no usage anywhere, as some engines
         self.tokens = tokens
         self.delay = delay
         self.requests = []

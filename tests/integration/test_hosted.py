@@ -592,6 +592,36 @@ class Hosted(unittest.TestCase):
                         check=False)
         self.assertEqual(r.rc, 1, repr(r))
 
+    def admin_usage(self):
+        rows = json.loads(self.hosted("usage", "acme/m-faults", "--json").stdout)
+        return [(r["calls"], r["prompt_tokens"], r["completion_tokens"]) for r in rows
+                if r["user"] == "admin"]
+
+    def test_usage_counted_without_backend_usage_and_for_a_client_gone(self):
+        b = self.with_backend(usage=False, tokens=7)
+        self.assertEqual(self.admin_usage(), [])
+        r = self.chat("acme/m-faults", self.tok["admin"], stream=True)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.admin_usage(), [(1, 0, 7)])  # 7 content chunks counted
+        b.mode = "slow"
+        b.usage = True
+        b.tokens = 100
+        c, resp = self.stream("/v1/chat/completions",
+                              {"model": "acme/m-faults", "stream": True,
+                               "messages": [{"role": "user", "content": "hi"}]},
+                              self.tok["admin"])
+        it = fakeoai.read_sse(resp)
+        next(it)
+        next(it)
+        c.sock.shutdown(2)
+        c.close()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and self.admin_usage()[0][0] < 2:
+            time.sleep(0.1)
+        calls, _, completion = self.admin_usage()[0]
+        self.assertEqual(calls, 2, "a stream the caller left was not counted")
+        self.assertGreaterEqual(completion, 7 + 1)
+
     def test_backend_cli_checks_its_input(self):
         cases = [
             ("add", "acme/m-open", "ftp://x"),
