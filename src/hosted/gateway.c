@@ -31,6 +31,12 @@ static struct {
     long long down_until;
 } health[HEALTH_SLOTS];
 static atomic_uint round_robin;
+static atomic_bool stopping;
+
+void sl_hosted_shutdown(void)
+{
+    atomic_store(&stopping, true);
+}
 
 static long long now_ms(void)
 {
@@ -462,7 +468,7 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
     int running = 1;
     CURLcode result = CURLE_OK;
     enum outcome oc = FINISHED;
-    bool revoked = false, timed_out = false;
+    bool revoked = false, timed_out = false, stop = false;
 
     sl_buf_reset(&c->in);
     sl_buf_reset(&c->data);
@@ -511,6 +517,10 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
         long long t = now_ms();
         if (atomic_load(&c->cancel))
             break;
+        if (atomic_load(&stopping)) {
+            stop = true;
+            break;
+        }
         if (t - last_check >= SL_HOSTED_CHECK_MS) {
             last_check = t;
             if (!allowed(c, why, sizeof(why))) {
@@ -565,6 +575,12 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
         record_usage(c); /* a stream began: whatever its end, it was used */
     if (atomic_load(&c->cancel)) {
         oc = FINISHED;
+    } else if (stop) {
+        if (c->head)
+            stream_error(c, "unavailable", "the server is stopping; retry the call");
+        else
+            fail_head(c, 503, "api_error", "unavailable", 5,
+                      "the server is stopping; retry in a few seconds");
     } else if (revoked) {
         if (!c->head)
             fail_head(c, 404, "invalid_request_error", "model_not_found", 0,

@@ -98,6 +98,11 @@ void sl_hosted_call_reason(struct sl_hosted_call *c, char *out, size_t n);
  * frees it. NULL is a no-op. */
 void sl_hosted_call_free(struct sl_hosted_call *c);
 
+/* The server is stopping: every call ends within 100 ms, a stream with an
+ * error event (`code` "unavailable"), an answer not yet begun with 503 and
+ * Retry-After. */
+void sl_hosted_shutdown(void);
+
 /* An OpenAI error object {"error":{"message","type","param","code"}} as a
  * compact JSON string the caller frees. `param` may be NULL. */
 char *sl_hosted_error_json(const char *message, const char *type, const char *param,

@@ -37,12 +37,16 @@ struct sl_hreq {
     int64_t tpd, tpd_left, tpd_reset;
 };
 
+/* Gateway requests not yet done with (sl_hosted_stop_all waits for them). */
+static atomic_int live;
+
 static void hreq_unref(void *cls)
 {
     struct sl_hreq *h = cls;
 
     if (atomic_fetch_sub(&h->refs, 1) != 1)
         return;
+    atomic_fetch_sub(&live, 1);
     sl_hosted_call_free(h->call);
     pthread_mutex_destroy(&h->m);
     free(h);
@@ -559,6 +563,7 @@ static void v1_call(struct sl_req *q, const char *path, bool chat)
             return;
         }
         atomic_init(&h->refs, 1);
+        atomic_fetch_add(&live, 1);
         pthread_mutex_init(&h->m, NULL);
         h->conn = q->conn;
         h->r = q->srv->r;
@@ -607,6 +612,15 @@ static void v1_call(struct sl_req *q, const char *path, bool chat)
     pthread_mutex_unlock(&h->m);
     q->suspended = false;
     answer(q, h, status, sse, retry_after, code);
+}
+
+void sl_hosted_stop_all(void)
+{
+    sl_hosted_shutdown();
+    for (int i = 0; i < 100 && atomic_load(&live) > 0; i++) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void sl_h_v1_chat(struct sl_req *q)

@@ -232,6 +232,10 @@ void sl_h_v1_completions(struct sl_req *q);
 /* Ends the request's part in a gateway call (the call stops when its
  * answer is done with too). NULL is a no-op. */
 void sl_hosted_req_free(struct sl_hreq *h);
+/* Ends every gateway call (streams with an error event) and waits up to
+ * 5 s for their connections to finish: libmicrohttpd must not be stopped
+ * while one is suspended. */
+void sl_hosted_stop_all(void);
 
 /* Counts a finished request for GET /metrics (metrics.c), and a 5xx by the
  * kind of error behind it. */

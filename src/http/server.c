@@ -877,6 +877,7 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    sl_hosted_stop_all();
     sl_mhd->stop_daemon(s.d);
     atomic_store(&s.stop_ticker, true);
     sl_reg_fp_warm_stop(r);

@@ -622,6 +622,28 @@ class Hosted(unittest.TestCase):
         self.assertEqual(calls, 2, "a stream the caller left was not counted")
         self.assertGreaterEqual(completion, 7 + 1)
 
+    def test_stop_during_a_stream(self):
+        """SIGTERM with a stream in flight: the stream ends with an error
+        event and the server exits 0 (libmicrohttpd aborts when stopped
+        with a connection suspended)."""
+        self.with_backend(mode="slow", tokens=400, delay=0.05)
+        c, resp = self.stream("/v1/chat/completions",
+                              {"model": "acme/m-faults", "stream": True,
+                               "messages": [{"role": "user", "content": "hi"}]},
+                              self.tok["publisher"])
+        it = fakeoai.read_sse(resp)
+        next(it)
+        stopper = threading.Thread(target=self.srv.stop)
+        stopper.start()
+        try:
+            rest = list(it)
+        finally:
+            stopper.join()
+            c.close()
+            self.srv.start()
+        self.assertEqual(json.loads(rest[-1][1])["error"]["code"], "unavailable", rest[-1])
+        self.assertLess(len(rest), 200)
+
     def test_backend_cli_checks_its_input(self):
         cases = [
             ("add", "acme/m-open", "ftp://x"),
