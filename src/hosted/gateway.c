@@ -527,7 +527,7 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
                 revoked = true;
                 break;
             }
-            if (c->head && c->o.stream && t - c->last_out >= SL_HOSTED_KEEPALIVE_MS)
+            if (c->head && c->o.stream && t - c->last_out >= (long long)c->o.keepalive_ms)
                 put(c, ": keep-alive\n\n", 14);
             wake(c); /* the heartbeat: lets the HTTP side notice a gone client */
         }
@@ -775,6 +775,8 @@ enum sl_err sl_hosted_call_start(const struct sl_hosted_call_opts *o, struct sl_
         c->o.first_byte_ms = env_ms("SLUICE_HOSTED_FIRST_BYTE_MS", SL_HOSTED_FIRST_BYTE_MS);
     if (!c->o.idle_ms)
         c->o.idle_ms = env_ms("SLUICE_HOSTED_IDLE_MS", SL_HOSTED_IDLE_MS);
+    if (!c->o.keepalive_ms)
+        c->o.keepalive_ms = env_ms("SLUICE_HOSTED_KEEPALIVE_MS", SL_HOSTED_KEEPALIVE_MS);
     pthread_mutex_init(&c->m, NULL);
     pthread_mutex_init(&c->wm, NULL);
     atomic_init(&c->refs, 2);

@@ -55,6 +55,7 @@ struct sl_hosted_call_opts {
     const struct sl_hosted_backend *backends; /* borrowed: the call copies them */
     size_t nbackends;
     unsigned connect_ms, first_byte_ms, idle_ms; /* 0: the defaults above */
+    unsigned keepalive_ms;                       /* 0: SL_HOSTED_KEEPALIVE_MS */
     /* Called on the call's thread every SL_HOSTED_CHECK_MS: false ends the
      * call (a refusal before the answer began, an error event in a stream);
      * `why` (size 200) says why. May be NULL. */

@@ -35,7 +35,8 @@ class Hosted(unittest.TestCase):
         cls.srv.store_env = dict(cls.srv.store_env or {}, LAB_KEY=KEY,
                                  SLUICE_HOSTED_FIRST_BYTE_MS="1500",
                                  SLUICE_HOSTED_IDLE_MS="1500",
-                                 SLUICE_HOSTED_CONNECT_MS="1000")
+                                 SLUICE_HOSTED_CONNECT_MS="1000",
+                                 SLUICE_HOSTED_KEEPALIVE_MS="300")
         try:
             cls.setup_world()
         except BaseException:
@@ -382,6 +383,20 @@ class Hosted(unittest.TestCase):
         last = json.loads(events[-1][1])
         self.assertIn("error", last)
         return last["error"]
+
+    def test_keep_alive_comments_while_the_backend_is_quiet(self):
+        self.with_backend(mode="slow", tokens=3, delay=1.0)
+        c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+        c.request("POST", "/v1/chat/completions", json.dumps(
+            {"model": "acme/m-faults", "stream": True,
+             "messages": [{"role": "user", "content": "hi"}]}).encode(),
+            {"Content-Type": "application/json",
+             "Authorization": "Bearer " + self.tok["publisher"]})
+        raw = c.getresponse().read().decode()
+        c.close()
+        self.assertGreaterEqual(raw.count(": keep-alive\n\n"), 2, raw)
+        self.assertTrue(raw.endswith("data: [DONE]\n\n"), raw)
+        self.assertNotIn(": ping", raw)  # the backend's own comments are dropped
 
     def test_silent_stream_times_out(self):
         t0 = time.monotonic()
