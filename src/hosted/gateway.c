@@ -368,7 +368,12 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     }
     c->last_byte = now_ms();
     if (sl_buf_add(&c->in, ptr, n) != SL_OK) {
-        c->too_big = true;
+        /* a stream's event over SL_HOSTED_EVENT_MAX is malformed; a whole
+         * answer over SL_HOSTED_ANSWER_MAX too big */
+        if (c->o.stream && c->backend_status == 200)
+            c->malformed = true;
+        else
+            c->too_big = true;
         return 0; /* aborts the transfer */
     }
     if (c->o.stream && c->backend_status == 200)

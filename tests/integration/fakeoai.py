@@ -10,7 +10,8 @@
 Modes: normal (answers at once), slow (one token every `delay` seconds),
 5xx (500 with an OpenAI error), 400 and 429 (the backend refuses), hang
 (reads the request, never answers), stall (streams two tokens, then sends
-nothing more), error_event (an error event after the first token),
+nothing more), error_event (an error event after the first token), huge (an event of 2 MiB,
+an answer of 17 MiB),
 drop (streams two tokens, then closes without [DONE]), malformed (a
 non-JSON event after the first token), garbage (a 200 that is not JSON or
 SSE). A stream sends `tokens` tokens, then a finish chunk, a usage chunk
@@ -67,6 +68,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(500, {"error": {"message": "out of memory", "type": "server_error",
                                        "code": 500}})
             return
+        if mode == "huge" and not (body or {}).get("stream"):
+            self._send(200, b'{"choices":[],"x":"' + b"a" * (17 << 20) + b'"}')
+            return
         if mode == "garbage":
             self._send(200, b"<html>this is not an inference server</html>", "text/html")
             return
@@ -113,6 +117,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             for i, w in enumerate(words):
                 if mode == "slow":
                     time.sleep(b.delay)
+                if mode == "huge" and i == 1:
+                    event(b'{"x":"' + b"a" * (2 << 20) + b'"}')
+                    return
                 if mode == "error_event" and i == 1:
                     event({"error": {"message": "the GPU fell over", "type": "server_error"}})
                     return

@@ -417,6 +417,14 @@ class Hosted(unittest.TestCase):
         b.mode = "normal"
         self.assertEqual(self.chat("acme/m-faults", self.tok["publisher"]).status, 200)
 
+    def test_oversized_event_and_answer(self):
+        err = self.stream_faults("huge")
+        self.assertEqual(err["code"], "bad_gateway")
+        self.assertIn("malformed", err["message"])
+        doc = self.assert_oai_error(self.chat("acme/m-faults", self.tok["publisher"]), 502,
+                                    "bad_gateway")
+        self.assertIn("over the limit", doc["error"]["message"])
+
     def test_backend_error_event_ends_the_stream(self):
         err = self.stream_faults("error_event")
         self.assertEqual(err["code"], "backend_error")
