@@ -165,8 +165,8 @@ static void fail_head(struct sl_hosted_call *c, unsigned status, const char *typ
     wake(c);
 }
 
-/* Appends bytes to the answer (the head is decided); false when the client
- * has stopped reading and the backlog is full. */
+/* Appends bytes to the answer (the head is decided); marks the call
+ * too_big when even the backlog's margin is full. */
 static void put(struct sl_hosted_call *c, const char *s, size_t n)
 {
     pthread_mutex_lock(&c->m);
