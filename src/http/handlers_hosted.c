@@ -206,6 +206,10 @@ static bool check_quota(struct sl_req *q, struct sl_hreq *h)
     sl_add_error_message(resp, msg);
     snprintf(num, sizeof(num), "%lld", (long long)retry);
     sl_mhd->add_response_header(resp, "Retry-After", num);
+    if (strcmp(what, "tokens per day") == 0)
+        /* the day's tokens come back tomorrow: the SDKs' own retries
+         * within seconds would only be refused again */
+        sl_mhd->add_response_header(resp, "x-should-retry", "false");
     ratelimit_headers(resp, h);
     sl_reply(q, 429, resp, len);
     return false;

@@ -543,6 +543,7 @@ class Hosted(unittest.TestCase):
         self.assertIn("3 requests per minute", doc["error"]["message"])
         self.assertTrue(1 <= int(r.headers["Retry-After"]) <= 60, repr(r))
         self.assertEqual(r.headers.get("x-ratelimit-remaining-requests"), "0")
+        self.assertIsNone(r.headers.get("x-should-retry"))  # next minute it works
         self.assertEqual(self.normal.calls(), before + 3, "a refused call reached the backend")
         # the member's own quota
         for i in range(5):
@@ -570,6 +571,7 @@ class Hosted(unittest.TestCase):
         self.assertEqual(r.headers.get("x-ratelimit-remaining-tokens"), "0")
         self.assertRegex(r.headers.get("x-ratelimit-reset-tokens"), r"^[0-9]+s$")
         self.assertTrue(1 <= int(r.headers["Retry-After"]) <= 86400, repr(r))
+        self.assertEqual(r.headers.get("x-should-retry"), "false")
 
     def test_usage_is_metered(self):
         t = self.tok["grantee"]
