@@ -311,6 +311,7 @@ static void event(struct sl_hosted_call *c)
     put(c, s, strlen(s));
     put(c, "\n\n", 2);
     free(s);
+    wake(c); /* now, not at the next heartbeat: each token as it comes */
 }
 
 /* Splits c->in into lines (ending \n, \r\n or \r) and events (ending at a

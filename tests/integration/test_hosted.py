@@ -231,6 +231,10 @@ class Hosted(unittest.TestCase):
             first = next(t for t, d in events if "tok0" in d)
             last = events[-1][0]
             self.assertLess(first, last - 1.0, events)
+            # and each as it came (150 ms apart), not in clumps at a heartbeat
+            times = [t for t, d in events if "tok" in d]
+            gaps = [b - a for a, b in zip(times, times[1:])]
+            self.assertEqual([g for g in gaps if g < 0.05], [], gaps)
         finally:
             self.hosted("backend", "remove", "acme/m-faults", str(bid))
 
