@@ -196,5 +196,6 @@ int sl_cmd_whoami(int argc, char **argv);
 int sl_cmd_logout(int argc, char **argv);
 int sl_cmd_completion(int argc, char **argv);
 int sl_cmd_man(int argc, char **argv);
+int sl_cmd_hosted(int argc, char **argv);
 
 #endif

@@ -557,6 +557,35 @@ static const char draft_help[] =
     "  ny-raise-transparency      New York RAISE Act transparency report\n"
     "Not legal advice. docs/drafts.md lists each form's fields and their sources.\n";
 
+static const char hosted_help[] =
+    "usage: sluice hosted backend add ORG/NAME[@REV] URL [--backend-model NAME]\n"
+    "                                 [--api-key-env VAR] [--json]\n"
+    "       sluice hosted backend list ORG/NAME [--json]\n"
+    "       sluice hosted backend remove ORG/NAME ID [--json]\n"
+    "       sluice hosted quota set ORG/NAME [--user U] [--rpm N] [--tokens-per-day N] [--json]\n"
+    "       sluice hosted usage ORG/NAME [--since DATE] [--json]\n"
+    "\n"
+    "The inference backends behind a model's OpenAI-compatible gateway (POST\n"
+    "/v1/chat/completions and /v1/completions on `sluice serve`; docs/hosted.md):\n"
+    "any OpenAI-compatible server inside the operator's trust boundary\n"
+    "(llama-server, vLLM, TGI, Ollama). Several per model are used in turn, a\n"
+    "failing one skipped for 10 s. Without @REV a backend serves every version.\n"
+    "\n"
+    "  URL              the backend's base, with or without /v1\n"
+    "                   (http://127.0.0.1:8081/v1)\n"
+    "  --backend-model  the name the backend knows the model by (vLLM's served\n"
+    "                   name, an Ollama tag); default the caller's ORG/NAME\n"
+    "  --api-key-env    the environment variable of `sluice serve` holding the\n"
+    "                   backend's key; the key itself is never stored\n"
+    "\n"
+    "  quota set        the model's default quota, or one caller's (--user): calls\n"
+    "                   per minute, tokens per UTC day; 0 removes a limit; over it a\n"
+    "                   call gets 429 with Retry-After and x-ratelimit-* headers\n"
+    "  usage            calls and tokens by day, version and caller\n"
+    "\n"
+    "Runs on the data folder (--data, --db as for `sluice admin`). Callers of the\n"
+    "gateway never see a backend's URL or key.\n";
+
 const struct sl_cli_cmd sl_cli_commands[] = {
     {"inspect", sl_cmd_inspect, "count parameters and read architecture from weight headers",
      inspect_help},
@@ -592,6 +621,8 @@ const struct sl_cli_cmd sl_cli_commands[] = {
      show_help},
     {"whoami", sl_cmd_whoami, "the account and orgs behind the saved token", whoami_help},
     {"logout", sl_cmd_logout, "forget the token saved for a server", logout_help},
+    {"hosted", sl_cmd_hosted, "the inference backends behind a model's OpenAI-compatible gateway",
+     hosted_help},
     {"completion", sl_cmd_completion, "print a bash, zsh or fish completion script",
      completion_help},
     {"man", sl_cmd_man, "print the sluice(1) manual page", man_help},

@@ -149,6 +149,31 @@ static const char *const sqlite_migrations[] = {
     "CREATE TABLE downloads ("
     "  version_id INTEGER NOT NULL REFERENCES versions(id), day INTEGER NOT NULL,"
     "  n INTEGER NOT NULL, PRIMARY KEY (version_id, day)) WITHOUT ROWID;",
+    /* 7: the hosted gateway's inference backends (docs/hosted.md): several
+     * per model, for every version (version_id NULL) or one; the API key is
+     * never stored, only the name of the server's environment variable */
+    "CREATE TABLE hosted_backends ("
+    "  id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL REFERENCES models(id),"
+    "  version_id INTEGER REFERENCES versions(id), url TEXT NOT NULL, backend_model TEXT,"
+    "  key_env TEXT, created INTEGER NOT NULL);"
+    "CREATE INDEX hosted_backends_model ON hosted_backends (model_id);",
+    /* 8: the hosted gateway's quotas (user_id 0: the model's default), the
+     * requests of each minute and the tokens of each UTC day per caller
+     * (user_id 0: anonymous), kept in the database so that every server of
+     * a hub counts the same (docs/hosted.md) */
+    "CREATE TABLE hosted_quotas ("
+    "  model_id INTEGER NOT NULL REFERENCES models(id), user_id INTEGER NOT NULL,"
+    "  rpm INTEGER, tokens_per_day INTEGER, PRIMARY KEY (model_id, user_id)) WITHOUT ROWID;"
+    "CREATE TABLE hosted_rate ("
+    "  model_id INTEGER NOT NULL, user_id INTEGER NOT NULL, minute INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL, PRIMARY KEY (model_id, user_id, minute)) WITHOUT ROWID;"
+    "CREATE TABLE hosted_usage ("
+    "  model_id INTEGER NOT NULL REFERENCES models(id),"
+    "  version_id INTEGER NOT NULL REFERENCES versions(id), user_id INTEGER NOT NULL,"
+    "  day INTEGER NOT NULL, calls INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL,"
+    "  completion_tokens INTEGER NOT NULL, PRIMARY KEY (version_id, user_id, day))"
+    "  WITHOUT ROWID;"
+    "CREATE INDEX hosted_usage_model ON hosted_usage (model_id, day);",
 };
 
 /*
@@ -281,6 +306,24 @@ static const char *const pg_migrations[] = {
     "CREATE TABLE downloads ("
     "  version_id BIGINT NOT NULL REFERENCES versions(id), day BIGINT NOT NULL,"
     "  n BIGINT NOT NULL, PRIMARY KEY (version_id, day));",
+    /* 7 */
+    "CREATE TABLE hosted_backends (" ID ", model_id BIGINT NOT NULL REFERENCES models(id),"
+    "  version_id BIGINT REFERENCES versions(id), url " T " NOT NULL, backend_model " T ","
+    "  key_env " T ", created BIGINT NOT NULL);"
+    "CREATE INDEX hosted_backends_model ON hosted_backends (model_id);",
+    /* 8 */
+    "CREATE TABLE hosted_quotas ("
+    "  model_id BIGINT NOT NULL REFERENCES models(id), user_id BIGINT NOT NULL,"
+    "  rpm BIGINT, tokens_per_day BIGINT, PRIMARY KEY (model_id, user_id));"
+    "CREATE TABLE hosted_rate ("
+    "  model_id BIGINT NOT NULL, user_id BIGINT NOT NULL, minute BIGINT NOT NULL,"
+    "  n BIGINT NOT NULL, PRIMARY KEY (model_id, user_id, minute));"
+    "CREATE TABLE hosted_usage ("
+    "  model_id BIGINT NOT NULL REFERENCES models(id),"
+    "  version_id BIGINT NOT NULL REFERENCES versions(id), user_id BIGINT NOT NULL,"
+    "  day BIGINT NOT NULL, calls BIGINT NOT NULL, prompt_tokens BIGINT NOT NULL,"
+    "  completion_tokens BIGINT NOT NULL, PRIMARY KEY (version_id, user_id, day));"
+    "CREATE INDEX hosted_usage_model ON hosted_usage (model_id, day);",
 };
 
 #undef ID

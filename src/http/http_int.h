@@ -132,8 +132,10 @@ struct sl_req {
     struct sl_upload *upload;
     bool body_failed;
     struct sl_error body_err;
-    bool checked;        /* sl_permitted() passed */
-    const char *x_error; /* Hugging Face X-Error-Code for an error answer, or NULL */
+    bool checked;           /* sl_permitted() passed */
+    struct sl_hreq *hosted; /* a gateway call (handlers_hosted.c), or NULL */
+    bool suspended;         /* waiting for the call, unanswered on purpose */
+    const char *x_error;    /* Hugging Face X-Error-Code for an error answer, or NULL */
     /* answer */
     bool answered;
     unsigned status;
@@ -221,6 +223,20 @@ void sl_h_eval_keys(struct sl_req *q);
 void sl_h_eval_key_add(struct sl_req *q);
 void sl_h_eval_key_remove(struct sl_req *q);
 void sl_h_metrics(struct sl_req *q);
+
+/* The OpenAI-compatible gateway (handlers_hosted.c; docs/hosted.md). */
+struct sl_hreq;
+void sl_h_v1_models(struct sl_req *q);
+void sl_h_v1_model(struct sl_req *q);
+void sl_h_v1_chat(struct sl_req *q);
+void sl_h_v1_completions(struct sl_req *q);
+/* Ends the request's part in a gateway call (the call stops when its
+ * answer is done with too). NULL is a no-op. */
+void sl_hosted_req_free(struct sl_hreq *h);
+/* Ends every gateway call (streams with an error event) and waits up to
+ * 5 s for their connections to finish: libmicrohttpd must not be stopped
+ * while one is suspended. */
+void sl_hosted_stop_all(void);
 
 /* Counts a finished request for GET /metrics (metrics.c), and a 5xx by the
  * kind of error behind it. */

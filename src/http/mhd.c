@@ -48,7 +48,8 @@ static void load(void)
     BIND(lookup_connection_value, "MHD_lookup_connection_value");
     BIND(get_connection_info, "MHD_get_connection_info");
     BIND(set_connection_option, "MHD_set_connection_option");
-
+    BIND(suspend_connection, "MHD_suspend_connection");
+    BIND(resume_connection, "MHD_resume_connection");
     BIND(get_connection_values, "MHD_get_connection_values");
     sl_mhd = &api;
 }

@@ -37,6 +37,10 @@ struct sl_mhd_api {
     enum MHD_Result (*set_connection_option)(struct MHD_Connection *c, enum MHD_CONNECTION_OPTION o,
                                              ...);
 
+    /* streaming answers that wait for data (the hosted gateway) */
+    void (*suspend_connection)(struct MHD_Connection *c);
+    void (*resume_connection)(struct MHD_Connection *c);
+
     /* every value of a kind, repeated keys included (lookup gives the first) */
     int (*get_connection_values)(struct MHD_Connection *c, enum MHD_ValueKind k,
                                  MHD_KeyValueIterator it, void *cls);

@@ -101,6 +101,11 @@ const struct sl_route sl_routes[] = {
     /* delta pulls (docs/api.md) */
     {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/chunks/{path*}", sl_h_file_chunks,
      P_DOWNLOAD, BODY_NONE, S_READ},
+    /* the hosted tier's OpenAI-compatible gateway (docs/hosted.md) */
+    {"GET", "/v1/models", sl_h_v1_models, P_NONE, BODY_NONE, S_READ},
+    {"GET", "/v1/models/{org}/{name}", sl_h_v1_model, P_NONE, BODY_NONE, S_READ},
+    {"POST", "/v1/chat/completions", sl_h_v1_chat, P_NONE, BODY_JSON, S_READ},
+    {"POST", "/v1/completions", sl_h_v1_completions, P_NONE, BODY_JSON, S_READ},
     {NULL, NULL, NULL, P_NONE, BODY_NONE, S_READ},
 };
 
@@ -443,7 +448,7 @@ void sl_dispatch(struct sl_req *q)
     if (!q->checked && !sl_permitted(q))
         return;
     q->route->handler(q);
-    if (!q->answered) {
+    if (!q->answered && !q->suspended) {
         struct sl_error e;
         sl_error_set(&e, SL_EINTERNAL, "the handler gave no answer");
         sl_reply_error(q, &e);

@@ -190,7 +190,7 @@ void sl_reply_error(struct sl_req *q, const struct sl_error *e)
  * files (0.37x nginx), 32 KiB doubled the 1 KiB request rate and changed
  * neither downloads nor pushes (docs/PERFORMANCE.md). */
 #define SL_MHD_POOL_KIB 32
-#define SL_MHD_FLAGS    (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC)
+#define SL_MHD_FLAGS    (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME)
 
 static long long now_ms(void)
 {
@@ -331,6 +331,7 @@ static void req_free(struct sl_req *q)
     sl_buf_release(&q->body);
     sl_ingest_abort(q->ingest);
     sl_upload_free(q->upload);
+    sl_hosted_req_free(q->hosted);
     free(q);
 }
 
@@ -877,6 +878,7 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    sl_hosted_stop_all();
     sl_mhd->stop_daemon(s.d);
     atomic_store(&s.stop_ticker, true);
     sl_reg_fp_warm_stop(r);

@@ -24,6 +24,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fakeoai  # noqa: E402
 import server as sv  # noqa: E402
 import sluicetest as st  # noqa: E402
 
@@ -66,6 +67,17 @@ def may_download(tier, who):
     if tier == "click":
         return who in ("accepted", "grantee")
     return who == "grantee"  # gated
+
+
+def may_call(tier, who):
+    """The hosted gateway (docs/hosted.md): withheld never; hosted the
+    org's members (plain ones too) and grantees; the rest as downloads."""
+    who = READS_AS.get(who, who)
+    if who in BAD_TOKEN or tier == "withheld":
+        return False
+    if tier == "hosted":
+        return who in ("grantee", "member", "publisher", "admin")
+    return may_download(tier, who)
 
 
 def may_list(tier, who):
@@ -157,6 +169,12 @@ ROUTES = {
     "org-member-set": ("PUT", "/api/v1/orgs/acme/members/other", b'{"role":"publisher"}',
                        nobody),
     "org-member-remove": ("DELETE", "/api/v1/orgs/acme/members/member", None, nobody),
+    # the hosted gateway (issue 15): every tier has a backend
+    "v1-model": ("GET", "/v1/models/acme/{m}", None, may_call),
+    "v1-models": ("GET", "/v1/models", "v1-list", may_call),
+    "v1-chat": ("POST", "/v1/chat/completions", "v1-chat", may_call),
+    "v1-chat-stream": ("POST", "/v1/chat/completions", "v1-chat-stream", may_call),
+    "v1-completions": ("POST", "/v1/completions", "v1-completions", may_call),
 }
 MUTATING = {"approve", "revoke", "tier-set", "rules-set", "attest", "satisfy", "missing",
             "eval-key-add", "eval-key-remove", "org-member-set", "org-member-remove"}
@@ -191,6 +209,8 @@ class Matrix(unittest.TestCase):
         except BaseException:
             cls.srv.cleanup()
             shutil.rmtree(cls.tmp, ignore_errors=True)
+            if getattr(cls, "backend", None):
+                cls.backend.close()
             raise
 
     @classmethod
@@ -201,6 +221,7 @@ class Matrix(unittest.TestCase):
         finally:
             cls.srv.cleanup()
             shutil.rmtree(cls.tmp, ignore_errors=True)
+            cls.backend.close()
 
     @classmethod
     def call(cls, method, path, body=None, token=None, expect=None):
@@ -269,6 +290,14 @@ class Matrix(unittest.TestCase):
             cls.call("POST", base + "/access/expired/approve",
                      json.dumps({"expires": iso(expires)}).encode(), pub, 200)
         srv.admin("user", "remove", "removed")
+        # an inference backend behind every model (the hosted gateway)
+        cls.backend = fakeoai.Backend()
+        for t in TIERS:
+            r = st.run("hosted", "backend", "add", "acme/m-" + t, cls.backend.url, "--data",
+                       srv.data, *(["--db", srv.db] if srv.db else []), *srv.store_args,
+                       env=sv.clean_env(srv.store_env))
+            if r.rc != 0:
+                raise AssertionError("hosted backend add: %r" % r)
         # let the short grants expire
         while time.time() < expires + 1.2:
             time.sleep(0.2)
@@ -278,8 +307,17 @@ class Matrix(unittest.TestCase):
         path = path.format(m="m-" + tier)
         headers = None
         payload = None
+        model = "acme/m-" + tier
         if body == "range":
             headers = {"Range": "bytes=0-3"}
+        elif body in ("v1-chat", "v1-chat-stream", "v1-completions"):
+            doc = {"model": model, "stream": body == "v1-chat-stream"}
+            if body == "v1-completions":
+                doc["prompt"] = "hi"
+            else:
+                doc["messages"] = [{"role": "user", "content": "hi"}]
+            payload = json.dumps(doc).encode()
+            headers = {"Content-Type": "application/json"}
         elif isinstance(body, bytes):
             payload = body
             headers = {"Content-Type": "application/json"}
@@ -291,6 +329,17 @@ class Matrix(unittest.TestCase):
             ok = "files" in r.json()
         if ok and body == "siblings":
             ok = len(r.json().get("siblings", [])) > 0
+        if ok and body == "v1-list":
+            ok = model in {m["id"] for m in r.json()["data"]}
+        if ok and body == "v1-chat-stream":
+            ok = r.body.endswith(b"data: [DONE]\n\n") and b'"error"' not in r.body
+        if path.startswith("/v1/") and r.status >= 400 and who not in BAD_TOKEN:
+            # the gateway answers in OpenAI's error object
+            doc = r.json()
+            self.assertEqual(r.status, 404, (method, path, who, doc))
+            self.assertEqual(doc["error"]["code"], "model_not_found", doc)
+            self.assertEqual(r.headers.get("X-Error-Code"), "model_not_found")
+            return ok, r.status
         if r.status >= 400 and method != "HEAD" and r.body:
             doc = r.json()  # every refusal is a JSON error
             self.assertIn(doc.get("error"), sv.ERROR_CODES, (method, path, who, doc))

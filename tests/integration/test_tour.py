@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import unittest
 
+import fakeoai
 import server as sv
 import sluicetest as st
 
@@ -68,6 +69,42 @@ class Tour(unittest.TestCase):
         # the original accuses nobody
         r = self.as_user(ada, "ada", "trace", model, "--model", "lab/gated", "--json")
         self.assertEqual(json.loads(r.stdout)["accused"], [])
+
+    def test_tour_hosted_call(self):
+        """The README's hosted step: a hosted push, a backend (a fake
+        llama-server), bob's request and ada's approval, bob's chat call."""
+        backend = fakeoai.Backend()
+        self.addCleanup(backend.close)
+        self.srv.stop()
+        self.srv.store_env = dict(self.srv.store_env or {}, LLAMA_KEY="k-123")
+        self.srv.start()
+        model = os.path.join(self.tmp, "tiny2")
+        p = subprocess.run(["python3", os.path.join(ROOT, "examples", "make-sparse-model.py"),
+                            model, "tiny-llama", "--random"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        ada = self.srv.add_user("ada")
+        bob = self.srv.add_user("bob")
+        self.srv.add_org("lab")
+        self.srv.add_member("lab", "ada", "publisher")
+        facts = os.path.join(ROOT, "examples", "llama-8b.facts.json")
+        self.as_user(ada, "ada", "push", "lab/hosted", model, "--facts", facts, "--tier",
+                     "hosted")
+        r = st.run("hosted", "backend", "add", "lab/hosted", backend.url, "--api-key-env",
+                   "LLAMA_KEY", "--data", self.srv.data,
+                   *(["--db", self.srv.db] if self.srv.db else []), *self.srv.store_args,
+                   env=sv.clean_env(self.srv.store_env))
+        self.assertEqual(r.rc, 0, repr(r))
+        body = {"model": "lab/hosted", "messages": [{"role": "user", "content": "Hello"}]}
+        r = self.srv.request("POST", "/v1/chat/completions", body, token=bob)
+        self.assertEqual(r.status, 404, repr(r))  # no grant yet
+        self.as_user(bob, "bob", "access", "request", "lab/hosted", "--purpose", "Evaluations")
+        self.as_user(ada, "ada", "access", "approve", "lab/hosted", "bob")
+        r = self.srv.request("POST", "/v1/chat/completions", body, token=bob)
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(r.json()["model"], "lab/hosted")
+        self.assertTrue(r.json()["choices"][0]["message"]["content"])
+        self.assertEqual(backend.requests[-1][1].get("Authorization"), "Bearer k-123")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The hosted gateway's SQL (repo_hosted.h), portable between SQLite and
+ * PostgreSQL through sl_db_stmt.
+ */
+#include "db/repo_hosted.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "db/db.h"
+#include "common/banned.h"
+
+static void copy_col(struct sl_stmt *st, int col, char *out, size_t cap)
+{
+    const char *s = sl_stmt_col_text(st, col);
+
+    snprintf(out, cap, "%s", s ? s : "");
+}
+
+enum sl_err sl_repo_backend_add(struct sl_db *db, const struct sl_hosted_backend *b, int64_t *id,
+                                struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db, "SELECT count(*) FROM hosted_backends WHERE model_id = ?", err);
+    int64_t have = 0;
+    int row;
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, b->model_id);
+    row = sl_stmt_step(st, err);
+    if (row == 1)
+        have = sl_stmt_col_int(st, 0);
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    if (have >= SL_HOSTED_BACKENDS_MAX)
+        return sl_error_set(err, SL_ELIMIT, "the model has %lld backends, the most it may have",
+                            (long long)have);
+    st = sl_db_stmt(db,
+                    "INSERT INTO hosted_backends (model_id, version_id, url, backend_model, "
+                    "key_env, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, b->model_id);
+    if (b->version_id)
+        sl_stmt_int(st, 2, b->version_id);
+    else
+        sl_stmt_null(st, 2);
+    sl_stmt_text(st, 3, b->url);
+    sl_stmt_text(st, 4, b->backend_model[0] ? b->backend_model : NULL);
+    sl_stmt_text(st, 5, b->key_env[0] ? b->key_env : NULL);
+    sl_stmt_int(st, 6, b->created);
+    if (sl_stmt_run(st, err) != SL_OK)
+        return err->code;
+    *id = sl_db_last_id(db);
+    return SL_OK;
+}
+
+static void read_row(struct sl_stmt *st, struct sl_hosted_backend *b, bool names)
+{
+    memset(b, 0, sizeof(*b));
+    b->id = sl_stmt_col_int(st, 0);
+    b->model_id = sl_stmt_col_int(st, 1);
+    b->version_id = sl_stmt_col_null(st, 2) ? 0 : sl_stmt_col_int(st, 2);
+    copy_col(st, 3, b->url, sizeof(b->url));
+    copy_col(st, 4, b->backend_model, sizeof(b->backend_model));
+    copy_col(st, 5, b->key_env, sizeof(b->key_env));
+    b->created = sl_stmt_col_int(st, 6);
+    if (names) {
+        copy_col(st, 7, b->org, sizeof(b->org));
+        copy_col(st, 8, b->name, sizeof(b->name));
+        b->version_seq = sl_stmt_col_null(st, 9) ? 0 : sl_stmt_col_int(st, 9);
+    }
+}
+
+static enum sl_err collect(struct sl_stmt *st, bool names, struct sl_hosted_backend **out,
+                           size_t *n, struct sl_error *err)
+{
+    struct sl_hosted_backend *v = NULL;
+    size_t len = 0, cap = 0;
+    int row;
+
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 4;
+            v = sl_xrealloc(v, cap * sizeof(*v));
+        }
+        read_row(st, &v[len++], names);
+    }
+    sl_stmt_done(st);
+    if (row < 0) {
+        free(v);
+        return err->code;
+    }
+    *out = v;
+    *n = len;
+    return SL_OK;
+}
+
+enum sl_err sl_repo_backend_list(struct sl_db *db, int64_t model_id, struct sl_hosted_backend **out,
+                                 size_t *n, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db,
+                                    "SELECT id, model_id, version_id, url, backend_model, key_env, "
+                                    "created FROM hosted_backends WHERE model_id = ? ORDER BY id",
+                                    err);
+
+    *out = NULL;
+    *n = 0;
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    return collect(st, false, out, n, err);
+}
+
+enum sl_err sl_repo_backend_all(struct sl_db *db, struct sl_hosted_backend **out, size_t *n,
+                                struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db,
+                   "SELECT b.id, b.model_id, b.version_id, b.url, b.backend_model, b.key_env, "
+                   "b.created, o.name, m.name, v.seq FROM hosted_backends b JOIN models m ON "
+                   "m.id = b.model_id JOIN orgs o ON o.id = m.org_id LEFT JOIN versions v ON "
+                   "v.id = b.version_id ORDER BY o.name, m.name, b.id",
+                   err);
+
+    *out = NULL;
+    *n = 0;
+    if (!st)
+        return err->code;
+    return collect(st, true, out, n, err);
+}
+
+enum sl_err sl_repo_backend_remove(struct sl_db *db, int64_t model_id, int64_t id,
+                                   struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db, "DELETE FROM hosted_backends WHERE model_id = ? AND id = ?", err);
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, id);
+    if (sl_stmt_run(st, err) != SL_OK)
+        return err->code;
+    if (sl_db_changes(db) == 0)
+        return sl_error_set(err, SL_ENOTFOUND, "the model has no backend %lld", (long long)id);
+    return SL_OK;
+}
+
+enum sl_err sl_repo_hosted_access(struct sl_db *db, int64_t version_id, int64_t user_id,
+                                  int64_t now, struct sl_hosted_access *out, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(
+        db,
+        "SELECT v.tier, (SELECT count(*) FROM access_requests a WHERE a.model_id = v.model_id "
+        "AND a.user_id = ? AND a.status = 'approved' AND (a.expires IS NULL OR a.expires > ?)) "
+        "FROM versions v WHERE v.id = ?",
+        err);
+    int row;
+
+    memset(out, 0, sizeof(*out));
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, user_id);
+    sl_stmt_int(st, 2, now);
+    sl_stmt_int(st, 3, version_id);
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        copy_col(st, 0, out->tier, sizeof(out->tier));
+        out->grant_live = sl_stmt_col_int(st, 1) > 0;
+    }
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    if (row == 0)
+        return sl_error_set(err, SL_ENOTFOUND, "version %lld is gone", (long long)version_id);
+    return SL_OK;
+}
+
+/* ---- quotas and usage ---- */
+
+enum sl_err sl_repo_quota_set(struct sl_db *db, int64_t model_id, int64_t user_id,
+                              const struct sl_hosted_quota *q, struct sl_error *err)
+{
+    struct sl_hosted_quota old = {0, 0};
+    struct sl_stmt *st = sl_db_stmt(
+        db, "SELECT rpm, tokens_per_day FROM hosted_quotas WHERE model_id = ? AND user_id = ?",
+        err);
+    int row;
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, user_id);
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        old.rpm = sl_stmt_col_null(st, 0) ? 0 : sl_stmt_col_int(st, 0);
+        old.tokens_per_day = sl_stmt_col_null(st, 1) ? 0 : sl_stmt_col_int(st, 1);
+    }
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    if (q->rpm >= 0)
+        old.rpm = q->rpm;
+    if (q->tokens_per_day >= 0)
+        old.tokens_per_day = q->tokens_per_day;
+    st = sl_db_stmt(db,
+                    "INSERT INTO hosted_quotas (model_id, user_id, rpm, tokens_per_day) VALUES "
+                    "(?, ?, ?, ?) ON CONFLICT (model_id, user_id) DO UPDATE SET rpm = "
+                    "excluded.rpm, tokens_per_day = excluded.tokens_per_day",
+                    err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, user_id);
+    if (old.rpm)
+        sl_stmt_int(st, 3, old.rpm);
+    else
+        sl_stmt_null(st, 3);
+    if (old.tokens_per_day)
+        sl_stmt_int(st, 4, old.tokens_per_day);
+    else
+        sl_stmt_null(st, 4);
+    return sl_stmt_run(st, err);
+}
+
+enum sl_err sl_repo_quota_get(struct sl_db *db, int64_t model_id, int64_t user_id,
+                              struct sl_hosted_quota *out, struct sl_error *err)
+{
+    /* the user's row first (user_id DESC puts 0, the default, last) */
+    struct sl_stmt *st = sl_db_stmt(db,
+                                    "SELECT rpm, tokens_per_day FROM hosted_quotas WHERE "
+                                    "model_id = ? AND (user_id = ? OR user_id = 0) ORDER BY "
+                                    "user_id DESC",
+                                    err);
+    int row;
+
+    memset(out, 0, sizeof(*out));
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, user_id);
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        if (!out->rpm && !sl_stmt_col_null(st, 0))
+            out->rpm = sl_stmt_col_int(st, 0);
+        if (!out->tokens_per_day && !sl_stmt_col_null(st, 1))
+            out->tokens_per_day = sl_stmt_col_int(st, 1);
+    }
+    sl_stmt_done(st);
+    return row < 0 ? err->code : SL_OK;
+}
+
+enum sl_err sl_repo_rate_hit(struct sl_db *db, int64_t model_id, int64_t user_id, int64_t minute,
+                             int64_t *n, struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db,
+                   "INSERT INTO hosted_rate (model_id, user_id, minute, n) VALUES (?, ?, ?, 1) "
+                   "ON CONFLICT (model_id, user_id, minute) DO UPDATE SET n = hosted_rate.n + 1",
+                   err);
+    int row;
+
+    *n = 0;
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, user_id);
+    sl_stmt_int(st, 3, minute);
+    if (sl_stmt_run(st, err) != SL_OK)
+        return err->code;
+    st = sl_db_stmt(
+        db, "SELECT n FROM hosted_rate WHERE model_id = ? AND user_id = ? AND minute = ?", err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, user_id);
+    sl_stmt_int(st, 3, minute);
+    row = sl_stmt_step(st, err);
+    if (row == 1)
+        *n = sl_stmt_col_int(st, 0);
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    if (*n == 1) {
+        /* the first call of a minute sweeps the caller's older minutes */
+        st = sl_db_stmt(db,
+                        "DELETE FROM hosted_rate WHERE model_id = ? AND user_id = ? AND "
+                        "minute < ?",
+                        err);
+        if (!st)
+            return err->code;
+        sl_stmt_int(st, 1, model_id);
+        sl_stmt_int(st, 2, user_id);
+        sl_stmt_int(st, 3, minute);
+        return sl_stmt_run(st, err);
+    }
+    return SL_OK;
+}
+
+enum sl_err sl_repo_usage_tokens(struct sl_db *db, int64_t model_id, int64_t user_id, int64_t day,
+                                 int64_t *tokens, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db,
+                                    "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) "
+                                    "FROM hosted_usage WHERE model_id = ? AND user_id = ? AND "
+                                    "day = ?",
+                                    err);
+    int row;
+
+    *tokens = 0;
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, user_id);
+    sl_stmt_int(st, 3, day);
+    row = sl_stmt_step(st, err);
+    if (row == 1)
+        *tokens = sl_stmt_col_int(st, 0);
+    sl_stmt_done(st);
+    return row < 0 ? err->code : SL_OK;
+}
+
+enum sl_err sl_repo_usage_add(struct sl_db *db, int64_t model_id, int64_t version_id,
+                              int64_t user_id, int64_t day, int64_t prompt_tokens,
+                              int64_t completion_tokens, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(
+        db,
+        "INSERT INTO hosted_usage (model_id, version_id, user_id, day, calls, prompt_tokens, "
+        "completion_tokens) VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (version_id, user_id, day) "
+        "DO UPDATE SET calls = hosted_usage.calls + 1, prompt_tokens = "
+        "hosted_usage.prompt_tokens + excluded.prompt_tokens, completion_tokens = "
+        "hosted_usage.completion_tokens + excluded.completion_tokens",
+        err);
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, version_id);
+    sl_stmt_int(st, 3, user_id);
+    sl_stmt_int(st, 4, day);
+    sl_stmt_int(st, 5, prompt_tokens);
+    sl_stmt_int(st, 6, completion_tokens);
+    return sl_stmt_run(st, err);
+}
+
+enum sl_err sl_repo_usage_list(struct sl_db *db, int64_t model_id, int64_t since_day,
+                               struct sl_hosted_usage **out, size_t *n, struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db,
+                   "SELECT u.day, v.seq, COALESCE(a.name, ''), u.calls, u.prompt_tokens, "
+                   "u.completion_tokens FROM hosted_usage u JOIN versions v ON v.id = "
+                   "u.version_id LEFT JOIN users a ON a.id = u.user_id WHERE u.model_id = ? AND "
+                   "u.day >= ? ORDER BY u.day, v.seq, 3",
+                   err);
+    struct sl_hosted_usage *v = NULL;
+    size_t len = 0, cap = 0;
+    int row;
+
+    *out = NULL;
+    *n = 0;
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, since_day);
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8;
+            v = sl_xrealloc(v, cap * sizeof(*v));
+        }
+        memset(&v[len], 0, sizeof(v[len]));
+        v[len].day = sl_stmt_col_int(st, 0);
+        v[len].version_seq = sl_stmt_col_int(st, 1);
+        copy_col(st, 2, v[len].user, sizeof(v[len].user));
+        v[len].calls = sl_stmt_col_int(st, 3);
+        v[len].prompt_tokens = sl_stmt_col_int(st, 4);
+        v[len].completion_tokens = sl_stmt_col_int(st, 5);
+        len++;
+    }
+    sl_stmt_done(st);
+    if (row < 0) {
+        free(v);
+        return err->code;
+    }
+    *out = v;
+    *n = len;
+    return SL_OK;
+}
+
+enum sl_err sl_repo_user_id(struct sl_db *db, const char *name, int64_t *id, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db, "SELECT id FROM users WHERE name = ?", err);
+    int row;
+
+    *id = 0;
+    if (!st)
+        return err->code;
+    sl_stmt_text(st, 1, name);
+    row = sl_stmt_step(st, err);
+    if (row == 1)
+        *id = sl_stmt_col_int(st, 0);
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    if (row == 0)
+        return sl_error_set(err, SL_ENOTFOUND, "no user \"%s\"", name);
+    return SL_OK;
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Typed repository operations for the hosted gateway (docs/hosted.md): the
+ * inference backends of a model and the access facts a call is checked
+ * against. All of the gateway's SQL is here; src/hosted/ and the CLI speak
+ * these structs. Errors: SL_ENOTFOUND, SL_ECONFLICT, SL_EUNAVAILABLE (the
+ * database asks for a retry), SL_EINTERNAL.
+ */
+#ifndef SL_DB_REPO_HOSTED_H
+#define SL_DB_REPO_HOSTED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct sl_db;
+
+#define SL_HOSTED_URL_MAX      1024
+#define SL_HOSTED_NAME_MAX     256
+#define SL_HOSTED_ENV_MAX      128
+#define SL_HOSTED_BACKENDS_MAX 64 /* per model */
+
+/* One inference backend: an OpenAI-compatible server at `url` serving model
+ * `model_id` (every version when `version_id` is 0, else that version). */
+struct sl_hosted_backend {
+    int64_t id;
+    int64_t model_id;
+    int64_t version_id;
+    char url[SL_HOSTED_URL_MAX + 1];
+    char backend_model[SL_HOSTED_NAME_MAX + 1]; /* "" sends the caller's ORG/NAME */
+    char key_env[SL_HOSTED_ENV_MAX + 1];        /* "" when the backend takes no key */
+    int64_t created;
+    /* filled by sl_repo_backend_all only */
+    char org[97], name[97];
+    int64_t version_seq; /* the pinned version's number, 0 for every version */
+};
+
+/* Adds a backend; `*id` gets its id. SL_ELIMIT past SL_HOSTED_BACKENDS_MAX
+ * for the model. */
+enum sl_err sl_repo_backend_add(struct sl_db *db, const struct sl_hosted_backend *b, int64_t *id,
+                                struct sl_error *err);
+
+/* The backends of `model_id`, oldest first, into a malloc'd array the caller
+ * frees (`*out` NULL when there are none). */
+enum sl_err sl_repo_backend_list(struct sl_db *db, int64_t model_id, struct sl_hosted_backend **out,
+                                 size_t *n, struct sl_error *err);
+
+/* Every backend of every model with the model's org and name, ordered by
+ * org, name and id (for GET /v1/models). The caller frees `*out`. */
+enum sl_err sl_repo_backend_all(struct sl_db *db, struct sl_hosted_backend **out, size_t *n,
+                                struct sl_error *err);
+
+/* Removes backend `id` of `model_id`; SL_ENOTFOUND when it has none such. */
+enum sl_err sl_repo_backend_remove(struct sl_db *db, int64_t model_id, int64_t id,
+                                   struct sl_error *err);
+
+/* What decides whether `user_id` may call version `version_id` now: the
+ * version's current tier and whether the user holds a live grant on its
+ * model (approved and unexpired at `now`). Read fresh on every call: grants
+ * are never cached. SL_ENOTFOUND when the version is gone. */
+struct sl_hosted_access {
+    char tier[16];
+    bool grant_live;
+};
+enum sl_err sl_repo_hosted_access(struct sl_db *db, int64_t version_id, int64_t user_id,
+                                  int64_t now, struct sl_hosted_access *out, struct sl_error *err);
+
+/* The id of user `name`; SL_ENOTFOUND when there is none. */
+enum sl_err sl_repo_user_id(struct sl_db *db, const char *name, int64_t *id, struct sl_error *err);
+
+/* ---- quotas and usage (docs/hosted.md, "Quotas" and "Usage") ---- */
+
+/* A quota: 0 for no limit. */
+struct sl_hosted_quota {
+    int64_t rpm;            /* calls per minute */
+    int64_t tokens_per_day; /* prompt and completion tokens per UTC day */
+};
+
+/* Sets the quota of `model_id` for `user_id` (0: the model's default). A
+ * field below 0 keeps its stored value; 0 removes that limit. */
+enum sl_err sl_repo_quota_set(struct sl_db *db, int64_t model_id, int64_t user_id,
+                              const struct sl_hosted_quota *q, struct sl_error *err);
+
+/* The quota that applies to `user_id`: each field from the user's own row
+ * when it sets one, else from the model's default. */
+enum sl_err sl_repo_quota_get(struct sl_db *db, int64_t model_id, int64_t user_id,
+                              struct sl_hosted_quota *out, struct sl_error *err);
+
+/* Counts a call of `user_id` to `model_id` in `minute` (unix seconds / 60)
+ * and sets `*n` to the calls counted in that minute, this one included.
+ * Older minutes are deleted. */
+enum sl_err sl_repo_rate_hit(struct sl_db *db, int64_t model_id, int64_t user_id, int64_t minute,
+                             int64_t *n, struct sl_error *err);
+
+/* The tokens `user_id` used on `model_id` on `day` (days since 1970, UTC). */
+enum sl_err sl_repo_usage_tokens(struct sl_db *db, int64_t model_id, int64_t user_id, int64_t day,
+                                 int64_t *tokens, struct sl_error *err);
+
+/* Adds one call and its tokens to the usage of (version, user, day). */
+enum sl_err sl_repo_usage_add(struct sl_db *db, int64_t model_id, int64_t version_id,
+                              int64_t user_id, int64_t day, int64_t prompt_tokens,
+                              int64_t completion_tokens, struct sl_error *err);
+
+/* One row of a model's usage: a version, a caller and a day. */
+struct sl_hosted_usage {
+    int64_t day, version_seq, calls, prompt_tokens, completion_tokens;
+    char user[97]; /* "" for anonymous callers */
+};
+
+/* The usage of `model_id` from `since_day` on, by day, version and user;
+ * the caller frees `*out`. */
+enum sl_err sl_repo_usage_list(struct sl_db *db, int64_t model_id, int64_t since_day,
+                               struct sl_hosted_usage **out, size_t *n, struct sl_error *err);
+
+#endif
