@@ -5,7 +5,7 @@
  * auto-approval rules, licenses and their revocations, and the few reads of
  * versions and evaluator keys the download rule needs. The SQL lives here;
  * src/registry/access.c decides and logs (the storage seam,
- * docs/seam-access.md). Writes run inside the caller's transaction.
+ * docs/repository.md). Writes run inside the caller's transaction.
  *
  * Errors as in repo_accounts.h: SL_ENOTFOUND names what is missing,
  * SL_ECONFLICT a broken constraint, SL_EUNAVAILABLE a database to retry,

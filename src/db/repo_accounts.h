@@ -2,7 +2,7 @@
 /*
  * Typed repository operations on accounts: users, API tokens, orgs and
  * their members. The SQL for these entities lives here; src/registry/
- * calls these instead (the storage seam, docs/seam-access.md). Each
+ * calls these instead (the storage seam, docs/repository.md). Each
  * operation runs one or a few statements on `db`, inside the caller's
  * transaction when there is one, and returns an sl_err: SL_ENOTFOUND names
  * what is missing, SL_ECONFLICT a broken uniqueness, SL_EUNAVAILABLE a

@@ -4,7 +4,7 @@
  * files (download counts, the model listing) and for the hub-wide state
  * the registry reads when it opens (the log's origin, its size). The SQL
  * lives here; src/registry/hub.c and registry.c call these (the storage
- * seam, docs/seam-access.md). Errors as in repo_accounts.h.
+ * seam, docs/repository.md). Errors as in repo_accounts.h.
  */
 #ifndef SL_DB_REPO_HUB_H
 #define SL_DB_REPO_HUB_H
