@@ -250,8 +250,11 @@ class PushPull(ServerCase):
         self.assertEqual(doc["bytes_total"], total)
         self.assertEqual(doc["bytes_uploaded"], total)
         # where the push's time went, each phase a number of seconds
-        self.assertEqual(set(doc["seconds"]), {"hash", "upload", "commit"}, doc["seconds"])
+        # (hashing and the upload overlap, both counted from the start)
+        self.assertEqual(set(doc["seconds"]), {"hash", "upload", "first_upload", "commit"},
+                         doc["seconds"])
         self.assertTrue(all(v >= 0 for v in doc["seconds"].values()), doc["seconds"])
+        self.assertLessEqual(doc["seconds"]["first_upload"], doc["seconds"]["upload"])
         self.assertIsInstance(doc["decision"], dict)
         self.assertEqual(doc["decision"].get("min_tier"), "open")
 
