@@ -31,6 +31,12 @@
 #define JSON_BODY_MAX   (64u << 20)
 #define FILE_CHUNKS_MAX ((64u << 20) / 32) /* chunk ids in one file registration */
 #define DEFAULT_STREAMS 4
+#define SESSION_ID_LEN  16
+/* Files from this size on name a session in their chunk uploads (?file=,
+ * docs/formats/chunk-upload.md): the server then hashes them as the chunks
+ * arrive instead of reading them back at registration. Smaller files share
+ * requests with others and are read back, which costs little. */
+#define SESSION_MIN (16u << 20)
 
 /* ---- frames ---- */
 
@@ -137,6 +143,7 @@ struct push;
 struct up_slot {
     struct push *p;
     struct sl_pool_slot *ps;
+    char *url; /* this request's */
     size_t job;
     size_t item, end;     /* items of the request still to frame */
     unsigned char *frame; /* header + chunk bytes */
@@ -175,7 +182,12 @@ struct push {
     uint64_t up_total;  /* chunk bytes uploaded (each missing chunk once) */
     uint64_t up_done;   /* of this round's finished requests */
     uint64_t done_base; /* file bytes of the rounds before this one */
+    uint64_t reread;    /* bytes the server read back to check file digests */
     struct sl_cl_progress bar;
+    /* per file: the session its chunk uploads name, so the server hashes
+     * the file as the chunks arrive (has_sid false: none) */
+    unsigned char (*sid)[SESSION_ID_LEN];
+    bool *has_sid;
 };
 
 static const struct sl_cl_chunk *item_chunk(const struct push *p, size_t i)
@@ -293,10 +305,20 @@ static enum sl_err up_start(void *ctx, struct sl_pool_slot *s, size_t job, struc
     struct up_slot *u = &p->slots[s->index];
     const struct sl_curl_api *c = p->cl->c;
 
+    const struct item *first = &p->items[p->starts[job]];
+
     reset_slot(p, u, job);
     u->ps = s;
-    sl__cl_http_setup(p->cl, s->easy, p->chunks_url, &s->headers,
-                      "Content-Type: application/octet-stream", 120);
+    free(u->url);
+    if (p->has_sid[first->file]) {
+        char hex[2 * SESSION_ID_LEN + 1];
+        sl_hex(p->sid[first->file], SESSION_ID_LEN, hex);
+        u->url = sl_xasprintf("%s?file=%s&from=%u", p->chunks_url, hex, first->chunk);
+    } else {
+        u->url = sl_xstrdup(p->chunks_url);
+    }
+    sl__cl_http_setup(p->cl, s->easy, u->url, &s->headers, "Content-Type: application/octet-stream",
+                      120);
     c->easy_setopt(s->easy, CURLOPT_POST, 1L);
     c->easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)request_bytes(p, job));
     c->easy_setopt(s->easy, CURLOPT_READFUNCTION, read_cb);
@@ -426,6 +448,7 @@ static enum sl_err register_file(struct push *p, const struct sl_scan_file *f, s
     char hex[2 * SL_SHA256_LEN + 1], tail[128];
     unsigned char *ids;
     char *path;
+    json_t *answer = NULL;
     long status = 0;
     enum sl_err rc;
 
@@ -436,14 +459,22 @@ static enum sl_err register_file(struct push *p, const struct sl_scan_file *f, s
         memcpy(ids + k * SL_SHA256_LEN, f->chunks[k].id, SL_SHA256_LEN);
     sl_hex(f->sha, SL_SHA256_LEN, hex);
     snprintf(tail, sizeof(tail), "/files/%s?size=%llu", hex, (unsigned long long)f->size);
+    if (p->has_sid[f - p->scan.files]) {
+        char sid[2 * SESSION_ID_LEN + 1];
+        sl_hex(p->sid[f - p->scan.files], SESSION_ID_LEN, sid);
+        snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail), "&session=%s", sid);
+    }
     path = model_path(p->o, tail);
     /* The server may re-read the file from its packs: allow it time. */
     rc = sl__cl_http_json(p->cl, "POST", path, (const char *)ids, f->nchunks * SL_SHA256_LEN, 3600,
-                          &status, NULL, err);
+                          &status, &answer, err);
     free(path);
     free(ids);
     if (rc)
         sl_error_prefix(err, "%s", f->rel);
+    else if (json_is_integer(json_object_get(answer, "reread")))
+        p->reread += (uint64_t)json_integer_value(json_object_get(answer, "reread"));
+    json_decref(answer);
     return rc;
 }
 
@@ -507,7 +538,7 @@ static enum sl_err find_missing(struct push *p, struct idset *set, unsigned char
 
 #define HASH_WINDOW (1ull << 30) /* hashing runs at most this far ahead */
 #define ROUND_MIN   (64u << 20)  /* file bytes hashed before a round starts */
-#define ROUND_MAX   (256u << 20) /* file bytes one round takes at most */
+#define ROUND_MAX   (512u << 20) /* file bytes one round takes at most */
 
 static void *hash_thread(void *arg)
 {
@@ -706,18 +737,29 @@ static enum sl_err send_round(struct push *p, struct sl_error *err)
 {
     static const struct sl_pool_ops ops = {up_start, up_finish, up_tick};
     int streams = p->o->streams > 0 ? p->o->streams : DEFAULT_STREAMS;
-    uint32_t *lens;
+    uint64_t cur = 0;
     enum sl_err rc;
 
     if (p->nitems == 0)
         return SL_OK;
-    lens = sl_xmalloc(p->nitems * sizeof(*lens));
-    for (size_t i = 0; i < p->nitems; i++)
-        lens[i] = item_chunk(p, i)->len;
     free(p->starts);
     p->starts = sl_xmalloc((p->nitems + 1) * sizeof(*p->starts));
-    p->nreq = sl__cl_plan_requests(lens, p->nitems, SL_UPLOAD_MAX_REQ, p->starts);
-    free(lens);
+    p->nreq = 0;
+    /* up to SL_UPLOAD_MAX_REQ bytes a request; a file with a session gets
+     * requests of its own, each a run of consecutive chunks */
+    for (size_t i = 0; i < p->nitems; i++) {
+        const struct item *it = &p->items[i], *prev = i ? it - 1 : NULL;
+        uint64_t fsz = SL_FRAME_HEADER + (uint64_t)item_chunk(p, i)->len;
+        bool cut = !prev || cur + fsz > SL_UPLOAD_MAX_REQ;
+        if (prev && (p->has_sid[it->file] || p->has_sid[prev->file]))
+            cut = cut || it->file != prev->file || it->chunk != prev->chunk + 1;
+        if (cut) {
+            p->starts[p->nreq++] = i;
+            cur = 0;
+        }
+        cur += fsz;
+    }
+    p->starts[p->nreq] = p->nitems;
     if (streams > 16)
         streams = 16;
     if (!p->slots) {
@@ -762,6 +804,14 @@ static enum sl_err pipeline(struct push *p, struct sl_error *err)
 
     sl__cl_scan_order(&p->scan);
     idset_init(&p->set, (size_t)(p->scan.bytes / (64u << 10)) + 16);
+    p->sid = sl_xcalloc(p->scan.nfiles + 1, SESSION_ID_LEN);
+    p->has_sid = sl_xcalloc(p->scan.nfiles + 1, sizeof(bool));
+    for (size_t i = 0; i < p->scan.nfiles; i++) {
+        if (p->scan.files[i].size >= SESSION_MIN) {
+            sl_random(p->sid[i], SESSION_ID_LEN);
+            p->has_sid[i] = true;
+        }
+    }
     p->flow.window = HASH_WINDOW;
     p->so.flow = &p->flow;
     p->so.tick = NULL; /* the bar is drawn from this thread */
@@ -893,6 +943,9 @@ enum sl_err sl_client_push(struct sl_client *cl, const struct sl_push_opts *o, j
     json_object_set_new(answer, "files", json_integer((json_int_t)p.scan.nfiles));
     json_object_set_new(answer, "bytes_local", json_integer((json_int_t)p.scan.bytes));
     json_object_set_new(answer, "bytes_hash_cached", json_integer((json_int_t)p.scan.cached_bytes));
+    /* what the server read back from its packs to check file digests (the
+     * rest it hashed as the chunks arrived; docs/storage.md) */
+    json_object_set_new(answer, "bytes_reread", json_integer((json_int_t)p.reread));
     /* Where the time went (docs/PERFORMANCE.md, "Push"). Hashing and the
      * upload overlap: both count from the start; "upload" ends when the
      * last file is registered; "first_upload" is when the first chunk
@@ -919,8 +972,11 @@ out:
         if (p.slots[i].fd >= 0)
             close(p.slots[i].fd);
         free(p.slots[i].frame);
+        free(p.slots[i].url);
     }
     free(p.slots);
+    free(p.sid);
+    free(p.has_sid);
     free(p.chunks_url);
     sl__cl_scan_release(&p.scan);
     pthread_cond_destroy(&p.flow.cond);

@@ -8,6 +8,8 @@
  * org stored is handled exactly like a new one (this org must send its bytes,
  * proof that it has them, and they are written), so neither answers nor
  * timing tell anyone what others uploaded; gc reclaims the second copy.
+ * An upload naming a file session (?file=ID&from=K) also feeds the file's
+ * streamed SHA-256 (filehash.c) with the chunks it verified.
  */
 #include "registry/registry_int.h"
 
@@ -56,12 +58,6 @@ enum sl_err sl_reg_chunks_missing(struct sl_registry *r, int64_t org_id,
     return SL_OK;
 }
 
-struct pending {
-    unsigned char hash[32];
-    uint64_t pack_offset; /* UINT64_MAX: already stored by someone */
-    uint32_t length;
-};
-
 struct sl_ingest {
     struct sl_registry *r;
     int64_t org_id;
@@ -72,15 +68,21 @@ struct sl_ingest {
     unsigned char *chunk; /* SL_CDC_MAX bytes */
     uint32_t need;        /* bytes of the current chunk still to come */
     uint32_t have;
-    struct pending *v;
+    struct sl__fh_chunk *v;
     size_t n, cap;
     struct sl_strmap seen; /* hashes in this upload (keys in `arena`) */
     struct sl_arena arena;
     uint64_t bytes_new, bytes_dedup;
+    /* a streamed file digest (filehash.c): the frames are the file's
+     * chunks from index fh_from on */
+    struct sl__fh *fh;
+    bool fh_inline;
+    uint64_t fh_from;
 };
 
 enum sl_err sl_ingest_begin(struct sl_registry *r, int64_t org_id, uint64_t body_len,
-                            struct sl_ingest **out, struct sl_error *err)
+                            const unsigned char *file_sid, uint64_t from, struct sl_ingest **out,
+                            struct sl_error *err)
 {
     struct sl_ingest *in;
 
@@ -93,6 +95,10 @@ enum sl_err sl_ingest_begin(struct sl_registry *r, int64_t org_id, uint64_t body
     in->org_id = org_id;
     in->body_len = body_len;
     in->chunk = sl_xmalloc(SL_CDC_MAX);
+    if (file_sid) {
+        in->fh_from = from;
+        in->fh = sl__fh_open(r, org_id, file_sid, from, &in->fh_inline);
+    }
     *out = in;
     return SL_OK;
 }
@@ -137,7 +143,7 @@ static enum sl_err finish_chunk(struct sl_ingest *in, struct sl_error *err)
     unsigned char got[32];
     char want_hex[65], got_hex[65];
     bool known = false;
-    struct pending *p;
+    struct sl__fh_chunk *p;
     enum sl_err rc;
 
     sl_sha256(in->chunk, in->have, got);
@@ -161,6 +167,9 @@ static enum sl_err finish_chunk(struct sl_ingest *in, struct sl_error *err)
     memcpy(p->hash, got, 32);
     p->length = in->have;
     p->pack_offset = UINT64_MAX;
+    /* verified just above: the file digest may take these bytes */
+    if (in->fh_inline)
+        sl__fh_feed(in->fh, got, in->chunk, in->have);
     if (known) {
         in->bytes_dedup += in->have;
         return SL_OK;
@@ -276,7 +285,7 @@ enum sl_err sl_ingest_finish(struct sl_ingest *in, json_t **result, struct sl_er
             goto out;
     }
     for (size_t i = 0; i < in->n; i++) {
-        struct pending *p = &in->v[i];
+        struct sl__fh_chunk *p = &in->v[i];
         if (p->pack_offset != UINT64_MAX) {
             /* Another upload may have stored it meanwhile: keep theirs; ours
              * becomes dead bytes for the collector. */
@@ -314,6 +323,10 @@ enum sl_err sl_ingest_finish(struct sl_ingest *in, json_t **result, struct sl_er
     rc = sl_db_commit(db, err);
     if (rc)
         goto out_rollback;
+    /* durable and recorded: the file digest may read them back */
+    sl__fh_close(in->r, in->fh, in->fh_inline, true, in->fh_from, in->v, in->n, pack_id,
+                 name[0] ? name : NULL);
+    in->fh = NULL;
     *result = json_pack("{s:I, s:I, s:I}", "stored", (json_int_t)in->n, "bytes",
                         (json_int_t)in->bytes_new, "deduplicated", (json_int_t)in->bytes_dedup);
     goto out;
@@ -331,6 +344,7 @@ void sl_ingest_abort(struct sl_ingest *in)
 {
     if (!in)
         return;
+    sl__fh_close(in->r, in->fh, in->fh_inline, false, in->fh_from, NULL, 0, 0, NULL);
     sl_pack_abort(in->pack);
     free(in->chunk);
     free(in->v);
