@@ -445,9 +445,9 @@ static enum sl_err too_many_chunks(const struct sl_scan_file *f, struct sl_error
  * file for the commit. A file the server already holds answers at once. */
 static enum sl_err register_file(struct push *p, const struct sl_scan_file *f, struct sl_error *err)
 {
-    char hex[2 * SL_SHA256_LEN + 1], tail[128];
+    char hex[2 * SL_SHA256_LEN + 1], sid[2 * SESSION_ID_LEN + 1] = "";
     unsigned char *ids;
-    char *path;
+    char *tail, *path;
     json_t *answer = NULL;
     long status = 0;
     enum sl_err rc;
@@ -458,13 +458,12 @@ static enum sl_err register_file(struct push *p, const struct sl_scan_file *f, s
     for (size_t k = 0; k < f->nchunks; k++)
         memcpy(ids + k * SL_SHA256_LEN, f->chunks[k].id, SL_SHA256_LEN);
     sl_hex(f->sha, SL_SHA256_LEN, hex);
-    snprintf(tail, sizeof(tail), "/files/%s?size=%llu", hex, (unsigned long long)f->size);
-    if (p->has_sid[f - p->scan.files]) {
-        char sid[2 * SESSION_ID_LEN + 1];
+    if (p->has_sid[f - p->scan.files])
         sl_hex(p->sid[f - p->scan.files], SESSION_ID_LEN, sid);
-        snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail), "&session=%s", sid);
-    }
+    tail = sl_xasprintf("/files/%s?size=%llu%s%s", hex, (unsigned long long)f->size,
+                        sid[0] ? "&session=" : "", sid);
     path = model_path(p->o, tail);
+    free(tail);
     /* The server may re-read the file from its packs: allow it time. */
     rc = sl__cl_http_json(p->cl, "POST", path, (const char *)ids, f->nchunks * SL_SHA256_LEN, 3600,
                           &status, &answer, err);

@@ -108,6 +108,20 @@ class PushFast(unittest.TestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(json.loads(r.stdout)["bytes_uploaded"], 0)
 
+    def test_ten_digit_size_and_repeated_chunks(self):
+        """A file of 10^9 bytes (a ten-digit size in the registration URL
+        beside its session) of zeros: every chunk but the last the same, sent once; the
+        server reads back the repeats it did not receive."""
+        folder = self.p("zeros")
+        os.makedirs(folder)
+        with open(os.path.join(folder, "z.bin"), "wb") as f:
+            f.truncate(10 ** 9)
+        r = self.push("acme/zeros", folder, timeout=600)
+        self.assertEqual(r.rc, 0, r)
+        doc = json.loads(r.stdout)
+        self.assertLessEqual(doc["bytes_uploaded"], 2 * (128 << 10), doc)  # a chunk and the tail
+        self.assertGreater(doc["bytes_reread"], 10 ** 9 - (1 << 20), doc)
+
     def test_memory_stays_bounded(self):
         """Peak RSS of a 400 MiB push stays under 96 MiB: bytes are read in
         8 MiB buffers, sent one chunk per stream, never held whole."""
