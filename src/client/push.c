@@ -2,7 +2,7 @@
 /*
  * sluice push: hash the files (scan.c) on their own threads while this one
  * uploads what is already hashed, round by round: ask the server which
- * chunks it lacks, send only those in framed requests of up to 64 MiB over
+ * chunks it lacks, send only those in framed requests of up to 16 MiB over
  * several parallel streams, register each file once all its chunks are
  * sent, then commit the version manifest with the facts, tier and license.
  * An interrupted push run again uploads only what is still missing, and the
