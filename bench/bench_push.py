@@ -14,8 +14,10 @@ is on) it starts `sluice serve` on 127.0.0.1, then --runs times:
 
 Each model is written (and fsynced) before either is timed; the page cache
 holds it for both. It prints medians of wall time and rate, the ratio and the
-verdict, and the push's own split (`seconds` of `push --json`: hashing,
-uploading, the server's commit). Python 3 standard library only.
+verdict, the push's own split (`seconds` of `push --json`, counted from the
+start: hashing done, first chunk request, uploading and registering done,
+then the server's commit) and `bytes_reread` (what the server read back from
+its packs to check file digests). Python 3 standard library only.
 
     python3 bench/bench_push.py [--sluice BIN] [--size-mib N] [--runs N] [--keep]
 """
@@ -82,6 +84,7 @@ def main():
         env = srv.client_env(tok, os.path.join(tmp, "home"))
         rows = {"dd": [], "push": []}
         split = []
+        reread = []
         for run in range(a.runs):
             folder = os.path.join(tmp, "m%d" % run)
             model = write_model(folder, a.size_mib << 20)
@@ -101,6 +104,7 @@ def main():
                 return 1
             doc = json.loads(r.stdout)
             split.append(doc.get("seconds"))
+            reread.append(doc.get("bytes_reread"))
             shutil.rmtree(folder)
         mib = size / (1 << 20)
         dw = statistics.median(rows["dd"])
@@ -113,12 +117,15 @@ def main():
         print("| dd bs=1M conv=fsync | %.2f s | %.0f MiB/s |" % (dw, mib / dw))
         print("| sluice push | %.2f s | %.0f MiB/s |" % (pw, mib / pw))
         if all(split):
-            for k in ("hash", "upload", "commit"):
-                v = statistics.median(s[k] for s in split)
-                print("| push: %s | %.2f s | |" % (k, v))
+            for k in ("hash", "first_upload", "upload", "commit"):
+                if all(k in s for s in split):
+                    v = statistics.median(s[k] for s in split)
+                    print("| push: %s | %.2f s | |" % (k, v))
+        if all(x is not None for x in reread):
+            print("| push: bytes the server read back | %s | |" % ", ".join(map(str, reread)))
         print("push/dd rate: %.2fx (target >=0.8x): %s" % (ratio, "PASS" if ratio >= 0.8
                                                             else "FAIL"))
-        print("runs:", json.dumps({"rows": rows, "split": split}))
+        print("runs:", json.dumps({"rows": rows, "split": split, "bytes_reread": reread}))
     finally:
         srv.stop()
         if a.keep:

@@ -121,7 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (nf &&
         sl_reg_chunks_missing(reg, org, (const unsigned char(*)[32])ids, nf, before, &err) != SL_OK)
         abort();
-    rc = sl_ingest_begin(reg, org, declared, &in, &err);
+    rc = sl_ingest_begin(reg, org, declared, NULL, 0, &in, &err);
     for (size_t off = 0; rc == SL_OK && off < size; off += piece) {
         size_t take = size - off < piece ? size - off : piece;
         rc = sl_ingest_feed(in, data + off, take, &err);

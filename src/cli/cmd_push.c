@@ -127,11 +127,11 @@ static void print_json(json_t *r)
 {
     /* the contract keys of docs/cli.md, each present (null when the
      * server did not send it) */
-    static const char *const keys[] = {"model",          "version",    "commit",      "tier",
-                                       "min_tier",       "floor_tier", "held_by",     "bytes_total",
-                                       "bytes_uploaded", "files",      "bytes_local", "on_main",
-                                       "main_version",   "main_note",  "facts_note",  "log_index",
-                                       "log_proof",      "decision",   "seconds"};
+    static const char *const keys[] = {
+        "model",       "version",      "commit",      "tier",           "min_tier",
+        "floor_tier",  "held_by",      "bytes_total", "bytes_uploaded", "files",
+        "bytes_local", "bytes_reread", "on_main",     "main_version",   "main_note",
+        "facts_note",  "log_index",    "log_proof",   "decision",       "seconds"};
     json_t *out = json_object();
 
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {

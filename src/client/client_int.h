@@ -10,6 +10,7 @@
 #define SL_CLIENT_CLIENT_INT_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -205,6 +206,11 @@ struct sl_scan_file {
     struct sl_cl_chunk *chunks;
     size_t nchunks;
     bool cached; /* came from the scan cache */
+    /* Pipelined push (struct sl_scan_flow): chunks[0..ready) are final
+     * while the file is still being hashed (the array is allocated whole
+     * first, so it never moves); `done` is set once nchunks and sha are. */
+    atomic_size_t ready;
+    atomic_bool done;
 };
 
 struct sl_scan {
@@ -213,6 +219,29 @@ struct sl_scan {
     uint64_t bytes;
     atomic_uint_least64_t hashed; /* bytes hashed so far (progress) */
     uint64_t cached_bytes;        /* bytes whose hashes came from the cache */
+    size_t *order;                /* hashing order (biggest first), from sl__cl_scan_order */
+};
+
+/*
+ * Lets a consumer (the push's upload) take chunks while files are still
+ * being hashed. The hashers publish each file's chunks as their ids become
+ * final and broadcast `cond`. Hashing runs at most `window` bytes ahead of
+ * the upload, so the upload re-reads bytes the page cache still holds: the
+ * hasher of the consumer's current file (`cur`, a position in `order`)
+ * waits while it has read more than `window` bytes past `cur_off`; one of a
+ * later file waits while more than `window` bytes are hashed but not yet
+ * `consumed`. The current file is held back only by its own lead, and the
+ * consumer needs less than a window of it to go on, so the two never wait
+ * for each other. `abort` stops the hashers.
+ */
+struct sl_scan_flow {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint64_t window;   /* bytes; 0 = no limit */
+    uint64_t consumed; /* bytes the consumer is done with */
+    size_t cur;        /* the consumer's position in `order` */
+    uint64_t cur_off;  /* and its offset in that file */
+    bool abort;
 };
 
 #define SL_SCAN_MAX_FILES 100000
@@ -230,7 +259,12 @@ struct sl_scan_opts {
     const char *cache_dir;   /* NULL or "" = no cache */
     void (*tick)(void *ctx); /* called ~10 times a second from the calling thread */
     void *tick_ctx;
+    struct sl_scan_flow *flow; /* NULL: no consumer while hashing */
 };
+
+/* Sets s->order, the order files are hashed in (biggest first); idempotent.
+ * A consumer of a flow takes files in this order. */
+void sl__cl_scan_order(struct sl_scan *s);
 
 /* Chunks and hashes every listed file (one read per file, several files in
  * parallel), or takes the result from the cache when the file is unchanged. */

@@ -253,10 +253,62 @@ void sl__cl_scan_release(struct sl_scan *s)
         free(s->files[i].chunks);
     }
     free(s->files);
+    free(s->order);
     memset(s, 0, sizeof(*s));
 }
 
 /* ---- hashing ---- */
+
+/* A file hashed for a consumer (struct sl_scan_flow); NULL otherwise. */
+struct feed {
+    struct sl_scan_flow *flow;
+    struct sl_scan *s;
+    struct sl_scan_file *f;
+    size_t pos; /* of the file in s->order */
+};
+
+/* Before each read (`read` bytes of the file so far): waits while the
+ * hashing is more than the window ahead of the consumer. False when the
+ * push was stopped. */
+static bool ahead(const struct feed *fd, uint64_t read)
+{
+    const struct sl_scan_flow *fl = fd->flow;
+
+    if (!fl->window)
+        return false;
+    if (fd->pos == fl->cur)
+        return read > fl->cur_off && read - fl->cur_off > fl->window;
+    return atomic_load(&fd->s->hashed) - fl->consumed > fl->window;
+}
+
+static bool feed_wait(const struct feed *fd, uint64_t read)
+{
+    struct sl_scan_flow *fl = fd->flow;
+    bool go;
+
+    pthread_mutex_lock(&fl->lock);
+    while (!fl->abort && ahead(fd, read))
+        pthread_cond_wait(&fl->cond, &fl->lock);
+    go = !fl->abort;
+    pthread_mutex_unlock(&fl->lock);
+    return go;
+}
+
+/* Makes chunks[0..n) of the file visible to the consumer. */
+static void feed_publish(const struct feed *fd, size_t n)
+{
+    atomic_store(&fd->f->ready, n);
+    pthread_mutex_lock(&fd->flow->lock);
+    pthread_cond_broadcast(&fd->flow->cond);
+    pthread_mutex_unlock(&fd->flow->lock);
+}
+
+/* The chunk count a file of `size` bytes can reach: every chunk but the
+ * last is at least SL_CDC_MIN bytes. */
+static size_t chunks_max(uint64_t size)
+{
+    return (size_t)(size / SL_CDC_MIN) + 2;
+}
 
 static void push_chunk(struct sl_cl_chunk **chunks, size_t *n, size_t *alloc,
                        const unsigned char *p, size_t len, uint64_t off)
@@ -291,10 +343,26 @@ static ssize_t read_full(int fd, unsigned char *p, size_t n)
     return (ssize_t)done;
 }
 
+/* Frees a chunk list on failure; a consumer may still read a published
+ * one, so that stays with the file (sl__cl_scan_release frees it). */
+static void drop_chunks(const struct feed *fd, struct sl_cl_chunk *chunks)
+{
+    if (!fd)
+        free(chunks);
+}
+
+static enum sl_err changed_error(const char *name, uint64_t total, uint64_t size,
+                                 struct sl_error *err)
+{
+    return sl_error_set(err, SL_EIO, "%s: changed while it was read (%llu bytes, expected %llu)",
+                        name, (unsigned long long)total, (unsigned long long)size);
+}
+
 static enum sl_err hash_fd_buf(int fd, const char *name, uint64_t size,
                                unsigned char sha[SL_SHA256_LEN], struct sl_cl_chunk **chunks_out,
                                size_t *nchunks_out, atomic_uint_least64_t *progress,
-                               unsigned char *buf, size_t cap, struct sl_error *err)
+                               unsigned char *buf, size_t cap, const struct feed *feed,
+                               struct sl_error *err)
 {
     struct sl_sha256_ctx *fs = sl_sha256_new();
     struct sl_cl_chunk *chunks = NULL;
@@ -304,22 +372,36 @@ static enum sl_err hash_fd_buf(int fd, const char *name, uint64_t size,
     bool want_chunks = chunks_out != NULL;
 
     if (want_chunks) {
-        alloc = (size_t)(size / (48u * 1024u)) + 4;
+        /* For a consumer the list is allocated whole, so it never moves
+         * while the consumer reads it (untouched pages cost nothing). */
+        alloc = feed ? chunks_max(size) : (size_t)(size / (48u * 1024u)) + 4;
         chunks = sl_xmalloc(alloc * sizeof(*chunks));
+        if (feed)
+            feed->f->chunks = chunks;
     }
     sl_cdc_init(&cdc);
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     for (;;) {
-        ssize_t r = read_full(fd, buf + have, cap - have);
+        ssize_t r;
         size_t start = 0;
+        if (feed && !feed_wait(feed, total)) {
+            sl_sha256_free(fs);
+            return sl_error_set(err, SL_EIO, "%s: hashing stopped", name);
+        }
+        r = read_full(fd, buf + have, cap - have);
         if (r < 0) {
             int e = errno;
             sl_sha256_free(fs);
-            free(chunks);
+            drop_chunks(feed, chunks);
             return sl_error_set(err, SL_EIO, "%s: read failed: %s", name, strerror(e));
         }
         if (r == 0)
             break;
+        if (feed && total + (uint64_t)r > size) {
+            /* it grew: the list must not outgrow its allocation */
+            sl_sha256_free(fs);
+            return changed_error(name, total + (uint64_t)r, size, err);
+        }
         sl_sha256_update(fs, buf + have, (size_t)r);
         have += (size_t)r;
         total += (uint64_t)r;
@@ -338,6 +420,8 @@ static enum sl_err hash_fd_buf(int fd, const char *name, uint64_t size,
                 start = scanned;
             }
         }
+        if (feed)
+            feed_publish(feed, nchunks);
         /* Keep the unfinished chunk (under 128 KiB) at the front. */
         memmove(buf, buf + start, have - start);
         have -= start;
@@ -348,11 +432,11 @@ static enum sl_err hash_fd_buf(int fd, const char *name, uint64_t size,
         push_chunk(&chunks, &nchunks, &alloc, buf, have, buf_off);
     sl_sha256_final(fs, sha);
     if (total != size) {
-        free(chunks);
-        return sl_error_set(err, SL_EIO,
-                            "%s: changed while it was read (%llu bytes, expected %llu)", name,
-                            (unsigned long long)total, (unsigned long long)size);
+        drop_chunks(feed, chunks);
+        return changed_error(name, total, size, err);
     }
+    if (feed)
+        feed_publish(feed, nchunks);
     if (want_chunks) {
         *chunks_out = chunks;
         *nchunks_out = nchunks;
@@ -454,13 +538,15 @@ static void add_piped(struct pipe_job *j, struct sl_cl_chunk **chunks, size_t *n
 static enum sl_err hash_fd_piped(int fd, const char *name, uint64_t size,
                                  unsigned char sha[SL_SHA256_LEN], struct sl_cl_chunk **chunks_out,
                                  size_t *nchunks_out, atomic_uint_least64_t *progress,
-                                 unsigned char *buf0, size_t cap, struct sl_error *err)
+                                 unsigned char *buf0, size_t cap, const struct feed *feed,
+                                 struct sl_error *err)
 {
     unsigned char *bufs[2] = {buf0, sl_xmalloc(cap)};
     struct pipe_job *jobs = sl_xcalloc(2, sizeof(*jobs));
     struct sl_sha256_ctx *fs = sl_sha256_new();
     struct sl_cl_chunk *chunks = NULL;
-    size_t nchunks = 0, alloc = (size_t)(size / (48u * 1024u)) + 4, have = 0, scanned = 0;
+    size_t nchunks = 0, have = 0, scanned = 0;
+    size_t alloc = feed ? chunks_max(size) : (size_t)(size / (48u * 1024u)) + 4;
     uint64_t total = 0, buf_off = 0;
     struct sl_cdc cdc;
     struct pipe p;
@@ -469,6 +555,8 @@ static enum sl_err hash_fd_piped(int fd, const char *name, uint64_t size,
     enum sl_err rc = SL_OK;
 
     chunks = sl_xmalloc(alloc * sizeof(*chunks));
+    if (feed)
+        feed->f->chunks = chunks;
     memset(&p, 0, sizeof(p));
     pthread_mutex_init(&p.lock, NULL);
     pthread_cond_init(&p.cond, NULL);
@@ -476,20 +564,33 @@ static enum sl_err hash_fd_piped(int fd, const char *name, uint64_t size,
         pthread_cond_destroy(&p.cond);
         pthread_mutex_destroy(&p.lock);
         sl_sha256_free(fs);
+        if (feed)
+            feed->f->chunks = NULL;
         free(chunks);
         free(jobs);
         free(bufs[1]);
-        return hash_fd_buf(fd, name, size, sha, chunks_out, nchunks_out, progress, buf0, cap, err);
+        return hash_fd_buf(fd, name, size, sha, chunks_out, nchunks_out, progress, buf0, cap, feed,
+                           err);
     }
     sl_cdc_init(&cdc);
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     for (;;) {
         unsigned char *b = bufs[cur];
-        ssize_t r = read_full(fd, b + have, cap - have);
-        size_t start = 0;
+        ssize_t r;
+        size_t start = 0, upto;
+        if (feed && !feed_wait(feed, total)) {
+            rc = SL_EINTERNAL; /* stopped */
+            break;
+        }
+        r = read_full(fd, b + have, cap - have);
         if (r < 0) {
             e = errno;
             rc = SL_EIO;
+            break;
+        }
+        if (feed && total + (uint64_t)r > size) {
+            total += (uint64_t)r;
+            rc = SL_ELIMIT; /* it grew */
             break;
         }
         jobs[cur].fresh = have;
@@ -511,7 +612,10 @@ static enum sl_err hash_fd_piped(int fd, const char *name, uint64_t size,
             start = have;
         }
         /* The other buffer's chunks must be hashed before it is reused. */
+        upto = jobs[cur ^ 1].n ? jobs[cur ^ 1].first + jobs[cur ^ 1].n : 0;
         pipe_collect(&p, &jobs[cur ^ 1], chunks);
+        if (feed && upto)
+            feed_publish(feed, upto);
         jobs[cur].base = b;
         jobs[cur].file = fs;
         pipe_post(&p, &jobs[cur]);
@@ -535,16 +639,20 @@ static enum sl_err hash_fd_piped(int fd, const char *name, uint64_t size,
     free(bufs[1]);
     if (rc) {
         sl_sha256_free(fs);
-        free(chunks);
+        drop_chunks(feed, chunks);
+        if (rc == SL_EINTERNAL)
+            return sl_error_set(err, SL_EIO, "%s: hashing stopped", name);
+        if (rc == SL_ELIMIT)
+            return changed_error(name, total, size, err);
         return sl_error_set(err, SL_EIO, "%s: read failed: %s", name, strerror(e));
     }
     sl_sha256_final(fs, sha);
     if (total != size) {
-        free(chunks);
-        return sl_error_set(err, SL_EIO,
-                            "%s: changed while it was read (%llu bytes, expected %llu)", name,
-                            (unsigned long long)total, (unsigned long long)size);
+        drop_chunks(feed, chunks);
+        return changed_error(name, total, size, err);
     }
+    if (feed)
+        feed_publish(feed, nchunks);
     *chunks_out = chunks;
     *nchunks_out = nchunks;
     return SL_OK;
@@ -556,7 +664,8 @@ enum sl_err sl__cl_hash_fd(int fd, const char *name, uint64_t size,
 {
     size_t cap = size < READ_BUF ? (size_t)size + SL_CDC_MAX + 1 : READ_BUF + SL_CDC_MAX;
     unsigned char *buf = sl_xmalloc(cap);
-    enum sl_err rc = hash_fd_buf(fd, name, size, sha, chunks, nchunks, progress, buf, cap, err);
+    enum sl_err rc =
+        hash_fd_buf(fd, name, size, sha, chunks, nchunks, progress, buf, cap, NULL, err);
 
     free(buf);
     return rc;
@@ -565,7 +674,6 @@ enum sl_err sl__cl_hash_fd(int fd, const char *name, uint64_t size,
 struct hasher {
     struct sl_scan *s;
     const struct sl_scan_opts *o;
-    size_t *order;
     atomic_size_t next;
     atomic_int finished; /* workers done */
     atomic_int spare;    /* CPUs no worker uses: helpers for large files */
@@ -594,10 +702,21 @@ static bool take_spare(struct hasher *h)
     return false;
 }
 
-static enum sl_err hash_one(struct hasher *h, struct sl_scan_file *f, unsigned char *buf,
-                            size_t cap, struct sl_error *err)
+/* The file is final: the consumer may register it. */
+static void feed_done(const struct feed *fd)
+{
+    atomic_store(&fd->f->ready, fd->f->nchunks);
+    atomic_store(&fd->f->done, true);
+    feed_publish(fd, fd->f->nchunks);
+}
+
+static enum sl_err hash_one(struct hasher *h, size_t pos, unsigned char *buf, size_t cap,
+                            struct sl_error *err)
 {
     const char *cache = h->o->cache_dir && h->o->cache_dir[0] ? h->o->cache_dir : NULL;
+    struct sl_scan_file *f = &h->s->files[h->s->order[pos]];
+    struct feed feed = {h->o->flow, h->s, f, pos};
+    const struct feed *fp = h->o->flow ? &feed : NULL;
     struct stat before, after;
     int64_t started;
     int fd;
@@ -619,16 +738,18 @@ static enum sl_err hash_one(struct hasher *h, struct sl_scan_file *f, unsigned c
         f->cached = true;
         atomic_fetch_add(&h->s->hashed, f->size);
         close(fd);
+        if (fp)
+            feed_done(fp);
         return SL_OK;
     }
     started = realtime_ns();
     if (f->size >= PIPE_MIN && take_spare(h)) {
         rc = hash_fd_piped(fd, f->src, f->size, f->sha, &f->chunks, &f->nchunks, &h->s->hashed, buf,
-                           cap, err);
+                           cap, fp, err);
         atomic_fetch_add(&h->spare, 1);
     } else {
         rc = hash_fd_buf(fd, f->src, f->size, f->sha, &f->chunks, &f->nchunks, &h->s->hashed, buf,
-                         cap, err);
+                         cap, fp, err);
     }
     if (!rc && (fstat(fd, &after) != 0 || after.st_size != before.st_size ||
                 after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
@@ -640,6 +761,8 @@ static enum sl_err hash_one(struct hasher *h, struct sl_scan_file *f, unsigned c
      * same timestamp tick without its mtime moving: do not cache it. */
     if (!rc && cache && f->mtime_ns < started - 2000000000LL)
         sl__cl_cache_put(cache, f);
+    if (!rc && fp)
+        feed_done(fp);
     return rc;
 }
 
@@ -655,13 +778,21 @@ static void *hash_worker(void *arg)
         if (i >= h->s->nfiles || atomic_load(&h->stop))
             break;
         sl_error_clear(&e);
-        if (hash_one(h, &h->s->files[h->order[i]], buf, cap, &e) != SL_OK) {
+        if (hash_one(h, i, buf, cap, &e) != SL_OK) {
             pthread_mutex_lock(&h->lock);
             if (!atomic_load(&h->stop)) {
                 h->err = e;
                 atomic_store(&h->stop, true);
             }
             pthread_mutex_unlock(&h->lock);
+            if (h->o->flow) {
+                /* the other hashers may wait for the consumer, which
+                 * waits for this file: stop them all */
+                pthread_mutex_lock(&h->o->flow->lock);
+                h->o->flow->abort = true;
+                pthread_cond_broadcast(&h->o->flow->cond);
+                pthread_mutex_unlock(&h->o->flow->lock);
+            }
             break;
         }
     }
@@ -679,6 +810,17 @@ static int cmp_size_desc(const void *a, const void *b, void *arg)
     uint64_t y = s->files[*(const size_t *)b].size;
 
     return x < y ? 1 : x > y ? -1 : 0;
+}
+
+void sl__cl_scan_order(struct sl_scan *s)
+{
+    if (s->order)
+        return;
+    s->order = sl_xmalloc((s->nfiles ? s->nfiles : 1) * sizeof(size_t));
+    for (size_t i = 0; i < s->nfiles; i++)
+        s->order[i] = i;
+    /* Biggest files first, so one large file does not start last. */
+    qsort_r(s->order, s->nfiles, sizeof(size_t), cmp_size_desc, s);
 }
 
 enum sl_err sl__cl_scan_hash(struct sl_scan *s, const struct sl_scan_opts *o, struct sl_error *err)
@@ -701,11 +843,7 @@ enum sl_err sl__cl_scan_hash(struct sl_scan *s, const struct sl_scan_opts *o, st
     memset(&h, 0, sizeof(h));
     h.s = s;
     h.o = o;
-    h.order = sl_xmalloc((s->nfiles ? s->nfiles : 1) * sizeof(size_t));
-    for (size_t i = 0; i < s->nfiles; i++)
-        h.order[i] = i;
-    /* Biggest files first, so one large file does not start last. */
-    qsort_r(h.order, s->nfiles, sizeof(size_t), cmp_size_desc, s);
+    sl__cl_scan_order(s);
     atomic_init(&h.next, 0);
     atomic_init(&h.finished, 0);
     atomic_init(&h.spare, 0);
@@ -747,6 +885,5 @@ enum sl_err sl__cl_scan_hash(struct sl_scan *s, const struct sl_scan_opts *o, st
             s->cached_bytes += s->files[i].size;
 out:
     pthread_mutex_destroy(&h.lock);
-    free(h.order);
     return rc;
 }

@@ -147,6 +147,59 @@ enum sl_err sl_repo_pack_insert(struct sl_db *db, const char *name, uint64_t siz
     return rc;
 }
 
+enum sl_err sl_repo_chunk_is_owned(struct sl_db *db, const unsigned char hash[32], int64_t org_id,
+                                   bool *yes, struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db,
+                   "SELECT 1 FROM chunks c JOIN chunk_owners o ON o.chunk_id = c.id "
+                   "WHERE c.hash = ? AND o.org_id = ?",
+                   err);
+
+    *yes = false;
+    if (!st)
+        return err->code;
+    sl_stmt_blob(st, 1, hash, 32);
+    sl_stmt_int(st, 2, org_id);
+    return sl__repo_exists(st, yes, err);
+}
+
+enum sl_err sl_repo_chunk_insert(struct sl_db *db, const unsigned char hash[32], int64_t pack_id,
+                                 uint64_t pack_offset, uint32_t length, int64_t created,
+                                 struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db,
+                   "INSERT INTO chunks (hash, pack_id, pack_offset, length, created) "
+                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING",
+                   err);
+
+    if (!st)
+        return err->code;
+    sl_stmt_blob(st, 1, hash, 32);
+    sl_stmt_int(st, 2, pack_id);
+    sl_stmt_int(st, 3, (int64_t)pack_offset);
+    sl_stmt_int(st, 4, length);
+    sl_stmt_int(st, 5, created);
+    return sl_stmt_run(st, err);
+}
+
+enum sl_err sl_repo_chunk_owner_add(struct sl_db *db, const unsigned char hash[32], int64_t org_id,
+                                    struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db,
+                   "INSERT INTO chunk_owners (chunk_id, org_id) "
+                   "SELECT id, ? FROM chunks WHERE hash = ? ON CONFLICT DO NOTHING",
+                   err);
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, org_id);
+    sl_stmt_blob(st, 2, hash, 32);
+    return sl_stmt_run(st, err);
+}
+
 enum sl_err sl_repo_chunk_move(struct sl_db *db, int64_t chunk_id, int64_t from, int64_t to,
                                uint64_t offset, struct sl_error *err)
 {

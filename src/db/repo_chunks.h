@@ -63,6 +63,23 @@ enum sl_err sl_repo_pack_chunks(struct sl_db *db, int64_t pack_id, sl_pack_chunk
                                 struct sl_error *err);
 
 /* Records a new pack file; `*id` is its row id. */
+/* ---- ingest ---- */
+
+/* Whether org `org_id` stored the chunk with hash `hash` (`*yes`). A chunk
+ * only another org stored is not this org's: the answer never tells. */
+enum sl_err sl_repo_chunk_is_owned(struct sl_db *db, const unsigned char hash[32], int64_t org_id,
+                                   bool *yes, struct sl_error *err);
+
+/* Records a chunk at `pack_offset` of pack `pack_id`; a chunk with this hash
+ * already recorded (another upload stored it meanwhile) is kept as it is. */
+enum sl_err sl_repo_chunk_insert(struct sl_db *db, const unsigned char hash[32], int64_t pack_id,
+                                 uint64_t pack_offset, uint32_t length, int64_t created,
+                                 struct sl_error *err);
+
+/* Makes org `org_id` an owner of the chunk with hash `hash` (once). */
+enum sl_err sl_repo_chunk_owner_add(struct sl_db *db, const unsigned char hash[32], int64_t org_id,
+                                    struct sl_error *err);
+
 enum sl_err sl_repo_pack_insert(struct sl_db *db, const char *name, uint64_t size, int64_t created,
                                 int64_t *id, struct sl_error *err);
 

@@ -441,10 +441,13 @@ void sl_h_hf_paths_info(struct sl_req *q)
 void sl_h_file_store(struct sl_req *q)
 {
     const char *size_text = sl_mhd->lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "size");
-    unsigned char sha[32];
+    const char *session =
+        sl_mhd->lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "session");
+    unsigned char sha[32], sid[16];
     char *end;
     unsigned long long size;
     struct sl_error err;
+    uint64_t reread = 0;
     bool created;
 
     if (!sl_unhex(q->sha, strlen(q->sha), sha, 32)) {
@@ -466,14 +469,21 @@ void sl_h_file_store(struct sl_req *q)
                         q->body.len);
         return;
     }
+    if (session && !sl_unhex(session, strlen(session), sid, sizeof(sid))) {
+        sl_reply_status(q, 400, "bad_request",
+                        "?session must be the 32 hex digits the chunk uploads named in ?file");
+        return;
+    }
     sl_error_clear(&err);
     if (sl_reg_file_store(q->srv->r, &q->who, q->org_id, sha, size,
-                          (const unsigned char(*)[32])q->body.data, q->body.len / 32, &created,
-                          &err) != SL_OK) {
+                          (const unsigned char(*)[32])q->body.data, q->body.len / 32,
+                          session ? sid : NULL, &created, &reread, &err) != SL_OK) {
         sl_reply_error(q, &err);
         return;
     }
+    /* reread: bytes read back from the packs to check the SHA-256 (the
+     * rest was hashed as the chunks arrived) */
     sl_reply_json(q, created ? 201 : 200,
-                  json_pack("{s:s, s:I, s:b}", "sha256", q->sha, "size", (json_int_t)size,
-                            "created", created));
+                  json_pack("{s:s, s:I, s:b, s:I}", "sha256", q->sha, "size", (json_int_t)size,
+                            "created", created, "reread", (json_int_t)reread));
 }

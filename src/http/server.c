@@ -395,11 +395,30 @@ static void begin_body(struct sl_req *q)
     }
     if (q->route->body == BODY_STREAM) {
         struct sl_error err;
+        const char *file = sl_mhd->lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "file");
+        const char *from = sl_mhd->lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "from");
+        unsigned char sid[16];
+        unsigned long long k = 0;
         if (!q->has_length) {
             body_fail(q, SL_EINPUT, "chunk uploads need a Content-Length");
             return;
         }
-        if (sl_ingest_begin(q->srv->r, q->org_id, q->content_length, &q->ingest, &err) != SL_OK)
+        /* ?file=ID&from=K: the frames are one file's chunks from index K
+         * (docs/formats/chunk-upload.md) */
+        if (file && !sl_unhex(file, strlen(file), sid, sizeof(sid))) {
+            body_fail(q, SL_EINPUT, "?file must be 32 hex digits (a session id)");
+            return;
+        }
+        if (file) {
+            errno = 0;
+            k = from ? strtoull(from, &end, 10) : 0;
+            if (!from || errno || *end || end == from || from[0] == '-' || k > (1ULL << 40)) {
+                body_fail(q, SL_EINPUT, "?from must be the index of the first chunk (0 or more)");
+                return;
+            }
+        }
+        if (sl_ingest_begin(q->srv->r, q->org_id, q->content_length, file ? sid : NULL, k,
+                            &q->ingest, &err) != SL_OK)
             body_fail(q, err.code, "%s", err.msg);
     } else if (q->route->body == BODY_FILES) {
         struct sl_error err;

@@ -292,17 +292,24 @@ static enum sl_err resolve_file(struct sl_db *db, int64_t org_id, struct cfile *
     return SL_OK;
 }
 
-/* Re-reads a new file from the packs and checks its SHA-256. */
-static enum sl_err verify_file(struct sl_registry *r, struct sl_db *db, struct cfile *f,
-                               struct sl_error *err)
+/* Checks a new file's SHA-256: `h` (taken; NULL for a fresh one) is the
+ * digest of its first `from` chunks, which the server computed itself as
+ * they arrived (filehash.c); the rest is re-read from the packs, and
+ * *reread (may be NULL) counts those bytes. */
+static enum sl_err verify_file_from(struct sl_registry *r, struct sl_db *db, struct cfile *f,
+                                    struct sl_sha256_ctx *h, size_t from, uint64_t *reread,
+                                    struct sl_error *err)
 {
-    struct sl_sha256_ctx *h = sl_sha256_new();
     unsigned char *buf = sl_xmalloc(SL_CDC_MAX), got[32];
     enum sl_err rc = SL_OK;
 
-    for (size_t i = 0; i < f->nchunks && !rc; i++) {
+    if (!h)
+        h = sl_sha256_new();
+    for (size_t i = from; i < f->nchunks && !rc; i++) {
         struct sl_chunk_loc_row loc;
         bool found;
+        if (reread)
+            *reread += f->chunk_len[i];
         rc = sl_repo_chunk_locate(db, f->chunk_ids[i], &found, &loc, err);
         if (!rc && found)
             rc = sl_store_read(r->store, loc.pack_id, loc.pack, buf, (size_t)loc.length,
@@ -325,6 +332,44 @@ static enum sl_err verify_file(struct sl_registry *r, struct sl_db *db, struct c
     sl_sha256_free(h);
     free(buf);
     return rc;
+}
+
+/* Re-reads a new file from the packs and checks its SHA-256. */
+static enum sl_err verify_file(struct sl_registry *r, struct sl_db *db, struct cfile *f,
+                               struct sl_error *err)
+{
+    return verify_file_from(r, db, f, NULL, 0, NULL, err);
+}
+
+/* How much of `f` the streamed digest of session `sid` covers: its chunks
+ * must be the first ones of f's list, in order, and their lengths must add
+ * up. Returns that count and hands over the digest in *h (NULL and 0 when
+ * nothing can be used; then the whole file is read back). */
+static size_t streamed_prefix(struct sl_registry *r, int64_t org_id, const unsigned char *sid,
+                              const struct cfile *f, struct sl_sha256_ctx **h)
+{
+    unsigned char ids_digest[32], want[32];
+    uint64_t next = 0, nbytes = 0, sum = 0;
+    struct sl_sha256_ctx *c;
+
+    *h = NULL;
+    if (!sid || !sl__fh_take(r, org_id, sid, h, &next, &nbytes, ids_digest))
+        return 0;
+    if (next > f->nchunks)
+        goto unusable;
+    c = sl_sha256_new();
+    for (size_t i = 0; i < next; i++) {
+        sl_sha256_update(c, f->ids[i], 32);
+        sum += f->chunk_len[i];
+    }
+    sl_sha256_final(c, want);
+    if (sum != nbytes || memcmp(want, ids_digest, 32) != 0)
+        goto unusable;
+    return (size_t)next;
+unusable:
+    sl_sha256_free(*h);
+    *h = NULL;
+    return 0;
 }
 
 static json_t *manifest_json(const char *org, const char *name, struct cfile *files, size_t n,
@@ -1033,7 +1078,8 @@ out:
 
 enum sl_err sl_reg_file_store(struct sl_registry *r, const struct sl_principal *p, int64_t org_id,
                               const unsigned char sha[32], uint64_t size,
-                              const unsigned char (*ids)[32], size_t n, bool *created,
+                              const unsigned char (*ids)[32], size_t n,
+                              const unsigned char *file_sid, bool *created, uint64_t *reread,
                               struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
@@ -1042,6 +1088,8 @@ enum sl_err sl_reg_file_store(struct sl_registry *r, const struct sl_principal *
 
     (void)p;
     *created = false;
+    if (reread)
+        *reread = 0;
     if (!db)
         return err->code;
     memset(&f, 0, sizeof(f));
@@ -1054,8 +1102,11 @@ enum sl_err sl_reg_file_store(struct sl_registry *r, const struct sl_principal *
     rc = resolve_file(db, org_id, &f, err);
     if (!rc && !f.visible) {
         /* new to this org: verified from its own chunks whether or not
-         * another org stored the same bytes, and answered the same way */
-        rc = verify_file(r, db, &f, err);
+         * another org stored the same bytes, and answered the same way;
+         * what the server hashed as the chunks arrived is not read again */
+        struct sl_sha256_ctx *h = NULL;
+        size_t from = streamed_prefix(r, org_id, file_sid, &f, &h);
+        rc = verify_file_from(r, db, &f, h, from, reread, err);
         if (!rc)
             rc = sl_db_begin(db, err);
         if (!rc) {

@@ -8,6 +8,8 @@
  * org stored is handled exactly like a new one (this org must send its bytes,
  * proof that it has them, and they are written), so neither answers nor
  * timing tell anyone what others uploaded; gc reclaims the second copy.
+ * An upload naming a file session (?file=ID&from=K) also feeds the file's
+ * streamed SHA-256 (filehash.c) with the chunks it verified.
  */
 #include "registry/registry_int.h"
 
@@ -17,6 +19,7 @@
 #include "common/arena.h"
 #include "common/strmap.h"
 #include "common/util.h"
+#include "db/repo_chunks.h"
 #include "common/banned.h"
 
 enum sl_err sl_reg_chunks_missing(struct sl_registry *r, int64_t org_id,
@@ -24,7 +27,6 @@ enum sl_err sl_reg_chunks_missing(struct sl_registry *r, int64_t org_id,
                                   struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    struct sl_stmt *st;
     enum sl_err rc;
 
     if (!db)
@@ -32,35 +34,14 @@ enum sl_err sl_reg_chunks_missing(struct sl_registry *r, int64_t org_id,
     rc = sl_db_begin_read(db, err);
     if (rc)
         return rc;
-    st = sl_db_stmt(db,
-                    "SELECT 1 FROM chunks c JOIN chunk_owners o ON o.chunk_id = c.id "
-                    "WHERE c.hash = ? AND o.org_id = ?",
-                    err);
-    if (!st) {
-        sl_db_rollback(db);
-        return err->code;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int row;
-        sl_stmt_blob(st, 1, ids[i], 32);
-        sl_stmt_int(st, 2, org_id);
-        row = sl_stmt_step(st, err);
-        sl_stmt_done(st);
-        if (row < 0) {
-            sl_db_rollback(db);
-            return err->code;
-        }
-        missing[i] = row == 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        bool owned;
+        rc = sl_repo_chunk_is_owned(db, ids[i], org_id, &owned, err);
+        missing[i] = !owned;
     }
     sl_db_rollback(db); /* read only */
-    return SL_OK;
+    return rc;
 }
-
-struct pending {
-    unsigned char hash[32];
-    uint64_t pack_offset; /* UINT64_MAX: already stored by someone */
-    uint32_t length;
-};
 
 struct sl_ingest {
     struct sl_registry *r;
@@ -72,15 +53,21 @@ struct sl_ingest {
     unsigned char *chunk; /* SL_CDC_MAX bytes */
     uint32_t need;        /* bytes of the current chunk still to come */
     uint32_t have;
-    struct pending *v;
+    struct sl__fh_chunk *v;
     size_t n, cap;
     struct sl_strmap seen; /* hashes in this upload (keys in `arena`) */
     struct sl_arena arena;
     uint64_t bytes_new, bytes_dedup;
+    /* a streamed file digest (filehash.c): the frames are the file's
+     * chunks from index fh_from on */
+    struct sl__fh *fh;
+    bool fh_inline;
+    uint64_t fh_from;
 };
 
 enum sl_err sl_ingest_begin(struct sl_registry *r, int64_t org_id, uint64_t body_len,
-                            struct sl_ingest **out, struct sl_error *err)
+                            const unsigned char *file_sid, uint64_t from, struct sl_ingest **out,
+                            struct sl_error *err)
 {
     struct sl_ingest *in;
 
@@ -93,6 +80,10 @@ enum sl_err sl_ingest_begin(struct sl_registry *r, int64_t org_id, uint64_t body
     in->org_id = org_id;
     in->body_len = body_len;
     in->chunk = sl_xmalloc(SL_CDC_MAX);
+    if (file_sid) {
+        in->fh_from = from;
+        in->fh = sl__fh_open(r, org_id, file_sid, from, &in->fh_inline);
+    }
     *out = in;
     return SL_OK;
 }
@@ -105,24 +96,13 @@ static enum sl_err known_chunk(struct sl_ingest *in, const unsigned char *hash, 
                                struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(in->r, err);
-    struct sl_stmt *st;
-    int row;
+    enum sl_err rc;
 
     if (!db)
         return err->code;
-    st = sl_db_stmt(db,
-                    "SELECT 1 FROM chunks c JOIN chunk_owners o ON o.chunk_id = c.id WHERE "
-                    "c.hash = ? AND o.org_id = ?",
-                    err);
-    if (!st)
-        return err->code;
-    sl_stmt_blob(st, 1, hash, 32);
-    sl_stmt_int(st, 2, in->org_id);
-    row = sl_stmt_step(st, err);
-    sl_stmt_done(st);
-    if (row < 0)
-        return err->code;
-    *known = row == 1;
+    rc = sl_repo_chunk_is_owned(db, hash, in->org_id, known, err);
+    if (rc)
+        return rc;
     /* Also known if this same upload already carried it. */
     if (!*known) {
         char *key = sl_arena_alloc(&in->arena, 32);
@@ -137,7 +117,7 @@ static enum sl_err finish_chunk(struct sl_ingest *in, struct sl_error *err)
     unsigned char got[32];
     char want_hex[65], got_hex[65];
     bool known = false;
-    struct pending *p;
+    struct sl__fh_chunk *p;
     enum sl_err rc;
 
     sl_sha256(in->chunk, in->have, got);
@@ -161,6 +141,9 @@ static enum sl_err finish_chunk(struct sl_ingest *in, struct sl_error *err)
     memcpy(p->hash, got, 32);
     p->length = in->have;
     p->pack_offset = UINT64_MAX;
+    /* verified just above: the file digest may take these bytes */
+    if (in->fh_inline)
+        sl__fh_feed(in->fh, got, in->chunk, in->have);
     if (known) {
         in->bytes_dedup += in->have;
         return SL_OK;
@@ -229,7 +212,6 @@ enum sl_err sl_ingest_feed(struct sl_ingest *in, const void *data, size_t n, str
 enum sl_err sl_ingest_finish(struct sl_ingest *in, json_t **result, struct sl_error *err)
 {
     struct sl_db *db;
-    struct sl_stmt *st;
     char name[SL_PACK_NAME_LEN + 1] = "";
     int64_t pack_id = 0, now = sl__now();
     enum sl_err rc;
@@ -253,18 +235,9 @@ enum sl_err sl_ingest_finish(struct sl_ingest *in, json_t **result, struct sl_er
         rc = sl_db_begin(db, err);
         if (rc)
             goto out_unlink;
-        st = sl_db_stmt(db, "INSERT INTO packs (name, size, created) VALUES (?, ?, ?)", err);
-        if (!st) {
-            rc = err->code;
-            goto out_rollback;
-        }
-        sl_stmt_text(st, 1, name);
-        sl_stmt_int(st, 2, (int64_t)size);
-        sl_stmt_int(st, 3, now);
-        rc = sl_stmt_run(st, err);
+        rc = sl_repo_pack_insert(db, name, size, now, &pack_id, err);
         if (rc)
             goto out_rollback;
-        pack_id = sl_db_last_id(db);
     } else {
         db = sl_reg_db(in->r, err);
         if (!db) {
@@ -276,44 +249,25 @@ enum sl_err sl_ingest_finish(struct sl_ingest *in, json_t **result, struct sl_er
             goto out;
     }
     for (size_t i = 0; i < in->n; i++) {
-        struct pending *p = &in->v[i];
+        struct sl__fh_chunk *p = &in->v[i];
         if (p->pack_offset != UINT64_MAX) {
             /* Another upload may have stored it meanwhile: keep theirs; ours
              * becomes dead bytes for the collector. */
-            st = sl_db_stmt(db,
-                            "INSERT INTO chunks (hash, pack_id, pack_offset, length, created) "
-                            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING",
-                            err);
-            if (!st) {
-                rc = err->code;
-                goto out_rollback;
-            }
-            sl_stmt_blob(st, 1, p->hash, 32);
-            sl_stmt_int(st, 2, pack_id);
-            sl_stmt_int(st, 3, (int64_t)p->pack_offset);
-            sl_stmt_int(st, 4, p->length);
-            sl_stmt_int(st, 5, now);
-            rc = sl_stmt_run(st, err);
+            rc = sl_repo_chunk_insert(db, p->hash, pack_id, p->pack_offset, p->length, now, err);
             if (rc)
                 goto out_rollback;
         }
-        st = sl_db_stmt(db,
-                        "INSERT INTO chunk_owners (chunk_id, org_id) "
-                        "SELECT id, ? FROM chunks WHERE hash = ? ON CONFLICT DO NOTHING",
-                        err);
-        if (!st) {
-            rc = err->code;
-            goto out_rollback;
-        }
-        sl_stmt_int(st, 1, in->org_id);
-        sl_stmt_blob(st, 2, p->hash, 32);
-        rc = sl_stmt_run(st, err);
+        rc = sl_repo_chunk_owner_add(db, p->hash, in->org_id, err);
         if (rc)
             goto out_rollback;
     }
     rc = sl_db_commit(db, err);
     if (rc)
         goto out_rollback;
+    /* durable and recorded: the file digest may read them back */
+    sl__fh_close(in->r, in->fh, in->fh_inline, true, in->fh_from, in->v, in->n, pack_id,
+                 name[0] ? name : NULL);
+    in->fh = NULL;
     *result = json_pack("{s:I, s:I, s:I}", "stored", (json_int_t)in->n, "bytes",
                         (json_int_t)in->bytes_new, "deduplicated", (json_int_t)in->bytes_dedup);
     goto out;
@@ -331,6 +285,7 @@ void sl_ingest_abort(struct sl_ingest *in)
 {
     if (!in)
         return;
+    sl__fh_close(in->r, in->fh, in->fh_inline, false, in->fh_from, NULL, 0, 0, NULL);
     sl_pack_abort(in->pack);
     free(in->chunk);
     free(in->v);

@@ -435,6 +435,7 @@ enum sl_err sl_registry_open(const char *root, struct sl_registry_opts *opts,
     pthread_mutex_init(&r->log_lock, NULL);
     pthread_mutex_init(&r->dl_lock, NULL);
     pthread_mutex_init(&r->dl_flush, NULL);
+    r->fh = sl__fh_table_new();
     {
         char *packs = sl_xasprintf("%s/packs/tmp", root);
         rc = sl_vfs_mkdirs(packs, 0700, err);
@@ -513,6 +514,7 @@ void sl_registry_close(struct sl_registry *r)
     pthread_mutex_destroy(&r->dl_lock);
     pthread_mutex_destroy(&r->dl_flush);
     free(r->dl);
+    sl__fh_table_free(r->fh);
     sl_store_free(r->store);
     sl__fp_cache_free(r->fp_cache);
     sl_wipe(r->fp_master, sizeof(r->fp_master));

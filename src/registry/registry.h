@@ -884,10 +884,14 @@ enum sl_err sl_reg_chunks_missing(struct sl_registry *r, int64_t org_id,
                                   struct sl_error *err);
 
 /* Streaming ingest of one upload body (frames: sha256, u32 LE length,
- * bytes). Nothing is visible until sl_ingest_finish() succeeds. */
+ * bytes). Nothing is visible until sl_ingest_finish() succeeds. With
+ * `file_sid` (16 bytes, or NULL) the frames are the chunks of one file from
+ * index `from` on, and feed that file's streamed SHA-256 (see
+ * sl_reg_file_store). */
 struct sl_ingest;
 enum sl_err sl_ingest_begin(struct sl_registry *r, int64_t org_id, uint64_t body_len,
-                            struct sl_ingest **in, struct sl_error *err);
+                            const unsigned char *file_sid, uint64_t from, struct sl_ingest **in,
+                            struct sl_error *err);
 enum sl_err sl_ingest_feed(struct sl_ingest *in, const void *data, size_t n, struct sl_error *err);
 enum sl_err sl_ingest_finish(struct sl_ingest *in, json_t **result, struct sl_error *err);
 void sl_ingest_abort(struct sl_ingest *in);
@@ -909,11 +913,17 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
 /* Registers a file (content only, no path) from its ordered chunk ids,
  * which this org must have uploaded: checks lengths, re-hashes the bytes and
  * stores the file so a commit can name it by SHA-256 without its chunk list.
- * Idempotent: `*created` is false when it was stored already (the list must
- * then be the stored one). Unused files go after the gc grace period. */
+ * With `file_sid` (16 bytes, or NULL), the session its chunk uploads named:
+ * the part of the file whose SHA-256 the server computed as the chunks
+ * arrived, when its chunk ids are the first ones of `ids`, is not read
+ * again; the rest is read back from the packs. `*reread` (may be NULL) gets
+ * the bytes read back. Idempotent: `*created` is false when it was stored
+ * already (the list must then be the stored one). Unused files go after the
+ * gc grace period. */
 enum sl_err sl_reg_file_store(struct sl_registry *r, const struct sl_principal *p, int64_t org_id,
                               const unsigned char sha[32], uint64_t size,
-                              const unsigned char (*ids)[32], size_t n, bool *created,
+                              const unsigned char (*ids)[32], size_t n,
+                              const unsigned char *file_sid, bool *created, uint64_t *reread,
                               struct sl_error *err);
 
 /* ---- maintenance (gc.c) ---- */

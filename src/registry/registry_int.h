@@ -43,10 +43,51 @@ struct sl_registry {
     _Atomic int32_t policy_day;  /* the day the packs in force were last logged */
     unsigned char fp_master[32]; /* the fingerprint secret (fp.key) */
     struct sl_fp_cache *fp_cache;
-    bool shared;            /* PostgreSQL: other servers may share the database */
-    struct sl_db *lead_db;  /* the leader lock's connection (leader.c; ticker thread) */
-    struct sl_db *watch_db; /* the listening connection (leader.c; listener thread) */
+    bool shared;             /* PostgreSQL: other servers may share the database */
+    struct sl_db *lead_db;   /* the leader lock's connection (leader.c; ticker thread) */
+    struct sl_db *watch_db;  /* the listening connection (leader.c; listener thread) */
+    struct sl__fh_table *fh; /* streamed file digests (filehash.c) */
 };
+
+/* ---- streamed file digests (filehash.c) ---- */
+
+#define SL_FH_SID_LEN 16
+
+/* A chunk of an upload request: its id, where this request stored it
+ * (UINT64_MAX: it was already stored) and its length. */
+struct sl__fh_chunk {
+    unsigned char hash[32];
+    uint64_t pack_offset;
+    uint32_t length;
+};
+
+struct sl__fh;
+struct sl__fh_table;
+struct sl__fh_table *sl__fh_table_new(void);
+void sl__fh_table_free(struct sl__fh_table *t);
+
+/* A chunk upload naming session `sid` whose frames are the file's chunks
+ * from index `from` on. Returns the session (NULL when the table is full);
+ * *inline_ is set when this request is next in file order and hashes each
+ * chunk as it is verified (sl__fh_feed). Every open is closed once. */
+struct sl__fh *sl__fh_open(struct sl_registry *r, int64_t org_id,
+                           const unsigned char sid[SL_FH_SID_LEN], uint64_t from, bool *inline_);
+/* Adds one verified chunk to an inline request's session. */
+void sl__fh_feed(struct sl__fh *s, const unsigned char id[32], const void *bytes, uint32_t len);
+/* The request ended; `committed` when its chunks are durable and recorded.
+ * A committed out-of-order request leaves its chunks (v[0..n), stored in
+ * pack `pack`) to be hashed, read back, once the ones before it are; a
+ * failed inline one marks the session for a full read-back. */
+void sl__fh_close(struct sl_registry *r, struct sl__fh *s, bool inline_, bool committed,
+                  uint64_t from, const struct sl__fh_chunk *v, size_t n, int64_t pack_id,
+                  const char *pack);
+/* Registration: removes the session and, unless it was spoiled, hands over
+ * the digest of its first *next chunks (*nbytes bytes; the caller finishes
+ * or frees *bytes) and the SHA-256 of their ids, in order. False: read the
+ * whole file back. */
+bool sl__fh_take(struct sl_registry *r, int64_t org_id, const unsigned char sid[SL_FH_SID_LEN],
+                 struct sl_sha256_ctx **bytes, uint64_t *next, uint64_t *nbytes,
+                 unsigned char ids[32]);
 
 /* ---- the log seam (log.c) ---- */
 

@@ -35,7 +35,7 @@ import sluicetest as st  # noqa: E402
 SMALL_FACTS = {"params": 4224, "training": {"tokens": 1e9}}
 # the contract keys of `sluice push --json` (docs/cli.md)
 PUSH_KEYS = {"model", "version", "commit", "tier", "min_tier", "bytes_total", "bytes_uploaded", "floor_tier",
-             "decision", "held_by", "files", "bytes_local", "on_main", "main_version", "main_note",
+             "decision", "held_by", "files", "bytes_local", "bytes_reread", "on_main", "main_version", "main_note",
              "facts_note", "log_index", "log_proof", "seconds"}
 PULL_KEYS = {"commit", "files", "bytes_downloaded", "bytes_reused", "bytes_total",
              "bad_local_chunks"}
@@ -250,8 +250,11 @@ class PushPull(ServerCase):
         self.assertEqual(doc["bytes_total"], total)
         self.assertEqual(doc["bytes_uploaded"], total)
         # where the push's time went, each phase a number of seconds
-        self.assertEqual(set(doc["seconds"]), {"hash", "upload", "commit"}, doc["seconds"])
+        # (hashing and the upload overlap, both counted from the start)
+        self.assertEqual(set(doc["seconds"]), {"hash", "upload", "first_upload", "commit"},
+                         doc["seconds"])
         self.assertTrue(all(v >= 0 for v in doc["seconds"].values()), doc["seconds"])
+        self.assertLessEqual(doc["seconds"]["first_upload"], doc["seconds"]["upload"])
         self.assertIsInstance(doc["decision"], dict)
         self.assertEqual(doc["decision"].get("min_tier"), "open")
 

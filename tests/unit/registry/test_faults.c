@@ -327,7 +327,7 @@ static enum sl_err ingest(struct fixture *f, const struct sl_buf *b, struct sl_e
 {
     struct sl_ingest *in;
     json_t *res = NULL;
-    enum sl_err rc = sl_ingest_begin(f->r, f->org, b->len, &in, err);
+    enum sl_err rc = sl_ingest_begin(f->r, f->org, b->len, NULL, 0, &in, err);
 
     if (rc)
         return rc;

@@ -64,7 +64,7 @@ static json_t *upload(struct fixture *f, const char *path, size_t n)
     sl_buf_add(&b, h, 32);
     sl_buf_add(&b, len, 4);
     sl_buf_add(&b, data, n);
-    cr_assert_eq(sl_ingest_begin(f->r, f->org, b.len, &in, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_ingest_begin(f->r, f->org, b.len, NULL, 0, &in, &err), SL_OK, "%s", err.msg);
     cr_assert_eq(sl_ingest_feed(in, b.data, b.len, &err), SL_OK, "%s", err.msg);
     cr_assert_eq(sl_ingest_finish(in, &res, &err), SL_OK, "%s", err.msg);
     json_decref(res);

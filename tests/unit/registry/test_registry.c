@@ -78,7 +78,7 @@ static void frames(const unsigned char *data, size_t n, size_t chunk, struct sl_
 static enum sl_err ingest(struct fixture *f, struct sl_buf *b, json_t **res, struct sl_error *err)
 {
     struct sl_ingest *in;
-    enum sl_err rc = sl_ingest_begin(f->r, f->org, b->len, &in, err);
+    enum sl_err rc = sl_ingest_begin(f->r, f->org, b->len, NULL, 0, &in, err);
 
     if (rc)
         return rc;
@@ -197,7 +197,7 @@ Test(registry, ingest_rejects_bad_frames_and_stores_nothing)
     frames(data, sizeof(data), 70000, &b, NULL);
     {
         struct sl_ingest *in;
-        cr_assert_eq(sl_ingest_begin(f.r, f.org, b.len, &in, &err), SL_OK);
+        cr_assert_eq(sl_ingest_begin(f.r, f.org, b.len, NULL, 0, &in, &err), SL_OK);
         cr_assert_eq(sl_ingest_feed(in, b.data, b.len - 10, &err), SL_OK);
         cr_expect_eq(sl_ingest_finish(in, &res, &err), SL_EINPUT);
         cr_expect(strstr(err.msg, "ended inside a frame") != NULL, "%s", err.msg);
@@ -209,7 +209,7 @@ Test(registry, ingest_rejects_bad_frames_and_stores_nothing)
         hdr[32] = 0xff;
         hdr[33] = 0xff;
         hdr[34] = 0x10;
-        cr_assert_eq(sl_ingest_begin(f.r, f.org, 36, &in, &err), SL_OK);
+        cr_assert_eq(sl_ingest_begin(f.r, f.org, 36, NULL, 0, &in, &err), SL_OK);
         cr_expect_eq(sl_ingest_feed(in, hdr, 36, &err), SL_EINPUT);
         cr_expect(strstr(err.msg, "not between 1 and") != NULL, "%s", err.msg);
         sl_ingest_abort(in);

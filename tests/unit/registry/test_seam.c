@@ -69,7 +69,7 @@ static void push_one(struct fixture *f, const char *name, const char *path,
     sl_buf_add(&b, h, 32);
     sl_buf_add(&b, l, 4);
     sl_buf_add(&b, data, n);
-    cr_assert_eq(sl_ingest_begin(f->r, f->org, b.len, &in, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_ingest_begin(f->r, f->org, b.len, NULL, 0, &in, &err), SL_OK, "%s", err.msg);
     cr_assert_eq(sl_ingest_feed(in, b.data, b.len, &err), SL_OK, "%s", err.msg);
     cr_assert_eq(sl_ingest_finish(in, &res, &err), SL_OK, "%s", err.msg);
     json_decref(res);

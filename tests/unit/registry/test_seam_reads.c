@@ -48,7 +48,7 @@ static void push(struct fixture *f, const char *name)
     sl_buf_add(&b, l, 4);
     sl_buf_add(&b, data, sizeof(data));
     json_array_append_new(chunks, json_string(hex));
-    cr_assert_eq(sl_ingest_begin(f->r, f->org, b.len, &in, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_ingest_begin(f->r, f->org, b.len, NULL, 0, &in, &err), SL_OK, "%s", err.msg);
     cr_assert_eq(sl_ingest_feed(in, b.data, b.len, &err), SL_OK, "%s", err.msg);
     cr_assert_eq(sl_ingest_finish(in, &res, &err), SL_OK, "%s", err.msg);
     json_decref(res);
