@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/arena.h"
 #include "common/vfs.h"
 #include "registry/registry.h"
 #include "tlog/govdoc.h"
@@ -121,6 +122,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *body, *res = NULL;
     struct sl_error err;
     struct sl_version_ref v;
+    struct sl_arena arena = SL_ARENA_INIT;
+    struct sl_reg_request req;
+    struct sl_reg_acceptance acc;
     const char *s1, *s2;
     bool created;
     enum sl_err rc;
@@ -143,8 +147,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 1: /* POST .../access */
         if (str_member(body, "purpose", &s1)) {
             rc = sl_reg_access_request(reg, &bob, org, model, "acme/g", s1,
-                                       json_object_get(body, "fields"), &res, &created, &err);
-            done(rc, res, &err);
+                                       json_object_get(body, "fields"), &arena, &req, &created,
+                                       &err);
+            done(rc, NULL, &err);
         }
         break;
     case 2: /* PUT .../access-rules */
@@ -157,25 +162,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             enum sl_access_action a = (enum sl_access_action)(size % 3);
             if (s2 && !sl_gov_parse_time(s2, &exp))
                 break;
-            rc = sl_reg_access_decide(reg, &pub, org, model, "acme/g", "bob", a, s1, exp, &res,
-                                      &err);
-            done(rc, res, &err);
+            rc = sl_reg_access_decide(reg, &pub, org, model, "acme/g", "bob", a, s1, exp, &arena,
+                                      &req, &err);
+            done(rc, NULL, &err);
         }
         break;
     case 4: /* POST .../accept */
         if (str_member(body, "rev", &s1) && str_member(body, "license_sha256", &s2) &&
             sl_reg_resolve(reg, "acme", "g", s1 ? s1 : "main", &v, &err) == SL_OK) {
-            rc = sl_reg_accept(reg, &bob, &v, "acme/g", s2, &res, &err);
-            done(rc, res, &err);
+            rc = sl_reg_accept(reg, &bob, &v, "acme/g", s2, &acc, &err);
+            done(rc, NULL, &err);
         }
         break;
     default: /* POST .../access/me/appeal */
         if (str_member(body, "text", &s1)) {
-            rc = sl_reg_access_appeal(reg, &bob, model, "acme/g", s1, &res, &err);
-            done(rc, res, &err);
+            rc = sl_reg_access_appeal(reg, &bob, model, "acme/g", s1, &arena, &req, &err);
+            done(rc, NULL, &err);
         }
         break;
     }
     json_decref(body);
+    sl_arena_release(&arena);
     return 0;
 }

@@ -306,8 +306,14 @@ class GlobalCap(unittest.TestCase):
             except OSError:
                 time.sleep(0.05)
         self.assertTrue(up, "the server did not come up")
-        with open(err_path) as f:
-            ev = [json.loads(x) for x in f if '"listening"' in x][0]
+        # the event is written as the daemon starts, which may be a moment
+        # after the first answer
+        ev = None
+        while ev is None and time.monotonic() < deadline:
+            with open(err_path) as f:
+                evs = [json.loads(x) for x in f if '"listening"' in x]
+            ev = evs[0] if evs else time.sleep(0.05)
+        self.assertIsNotNone(ev, "no listening event on stderr")
         self.assertEqual(ev["open_files_limit"], 600, ev)
         self.assertEqual(ev["max_conns"], 258, ev)
         socks = []
