@@ -46,6 +46,9 @@ struct sl_registry {
     bool shared;            /* PostgreSQL: other servers may share the database */
     struct sl_db *lead_db;  /* the leader lock's connection (leader.c; ticker thread) */
     struct sl_db *watch_db; /* the listening connection (leader.c; listener thread) */
+    /* CLOCK_MONOTONIC ms until which the listener vouches that every NOTIFY
+     * sent before it was heard (leader.c); 0: it does not */
+    atomic_llong hub_heard_until_ms;
 };
 
 /* ---- the log seam (log.c) ---- */
