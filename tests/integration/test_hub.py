@@ -7,6 +7,7 @@ Always on PostgreSQL (pgserver.py; fails with what to install when missing):
 - a tier change through A is seen by B within 1 s (in practice the NOTIFY's
   delivery time), on the same keep-alive connection that just had the old
   answer cached, and never the old answer after that;
+- `main` moved by a commit through A likewise;
 - while B's listening connection is heard from, a cached download through B
   needs no database query: it is answered while every table is locked;
 - pg_terminate_backend of the listening connections leaves no stale answer
@@ -23,6 +24,7 @@ Always on PostgreSQL (pgserver.py; fails with what to install when missing):
   hub's empty folder gets fresh keys, the data folder none.
 """
 import datetime
+import hashlib
 import http.client
 import json
 import os
@@ -157,6 +159,47 @@ class Hub(unittest.TestCase):
             self.assertEqual(self.get(conn, path, self.user), 403, "round %d" % round_)
             since = self.flip(self.c, "open")
             self.status_within(conn, path, self.user, 200, since)
+
+    def test_a1_main_moving_through_a_is_seen_by_b_within_a_second(self):
+        model = "acme/moving"
+        path = "/%s/resolve/main/config.json" % model
+        conn = http.client.HTTPConnection("127.0.0.1", self.b.port, timeout=30)
+        self.addCleanup(conn.close)
+
+        def commit(via, data):
+            sha = hashlib.sha256(data).hexdigest()
+            r = via.request("POST", "/api/v1/models/%s/chunks" % model, sv.frame(data),
+                            token=self.pub)
+            self.assertEqual(r.status, 200, r)
+            doc = {"files": [{"path": "config.json", "size": len(data), "sha256": sha,
+                              "chunks": [sha]}], "facts": FACTS, "tier": "open",
+                   "license": None}
+            r = via.request("POST", "/api/v1/models/%s/versions" % model, doc, token=self.pub)
+            self.assertEqual(r.status, 201, r)
+            return time.monotonic()
+
+        old = json.dumps({"model_type": "llama", "v": 0}).encode()
+        commit(self.a, old)
+        for round_ in range(1, 4):
+            for _ in range(2):  # B answers (and caches) the old main
+                conn.request("GET", path)
+                r = conn.getresponse()
+                self.assertEqual((r.status, r.read()), (200, old))
+            new = json.dumps({"model_type": "llama", "v": round_}).encode()
+            since = commit(self.a, new)
+            while True:
+                conn.request("GET", path)
+                r = conn.getresponse()
+                body = r.read()
+                took = time.monotonic() - since
+                self.assertEqual(r.status, 200)
+                self.assertLess(took, WINDOW, "B served the old main %.3f s after A moved it"
+                                % took)
+                if body == new:
+                    break
+                self.assertEqual(body, old)
+                time.sleep(0.01)
+            old = new
 
     def test_a2_cached_downloads_need_no_query_while_b_listens(self):
         # Every table of the hub locked by another session: a lookup that
