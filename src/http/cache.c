@@ -3,14 +3,19 @@
  * A small per-thread cache of download lookups: (org, name, rev, path) →
  * the resolved version, the file, and for small files the bytes themselves.
  * Popular small files (config.json) are then answered without touching the
- * database. Entries live one second, and any change this process makes to
- * refs or tiers bumps a generation that voids them at once; changes made by
- * another process (sluice admin) are seen within the second. With many
- * servers on PostgreSQL each entry also carries the hub stamp (the log's
- * size, sl_reg_hub_stamp) it was read under and is used only while the stamp
- * is unchanged, so a change committed through any server voids it for the
- * next request; other servers' NOTIFYs bump the generation as well. File content is
- * immutable (addressed by its SHA-256), so cached bytes are never stale.
+ * database. Entries live one second from the moment the lookup that made
+ * them began, and any change this process makes to refs or tiers bumps a
+ * generation that voids them at once; changes made by another process
+ * (sluice admin) are seen within the second. With many servers on
+ * PostgreSQL each entry also carries the hub stamp it was read under
+ * (sl_reg_hub_stamp) and is used only under the same stamp: while this
+ * server's listening connection is heard from, a constant, and other
+ * servers' NOTIFYs bump the generation (a change through another server is
+ * seen within the NOTIFY's delivery time, never later than the second);
+ * while it is not, the log's size, read for every lookup, so a change
+ * committed through any server voids the entry for the next request. File
+ * content is immutable (addressed by its SHA-256), so cached bytes are
+ * never stale.
  * Access rules beyond the tier (grants, memberships) are never cached.
  */
 #include "http/http_int.h"
@@ -105,6 +110,7 @@ bool sl_cache_get(struct sl_req *q, struct sl_version_ref *v, struct sl_file_ref
      * between the read and sl_cache_put() then voids the entry at once
      * instead of leaving the old answer cached for a second. */
     q->cache_gen = atomic_load(&generation);
+    q->cache_ms = mono_ms();
     if (!slots || !q->path || q->cache_hub == UINT64_MAX)
         return false;
     n = make_key(q, key, sizeof(key));
@@ -114,7 +120,7 @@ bool sl_cache_get(struct sl_req *q, struct sl_version_ref *v, struct sl_file_ref
     s = &slots[h % SLOTS];
     if (!s->key || s->hash != h || s->keylen != n || memcmp(s->key, key, n) != 0 ||
         s->gen != atomic_load(&generation) || s->hub != q->cache_hub ||
-        mono_ms() - s->at_ms > TTL_MS)
+        q->cache_ms - s->at_ms >= TTL_MS)
         return false;
     *v = s->v;
     *f = s->f;
@@ -148,7 +154,7 @@ void sl_cache_put(struct sl_req *q, const struct sl_version_ref *v, const struct
     memcpy(s->key, key, n);
     s->keylen = n;
     s->hash = h;
-    s->at_ms = mono_ms();
+    s->at_ms = q->cache_ms; /* the data is as old as the lookup */
     s->gen = q->cache_gen;
     s->hub = q->cache_hub;
     s->v = *v;

@@ -122,6 +122,7 @@ struct sl_req {
     const unsigned char *cached_bytes; /* a small file's bytes, from the cache */
     bool cached;
     unsigned long long cache_gen; /* the cache generation when the lookup began */
+    long long cache_ms;           /* CLOCK_MONOTONIC ms when the lookup began */
     uint64_t cache_hub;           /* sl_reg_hub_stamp() then; UINT64_MAX: do not cache */
     int64_t org_id, model_id;     /* for P_MODEL and up */
     /* request body */

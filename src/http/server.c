@@ -677,7 +677,10 @@ static void *ticker(void *arg)
 
 /* Voids this server's lookup cache whenever any server sharing the database
  * announces a change of tiers or refs (sl_reg_watch: LISTEN/NOTIFY on
- * PostgreSQL). On SQLite it only sleeps: the one process bumps its own. */
+ * PostgreSQL). While it hears from its connection, cached downloads need no
+ * query (sl_reg_hub_stamp); when the connection is lost they check the hub
+ * stamp again until it is back. On SQLite it only sleeps: the one process
+ * bumps its own. */
 static void *listener(void *arg)
 {
     struct sl_server *s = arg;

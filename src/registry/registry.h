@@ -863,16 +863,24 @@ enum sl_err sl_reg_announce(struct sl_registry *r, struct sl_error *err);
 /* Waits up to `timeout_ms` for another server's (or this one's)
  * sl_reg_announce(); `*changed` is set when one arrived, and also when the
  * listening connection was lost and remade (announcements may have been
- * missed). Call from one thread only (the listener). */
+ * missed). A round in which none arrived ends with a round trip on the
+ * listening connection; when it succeeds and brought no announcement either,
+ * the listener vouches for cached lookups for one second
+ * (sl_reg_hub_stamp). A lost connection withdraws that at once. Call from
+ * one thread only (the listener), and void the cache whenever `*changed` is
+ * set, before calling again. */
 enum sl_err sl_reg_watch(struct sl_registry *r, int timeout_ms, bool *changed,
                          struct sl_error *err);
 
 /* A stamp that changes whenever a tier, a floor or a ref changes anywhere in
- * the hub, for checking a cached lookup without redoing it: on PostgreSQL
- * the log's size (every such change appends a log entry in its own
- * transaction, so a change committed by any server is seen by the next
- * lookup on every other); on SQLite always 0, since the one process voids
- * its own cache. */
+ * the hub, for checking a cached lookup without redoing it. On PostgreSQL,
+ * while the listener vouches (sl_reg_watch heard from its connection within
+ * the last second), a constant that costs no query: other servers' changes
+ * then reach the cache through NOTIFY. Otherwise the log's size (every such
+ * change appends a log entry in its own transaction, so a change committed
+ * by any server is seen by the next lookup on every other); the two never
+ * match, so entries made under one are not used under the other. On SQLite
+ * always 0, since the one process voids its own cache. */
 enum sl_err sl_reg_hub_stamp(struct sl_registry *r, uint64_t *stamp, struct sl_error *err);
 
 /* ---- uploads (ingest.c) ---- */

@@ -43,9 +43,12 @@ struct sl_registry {
     _Atomic int32_t policy_day;  /* the day the packs in force were last logged */
     unsigned char fp_master[32]; /* the fingerprint secret (fp.key) */
     struct sl_fp_cache *fp_cache;
-    bool shared;             /* PostgreSQL: other servers may share the database */
-    struct sl_db *lead_db;   /* the leader lock's connection (leader.c; ticker thread) */
-    struct sl_db *watch_db;  /* the listening connection (leader.c; listener thread) */
+    bool shared;            /* PostgreSQL: other servers may share the database */
+    struct sl_db *lead_db;  /* the leader lock's connection (leader.c; ticker thread) */
+    struct sl_db *watch_db; /* the listening connection (leader.c; listener thread) */
+    /* CLOCK_MONOTONIC ms until which the listener vouches that every NOTIFY
+     * sent before it was heard (leader.c); 0: it does not */
+    atomic_llong hub_heard_until_ms;
     struct sl__fh_table *fh; /* streamed file digests (filehash.c) */
 };
 
