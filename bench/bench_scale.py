@@ -9,7 +9,13 @@ the same `sluice` binary throughout:
            generator of bench_serve.py), against a server on SQLite and a
            server on PostgreSQL, alternately, --wrk-runs times each, medians;
            target: PostgreSQL >= 0.7x SQLite;
-  append   log appends on PostgreSQL through the HTTP API (each a tier change,
+  append   first the append primitive, measured by bench_tlog (the code
+           behind the SQLite log figure of issue 5) on SQLite and on
+           PostgreSQL side by side: sl__log_append() called in a loop in one
+           process and thread, in transactions of 1,000 entries (as
+           bench_tlog's SQLite figure) and of one entry (as the server makes
+           them), --tlog-entries each; then
+           log appends on PostgreSQL through the HTTP API (each a tier change,
            one transaction and one log entry each, as a publisher makes
            them), wrk with a Lua script, first through one server, then
            through two servers on the one database at once; then the log is
@@ -36,7 +42,8 @@ when it could not. Needs wrk, openssl, PostgreSQL 15, moto and the aws CLI.
 
     python3 bench/bench_scale.py [--sluice BIN] [--wrk-seconds S] [--wrk-runs N]
         [--append-seconds S] [--pg-threads N,...] [--size-mib N] [--aws-packs N]
-        [--skip get,append,s3] [--tmpdir DIR] [--keep]
+        [--bench-tlog BIN] [--tlog-entries N] [--skip get,append,s3] [--tmpdir DIR]
+        [--keep]
 """
 import argparse
 import datetime
@@ -258,6 +265,37 @@ class Bench:
 
     def log_size(self, url):
         return int(self.pgserver.cluster().sql(url, "SELECT count(*) FROM log_entries").strip())
+
+    def tlog_rate(self, db, batch):
+        """bench_tlog's row (a): entries/s of sl__log_append in transactions
+        of BATCH entries on DB (None: the data folder's SQLite)."""
+        env = dict(os.environ, BENCH_TLOG_ENTRIES=str(self.a.tlog_entries),
+                   BENCH_TLOG_BATCH=str(batch), BENCH_TLOG_PROOFS="100", BENCH_TLOG_E2E="0",
+                   TMPDIR=self.tmp)
+        env.pop("BENCH_TLOG_DB", None)
+        if db:
+            env["BENCH_TLOG_DB"] = db
+        p = subprocess.run([self.a.bench_tlog], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=3600)
+        m = re.search(r"^\(a\)\s+append.*?([0-9.]+) e/s", p.stdout, re.M)
+        if not m:
+            die("bench_tlog gave no append row (exit %d): %s" % (p.returncode,
+                                                                 (p.stdout + p.stderr)[-1500:]))
+        return float(m.group(1))
+
+    def run_primitive(self):
+        a = self.a
+        for batch, what in ((1000, "transactions of 1,000"), (1, "one per transaction")):
+            lite = self.tlog_rate(None, batch)
+            pg = self.tlog_rate(self.pgserver.new_db("tlog%d" % batch), batch)
+            self.rows.append(("append primitive, %s: PostgreSQL vs SQLite" % what,
+                              "%s/s" % format(round(pg), ","), "%s/s" % format(round(lite), ","),
+                              "%.2fx" % (pg / lite), ">= 5,000/s",
+                              "PASS" if pg >= 5000 else "FAIL"))
+        self.commands.append("BENCH_TLOG_ENTRIES=%d BENCH_TLOG_BATCH=1000|1 BENCH_TLOG_PROOFS=100 "
+                             "BENCH_TLOG_E2E=0 [BENCH_TLOG_DB=postgresql://...] %s" % (
+                                 a.tlog_entries, os.path.relpath(a.bench_tlog, REPO)
+                                 if a.bench_tlog.startswith(REPO + os.sep) else a.bench_tlog))
 
     def run_append(self):
         a = self.a
@@ -522,6 +560,10 @@ def main():
     ap.add_argument("--size-mib", type=int, default=4096)
     ap.add_argument("--aws-packs", type=int, default=16,
                     help="how many of the file's packs `aws s3 cp` copies (0: all)")
+    ap.add_argument("--bench-tlog", help="bench_tlog program (default: bench/bench_tlog "
+                    "beside --sluice)")
+    ap.add_argument("--tlog-entries", type=int, default=10000,
+                    help="entries bench_tlog appends in each append-primitive row")
     ap.add_argument("--skip", default="", help="comma-separated: get, append, s3")
     ap.add_argument("--tmpdir")
     ap.add_argument("--keep", action="store_true")
@@ -531,6 +573,11 @@ def main():
         a.pg_threads = [int(x) for x in a.pg_threads.split(",")]
     except ValueError:
         die("--pg-threads takes numbers separated by commas")
+    if not a.bench_tlog:
+        a.bench_tlog = os.path.join(os.path.dirname(os.path.abspath(a.sluice)), "bench",
+                                    "bench_tlog")
+    if a.tlog_entries < 1000:
+        die("--tlog-entries must be at least 1000 (bench_tlog's minimum)")
     if skip - {"get", "append", "s3"}:
         die("--skip takes get, append and s3")
     for tool in ("wrk", "openssl"):
@@ -546,6 +593,11 @@ def main():
             say("get: 1 KiB GET rate, SQLite and PostgreSQL ...")
             b.run_get()
         if "append" not in skip:
+            if not os.access(a.bench_tlog, os.X_OK):
+                die("%s is not a program (build with -DSLUICE_BENCH=ON, or give "
+                    "--bench-tlog)" % a.bench_tlog)
+            say("append: the append primitive (bench_tlog), SQLite and PostgreSQL ...")
+            b.run_primitive()
             say("append: log appends on PostgreSQL, one and two servers ...")
             b.run_append()
         if "s3" not in skip:

@@ -14,7 +14,9 @@
  * (distinct models the events name, 1000), BENCH_TLOG_CACHE_MIB (a larger
  * SQLite page cache for the appending connection; default as the registry
  * opens it), BENCH_TLOG_E2E=0 skips the end-to-end row, BENCH_KEEP=1 keeps
- * the data folder.
+ * the data folder, BENCH_TLOG_DB a database URL (postgresql://...; default
+ * the data folder's SQLite file) so both back ends are measured by this same
+ * code (bench_scale.py runs it on each side by side).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -495,6 +497,7 @@ int main(int argc, char **argv)
     uint64_t cache_mib = env_u64("BENCH_TLOG_CACHE_MIB", 0, 0, 65536);
     int e2e = (int)env_u64("BENCH_TLOG_E2E", 1, 0, 1), ok_all = 1;
     const char *tmpdir = getenv("TMPDIR");
+    const char *dburl = getenv("BENCH_TLOG_DB");
     char sluice[PATH_MAX], tmp[PATH_MAX], data[PATH_MAX + 8], cpu[256], date[64], why[600];
     char e2e_cmd[256] = "";
     struct sl_registry *r = NULL;
@@ -518,9 +521,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_tlog [SLUICE_BIN]\n"
                         "environment: SLUICE_BIN, BENCH_TLOG_ENTRIES, BENCH_TLOG_BATCH, "
                         "BENCH_TLOG_PROOFS, BENCH_TLOG_MODELS, BENCH_TLOG_CACHE_MIB,\n"
-                        "BENCH_TLOG_E2E=0, BENCH_KEEP=1\n");
+                        "BENCH_TLOG_E2E=0, BENCH_KEEP=1, BENCH_TLOG_DB\n");
         return 2;
     }
+    if (dburl && *dburl)
+        e2e = 0; /* the end-to-end row starts a server on the data folder's SQLite file */
     if (e2e && find_sluice(argc > 1 ? argv[1] : NULL, sluice, sizeof(sluice)) != 0)
         return 2;
     memset(&h, 0, sizeof(h));
@@ -542,8 +547,14 @@ int main(int argc, char **argv)
     printf("date     %s\n", date);
     printf("machine  %s, %ld CPUs online%s, Linux %s\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),
            has_sha_ni() ? ", SHA-NI" : "", un.release);
-    printf("data     %s (a real data folder: SQLite in WAL mode, as `sluice serve` opens it)\n",
-           data);
+    if (dburl && *dburl)
+        printf("data     %s, database %s (PostgreSQL, as `sluice serve --db` opens it)\n", data,
+               dburl);
+    else
+        printf("data     %s (a real data folder: SQLite in WAL mode, as `sluice serve` opens "
+               "it)\n",
+               data);
+    printf("append   transactions of %llu entries, one thread\n", (unsigned long long)batch);
     {
         double load[3];
         if (getloadavg(load, 3) == 3)
@@ -556,12 +567,14 @@ int main(int argc, char **argv)
 
     memset(&ro, 0, sizeof(ro));
     ro.create = true;
+    if (dburl && *dburl)
+        ro.db = dburl;
     if (sl_registry_open(data, &ro, &r, NULL, &err) || !(db = sl_reg_db(r, &err))) {
         fprintf(stderr, "bench_tlog: %s\n", err.msg);
         goto out;
     }
     nmodels = env_u64("BENCH_TLOG_MODELS", 1000, 1, 1000000);
-    if (cache_mib) {
+    if (cache_mib && !(dburl && *dburl)) {
         /* the bench's own connection only: what a larger page cache would do */
         char *sql = sl_xasprintf("PRAGMA cache_size = -%llu", (unsigned long long)cache_mib * 1024);
         sl_db_exec(db, sql, &err);

@@ -64,6 +64,7 @@ struct pg_db {
     unsigned next_name;
     int changes;
     bool tx;         /* inside BEGIN ... COMMIT/ROLLBACK */
+    unsigned locked; /* bit 1 << area: sl_db_lock areas this transaction holds */
     long backoff_ms; /* current pause between reconnects */
     double next_try; /* monotonic seconds before which we do not reconnect */
     bool leader;     /* holds the session-level leader lock */
@@ -292,6 +293,7 @@ static enum sl_err begin_with(struct sl_db *d, const char *sql, struct sl_error 
     enum sl_err rc;
 
     db->tx = false; /* a new transaction: whatever was left is gone */
+    db->locked = 0;
     rc = run(db, sql, "begin", err);
     if (rc && PQstatus(db->c) != CONNECTION_OK) {
         db->next_try = 0;
@@ -330,18 +332,30 @@ static enum sl_err pg_commit(struct sl_db *d, struct sl_error *err)
     }
     PQclear(res);
     db->tx = false;
+    db->locked = 0;
     return rc;
 }
 
 static enum sl_err pg_lock(struct sl_db *d, enum sl_db_lock what, struct sl_error *err)
 {
+    struct pg_db *db = DB(d);
+    unsigned bit = 1u << ((unsigned)what & 31u);
     char sql[96];
+    enum sl_err rc;
 
-    if (!DB(d)->tx)
+    if (!db->tx)
         return sl_error_set(err, SL_EINTERNAL, "database: lock outside a write transaction");
+    /* A transaction-level advisory lock is held until COMMIT or ROLLBACK:
+     * a second request in the same transaction (a batch of log appends)
+     * needs no round trip. */
+    if (db->locked & bit)
+        return SL_OK;
     /* the write lock's key plus the area: one key space, no collisions */
     snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%s + %d)", WRITE_LOCK_KEY, (int)what);
-    return run(DB(d), sql, "lock", err);
+    rc = run(db, sql, "lock", err);
+    if (!rc)
+        db->locked |= bit;
+    return rc;
 }
 
 static void pg_rollback(struct sl_db *d)
@@ -349,6 +363,7 @@ static void pg_rollback(struct sl_db *d)
     struct pg_db *db = DB(d);
 
     db->tx = false;
+    db->locked = 0;
     if (PQstatus(db->c) == CONNECTION_OK && PQtransactionStatus(db->c) != PQTRANS_IDLE)
         PQclear(PQexec(db->c, "ROLLBACK"));
 }

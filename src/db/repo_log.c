@@ -6,9 +6,11 @@
  */
 #include "db/repo_log.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "db/repo_int.h"
 #include "common/banned.h"
 
@@ -76,6 +78,96 @@ enum sl_err sl_repo_log_hash_insert(struct sl_db *db, int level, uint64_t index,
     sl_stmt_int(st, 1, level);
     sl_stmt_int(st, 2, (int64_t)index);
     sl_stmt_blob(st, 3, hash, 32);
+    return sl_stmt_run(st, err);
+}
+
+/* Each column after the size is the left sibling at one level, read only
+ * when the size's low bits make that node a right child (CASE evaluates
+ * the subquery lazily on both back ends). */
+#define EDGE_COL(l, mask)                                                                          \
+    ", CASE WHEN (s.n & " #mask ") = " #mask                                                       \
+    " THEN (SELECT hash FROM log_hashes WHERE level = " #l " AND idx = (s.n >> " #l ") - 1) END"
+
+enum sl_err sl_repo_log_tail(struct sl_db *db, uint64_t *size,
+                             unsigned char edge[SL_REPO_LOG_EDGE][32], bool have[SL_REPO_LOG_EDGE],
+                             struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db,
+                   "SELECT s.n" EDGE_COL(0, 1) EDGE_COL(1, 3) EDGE_COL(2, 7) EDGE_COL(3, 15)
+                       EDGE_COL(4, 31) EDGE_COL(5, 63) EDGE_COL(6, 127)
+                           EDGE_COL(7, 255) " FROM (SELECT coalesce(max(idx) + 1, 0) AS n "
+                                            "FROM log_entries) s",
+                   err);
+    int row;
+
+    *size = 0;
+    memset(have, 0, SL_REPO_LOG_EDGE * sizeof(*have));
+    if (!st)
+        return err->code;
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        *size = (uint64_t)sl_stmt_col_int(st, 0);
+        for (int l = 0; l < SL_REPO_LOG_EDGE; l++) {
+            size_t n = 0;
+            const void *h = sl_stmt_col_null(st, l + 1) ? NULL : sl_stmt_col_blob(st, l + 1, &n);
+            if (h && n == 32) {
+                memcpy(edge[l], h, 32);
+                have[l] = true;
+            }
+        }
+    }
+    return sl__repo_done(st, row, err);
+}
+
+/* The statement inserting an entry and `count` hash rows on PostgreSQL: a
+ * data-modifying WITH, so the entry and its hashes travel in one round
+ * trip. Built once per count; the address is the statement cache's key. */
+static char *append_sql[SL_REPO_LOG_MAX_HASHES + 1];
+static pthread_once_t append_once = PTHREAD_ONCE_INIT;
+
+static void append_sql_build(void)
+{
+    for (int c = 1; c <= SL_REPO_LOG_MAX_HASHES; c++) {
+        struct sl_buf b = SL_BUF_INIT(4096);
+        (void)sl_buf_adds(&b,
+                          "WITH e AS (INSERT INTO log_entries (idx, entry, created, model) VALUES "
+                          "(?, ?, ?, ?)) INSERT INTO log_hashes (level, idx, hash) VALUES ");
+        for (int l = 0; l < c; l++)
+            (void)sl_buf_adds(&b, l ? ", (?, ?, ?)" : "(?, ?, ?)");
+        append_sql[c] = sl_buf_detach(&b, NULL);
+    }
+}
+
+enum sl_err sl_repo_log_append(struct sl_db *db, uint64_t idx, const char *text, size_t len,
+                               int64_t created, const char *model,
+                               const unsigned char (*hashes)[32], int count, struct sl_error *err)
+{
+    struct sl_stmt *st;
+    enum sl_err rc;
+
+    if (count < 1 || count > SL_REPO_LOG_MAX_HASHES)
+        return sl_error_set(err, SL_EINTERNAL, "a log append completes %d subtrees", count);
+    if (sl_db_kind(db) != SL_DB_POSTGRESQL) {
+        /* SQLite runs in this process: a statement costs no round trip */
+        rc = sl_repo_log_entry_insert(db, idx, text, len, created, model, err);
+        for (int l = 0; l < count && !rc; l++)
+            rc = sl_repo_log_hash_insert(db, l, idx >> l, hashes[l], err);
+        return rc;
+    }
+    pthread_once(&append_once, append_sql_build);
+    st = sl_db_stmt(db, append_sql[count], err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, (int64_t)idx);
+    sl_stmt_textn(st, 2, text, len);
+    sl_stmt_int(st, 3, created);
+    sl_stmt_text(st, 4, model);
+    for (int l = 0; l < count; l++) {
+        sl_stmt_int(st, 5 + 3 * l, l);
+        sl_stmt_int(st, 6 + 3 * l, (int64_t)(idx >> l));
+        sl_stmt_blob(st, 7 + 3 * l, hashes[l], 32);
+    }
     return sl_stmt_run(st, err);
 }
 

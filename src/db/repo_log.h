@@ -37,6 +37,32 @@ enum sl_err sl_repo_log_size(struct sl_db *db, uint64_t *size, struct sl_error *
 enum sl_err sl_repo_log_hash_get(struct sl_db *db, int level, uint64_t index, unsigned char out[32],
                                  bool *found, struct sl_error *err);
 
+/* The most subtree hashes one append completes (tlog/merkle.h's
+ * SL_MERKLE_MAX_HASHES: the leaf and one per level of a 2^64-leaf tree). */
+#define SL_REPO_LOG_MAX_HASHES 65
+
+/* The right edge levels sl_repo_log_tail() reads with the size. */
+#define SL_REPO_LOG_EDGE 8
+
+/* The log's size and, in the same read, the stored hashes the next append
+ * combines with: for each level l < SL_REPO_LOG_EDGE where the low l + 1
+ * bits of the size are all ones, the hash at (l, (size >> l) - 1) goes to
+ * edge[l] and have[l] is set (unset when the row is missing or not 32
+ * bytes). One round trip instead of one for the size and one per level.
+ * Inside the caller's write transaction, after sl_db_lock(SL_DB_LOCK_LOG). */
+enum sl_err sl_repo_log_tail(struct sl_db *db, uint64_t *size,
+                             unsigned char edge[SL_REPO_LOG_EDGE][32], bool have[SL_REPO_LOG_EDGE],
+                             struct sl_error *err);
+
+/* Appends entry `idx` and the `count` subtree hashes its append completes
+ * (hashes[l] at (l, idx >> l)), as sl_repo_log_entry_insert() and
+ * sl_repo_log_hash_insert() would; on PostgreSQL in one statement (one
+ * round trip while the log lock is held). Inside the caller's write
+ * transaction, after sl_db_lock(SL_DB_LOCK_LOG). */
+enum sl_err sl_repo_log_append(struct sl_db *db, uint64_t idx, const char *text, size_t len,
+                               int64_t created, const char *model,
+                               const unsigned char (*hashes)[32], int count, struct sl_error *err);
+
 /* Appends entry `idx` (`len` bytes of text, `model` may be NULL). Inside
  * the caller's write transaction, after sl_db_lock(SL_DB_LOCK_LOG). */
 enum sl_err sl_repo_log_entry_insert(struct sl_db *db, uint64_t idx, const char *text, size_t len,

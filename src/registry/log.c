@@ -82,11 +82,34 @@ static enum sl_err tree_size(struct sl_db *db, uint64_t *size, struct sl_error *
     return sl_repo_log_size(db, size, err);
 }
 
+/* The hashes sl_repo_log_tail() read with the size, then the database. */
+struct edge_ctx {
+    struct sl_db *db;
+    uint64_t n;
+    unsigned char edge[SL_REPO_LOG_EDGE][32];
+    bool have[SL_REPO_LOG_EDGE];
+};
+
+static enum sl_err read_edge(void *ctx, int level, uint64_t index, unsigned char out[32],
+                             struct sl_error *err)
+{
+    struct edge_ctx *e = ctx;
+
+    if (level < SL_REPO_LOG_EDGE && e->have[level] && index == (e->n >> level) - 1) {
+        memcpy(out, e->edge[level], 32);
+        return SL_OK;
+    }
+    return read_hash(e->db, level, index, out, err);
+}
+
+_Static_assert(SL_REPO_LOG_MAX_HASHES == SL_MERKLE_MAX_HASHES,
+               "db/repo_log.h and tlog/merkle.h agree on the hashes of one append");
+
 enum sl_err sl__log_append(struct sl_registry *r, struct sl_db *db, json_t *entry, int64_t *idx,
                            struct sl_error *err)
 {
     unsigned char leaf[32], hashes[SL_MERKLE_MAX_HASHES][32];
-    uint64_t n = 0;
+    struct edge_ctx e;
     char *text;
     size_t len;
     int count = 0;
@@ -102,23 +125,26 @@ enum sl_err sl__log_append(struct sl_registry *r, struct sl_db *db, json_t *entr
                             "the log entry for this %s event would be %zu bytes, over 65,535",
                             json_string_value(json_object_get(entry, "type")), len);
     }
-    rc = sl_db_lock(db, SL_DB_LOCK_LOG, err); /* max(idx) + 1 across servers */
+    /* Three round trips on PostgreSQL while the lock is held: the lock
+     * (max(idx) + 1 across servers), the size with the right edge of the
+     * tree, and the entry with its hashes. */
+    e.db = db;
+    rc = sl_db_lock(db, SL_DB_LOCK_LOG, err);
     if (!rc)
-        rc = tree_size(db, &n, err);
+        rc = sl_repo_log_tail(db, &e.n, e.edge, e.have, err);
     if (rc) {
         free(text);
         return rc;
     }
     sl_merkle_leaf(text, len, leaf);
-    rc = sl_merkle_append(n, leaf, read_hash, db, hashes, &count, err);
+    rc = sl_merkle_append(e.n, leaf, read_edge, &e, hashes, &count, err);
     if (!rc)
-        rc = sl_repo_log_entry_insert(db, n, text, len, now,
-                                      json_string_value(json_object_get(entry, "model")), err);
+        rc = sl_repo_log_append(db, e.n, text, len, now,
+                                json_string_value(json_object_get(entry, "model")),
+                                (const unsigned char(*)[32])hashes, count, err);
     free(text);
-    for (int level = 0; level < count && !rc; level++)
-        rc = sl_repo_log_hash_insert(db, level, n >> level, hashes[level], err);
     if (!rc && idx)
-        *idx = (int64_t)n;
+        *idx = (int64_t)e.n;
     return rc;
 }
 

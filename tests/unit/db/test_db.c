@@ -282,6 +282,55 @@ Test(pg, write_lock_excludes_a_second_connection)
     free(url);
 }
 
+/* Whether a second connection, outside any write transaction, can take the
+ * advisory lock of `what` now (and gives it back at once). */
+static bool lock_free(struct sl_db *other, enum sl_db_lock what)
+{
+    struct sl_error err;
+    struct sl_stmt *st;
+    bool got;
+
+    cr_assert_eq(sl_db_begin_read(other, &err), SL_OK, "%s", err.msg);
+    st = sl_db_stmt(other, "SELECT pg_try_advisory_xact_lock(7236281745052958721 + ?)::int", &err);
+    cr_assert(st, "%s", err.msg);
+    sl_stmt_int(st, 1, (int64_t)what);
+    cr_assert_eq(sl_stmt_step(st, &err), 1, "%s", err.msg);
+    got = sl_stmt_col_int(st, 0) == 1;
+    sl_stmt_done(st);
+    sl_db_rollback(other);
+    return got;
+}
+
+/* A lock asked for twice in one transaction costs one round trip, but the
+ * next transaction (after a commit or a rollback) takes it again for real. */
+Test(pg, area_lock_is_held_once_per_transaction)
+{
+    char *url = pg_url("t_area_lock");
+    struct sl_db *db = open_ok(url), *other = open_ok(url);
+    struct sl_error err;
+
+    cr_assert(lock_free(other, SL_DB_LOCK_LOG));
+    cr_assert_eq(sl_db_begin(db, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_db_lock(db, SL_DB_LOCK_LOG, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_db_lock(db, SL_DB_LOCK_LOG, &err), SL_OK, "%s", err.msg);
+    cr_expect(!lock_free(other, SL_DB_LOCK_LOG), "held inside the transaction");
+    cr_expect(lock_free(other, SL_DB_LOCK_SEQ), "another area is not held");
+    cr_assert_eq(sl_db_commit(db, &err), SL_OK, "%s", err.msg);
+    cr_expect(lock_free(other, SL_DB_LOCK_LOG), "released at commit");
+    cr_assert_eq(sl_db_begin(db, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_db_lock(db, SL_DB_LOCK_LOG, &err), SL_OK, "%s", err.msg);
+    cr_expect(!lock_free(other, SL_DB_LOCK_LOG), "taken again after a commit");
+    sl_db_rollback(db);
+    cr_expect(lock_free(other, SL_DB_LOCK_LOG), "released at rollback");
+    cr_assert_eq(sl_db_begin(db, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_db_lock(db, SL_DB_LOCK_LOG, &err), SL_OK, "%s", err.msg);
+    cr_expect(!lock_free(other, SL_DB_LOCK_LOG), "taken again after a rollback");
+    sl_db_rollback(db);
+    sl_db_close(other);
+    sl_db_close(db);
+    free(url);
+}
+
 /* ---- first opens at once on a new database run each migration once ---- */
 
 struct opener {
