@@ -76,6 +76,7 @@ enum sl_err sl_repo_user_id(struct sl_db *db, const char *name, int64_t *id, str
 struct sl_hosted_quota {
     int64_t rpm;            /* calls per minute */
     int64_t tokens_per_day; /* prompt and completion tokens per UTC day */
+    int64_t concurrency;    /* calls running at once */
 };
 
 /* Sets the quota of `model_id` for `user_id` (0: the model's default). A
@@ -102,6 +103,29 @@ enum sl_err sl_repo_usage_tokens(struct sl_db *db, int64_t model_id, int64_t use
 enum sl_err sl_repo_usage_add(struct sl_db *db, int64_t model_id, int64_t version_id,
                               int64_t user_id, int64_t day, int64_t prompt_tokens,
                               int64_t completion_tokens, struct sl_error *err);
+
+/* ---- the concurrency quota: one leased row per running call ---- */
+
+/* How long a running call's slot counts without being renewed (seconds):
+ * the slots of a server that died free themselves within this. */
+#define SL_HOSTED_SLOT_LEASE_S 15
+/* How often a running call renews its slot (seconds). */
+#define SL_HOSTED_SLOT_RENEW_S 5
+
+/* Takes a slot for a call of `user_id` to `model_id` unless `limit` calls of
+ * that caller are running (slots whose lease is past at `now` do not count,
+ * and are deleted). The slot is inserted first and the live slots counted
+ * after, so two servers racing for the last slot never both get it (both
+ * may be refused). `*slot` gets the slot's id, or 0 when refused;
+ * `*running` the calls running, this one included when taken. */
+enum sl_err sl_repo_slot_take(struct sl_db *db, int64_t model_id, int64_t user_id, int64_t now,
+                              int64_t limit, int64_t *slot, int64_t *running, struct sl_error *err);
+
+/* Extends slot `id`'s lease to `now` + SL_HOSTED_SLOT_LEASE_S. */
+enum sl_err sl_repo_slot_renew(struct sl_db *db, int64_t id, int64_t now, struct sl_error *err);
+
+/* Frees slot `id` (a no-op when it is gone). */
+enum sl_err sl_repo_slot_release(struct sl_db *db, int64_t id, struct sl_error *err);
 
 /* One row of a model's usage: a version, a caller and a day. */
 struct sl_hosted_usage {
