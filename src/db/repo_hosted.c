@@ -505,3 +505,119 @@ enum sl_err sl_repo_user_id(struct sl_db *db, const char *name, int64_t *id, str
         return sl_error_set(err, SL_ENOTFOUND, "no user \"%s\"", name);
     return SL_OK;
 }
+
+enum sl_err sl_repo_refusal_add(struct sl_db *db, int64_t model_id, int64_t day, const char *reason,
+                                struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db,
+                   "INSERT INTO hosted_refusals (model_id, day, reason, n) VALUES (?, ?, ?, 1) "
+                   "ON CONFLICT (model_id, day, reason) DO UPDATE SET n = hosted_refusals.n + 1",
+                   err);
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, day);
+    sl_stmt_text(st, 3, reason);
+    return sl_stmt_run(st, err);
+}
+
+/* Fills the counts of one (model, day) of `d`. */
+static enum sl_err day_counts(struct sl_db *db, struct sl_hosted_day *d, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db,
+                                    "SELECT coalesce(sum(calls), 0), coalesce(sum(prompt_tokens), "
+                                    "0), coalesce(sum(completion_tokens), 0), count(DISTINCT "
+                                    "user_id) FROM hosted_usage WHERE model_id = ? AND day = ?",
+                                    err);
+    int row;
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, d->model_id);
+    sl_stmt_int(st, 2, d->day);
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        d->calls = sl_stmt_col_int(st, 0);
+        d->prompt_tokens = sl_stmt_col_int(st, 1);
+        d->completion_tokens = sl_stmt_col_int(st, 2);
+        d->users = sl_stmt_col_int(st, 3);
+    }
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    st = sl_db_stmt(db,
+                    "SELECT reason, n FROM hosted_refusals WHERE model_id = ? AND day = ? ORDER "
+                    "BY reason",
+                    err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, d->model_id);
+    sl_stmt_int(st, 2, d->day);
+    while ((row = sl_stmt_step(st, err)) == 1 && d->nreasons < SL_HOSTED_REASONS_MAX) {
+        copy_col(st, 0, d->refusals[d->nreasons].reason, sizeof(d->refusals[0].reason));
+        d->refusals[d->nreasons++].n = sl_stmt_col_int(st, 1);
+    }
+    sl_stmt_done(st);
+    return row < 0 ? err->code : SL_OK;
+}
+
+enum sl_err sl_repo_usage_days_unlogged(struct sl_db *db, int64_t before_day, size_t max,
+                                        struct sl_hosted_day **out, size_t *n, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(
+        db,
+        "SELECT k.model_id, k.day, o.name, m.name FROM (SELECT model_id, day FROM hosted_usage "
+        "WHERE day < ? UNION SELECT model_id, day FROM hosted_refusals WHERE day < ?) k JOIN "
+        "models m ON m.id = k.model_id JOIN orgs o ON o.id = m.org_id WHERE NOT EXISTS (SELECT 1 "
+        "FROM hosted_usage_logged l WHERE l.model_id = k.model_id AND l.day = k.day) ORDER BY "
+        "k.day, k.model_id",
+        err);
+    struct sl_hosted_day *v = NULL;
+    size_t k = 0;
+    int row = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, before_day);
+    sl_stmt_int(st, 2, before_day);
+    while (k < max && (row = sl_stmt_step(st, err)) == 1) {
+        v = sl_xrealloc(v, (k + 1) * sizeof(*v));
+        memset(&v[k], 0, sizeof(v[k]));
+        v[k].model_id = sl_stmt_col_int(st, 0);
+        v[k].day = sl_stmt_col_int(st, 1);
+        copy_col(st, 2, v[k].org, sizeof(v[k].org));
+        copy_col(st, 3, v[k].name, sizeof(v[k].name));
+        k++;
+    }
+    sl_stmt_done(st);
+    if (k < max && row < 0) {
+        free(v);
+        return err->code;
+    }
+    for (size_t i = 0; i < k; i++) {
+        if (day_counts(db, &v[i], err) != SL_OK) {
+            free(v);
+            return err->code;
+        }
+    }
+    *out = v;
+    *n = k;
+    return SL_OK;
+}
+
+enum sl_err sl_repo_usage_day_logged(struct sl_db *db, int64_t model_id, int64_t day,
+                                     struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db, "INSERT INTO hosted_usage_logged (model_id, day) VALUES (?, ?)", err);
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, day);
+    return sl_stmt_run(st, err);
+}

@@ -127,6 +127,40 @@ enum sl_err sl_repo_slot_renew(struct sl_db *db, int64_t id, int64_t now, struct
 /* Frees slot `id` (a no-op when it is gone). */
 enum sl_err sl_repo_slot_release(struct sl_db *db, int64_t id, struct sl_error *err);
 
+/* ---- the daily usage entry of the transparency log ---- */
+
+/* Counts one refused call of `model_id` on `day` for `reason` (a short
+ * stable word such as "requests_per_minute"). */
+enum sl_err sl_repo_refusal_add(struct sl_db *db, int64_t model_id, int64_t day, const char *reason,
+                                struct sl_error *err);
+
+#define SL_HOSTED_REASONS_MAX 16 /* refusal reasons kept in one day's entry */
+
+/* One model's day, counts only (no user, no text). */
+struct sl_hosted_day {
+    int64_t model_id, day;
+    char org[97], name[97];
+    int64_t calls, prompt_tokens, completion_tokens;
+    int64_t users; /* distinct callers; anonymous callers count as one */
+    size_t nreasons;
+    struct {
+        char reason[48];
+        int64_t n;
+    } refusals[SL_HOSTED_REASONS_MAX];
+};
+
+/* The (model, day) pairs before `before_day` with calls or refusals whose
+ * entry is not logged yet, oldest first, at most `max`, with their counts,
+ * into a malloc'd array the caller frees. */
+enum sl_err sl_repo_usage_days_unlogged(struct sl_db *db, int64_t before_day, size_t max,
+                                        struct sl_hosted_day **out, size_t *n,
+                                        struct sl_error *err);
+
+/* Marks (model, day) as logged; SL_ECONFLICT when it is already (another
+ * server logged it: the caller rolls back its entry). */
+enum sl_err sl_repo_usage_day_logged(struct sl_db *db, int64_t model_id, int64_t day,
+                                     struct sl_error *err);
+
 /* One row of a model's usage: a version, a caller and a day. */
 struct sl_hosted_usage {
     int64_t day, version_seq, calls, prompt_tokens, completion_tokens;

@@ -194,6 +194,20 @@ static void ratelimit_headers(struct MHD_Response *resp, const struct sl_hreq *h
     }
 }
 
+/* Counts a call refused by a quota for the model's daily log entry
+ * (registry/hosted_log.c): the reason only, never who. */
+static void count_refusal(struct sl_req *q, const struct sl_hreq *h, const char *reason)
+{
+    struct sl_error err;
+    struct sl_db *db;
+
+    sl_error_clear(&err);
+    db = sl_reg_db(q->srv->r, &err);
+    if (!db ||
+        sl_repo_refusal_add(db, h->v.model_id, (int64_t)time(NULL) / 86400, reason, &err) != SL_OK)
+        fprintf(stderr, "{\"event\":\"hosted_refusal_lost\",\"message\":\"%s\"}\n", err.msg);
+}
+
 /* Applies the caller's quota (state in the database, so every server of a
  * hub counts the same): counts the call in its minute and checks the day's
  * tokens. Answers 429 and returns false when over. */
@@ -242,6 +256,8 @@ static bool check_quota(struct sl_req *q, struct sl_hreq *h)
     }
     if (!what)
         return true;
+    count_refusal(q, h,
+                  strcmp(what, "tokens per day") == 0 ? "tokens_per_day" : "requests_per_minute");
     snprintf(msg, sizeof(msg), "over the quota of %lld %s on this model; retry in %lld s",
              (long long)limit, what, (long long)retry);
     body = sl_hosted_error_json(msg, "rate_limit_error", NULL, "rate_limit_exceeded");
@@ -290,6 +306,7 @@ static bool take_slot(struct sl_req *q, struct sl_hreq *h)
     h->slot_renewed = now;
     if (h->slot)
         return true;
+    count_refusal(q, h, "concurrency");
     snprintf(msg, sizeof(msg),
              "over the quota of %lld concurrent calls on this model; retry when one ends",
              (long long)h->conc);
