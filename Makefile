@@ -42,6 +42,7 @@ bench: build
 	@python3 bench/bench_serve.py --sluice $(BUILD)/sluice $(BENCH_SERVE_ARGS)
 	@python3 bench/compare.py --sluice $(BUILD)/sluice $(BENCH_COMPARE_ARGS)
 	@python3 bench/bench_scale.py --sluice $(BUILD)/sluice $(BENCH_SCALE_ARGS)
+	@python3 bench/bench_hosted.py --sluice $(BUILD)/sluice $(BENCH_HOSTED_ARGS)
 
 # A 60-second mixed workload with 64 connections against a real server
 # (tests/load/load.py; LOAD_ARGS e.g. --seconds 20), and a stalled request

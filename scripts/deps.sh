@@ -7,8 +7,9 @@ what=${1:-build}
 pkgs="build-essential cmake pkg-config python3 libssl-dev libjansson-dev libsqlite3-dev
       libmicrohttpd-dev libcurl4-openssl-dev libpq-dev"
 case "$what" in
-# nodejs (with npm) runs the pinned @huggingface/hub of tests/hf and openai of
-# tests/openai (npm ci); postgresql runs the PostgreSQL configuration of the
+# nodejs (with npm) runs the pinned @huggingface/hub of tests/hf, openai of
+# tests/openai and node-llama-cpp of tests/llama (npm ci; llama.cpp comes
+# prebuilt inside its npm package); postgresql runs the PostgreSQL configuration of the
 # tests (pgserver.py); nginx balances the three servers of test_multi.py
 test) pkgs="$pkgs libcriterion-dev clang libclang-rt-14-dev clang-format valgrind nodejs postgresql nginx" ;;
 # bench_scale.py also runs PostgreSQL (and moto and the aws CLI, from pip)

@@ -120,13 +120,14 @@ static int64_t count_opt(const struct sl_cli_args *a, const char *name)
     return v;
 }
 
-/* `quota set ORG/NAME [--user U] [--rpm N] [--tokens-per-day N]` and
+/* `quota set ORG/NAME [--user U] [--rpm N] [--tokens-per-day N] [--concurrency N]` and
  * `usage ORG/NAME [--since DATE]`, on the open registry. */
 static int quota_or_usage(const struct sl_cli_args *a, struct sl_registry *r, struct sl_db *db,
                           int64_t model_id, bool json, struct sl_error *err)
 {
     if (strcmp(a->pos[0], "quota") == 0) {
-        struct sl_hosted_quota q = {count_opt(a, "--rpm"), count_opt(a, "--tokens-per-day")};
+        struct sl_hosted_quota q = {count_opt(a, "--rpm"), count_opt(a, "--tokens-per-day"),
+                                    count_opt(a, "--concurrency")};
         const char *user = sl_cli_val(a, "--user");
         int64_t uid = 0;
         if (user && sl_repo_user_id(db, user, &uid, err) != SL_OK)
@@ -135,13 +136,16 @@ static int quota_or_usage(const struct sl_cli_args *a, struct sl_registry *r, st
             sl_repo_quota_get(db, model_id, uid, &q, err) != SL_OK)
             return sl_cli_fail(err);
         if (json) {
-            json_t *j = json_pack("{s:s?, s:I, s:I}", "user", user, "rpm", (json_int_t)q.rpm,
-                                  "tokens_per_day", (json_int_t)q.tokens_per_day);
+            json_t *j = json_pack("{s:s?, s:I, s:I, s:I}", "user", user, "rpm", (json_int_t)q.rpm,
+                                  "tokens_per_day", (json_int_t)q.tokens_per_day, "concurrency",
+                                  (json_int_t)q.concurrency);
             sl_cli_print_json(j);
             json_decref(j);
         } else {
-            printf("quota for %s: %lld requests per minute, %lld tokens per day (0: no limit)\n",
-                   user ? user : "every caller", (long long)q.rpm, (long long)q.tokens_per_day);
+            printf("quota for %s: %lld requests per minute, %lld tokens per day, %lld calls at "
+                   "once (0: no limit)\n",
+                   user ? user : "every caller", (long long)q.rpm, (long long)q.tokens_per_day,
+                   (long long)q.concurrency);
         }
         return 0;
     } else {
@@ -195,13 +199,19 @@ static int quota_or_usage(const struct sl_cli_args *a, struct sl_registry *r, st
 
 int sl_cmd_hosted(int argc, char **argv)
 {
-    static const struct sl_cli_optdef defs[] = {
-        {"--json", SL_OPT_FLAG},         {"--data", SL_OPT_VALUE},
-        {"--db", SL_OPT_VALUE},          {"--keys", SL_OPT_VALUE},
-        {"--store", SL_OPT_VALUE},       {"--backend-model", SL_OPT_VALUE},
-        {"--api-key-env", SL_OPT_VALUE}, {"--user", SL_OPT_VALUE},
-        {"--rpm", SL_OPT_VALUE},         {"--tokens-per-day", SL_OPT_VALUE},
-        {"--since", SL_OPT_VALUE},       {NULL, SL_OPT_FLAG}};
+    static const struct sl_cli_optdef defs[] = {{"--json", SL_OPT_FLAG},
+                                                {"--data", SL_OPT_VALUE},
+                                                {"--db", SL_OPT_VALUE},
+                                                {"--keys", SL_OPT_VALUE},
+                                                {"--store", SL_OPT_VALUE},
+                                                {"--backend-model", SL_OPT_VALUE},
+                                                {"--api-key-env", SL_OPT_VALUE},
+                                                {"--user", SL_OPT_VALUE},
+                                                {"--rpm", SL_OPT_VALUE},
+                                                {"--tokens-per-day", SL_OPT_VALUE},
+                                                {"--since", SL_OPT_VALUE},
+                                                {"--concurrency", SL_OPT_VALUE},
+                                                {NULL, SL_OPT_FLAG}};
     struct sl_cli_args a;
     struct sl_registry_opts ro;
     struct sl_registry *r = NULL;
@@ -221,15 +231,19 @@ int sl_cmd_hosted(int argc, char **argv)
         size_t at = quota ? 2 : 1;
         if (a.npos != at + 1 || (quota && strcmp(a.pos[1], "set") != 0))
             return sl_cli_usage("hosted", quota ? "usage: sluice hosted quota set ORG/NAME "
-                                                  "[--user U] [--rpm N] [--tokens-per-day N]"
+                                                  "[--user U] [--rpm N] [--tokens-per-day N] "
+                                                  "[--concurrency N]"
                                                 : "usage: sluice hosted usage ORG/NAME "
                                                   "[--since DATE]");
         if (!split(a.pos[at], buf, sizeof(buf), &org, &name, &rev) || rev)
             return sl_cli_usage("hosted", "the model must be ORG/NAME, got \"%s\"", a.pos[at]);
-        if (quota && (count_opt(&a, "--rpm") == -2 || count_opt(&a, "--tokens-per-day") == -2))
+        if (quota && (count_opt(&a, "--rpm") == -2 || count_opt(&a, "--tokens-per-day") == -2 ||
+                      count_opt(&a, "--concurrency") == -2))
             return 2;
-        if (quota && !sl_cli_val(&a, "--rpm") && !sl_cli_val(&a, "--tokens-per-day"))
-            return sl_cli_usage("hosted", "quota set wants --rpm N or --tokens-per-day N");
+        if (quota && !sl_cli_val(&a, "--rpm") && !sl_cli_val(&a, "--tokens-per-day") &&
+            !sl_cli_val(&a, "--concurrency"))
+            return sl_cli_usage("hosted",
+                                "quota set wants --rpm N, --tokens-per-day N or --concurrency N");
         sl_error_clear(&err);
         memset(&ro, 0, sizeof(ro));
         ro.db = sl_cli_db_url(sl_cli_val(&a, "--db"));

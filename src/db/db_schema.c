@@ -174,6 +174,24 @@ static const char *const sqlite_migrations[] = {
     "  completion_tokens INTEGER NOT NULL, PRIMARY KEY (version_id, user_id, day))"
     "  WITHOUT ROWID;"
     "CREATE INDEX hosted_usage_model ON hosted_usage (model_id, day);",
+    /* 9: the hosted gateway's concurrency quota: a model's (or a caller's)
+     * limit of calls at once, and the calls running now, one row each,
+     * leased: a row whose server died without removing it counts until
+     * its lease runs out (docs/hosted.md, "Quotas"); the calls refused per
+     * model, UTC day and reason, and the (model, day) pairs whose usage is
+     * in the transparency log already (docs/hosted.md, "Usage") */
+    "ALTER TABLE hosted_quotas ADD COLUMN concurrency INTEGER;"
+    "CREATE TABLE hosted_slots ("
+    "  id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL, user_id INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL);"
+    "CREATE INDEX hosted_slots_caller ON hosted_slots (model_id, user_id);"
+    "CREATE TABLE hosted_refusals ("
+    "  model_id INTEGER NOT NULL REFERENCES models(id), day INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (model_id, day, reason))"
+    "  WITHOUT ROWID;"
+    "CREATE TABLE hosted_usage_logged ("
+    "  model_id INTEGER NOT NULL, day INTEGER NOT NULL, PRIMARY KEY (model_id, day))"
+    "  WITHOUT ROWID;",
 };
 
 /*
@@ -324,6 +342,16 @@ static const char *const pg_migrations[] = {
     "  day BIGINT NOT NULL, calls BIGINT NOT NULL, prompt_tokens BIGINT NOT NULL,"
     "  completion_tokens BIGINT NOT NULL, PRIMARY KEY (version_id, user_id, day));"
     "CREATE INDEX hosted_usage_model ON hosted_usage (model_id, day);",
+    /* 9 */
+    "ALTER TABLE hosted_quotas ADD COLUMN concurrency BIGINT;"
+    "CREATE TABLE hosted_slots (" ID ", model_id BIGINT NOT NULL, user_id BIGINT NOT NULL,"
+    "  expires BIGINT NOT NULL);"
+    "CREATE INDEX hosted_slots_caller ON hosted_slots (model_id, user_id);"
+    "CREATE TABLE hosted_refusals ("
+    "  model_id BIGINT NOT NULL REFERENCES models(id), day BIGINT NOT NULL,"
+    "  reason " T " NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (model_id, day, reason));"
+    "CREATE TABLE hosted_usage_logged ("
+    "  model_id BIGINT NOT NULL, day BIGINT NOT NULL, PRIMARY KEY (model_id, day));",
 };
 
 #undef ID

@@ -185,13 +185,23 @@ enum sl_err sl_repo_hosted_access(struct sl_db *db, int64_t version_id, int64_t 
 
 /* ---- quotas and usage ---- */
 
+/* A quota field for a nullable column: 0 (no limit) is stored as NULL. */
+static void bind_limit(struct sl_stmt *st, int col, int64_t v)
+{
+    if (v)
+        sl_stmt_int(st, col, v);
+    else
+        sl_stmt_null(st, col);
+}
+
 enum sl_err sl_repo_quota_set(struct sl_db *db, int64_t model_id, int64_t user_id,
                               const struct sl_hosted_quota *q, struct sl_error *err)
 {
-    struct sl_hosted_quota old = {0, 0};
-    struct sl_stmt *st = sl_db_stmt(
-        db, "SELECT rpm, tokens_per_day FROM hosted_quotas WHERE model_id = ? AND user_id = ?",
-        err);
+    struct sl_hosted_quota old = {0, 0, 0};
+    struct sl_stmt *st = sl_db_stmt(db,
+                                    "SELECT rpm, tokens_per_day, concurrency FROM hosted_quotas "
+                                    "WHERE model_id = ? AND user_id = ?",
+                                    err);
     int row;
 
     if (!st)
@@ -202,6 +212,7 @@ enum sl_err sl_repo_quota_set(struct sl_db *db, int64_t model_id, int64_t user_i
     if (row == 1) {
         old.rpm = sl_stmt_col_null(st, 0) ? 0 : sl_stmt_col_int(st, 0);
         old.tokens_per_day = sl_stmt_col_null(st, 1) ? 0 : sl_stmt_col_int(st, 1);
+        old.concurrency = sl_stmt_col_null(st, 2) ? 0 : sl_stmt_col_int(st, 2);
     }
     sl_stmt_done(st);
     if (row < 0)
@@ -210,23 +221,21 @@ enum sl_err sl_repo_quota_set(struct sl_db *db, int64_t model_id, int64_t user_i
         old.rpm = q->rpm;
     if (q->tokens_per_day >= 0)
         old.tokens_per_day = q->tokens_per_day;
+    if (q->concurrency >= 0)
+        old.concurrency = q->concurrency;
     st = sl_db_stmt(db,
-                    "INSERT INTO hosted_quotas (model_id, user_id, rpm, tokens_per_day) VALUES "
-                    "(?, ?, ?, ?) ON CONFLICT (model_id, user_id) DO UPDATE SET rpm = "
-                    "excluded.rpm, tokens_per_day = excluded.tokens_per_day",
+                    "INSERT INTO hosted_quotas (model_id, user_id, rpm, tokens_per_day, "
+                    "concurrency) VALUES (?, ?, ?, ?, ?) ON CONFLICT (model_id, user_id) DO "
+                    "UPDATE SET rpm = excluded.rpm, tokens_per_day = excluded.tokens_per_day, "
+                    "concurrency = excluded.concurrency",
                     err);
     if (!st)
         return err->code;
     sl_stmt_int(st, 1, model_id);
     sl_stmt_int(st, 2, user_id);
-    if (old.rpm)
-        sl_stmt_int(st, 3, old.rpm);
-    else
-        sl_stmt_null(st, 3);
-    if (old.tokens_per_day)
-        sl_stmt_int(st, 4, old.tokens_per_day);
-    else
-        sl_stmt_null(st, 4);
+    bind_limit(st, 3, old.rpm);
+    bind_limit(st, 4, old.tokens_per_day);
+    bind_limit(st, 5, old.concurrency);
     return sl_stmt_run(st, err);
 }
 
@@ -235,9 +244,9 @@ enum sl_err sl_repo_quota_get(struct sl_db *db, int64_t model_id, int64_t user_i
 {
     /* the user's row first (user_id DESC puts 0, the default, last) */
     struct sl_stmt *st = sl_db_stmt(db,
-                                    "SELECT rpm, tokens_per_day FROM hosted_quotas WHERE "
-                                    "model_id = ? AND (user_id = ? OR user_id = 0) ORDER BY "
-                                    "user_id DESC",
+                                    "SELECT rpm, tokens_per_day, concurrency FROM hosted_quotas "
+                                    "WHERE model_id = ? AND (user_id = ? OR user_id = 0) ORDER "
+                                    "BY user_id DESC",
                                     err);
     int row;
 
@@ -251,9 +260,92 @@ enum sl_err sl_repo_quota_get(struct sl_db *db, int64_t model_id, int64_t user_i
             out->rpm = sl_stmt_col_int(st, 0);
         if (!out->tokens_per_day && !sl_stmt_col_null(st, 1))
             out->tokens_per_day = sl_stmt_col_int(st, 1);
+        if (!out->concurrency && !sl_stmt_col_null(st, 2))
+            out->concurrency = sl_stmt_col_int(st, 2);
     }
     sl_stmt_done(st);
     return row < 0 ? err->code : SL_OK;
+}
+
+enum sl_err sl_repo_slot_take(struct sl_db *db, int64_t model_id, int64_t user_id, int64_t now,
+                              int64_t limit, int64_t *slot, int64_t *running, struct sl_error *err)
+{
+    struct sl_stmt *st;
+    int64_t id;
+    int row;
+
+    *slot = 0;
+    *running = 0;
+    st = sl_db_stmt(
+        db, "DELETE FROM hosted_slots WHERE model_id = ? AND user_id = ? AND expires < ?", err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, user_id);
+    sl_stmt_int(st, 3, now);
+    if (sl_stmt_run(st, err) != SL_OK)
+        return err->code;
+    st = sl_db_stmt(db, "INSERT INTO hosted_slots (model_id, user_id, expires) VALUES (?, ?, ?)",
+                    err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, user_id);
+    sl_stmt_int(st, 3, now + SL_HOSTED_SLOT_LEASE_S);
+    if (sl_stmt_run(st, err) != SL_OK)
+        return err->code;
+    id = sl_db_last_id(db);
+    st = sl_db_stmt(db,
+                    "SELECT count(*) FROM hosted_slots WHERE model_id = ? AND user_id = ? AND "
+                    "expires >= ?",
+                    err);
+    if (!st)
+        goto undo;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, user_id);
+    sl_stmt_int(st, 3, now);
+    row = sl_stmt_step(st, err);
+    if (row == 1)
+        *running = sl_stmt_col_int(st, 0);
+    sl_stmt_done(st);
+    if (row != 1)
+        goto undo;
+    if (*running <= limit) {
+        *slot = id;
+        return SL_OK;
+    }
+    *running -= 1; /* refused: this one does not run */
+    return sl_repo_slot_release(db, id, err);
+undo:
+    /* keep the error of the count; the slot goes, or its lease frees it */
+    {
+        struct sl_error e2;
+        sl_error_clear(&e2);
+        (void)sl_repo_slot_release(db, id, &e2);
+    }
+    return err->code ? err->code
+                     : sl_error_set(err, SL_EINTERNAL, "counting the running calls failed");
+}
+
+enum sl_err sl_repo_slot_renew(struct sl_db *db, int64_t id, int64_t now, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db, "UPDATE hosted_slots SET expires = ? WHERE id = ?", err);
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, now + SL_HOSTED_SLOT_LEASE_S);
+    sl_stmt_int(st, 2, id);
+    return sl_stmt_run(st, err);
+}
+
+enum sl_err sl_repo_slot_release(struct sl_db *db, int64_t id, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db, "DELETE FROM hosted_slots WHERE id = ?", err);
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, id);
+    return sl_stmt_run(st, err);
 }
 
 enum sl_err sl_repo_rate_hit(struct sl_db *db, int64_t model_id, int64_t user_id, int64_t minute,
@@ -412,4 +504,120 @@ enum sl_err sl_repo_user_id(struct sl_db *db, const char *name, int64_t *id, str
     if (row == 0)
         return sl_error_set(err, SL_ENOTFOUND, "no user \"%s\"", name);
     return SL_OK;
+}
+
+enum sl_err sl_repo_refusal_add(struct sl_db *db, int64_t model_id, int64_t day, const char *reason,
+                                struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db,
+                   "INSERT INTO hosted_refusals (model_id, day, reason, n) VALUES (?, ?, ?, 1) "
+                   "ON CONFLICT (model_id, day, reason) DO UPDATE SET n = hosted_refusals.n + 1",
+                   err);
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, day);
+    sl_stmt_text(st, 3, reason);
+    return sl_stmt_run(st, err);
+}
+
+/* Fills the counts of one (model, day) of `d`. */
+static enum sl_err day_counts(struct sl_db *db, struct sl_hosted_day *d, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db,
+                                    "SELECT coalesce(sum(calls), 0), coalesce(sum(prompt_tokens), "
+                                    "0), coalesce(sum(completion_tokens), 0), count(DISTINCT "
+                                    "user_id) FROM hosted_usage WHERE model_id = ? AND day = ?",
+                                    err);
+    int row;
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, d->model_id);
+    sl_stmt_int(st, 2, d->day);
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        d->calls = sl_stmt_col_int(st, 0);
+        d->prompt_tokens = sl_stmt_col_int(st, 1);
+        d->completion_tokens = sl_stmt_col_int(st, 2);
+        d->users = sl_stmt_col_int(st, 3);
+    }
+    sl_stmt_done(st);
+    if (row < 0)
+        return err->code;
+    st = sl_db_stmt(db,
+                    "SELECT reason, n FROM hosted_refusals WHERE model_id = ? AND day = ? ORDER "
+                    "BY reason",
+                    err);
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, d->model_id);
+    sl_stmt_int(st, 2, d->day);
+    while ((row = sl_stmt_step(st, err)) == 1 && d->nreasons < SL_HOSTED_REASONS_MAX) {
+        copy_col(st, 0, d->refusals[d->nreasons].reason, sizeof(d->refusals[0].reason));
+        d->refusals[d->nreasons++].n = sl_stmt_col_int(st, 1);
+    }
+    sl_stmt_done(st);
+    return row < 0 ? err->code : SL_OK;
+}
+
+enum sl_err sl_repo_usage_days_unlogged(struct sl_db *db, int64_t before_day, size_t max,
+                                        struct sl_hosted_day **out, size_t *n, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(
+        db,
+        "SELECT k.model_id, k.day, o.name, m.name FROM (SELECT model_id, day FROM hosted_usage "
+        "WHERE day < ? UNION SELECT model_id, day FROM hosted_refusals WHERE day < ?) k JOIN "
+        "models m ON m.id = k.model_id JOIN orgs o ON o.id = m.org_id WHERE NOT EXISTS (SELECT 1 "
+        "FROM hosted_usage_logged l WHERE l.model_id = k.model_id AND l.day = k.day) ORDER BY "
+        "k.day, k.model_id",
+        err);
+    struct sl_hosted_day *v = NULL;
+    size_t k = 0;
+    int row = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, before_day);
+    sl_stmt_int(st, 2, before_day);
+    while (k < max && (row = sl_stmt_step(st, err)) == 1) {
+        v = sl_xrealloc(v, (k + 1) * sizeof(*v));
+        memset(&v[k], 0, sizeof(v[k]));
+        v[k].model_id = sl_stmt_col_int(st, 0);
+        v[k].day = sl_stmt_col_int(st, 1);
+        copy_col(st, 2, v[k].org, sizeof(v[k].org));
+        copy_col(st, 3, v[k].name, sizeof(v[k].name));
+        k++;
+    }
+    sl_stmt_done(st);
+    if (k < max && row < 0) {
+        free(v);
+        return err->code;
+    }
+    for (size_t i = 0; i < k; i++) {
+        if (day_counts(db, &v[i], err) != SL_OK) {
+            free(v);
+            return err->code;
+        }
+    }
+    *out = v;
+    *n = k;
+    return SL_OK;
+}
+
+enum sl_err sl_repo_usage_day_logged(struct sl_db *db, int64_t model_id, int64_t day,
+                                     struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db, "INSERT INTO hosted_usage_logged (model_id, day) VALUES (?, ?)", err);
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, day);
+    return sl_stmt_run(st, err);
 }

@@ -76,6 +76,7 @@ enum sl_err sl_repo_user_id(struct sl_db *db, const char *name, int64_t *id, str
 struct sl_hosted_quota {
     int64_t rpm;            /* calls per minute */
     int64_t tokens_per_day; /* prompt and completion tokens per UTC day */
+    int64_t concurrency;    /* calls running at once */
 };
 
 /* Sets the quota of `model_id` for `user_id` (0: the model's default). A
@@ -102,6 +103,63 @@ enum sl_err sl_repo_usage_tokens(struct sl_db *db, int64_t model_id, int64_t use
 enum sl_err sl_repo_usage_add(struct sl_db *db, int64_t model_id, int64_t version_id,
                               int64_t user_id, int64_t day, int64_t prompt_tokens,
                               int64_t completion_tokens, struct sl_error *err);
+
+/* ---- the concurrency quota: one leased row per running call ---- */
+
+/* How long a running call's slot counts without being renewed (seconds):
+ * the slots of a server that died free themselves within this. */
+#define SL_HOSTED_SLOT_LEASE_S 15
+/* How often a running call renews its slot (seconds). */
+#define SL_HOSTED_SLOT_RENEW_S 5
+
+/* Takes a slot for a call of `user_id` to `model_id` unless `limit` calls of
+ * that caller are running (slots whose lease is past at `now` do not count,
+ * and are deleted). The slot is inserted first and the live slots counted
+ * after, so two servers racing for the last slot never both get it (both
+ * may be refused). `*slot` gets the slot's id, or 0 when refused;
+ * `*running` the calls running, this one included when taken. */
+enum sl_err sl_repo_slot_take(struct sl_db *db, int64_t model_id, int64_t user_id, int64_t now,
+                              int64_t limit, int64_t *slot, int64_t *running, struct sl_error *err);
+
+/* Extends slot `id`'s lease to `now` + SL_HOSTED_SLOT_LEASE_S. */
+enum sl_err sl_repo_slot_renew(struct sl_db *db, int64_t id, int64_t now, struct sl_error *err);
+
+/* Frees slot `id` (a no-op when it is gone). */
+enum sl_err sl_repo_slot_release(struct sl_db *db, int64_t id, struct sl_error *err);
+
+/* ---- the daily usage entry of the transparency log ---- */
+
+/* Counts one refused call of `model_id` on `day` for `reason` (a short
+ * stable word such as "requests_per_minute"). */
+enum sl_err sl_repo_refusal_add(struct sl_db *db, int64_t model_id, int64_t day, const char *reason,
+                                struct sl_error *err);
+
+#define SL_HOSTED_REASONS_MAX 16 /* refusal reasons kept in one day's entry */
+
+/* One model's day, counts only (no user, no text). */
+struct sl_hosted_day {
+    int64_t model_id, day;
+    char org[97], name[97];
+    int64_t calls, prompt_tokens, completion_tokens;
+    int64_t users; /* distinct callers; anonymous callers count as one */
+    size_t nreasons;
+    struct {
+        char reason[48];
+        int64_t n;
+    } refusals[SL_HOSTED_REASONS_MAX];
+};
+
+/* The (model, day) pairs before `before_day` with calls or refusals whose
+ * entry is not logged yet, oldest first, at most `max`, with their counts,
+ * into a malloc'd array the caller frees. */
+enum sl_err sl_repo_usage_days_unlogged(struct sl_db *db, int64_t before_day, size_t max,
+                                        struct sl_hosted_day **out, size_t *n,
+                                        struct sl_error *err);
+
+/* Marks (model, day) as logged; SL_ECONFLICT when it is already (another
+ * server logged it: the caller rolls back its entry). */
+enum sl_err sl_repo_usage_day_logged(struct sl_db *db, int64_t model_id, int64_t day,
+                                     struct sl_error *err);
 
 /* One row of a model's usage: a version, a caller and a day. */
 struct sl_hosted_usage {

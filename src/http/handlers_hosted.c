@@ -35,10 +35,46 @@ struct sl_hreq {
     /* the caller's quota, for the x-ratelimit-* headers (limit 0: none) */
     int64_t rpm, rpm_left, rpm_reset;
     int64_t tpd, tpd_left, tpd_reset;
+    /* the concurrency quota (limit 0: none): the call's slot in the
+     * database (0: none held) and when it was last renewed */
+    int64_t conc, conc_running;
+    int64_t slot, slot_renewed;
 };
 
 /* Gateway requests not yet done with (sl_hosted_stop_all waits for them). */
 static atomic_int live;
+
+/* Frees the call's concurrency slot: the call ended, or its caller left. */
+static void release_slot(struct sl_hreq *h)
+{
+    struct sl_error err;
+    struct sl_db *db;
+
+    if (!h->slot)
+        return;
+    sl_error_clear(&err);
+    db = sl_reg_db(h->r, &err);
+    /* on failure the slot's lease frees it within SL_HOSTED_SLOT_LEASE_S */
+    if (!db || sl_repo_slot_release(db, h->slot, &err) != SL_OK)
+        fprintf(stderr, "{\"event\":\"hosted_slot_kept\",\"message\":\"%s\"}\n", err.msg);
+    h->slot = 0;
+}
+
+/* Renews the call's concurrency slot every SL_HOSTED_SLOT_RENEW_S, on the
+ * call's thread, so that it outlives its lease only while the call runs. */
+static void renew_slot(struct sl_hreq *h)
+{
+    struct sl_error err;
+    struct sl_db *db;
+    int64_t now = (int64_t)time(NULL);
+
+    if (!h->slot || now - h->slot_renewed < SL_HOSTED_SLOT_RENEW_S)
+        return;
+    sl_error_clear(&err);
+    db = sl_reg_db(h->r, &err);
+    if (db && sl_repo_slot_renew(db, h->slot, now, &err) == SL_OK)
+        h->slot_renewed = now;
+}
 
 static void hreq_unref(void *cls)
 {
@@ -48,6 +84,7 @@ static void hreq_unref(void *cls)
         return;
     atomic_fetch_sub(&live, 1);
     sl_hosted_call_free(h->call);
+    release_slot(h);
     pthread_mutex_destroy(&h->m);
     free(h);
 }
@@ -84,6 +121,7 @@ static bool on_check(void *ctx, char *why, size_t n)
     struct sl_error err;
 
     sl_error_clear(&err);
+    renew_slot(h);
     if (sl_hosted_may_call(h->r, &h->who, &h->v, &err) == SL_OK)
         return true;
     snprintf(why, n, "%s", err.msg);
@@ -147,6 +185,27 @@ static void ratelimit_headers(struct MHD_Response *resp, const struct sl_hreq *h
         snprintf(v, sizeof(v), "%llds", (long long)h->tpd_reset);
         sl_mhd->add_response_header(resp, "x-ratelimit-reset-tokens", v);
     }
+    if (h->conc) {
+        snprintf(v, sizeof(v), "%lld", (long long)h->conc);
+        sl_mhd->add_response_header(resp, "x-ratelimit-limit-concurrency", v);
+        snprintf(v, sizeof(v), "%lld",
+                 (long long)(h->conc_running >= h->conc ? 0 : h->conc - h->conc_running));
+        sl_mhd->add_response_header(resp, "x-ratelimit-remaining-concurrency", v);
+    }
+}
+
+/* Counts a call refused by a quota for the model's daily log entry
+ * (registry/hosted_log.c): the reason only, never who. */
+static void count_refusal(struct sl_req *q, const struct sl_hreq *h, const char *reason)
+{
+    struct sl_error err;
+    struct sl_db *db;
+
+    sl_error_clear(&err);
+    db = sl_reg_db(q->srv->r, &err);
+    if (!db ||
+        sl_repo_refusal_add(db, h->v.model_id, (int64_t)time(NULL) / 86400, reason, &err) != SL_OK)
+        fprintf(stderr, "{\"event\":\"hosted_refusal_lost\",\"message\":\"%s\"}\n", err.msg);
 }
 
 /* Applies the caller's quota (state in the database, so every server of a
@@ -171,6 +230,7 @@ static bool check_quota(struct sl_req *q, struct sl_hreq *h)
         goto unavailable;
     h->rpm = quota.rpm;
     h->tpd = quota.tokens_per_day;
+    h->conc = quota.concurrency;
     if (h->rpm) {
         if (sl_repo_rate_hit(db, h->v.model_id, q->who.user_id, now / 60, &n, &err) != SL_OK)
             goto unavailable;
@@ -196,6 +256,8 @@ static bool check_quota(struct sl_req *q, struct sl_hreq *h)
     }
     if (!what)
         return true;
+    count_refusal(q, h,
+                  strcmp(what, "tokens per day") == 0 ? "tokens_per_day" : "requests_per_minute");
     snprintf(msg, sizeof(msg), "over the quota of %lld %s on this model; retry in %lld s",
              (long long)limit, what, (long long)retry);
     body = sl_hosted_error_json(msg, "rate_limit_error", NULL, "rate_limit_exceeded");
@@ -215,6 +277,48 @@ static bool check_quota(struct sl_req *q, struct sl_hreq *h)
     return false;
 unavailable:
     oai_error(q, 503, "api_error", NULL, "unavailable", "%s", err.msg);
+    return false;
+}
+
+/* Takes a slot of the caller's concurrency quota (h->conc calls at once),
+ * held in the database so that it holds across the servers of a hub, and
+ * released when the call ends or its caller leaves (hreq_unref). Answers
+ * 429 and returns false when the caller's calls are all running. */
+static bool take_slot(struct sl_req *q, struct sl_hreq *h)
+{
+    struct sl_error err;
+    struct sl_db *db;
+    int64_t now = (int64_t)time(NULL);
+    char msg[300];
+    char *body;
+    struct MHD_Response *resp;
+    size_t len;
+
+    if (!h->conc)
+        return true;
+    sl_error_clear(&err);
+    db = sl_reg_db(q->srv->r, &err);
+    if (!db || sl_repo_slot_take(db, h->v.model_id, q->who.user_id, now, h->conc, &h->slot,
+                                 &h->conc_running, &err) != SL_OK) {
+        oai_error(q, 503, "api_error", NULL, "unavailable", "%s", err.msg);
+        return false;
+    }
+    h->slot_renewed = now;
+    if (h->slot)
+        return true;
+    count_refusal(q, h, "concurrency");
+    snprintf(msg, sizeof(msg),
+             "over the quota of %lld concurrent calls on this model; retry when one ends",
+             (long long)h->conc);
+    body = sl_hosted_error_json(msg, "rate_limit_error", NULL, "rate_limit_exceeded");
+    len = strlen(body);
+    resp = sl_mhd->create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    sl_mhd->add_response_header(resp, "Content-Type", "application/json");
+    sl_mhd->add_response_header(resp, "X-Error-Code", "rate_limit_exceeded");
+    sl_add_error_message(resp, msg);
+    sl_mhd->add_response_header(resp, "Retry-After", "1");
+    ratelimit_headers(resp, h);
+    sl_reply(q, 429, resp, len);
     return false;
 }
 
@@ -560,7 +664,8 @@ static void v1_call(struct sl_req *q, const char *path, bool chat)
             json_decref(body);
             return;
         }
-        if (!check_quota(q, h)) {
+        h->r = q->srv->r;
+        if (!check_quota(q, h) || !take_slot(q, h)) {
             free(b);
             free(h);
             json_decref(body);

@@ -662,6 +662,13 @@ static void *ticker(void *arg)
             fprintf(stderr, "{\"event\":\"policy_log_failed\",\"message\":\"%s\"}\n",
                     sl_strerror(err.code));
         {
+            size_t usage_logged;
+            sl_error_clear(&err);
+            if (sl_reg_log_hosted_usage(s->r, &usage_logged, &err) != SL_OK)
+                fprintf(stderr, "{\"event\":\"hosted_usage_log_failed\",\"message\":\"%s\"}\n",
+                        sl_strerror(err.code));
+        }
+        {
             /* a checkpoint at least once a second while entries arrive */
             char *note = NULL;
             uint64_t size;

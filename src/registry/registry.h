@@ -542,6 +542,12 @@ enum sl_err sl_reg_log_checkpoint(struct sl_registry *r, char **note, uint64_t *
  * (id, version, status, digest) differs from the last one logged. */
 enum sl_err sl_reg_log_policy(struct sl_registry *r, bool *logged, struct sl_error *err);
 
+/* Logs a "hosted.usage" event for each (hosted model, UTC day) before
+ * today with calls or refusals not logged yet: counts only, no user and no
+ * text (registry/hosted_log.c, docs/hosted.md). Checks once a day per
+ * process; `*logged` gets the entries appended. */
+enum sl_err sl_reg_log_hosted_usage(struct sl_registry *r, size_t *logged, struct sl_error *err);
+
 /* Entries in the log (signed or not yet). */
 enum sl_err sl_reg_log_size(struct sl_registry *r, uint64_t *size, struct sl_error *err);
 

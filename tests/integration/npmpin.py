@@ -13,10 +13,13 @@ import shutil
 import subprocess
 
 
-def install(src_dir, node_dir, package):
+def install(src_dir, node_dir, package, ignore_scripts=False, omit_optional=False):
     """Installs SRC_DIR's lockfile into NODE_DIR unless it is there already;
     returns an error text or None. PACKAGE must then be at the version
-    SRC_DIR/package.json pins."""
+    SRC_DIR/package.json pins. IGNORE_SCRIPTS: run no install script (a
+    package whose script would download or build what npm did not bring).
+    OMIT_OPTIONAL: leave out optional dependencies (the package.json names
+    the ones wanted directly)."""
     if not shutil.which("node") or not shutil.which("npm"):
         return "node and npm are needed for the %s client tests (scripts/deps.sh)" % package
     with open(os.path.join(src_dir, "package.json")) as f:
@@ -36,7 +39,9 @@ def install(src_dir, node_dir, package):
             pass
         for name in ("package.json", "package-lock.json"):
             shutil.copyfile(os.path.join(src_dir, name), os.path.join(node_dir, name))
-        p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"] +
+                           (["--ignore-scripts"] if ignore_scripts else []) +
+                           (["--omit=optional"] if omit_optional else []),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300,
                            cwd=node_dir)
         if p.returncode != 0:

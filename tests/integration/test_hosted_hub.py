@@ -2,7 +2,7 @@
 """The hosted gateway on two `sluice serve` sharing one PostgreSQL (issue 15
 on issue 13's hub): a quota counts the calls made through both servers, and
 a grant revoked through one server ends the caller's stream on the other
-within a second. Always on PostgreSQL (pgserver.py), like test_scaleout.py.
+within a second, and a concurrency quota counts the calls running on both. Always on PostgreSQL (pgserver.py), like test_scaleout.py.
 """
 import json
 import os
@@ -48,7 +48,7 @@ class HostedHub(unittest.TestCase):
             with open(facts, "w") as f:
                 json.dump(FACTS, f)
             env = cls.a.client_env(cls.pub, os.path.join(cls.tmp, "home"))
-            for name, b in (("quota", cls.backend), ("live", cls.slow)):
+            for name, b in (("quota", cls.backend), ("live", cls.slow), ("conc", cls.slow)):
                 folder = os.path.join(cls.tmp, name)
                 sv.make_model(folder, big=2000)
                 r = st.run("push", "lab/" + name, folder, "--facts", facts, "--tier", "hosted",
@@ -61,6 +61,7 @@ class HostedHub(unittest.TestCase):
                 r = cls.b.request("POST", base + "/access/ann/approve", {}, token=cls.pub)
                 assert r.status == 200, repr(r)
             cls.hosted("quota", "set", "lab/quota", "--rpm", "4")
+            cls.hosted("quota", "set", "lab/conc", "--concurrency", "1")
         except BaseException:
             cls.tearDownClass()
             raise
@@ -105,6 +106,32 @@ class HostedHub(unittest.TestCase):
                             token=self.ann)
             self.assertEqual(r.status, 429, repr(r))
             self.assertEqual(r.json()["error"]["code"], "rate_limit_exceeded")
+
+    def test_concurrency_counts_calls_running_on_both_servers(self):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.a.port, timeout=30)
+        c.request("POST", "/v1/chat/completions", json.dumps(self.body("lab/conc", True)),
+                  {"Content-Type": "application/json", "Authorization": "Bearer " + self.ann})
+        resp = c.getresponse()
+        self.assertEqual(resp.status, 200)
+        next(fakeoai.read_sse(resp))
+        r = self.b.request("POST", "/v1/chat/completions", self.body("lab/conc"), token=self.ann)
+        self.assertEqual(r.status, 429, repr(r))
+        self.assertEqual(r.headers.get("x-ratelimit-limit-concurrency"), "1")
+        c.close()  # the call on server a ends: server b admits the next one
+        deadline = time.monotonic() + 5
+        while True:
+            c = http.client.HTTPConnection("127.0.0.1", self.b.port, timeout=30)
+            c.request("POST", "/v1/chat/completions", json.dumps(self.body("lab/conc", True)),
+                      {"Content-Type": "application/json",
+                       "Authorization": "Bearer " + self.ann})
+            status = c.getresponse().status
+            c.close()
+            if status == 200:
+                break
+            self.assertEqual(status, 429)
+            self.assertLess(time.monotonic(), deadline, "the slot was not freed")
+            time.sleep(0.2)
 
     def test_revocation_on_one_server_ends_a_stream_on_the_other(self):
         import http.client

@@ -117,16 +117,16 @@ Test(repo_hosted, quotas)
 {
     struct sl_db *db = fresh();
     struct sl_error err;
-    struct sl_hosted_quota q = {10, -1}, got;
+    struct sl_hosted_quota q = {10, -1, -1}, got;
     int64_t id;
 
     cr_assert_eq(sl_repo_quota_get(db, 1, 1, &got, &err), SL_OK);
     cr_assert_eq(got.rpm, 0);
     cr_assert_eq(got.tokens_per_day, 0);
     cr_assert_eq(sl_repo_quota_set(db, 1, 0, &q, &err), SL_OK, "%s", err.msg);
-    q = (struct sl_hosted_quota){-1, 1000};
+    q = (struct sl_hosted_quota){-1, 1000, 3};
     cr_assert_eq(sl_repo_quota_set(db, 1, 0, &q, &err), SL_OK);
-    q = (struct sl_hosted_quota){50, -1};
+    q = (struct sl_hosted_quota){50, -1, -1};
     cr_assert_eq(sl_repo_quota_set(db, 1, 2, &q, &err), SL_OK);
     cr_assert_eq(sl_repo_quota_get(db, 1, 1, &got, &err), SL_OK);
     cr_assert_eq(got.rpm, 10);
@@ -134,13 +134,47 @@ Test(repo_hosted, quotas)
     cr_assert_eq(sl_repo_quota_get(db, 1, 2, &got, &err), SL_OK);
     cr_assert_eq(got.rpm, 50);              /* the user's own */
     cr_assert_eq(got.tokens_per_day, 1000); /* the default's */
-    q = (struct sl_hosted_quota){0, -1};
+    cr_assert_eq(got.concurrency, 3);       /* the default's */
+    q = (struct sl_hosted_quota){0, -1, -1};
     cr_assert_eq(sl_repo_quota_set(db, 1, 0, &q, &err), SL_OK);
     cr_assert_eq(sl_repo_quota_get(db, 1, 1, &got, &err), SL_OK);
     cr_assert_eq(got.rpm, 0);
     cr_assert_eq(sl_repo_user_id(db, "bob", &id, &err), SL_OK);
     cr_assert_eq(id, 2);
     cr_assert_eq(sl_repo_user_id(db, "nobody", &id, &err), SL_ENOTFOUND);
+    sl_db_close(db);
+}
+
+Test(repo_hosted, concurrency_slots)
+{
+    struct sl_db *db = fresh();
+    struct sl_error err;
+    int64_t a, b, c, d, n;
+
+    /* two at once for user 1 on model 1; others count apart */
+    cr_assert_eq(sl_repo_slot_take(db, 1, 1, 100, 2, &a, &n, &err), SL_OK, "%s", err.msg);
+    cr_assert_gt(a, 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(sl_repo_slot_take(db, 1, 1, 100, 2, &b, &n, &err), SL_OK);
+    cr_assert_gt(b, 0);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(sl_repo_slot_take(db, 1, 1, 101, 2, &c, &n, &err), SL_OK);
+    cr_assert_eq(c, 0); /* refused, and left no row behind */
+    cr_assert_eq(n, 2);
+    cr_assert_eq(sl_repo_slot_take(db, 1, 2, 101, 2, &d, &n, &err), SL_OK);
+    cr_assert_gt(d, 0);
+    cr_assert_eq(n, 1);
+    /* a call that ends frees its slot */
+    cr_assert_eq(sl_repo_slot_release(db, a, &err), SL_OK);
+    cr_assert_eq(sl_repo_slot_take(db, 1, 1, 102, 2, &c, &n, &err), SL_OK);
+    cr_assert_gt(c, 0);
+    cr_assert_eq(n, 2);
+    /* a renewed slot outlives its first lease; one not renewed (its server
+     * died) stops counting once its lease is past */
+    cr_assert_eq(sl_repo_slot_renew(db, c, 100 + SL_HOSTED_SLOT_LEASE_S, &err), SL_OK);
+    cr_assert_eq(sl_repo_slot_take(db, 1, 1, 101 + SL_HOSTED_SLOT_LEASE_S, 2, &a, &n, &err), SL_OK);
+    cr_assert_gt(a, 0); /* b's lease ran out: only c and this one run */
+    cr_assert_eq(n, 2);
     sl_db_close(db);
 }
 
