@@ -174,6 +174,17 @@ static const char *const sqlite_migrations[] = {
     "  completion_tokens INTEGER NOT NULL, PRIMARY KEY (version_id, user_id, day))"
     "  WITHOUT ROWID;"
     "CREATE INDEX hosted_usage_model ON hosted_usage (model_id, day);",
+    /* 9: the hosted gateway's filters (docs/hosted.md, "Filters"): one
+     * policy per model, its canonical JSON, read at the start of every call
+     * so every server of a hub applies the same; and the refusals and flags
+     * of each UTC day per model, reason and rule id (never the text) */
+    "CREATE TABLE hosted_filters ("
+    "  model_id INTEGER PRIMARY KEY REFERENCES models(id), policy TEXT NOT NULL,"
+    "  updated INTEGER NOT NULL);"
+    "CREATE TABLE hosted_refusals ("
+    "  model_id INTEGER NOT NULL REFERENCES models(id), day INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL, rule TEXT NOT NULL, n INTEGER NOT NULL,"
+    "  PRIMARY KEY (model_id, day, reason, rule)) WITHOUT ROWID;",
 };
 
 /*
@@ -324,6 +335,14 @@ static const char *const pg_migrations[] = {
     "  day BIGINT NOT NULL, calls BIGINT NOT NULL, prompt_tokens BIGINT NOT NULL,"
     "  completion_tokens BIGINT NOT NULL, PRIMARY KEY (version_id, user_id, day));"
     "CREATE INDEX hosted_usage_model ON hosted_usage (model_id, day);",
+    /* 9 */
+    "CREATE TABLE hosted_filters ("
+    "  model_id BIGINT PRIMARY KEY REFERENCES models(id), policy " T " NOT NULL,"
+    "  updated BIGINT NOT NULL);"
+    "CREATE TABLE hosted_refusals ("
+    "  model_id BIGINT NOT NULL REFERENCES models(id), day BIGINT NOT NULL,"
+    "  reason " T " NOT NULL, rule " T " NOT NULL, n BIGINT NOT NULL,"
+    "  PRIMARY KEY (model_id, day, reason, rule));",
 };
 
 #undef ID

@@ -114,4 +114,39 @@ struct sl_hosted_usage {
 enum sl_err sl_repo_usage_list(struct sl_db *db, int64_t model_id, int64_t since_day,
                                struct sl_hosted_usage **out, size_t *n, struct sl_error *err);
 
+/* ---- filters (docs/hosted.md, "Filters"; migration 9) ---- */
+
+/* Stores `policy` (canonical JSON, validated by the caller) as the filter of
+ * `model_id`, replacing any, at `now`. */
+enum sl_err sl_repo_filter_put(struct sl_db *db, int64_t model_id, const char *policy, int64_t now,
+                               struct sl_error *err);
+
+/* The filter of `model_id`: `*policy` a malloc'd string the caller frees,
+ * NULL when the model has none; `*updated` (may be NULL) when it was set. */
+enum sl_err sl_repo_filter_get(struct sl_db *db, int64_t model_id, char **policy, int64_t *updated,
+                               struct sl_error *err);
+
+/* Removes the filter of `model_id`; `*had` says whether there was one. */
+enum sl_err sl_repo_filter_clear(struct sl_db *db, int64_t model_id, bool *had,
+                                 struct sl_error *err);
+
+/* Counts one refusal or flag of a call to `model_id` on `day` (days since
+ * 1970, UTC): `reason` "input", "output" or "parameter" for refusals,
+ * "flag_input" or "flag_output" for flags; `rule` the rule id ("" for a
+ * parameter: the caller's text is never stored). */
+enum sl_err sl_repo_refusal_add(struct sl_db *db, int64_t model_id, int64_t day, const char *reason,
+                                const char *rule, struct sl_error *err);
+
+/* One row of a model's refusal counts. */
+struct sl_hosted_refusal {
+    int64_t day, n;
+    char reason[16];
+    char rule[65];
+};
+
+/* The refusal counts of `model_id` from `since_day` on, by day, reason and
+ * rule; the caller frees `*out`. */
+enum sl_err sl_repo_refusal_list(struct sl_db *db, int64_t model_id, int64_t since_day,
+                                 struct sl_hosted_refusal **out, size_t *n, struct sl_error *err);
+
 #endif

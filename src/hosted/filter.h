@@ -107,4 +107,15 @@ const struct sl_filter_rule *sl_filter_out_end(struct sl_filter_out *o,
 bool sl_filter_has_output(const struct sl_filter *f);
 void sl_filter_out_free(struct sl_filter_out *o);
 
+struct sl_registry;
+
+/* Counts a refusal or flag of a call to `model_id` today (reason "input",
+ * "output", "parameter", "flag_input" or "flag_output"; `rule` the rule id,
+ * "" for a parameter) and writes one JSON line to the server's log with the
+ * caller's per-model pseudonym (null for anonymous callers), never the
+ * caller's text. Failures to count are logged, not returned: a refusal
+ * stands whether or not it could be counted. `r` NULL does nothing. */
+void sl_hosted_filter_note(struct sl_registry *r, int64_t model_id, const char *model,
+                           int64_t user_id, const char *reason, const char *rule);
+
 #endif
