@@ -220,6 +220,7 @@ class Filters(unittest.TestCase):
                       r.stderr)
         r = self.put("acme/m-acl", bad)
         self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json()["error"], "bad_filter")
         self.assertIn('rule "broken"', r.json()["message"])
         self.assertIn("at offset 2", r.json()["message"])
         for doc, want in (
@@ -266,6 +267,15 @@ class Filters(unittest.TestCase):
                      "pathological")
         counts = {(x["reason"], x["rule"]): x["n"] for x in self.show("acme/m-in")["refusals"]}
         self.assertEqual(counts.get(("input", "codename")), 2, counts)
+        # the server's log: the caller's pseudonym, the rule, never the text or the name
+        lines = [json.loads(x) for x in self.srv.stderr().splitlines()
+                 if x.startswith("{") and '"hosted_filter"' in x]
+        mine = [x for x in lines if x["model"] == "acme/m-in" and x["rule"] == "ecole"]
+        self.assertEqual(len(mine), 1, lines)
+        self.assertEqual(mine[0]["reason"], "input")
+        self.assertRegex(mine[0]["caller"], r"^acct:[0-9a-f]{16}$")
+        self.assertNotIn("cole", json.dumps(mine[0]).replace('"ecole"', ""))
+        self.assertNotIn("member", json.dumps(lines))
         self.assertEqual(counts.get(("input", "ecole")), 1, counts)
         self.assertEqual(counts.get(("input", "pathological")), 1, counts)
         self.assertEqual(counts.get(("flag_input", "weather")), 1, counts)
