@@ -24,9 +24,15 @@ static const char *const CORE_PARAMS[] = {"model",
                                           "n",
                                           NULL};
 
+struct sl_filter *sl_filter_ref(struct sl_filter *f)
+{
+    atomic_fetch_add(&f->refs, 1);
+    return f;
+}
+
 void sl_filter_free(struct sl_filter *f)
 {
-    if (!f)
+    if (!f || atomic_fetch_sub(&f->refs, 1) != 1)
         return;
     for (size_t i = 0; i < f->nrules; i++) {
         free(f->rules[i].pattern);
@@ -200,6 +206,7 @@ enum sl_err sl_filter_parse(const char *text, size_t n, struct sl_filter **out,
         }
     }
     f = sl_xcalloc(1, sizeof(*f));
+    atomic_init(&f->refs, 1);
     v = json_object_get(root, "rules");
     if (v && !json_is_array(v)) {
         rc = sl_error_set(err, SL_EINPUT, "rules: must be an array");

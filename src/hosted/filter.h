@@ -13,6 +13,7 @@
 #define SL_HOSTED_FILTER_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +42,7 @@ struct sl_filter_rule {
 };
 
 struct sl_filter {
+    _Atomic int refs; /* sl_filter_ref / sl_filter_free */
     struct sl_filter_rule *rules;
     size_t nrules;
     int64_t max_tokens;  /* 0: no cap */
@@ -61,7 +63,11 @@ enum sl_err sl_filter_parse(const char *text, size_t n, struct sl_filter **out,
  * out); the caller frees it. Parsing it again gives the same filter. */
 char *sl_filter_json(const struct sl_filter *f);
 
-/* Frees a filter. NULL is a no-op. */
+/* Takes one more reference to `f` (shared between calls: a filter is
+ * immutable once parsed) and returns it. */
+struct sl_filter *sl_filter_ref(struct sl_filter *f);
+
+/* Drops a reference; the last one frees the filter. NULL is a no-op. */
 void sl_filter_free(struct sl_filter *f);
 
 /* Whether `name` is a request parameter the filter allows: the core ones

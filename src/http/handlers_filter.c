@@ -8,10 +8,12 @@
  */
 #include "http/http_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "db/repo_hosted.h"
 #include "hosted/filter.h"
 #include "hosted/hosted.h"
@@ -133,6 +135,46 @@ void sl_h_filter_clear(struct sl_req *q)
 
 /* ---- applying a filter to a call (v1_call in handlers_hosted.c) ---- */
 
+/* Filters compiled once: the policy text is still read from the database on
+ * every call (so a change applies at once, on every server), but it is
+ * compiled again only when it differs from the one this server compiled
+ * last for the model. One slot per model id modulo the size. */
+#define FILTER_CACHE 64
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int64_t model_id;
+    char *text;
+    struct sl_filter *f;
+} cache[FILTER_CACHE];
+
+/* The compiled filter of `text` for `model_id` (a new reference), or NULL
+ * with `err` set when the stored text no longer parses. */
+static struct sl_filter *compiled(int64_t model_id, const char *text, struct sl_error *err)
+{
+    size_t slot = (size_t)model_id % FILTER_CACHE;
+    struct sl_filter *f = NULL, *old = NULL;
+    char *old_text = NULL;
+
+    pthread_mutex_lock(&cache_lock);
+    if (cache[slot].f && cache[slot].model_id == model_id && strcmp(cache[slot].text, text) == 0)
+        f = sl_filter_ref(cache[slot].f);
+    pthread_mutex_unlock(&cache_lock);
+    if (f)
+        return f;
+    if (sl_filter_parse(text, strlen(text), &f, err) != SL_OK)
+        return NULL;
+    pthread_mutex_lock(&cache_lock);
+    old = cache[slot].f;
+    old_text = cache[slot].text;
+    cache[slot].model_id = model_id;
+    cache[slot].text = sl_xstrdup(text);
+    cache[slot].f = sl_filter_ref(f);
+    pthread_mutex_unlock(&cache_lock);
+    sl_filter_free(old);
+    free(old_text);
+    return f;
+}
+
 static void oai_refuse(struct sl_req *q, unsigned status, const char *type, const char *param,
                        const char *code, const char *msg)
 {
@@ -169,7 +211,8 @@ bool sl__hosted_filter_request(struct sl_req *q, int64_t model_id, const char *m
     }
     if (!text)
         return true;
-    if (sl_filter_parse(text, strlen(text), &f, &err) != SL_OK) {
+    f = compiled(model_id, text, &err);
+    if (!f) {
         /* fail closed: a filter that no longer compiles lets nothing through */
         free(text);
         snprintf(msg, sizeof(msg), "the model's stored filter is invalid: %s", err.msg);

@@ -254,3 +254,18 @@ Test(filter, output_in_pieces)
     }
     sl_filter_free(f);
 }
+
+Test(filter, shared_between_calls_by_reference)
+{
+    struct sl_filter *f = parse(GOOD);
+    struct sl_filter_out *o;
+    struct sl_filter_verdict v;
+
+    cr_expect_eq(sl_filter_ref(f), f);
+    sl_filter_free(f); /* one reference left: still usable */
+    memset(&v, 0, sizeof(v));
+    o = sl_filter_out_new(f);
+    cr_expect_not_null(sl_filter_out_feed(o, "9999-8888-7777-6666", 19, &v));
+    sl_filter_out_free(o);
+    sl_filter_free(f);
+}
