@@ -316,8 +316,22 @@ class Filters(unittest.TestCase):
         self.assertEqual(text, "the card is 1234-56",
                          "the chunk that completed the match was not sent, nor any after it")
         self.assertNotIn("and more", json.dumps(events))
+        # completions: the same, the refusal chunk with an empty text
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+        c.request("POST", "/v1/completions",
+                  json.dumps({"model": "acme/m-out", "prompt": "x", "stream": True}).encode(),
+                  {"Content-Type": "application/json",
+                   "Authorization": "Bearer " + self.tok["member"]})
+        events = [d for _, d in fakeoai.read_sse(c.getresponse())]
+        c.close()
+        self.assertEqual(events[-1], "[DONE]", events)
+        last = json.loads(events[-2])["choices"][0]
+        self.assertEqual((last["finish_reason"], last["text"]), ("content_filter", ""), events)
+        self.assertEqual("".join(json.loads(e)["choices"][0]["text"] for e in events[:-2]
+                                 if json.loads(e).get("choices")), "the card is 1234-56")
         counts = {(x["reason"], x["rule"]): x["n"] for x in self.show("acme/m-out")["refusals"]}
-        self.assertEqual(counts.get(("output", "card")), 2, counts)
+        self.assertEqual(counts.get(("output", "card")), 3, counts)
         # a flag alone passes, counted once per answer
         flags = counts.get(("flag_output", "polite"), 0)
         self.set_filter("acme/m-out", {"rules": [
