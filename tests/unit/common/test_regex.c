@@ -285,10 +285,10 @@ Test(regex, catastrophic_patterns_run_in_linear_time, .timeout = 60)
     for (size_t k = 0; k < sizeof(pats) / sizeof(pats[0]); k++) {
         double small = time_search(pats[k], 'a', 10000, "!", false);
         double big = time_search(pats[k], 'a', 100000, "!", false);
-        cr_expect(big < 2.0, "%s on 100k: %.3f s", pats[k], big);
+        cr_expect(big < 5.0, "%s on 100k: %.3f s", pats[k], big);
         cr_expect(big < 30 * small + 0.1, "%s: 10k %.4f s, 100k %.4f s", pats[k], small, big);
     }
-    cr_expect(time_search("(a+)+$", 'a', 100000, "", true) < 2.0);
+    cr_expect(time_search("(a+)+$", 'a', 100000, "", true) < 5.0);
 }
 
 Test(regex, fed_in_pieces)
