@@ -160,6 +160,10 @@ struct sl_client;
  * On success the caller releases `cfg` and frees `*cl`. */
 int sl_cli_connect(struct sl_client_config *cfg, struct sl_client **cl);
 
+/* `sluice hosted filter set|show|clear` (cmd_hosted_filter.c), given the
+ * arguments `sluice hosted` parsed. Returns the exit code. */
+int sl__cmd_hosted_filter(const struct sl_cli_args *a);
+
 /* Prints a multi-line text from a server or a file: newlines and tabs are
  * kept, other control characters shown as \xNN. */
 void sl_cli_put_text(FILE *f, const char *s);

@@ -226,6 +226,8 @@ int sl_cmd_hosted(int argc, char **argv)
     if (code)
         return code;
     json = sl_cli_has(&a, "--json");
+    if (a.npos >= 1 && strcmp(a.pos[0], "filter") == 0) /* cmd_hosted_filter.c */
+        return sl__cmd_hosted_filter(&a);
     if (a.npos >= 1 && (strcmp(a.pos[0], "quota") == 0 || strcmp(a.pos[0], "usage") == 0)) {
         bool quota = strcmp(a.pos[0], "quota") == 0;
         size_t at = quota ? 2 : 1;

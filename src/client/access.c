@@ -523,3 +523,14 @@ enum sl_err sl_client_write_file(const char *path, const void *data, size_t len,
 {
     return sl__cl_write_atomic(path, data, len, (mode_t)mode, true, err);
 }
+
+/* ---- the hosted gateway's filter (docs/hosted.md, "Filters") ---- */
+
+enum sl_err sl_client_hosted_filter(struct sl_client *cl, const char *method, const char *org,
+                                    const char *name, json_t *filter, json_t **out,
+                                    struct sl_error *err)
+{
+    static const char *const parts[] = {"hosted", "filter"};
+
+    return model_call(cl, method, org, name, parts, 2, NULL, NULL, filter, out, err);
+}

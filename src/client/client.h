@@ -727,4 +727,11 @@ enum sl_err sl_client_trace(struct sl_client *cl, const char *org, const char *n
                             const char *const *paths, size_t npaths, json_t **answer,
                             struct sl_error *err);
 
+/* The hosted filter of ORG/NAME: `method` "GET" (show), "PUT" (set
+ * `filter`, the policy file's JSON) or "DELETE" (clear); `*out` the
+ * server's answer, which the caller frees. */
+enum sl_err sl_client_hosted_filter(struct sl_client *cl, const char *method, const char *org,
+                                    const char *name, json_t *filter, json_t **out,
+                                    struct sl_error *err);
+
 #endif

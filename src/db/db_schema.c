@@ -178,8 +178,9 @@ static const char *const sqlite_migrations[] = {
      * limit of calls at once, and the calls running now, one row each,
      * leased: a row whose server died without removing it counts until
      * its lease runs out (docs/hosted.md, "Quotas"); the calls refused per
-     * model, UTC day and reason, and the (model, day) pairs whose usage is
-     * in the transparency log already (docs/hosted.md, "Usage") */
+     * model, UTC day, reason and filter rule id (never the text; "" for
+     * quotas), and the (model, day) pairs whose usage is in the
+     * transparency log already (docs/hosted.md, "Usage") */
     "ALTER TABLE hosted_quotas ADD COLUMN concurrency INTEGER;"
     "CREATE TABLE hosted_slots ("
     "  id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL, user_id INTEGER NOT NULL,"
@@ -187,11 +188,17 @@ static const char *const sqlite_migrations[] = {
     "CREATE INDEX hosted_slots_caller ON hosted_slots (model_id, user_id);"
     "CREATE TABLE hosted_refusals ("
     "  model_id INTEGER NOT NULL REFERENCES models(id), day INTEGER NOT NULL,"
-    "  reason TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (model_id, day, reason))"
-    "  WITHOUT ROWID;"
+    "  reason TEXT NOT NULL, rule TEXT NOT NULL, n INTEGER NOT NULL,"
+    "  PRIMARY KEY (model_id, day, reason, rule)) WITHOUT ROWID;"
     "CREATE TABLE hosted_usage_logged ("
     "  model_id INTEGER NOT NULL, day INTEGER NOT NULL, PRIMARY KEY (model_id, day))"
     "  WITHOUT ROWID;",
+    /* 10: the hosted gateway's filters (docs/hosted.md, "Filters"): one
+     * policy per model, its canonical JSON, read at the start of every call
+     * so every server of a hub applies the same */
+    "CREATE TABLE hosted_filters ("
+    "  model_id INTEGER PRIMARY KEY REFERENCES models(id), policy TEXT NOT NULL,"
+    "  updated INTEGER NOT NULL);",
 };
 
 /*
@@ -349,9 +356,14 @@ static const char *const pg_migrations[] = {
     "CREATE INDEX hosted_slots_caller ON hosted_slots (model_id, user_id);"
     "CREATE TABLE hosted_refusals ("
     "  model_id BIGINT NOT NULL REFERENCES models(id), day BIGINT NOT NULL,"
-    "  reason " T " NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (model_id, day, reason));"
+    "  reason " T " NOT NULL, rule " T " NOT NULL, n BIGINT NOT NULL,"
+    "  PRIMARY KEY (model_id, day, reason, rule));"
     "CREATE TABLE hosted_usage_logged ("
     "  model_id BIGINT NOT NULL, day BIGINT NOT NULL, PRIMARY KEY (model_id, day));",
+    /* 10 */
+    "CREATE TABLE hosted_filters ("
+    "  model_id BIGINT PRIMARY KEY REFERENCES models(id), policy " T " NOT NULL,"
+    "  updated BIGINT NOT NULL);",
 };
 
 #undef ID

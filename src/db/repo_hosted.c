@@ -507,19 +507,20 @@ enum sl_err sl_repo_user_id(struct sl_db *db, const char *name, int64_t *id, str
 }
 
 enum sl_err sl_repo_refusal_add(struct sl_db *db, int64_t model_id, int64_t day, const char *reason,
-                                struct sl_error *err)
+                                const char *rule, struct sl_error *err)
 {
-    struct sl_stmt *st =
-        sl_db_stmt(db,
-                   "INSERT INTO hosted_refusals (model_id, day, reason, n) VALUES (?, ?, ?, 1) "
-                   "ON CONFLICT (model_id, day, reason) DO UPDATE SET n = hosted_refusals.n + 1",
-                   err);
+    struct sl_stmt *st = sl_db_stmt(db,
+                                    "INSERT INTO hosted_refusals (model_id, day, reason, rule, n) "
+                                    "VALUES (?, ?, ?, ?, 1) ON CONFLICT (model_id, day, reason, "
+                                    "rule) DO UPDATE SET n = hosted_refusals.n + 1",
+                                    err);
 
     if (!st)
         return err->code;
     sl_stmt_int(st, 1, model_id);
     sl_stmt_int(st, 2, day);
     sl_stmt_text(st, 3, reason);
+    sl_stmt_text(st, 4, rule);
     return sl_stmt_run(st, err);
 }
 
@@ -548,8 +549,8 @@ static enum sl_err day_counts(struct sl_db *db, struct sl_hosted_day *d, struct 
     if (row < 0)
         return err->code;
     st = sl_db_stmt(db,
-                    "SELECT reason, n FROM hosted_refusals WHERE model_id = ? AND day = ? ORDER "
-                    "BY reason",
+                    "SELECT reason, sum(n) FROM hosted_refusals WHERE model_id = ? AND day = ? "
+                    "GROUP BY reason ORDER BY reason",
                     err);
     if (!st)
         return err->code;
@@ -620,4 +621,100 @@ enum sl_err sl_repo_usage_day_logged(struct sl_db *db, int64_t model_id, int64_t
     sl_stmt_int(st, 1, model_id);
     sl_stmt_int(st, 2, day);
     return sl_stmt_run(st, err);
+}
+
+/* ---- filters ---- */
+
+enum sl_err sl_repo_filter_put(struct sl_db *db, int64_t model_id, const char *policy, int64_t now,
+                               struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db,
+                                    "INSERT INTO hosted_filters (model_id, policy, updated) VALUES "
+                                    "(?, ?, ?) ON CONFLICT (model_id) DO UPDATE SET policy = "
+                                    "excluded.policy, updated = excluded.updated",
+                                    err);
+
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_text(st, 2, policy);
+    sl_stmt_int(st, 3, now);
+    return sl_stmt_run(st, err);
+}
+
+enum sl_err sl_repo_filter_get(struct sl_db *db, int64_t model_id, char **policy, int64_t *updated,
+                               struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db, "SELECT policy, updated FROM hosted_filters WHERE model_id = ?", err);
+    int row;
+
+    *policy = NULL;
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    row = sl_stmt_step(st, err);
+    if (row == 1) {
+        const char *s = sl_stmt_col_text(st, 0);
+        *policy = sl_xstrdup(s ? s : "{}");
+        if (updated)
+            *updated = sl_stmt_col_int(st, 1);
+    }
+    sl_stmt_done(st);
+    return row < 0 ? err->code : SL_OK;
+}
+
+enum sl_err sl_repo_filter_clear(struct sl_db *db, int64_t model_id, bool *had,
+                                 struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db, "DELETE FROM hosted_filters WHERE model_id = ?", err);
+    enum sl_err rc;
+
+    *had = false;
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    rc = sl_stmt_run(st, err);
+    if (!rc)
+        *had = sl_db_changes(db) > 0;
+    return rc;
+}
+
+enum sl_err sl_repo_refusal_list(struct sl_db *db, int64_t model_id, int64_t since_day,
+                                 struct sl_hosted_refusal **out, size_t *n, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db,
+                                    "SELECT day, reason, rule, n FROM hosted_refusals WHERE "
+                                    "model_id = ? AND day >= ? ORDER BY day, reason, rule",
+                                    err);
+    struct sl_hosted_refusal *v = NULL;
+    size_t len = 0, cap = 0;
+    int row;
+
+    *out = NULL;
+    *n = 0;
+    if (!st)
+        return err->code;
+    sl_stmt_int(st, 1, model_id);
+    sl_stmt_int(st, 2, since_day);
+    while ((row = sl_stmt_step(st, err)) == 1) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8;
+            v = sl_xrealloc(v, cap * sizeof(*v));
+        }
+        memset(&v[len], 0, sizeof(v[len]));
+        v[len].day = sl_stmt_col_int(st, 0);
+        copy_col(st, 1, v[len].reason, sizeof(v[len].reason));
+        copy_col(st, 2, v[len].rule, sizeof(v[len].rule));
+        v[len].n = sl_stmt_col_int(st, 3);
+        len++;
+    }
+    sl_stmt_done(st);
+    if (row < 0) {
+        free(v);
+        return err->code;
+    }
+    *out = v;
+    *n = len;
+    return SL_OK;
 }

@@ -129,11 +129,6 @@ enum sl_err sl_repo_slot_release(struct sl_db *db, int64_t id, struct sl_error *
 
 /* ---- the daily usage entry of the transparency log ---- */
 
-/* Counts one refused call of `model_id` on `day` for `reason` (a short
- * stable word such as "requests_per_minute"). */
-enum sl_err sl_repo_refusal_add(struct sl_db *db, int64_t model_id, int64_t day, const char *reason,
-                                struct sl_error *err);
-
 #define SL_HOSTED_REASONS_MAX 16 /* refusal reasons kept in one day's entry */
 
 /* One model's day, counts only (no user, no text). */
@@ -171,5 +166,42 @@ struct sl_hosted_usage {
  * the caller frees `*out`. */
 enum sl_err sl_repo_usage_list(struct sl_db *db, int64_t model_id, int64_t since_day,
                                struct sl_hosted_usage **out, size_t *n, struct sl_error *err);
+
+/* ---- filters (docs/hosted.md, "Filters"; migration 9) ---- */
+
+/* Stores `policy` (canonical JSON, validated by the caller) as the filter of
+ * `model_id`, replacing any, at `now`. */
+enum sl_err sl_repo_filter_put(struct sl_db *db, int64_t model_id, const char *policy, int64_t now,
+                               struct sl_error *err);
+
+/* The filter of `model_id`: `*policy` a malloc'd string the caller frees,
+ * NULL when the model has none; `*updated` (may be NULL) when it was set. */
+enum sl_err sl_repo_filter_get(struct sl_db *db, int64_t model_id, char **policy, int64_t *updated,
+                               struct sl_error *err);
+
+/* Removes the filter of `model_id`; `*had` says whether there was one. */
+enum sl_err sl_repo_filter_clear(struct sl_db *db, int64_t model_id, bool *had,
+                                 struct sl_error *err);
+
+/* Counts one refusal or flag of a call to `model_id` on `day` (days since
+ * 1970, UTC): `reason` a short stable word: a quota's ("requests_per_minute",
+ * ...), "input", "output" or "parameter" for a filter's refusals,
+ * "flag_input" or "flag_output" for its flags; `rule` the filter rule id
+ * ("" for quotas and parameters: the caller's text is never stored). The
+ * daily log entry counts refusals by reason (sl_repo_usage_days_unlogged). */
+enum sl_err sl_repo_refusal_add(struct sl_db *db, int64_t model_id, int64_t day, const char *reason,
+                                const char *rule, struct sl_error *err);
+
+/* One row of a model's refusal counts. */
+struct sl_hosted_refusal {
+    int64_t day, n;
+    char reason[16];
+    char rule[65];
+};
+
+/* The refusal counts of `model_id` from `since_day` on, by day, reason and
+ * rule; the caller frees `*out`. */
+enum sl_err sl_repo_refusal_list(struct sl_db *db, int64_t model_id, int64_t since_day,
+                                 struct sl_hosted_refusal **out, size_t *n, struct sl_error *err);
 
 #endif

@@ -19,6 +19,7 @@
 #include "common/buf.h"
 #include "common/curl.h"
 #include "common/util.h"
+#include "hosted/filter.h"
 #include "common/banned.h"
 
 /* ---- backend health, shared by every call of this process ---- */
@@ -100,6 +101,11 @@ struct sl_hosted_call {
     long backend_status;
     bool got_byte, in_error, done_seen, any_event, malformed, too_big;
     long long last_byte, last_out;
+
+    /* the output rules of the model's filter (the call's thread only) */
+    struct sl_filter_out *fout;
+    struct sl_filter_verdict fv;
+    size_t fv_noted; /* flags already counted */
 };
 
 char *sl_hosted_error_json(const char *message, const char *type, const char *param,
@@ -245,6 +251,97 @@ static void rewrite(struct sl_hosted_call *c, json_t *v)
     json_object_del(v, "timings");
 }
 
+/* ---- the filter's output rules (docs/hosted.md, "Filters") ---- */
+
+/* Counts the flags found since the last call. */
+static void filter_flags(struct sl_hosted_call *c)
+{
+    for (; c->fv_noted < c->fv.nflagged; c->fv_noted++)
+        sl_hosted_filter_note(c->o.r, c->o.model_id, c->model, c->o.user_id, "flag_output",
+                              c->fv.flagged[c->fv_noted]->id);
+}
+
+/* Ends a stream with the refusal chunk (finish_reason "content_filter", the
+ * rule in delta.refusal) and [DONE]; the backend is read no further. */
+static void filter_refuse_stream(struct sl_hosted_call *c, const struct sl_filter_rule *rule)
+{
+    json_t *ch = json_object(), *v;
+    char msg[160], *s;
+
+    snprintf(msg, sizeof(msg), "The answer was stopped by the model's filter (rule `%s`).",
+             rule->id);
+    json_object_set_new(ch, "index", json_integer(0));
+    json_object_set_new(ch, "finish_reason", json_string("content_filter"));
+    if (strcmp(c->o.path, "/chat/completions") == 0)
+        json_object_set_new(ch, "delta", json_pack("{s:s}", "refusal", msg));
+    else
+        json_object_set_new(ch, "text", json_string(""));
+    v = json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", "sluice-filter", "object",
+                  strcmp(c->o.path, "/chat/completions") == 0 ? "chat.completion.chunk"
+                                                              : "text_completion",
+                  "created", (json_int_t)time(NULL), "model", c->model, "choices", ch);
+    s = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(v);
+    if (!s)
+        s = sl_xstrdup("{\"choices\":[{\"index\":0,\"finish_reason\":\"content_filter\","
+                       "\"delta\":{}}]}");
+    if (!c->head)
+        start_stream(c);
+    put(c, "data: ", 6);
+    put(c, s, strlen(s));
+    put(c, "\n\ndata: [DONE]\n\n", 16);
+    free(s);
+    c->done_seen = true;
+    pthread_mutex_lock(&c->m);
+    snprintf(c->reason, sizeof(c->reason), "refused by filter rule %s", rule->id);
+    pthread_mutex_unlock(&c->m);
+    sl_hosted_filter_note(c->o.r, c->o.model_id, c->model, c->o.user_id, "output", rule->id);
+    filter_flags(c);
+    wake(c);
+}
+
+/* Feeds a stream's text (`end`: the backend's [DONE] decides `$`); true
+ * when a rule refused it and the stream was ended. */
+static bool filter_stream(struct sl_hosted_call *c, const char *t, bool end)
+{
+    const struct sl_filter_rule *rule;
+
+    if (!c->fout)
+        return false;
+    rule = end ? sl_filter_out_end(c->fout, &c->fv)
+               : sl_filter_out_feed(c->fout, t, strlen(t), &c->fv);
+    if (!rule) {
+        filter_flags(c);
+        return false;
+    }
+    filter_refuse_stream(c, rule);
+    return true;
+}
+
+/* A whole answer's text through the output rules; true when refused (400
+ * content_policy already set as the answer). */
+static bool filter_plain(struct sl_hosted_call *c, json_t *v)
+{
+    json_t *c0 = json_array_get(json_object_get(v, "choices"), 0);
+    const char *t = json_string_value(json_object_get(json_object_get(c0, "message"), "content"));
+    const struct sl_filter_rule *rule;
+
+    if (!c->fout)
+        return false;
+    if (!t)
+        t = json_string_value(json_object_get(c0, "text"));
+    rule = sl_filter_out_feed(c->fout, t ? t : "", t ? strlen(t) : 0, &c->fv);
+    if (!rule)
+        rule = sl_filter_out_end(c->fout, &c->fv);
+    filter_flags(c);
+    if (!rule)
+        return false;
+    sl_hosted_filter_note(c->o.r, c->o.model_id, c->model, c->o.user_id, "output", rule->id);
+    fail_head(c, 400, "invalid_request_error", "content_policy", 0,
+              "The answer was refused by the model's filter (rule `%s`).", rule->id);
+    return true;
+}
+
 /* One complete event from the backend. */
 static void event(struct sl_hosted_call *c)
 {
@@ -256,6 +353,10 @@ static void event(struct sl_hosted_call *c)
     if (c->data.len == 0)
         return; /* a comment-only event: a ping */
     if (strncmp(d, "[DONE]", 6) == 0) {
+        if (filter_stream(c, NULL, true)) {
+            sl_buf_reset(&c->data);
+            return;
+        }
         if (!c->head)
             start_stream(c);
         c->done_seen = true;
@@ -285,6 +386,10 @@ static void event(struct sl_hosted_call *c)
             t = json_string_value(json_object_get(c0, "text"));
         if (t && *t)
             c->chunks++;
+        if (t && *t && filter_stream(c, t, false)) {
+            json_decref(v); /* the chunk that completed a match is not sent */
+            return;
+        }
         if (!c->o.usage_asked) {
             /* we asked for usage, the caller did not: code that reads
              * choices[0] breaks on the usage-only chunk */
@@ -447,6 +552,10 @@ static void finish_plain(struct sl_hosted_call *c, const struct sl_hosted_backen
     }
     note_usage(c, v);
     record_usage(c);
+    if (filter_plain(c, v)) {
+        json_decref(v);
+        return;
+    }
     rewrite(c, v);
     s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(v);
@@ -688,6 +797,8 @@ static void release(struct sl_hosted_call *c)
     json_decref(c->body);
     free(c->backends);
     free(c->model);
+    sl_filter_out_free(c->fout);
+    sl_filter_free(c->o.filter);
     free(c);
 }
 
@@ -792,6 +903,8 @@ enum sl_err sl_hosted_call_start(const struct sl_hosted_call_opts *o, struct sl_
                 o->stream ? SL_HOSTED_EVENT_MAX + CURL_MAX_WRITE_SIZE : SL_HOSTED_ANSWER_MAX);
     sl_buf_init(&c->data, SL_HOSTED_EVENT_MAX);
     c->last_out = now_ms();
+    if (sl_filter_has_output(c->o.filter))
+        c->fout = sl_filter_out_new(c->o.filter);
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256u << 10);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -799,6 +912,7 @@ enum sl_err sl_hosted_call_start(const struct sl_hosted_call_opts *o, struct sl_
     pthread_attr_destroy(&attr);
     if (rc != 0) {
         atomic_store(&c->refs, 1);
+        c->o.filter = NULL; /* the caller frees it on an error */
         release(c);
         return sl_error_set(err, SL_EUNAVAILABLE, "cannot start a thread for the call");
     }

@@ -72,6 +72,11 @@ struct sl_hosted_call_opts {
     struct sl_registry *r;
     int64_t model_id, version_id, user_id;
     bool usage_asked;
+    /* The model's filter (hosted/filter.h) or NULL: its output rules apply
+     * to the answer as it flows (docs/hosted.md, "Filters"). Owned by the
+     * call once sl_hosted_call_start returned SL_OK (the caller frees it on
+     * an error); refusals and flags are counted against `r`. */
+    struct sl_filter *filter;
 };
 
 /* Starts a call on a thread of its own. The call copies what it needs of

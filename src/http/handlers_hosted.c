@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "common/util.h"
+#include "hosted/filter.h"
 #include "hosted/hosted.h"
 #include "common/banned.h"
 
@@ -204,7 +205,7 @@ static void count_refusal(struct sl_req *q, const struct sl_hreq *h, const char 
     sl_error_clear(&err);
     db = sl_reg_db(q->srv->r, &err);
     if (!db ||
-        sl_repo_refusal_add(db, h->v.model_id, (int64_t)time(NULL) / 86400, reason, &err) != SL_OK)
+        sl_repo_refusal_add(db, h->v.model_id, (int64_t)time(NULL) / 86400, reason, "", &err) != SL_OK)
         fprintf(stderr, "{\"event\":\"hosted_refusal_lost\",\"message\":\"%s\"}\n", err.msg);
 }
 
@@ -650,6 +651,7 @@ static void v1_call(struct sl_req *q, const char *path, bool chat)
 
     if (!h) {
         struct sl_hosted_backend *b = NULL;
+        struct sl_filter *filter = NULL;
         struct sl_hosted_call_opts o;
         struct sl_error err;
         json_t *body = check_body(q, chat);
@@ -665,7 +667,15 @@ static void v1_call(struct sl_req *q, const char *path, bool chat)
             return;
         }
         h->r = q->srv->r;
+        /* the model's filter (handlers_filter.c), before any backend */
+        if (!sl__hosted_filter_request(q, h->v.model_id, model, body, &filter)) {
+            free(b);
+            free(h);
+            json_decref(body);
+            return;
+        }
         if (!check_quota(q, h) || !take_slot(q, h)) {
+            sl_filter_free(filter);
             free(b);
             free(h);
             json_decref(body);
@@ -693,12 +703,14 @@ static void v1_call(struct sl_req *q, const char *path, bool chat)
         o.user_id = q->who.user_id;
         o.usage_asked =
             json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
+        o.filter = filter;
         q->hosted = h;
         sl_error_clear(&err);
         /* the lock keeps a quick wake from resuming before we suspend */
         pthread_mutex_lock(&h->m);
         if (sl_hosted_call_start(&o, &h->call, &err) != SL_OK) {
             pthread_mutex_unlock(&h->m);
+            sl_filter_free(filter);
             free(b);
             json_decref(body);
             oai_error(q, 503, "api_error", NULL, "unavailable", "%s", err.msg);

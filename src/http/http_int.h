@@ -230,6 +230,18 @@ struct sl_hreq;
 void sl_h_v1_models(struct sl_req *q);
 void sl_h_v1_model(struct sl_req *q);
 void sl_h_v1_chat(struct sl_req *q);
+/* handlers_filter.c: a hosted model's filter (docs/hosted.md, "Filters") */
+void sl_h_filter_get(struct sl_req *q);
+void sl_h_filter_set(struct sl_req *q);
+void sl_h_filter_clear(struct sl_req *q);
+struct sl_filter;
+/* Applies model `model_id`'s filter, read now from the database, to a
+ * validated gateway request `body` (capping max_tokens in place): false
+ * after answering a refusal (400 content_policy naming the rule, 400 for a
+ * parameter not allowed) or 503; true with `*out` the compiled filter (NULL
+ * when the model has none) for the call's output rules. */
+bool sl__hosted_filter_request(struct sl_req *q, int64_t model_id, const char *model, json_t *body,
+                               struct sl_filter **out);
 void sl_h_v1_completions(struct sl_req *q);
 /* Ends the request's part in a gateway call (the call stops when its
  * answer is done with too). NULL is a no-op. */

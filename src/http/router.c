@@ -106,6 +106,12 @@ const struct sl_route sl_routes[] = {
     {"GET", "/v1/models/{org}/{name}", sl_h_v1_model, P_NONE, BODY_NONE, S_READ},
     {"POST", "/v1/chat/completions", sl_h_v1_chat, P_NONE, BODY_JSON, S_READ},
     {"POST", "/v1/completions", sl_h_v1_completions, P_NONE, BODY_JSON, S_READ},
+    {"GET", "/api/v1/models/{org}/{name}/hosted/filter", sl_h_filter_get, P_MANAGE, BODY_NONE,
+     S_READ},
+    {"PUT", "/api/v1/models/{org}/{name}/hosted/filter", sl_h_filter_set, P_MANAGE, BODY_SMALL,
+     S_WRITE},
+    {"DELETE", "/api/v1/models/{org}/{name}/hosted/filter", sl_h_filter_clear, P_MANAGE, BODY_NONE,
+     S_WRITE},
     {NULL, NULL, NULL, P_NONE, BODY_NONE, S_READ},
 };
 

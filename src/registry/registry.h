@@ -958,4 +958,39 @@ enum sl_err sl_reg_gc(struct sl_registry *r, const struct sl_gc_opts *o, json_t 
  * lists problems; `*ok` is false when there is any. */
 enum sl_err sl_reg_fsck(struct sl_registry *r, json_t **report, bool *ok, struct sl_error *err);
 
+/* ---- the hosted gateway's filters (filter.c; docs/hosted.md, "Filters") ---- */
+
+/* The keyed pseudonym of `user_id` on `model` ("acct:" + 16 hex digits), as
+ * the log writes it; for the server's own log lines about a caller. */
+void sl_reg_pseudonym(const struct sl_registry *r, const char *model, int64_t user_id,
+                      char out[22]);
+
+/* Sets `policy` (canonical JSON, already validated) as the filter of
+ * `model_id`, with a "hosted.filter_set" log entry in the same transaction:
+ * the fields of `summary` (rule ids, places and actions; the cap; the
+ * allowed parameters), a keyed digest of the policy, the setter's
+ * pseudonym. `*log_idx` (may be NULL) gets the entry's index. */
+enum sl_err sl_reg_filter_set(struct sl_registry *r, const struct sl_principal *p, int64_t model_id,
+                              const char *model, const char *policy, json_t *summary,
+                              int64_t *log_idx, struct sl_error *err);
+
+/* Removes the filter of `model_id` ("hosted.filter_cleared" logged when
+ * there was one); `*had` says whether there was. */
+enum sl_err sl_reg_filter_clear(struct sl_registry *r, const struct sl_principal *p,
+                                int64_t model_id, const char *model, bool *had,
+                                struct sl_error *err);
+
+/* The stored filter (malloc'd canonical JSON, NULL when none). */
+enum sl_err sl_reg_filter_get(struct sl_registry *r, int64_t model_id, char **policy,
+                              int64_t *updated, struct sl_error *err);
+
+/* Counts one refusal or flag today (db/repo_hosted.h, sl_repo_refusal_add). */
+enum sl_err sl_reg_refusal_count(struct sl_registry *r, int64_t model_id, const char *reason,
+                                 const char *rule, struct sl_error *err);
+
+struct sl_hosted_refusal;
+/* The refusal counts of a model from `since_day` on; the caller frees. */
+enum sl_err sl_reg_refusal_list(struct sl_registry *r, int64_t model_id, int64_t since_day,
+                                struct sl_hosted_refusal **out, size_t *n, struct sl_error *err);
+
 #endif

@@ -14,7 +14,7 @@ nothing more), error_event (an error event after the first token), huge (an even
 an answer of 17 MiB),
 drop (streams two tokens, then closes without [DONE]), malformed (a
 non-JSON event after the first token), garbage (a 200 that is not JSON or
-SSE). A stream sends `tokens` tokens, then a finish chunk, a usage chunk
+SSE). `words` sets the answer's pieces (one chunk each). A stream sends `tokens` tokens, then a finish chunk, a usage chunk
 and [DONE], as llama-server does (with its non-standard "timings").
 """
 import http.server
@@ -78,7 +78,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(404, {"error": {"message": "no route " + self.path}})
             return
         chat = self.path == "/v1/chat/completions"
-        words = ["tok%d " % i for i in range(b.tokens)]
+        words = list(b.words) if b.words else ["tok%d " % i for i in range(b.tokens)]
         if not (body or {}).get("stream"):
             if mode == "slow":
                 time.sleep(b.delay * len(words))
@@ -157,8 +157,9 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class Backend:
-    def __init__(self, mode="normal", tokens=5, delay=0.05, usage=True):
+    def __init__(self, mode="normal", tokens=5, delay=0.05, usage=True, words=None):
         self.mode = mode
+        self.words = words  # the answer's pieces (one per chunk) instead of tok0 tok1 ...
         self.usage = usage  # False: no usage anywhere, as some engines
         self.tokens = tokens
         self.delay = delay

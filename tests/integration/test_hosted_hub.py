@@ -153,6 +153,27 @@ class HostedHub(unittest.TestCase):
         self.assertLess(took, 1.3, "the stream on the other server outlived the revocation")
         self.assertEqual(json.loads(rest[-1][1])["error"]["code"], "access_revoked")
 
+    def test_a_filter_set_through_one_server_applies_on_the_other_at_the_next_call(self):
+        """Filters live in the shared database and are read at the start of
+        every call: no delay, no cache to expire (docs/hosted.md)."""
+        path = "/api/v1/models/lab/live/hosted/filter"
+        doc = {"rules": [{"id": "secret", "where": "input", "kind": "literal",
+                          "pattern": "open sesame", "action": "refuse"}]}
+        r = self.a.request("PUT", path, json.dumps(doc).encode(),
+                           {"Content-Type": "application/json"}, token=self.pub)
+        self.assertEqual(r.status, 200, r)
+        body = {"model": "lab/live", "messages": [{"role": "user", "content": "open sesame"}]}
+        r = self.b.request("POST", "/v1/chat/completions", json.dumps(body).encode(),
+                           {"Content-Type": "application/json"}, token=self.ann)
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("`secret`", r.json()["error"]["message"])
+        r = self.b.request("DELETE", path, token=self.pub)
+        self.assertEqual(r.status, 200, r)
+        r = self.a.request("GET", path, token=self.pub)
+        self.assertIsNone(r.json()["filter"])
+        self.assertEqual([(x["reason"], x["rule"], x["n"]) for x in r.json()["refusals"]],
+                         [("input", "secret", 1)], "counted in the shared database")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

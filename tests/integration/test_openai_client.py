@@ -192,6 +192,34 @@ class OpenAIClient(unittest.TestCase):
             self.assertEqual(r["status"], 404, r)
             self.assertEqual(r["code"], "model_not_found", r)
 
+    def test_filter_refusals(self):
+        """A filter's refusals as the client sees them (docs/hosted.md,
+        "Filters"): an input rule is the client's BadRequestError with code
+        content_policy; an output rule ends a stream without an error, the
+        chunk that completed the match and all after it withheld."""
+        path = "/api/v1/models/lab/tiny/hosted/filter"
+
+        def put(rules):
+            r = self.srv.request("PUT", path, json.dumps({"rules": rules}).encode(),
+                                 {"Content-Type": "application/json"}, token=self.pub)
+            self.assertEqual(r.status, 200, r)
+        try:
+            put([{"id": "no-hi", "where": "input", "kind": "literal", "pattern": "hi",
+                  "action": "refuse"}])
+            res = self.run_ops([{"kind": "chat", "key": self.alice, "model": "lab/tiny"}])
+            self.assertFalse(res[0]["ok"], res[0])
+            self.assertEqual(res[0]["name"], "BadRequestError", res[0])
+            self.assertEqual(res[0]["status"], 400, res[0])
+            self.assertEqual(res[0]["code"], "content_policy", res[0])
+            self.assertIn("`no-hi`", res[0]["message"])
+            put([{"id": "two", "where": "output", "kind": "literal", "pattern": "tok2",
+                  "action": "refuse"}])
+            res = self.run_ops([{"kind": "chat_stream", "key": self.alice, "model": "lab/tiny"}])
+            self.assertTrue(res[0]["ok"], res[0])
+            self.assertEqual(res[0]["text"], "tok0 tok1 ", res[0])
+        finally:
+            self.srv.request("DELETE", path, token=self.pub)
+
     def test_quota(self):
         if time.time() % 60 > 50:
             time.sleep(61 - time.time() % 60)  # both calls in one minute
