@@ -239,3 +239,8 @@ enum sl_err sl_repo_log_entry_count(struct sl_db *db, int64_t *n, struct sl_erro
         return sl__repo_code(err);
     return sl__repo_int(st, n, &found, err);
 }
+
+enum sl_err sl_repo_listener_ping(struct sl_db *db, struct sl_error *err)
+{
+    return sl_db_exec(db, "SELECT 1 AS sluice_listener", err);
+}

@@ -78,4 +78,9 @@ enum sl_err sl_repo_log_origin_put(struct sl_db *db, const char *origin, struct 
 /* The number of log entries. */
 enum sl_err sl_repo_log_entry_count(struct sl_db *db, int64_t *n, struct sl_error *err);
 
+/* One round trip on the listening connection `db` (leader.c), to prove it
+ * still lives; its text, `SELECT 1 AS sluice_listener`, names it in
+ * pg_stat_activity. */
+enum sl_err sl_repo_listener_ping(struct sl_db *db, struct sl_error *err);
+
 #endif

@@ -204,8 +204,8 @@ static void count_refusal(struct sl_req *q, const struct sl_hreq *h, const char 
 
     sl_error_clear(&err);
     db = sl_reg_db(q->srv->r, &err);
-    if (!db ||
-        sl_repo_refusal_add(db, h->v.model_id, (int64_t)time(NULL) / 86400, reason, "", &err) != SL_OK)
+    if (!db || sl_repo_refusal_add(db, h->v.model_id, (int64_t)time(NULL) / 86400, reason, "",
+                                   &err) != SL_OK)
         fprintf(stderr, "{\"event\":\"hosted_refusal_lost\",\"message\":\"%s\"}\n", err.msg);
 }
 

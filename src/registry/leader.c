@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "db/repo_hub.h"
 #include "common/banned.h"
 
 /* The channel every server listens on for cache invalidation. */
@@ -55,10 +56,6 @@ enum sl_err sl_reg_announce(struct sl_registry *r, struct sl_error *err)
  * log never grows to this size, so an entry made under it never matches a
  * lookup that read the log's size, and back. */
 #define STAMP_HEARD (UINT64_MAX - 1)
-
-/* The round trip on the listening connection; its text names it in
- * pg_stat_activity. */
-#define PING_SQL "SELECT 1 AS sluice_listener"
 
 static long long mono_ms(void)
 {
@@ -103,7 +100,7 @@ enum sl_err sl_reg_watch(struct sl_registry *r, int timeout_ms, bool *changed, s
          * vouches, so the caller has voided its cache for every change it
          * was told of before lookups trust the cache again. */
         heard = mono_ms();
-        rc = sl_db_exec(r->watch_db, PING_SQL, err);
+        rc = sl_repo_listener_ping(r->watch_db, err);
         if (!rc)
             rc = sl_db_wait(r->watch_db, 0, &more, err);
         if (!rc && !more)
