@@ -11,14 +11,8 @@
 
 #include "common/util.h"
 #include "db/db.h"
+#include "db/repo_int.h"
 #include "common/banned.h"
-
-static void copy_col(struct sl_stmt *st, int col, char *out, size_t cap)
-{
-    const char *s = sl_stmt_col_text(st, col);
-
-    snprintf(out, cap, "%s", s ? s : "");
-}
 
 enum sl_err sl_repo_backend_add(struct sl_db *db, const struct sl_hosted_backend *b, int64_t *id,
                                 struct sl_error *err)
@@ -67,13 +61,13 @@ static void read_row(struct sl_stmt *st, struct sl_hosted_backend *b, bool names
     b->id = sl_stmt_col_int(st, 0);
     b->model_id = sl_stmt_col_int(st, 1);
     b->version_id = sl_stmt_col_null(st, 2) ? 0 : sl_stmt_col_int(st, 2);
-    copy_col(st, 3, b->url, sizeof(b->url));
-    copy_col(st, 4, b->backend_model, sizeof(b->backend_model));
-    copy_col(st, 5, b->key_env, sizeof(b->key_env));
+    sl__repo_copy(st, 3, b->url, sizeof(b->url));
+    sl__repo_copy(st, 4, b->backend_model, sizeof(b->backend_model));
+    sl__repo_copy(st, 5, b->key_env, sizeof(b->key_env));
     b->created = sl_stmt_col_int(st, 6);
     if (names) {
-        copy_col(st, 7, b->org, sizeof(b->org));
-        copy_col(st, 8, b->name, sizeof(b->name));
+        sl__repo_copy(st, 7, b->org, sizeof(b->org));
+        sl__repo_copy(st, 8, b->name, sizeof(b->name));
         b->version_seq = sl_stmt_col_null(st, 9) ? 0 : sl_stmt_col_int(st, 9);
     }
 }
@@ -172,7 +166,7 @@ enum sl_err sl_repo_hosted_access(struct sl_db *db, int64_t version_id, int64_t 
     sl_stmt_int(st, 3, version_id);
     row = sl_stmt_step(st, err);
     if (row == 1) {
-        copy_col(st, 0, out->tier, sizeof(out->tier));
+        sl__repo_copy(st, 0, out->tier, sizeof(out->tier));
         out->grant_live = sl_stmt_col_int(st, 1) > 0;
     }
     sl_stmt_done(st);
@@ -470,7 +464,7 @@ enum sl_err sl_repo_usage_list(struct sl_db *db, int64_t model_id, int64_t since
         memset(&v[len], 0, sizeof(v[len]));
         v[len].day = sl_stmt_col_int(st, 0);
         v[len].version_seq = sl_stmt_col_int(st, 1);
-        copy_col(st, 2, v[len].user, sizeof(v[len].user));
+        sl__repo_copy(st, 2, v[len].user, sizeof(v[len].user));
         v[len].calls = sl_stmt_col_int(st, 3);
         v[len].prompt_tokens = sl_stmt_col_int(st, 4);
         v[len].completion_tokens = sl_stmt_col_int(st, 5);
@@ -557,7 +551,7 @@ static enum sl_err day_counts(struct sl_db *db, struct sl_hosted_day *d, struct 
     sl_stmt_int(st, 1, d->model_id);
     sl_stmt_int(st, 2, d->day);
     while ((row = sl_stmt_step(st, err)) == 1 && d->nreasons < SL_HOSTED_REASONS_MAX) {
-        copy_col(st, 0, d->refusals[d->nreasons].reason, sizeof(d->refusals[0].reason));
+        sl__repo_copy(st, 0, d->refusals[d->nreasons].reason, sizeof(d->refusals[0].reason));
         d->refusals[d->nreasons++].n = sl_stmt_col_int(st, 1);
     }
     sl_stmt_done(st);
@@ -590,8 +584,8 @@ enum sl_err sl_repo_usage_days_unlogged(struct sl_db *db, int64_t before_day, si
         memset(&v[k], 0, sizeof(v[k]));
         v[k].model_id = sl_stmt_col_int(st, 0);
         v[k].day = sl_stmt_col_int(st, 1);
-        copy_col(st, 2, v[k].org, sizeof(v[k].org));
-        copy_col(st, 3, v[k].name, sizeof(v[k].name));
+        sl__repo_copy(st, 2, v[k].org, sizeof(v[k].org));
+        sl__repo_copy(st, 3, v[k].name, sizeof(v[k].name));
         k++;
     }
     sl_stmt_done(st);
@@ -704,8 +698,8 @@ enum sl_err sl_repo_refusal_list(struct sl_db *db, int64_t model_id, int64_t sin
         }
         memset(&v[len], 0, sizeof(v[len]));
         v[len].day = sl_stmt_col_int(st, 0);
-        copy_col(st, 1, v[len].reason, sizeof(v[len].reason));
-        copy_col(st, 2, v[len].rule, sizeof(v[len].rule));
+        sl__repo_copy(st, 1, v[len].reason, sizeof(v[len].reason));
+        sl__repo_copy(st, 2, v[len].rule, sizeof(v[len].rule));
         v[len].n = sl_stmt_col_int(st, 3);
         len++;
     }

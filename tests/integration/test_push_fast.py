@@ -134,7 +134,13 @@ class PushFast(unittest.TestCase):
         err = r.stderr.decode("utf-8", "replace")
         self.assertEqual(r.returncode, 0, err)
         rss = int(err.rsplit("maxrss_kib=", 1)[1].split()[0])
-        self.assertLess(rss, 96 * 1024, "peak RSS %d KiB" % rss)
+        # Under ASan (the sanitizer stage) shadow memory and the quarantine
+        # add their own; the bound there still fails a push that held the
+        # 400 MiB file whole.
+        with open(sv.BIN, "rb") as f:
+            asan = b"__asan_init" in f.read()
+        limit = (256 if asan else 96) * 1024
+        self.assertLess(rss, limit, "peak RSS %d KiB" % rss)
         self.assertEqual(json.loads(r.stdout)["bytes_uploaded"], 400 * MIB)
 
     def test_file_changed_during_push_fails_cleanly(self):
