@@ -583,6 +583,11 @@ static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max)
     pthread_mutex_lock(&h->m);
     h->suspended = false;
     n = sl_hosted_call_read(h->call, buf, max, &eof);
+    /* the call is over: its concurrency slot is free before the caller
+     * reads the last bytes, so a caller who waits for the end of one call
+     * before making the next is never refused */
+    if (eof)
+        release_slot(h);
     if (n == 0 && eof) {
         pthread_mutex_unlock(&h->m);
         return MHD_CONTENT_READER_END_OF_STREAM;
@@ -619,6 +624,8 @@ static void answer(struct sl_req *q, struct sl_hreq *h, unsigned status, bool ss
         char *data;
         while ((n = sl_hosted_call_read(h->call, chunk, sizeof(chunk), &eof)) > 0)
             sl_buf_add(&b, chunk, n);
+        if (eof)
+            release_slot(h); /* before the answer goes out, as for a stream */
         data = sl_buf_detach(&b, &len);
         if (!data)
             data = sl_xstrdup("");
