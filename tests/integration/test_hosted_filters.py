@@ -258,11 +258,13 @@ class Filters(unittest.TestCase):
         self.assertEqual(self.plain.calls(), calls, "no backend was called for a refusal")
         self.assertEqual(self.chat("acme/m-in", "snow tomorrow?").status, 200, "flag passes")
         self.assertEqual(self.chat("acme/m-in", "Project  Nightingale").status, 200)
-        # a prompt near the body limit against (a+)+$: linear, not 2^n
+        # a prompt near the body limit against (a+)+$: linear, not 2^n (a
+        # backtracking engine would not finish in any time; the bound is
+        # loose for the sanitizer stage on a busy machine, where it took 5 s)
         t0 = time.monotonic()
         r = self.chat("acme/m-in", "a" * 900000 + "!")
         self.assertEqual(r.status, 200, r)
-        self.assertLess(time.monotonic() - t0, 5.0)
+        self.assertLess(time.monotonic() - t0, 30.0)
         self.refused(self.chat("acme/m-in", "b" + "a" * 900000), "content_policy",
                      "pathological")
         counts = {(x["reason"], x["rule"]): x["n"] for x in self.show("acme/m-in")["refusals"]}
