@@ -175,9 +175,16 @@ ROUTES = {
     "v1-chat": ("POST", "/v1/chat/completions", "v1-chat", may_call),
     "v1-chat-stream": ("POST", "/v1/chat/completions", "v1-chat-stream", may_call),
     "v1-completions": ("POST", "/v1/completions", "v1-completions", may_call),
+    # the hosted filters (issue 15, item 6): publishers and org admins only
+    "filter-get": ("GET", "/api/v1/models/acme/{m}/hosted/filter", None, may_manage),
+    "filter-set": ("PUT", "/api/v1/models/acme/{m}/hosted/filter",
+                   b'{"rules":[{"id":"r","where":"input","kind":"literal","pattern":"x",'
+                   b'"action":"refuse"}]}', nobody),
+    "filter-clear": ("DELETE", "/api/v1/models/acme/{m}/hosted/filter", None, nobody),
 }
 MUTATING = {"approve", "revoke", "tier-set", "rules-set", "attest", "satisfy", "missing",
-            "eval-key-add", "eval-key-remove", "org-member-set", "org-member-remove"}
+            "eval-key-add", "eval-key-remove", "org-member-set", "org-member-remove",
+            "filter-set", "filter-clear"}
 # Every state-changing route, for the scope test: a read token may do none
 # of them, whatever its account may (403, X-Error-Code: InsufficientScope).
 WRITES = dict({k: ROUTES[k] for k in MUTATING}, **{
@@ -387,7 +394,8 @@ class Matrix(unittest.TestCase):
                                                token=admin).json()),
                       self.call("GET", base + "/access", token=admin).json(),
                       self.call("GET", base + "/access-rules", token=admin).json(),
-                      self.call("GET", base + "/versions/main/attestations", token=admin).json())
+                      self.call("GET", base + "/versions/main/attestations", token=admin).json(),
+                      self.call("GET", base + "/hosted/filter", token=admin).json()["filter"])
         out["keys"] = self.call("GET", "/api/v1/eval/keys").json()
         out["members"] = self.call("GET", "/api/v1/orgs/acme/members", token=admin).json()
         return json.dumps(out, sort_keys=True)
