@@ -96,7 +96,9 @@ int sl_cmd_serve(int argc, char **argv)
             strcmp(a, "--policy-dir") == 0 || strcmp(a, "--threads") == 0 ||
             strcmp(a, "--drain") == 0 || strcmp(a, "--ready-fd") == 0 ||
             strcmp(a, "--max-conns-per-ip") == 0 || strcmp(a, "--public-url") == 0 ||
-            strcmp(a, "--store") == 0 || strcmp(a, "--mirror-of") == 0) {
+            strcmp(a, "--store") == 0 || strcmp(a, "--mirror-of") == 0 ||
+            strcmp(a, "--trust-proxy") == 0 || strcmp(a, "--signup") == 0 ||
+            strcmp(a, "--session-hours") == 0) {
             if (!(val = sl_opt_value(&o, a))) {
                 code = 2;
                 goto out;
@@ -123,7 +125,32 @@ int sl_cmd_serve(int argc, char **argv)
             policy_dir = val;
         else if (strcmp(a, "--store") == 0)
             store = val;
-        else if (strcmp(a, "--max-conns-per-ip") == 0) {
+        else if (strcmp(a, "--trust-proxy") == 0) {
+            if (strcmp(val, "yes") != 0 && strcmp(val, "no") != 0) {
+                code = sl_cli_usage("serve", "--trust-proxy wants yes or no, got \"%s\"", val);
+                goto out;
+            }
+            so.trust_proxy = strcmp(val, "yes") == 0;
+        } else if (strcmp(a, "--signup") == 0) {
+            if (strcmp(val, "open") == 0)
+                so.signup = SL_SIGNUP_OPEN;
+            else if (strcmp(val, "invite") == 0)
+                so.signup = SL_SIGNUP_INVITE;
+            else if (strcmp(val, "closed") == 0)
+                so.signup = SL_SIGNUP_CLOSED;
+            else {
+                code =
+                    sl_cli_usage("serve", "--signup wants open, invite or closed, got \"%s\"", val);
+                goto out;
+            }
+        } else if (strcmp(a, "--session-hours") == 0) {
+            if (!parse_uint(val, 8760, &v) || v == 0) {
+                code = sl_cli_usage(
+                    "serve", "--session-hours wants a number from 1 to 8760, got \"%s\"", val);
+                goto out;
+            }
+            so.session_hours = (unsigned)v;
+        } else if (strcmp(a, "--max-conns-per-ip") == 0) {
             if (!parse_uint(val, 100000, &v) || v == 0) {
                 code = sl_cli_usage("serve",
                                     "--max-conns-per-ip wants a number from 1 to 100000, "

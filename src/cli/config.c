@@ -30,12 +30,21 @@ struct keydef {
 
 /* The same names, meanings and limits as the options (cmd_serve.c). */
 static const struct keydef keys[] = {
-    {"data", K_PATH, 0, 0, true},        {"db", K_DB, 0, 0, true},
-    {"store", K_STORE, 0, 0, true},      {"keys", K_PATH, 0, 0, true},
-    {"listen", K_LISTEN, 0, 0, false},   {"origin", K_TEXT, 0, 0, false},
-    {"public-url", K_HTTP, 0, 0, false}, {"mirror-of", K_HTTP, 0, 0, false},
-    {"policy-dir", K_PATH, 0, 0, false}, {"threads", K_NUM, 0, 3600, false},
-    {"drain", K_NUM, 0, 3600, false},    {"max-conns-per-ip", K_NUM, 1, 100000, false},
+    {"data", K_PATH, 0, 0, true},
+    {"db", K_DB, 0, 0, true},
+    {"store", K_STORE, 0, 0, true},
+    {"keys", K_PATH, 0, 0, true},
+    {"listen", K_LISTEN, 0, 0, false},
+    {"origin", K_TEXT, 0, 0, false},
+    {"public-url", K_HTTP, 0, 0, false},
+    {"mirror-of", K_HTTP, 0, 0, false},
+    {"policy-dir", K_PATH, 0, 0, false},
+    {"threads", K_NUM, 0, 3600, false},
+    {"drain", K_NUM, 0, 3600, false},
+    {"max-conns-per-ip", K_NUM, 1, 100000, false},
+    {"trust-proxy", K_TEXT, 0, 0, false},
+    {"signup", K_TEXT, 0, 0, false},
+    {"session-hours", K_NUM, 1, 8760, false},
 };
 
 static const struct keydef *find_key(const char *name, size_t n)

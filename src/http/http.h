@@ -22,6 +22,11 @@ struct sl_registry;
 #define SL_HEADER_TIMEOUT_S    10
 #define SL_BODY_IDLE_TIMEOUT_S 30
 
+/* Self-service sign-up in the web UI (docs/web.md): nobody, holders of an
+ * admin's invitation, or anyone. */
+enum sl_signup { SL_SIGNUP_CLOSED, SL_SIGNUP_INVITE, SL_SIGNUP_OPEN };
+#define SL_SESSION_HOURS 12
+
 struct sl_server_opts {
     const char *host; /* numeric IPv4 or IPv6 address */
     uint16_t port;
@@ -30,6 +35,9 @@ struct sl_server_opts {
     int ready_fd;                       /* if >= 0, "ready\n" is written here once listening */
     unsigned max_conns_per_ip;          /* 0: SL_MAX_CONNS_PER_IP */
     const struct sl_mirror_ops *mirror; /* NULL, or serve as a mirror of mirror->upstream */
+    bool trust_proxy;                   /* believe X-Forwarded-Proto (--trust-proxy yes) */
+    enum sl_signup signup;              /* --signup open|invite|closed (docs/web.md) */
+    unsigned session_hours;             /* a browser session's life; 0: SL_SESSION_HOURS */
 };
 
 /* A pull-through mirror of an upstream sluice (docs/mirror.md). The caller

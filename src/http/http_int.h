@@ -91,7 +91,20 @@ struct sl_server {
     atomic_bool leader;       /* this server runs the clock (the ticker's last round) */
     const char *mirror_url;   /* the upstream's URL when a mirror */
     struct sl_mirror *mirror; /* serving as a pull-through mirror (mirror.c), or NULL */
+    bool loopback;            /* the listener is a loopback address (127.0.0.0/8, ::1) */
+    bool trust_proxy;         /* X-Forwarded-Proto is believed (--trust-proxy yes) */
+    enum sl_signup signup;
+    unsigned session_hours;
 };
+
+/* The request reached the user over TLS: a proxy we trust (--trust-proxy
+ * yes) says X-Forwarded-Proto: https. sluice itself does not terminate TLS. */
+bool sl_req_https(struct sl_req *q);
+/* A browser may be given the web UI and its session cookie: over TLS, or on
+ * a loopback listener with no proxy in front (browsers treat
+ * http://127.0.0.1 as a secure context; WebCrypto and SameSite cookies
+ * work there). Anywhere else the UI explains why it needs TLS. */
+bool sl_req_ui_ok(struct sl_req *q);
 
 /* The pull-through mirror (mirror.c; docs/mirror.md). sl_mirror_open pins
  * the upstream's log key at first contact (DIR/upstream.key) or checks it

@@ -809,6 +809,7 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
         if (inet_pton(AF_INET6, o->host, &a->sin6_addr) != 1)
             return sl_error_set(err, SL_EUSAGE, "--listen: \"%s\" is not an IPv6 address", o->host);
         sslen = sizeof(*a);
+        s.loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         a->sin_family = AF_INET;
@@ -819,8 +820,12 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
                                 "or 0.0.0.0)",
                                 o->host);
         sslen = sizeof(*a);
+        s.loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
     }
     (void)sslen;
+    s.trust_proxy = o->trust_proxy;
+    s.signup = o->signup;
+    s.session_hours = o->session_hours ? o->session_hours : SL_SESSION_HOURS;
     if (o->mirror) {
         rc = sl_mirror_open(o->mirror, &s.mirror, err);
         if (rc)
