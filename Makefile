@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps run test bench fuzz lint format clean load valgrind install
+.PHONY: all build deps run test bench fuzz lint format clean load valgrind install screenshots
 
 all: build
 
@@ -32,6 +32,13 @@ test:
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 	@cd $(BUILD) && ctest --no-tests=error --output-on-failure -j$(JOBS)
+
+# A PNG of every page of the web UI, from a server with demo data, into
+# docs/web/ (docs/web.md shows them): tests/web/screenshots.py starts the
+# server and tests/web/screenshots.mjs photographs it in Debian's chromium.
+screenshots: build
+	@scripts/deps.sh test
+	@SLUICE_BIN=$(CURDIR)/$(BUILD)/sluice python3 tests/web/screenshots.py --out docs/web
 
 # bench_tlog runs inside compare.py, which quotes it in its table.
 # bench_scale needs PostgreSQL, moto and the aws CLI (docs/PERFORMANCE.md).

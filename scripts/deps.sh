@@ -10,8 +10,10 @@ case "$what" in
 # nodejs (with npm) runs the pinned @huggingface/hub of tests/hf, openai of
 # tests/openai and node-llama-cpp of tests/llama (npm ci; llama.cpp comes
 # prebuilt inside its npm package); postgresql runs the PostgreSQL configuration of the
-# tests (pgserver.py); nginx balances the three servers of test_multi.py
-test) pkgs="$pkgs libcriterion-dev clang libclang-rt-14-dev clang-format valgrind nodejs postgresql nginx" ;;
+# tests (pgserver.py); nginx balances the three servers of test_multi.py;
+# chromium is the browser the web UI tests drive (pinned playwright-core of
+# tests/web, test_web_ui.py) and `make screenshots` photographs
+test) pkgs="$pkgs libcriterion-dev clang libclang-rt-14-dev clang-format valgrind nodejs postgresql nginx chromium" ;;
 # bench_scale.py also runs PostgreSQL (and moto and the aws CLI, from pip)
 bench) pkgs="$pkgs libcriterion-dev nginx wrk curl openssl docker-registry apache2-utils postgresql" ;;
 esac
