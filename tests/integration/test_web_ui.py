@@ -388,7 +388,7 @@ class WebUI(unittest.TestCase):
             self.assertIn(want, res["main"], res)
         self.assertFalse(is_red(res["colors"]["color"]) or is_red(res["colors"]["background"]),
                          res)
-        for mode in ("root", "key"):
+        for mode in ("root", "key", "newkey"):
             p.mode = mode
             res = self.flow("log_page", ctx=c, base=p.url)
             if mode == "root":
@@ -494,6 +494,12 @@ fetch(%s, {method: "POST", mode: "no-cors", credentials: "include",
         r = self.flow("fetch_from_page", ctx=c, origin=self.srv.url, path="/api/v1/session",
                       method="GET", csrf="none")
         self.assertEqual(r["status"], 401, r)
+        r = self.flow("fetch_from_page", ctx=c, origin=self.srv.url,
+                      path="/api/v1/models/lab/click-m/accept", body={}, csrf="wrong")
+        self.assertEqual(r["status"], 401, r)
+        self.assertIn("session_expired", r["body"], r)
+        status, terms = self.api("GET", "/api/v1/models/lab/click-m/terms", token=token)
+        self.assertFalse(terms["accepted"], terms)
 
     # ================================================================ hostile text
 

@@ -159,8 +159,8 @@ class TamperProxy:
     """A reverse proxy on 127.0.0.1 in front of the server on PORT. MODE:
     "honest" passes everything; "root" changes one bit of the root hash of
     every checkpoint it passes (/log/checkpoint and the model report's);
-    "key" answers /log/key and /log/checkpoint from the server on OTHER_PORT
-    (a checkpoint signed by another key); "proof" changes one bit of every
+    "key" answers /log/checkpoint from the server on OTHER_PORT (a checkpoint
+    signed by another key), "newkey" also its /log/key; "proof" changes one bit of every
     inclusion proof (the report's, /api/v1/log/proof/inclusion) and of every
     hash tile. `tampered` counts the answers it changed."""
 
@@ -182,7 +182,8 @@ class TamperProxy:
                 body = self.rfile.read(n) if n else None
                 path = self.path.split("?")[0]
                 port = proxy.target
-                if proxy.mode == "key" and path in ("/log/key", "/log/checkpoint"):
+                if (proxy.mode == "key" and path == "/log/checkpoint") or (
+                        proxy.mode == "newkey" and path in ("/log/key", "/log/checkpoint")):
                     port = proxy.other
                 # no gzip (the proxy rewrites bodies) and no 304s (a cached
                 # honest answer must not hide a lie)
