@@ -164,13 +164,13 @@ class WebUI(unittest.TestCase):
         name = "%s%d" % (prefix, self.counter)
         return name, self.srv.add_user(name)
 
-    def flow(self, name, **args):
+    def flow(self, flow, /, **args):
         """Runs a browser flow; fails on any dialog, page error, CSP
         violation or 5xx any page saw meanwhile."""
         args.setdefault("base", self.srv.url)
-        res, events = self.browser.call(name, **args)
+        res, events = self.browser.call(flow, **args)
         bad = [e for e in events if e["kind"] in ("dialog", "pageerror", "csp", "5xx")]
-        self.assertEqual(bad, [], "flow %s: the pages saw %s" % (name, json.dumps(bad, indent=1)))
+        self.assertEqual(bad, [], "flow %s: the pages saw %s" % (flow, json.dumps(bad, indent=1)))
         return res
 
     def api(self, method, path, body=None, token=None):
@@ -534,21 +534,33 @@ fetch(%s, {method: "POST", mode: "no-cors", credentials: "include",
 
     # ================================================================ every page
 
-    def test_axe_every_page(self):
-        who, token = self.user("reader")
+    def axe(self, pages):
+        res = self.flow("axe_pages", pages=pages, timeout=600)
+        self.assertEqual(len(res), len(pages))
+        bad = [r for r in res if r["violations"]]
+        self.assertEqual(bad, [], json.dumps(bad, indent=1))
+
+    def test_axe_signed_out(self):
+        """axe-core on every page a visitor sees, each tier, light and dark."""
         pages = [{"url": u} for u in ("/", "/signin", "/log", "/lab/gated-m/history",
                                       "/no/such-model")]
         pages += [{"url": "/lab/%s-m" % t} for t in TIERS]
-        pages += [{"url": "/lab/%s-m" % t, "token": token, "who": who} for t in TIERS]
-        pages += [{"url": "/", "token": token, "who": who}]
+        pages += [{"url": u, "colorScheme": "dark"} for u in ("/", "/lab/gated-m", "/log")]
+        self.axe(pages)
+
+    def test_axe_signed_in(self):
+        """axe-core on every page signed in: a requester on each tier (and
+        with a pending request), the publisher's manage pages, the admin's."""
+        who, token = self.user("reader")
+        self.api("POST", "/api/v1/models/lab/gated-m/access",
+                 {"purpose": "axe", "fields": {"institution": "x"}}, token=token)
+        pages = [{"url": "/lab/%s-m" % t, "token": token, "who": who} for t in TIERS]
+        pages += [{"url": u, "token": token, "who": who} for u in ("/", "/signin")]
         pages += [{"url": "/lab/%s-m/manage" % t, "token": self.pub, "who": "pub"}
                   for t in ("click", "gated")]
         pages += [{"url": "/admin", "token": self.srv.admin_token, "who": "admin"}]
-        pages += [{"url": u, "colorScheme": "dark"} for u in ("/", "/lab/gated-m", "/log")]
-        res = self.flow("axe_pages", pages=pages, timeout=600)
-        bad = [r for r in res if r["violations"]]
-        self.assertEqual(bad, [], json.dumps(bad, indent=1))
-        self.assertEqual(len(res), len(pages))
+        pages += [{"url": "/lab/gated-m", "token": token, "who": who, "colorScheme": "dark"}]
+        self.axe(pages)
 
     def test_tiers_and_download_links(self):
         """Each tier's word, the how-to box, and download links exactly where

@@ -106,7 +106,7 @@ class Browser:
                 self.proc.poll(), self._stderr()))
         return json.loads(line)
 
-    def call(self, flow, timeout=180, **args):
+    def call(self, flow, /, timeout=180, **args):
         """Runs FLOW with ARGS; returns (result, events). A flow that failed
         raises FlowError with the browser's message."""
         self.next_id += 1
