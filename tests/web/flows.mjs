@@ -159,11 +159,21 @@ export async function request_access(s, a) {
     await open(page, a.base + "/" + a.model);
     await btn(page, "Request access").click();
     await box(page, "Purpose").fill(a.purpose);
+    // A required field the form did not show at first appears when the
+    // server refuses the request for lacking it (reported as late_fields).
+    const late = [];
+    for (const k of Object.keys(a.fields || {})) {
+        if ((await box(page, k).count()) === 0) late.push(k);
+    }
+    if (late.length) {
+        await btn(page, "Send request").click();
+        for (const k of late) await box(page, k).waitFor();
+    }
     for (const [k, v] of Object.entries(a.fields || {})) await box(page, k).fill(v);
     await btn(page, "Send request").click();
     await page.getByTestId("access-state").filter({ hasText: /^\s*pending/ }).waitFor();
     await open(page, a.base + "/" + a.model);
-    return observeModel(page);
+    return { late_fields: late, ...(await observeModel(page)) };
 }
 
 export async function appeal(s, a) {
