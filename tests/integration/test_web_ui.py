@@ -584,6 +584,20 @@ fetch(%s, {method: "POST", mode: "no-cors", credentials: "include",
         view = self.flow("model", ctx=c, model="no/such-model")
         self.assertEqual(view["status"], 404, view)
 
+    def test_index_and_search(self):
+        """/ links every model a visitor may see as ORG/NAME to /ORG/NAME;
+        "Search models" narrows the list to the matching ones."""
+        res = self.flow("index", ctx=self.ctx("home"), query="gated")
+        status, listed = self.api("GET", "/api/v1/models")
+        self.assertEqual(status, 200, listed)
+        want = sorted(m["model"] for m in listed)
+        self.assertIn("lab/open-m", want)
+        self.assertEqual(sorted(x["name"] for x in res["all"]), want, res)
+        for x in res["all"]:
+            self.assertEqual(x["href"], "/" + x["name"], x)
+        self.assertEqual(sorted(x["name"] for x in res["found"]), ["lab/gated-m"], res)
+        self.assertEqual(res["log_link"], 1, res)
+
     def test_page_weight_and_slow_link(self):
         for path in ("/", "/lab/gated-m"):
             res = self.flow("weigh", url=self.srv.url + path)

@@ -113,6 +113,30 @@ export async function storage(s, a) {
 
 // ------------------------------------------------------------------ models
 
+/* The home page: the model links (named ORG/NAME), then the same after
+ * typing QUERY into "Search models". */
+export async function index(s, a) {
+    const page = await ctxPage(s, a);
+    await open(page, a.base + "/");
+    const names = () => page.locator("main a").evaluateAll((as) => as
+        .map((x) => ({ name: x.textContent.trim(), href: x.getAttribute("href") }))
+        .filter((x) => /^[^/\s]+\/[^/\s]+$/.test(x.name)));
+    const all = await names();
+    const footer = await page.getByRole("link", { name: "Transparency log", exact: true }).count();
+    let found = null;
+    if (a.query !== undefined) {
+        await page.getByRole("searchbox", { name: "Search models", exact: true }).fill(a.query);
+        // the list settles on the answer for the whole query
+        await page.waitForFunction((n) => [...document.querySelectorAll("main a")]
+            .filter((x) => /^[^/\s]+\/[^/\s]+$/.test(x.textContent.trim())).length !== n,
+                                   all.length, { timeout: WAIT_MS }).catch(() => {});
+        await page.waitForLoadState("networkidle");
+        await page.waitForTimeout(500);
+        found = await names();
+    }
+    return { all, found, log_link: footer };
+}
+
 export async function model(s, a) {
     const page = await ctxPage(s, a);
     const status = await open(page, a.base + "/" + a.model);
