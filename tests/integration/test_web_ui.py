@@ -243,6 +243,21 @@ class WebUI(unittest.TestCase):
             self.assertLess(len(res["message"]), 300, res)
         self.assertEqual(self.flow("cookies", ctx=c), [])
 
+    def test_signup_taken_name_says_so(self):
+        """The careless user signs up with a name that is taken: a message
+        naming the problem, no token, no session, the account untouched."""
+        c = self.ctx("dup")
+        res = self.flow("signup_refused", ctx=c, user="pub", name="Not The Publisher",
+                        email="evil@example.org", affiliation="x", country="FR")
+        self.assertFalse(res["token_shown"], res)
+        self.assertFalse(res["signed_in"], res)
+        self.assertRegex(res["message"], r"(?i)pub|taken|exists|in use", res)
+        status, users = self.api("GET", "/api/v1/users", token=self.srv.admin_token)
+        pub = [u for u in users if u["user"] == "pub"]
+        self.assertNotEqual((pub[0]["profile"] or {}).get("name"), "Not The Publisher", pub)
+        status, who = self.api("GET", "/api/whoami-v2", token=self.pub)
+        self.assertEqual(status, 200, who)
+
     # ================================================================ click
 
     def test_click_license(self):

@@ -56,6 +56,24 @@ export async function signup(s, a) {
     return { token, signed_in: await signedIn(page), main: (await page.locator("main").innerText()) };
 }
 
+/* A sign-up the server should refuse: what the page then says. */
+export async function signup_refused(s, a) {
+    const page = await ctxPage(s, a);
+    await open(page, a.base + "/signin");
+    const fill = { "User name": a.user, "Full name": a.name, "Email": a.email,
+                   "Affiliation": a.affiliation, "Country": a.country };
+    for (const [label, v] of Object.entries(fill)) await box(page, label).fill(v);
+    await btn(page, "Sign up").click();
+    await page.waitForLoadState("networkidle");
+    const alert = page.locator("[role=alert], [aria-live]").filter({ hasText: /\S/ });
+    await alert.first().waitFor();
+    return {
+        message: (await alert.allInnerTexts()).join(" | ").trim(),
+        token_shown: (await page.getByTestId("new-token").count()) > 0,
+        signed_in: await signedIn(page),
+    };
+}
+
 export async function signin(s, a) {
     const page = await ctxPage(s, a);
     await signIn(page, a.base, a.token);
