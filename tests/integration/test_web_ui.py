@@ -17,6 +17,7 @@ import os
 import random
 import re
 import shutil
+import struct
 import sys
 import tempfile
 import unittest
@@ -330,6 +331,23 @@ class WebUI(unittest.TestCase):
         self.assertNotEqual(pulled, self.files[model]["model.safetensors"],
                             "the gated copy is not fingerprinted")
         self.assertEqual(got["suggested"], "model.safetensors", got)
+
+        # the publisher traces that copy from the manage page and sees the
+        # verdict, positions read and z the API gives for the same bytes (a
+        # model this small is too small to accuse anyone: "insufficient")
+        copy = os.path.join(self.work, "page.safetensors")
+        res = self.flow("trace", ctx=pub, model=model, files=[copy])
+        with open(copy, "rb") as f:
+            data = f.read()
+        name = b"model.safetensors"
+        body = struct.pack("<H", len(name)) + name + struct.pack("<Q", len(data)) + data
+        r = self.srv.request("POST", "/api/v1/models/%s/trace" % model, body,
+                             {"Content-Type": "application/octet-stream"}, token=self.pub)
+        self.assertEqual(r.status, 200, r)
+        want = r.json()
+        self.assertRegex(res["text"], r"\b%s\b" % want["verdict"], (res, want))
+        self.assertRegex(res["text"], r"(?i)positions read", res)
+        self.assertIn(str(want["positions_read"]), res["text"], (res, want))
 
     def test_deny_with_reason_then_appeal(self):
         model = "lab/gated-m"

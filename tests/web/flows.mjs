@@ -264,6 +264,19 @@ export async function manage(s, a) {
     return { main: (await page.locator("main").innerText()).trim() };
 }
 
+/* "Trace a leaked copy" on the manage page with the files FILES: what the
+ * result says. */
+export async function trace(s, a) {
+    const page = await ctxPage(s, a);
+    await open(page, a.base + "/" + a.model + "/manage");
+    const region = page.getByRole("region", { name: "Trace a leaked copy", exact: true });
+    await region.getByLabel("Files", { exact: true }).setInputFiles(a.files);
+    await btn(region, "Trace").click();
+    const out = page.getByTestId("trace-result");
+    await out.filter({ hasText: /accused|not_accused|insufficient/ }).waitFor({ timeout: 6 * WAIT_MS });
+    return { text: (await out.innerText()).trim() };
+}
+
 /* Markup from a user (card, purpose, reason) must stay text: reports what
  * ran and what reached the DOM. */
 export async function xss_probe(s, a) {
