@@ -565,6 +565,27 @@ fetch(%s, {method: "POST", mode: "no-cors", credentials: "include",
         probe = self.flow("xss_probe", ctx=c, url=self.srv.url + "/" + model)
         self.assert_inert(probe, [XSS])
 
+    # ================================================================ admins
+
+    def test_admin_page(self):
+        """The admin sees users, orgs, evaluator keys and invitations, and
+        creates an invitation from the page; anyone else sees none of it."""
+        who, token = self.user("nosy")
+        c = self.signed_in(who, token)
+        res = self.flow("admin", ctx=c)
+        self.assertEqual(set(res["regions"].values()), {False}, res)
+        self.assertNotIn("pub", res["main"].split(), res)
+        status, before = self.api("GET", "/api/v1/invitations", token=self.srv.admin_token)
+        self.assertEqual(status, 200, before)
+        c = self.signed_in("admin", self.srv.admin_token)
+        res = self.flow("admin", ctx=c, create=True)
+        self.assertEqual(set(res["regions"].values()), {True}, res)
+        self.assertIn("pub", res["main"], "the user list")
+        self.assertIn("lab", res["main"], "the org list")
+        status, after = self.api("GET", "/api/v1/invitations", token=self.srv.admin_token)
+        self.assertEqual(len(after), len(before) + 1, (before, after))
+        self.assertNotEqual(res["before"], res["after"], res)
+
     # ================================================================ every page
 
     def axe(self, pages):

@@ -295,6 +295,31 @@ export async function xss_probe(s, a) {
     }));
 }
 
+// ------------------------------------------------------------------ admin
+
+/* /admin: which of its regions show, and with CREATE, the "Invitations"
+ * region's text before and after pressing "Create invitation". */
+export async function admin(s, a) {
+    const page = await ctxPage(s, a);
+    await open(page, a.base + "/admin");
+    const regions = {};
+    for (const name of ["Users", "Orgs", "Evaluator keys", "Invitations"]) {
+        regions[name] = (await page.getByRole("region", { name, exact: true }).count()) > 0;
+    }
+    const out = { regions, main: (await page.locator("main").innerText()).trim() };
+    if (a.create) {
+        const inv = page.getByRole("region", { name: "Invitations", exact: true });
+        out.before = (await inv.innerText()).trim();
+        await btn(inv, "Create invitation").click();
+        await page.waitForLoadState("networkidle");
+        await inv.filter({ hasText: /shown once/i }).or(inv.locator("code"))
+            .first().waitFor().catch(() => {});
+        await page.waitForTimeout(300);
+        out.after = (await inv.innerText()).trim();
+    }
+    return out;
+}
+
 // ------------------------------------------------------------------ requests
 
 /* fetch() from the page (same origin, with its cookie). CSRF: "none" sends
