@@ -501,6 +501,31 @@ fetch(%s, {method: "POST", mode: "no-cors", credentials: "include",
         # the publisher's own session still works from the UI's origin
         self.assertTrue(self.flow("whoami", ctx=pub, url=self.srv.url + "/")["signed_in"])
 
+    def test_login_csrf(self):
+        """Another site posts the attacker's token to the sign-in call (and
+        a sign-up) from the visitor's browser: the visitor is not signed in
+        as the attacker, and no account is made."""
+        _, mallory = self.user("mallory")
+        c = self.ctx("visitor")
+        evil = webui.OtherSite()
+        self.addCleanup(evil.close)
+        target = self.srv.url + "/api/v1/session"
+        evil.html = """<!doctype html><html><body>
+<form id=f method=post action="%s" enctype="text/plain">
+<input name='{"token":"%s","x":"' value='"}'></form>
+<script>
+fetch(%s, {method: "POST", mode: "no-cors", credentials: "include",
+           body: JSON.stringify({user: "sockpuppet", name: "S", email: "s@evil.test",
+                                 affiliation: "x", country: "FR"})})
+  .finally(() => document.getElementById("f").submit());
+</script></body></html>""" % (target, mallory, json.dumps(self.srv.url + "/api/v1/signup"))
+        self.flow("visit", ctx=c, url=evil.url, wait_url=target)
+        self.assertEqual([k for k in self.flow("cookies", ctx=c)
+                          if k["name"] == "sluice_session"], [], "a session cookie was set")
+        self.assertFalse(self.flow("whoami", ctx=c, url=self.srv.url + "/")["signed_in"])
+        status, users = self.api("GET", "/api/v1/users", token=self.srv.admin_token)
+        self.assertNotIn("sockpuppet", [u["user"] for u in users])
+
     def test_session_expired(self):
         who, token = self.user("gina")
         c = self.signed_in(who, token)
