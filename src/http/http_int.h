@@ -30,6 +30,7 @@ enum perm {
     P_MANAGE,         /* a publisher of {org} and {org}/{name} exists */
     P_MANAGE_VERSION, /* and {rev} resolves */
     P_ORG_ADMIN,      /* an admin of {org} (role admin, or a server admin) */
+    P_SIGNIN,         /* anyone; a session cookie is not read (sign-in, sign-up) */
 };
 
 /* Bodies: none, buffered (JSON or raw bytes, at most SL_JSON_BODY_MAX, or
@@ -150,6 +151,11 @@ struct sl_req {
     struct sl_hreq *hosted; /* a gateway call (handlers_hosted.c), or NULL */
     bool suspended;         /* waiting for the call, unanswered on purpose */
     const char *x_error;    /* Hugging Face X-Error-Code for an error answer, or NULL */
+    /* the web UI's session (handlers_web.c): the caller was authenticated
+     * by the sluice_session cookie; a Set-Cookie header for the answer */
+    bool by_session;
+    struct sl_session session;
+    char set_cookie[200];
     /* answer */
     bool answered;
     unsigned status;
@@ -286,6 +292,22 @@ void sl_h_log_entries(struct sl_req *q);
 void sl_h_report(struct sl_req *q);
 void sl_h_manifest(struct sl_req *q);
 void sl_h_trace(struct sl_req *q);
+
+/* The web UI's accounts (handlers_web.c; docs/web.md, "Sessions"). */
+#define SL_SESSION_COOKIE "sluice_session"
+void sl_h_session_open(struct sl_req *q);
+void sl_h_session_get(struct sl_req *q);
+void sl_h_session_close(struct sl_req *q);
+void sl_h_signup_mode(struct sl_req *q);
+void sl_h_signup(struct sl_req *q);
+void sl_h_invites(struct sl_req *q);
+void sl_h_invite_new(struct sl_req *q);
+void sl_h_invite_delete(struct sl_req *q);
+void sl_h_users(struct sl_req *q);
+void sl_h_user_add(struct sl_req *q);
+void sl_h_user_remove(struct sl_req *q);
+void sl_h_orgs(struct sl_req *q);
+void sl_h_org_add(struct sl_req *q);
 
 /* Adds "log_index" and "log_proof" (a c2sp.org/tlog-proof@v1 of the entry
  * the version's decision rests on) to `doc`, when there is one. */
