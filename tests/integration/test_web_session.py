@@ -251,6 +251,18 @@ class Sessions(WebBase):
         self.assertEqual(r.status, 200, "the other token's session lives on: %r" % r)
         self.assertEqual(len(self.sessions()), 1, "the dead session was deleted on use")
 
+    def test_expired_token_ends_the_session(self):
+        self.srv.add_user("ann")
+        r = self.srv.admin("token", "new", "ann", "--expires", "2099-01-01", "--json")
+        tok = json.loads(r.stdout)["token"]
+        cookie, _, _, _ = self.signin(tok)
+        self.assertEqual(self.req("GET", "/api/v1/session", cookie=cookie).status, 200)
+        self.sql("UPDATE tokens SET expires = %d WHERE expires IS NOT NULL"
+                 % int(time.time() - 1))
+        r = self.req("GET", "/api/v1/session", cookie=cookie)
+        self.assertEqual(r.status, 401, repr(r))
+        self.assertEqual(self.sessions(), [])
+
     def test_removed_user_ends_the_session(self):
         tok = self.srv.add_user("ann")
         cookie, csrf, _, _ = self.signin(tok)
@@ -330,6 +342,28 @@ class BehindProxy(WebBase):
             self.assertIsNone(r.headers.get("Set-Cookie"))
             self.assertIn("TLS", r.json()["message"])
         self.assertEqual(len(self.sessions()), 1)
+
+
+class ProxySignup(WebBase):
+    ARGS = ("--trust-proxy", "yes", "--signup", "open")
+
+    def test_limit_counts_the_address_the_proxy_saw(self):
+        tls = {"X-Forwarded-Proto": "https"}
+        for i in range(5):
+            # what the client claims comes first; the proxy appends what it saw
+            h = dict(tls, **{"X-Forwarded-For": "10.9.9.%d, 203.0.113.7" % i})
+            r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="p%d" % i), headers=h)
+            self.assertEqual(r.status, 201, (i, r))
+            self.assertIn("Secure", cookie_of(r)[1])
+        h = dict(tls, **{"X-Forwarded-For": "10.0.0.99, 203.0.113.7"})
+        r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="p5"), headers=h)
+        self.assertEqual(r.status, 429, repr(r))
+        h = dict(tls, **{"X-Forwarded-For": "198.51.100.1"})
+        r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="p6"), headers=h)
+        self.assertEqual(r.status, 201, "another address has its own count: %r" % r)
+        r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="p7"),
+                     headers={"X-Forwarded-For": "192.0.2.1"})
+        self.assertEqual(r.status, 403, "no session cookie without TLS: %r" % r)
 
 
 SIGNUP = {"user": "newbie", "name": "New Bie", "email": "new@example.org",
