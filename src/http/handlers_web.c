@@ -109,16 +109,32 @@ static void set_cookie(struct sl_req *q, const char *id, int64_t max_age)
              id ? id : "", (long long)(id ? max_age : 0), sl_req_https(q) ? "; Secure" : "");
 }
 
-/* Browsers get a session only where the UI is served (docs/web.md, "TLS"):
- * false after answering 403 anywhere else. */
+/* Browsers get a session only where the UI is served (docs/web.md, "TLS"),
+ * and only from a request another site cannot make them send: JSON (a
+ * cross-site form cannot send application/json without a CORS preflight,
+ * which sluice never grants) and not marked cross-site by the browser.
+ * Otherwise another site could sign a visitor in as an account of its
+ * choosing (login CSRF). False after answering 403 or 400. */
 static bool session_place_ok(struct sl_req *q)
 {
-    if (sl_req_ui_ok(q))
-        return true;
-    sl_reply_status(q, 403, "forbidden",
-                    "browser sessions need TLS: put a TLS proxy in front of sluice and start it "
-                    "with --trust-proxy yes (docs/deploy.md), or use a loopback address");
-    return false;
+    const char *ct = sl_mhd->lookup_connection_value(q->conn, MHD_HEADER_KIND, "Content-Type");
+    const char *site = sl_mhd->lookup_connection_value(q->conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+
+    if (!sl_req_ui_ok(q)) {
+        sl_reply_status(q, 403, "forbidden",
+                        "browser sessions need TLS: put a TLS proxy in front of sluice and start "
+                        "it with --trust-proxy yes (docs/deploy.md), or use a loopback address");
+        return false;
+    }
+    if (site && strcmp(site, "cross-site") == 0) {
+        sl_reply_status(q, 403, "forbidden", "a session cannot be opened from another site");
+        return false;
+    }
+    if (!ct || strncmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';')) {
+        sl_reply_status(q, 400, "bad_request", "send the body as Content-Type: application/json");
+        return false;
+    }
+    return true;
 }
 
 static json_t *session_json(const struct sl_session *s)

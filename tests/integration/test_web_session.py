@@ -156,7 +156,7 @@ class Sessions(WebBase):
                  (b"not json", 400),
                  (b"[]", 400)]
         for body, status in cases:
-            r = self.req("POST", "/api/v1/session", body)
+            r = self.req("POST", "/api/v1/session", body, headers=JSON)
             self.assertEqual(r.status, status, (body, r))
             self.assertIsNone(r.headers.get("Set-Cookie"), body)
             self.assertTrue(r.json()["message"])
@@ -165,6 +165,28 @@ class Sessions(WebBase):
         r = self.req("POST", "/api/v1/session", {"token": tok})
         self.assertEqual(r.status, 401, repr(r))
         self.assertIn("revoked", r.json()["message"])
+
+    def test_another_site_cannot_sign_a_visitor_in(self):
+        """Login CSRF: a cross-site form can send text/plain or a urlencoded
+        body, never application/json; a browser marks it cross-site."""
+        tok = self.srv.add_user("mallory")
+        body = json.dumps({"token": tok}).encode()
+        for h in ({"Content-Type": "text/plain"},
+                  {"Content-Type": "application/x-www-form-urlencoded"},
+                  {"Content-Type": "application/jsonx"}, {}):
+            r = self.req("POST", "/api/v1/session", body, headers=h)
+            self.assertEqual(r.status, 400, (h, r))
+            self.assertIn("application/json", r.json()["message"])
+            self.assertIsNone(r.headers.get("Set-Cookie"), h)
+        r = self.req("POST", "/api/v1/session", body,
+                     headers=dict(JSON, **{"Sec-Fetch-Site": "cross-site"}))
+        self.assertEqual(r.status, 403, repr(r))
+        self.assertIsNone(r.headers.get("Set-Cookie"))
+        self.assertEqual(self.sessions(), [])
+        for h in ({"Content-Type": "application/json; charset=utf-8"},
+                  dict(JSON, **{"Sec-Fetch-Site": "same-origin"})):
+            r = self.req("POST", "/api/v1/session", body, headers=h)
+            self.assertEqual(r.status, 200, (h, r))
 
     def test_session_id_is_stored_only_hashed(self):
         tok = self.srv.add_user("ann")
@@ -440,6 +462,9 @@ class SignupOpen(WebBase):
         for raw in (b"{", b"[1]", b""):
             r = self.req("POST", "/api/v1/signup", raw, headers=JSON)
             self.assertEqual(r.status, 400, (raw, r))
+        r = self.req("POST", "/api/v1/signup", json.dumps(SIGNUP).encode(),
+                     headers={"Content-Type": "text/plain"})
+        self.assertEqual(r.status, 400, "a cross-site form cannot sign up: %r" % r)
         self.assertEqual(set(self.users()), {"admin"})
         # bad input does not count against the limit: a good one still works
         r = self.req("POST", "/api/v1/signup", SIGNUP)
