@@ -216,7 +216,7 @@ enum sl_err sl_reg_signup(struct sl_registry *r, const struct sl_signup_form *f,
 {
     struct sl_db *db = sl_reg_db(r, err);
     struct sl_arena a = SL_ARENA_INIT;
-    struct sl_invite_row inv;
+    struct sl_invite_row inv = {0};
     int64_t user_id, now = sl__now();
     const char *country = f->country && *f->country ? f->country : NULL;
     bool found = false, taken;
