@@ -256,6 +256,10 @@ class Sessions(WebBase):
                      csrf=csrf)
         self.assertEqual(r.status, 403, repr(r))
         self.assertEqual(r.json()["scope_needed"], "write")
+        # signing out changes no registry state: a read session may
+        r = self.req("DELETE", "/api/v1/session", cookie=cookie, csrf=csrf)
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(self.req("GET", "/api/v1/session", cookie=cookie).status, 401)
 
     def test_revoked_token_ends_its_session_only(self):
         self.srv.add_user("ann")
@@ -330,6 +334,8 @@ class Expiry(WebBase):
         self.assertEqual(r.status, 401, repr(r))
         r = self.req("POST", "/api/v1/models/lab/m/accept", {}, cookie=cookie, csrf=csrf)
         self.assertEqual((r.status, r.json()["error"]), (401, "session_expired"), repr(r))
+        r = self.req("HEAD", "/lab/m/resolve/main/config.json", cookie=cookie)
+        self.assertEqual(r.status, 404, "HEAD with a dead cookie is anonymous too: %r" % r)
         # a fresh sign-in works with the stale cookie still in the browser
         r = self.req("POST", "/api/v1/session", {"token": tok}, cookie=cookie)
         self.assertEqual(r.status, 200, repr(r))
