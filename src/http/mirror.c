@@ -694,6 +694,7 @@ static void mirror_file(struct sl_req *q, const char *token)
     sl_mhd->add_response_header(resp, "Accept-Ranges", "bytes");
     sl_mhd->add_response_header(resp, "Content-Type", "application/octet-stream");
     sl_mhd->add_response_header(resp, "X-Sluice-Mirror", fetched ? "fetched" : "kept");
+    sl_add_download_headers(resp, q->path);
     if (status == 206) {
         char cr[96];
         snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)start,
