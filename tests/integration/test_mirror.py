@@ -119,6 +119,14 @@ class Mirror(unittest.TestCase):
         self.assertEqual(r.rc, 0, repr(r) + self.mir.stderr()[-2000:])
         return json.loads(r.stdout)
 
+    def assertDownloadHeaders(self, r):
+        """A mirror's file answers carry the download headers of docs/web.md:
+        a file on the UI's origin is never shown or run as a page."""
+        self.assertEqual(r.headers.get("X-Content-Type-Options"), "nosniff", r)
+        self.assertEqual(r.headers.get("Content-Security-Policy"), "sandbox", r)
+        self.assertEqual(r.headers.get("Content-Disposition"),
+                         'attachment; filename="model.safetensors"', r)
+
     def assertTree(self, folder, want):
         self.assertEqual(sv.tree_digest(folder), sv.tree_digest(want))
 
@@ -143,10 +151,12 @@ class Mirror(unittest.TestCase):
             self.assertEqual(r.headers["ETag"], '"%s"' % hashlib.sha256(want).hexdigest())
             self.assertEqual(r.headers["X-Repo-Commit"], self.v1["commit"])
             self.assertEqual(r.headers["X-Sluice-Mirror"], "kept")
+            self.assertDownloadHeaders(r)
             r = self.mir.request("GET", "/acme/open/resolve/%s/model.safetensors"
                                  % self.v1["commit"], headers={"Range": "bytes=10-19"})
             self.assertEqual((r.status, r.body), (206, want[10:20]))
             self.assertEqual(r.headers["Content-Range"], "bytes 10-19/%d" % len(want))
+            self.assertDownloadHeaders(r)
             # huggingface_hub's HEAD before a download
             r = self.mir.request("HEAD", "/acme/open/resolve/%s/model.safetensors"
                                  % self.v1["commit"])
@@ -154,6 +164,7 @@ class Mirror(unittest.TestCase):
             self.assertEqual(r.headers["X-Linked-Size"], str(len(want)))
             self.assertEqual(r.headers["Content-Length"], str(len(want)))
             self.assertEqual(r.body, b"")
+            self.assertDownloadHeaders(r)
             r = self.mir.request("GET", "/acme/open/resolve/%s/model.safetensors"
                                  % self.v1["commit"], headers={"Range": "bytes=%d-" % len(want)})
             self.assertEqual(r.status, 416, r)

@@ -203,6 +203,8 @@ class WebServe(unittest.TestCase):
                  ("HEAD", "/api/models", 405, None),
                  ("POST", "/", 405, "application/json"),
                  ("DELETE", "/acme/w-open", 405, "application/json"),
+                 ("GET", "/acme/w%20open", 400, "application/json"),
+                 ("GET", "/acme/w-open/nothing", 404, "application/json"),
                  ("GET", "/acme/w-open/resolve/main/config.json", 200,
                   "application/octet-stream")]
         for method, path, status, ctype in cases:
