@@ -748,6 +748,12 @@ void sl_mirror_dispatch(struct sl_req *q)
         mirror_health(q);
         return;
     }
+    if (q->route->handler == sl_h_page || q->route->handler == sl_h_ui) {
+        /* the web UI is the mirror's own (its headers, its TLS rule); the
+         * pages' API calls then go upstream through the mirror */
+        q->route->handler(q);
+        return;
+    }
     if (auth) {
         if (strncmp(auth, "Bearer ", 7) != 0 || !auth[7]) {
             sl_reply_status(q, 401, "unauthorized", "use Authorization: Bearer TOKEN");

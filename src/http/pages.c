@@ -146,8 +146,9 @@ void sl_h_page(struct sl_req *q)
 
     if (refused_without_tls(q))
         return;
-    if (q->org && q->name) {
-        /* a model's pages: the shell, with 404 when there is no such model */
+    if (q->org && q->name && !q->srv->mirror) {
+        /* a model's pages: the shell, with 404 when there is no such model
+         * (a mirror holds no models: its pages ask the upstream) */
         sl_error_clear(&err);
         if (sl_reg_model_id(q->srv->r, q->org, q->name, &q->org_id, &q->model_id, &err) != SL_OK) {
             if (err.code != SL_ENOTFOUND) {

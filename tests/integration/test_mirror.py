@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import struct
 import sys
@@ -175,6 +176,26 @@ class Mirror(unittest.TestCase):
         finally:
             self.up.start(port=port)
             self.assertEqual(self.up.port, port)
+
+    def test_the_web_ui_is_the_mirrors_own(self):
+        """The pages and assets come from the mirror's binary with the UI's
+        headers (docs/web.md), never an upstream answer relayed without
+        them; the pages' API calls go upstream through the mirror."""
+        shell = self.up.request("GET", "/").body
+        for path in ("/", "/acme/open", "/acme/open/history", "/log"):
+            r = self.mir.request("GET", path)
+            self.assertEqual(r.status, 200, (path, r))
+            self.assertEqual(r.body, shell, path)
+            self.assertIsNone(r.headers.get("X-Sluice-Mirror"), path)
+            self.assertEqual(r.headers.get("X-Frame-Options"), "DENY", path)
+            self.assertIn("default-src 'self'", r.headers.get("Content-Security-Policy"), path)
+        js = re.search(rb'"(/ui/app\.js\?v=[0-9a-f]{8})"', shell).group(1).decode()
+        r = self.mir.request("GET", js)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.headers.get("Cache-Control"), "public, max-age=31536000, immutable")
+        r = self.mir.request("GET", "/api/v1/models/acme/open/versions/main/viewer")
+        self.assertEqual(r.status, 200, r)
+        self.assertIs(r.json()["may_download"], True)
 
     def test_a_new_version_crosses_the_link_chunk_by_chunk(self):
         self.pull_json("acme/open@%d" % self.v1["version"], self.p("a"))
