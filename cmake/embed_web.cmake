@@ -20,6 +20,11 @@ foreach(f IN LISTS FILE_LIST)
     continue()
   endif()
   file(RELATIVE_PATH rel "${WEB_DIR}" "${f}")
+  if(NOT EXISTS "${f}")
+    # the list is cut at spaces: a name with one arrives in pieces
+    message(FATAL_ERROR "web/${rel}: no such file (asset names may not hold quotes, "
+                        "backslashes or spaces)")
+  endif()
   if(rel MATCHES "[\"\\\\ ]" OR rel MATCHES "^\\.")
     message(FATAL_ERROR "web/${rel}: asset names may not hold quotes, backslashes or spaces")
   endif()
