@@ -189,8 +189,8 @@ char *sl_content_disposition(const char *path)
             base[i] == '%')
             plain = false;
     }
-    /* attachment; filename="" (24) + the fallback (n) + "; filename*=UTF-8''"
-     * (19) + up to 3 bytes per byte + NUL */
+    /* 'attachment; filename="' (22) + the fallback (n, or 1 when empty) +
+     * '"' + "; filename*=UTF-8''" (19) + up to 3 bytes per byte + NUL */
     out = sl_xmalloc(48 + 4 * n);
     o += (size_t)snprintf(out, 48, "attachment; filename=\"");
     for (size_t i = 0; i < n; i++) {
