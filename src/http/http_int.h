@@ -308,6 +308,30 @@ void sl_h_user_add(struct sl_req *q);
 void sl_h_user_remove(struct sl_req *q);
 void sl_h_orgs(struct sl_req *q);
 void sl_h_org_add(struct sl_req *q);
+/* The web UI (issue 14; docs/web.md). Pages answer the shell web/index.html
+ * (404 for a model that does not exist), /ui/{path*} the embedded files of
+ * web/ (pages.c); both refuse with a 403 page when !sl_req_ui_ok(). A
+ * version's model card is at most SL_CARD_MAX bytes (a longer one is cut,
+ * with a note); the viewer tells the caller what it may do
+ * (handlers_card.c). */
+#define SL_CARD_MAX (512u * 1024u)
+void sl_h_page(struct sl_req *q);
+void sl_h_ui(struct sl_req *q);
+void sl_h_card(struct sl_req *q);
+void sl_h_viewer(struct sl_req *q);
+/* True when the first segment of `raw_path` is one an API route begins
+ * with ("api", "v1", "log", "ui"...): the page routes /{org}/{name}...
+ * never take such a path, so every API path keeps its JSON 404 and 405. */
+bool sl__page_path_reserved(const char *raw_path);
+/* The headers every file download carries (files.c; docs/web.md):
+ * X-Content-Type-Options: nosniff, Content-Security-Policy: sandbox and
+ * Content-Disposition: attachment naming the last segment of `path`. */
+void sl_add_download_headers(struct MHD_Response *resp, const char *path);
+/* That Content-Disposition value: attachment; filename="NAME", where a
+ * name with a byte outside printable ASCII, a quote, a backslash or a
+ * percent sign gets a fallback with '_' for them and the exact name as
+ * filename*=UTF-8''... (RFC 6266). The caller frees it. */
+char *sl_content_disposition(const char *path);
 
 /* Adds "log_index" and "log_proof" (a c2sp.org/tlog-proof@v1 of the entry
  * the version's decision rests on) to `doc`, when there is one. */

@@ -128,6 +128,20 @@ const struct sl_route sl_routes[] = {
     {"DELETE", "/api/v1/users/{user}", sl_h_user_remove, P_ADMIN, BODY_NONE, S_ADMIN},
     {"GET", "/api/v1/orgs", sl_h_orgs, P_NONE, BODY_NONE, S_READ},
     {"POST", "/api/v1/orgs", sl_h_org_add, P_ADMIN, BODY_SMALL, S_ADMIN},
+    /* the web UI (issue 14; docs/web.md): its two API calls, then the pages
+     * and assets, last so that every route above wins */
+    {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/card", sl_h_card, P_VERSION, BODY_NONE,
+     S_READ},
+    {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/viewer", sl_h_viewer, P_VERSION, BODY_NONE,
+     S_READ},
+    {"GET HEAD", "/", sl_h_page, P_NONE, BODY_NONE, S_READ},
+    {"GET HEAD", "/signin", sl_h_page, P_NONE, BODY_NONE, S_READ},
+    {"GET HEAD", "/log", sl_h_page, P_NONE, BODY_NONE, S_READ},
+    {"GET HEAD", "/admin", sl_h_page, P_NONE, BODY_NONE, S_READ},
+    {"GET HEAD", "/ui/{path*}", sl_h_ui, P_NONE, BODY_NONE, S_READ},
+    {"GET HEAD", "/{org}/{name}", sl_h_page, P_NONE, BODY_NONE, S_READ},
+    {"GET HEAD", "/{org}/{name}/history", sl_h_page, P_NONE, BODY_NONE, S_READ},
+    {"GET HEAD", "/{org}/{name}/manage", sl_h_page, P_NONE, BODY_NONE, S_READ},
     {NULL, NULL, NULL, P_NONE, BODY_NONE, S_READ},
 };
 
@@ -234,6 +248,9 @@ const struct sl_route *sl_route_match(struct sl_req *q, unsigned *status, const 
     bool path_found = false, bad = false;
 
     for (const struct sl_route *r = sl_routes; r->methods; r++) {
+        /* a model's pages never take an API path (sl__page_path_reserved) */
+        if (r->handler == sl_h_page && r->pattern[1] == '{' && sl__page_path_reserved(q->raw_path))
+            continue;
         if (!match(q, r->pattern, q->raw_path, &bad)) {
             if (bad) {
                 *status = 400;

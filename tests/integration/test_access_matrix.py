@@ -199,6 +199,14 @@ ROUTES = {
     "invite-delete": ("DELETE", "/api/v1/invitations/1", None, nobody),
     "signup": ("POST", "/api/v1/signup", b'{"user":"intruder","name":"I","email":"i@x.org"}',
                nobody),
+    # the web UI (issue 14; docs/web.md): the model card goes with the file
+    # list, the viewer and the pages answer everyone (a bad token is 401)
+    "card": ("GET", "/api/v1/models/acme/{m}/versions/main/card", None, may_list),
+    "viewer": ("GET", "/api/v1/models/acme/{m}/versions/main/viewer", None, may_see),
+    "page-model": ("GET", "/acme/{m}", "page", may_see),
+    "page-model-head": ("HEAD", "/acme/{m}", "page", may_see),
+    "page-history": ("GET", "/acme/{m}/history", "page", may_see),
+    "page-manage": ("GET", "/acme/{m}/manage", "page", may_see),
 }
 MUTATING = {"approve", "revoke", "tier-set", "rules-set", "attest", "satisfy", "missing",
             "eval-key-add", "eval-key-remove", "org-member-set", "org-member-remove",
@@ -290,6 +298,8 @@ class Matrix(unittest.TestCase):
         home = os.path.join(cls.tmp, "home")
         folder = os.path.join(cls.tmp, "model")
         sv.make_model(folder, big=200000)
+        with open(os.path.join(folder, "README.md"), "w") as f:
+            f.write("# m\n\nThe model card.\n")
         facts = os.path.join(cls.tmp, "facts.json")
         with open(facts, "w") as f:
             json.dump(SMALL_FACTS, f)
@@ -363,6 +373,8 @@ class Matrix(unittest.TestCase):
             ok = len(r.json().get("siblings", [])) > 0
         if ok and body == "v1-list":
             ok = model in {m["id"] for m in r.json()["data"]}
+        if ok and body == "page":
+            ok = r.headers.get("Content-Type") == "text/html; charset=utf-8"
         if ok and body == "v1-chat-stream":
             ok = r.body.endswith(b"data: [DONE]\n\n") and b'"error"' not in r.body
         if path.startswith("/v1/") and r.status >= 400 and who not in BAD_TOKEN:
@@ -399,6 +411,26 @@ class Matrix(unittest.TestCase):
         self.assertEqual(unexpected_allow, [], "unexpected allows")
         self.assertEqual(unexpected_deny, [], "unexpected denies")
         self.assertEqual(self.snapshot(), before, "a refused request changed something")
+
+    def test_viewer_agrees_with_downloads(self):
+        """The web UI shows download links when the viewer says
+        may_download: for every tier and caller that is exactly when a
+        download succeeds."""
+        for tier in TIERS:
+            for who in CALLERS:
+                r = self.srv.request("GET", "/api/v1/models/acme/m-%s/versions/main/viewer" % tier,
+                                     token=self.tok[who])
+                dl = self.srv.request("GET", "/acme/m-%s/resolve/main/config.json" % tier,
+                                      token=self.tok[who])
+                if who in BAD_TOKEN:
+                    self.assertEqual(r.status, 401, (tier, who, r))
+                    continue
+                self.assertEqual(r.status, 200, (tier, who, r))
+                doc = r.json()
+                self.assertEqual(doc["may_download"], may_download(tier, who), (tier, who, doc))
+                self.assertEqual(doc["may_download"], dl.status == 200, (tier, who, dl))
+                self.assertEqual(doc["signed_in"], who != "anon", doc)
+                self.assertEqual(doc["publisher"], may_manage(tier, who), (tier, who, doc))
 
     def snapshot(self):
         """What the refused mutations must not change: tiers, requests and
