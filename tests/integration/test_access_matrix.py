@@ -181,10 +181,20 @@ ROUTES = {
                    b'{"rules":[{"id":"r","where":"input","kind":"literal","pattern":"x",'
                    b'"action":"refuse"}]}', nobody),
     "filter-clear": ("DELETE", "/api/v1/models/acme/{m}/hosted/filter", None, nobody),
+    # prompt retention, quotas and usage over HTTP (issue 15): publishers and
+    # org admins only
+    "retention-get": ("GET", "/api/v1/models/acme/{m}/hosted/retention", None, may_manage),
+    "retention-items": ("GET", "/api/v1/models/acme/{m}/hosted/retention/items", None,
+                        may_manage),
+    "quota-get": ("GET", "/api/v1/models/acme/{m}/hosted/quota", None, may_manage),
+    "usage-get": ("GET", "/api/v1/models/acme/{m}/hosted/usage", None, may_manage),
+    "retention-set": ("PUT", "/api/v1/models/acme/{m}/hosted/retention", b'{"days":3}', nobody),
+    "retention-clear": ("DELETE", "/api/v1/models/acme/{m}/hosted/retention", None, nobody),
+    "quota-set": ("PUT", "/api/v1/models/acme/{m}/hosted/quota", b'{"rpm":1}', nobody),
 }
 MUTATING = {"approve", "revoke", "tier-set", "rules-set", "attest", "satisfy", "missing",
             "eval-key-add", "eval-key-remove", "org-member-set", "org-member-remove",
-            "filter-set", "filter-clear"}
+            "filter-set", "filter-clear", "retention-set", "retention-clear", "quota-set"}
 # Every state-changing route, for the scope test: a read token may do none
 # of them, whatever its account may (403, X-Error-Code: InsufficientScope).
 WRITES = dict({k: ROUTES[k] for k in MUTATING}, **{
@@ -395,7 +405,9 @@ class Matrix(unittest.TestCase):
                       self.call("GET", base + "/access", token=admin).json(),
                       self.call("GET", base + "/access-rules", token=admin).json(),
                       self.call("GET", base + "/versions/main/attestations", token=admin).json(),
-                      self.call("GET", base + "/hosted/filter", token=admin).json()["filter"])
+                      self.call("GET", base + "/hosted/filter", token=admin).json()["filter"],
+                      self.call("GET", base + "/hosted/retention", token=admin).json(),
+                      self.call("GET", base + "/hosted/quota", token=admin).json())
         out["keys"] = self.call("GET", "/api/v1/eval/keys").json()
         out["members"] = self.call("GET", "/api/v1/orgs/acme/members", token=admin).json()
         return json.dumps(out, sort_keys=True)
