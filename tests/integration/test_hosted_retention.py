@@ -186,7 +186,10 @@ class Retention(unittest.TestCase):
             self.assertLessEqual(abs(it["time"] - t0), 30)
             self.assertEqual(it["expires"], it["time"] + 2 * 86400)
 
-        # the terms and the license text say so; it is a new text to accept
+        # the model page, the terms and the license text say so; it is a new
+        # text to accept
+        page = self.srv.request("GET", "/api/v1/models/" + m).json()
+        self.assertEqual(page["hosted_retention_days"], 2)
         terms = self.srv.request("GET", "/api/v1/models/%s/terms" % m).json()
         self.assertEqual(terms["retention_days"], 2)
         self.assertIn("kept for 2 days for abuse review", terms["license"])
@@ -223,6 +226,8 @@ class Retention(unittest.TestCase):
         terms = self.srv.request("GET", "/api/v1/models/%s/terms" % m).json()
         self.assertIsNone(terms["retention_days"])
         self.assertEqual(terms["license_sha256"], sha_before)
+        page = self.srv.request("GET", "/api/v1/models/" + m).json()
+        self.assertIsNone(page["hosted_retention_days"])
         # clearing again changes nothing and logs nothing
         r = self.api("DELETE", m, "retention")
         self.assertEqual(r.status, 200, r)
