@@ -266,7 +266,8 @@ int sl_cmd_hosted(int argc, char **argv)
     }
     if (a.npos < 3 || strcmp(a.pos[0], "backend") != 0)
         return sl_cli_usage("hosted", "usage: sluice hosted backend add|list|remove ORG/NAME ..., "
-                                      "quota set ORG/NAME ..., usage ORG/NAME");
+                                      "quota set|show ORG/NAME ..., usage ORG/NAME, filter ..., "
+                                      "retain set|show|clear ORG/NAME, retained ORG/NAME");
     verb = a.pos[1];
     if (!split(a.pos[2], buf, sizeof(buf), &org, &name, &rev))
         return sl_cli_usage("hosted", "the model must be ORG/NAME or ORG/NAME@REV, got \"%s\"",

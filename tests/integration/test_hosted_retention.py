@@ -25,7 +25,7 @@ import sluicetest as st  # noqa: E402
 
 FACTS = {"params": 4224, "training": {"tokens": 1e9}}
 KEEP_MAX = 64 * 1024
-MODELS = ("m-ret", "m-acl", "m-big", "m-quota", "m-usage", "m-gated")
+MODELS = ("m-ret", "m-acl", "m-big", "m-quota", "m-usage", "m-gated", "m-click", "m-many")
 
 
 class Retention(unittest.TestCase):
@@ -78,7 +78,7 @@ class Retention(unittest.TestCase):
         for m in MODELS:
             folder = os.path.join(cls.tmp, "model-" + m)
             sv.make_model(folder, big=2000)
-            tier = "gated" if m == "m-gated" else "hosted"
+            tier = {"m-gated": "gated", "m-click": "click"}.get(m, "hosted")
             r = st.run("push", "acme/" + m, folder, "--facts", facts, "--tier", tier, "--json",
                        env=env, timeout=120)
             if r.rc != 0:
@@ -211,6 +211,37 @@ class Retention(unittest.TestCase):
         r = self.cli("retained", m, "--json")
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(len(json.loads(r.stdout)["items"]), 3)
+
+        # calls refused before a backend answered are not kept: no access,
+        # an input rule of the filter
+        body = {"model": m, "messages": [{"role": "user", "content": "not mine"}]}
+        r = self.srv.request("POST", "/v1/chat/completions", json.dumps(body).encode(),
+                             {"Content-Type": "application/json"}, token=self.tok["other"])
+        self.assertEqual(r.status, 404, r)
+        flt = {"rules": [{"id": "no-secret", "where": "input", "kind": "literal",
+                          "pattern": "secret", "action": "refuse"},
+                         {"id": "no-tok2", "where": "output", "kind": "literal",
+                          "pattern": "tok2", "action": "refuse"}]}
+        self.assertEqual(self.api("PUT", m, "filter", flt).status, 200)
+        body = {"model": m, "messages": [{"role": "user", "content": "a secret"}]}
+        r = self.srv.request("POST", "/v1/chat/completions", json.dumps(body).encode(),
+                             {"Content-Type": "application/json"}, token=self.tok["grantee"])
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(len(self.items(m)), 3)
+        # a whole answer an output rule refused is kept as the backend wrote it
+        body = {"model": m, "messages": [{"role": "user", "content": "fourth: refused out"}]}
+        r = self.srv.request("POST", "/v1/chat/completions", json.dumps(body).encode(),
+                             {"Content-Type": "application/json"}, token=self.tok["grantee"])
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json()["error"]["code"], "content_policy")
+        items = self.items(m)
+        self.assertEqual(len(items), 4, items)
+        self.assertIn("fourth: refused out", items[3]["prompt"])
+        self.assertEqual(items[3]["completion"], "tok0 tok1 tok2 tok3 tok4 ")
+        self.assertEqual(self.api("DELETE", m, "filter").status, 200)
+        with sv.db_connect(self.srv.data) as c:
+            c.execute("DELETE FROM hosted_retained WHERE id = ?", (items[3]["id"],))
+            c.commit()
 
         # off: the next call is not kept, the earlier ones stay until due
         r = self.cli("retain", "clear", m)
@@ -429,6 +460,65 @@ class Retention(unittest.TestCase):
         r = self.cli("usage", m)
         self.assertEqual(r.rc, 0, r)
         self.assertIn("grantee", r.stdout)
+
+    def test_click_acceptance_is_asked_again(self):
+        """The retention sentence is part of the license text: an account
+        that accepted the text without it accepts again."""
+        m = "acme/m-click"
+        terms_path = "/api/v1/models/%s/terms" % m
+        r = self.srv.request("POST", "/api/v1/models/%s/accept" % m, b"{}",
+                             {"Content-Type": "application/json"}, token=self.tok["other"])
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(self.srv.request("GET", terms_path, token=self.tok["other"])
+                        .json()["accepted"])
+        self.assertEqual(self.api("PUT", m, "retention", {"days": 5}).status, 200)
+        terms = self.srv.request("GET", terms_path, token=self.tok["other"]).json()
+        self.assertFalse(terms["accepted"])
+        self.assertIn("kept for 5 days", terms["license"])
+        r = self.srv.request("GET", "/acme/m-click/resolve/main/config.json",
+                             token=self.tok["other"])
+        self.assertEqual(r.status, 403, r)
+        r = self.srv.request("POST", "/api/v1/models/%s/accept" % m, b"{}",
+                             {"Content-Type": "application/json"}, token=self.tok["other"])
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(self.srv.request("GET", terms_path, token=self.tok["other"])
+                        .json()["accepted"])
+        self.assertEqual(self.api("DELETE", m, "retention").status, 200)
+
+    def test_listing_is_bounded_and_control_characters_escaped(self):
+        m = "acme/m-many"
+        with sv.db_connect(self.srv.data) as c:
+            mid, vid = c.execute(
+                "SELECT m.id, v.id FROM models m JOIN versions v ON v.model_id = m.id "
+                "WHERE m.name = 'm-many'").fetchone()
+            now = int(time.time())
+            # one statement (psql takes it as one argument): 1,001 rows
+            c.execute(
+                "INSERT INTO hosted_retained (model_id, version_id, user_id, created, expires, "
+                "endpoint, prompt, prompt_truncated, completion, completion_truncated) "
+                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) "
+                "SELECT ?, ?, 0, ? + i, ?, 'completions', 'p' || i, 0, 'x', 0 FROM n",
+                (mid, vid, now - 2000, now + 86400))
+            c.commit()
+        r = self.api("GET", m, "retention/items")
+        self.assertEqual(r.status, 200, r)
+        doc = r.json()
+        self.assertEqual(len(doc["items"]), 1000)
+        self.assertTrue(doc["more"])
+        self.assertEqual(doc["items"][0]["prompt"], "p0")
+        self.assertIsNone(doc["items"][0]["user"])
+        with sv.db_connect(self.srv.data) as c:
+            c.execute("DELETE FROM hosted_retained WHERE model_id = ?", (mid,))
+            c.commit()
+        self.assertFalse(self.api("GET", m, "retention/items").json()["more"])
+        # what a caller sent cannot move the publisher's terminal
+        self.assertEqual(self.api("PUT", m, "retention", {"days": 1}).status, 200)
+        self.complete(m, "clear\x1b[2J\nscreen")
+        r = self.cli("retained", m)
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("\x1b", r.stdout)
+        self.assertIn("clear\\x1b[2J\\x0ascreen", r.stdout)
+        self.assertEqual(self.api("DELETE", m, "retention").status, 200)
 
     def test_gated_models_keep_too(self):
         """Retention is per model, whatever the tier the gateway serves."""
