@@ -25,7 +25,8 @@ import sluicetest as st  # noqa: E402
 
 FACTS = {"params": 4224, "training": {"tokens": 1e9}}
 KEEP_MAX = 64 * 1024
-MODELS = ("m-ret", "m-acl", "m-big", "m-quota", "m-usage", "m-gated", "m-click", "m-many")
+MODELS = ("m-ret", "m-acl", "m-big", "m-quota", "m-usage", "m-gated", "m-click", "m-many",
+          "m-slow")
 
 
 class Retention(unittest.TestCase):
@@ -74,7 +75,8 @@ class Retention(unittest.TestCase):
         # two pieces of 40,000 bytes: the completion is over the limit, and
         # "é" (two bytes) makes the limit fall inside a character
         cls.big = fakeoai.Backend(words=["a" + "é" * 20000, "b" * 40000])
-        cls.backends += [cls.plain, cls.big]
+        cls.slow = fakeoai.Backend(mode="slow", tokens=40, delay=0.1)
+        cls.backends += [cls.plain, cls.big, cls.slow]
         for m in MODELS:
             folder = os.path.join(cls.tmp, "model-" + m)
             sv.make_model(folder, big=2000)
@@ -83,7 +85,7 @@ class Retention(unittest.TestCase):
                        env=env, timeout=120)
             if r.rc != 0:
                 raise AssertionError("push %s: %r" % (m, r))
-            b = cls.big if m == "m-big" else cls.plain
+            b = {"m-big": cls.big, "m-slow": cls.slow}.get(m, cls.plain)
             r = st.run("hosted", "backend", "add", "acme/" + m, b.url, "--backend-model", "tiny",
                        "--data", srv.data, *(["--db", srv.db] if srv.db else []),
                        *srv.store_args, env=sv.clean_env(srv.store_env))
@@ -460,6 +462,31 @@ class Retention(unittest.TestCase):
         r = self.cli("usage", m)
         self.assertEqual(r.rc, 0, r)
         self.assertIn("grantee", r.stdout)
+
+    def test_a_stream_the_caller_leaves_is_kept_as_far_as_it_went(self):
+        import http.client
+        m = "acme/m-slow"
+        self.assertEqual(self.api("PUT", m, "retention", {"days": 1}).status, 200)
+        c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+        body = {"model": m, "stream": True, "messages": [{"role": "user", "content": "leave"}]}
+        c.request("POST", "/v1/chat/completions", json.dumps(body).encode(),
+                  {"Content-Type": "application/json",
+                   "Authorization": "Bearer " + self.tok["grantee"]})
+        resp = c.getresponse()
+        self.assertEqual(resp.status, 200)
+        it = fakeoai.read_sse(resp)
+        next(it)
+        next(it)
+        c.close()
+        deadline = time.time() + 10
+        while time.time() < deadline and not self.items(m):
+            time.sleep(0.2)
+        kept = self.items(m)
+        self.assertEqual(len(kept), 1, kept)
+        self.assertTrue(kept[0]["completion"].startswith("tok0 tok1 "), kept[0])
+        self.assertNotIn("tok39", kept[0]["completion"])
+        self.assertIn("leave", kept[0]["prompt"])
+        self.assertEqual(self.api("DELETE", m, "retention").status, 200)
 
     def test_click_acceptance_is_asked_again(self):
         """The retention sentence is part of the license text: an account
