@@ -253,6 +253,15 @@ void sl_h_v1_chat(struct sl_req *q);
 void sl_h_filter_get(struct sl_req *q);
 void sl_h_filter_set(struct sl_req *q);
 void sl_h_filter_clear(struct sl_req *q);
+/* handlers_retention.c: a hosted model's retention, quotas and usage for its
+ * publishers (docs/hosted.md, "Retention", "Quotas", "Usage") */
+void sl_h_retention_get(struct sl_req *q);
+void sl_h_retention_set(struct sl_req *q);
+void sl_h_retention_clear(struct sl_req *q);
+void sl_h_retained_list(struct sl_req *q);
+void sl_h_quota_get(struct sl_req *q);
+void sl_h_quota_set(struct sl_req *q);
+void sl_h_usage_get(struct sl_req *q);
 struct sl_filter;
 /* Applies model `model_id`'s filter, read now from the database, to a
  * validated gateway request `body` (capping max_tokens in place): false

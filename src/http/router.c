@@ -113,6 +113,21 @@ const struct sl_route sl_routes[] = {
      S_WRITE},
     {"DELETE", "/api/v1/models/{org}/{name}/hosted/filter", sl_h_filter_clear, P_MANAGE, BODY_NONE,
      S_WRITE},
+    /* prompt retention, quotas and usage for publishers (docs/hosted.md) */
+    {"GET", "/api/v1/models/{org}/{name}/hosted/retention", sl_h_retention_get, P_MANAGE, BODY_NONE,
+     S_READ},
+    {"PUT", "/api/v1/models/{org}/{name}/hosted/retention", sl_h_retention_set, P_MANAGE,
+     BODY_SMALL, S_WRITE},
+    {"DELETE", "/api/v1/models/{org}/{name}/hosted/retention", sl_h_retention_clear, P_MANAGE,
+     BODY_NONE, S_WRITE},
+    {"GET", "/api/v1/models/{org}/{name}/hosted/retention/items", sl_h_retained_list, P_MANAGE,
+     BODY_NONE, S_READ},
+    {"GET", "/api/v1/models/{org}/{name}/hosted/quota", sl_h_quota_get, P_MANAGE, BODY_NONE,
+     S_READ},
+    {"PUT", "/api/v1/models/{org}/{name}/hosted/quota", sl_h_quota_set, P_MANAGE, BODY_SMALL,
+     S_WRITE},
+    {"GET", "/api/v1/models/{org}/{name}/hosted/usage", sl_h_usage_get, P_MANAGE, BODY_NONE,
+     S_READ},
     /* the web UI's accounts: sessions, sign-up, invitations, users and orgs
      * (docs/web.md, "Sessions"; handlers_web.c) */
     {"POST", "/api/v1/session", sl_h_session_open, P_SIGNIN, BODY_SMALL, S_READ},

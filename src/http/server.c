@@ -680,6 +680,19 @@ static void *ticker(void *arg)
                         sl_strerror(err.code));
         }
         {
+            /* kept prompts and completions whose days are over (docs/hosted.md,
+             * "Retention"): within a second of their time */
+            int64_t expired = 0;
+            sl_error_clear(&err);
+            if (sl_reg_retained_expire(s->r, &expired, &err) != SL_OK)
+                fprintf(stderr,
+                        "{\"event\":\"hosted_retention_expire_failed\",\"message\":\"%s\"}\n",
+                        sl_strerror(err.code));
+            else if (expired)
+                fprintf(stderr, "{\"event\":\"hosted_retention_expired\",\"deleted\":%lld}\n",
+                        (long long)expired);
+        }
+        {
             /* a checkpoint at least once a second while entries arrive */
             char *note = NULL;
             uint64_t size;

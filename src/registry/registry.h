@@ -436,9 +436,10 @@ bool sl_reg_is_evaluator(struct sl_registry *r, const struct sl_principal *p);
 /* The license terms of a version as `p` sees them. */
 struct sl_reg_terms {
     char license_sha256[65];
-    const char *license; /* the text (the default when none was given), in the arena */
-    bool given;          /* the publisher gave a text */
-    bool accepted;       /* `p` accepted this text */
+    const char *license;    /* the text (the default when none was given), in the arena */
+    bool given;             /* the publisher gave a text */
+    bool accepted;          /* `p` accepted this text */
+    int64_t retention_days; /* prompts kept by the hosted gateway (0: none); the text says so */
 };
 
 /* The license terms of `v`; text goes into `arena`. */
@@ -1067,5 +1068,31 @@ struct sl_org_summary {
 };
 enum sl_err sl_reg_orgs(struct sl_registry *r, const struct sl_principal *p, struct sl_arena *a,
                         struct sl_org_summary **rows, size_t *n, struct sl_error *err);
+
+/* ---- the hosted gateway's prompt retention (retention.c; docs/hosted.md,
+ * "Retention") ---- */
+
+/* Sets the retention of `model_id` ("org/name" in `model`) to `days` (1 to
+ * SL_HOSTED_RETAIN_DAYS_MAX), or clears it (`days` 0), with a
+ * "hosted.retention_set" or "hosted.retention_cleared" log entry (the days
+ * and the setter's pseudonym) in the same transaction; clearing what is not
+ * set logs nothing. `*had` (may be NULL) says whether one was set before;
+ * `*log_idx` (may be NULL) gets the entry's index, -1 when none. */
+enum sl_err sl_reg_retention_set(struct sl_registry *r, const struct sl_principal *p,
+                                 int64_t model_id, const char *model, int64_t days, bool *had,
+                                 int64_t *log_idx, struct sl_error *err);
+
+/* The retention of `model_id` in days (0: nothing is kept). */
+enum sl_err sl_reg_retention_get(struct sl_registry *r, int64_t model_id, int64_t *days,
+                                 int64_t *updated, struct sl_error *err);
+
+struct sl_hosted_retained;
+/* The calls of `model_id` kept since `since` (unix time), oldest first, at
+ * most `max`; free with sl_repo_retained_free (db/repo_hosted.h). */
+enum sl_err sl_reg_retained_list(struct sl_registry *r, int64_t model_id, int64_t since, size_t max,
+                                 struct sl_hosted_retained **out, size_t *n, struct sl_error *err);
+
+/* Deletes the kept calls whose time is up (the leader's ticker). */
+enum sl_err sl_reg_retained_expire(struct sl_registry *r, int64_t *deleted, struct sl_error *err);
 
 #endif

@@ -207,11 +207,22 @@ ROUTES = {
     "page-model-head": ("HEAD", "/acme/{m}", "page", may_see),
     "page-history": ("GET", "/acme/{m}/history", "page", may_see),
     "page-manage": ("GET", "/acme/{m}/manage", "page", may_see),
+    # prompt retention, quotas and usage over HTTP (issue 15): publishers and
+    # org admins only
+    "retention-get": ("GET", "/api/v1/models/acme/{m}/hosted/retention", None, may_manage),
+    "retention-items": ("GET", "/api/v1/models/acme/{m}/hosted/retention/items", None,
+                        may_manage),
+    "quota-get": ("GET", "/api/v1/models/acme/{m}/hosted/quota", None, may_manage),
+    "usage-get": ("GET", "/api/v1/models/acme/{m}/hosted/usage", None, may_manage),
+    "retention-set": ("PUT", "/api/v1/models/acme/{m}/hosted/retention", b'{"days":3}', nobody),
+    "retention-clear": ("DELETE", "/api/v1/models/acme/{m}/hosted/retention", None, nobody),
+    "quota-set": ("PUT", "/api/v1/models/acme/{m}/hosted/quota", b'{"rpm":1}', nobody),
 }
 MUTATING = {"approve", "revoke", "tier-set", "rules-set", "attest", "satisfy", "missing",
             "eval-key-add", "eval-key-remove", "org-member-set", "org-member-remove",
             "filter-set", "filter-clear", "user-add", "user-remove", "org-add", "invite-add",
-            "invite-delete", "signup"}
+            "invite-delete", "signup", "retention-set",
+            "retention-clear", "quota-set"}
 # the routes that need the admin scope (the rest of WRITES need write)
 ADMIN_SCOPE = {"eval-key-add", "eval-key-remove", "user-add", "user-remove", "org-add",
                "invite-add", "invite-delete"}
@@ -452,7 +463,9 @@ class Matrix(unittest.TestCase):
                       self.call("GET", base + "/access", token=admin).json(),
                       self.call("GET", base + "/access-rules", token=admin).json(),
                       self.call("GET", base + "/versions/main/attestations", token=admin).json(),
-                      self.call("GET", base + "/hosted/filter", token=admin).json()["filter"])
+                      self.call("GET", base + "/hosted/filter", token=admin).json()["filter"],
+                      self.call("GET", base + "/hosted/retention", token=admin).json(),
+                      self.call("GET", base + "/hosted/quota", token=admin).json())
         out["keys"] = self.call("GET", "/api/v1/eval/keys").json()
         out["members"] = self.call("GET", "/api/v1/orgs/acme/members", token=admin).json()
         out["users"] = self.call("GET", "/api/v1/users", token=admin).json()
