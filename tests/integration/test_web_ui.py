@@ -694,5 +694,25 @@ fetch(%s, {method: "POST", mode: "no-cors", credentials: "include",
         self.assertGreater(luminance(dark["color"]), 0.6, dark)
 
 
+class Screenshots(unittest.TestCase):
+    """docs/web.md's screenshots (make screenshots): each page shown is a
+    1000x700 PNG of at most 150 KB in docs/web/, and none is left unshown."""
+
+    def test_pngs(self):
+        docs = os.path.join(st.SOURCE, "docs")
+        with open(os.path.join(docs, "web.md")) as f:
+            shown = re.findall(r"!\[[^\]]*\]\((web/[^)]+\.png)\)", f.read())
+        self.assertGreaterEqual(len(shown), 12, shown)
+        on_disk = sorted("web/" + n for n in os.listdir(os.path.join(docs, "web"))
+                         if n.endswith(".png"))
+        self.assertEqual(sorted(shown), on_disk)
+        for rel in shown:
+            with open(os.path.join(docs, rel), "rb") as f:
+                png = f.read()
+            self.assertLessEqual(len(png), 150_000, rel)
+            self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n", rel)
+            self.assertEqual(struct.unpack(">II", png[16:24]), (1000, 700), rel)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
