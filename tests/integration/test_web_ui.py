@@ -31,7 +31,8 @@ KIB = 1024
 FACTS = {"params": 4224, "training": {"tokens": 1e9}}
 LICENSE = "Sluice Test License 1.0\n\nYou may use these weights for research.\n"
 # user-supplied markup: it must show as text and never run
-XSS = '<script>window.__pwned=1;alert("xss")</script><img src=x onerror="window.__pwned=2;alert(2)">'
+XSS = ('<script>window.__pwned=1;alert("xss")</script>'
+       '<img src=x onerror="window.__pwned=2;alert(2)">')
 CARD = """# Tiny test model
 
 A model card with **bold** text and a [link](https://example.org/).

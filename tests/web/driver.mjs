@@ -33,7 +33,8 @@ for await (const line of rl) {
     const fn = flows[req.flow];
     let answer;
     if (typeof fn !== "function") {
-        answer = { id: req.id, ok: false, error: "driver: no flow named " + JSON.stringify(req.flow) };
+        answer = { id: req.id, ok: false,
+                   error: "driver: no flow named " + JSON.stringify(req.flow) };
     } else {
         try {
             const result = await fn(session, req.args || {});

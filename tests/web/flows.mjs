@@ -53,7 +53,8 @@ export async function signup(s, a) {
     const shown = page.getByTestId("new-token");
     await shown.waitFor();
     const token = (await shown.innerText()).trim();
-    return { token, signed_in: await signedIn(page), main: (await page.locator("main").innerText()) };
+    return { token, signed_in: await signedIn(page),
+             main: await page.locator("main").innerText() };
 }
 
 /* A sign-up the server should refuse: what the page then says. */
@@ -273,7 +274,8 @@ export async function trace(s, a) {
     await region.getByLabel("Files", { exact: true }).setInputFiles(a.files);
     await btn(region, "Trace").click();
     const out = page.getByTestId("trace-result");
-    await out.filter({ hasText: /accused|not_accused|insufficient/ }).waitFor({ timeout: 6 * WAIT_MS });
+    await out.filter({ hasText: /accused|not_accused|insufficient/ })
+        .waitFor({ timeout: 6 * WAIT_MS });
     return { text: (await out.innerText()).trim() };
 }
 
@@ -288,9 +290,11 @@ export async function xss_probe(s, a) {
         pwned: window.__pwned,
         scripts_in_main: document.querySelectorAll("main script").length,
         handlers: [...document.querySelectorAll("main *")].filter((e) =>
-            [...e.attributes].some((at) => at.name.startsWith("on"))).map((e) => e.outerHTML.slice(0, 120)),
+            [...e.attributes].some((at) => at.name.startsWith("on")))
+            .map((e) => e.outerHTML.slice(0, 120)),
         js_links: [...document.querySelectorAll("a[href]")].filter((e) =>
-            /^\s*(javascript|vbscript|data):/i.test(e.getAttribute("href"))).map((e) => e.outerHTML),
+            /^\s*(javascript|vbscript|data):/i.test(e.getAttribute("href")))
+            .map((e) => e.outerHTML),
         main: document.querySelector("main").innerText,
     }));
 }
@@ -463,9 +467,4 @@ export async function scheme(s, a) {
 export async function close(s, a) {
     await s.close(a.ctx);
     return null;
-}
-
-export async function wait(s, a) {
-    await new Promise((r) => setTimeout(r, a.ms || 0));
-    return WAIT_MS;
 }

@@ -172,7 +172,8 @@ export async function axe(page) {
         const r = await axe.run(document, { runOnly: { type: "tag", values: tags },
                                             resultTypes: ["violations"] });
         return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
-                                          nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")) }));
+                                          nodes: v.nodes.slice(0, 5)
+                                              .map((n) => n.target.join(" ")) }));
     }, AXE_TAGS);
     return res.filter((v) => v.impact === "serious" || v.impact === "critical");
 }

@@ -15,7 +15,8 @@ const failures = [];
 mkdirSync(spec.out, { recursive: true });
 try {
     for (const shot of spec.shots) {
-        const who = (shot.token ? shot.who || "user" : "anon") + ":" + (shot.colorScheme || "light");
+        const who = (shot.token ? shot.who || "user" : "anon") + ":" +
+            (shot.colorScheme || "light");
         let page = session.contexts.get(who)?.page;
         if (!page) {
             page = await session.page(who, { viewport: { width: 1000, height: 700 },
@@ -30,9 +31,12 @@ try {
         await page.screenshot({ path, animations: "disabled", caret: "hide" });
         const size = statSync(path).size;
         process.stdout.write(`${path} ${size} bytes\n`);
-        if (size > spec.max_bytes) failures.push(`${path} is ${size} bytes (at most ${spec.max_bytes})`);
+        if (size > spec.max_bytes) {
+            failures.push(`${path} is ${size} bytes (at most ${spec.max_bytes})`);
+        }
     }
-    const bad = session.drain().filter((e) => ["dialog", "pageerror", "csp", "5xx"].includes(e.kind));
+    const bad = session.drain()
+        .filter((e) => ["dialog", "pageerror", "csp", "5xx"].includes(e.kind));
     for (const e of bad) failures.push(`${e.url}: ${e.kind} ${e.text}`);
 } finally {
     await session.closeAll();
