@@ -1,3 +1,1261 @@
 // SPDX-License-Identifier: Apache-2.0
-// The web UI (docs/web.md): renders every page from the path over the JSON API.
+// The web UI (docs/web.md): renders every page from the path over the JSON
+// API. No framework and no HTML strings: every node is made with
+// createElement and textContent, so nothing a user wrote is ever parsed as
+// markup. web/md.js (model cards) and web/verify.js (log checks) are ES
+// modules loaded only by the pages that need them.
 "use strict";
+
+(() => {
+    const main = document.getElementById("main");
+    const nav = document.getElementById("nav");
+    const TIERS = ["open", "click", "gated", "hosted", "withheld"];
+    const TIER_SENTENCE = {
+        open: "Open: anyone may download the weights, no account needed.",
+        click: "Click-through: signed-in users download the weights after accepting the license.",
+        gated: "Gated: the publisher approves each request; every approved copy is fingerprinted for its recipient.",
+        hosted: "Hosted: the weights are not released; approved users reach the model only through the hosted API.",
+        withheld: "Withheld: nobody outside the publisher and registered evaluators may download the weights.",
+    };
+    const state = { session: null };
+
+    /* ---------------------------------------------------------------- DOM */
+
+    // h("tag.class", {attr: value, text: "...", onclick: fn}, child, ...)
+    function h(spec, attrs, ...kids) {
+        const [tag, ...cls] = spec.split(".");
+        const el = document.createElement(tag);
+        if (cls.length) el.className = cls.join(" ");
+        for (const [k, v] of Object.entries(attrs || {})) {
+            if (v === undefined || v === null || v === false) continue;
+            if (k === "text") el.textContent = v;
+            else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+            else if (k === "class") el.className += (el.className ? " " : "") + v;
+            else el.setAttribute(k, v === true ? "" : String(v));
+        }
+        for (const c of kids.flat()) {
+            if (c === null || c === undefined || c === false) continue;
+            el.appendChild(typeof c === "string" || typeof c === "number" ? document.createTextNode(String(c)) : c);
+        }
+        return el;
+    }
+
+    let uid = 0;
+    // A visible label and its control: field("Reason", "input", {type: "text"}).
+    function field(label, tag, attrs, hint) {
+        const id = "f" + ++uid;
+        const ctl = h(tag, Object.assign({ id, name: id }, attrs));
+        const wrap = h("div.field", null, h("label", { for: id, text: label }), ctl);
+        if (hint) {
+            const hid = id + "h";
+            wrap.appendChild(h("span.hint", { id: hid, text: hint }));
+            ctl.setAttribute("aria-describedby", hid);
+        }
+        return { wrap, ctl };
+    }
+
+    function section(title, opts, ...kids) {
+        const id = "s" + ++uid;
+        const level = (opts && opts.level) || 2;
+        return h("section", Object.assign({ "aria-labelledby": id }, opts && opts.attrs), h("h" + level, { id, text: title }), ...kids);
+    }
+
+    function table(headers, rows, caption) {
+        return h("div.scroll", { tabindex: 0, role: "region", "aria-label": caption },
+            h("table", null, h("caption.sr", { text: caption }),
+                h("thead", null, h("tr", null, headers.map((t) => h("th", { scope: "col", text: t })))),
+                h("tbody", null, rows)));
+    }
+
+    const live = h("div.live", { role: "status", "aria-live": "polite", id: "live" });
+
+    // Shows a message in the live region; kind "err" is red and urgent.
+    function say(text, kind) {
+        live.className = "live" + (kind ? " " + kind : "");
+        live.setAttribute("aria-live", kind === "err" ? "assertive" : "polite");
+        live.textContent = "";
+        /* a fresh text node so screen readers announce a repeated message */
+        setTimeout(() => (live.textContent = text || ""), 30);
+    }
+
+    /* --------------------------------------------------------------- HTTP */
+
+    class ApiError extends Error {
+        constructor(status, body, fallback) {
+            super((body && body.message) || fallback);
+            this.status = status;
+            this.body = body || {};
+        }
+    }
+
+    // fetch over the same origin with the session cookie; non-GET requests
+    // carry the CSRF token. Answers parsed JSON (or text with {text: true});
+    // throws ApiError with the API's `message`.
+    async function api(method, path, body, opts) {
+        opts = opts || {};
+        const headers = {};
+        if (opts.accept) headers.Accept = opts.accept;
+        if (method !== "GET" && method !== "HEAD" && state.session && state.session.csrf)
+            headers["X-CSRF-Token"] = state.session.csrf;
+        let payload;
+        if (body instanceof Blob) {
+            payload = body;
+            headers["Content-Type"] = opts.type || "application/octet-stream";
+        } else if (typeof body === "string") {
+            payload = body;
+            headers["Content-Type"] = opts.type || "text/plain; charset=utf-8";
+        } else if (body !== undefined) {
+            payload = JSON.stringify(body);
+            headers["Content-Type"] = "application/json";
+        }
+        let r;
+        try {
+            r = await fetch(path, { method, headers, body: payload, credentials: "same-origin", cache: "no-store" });
+        } catch (e) {
+            throw new ApiError(0, null, "the server could not be reached (" + e.message + ")");
+        }
+        const ct = r.headers.get("Content-Type") || "";
+        if (!r.ok) {
+            let doc = null;
+            if (ct.includes("json")) doc = await r.json().catch(() => null);
+            if (doc && doc.error === "csrf") doc.message = doc.message || "the page's security token is stale: reload the page and try again";
+            if (r.status === 401 && doc && doc.error === "session_expired") {
+                state.session = null;
+                renderNav();
+            }
+            throw new ApiError(r.status, doc, method + " " + path.split("?")[0] + " failed: HTTP " + r.status);
+        }
+        if (opts.text || !ct.includes("json")) return r.text();
+        return r.json();
+    }
+
+    // Runs an action from a button: disables it meanwhile, reports the
+    // outcome in the live region, never leaves an exception unshown.
+    async function act(btn, fn, done) {
+        btn.disabled = true;
+        btn.setAttribute("aria-busy", "true");
+        try {
+            const r = await fn();
+            if (done) say(typeof done === "function" ? done(r) : done, "ok");
+            return r;
+        } catch (e) {
+            say(e.message, "err");
+            return undefined;
+        } finally {
+            btn.disabled = false;
+            btn.removeAttribute("aria-busy");
+        }
+    }
+
+    /* ------------------------------------------------------------ formats */
+
+    function bytes(n) {
+        if (typeof n !== "number" || !isFinite(n)) return "?";
+        const u = ["B", "KB", "MB", "GB", "TB", "PB"];
+        let i = 0;
+        while (n >= 1000 && i < u.length - 1) {
+            n /= 1000;
+            i++;
+        }
+        return (i ? n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0) : String(n)) + " " + u[i];
+    }
+
+    function when(t) {
+        if (t === null || t === undefined || t === "" || t === "never") return t === "never" ? "never" : "";
+        const d = typeof t === "number" ? new Date(t * 1000) : new Date(t);
+        return isNaN(d) ? String(t) : d.toISOString().replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, " UTC");
+    }
+
+    function tierBadge(tier, testid) {
+        return h("span.tier.t-" + (TIERS.includes(tier) ? tier : "unknown"), { "data-testid": testid, text: tier || "?" });
+    }
+
+    const enc = encodeURIComponent;
+    const modelPath = (m) => "/api/v1/models/" + m.org + "/" + m.name;
+    const origin = () => location.origin;
+
+    function codeBox(lines) {
+        return h("pre.cmd", null, h("code", { text: lines.join("\n") }));
+    }
+
+    /* ------------------------------------------------------------- router */
+
+    const ROUTES = [
+        [/^\/$/, () => pageHome()],
+        [/^\/signin$/, () => pageSignin()],
+        [/^\/log$/, () => pageLog()],
+        [/^\/admin$/, () => pageAdmin()],
+        [/^\/([A-Za-z0-9][A-Za-z0-9._-]{0,95})\/([A-Za-z0-9][A-Za-z0-9._-]{0,95})$/, (m) => pageModel({ org: m[1], name: m[2] })],
+        [/^\/([A-Za-z0-9][A-Za-z0-9._-]{0,95})\/([A-Za-z0-9][A-Za-z0-9._-]{0,95})\/manage$/, (m) => pageManage({ org: m[1], name: m[2] })],
+        [/^\/([A-Za-z0-9][A-Za-z0-9._-]{0,95})\/([A-Za-z0-9][A-Za-z0-9._-]{0,95})\/history$/, (m) => pageHistory({ org: m[1], name: m[2] })],
+    ];
+
+    function isUiPath(p) {
+        if (/^\/(api|ui|log\/|raw\/)/.test(p) || /\/(resolve|raw)\//.test(p)) return false;
+        return ROUTES.some(([re]) => re.test(p));
+    }
+
+    let renderSeq = 0;
+
+    // Renders the page for the current path; `focus` moves focus to <main>
+    // (after a navigation, not on the first load).
+    async function render(focus) {
+        const seq = ++renderSeq;
+        const p = location.pathname;
+        renderNav();
+        const page = h("div.page", { "aria-busy": "true" }, h("p.loading", { text: "Loading…" }));
+        main.replaceChildren(live, page);
+        live.textContent = "";
+        live.className = "live";
+        let content;
+        try {
+            const route = ROUTES.map(([re, fn]) => [re.exec(p), fn]).find(([m]) => m);
+            content = route ? await route[1](route[0]) : notFound("No page at " + p + ".");
+        } catch (e) {
+            content = [h("h1", { text: "Something went wrong" }), h("p.bad", { text: e.message })];
+        }
+        if (seq !== renderSeq) return; /* a newer navigation won */
+        page.replaceChildren(...[content].flat());
+        page.removeAttribute("aria-busy");
+        const h1 = page.querySelector("h1");
+        document.title = (h1 ? h1.textContent + " · " : "") + "sluice";
+        if (focus) main.focus();
+    }
+
+    function notFound(msg) {
+        return [h("h1", { text: "Not found" }), h("p", { text: msg }), h("p", null, h("a", { href: "/", text: "All models" }))];
+    }
+
+    function go(path) {
+        history.pushState(null, "", path);
+        render(true);
+    }
+
+    document.addEventListener("click", (ev) => {
+        const a = ev.target.closest && ev.target.closest("a[href]");
+        if (!a || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+        if (a.hasAttribute("download") || a.target) return;
+        const url = new URL(a.href, location.href);
+        if (url.origin !== location.origin || !isUiPath(url.pathname)) return;
+        ev.preventDefault();
+        if (url.pathname + url.search === location.pathname + location.search) return;
+        go(url.pathname + url.search);
+    });
+    window.addEventListener("popstate", () => render(true));
+
+    /* ------------------------------------------------------------ session */
+
+    async function loadSession() {
+        try {
+            state.session = await api("GET", "/api/v1/session");
+        } catch (e) {
+            state.session = null;
+        }
+    }
+
+    function renderNav() {
+        const s = state.session;
+        const items = [];
+        if (s) {
+            items.push(h("span.who", { text: "Signed in as " + s.user }));
+            if (s.admin) items.push(h("a", { href: "/admin", text: "Admin" }));
+            items.push(h("button", {
+                type: "button",
+                text: "Sign out",
+                onclick: async (ev) => {
+                    const ok = await act(ev.currentTarget, () => api("DELETE", "/api/v1/session"));
+                    if (ok === undefined) return;
+                    state.session = null;
+                    renderNav();
+                    go("/");
+                    say("Signed out.", "ok");
+                },
+            }));
+        } else {
+            const next = location.pathname === "/signin" ? "" : "?next=" + enc(location.pathname);
+            items.push(h("a", { href: "/signin" + next, text: "Sign in" }));
+        }
+        nav.replaceChildren(...items);
+    }
+
+    function isPublisher(m) {
+        const s = state.session;
+        if (!s) return false;
+        if (s.admin) return true;
+        return (s.orgs || []).some((o) => o.org === m.org && (o.role === "admin" || o.role === "publisher"));
+    }
+
+    /* --------------------------------------------------------------- home */
+
+    async function pageHome() {
+        const q = new URLSearchParams(location.search).get("q") || "";
+        const box = h("input", { type: "search", id: "q", name: "q", value: q, autocomplete: "off", spellcheck: "false" });
+        const results = h("div.results");
+        const count = h("p.count", { role: "status" });
+        let timer = 0, seq = 0;
+        async function search() {
+            const mine = ++seq;
+            const v = box.value.trim();
+            history.replaceState(null, "", v ? "/?q=" + enc(v) : "/");
+            let list;
+            try {
+                list = await api("GET", "/api/models?limit=200&sort=id&direction=1" + (v ? "&search=" + enc(v.slice(0, 200)) : ""));
+            } catch (e) {
+                if (mine === seq) {
+                    results.replaceChildren(h("p.bad", { text: e.message }));
+                    count.textContent = "";
+                }
+                return;
+            }
+            if (mine !== seq) return;
+            count.textContent = list.length === 0 ? "No models match." : list.length + (list.length === 1 ? " model" : " models") + (list.length >= 200 ? " (the first 200; refine the search)" : "");
+            results.replaceChildren(h("ul.models", null, list.map((m) => h("li", null,
+                h("a.mname", { href: "/" + m.id, text: m.id }), " ",
+                tierBadge(m.sluice && m.sluice.tier),
+                h("span.meta", { text: " · " + (m.downloads || 0) + " downloads in 30 days · updated " + when(m.lastModified) }),
+            ))));
+        }
+        box.addEventListener("input", () => {
+            clearTimeout(timer);
+            timer = setTimeout(search, 250);
+        });
+        const form = h("form.search", { role: "search", onsubmit: (ev) => {
+            ev.preventDefault();
+            clearTimeout(timer);
+            search();
+        } }, h("label", { for: "q", text: "Search models" }), box);
+        await search();
+        return [h("h1", { text: "Models" }), form, count, results];
+    }
+
+    /* ------------------------------------------------------------- signin */
+
+    async function pageSignin() {
+        const next = new URLSearchParams(location.search).get("next");
+        const dest = next && isUiPath(next) ? next : "/";
+        const out = [h("h1", { text: "Sign in" })];
+        if (state.session) out.push(h("p", { text: "You are signed in as " + state.session.user + "." }));
+        const tok = field("Token", "input", { type: "text", autocomplete: "off", spellcheck: "false", required: true, class: "secret" },
+            "The sl_… token an admin gave you, or the one sign-up showed. It is sent once and not kept by this page.");
+        const btn = h("button", { type: "submit", text: "Sign in" });
+        const form = h("form", {
+            onsubmit: async (ev) => {
+                ev.preventDefault();
+                const t = tok.ctl.value.trim();
+                if (!t) return say("Token: paste your token first.", "err");
+                const s = await act(btn, () => api("POST", "/api/v1/session", { token: t }));
+                tok.ctl.value = "";
+                if (!s) return;
+                await loadSession();
+                if (!state.session) state.session = s;
+                renderNav();
+                go(dest);
+                say("Signed in as " + state.session.user + ".", "ok");
+            },
+        }, tok.wrap, btn);
+        out.push(section("With a token", null, form));
+        let mode = "closed";
+        try {
+            mode = (await api("GET", "/api/v1/signup")).mode || "closed";
+        } catch (e) {
+            mode = "closed";
+        }
+        if (mode === "open" || mode === "invite") out.push(signupForm(mode));
+        else out.push(h("p", { text: "This server does not take sign-ups; ask its operator for an account." }));
+        return out;
+    }
+
+    function signupForm(mode) {
+        const f = {
+            user: field("User name", "input", { type: "text", required: true, autocomplete: "username", pattern: "[A-Za-z0-9][A-Za-z0-9._-]{0,63}" }, "Letters, digits, dot, dash, underscore."),
+            name: field("Full name", "input", { type: "text", required: true, autocomplete: "name" }),
+            email: field("Email", "input", { type: "email", required: true, autocomplete: "email" }),
+            affiliation: field("Affiliation", "input", { type: "text", required: true, autocomplete: "organization" }),
+            country: field("Country", "input", { type: "text", required: true, autocomplete: "country-name" }),
+        };
+        if (mode === "invite") f.invite = field("Invitation code", "input", { type: "text", required: true, autocomplete: "off" });
+        const result = h("div.result");
+        const btn = h("button", { type: "submit", text: "Sign up" });
+        const form = h("form", {
+            onsubmit: async (ev) => {
+                ev.preventDefault();
+                const body = {};
+                for (const [k, v] of Object.entries(f)) {
+                    body[k] = v.ctl.value.trim();
+                    if (!body[k]) {
+                        v.ctl.focus();
+                        return say(v.wrap.querySelector("label").textContent + ": this field is required.", "err");
+                    }
+                }
+                const r = await act(btn, () => api("POST", "/api/v1/signup", body));
+                if (!r) return;
+                await loadSession();
+                renderNav();
+                result.replaceChildren(
+                    h("p", { text: "Welcome, " + r.user + ". This is your token. It is shown only this once: copy it now for the sluice command and Hugging Face clients (SLUICE_TOKEN / HF_TOKEN)." }),
+                    h("p", null, h("code.token", { "data-testid": "new-token", text: r.token })),
+                    h("p", null, h("a", { href: "/", text: "Continue to the models" })));
+                form.hidden = true;
+                say("Account created; you are signed in.", "ok");
+            },
+        }, Object.values(f).map((x) => x.wrap), btn);
+        return section("Sign up", null, h("p", { text: mode === "invite" ? "Sign-up needs an invitation code from an admin." : "Anyone may create an account here." }), form, result);
+    }
+
+    /* -------------------------------------------------------------- model */
+
+    async function pageModel(m) {
+        const base = modelPath(m);
+        const signed = !!state.session;
+        const [model, ver, viewer, card, terms, obl] = await Promise.all([
+            api("GET", base).catch((e) => e),
+            api("GET", base + "/versions/main"),
+            api("GET", base + "/versions/main/viewer").catch(() => null),
+            api("GET", base + "/versions/main/card", undefined, { text: true }).catch(() => null),
+            api("GET", base + "/terms").catch(() => null),
+            api("GET", base + "/versions/main/obligations").catch(() => null),
+        ].map((p, i) => (i === 1 ? p.catch((e) => e) : p)));
+        if (model instanceof ApiError || ver instanceof ApiError) {
+            const e = model instanceof ApiError ? model : ver;
+            if (e.status === 404) return notFound("There is no model " + m.org + "/" + m.name + " here (or no version of it yet).");
+            throw e;
+        }
+        const full = m.org + "/" + m.name;
+        const tier = ver.tier;
+        const mayDownload = viewer ? !!viewer.may_download : !!ver.downloadable;
+        const pub = (viewer && viewer.publisher) || isPublisher(m);
+        const out = [
+            h("h1", { text: full }),
+            h("p.tierline", null, tierBadge(tier, "tier"), " ", h("span", { text: TIER_SENTENCE[tier] || "" })),
+            h("p.links", null, h("a", { href: "/" + full + "/history", text: "History in the transparency log" }),
+                pub ? [" · ", h("a", { href: "/" + full + "/manage", text: "Manage this model" })] : null),
+            h("p.meta", { text: "Version " + ver.version + " · commit " + ver.commit.slice(0, 12) + " · " + bytes(ver.bytes_total) + " · published " + when(ver.created) }),
+        ];
+        out.push(await requesterPart(m, tier, ver, viewer, terms, signed, mayDownload));
+        out.push(howTo(m, ver, tier, mayDownload));
+        out.push(filesSection(m, ver, mayDownload));
+        const cardSec = section("Model card", null);
+        if (card) {
+            const md = await import("/ui/md.js");
+            md.toDom(md.parse(card), cardSec.appendChild(h("div.card")), document, 2);
+        } else {
+            cardSec.appendChild(h("p", { text: "This version has no README.md." }));
+        }
+        out.push(cardSec);
+        out.push(decisionSection(ver.decision || {}));
+        out.push(obligationsSection(obl));
+        out.push(versionsSection(model));
+        return out;
+    }
+
+    async function requesterPart(m, tier, ver, viewer, terms, signed, mayDownload) {
+        const base = modelPath(m);
+        const full = m.org + "/" + m.name;
+        const sec = section("Access", null);
+        const signinLink = (what) => h("p", null, h("a", { href: "/signin?next=" + enc("/" + full), text: "Sign in to " + what }), ".");
+        if (viewer && viewer.reason && !mayDownload) sec.appendChild(h("p.note", { text: viewer.reason }));
+        if (tier === "open") {
+            sec.appendChild(h("p", { text: "Anyone may download this version." }));
+            return sec;
+        }
+        if (tier === "click") {
+            const lic = section("License", { level: 3 }, h("pre.license", { text: (terms && terms.license) || "(no license text)" }));
+            sec.appendChild(lic);
+            if (terms && terms.accepted) {
+                lic.appendChild(h("p.ok", { text: "You accepted this license; you may download the files." }));
+            } else if (signed) {
+                const btn = h("button", {
+                    type: "button", text: "Accept license",
+                    onclick: async () => {
+                        const r = await act(btn, () => api("POST", base + "/accept", { rev: ver.commit, license_sha256: terms && terms.license_sha256 }));
+                        if (r) {
+                            await render(false);
+                            say("License accepted: the files are yours to download.", "ok");
+                        }
+                    },
+                });
+                lic.appendChild(btn);
+            } else {
+                lic.appendChild(signinLink("accept the license"));
+            }
+            return sec;
+        }
+        if (tier === "gated" || tier === "hosted") {
+            if (!signed) {
+                sec.appendChild(h("p", null, h("span", { "data-testid": "access-state", text: "none" }), ": sign in to request access."));
+                sec.appendChild(signinLink("request access"));
+                return sec;
+            }
+            let req = null;
+            try {
+                req = await api("GET", base + "/access/me");
+            } catch (e) {
+                if (e.status !== 404) sec.appendChild(h("p.bad", { text: e.message }));
+            }
+            sec.appendChild(accessState(req));
+            const st = req ? req.status : "none";
+            const canRequest = !req || st === "revoked" || st === "expired" || (st === "denied" && req.final);
+            if (canRequest) sec.appendChild(requestForm(m, terms));
+            if (st === "denied" && !req.final && !req.appealed) sec.appendChild(appealForm(m));
+            if (st === "approved") {
+                sec.appendChild(h("p.fp", { text: tier === "gated"
+                    ? "Your copy is fingerprinted: every file you download carries marks that identify you as its recipient, and a leaked copy can be traced to you."
+                    : "Your grant is API access through the hosted gateway; the weights are not released." }));
+                const licUrl = base + "/license?rev=" + ver.commit;
+                sec.appendChild(h("p", null, h("a", { href: licUrl, download: "LICENSE.sluice", text: "Signed license" }), " ",
+                    h("span.lic-state", { text: "" })));
+                checkLicense(licUrl, sec.querySelector(".lic-state"));
+            }
+            return sec;
+        }
+        sec.appendChild(h("p", { text: "The weights of a withheld version go to nobody outside the publisher and registered evaluators." }));
+        return sec;
+    }
+
+    function accessState(req) {
+        let text = "none";
+        if (req) {
+            const st = req.status;
+            if (st === "pending") text = "pending since " + when(req.appealed || req.created) + (req.appealed ? " (appealed)" : "") + ": the publisher has not decided yet";
+            else if (st === "approved") text = "approved " + when(req.decided) + ", expires " + (req.expires ? when(req.expires) : "never") + (req.auto_rule ? " (by an auto-approval rule)" : "");
+            else if (st === "denied") text = "denied " + when(req.decided) + ": " + (req.reason || "no reason given") + (req.final ? " (final: the appeal was denied too)" : req.appealed ? "" : " — you may appeal once");
+            else if (st === "revoked") text = "revoked " + when(req.decided) + ": " + (req.reason || "no reason given");
+            else if (st === "expired") text = "expired " + when(req.expires) + ": request again to renew";
+            else text = st;
+        }
+        return h("p.state", null, "Your request: ", h("strong.st-" + (req ? req.status : "none"), { "data-testid": "access-state", text }));
+    }
+
+    function requestForm(m, terms) {
+        const base = modelPath(m);
+        const purpose = field("Purpose", "textarea", { rows: 3, maxlength: 2000, required: true }, "What you will use the weights for (one line, up to 2,000 characters); the publisher reads it.");
+        const extra = h("div.extra");
+        const fields = {};
+        const addField = (name) => {
+            if (fields[name] || !/^[a-z0-9_-]{1,32}$/.test(name)) return null;
+            const f = field(name, "input", { type: "text", maxlength: 500, required: true });
+            fields[name] = f.ctl;
+            extra.appendChild(f.wrap);
+            return f.ctl;
+        };
+        for (const k of (terms && terms.fields) || []) addField(k);
+        const send = h("button", { type: "submit", text: "Send request" });
+        const form = h("form.request", {
+            hidden: true,
+            onsubmit: async (ev) => {
+                ev.preventDefault();
+                const p = purpose.ctl.value.replace(/\s*\n\s*/g, " ").trim();
+                if (!p) {
+                    purpose.ctl.focus();
+                    return say("Purpose: say what you will use the weights for.", "err");
+                }
+                const body = { purpose: p, fields: {} };
+                for (const [k, c] of Object.entries(fields)) body.fields[k] = c.value.trim();
+                send.disabled = true;
+                try {
+                    await api("POST", base + "/access", body);
+                    await render(false);
+                    say("Request sent; its state is shown above.", "ok");
+                } catch (e) {
+                    const mm = /requires the field "([a-z0-9_-]{1,32})"/.exec(e.message);
+                    const c = mm && addField(mm[1]);
+                    say(e.message, "err");
+                    if (c) c.focus();
+                } finally {
+                    send.disabled = false;
+                }
+            },
+        }, purpose.wrap, extra, send);
+        const open = h("button", {
+            type: "button", text: "Request access", "aria-expanded": "false",
+            onclick: () => {
+                form.hidden = !form.hidden;
+                open.setAttribute("aria-expanded", String(!form.hidden));
+                if (!form.hidden) purpose.ctl.focus();
+            },
+        });
+        return h("div", null, open, form);
+    }
+
+    function appealForm(m) {
+        const t = field("Appeal", "textarea", { rows: 3, maxlength: 2000, required: true }, "Why the publisher should reconsider; you may appeal once.");
+        const btn = h("button", { type: "submit", text: "Send appeal" });
+        return h("form.appeal", {
+            onsubmit: async (ev) => {
+                ev.preventDefault();
+                const text = t.ctl.value.replace(/\s*\n\s*/g, " ").trim();
+                if (!text) return say("Appeal: write why the publisher should reconsider.", "err");
+                if (await act(btn, () => api("POST", modelPath(m) + "/access/me/appeal", { text }))) {
+                    await render(false);
+                    say("Appeal sent; the request is pending again.", "ok");
+                }
+            },
+        }, t.wrap, btn);
+    }
+
+    // Fetches the caller's license with its log proof and checks its
+    // signature against the pinned log key (the same key signs both).
+    async function checkLicense(url, out) {
+        try {
+            const [doc, v] = await Promise.all([api("GET", url, undefined, { accept: "application/json" }), import("/ui/verify.js")]);
+            const key = await pinnedKey(v);
+            if (key.changed) throw new Error("the server's key changed since this browser pinned it");
+            const r = await v.verifyNote(doc.license, key.key);
+            out.textContent = r.ok ? "signature verified against the pinned server key" : "FAILED: " + r.why;
+            out.className = "lic-state " + (r.ok ? "ok" : "bad");
+        } catch (e) {
+            out.textContent = "not verified: " + e.message;
+            out.className = "lic-state bad";
+        }
+    }
+
+    function howTo(m, ver, tier, mayDownload) {
+        const full = m.org + "/" + m.name;
+        const first = (ver.files || []).find((f) => /\.(safetensors|gguf)$/.test(f.path)) || (ver.files || [])[0];
+        const auth = tier === "open" ? "" : ' -H "Authorization: Bearer $SLUICE_TOKEN"';
+        const lines = [
+            "SLUICE_URL=" + origin() + " sluice pull " + full,
+            "HF_ENDPOINT=" + origin() + " huggingface-cli download " + full,
+        ];
+        if (first) lines.push("curl -fLO" + auth + " " + origin() + "/" + full + "/resolve/" + ver.commit + "/" + first.path.split("/").map(enc).join("/"));
+        const sec = section("How to download", null, codeBox(lines));
+        if (tier !== "open") sec.appendChild(h("p.hint", { text: "These need your token (SLUICE_TOKEN, or HF_TOKEN for the Hugging Face client)" + (mayDownload ? "." : ", and the access above.") }));
+        return sec;
+    }
+
+    function filesSection(m, ver, mayDownload) {
+        const files = ver.files || [];
+        const sec = section("Files", null);
+        if (!files.length) {
+            sec.appendChild(h("p", { text: (ver.inspect && ver.inspect.file_count ? ver.inspect.file_count + " files, listed only to those who may download them." : "No files listed.") }));
+            return sec;
+        }
+        const rows = files.map((f) => h("tr", null,
+            h("td", null, mayDownload
+                ? h("a", { href: "/" + m.org + "/" + m.name + "/resolve/" + ver.commit + "/" + f.path.split("/").map(enc).join("/"), download: f.path.split("/").pop(), text: f.path })
+                : h("span", { text: f.path })),
+            h("td.num", { text: bytes(f.size) }),
+            h("td.hash", { text: f.sha256 ? f.sha256.slice(0, 16) + "…" : "" })));
+        sec.appendChild(table(["File", "Size", "SHA-256"], rows, "Files of version " + ver.version));
+        if (!mayDownload) sec.appendChild(h("p.hint", { text: "Download links appear when you may download this version." }));
+        return sec;
+    }
+
+    function whyText(why) {
+        if (why === null || why === undefined) return "";
+        if (typeof why === "string") return why;
+        if (Array.isArray(why)) return why.map(whyText).join("; ");
+        return JSON.stringify(why);
+    }
+
+    function decisionSection(d) {
+        const sec = section("Decision", null,
+            h("p", null, "Minimum tier: ", tierBadge(d.min_tier), d.min_tier_provisional ? " (provisional: the training compute is not known)" : "", d.as_of ? " · evaluated on " + d.as_of : ""));
+        const fired = d.rules_fired || [];
+        sec.appendChild(h("h3", { text: "Rules that fired" }));
+        sec.appendChild(fired.length ? h("ul.rules", null, fired.map((r) => h("li", null,
+            h("strong", { text: r.rule }), " (" + r.pack + ")", r.min_tier ? [" → ", tierBadge(r.min_tier)] : null,
+            h("div.cite", { text: r.cite || "" }),
+            h("div", { text: whyText(r.why) }),
+            r.unverified ? h("div.hint", { text: "Unverified: " + r.unverified }) : null)))
+            : h("p", { text: "No rule fired." }));
+        const skipped = d.packs_not_applied || [];
+        const future = skipped.filter((p) => /not yet in force/.test(p.reason || ""));
+        const other = skipped.filter((p) => !/not yet in force/.test(p.reason || ""));
+        sec.appendChild(h("h3", { text: "Laws not yet in force" }));
+        sec.appendChild(future.length ? h("ul", null, future.map((p) => h("li", null, h("strong", { text: p.pack }), ": " + p.reason))) : h("p", { text: "None." }));
+        if (other.length) {
+            sec.appendChild(h("h3", { text: "Packs that do not apply" }));
+            sec.appendChild(h("ul", null, other.map((p) => h("li", null, h("strong", { text: p.pack }), ": " + p.reason))));
+        }
+        if ((d.notes || []).length) {
+            sec.appendChild(h("details", null, h("summary", { text: "Notes (" + d.notes.length + ")" }), h("ul", null, d.notes.map((n) => h("li", { text: String(n) })))));
+        }
+        return sec;
+    }
+
+    function obligationsSection(obl) {
+        const sec = section("Obligations", null);
+        const list = (obl && obl.obligations) || [];
+        if (!list.length) {
+            sec.appendChild(h("p", { text: "None." }));
+            return sec;
+        }
+        sec.appendChild(table(["Obligation", "Cite", "Blocking", "Status"], list.map((o) => h("tr", null,
+            h("td", null, h("strong", { text: o.id }), h("div", { text: o.title || "" })),
+            h("td", { text: o.cite || "" }),
+            h("td", { text: o.blocking ? "yes" + (o.hold_tier ? " (holds at " + o.hold_tier + ")" : "") : "no" }),
+            h("td", null, h("span.st-" + o.status, { text: o.status }),
+                o.evidence ? h("div.hint", { text: "evidence: " + o.evidence.text + " (" + when(o.evidence.at) + ")" }) : null,
+                (o.missing_evaluations || []).length ? h("div.hint", { text: "missing evaluations: " + o.missing_evaluations.join(", ") }) : null))), "Obligations"));
+        return sec;
+    }
+
+    function versionsSection(model) {
+        const sec = section("Versions", null);
+        if (!model || model instanceof Error) {
+            sec.appendChild(h("p", { text: "The version list could not be loaded." }));
+            return sec;
+        }
+        const main_ = model.refs && model.refs.main;
+        sec.appendChild(table(["Version", "Commit", "Tier", "Published", "Size", "Downloads (30 days)"], (model.versions || []).slice().reverse().map((v) => h("tr", null,
+            h("td", { text: "v" + v.version + (v.commit === main_ ? " (main)" : "") }),
+            h("td.hash", { text: v.commit.slice(0, 12) }),
+            h("td", null, tierBadge(v.tier)),
+            h("td", { text: when(v.created) }),
+            h("td.num", { text: bytes(v.bytes_total) }),
+            h("td.num", { text: String(v.downloads || 0) }))), "Versions"));
+        return sec;
+    }
+
+    /* ------------------------------------------------------- log and keys */
+
+    const PIN = "sluice.log.key";
+    const LAST = "sluice.log.last";
+
+    // The log key pinned in this browser (a public key, not a secret): the
+    // first visit pins what /log/key says; later visits compare.
+    async function pinnedKey(v) {
+        const served = (await api("GET", "/log/key", undefined, { text: true })).trim();
+        let pinned = null;
+        try {
+            pinned = localStorage.getItem(PIN);
+        } catch (e) {
+            pinned = null;
+        }
+        let first = false;
+        if (!pinned) {
+            await v.parseVkey(served); /* never pin a malformed key */
+            try {
+                localStorage.setItem(PIN, served);
+            } catch (e) {
+                /* storage off: verify against the served key, unpinned */
+            }
+            pinned = served;
+            first = true;
+        }
+        return { key: await v.parseVkey(pinned), served, changed: served !== pinned, first };
+    }
+
+    // Checks a signed checkpoint against the pinned key, then against the last
+    // one this browser verified (growth, rollback, fork via a consistency
+    // proof). Answers {ok, why, cp, first, changed, served, key, via}.
+    async function checkCheckpoint(v, note) {
+        const pk = await pinnedKey(v);
+        const res = { key: pk.key, first: pk.first, changed: pk.changed, served: pk.served };
+        if (pk.changed) return Object.assign(res, { ok: false, why: "key changed: the server now presents " + pk.served + " but this browser pinned " + pk.key.vkey });
+        const c = await v.verifyCheckpoint(note, pk.key);
+        if (!c.ok) return Object.assign(res, { ok: false, why: c.why });
+        res.cp = c;
+        res.via = c.via;
+        let last = null;
+        try {
+            last = JSON.parse(localStorage.getItem(LAST) || "null");
+        } catch (e) {
+            last = null;
+        }
+        if (last && typeof last.size === "number" && typeof last.root === "string") {
+            if (c.size < last.size) return Object.assign(res, { ok: false, why: "rollback: this checkpoint has " + c.size + " entries, but this browser verified " + last.size + " before" });
+            if (c.size === last.size && c.rootB64 !== last.root) return Object.assign(res, { ok: false, why: "fork: the same size " + c.size + " with another root than the one verified before" });
+            if (c.size > last.size && last.size > 0) {
+                let ok = false;
+                try {
+                    const p = await api("GET", "/api/v1/log/proof/consistency?from=" + last.size + "&to=" + c.size);
+                    ok = await v.verifyConsistency(last.size, c.size, v.b64decode(last.root), c.root, p.proof.map((x) => v.b64decode(x)));
+                } catch (e) {
+                    return Object.assign(res, { ok: false, why: "inconsistent: no valid consistency proof from size " + last.size + " (" + e.message + ")" });
+                }
+                if (!ok) return Object.assign(res, { ok: false, why: "inconsistent: the log of size " + c.size + " does not extend the one of size " + last.size + " verified before" });
+            }
+        }
+        if (!last || c.size >= last.size) {
+            try {
+                localStorage.setItem(LAST, JSON.stringify({ size: c.size, root: c.rootB64 }));
+            } catch (e) {
+                /* nothing to remember with */
+            }
+        }
+        res.ok = true;
+        return res;
+    }
+
+    function stateEl(ok, why, testid) {
+        return h("strong." + (ok ? "ok" : "bad"), { "data-testid": testid, text: ok ? "verified" : "FAILED: " + why });
+    }
+
+    function needSecure() {
+        if (window.isSecureContext && window.crypto && window.crypto.subtle) return null;
+        return [h("p.bad", { text: "FAILED: this page is not a secure context (https or localhost), so the browser offers no WebCrypto to check the log with. Use https, or `sluice log verify` from a shell." })];
+    }
+
+    async function pageLog() {
+        const out = [h("h1", { text: "Transparency log" })];
+        const insecure = needSecure();
+        if (insecure) return out.concat(insecure);
+        const [v, note] = await Promise.all([import("/ui/verify.js"), api("GET", "/log/checkpoint", undefined, { text: true })]);
+        const r = await checkCheckpoint(v, note);
+        let body = null;
+        try {
+            body = v.parseCheckpoint(v.parseNote(note).text);
+        } catch (e) {
+            body = null;
+        }
+        const dl = h("dl.facts", null,
+            h("dt", { text: "State" }), h("dd", null, stateEl(r.ok, r.why, "checkpoint-state"), r.ok ? " (" + r.via + ")" : ""),
+            h("dt", { text: "Origin" }), h("dd", { "data-testid": "checkpoint-origin", text: body ? body.origin : "?" }),
+            h("dt", { text: "Size" }), h("dd", { "data-testid": "checkpoint-size", text: body ? String(body.size) + " entries" : "?" }),
+            h("dt", { text: "Root hash" }), h("dd.hash", { "data-testid": "checkpoint-root", text: body ? body.rootB64 : "?" }),
+            h("dt", { text: "Pinned key" }), h("dd.hash", { text: r.key ? r.key.vkey : "" }));
+        out.push(h("p", { text: "The newest signed checkpoint of this server's log, checked in your browser: its Ed25519 signature against the key this browser pinned on its first visit, and that it extends the last checkpoint this browser verified." }));
+        out.push(dl);
+        if (r.first) out.push(h("p.note", { text: "First visit: this browser has now pinned the server's key. Compare it with the key the operator publishes (sluice log key)." }));
+        if (r.changed) {
+            out.push(h("p.bad", { text: "key changed: if the operator announced a new key, forget the pinned one; otherwise treat this server's log as untrustworthy." }));
+            out.push(h("button", { type: "button", text: "Forget the pinned key", onclick: () => {
+                localStorage.removeItem(PIN);
+                localStorage.removeItem(LAST);
+                render(true);
+            } }));
+        }
+        out.push(section("The signed note", null, h("pre.note-text", { text: note })));
+        return out;
+    }
+
+    function eventSummary(e) {
+        if (!e || typeof e !== "object") return "";
+        const bits = [];
+        for (const k of ["version", "tier", "old", "new", "why", "account", "by", "domain", "level", "obligation", "expires", "reason", "step", "at", "status"]) {
+            if (e[k] !== undefined && e[k] !== null && typeof e[k] !== "object") bits.push(k + " " + e[k]);
+        }
+        return bits.join(" · ");
+    }
+
+    async function pageHistory(m) {
+        const full = m.org + "/" + m.name;
+        const out = [h("h1", { text: "History of " + full }),
+            h("p", null, "Every event of ", h("a", { href: "/" + full, text: full }), " in the transparency log, each with its inclusion proof checked in your browser against the signed checkpoint.")];
+        const insecure = needSecure();
+        if (insecure) return out.concat(insecure);
+        let rep;
+        try {
+            rep = await api("GET", modelPath(m) + "/report");
+        } catch (e) {
+            if (e.status === 404) return notFound("There is no model " + full + " here.");
+            throw e;
+        }
+        const v = await import("/ui/verify.js");
+        const r = await checkCheckpoint(v, rep.checkpoint);
+        out.push(h("p", null, "Checkpoint: ", stateEl(r.ok, r.why, "checkpoint-state"), r.ok ? " — " + r.cp.size + " entries, root " + r.cp.rootB64 : ""));
+        if (r.ok && r.cp.size !== rep.checkpoint_size) {
+            r.ok = false;
+            out.push(h("p.bad", { text: "FAILED: the report says size " + rep.checkpoint_size + " but its checkpoint has " + r.cp.size }));
+        }
+        const rows = [];
+        for (const ev of rep.events || []) {
+            let ok = false, why = "";
+            if (!r.ok) why = "the checkpoint did not verify";
+            else {
+                try {
+                    const leaf = await v.leafHash(v.utf8(v.canonicalJson(ev.entry)));
+                    ok = await v.verifyInclusion(ev.index, r.cp.size, leaf, (ev.inclusion_proof || []).map((x) => v.b64decode(x)), r.cp.root);
+                    if (!ok) why = "the inclusion proof of entry " + ev.index + " does not lead to the signed root";
+                } catch (e) {
+                    why = e.message;
+                }
+            }
+            const e = ev.entry || {};
+            rows.push(h("tr", null,
+                h("td.num", { text: String(ev.index) }),
+                h("td", { text: when(e.time) }),
+                h("td", { text: e.type || "?" }),
+                h("td", { text: eventSummary(e) }),
+                h("td", null, stateEl(ok, why, "proof-state"))));
+        }
+        out.push(section("Events", null, rows.length ? table(["Index", "Time", "Event", "Details", "Proof"], rows, "Log entries of " + full) : h("p", { text: "No events." })));
+        const g = rep.grants || {};
+        if (Object.keys(g).length) out.push(section("Grants", null, h("p", { text: Object.entries(g).map(([k, n]) => k + ": " + n).join(" · ") })));
+        return out;
+    }
+
+    /* ------------------------------------------------------------- manage */
+
+    function isoInDays(days) {
+        const d = new Date(Date.now() + days * 86400000);
+        return d.toISOString().slice(0, 10);
+    }
+
+    async function pageManage(m) {
+        const full = m.org + "/" + m.name;
+        const base = modelPath(m);
+        const out = [h("h1", { text: "Manage " + full }), h("p", null, h("a", { href: "/" + full, text: "Back to " + full }))];
+        if (!state.session) return out.concat([h("p", null, h("a", { href: "/signin?next=" + enc("/" + full + "/manage"), text: "Sign in to manage this model" }), ".")]);
+        const [queue, rules, sched, ver, obl] = await Promise.all([
+            api("GET", base + "/access"), api("GET", base + "/access-rules"), api("GET", base + "/schedule"),
+            api("GET", base + "/versions/main"), api("GET", base + "/versions/main/obligations"),
+        ].map((p) => p.catch((e) => e)));
+        if (queue instanceof ApiError && (queue.status === 403 || queue.status === 401))
+            return out.concat([h("p.bad", { text: "Only the publishers of " + m.org + " may manage this model (" + queue.message + ")." })]);
+        if (ver instanceof ApiError) {
+            if (ver.status === 404) return notFound("There is no model " + full + " here.");
+            throw ver;
+        }
+        out.push(queueSection(m, queue));
+        out.push(rulesSection(m, rules));
+        out.push(tierSection(m, ver, sched));
+        out.push(evidenceSection(m, ver, obl));
+        out.push(traceSection(m));
+        return out;
+    }
+
+    function queueSection(m, queue) {
+        const sec = section("Access requests", null);
+        if (queue instanceof Error) {
+            sec.appendChild(h("p.bad", { text: queue.message }));
+            return sec;
+        }
+        if (!queue.length) {
+            sec.appendChild(h("p", { text: "No requests yet." }));
+            return sec;
+        }
+        const order = { pending: 0, approved: 1, denied: 2, revoked: 3, expired: 4 };
+        const list = queue.slice().sort((a, b) => (order[a.status] ?? 9) - (order[b.status] ?? 9));
+        sec.appendChild(h("ul.queue", null, list.map((r) => requestRow(m, r))));
+        return sec;
+    }
+
+    function requestRow(m, r) {
+        const base = modelPath(m) + "/access/" + enc(r.user);
+        const reason = field("Reason", "input", { type: "text", maxlength: 2000 }, "Required to deny or revoke; the requester sees it.");
+        const exp = field("Expires (days)", "input", { type: "text", inputmode: "numeric", pattern: "[0-9]*", maxlength: 5 }, "Empty: the grant does not expire.");
+        const post = (btn, what, body, msg) => act(btn, async () => {
+            await api("POST", base + "/" + what, body);
+            await render(false);
+        }, msg);
+        const approve = h("button", { type: "button", text: "Approve", onclick: (ev) => {
+            const d = exp.ctl.value.trim();
+            if (d && !/^[1-9][0-9]{0,4}$/.test(d)) {
+                exp.ctl.focus();
+                return say("Expires (days): a whole number of days from 1, or empty for no expiry.", "err");
+            }
+            return post(ev.currentTarget, "approve", d ? { expires: isoInDays(Number(d)) } : {}, "Approved " + r.user + ".");
+        } });
+        const needReason = (what) => (ev) => {
+            const t = reason.ctl.value.trim();
+            if (!t) {
+                reason.ctl.focus();
+                return say("Reason: say why, to " + what + " (the requester sees it).", "err");
+            }
+            return post(ev.currentTarget, what, { reason: t }, (what === "deny" ? "Denied " : "Revoked ") + r.user + ".");
+        };
+        const deny = h("button", { type: "button", text: "Deny", onclick: needReason("deny") });
+        const revoke = h("button", { type: "button", text: "Revoke", onclick: needReason("revoke") });
+        const st = r.status;
+        const fieldsText = Object.entries(r.fields || {}).map(([k, v]) => k + ": " + v).join(" · ");
+        return h("li.req", { "data-user": r.user },
+            h("h3", null, r.user, " ", h("span.st-" + st, { text: st })),
+            h("p", null, h("span.lbl", { text: "Purpose: " }), h("span", { text: r.purpose || "" })),
+            fieldsText ? h("p", { text: fieldsText }) : null,
+            r.appeal ? h("p", null, h("span.lbl", { text: "Appeal: " }), h("span", { text: r.appeal })) : null,
+            r.reason ? h("p", null, h("span.lbl", { text: "Reason given: " }), h("span", { text: r.reason })) : null,
+            h("p.meta", { text: "requested " + when(r.created) + (r.decided ? " · decided " + when(r.decided) : "") + (r.expires ? " · expires " + when(r.expires) : "") + (r.final ? " · final" : "") }),
+            (r.history || []).length ? h("details", null, h("summary", { text: "Earlier revocations and denials (" + r.history.length + ")" }),
+                h("ul", null, r.history.map((x) => h("li", { text: x.status + " " + when(x.at) + ": " + (x.reason || "") + " — purpose: " + (x.purpose || "") })))) : null,
+            h("div.row", null, reason.wrap, exp.wrap),
+            h("div.buttons", null, st === "pending" || st === "denied" ? [approve, " "] : null,
+                st === "pending" ? [deny, " "] : null, st === "approved" ? revoke : null));
+    }
+
+    function rulesSection(m, rules) {
+        const sec = section("Auto-approval rules", null);
+        if (rules instanceof Error) {
+            sec.appendChild(h("p.bad", { text: rules.message }));
+            return sec;
+        }
+        const every = h("input", { type: "checkbox", id: "r-every", checked: rules.everyone ? true : null });
+        const list = (a) => (a || []).join(", ");
+        const doms = field("Email domains", "input", { type: "text", value: list(rules.email_domains) }, "Comma-separated, e.g. uni.example, lab.example");
+        const orgs = field("Orgs", "input", { type: "text", value: list(rules.orgs) }, "Members of these orgs are approved at once.");
+        const flds = field("Required fields", "input", { type: "text", value: list(rules.fields) }, "Keys every request must fill, e.g. institution, country");
+        const split = (s) => s.split(/[\s,]+/).filter(Boolean);
+        const btn = h("button", { type: "submit", text: "Save rules" });
+        sec.appendChild(h("form", { onsubmit: (ev) => {
+            ev.preventDefault();
+            act(btn, () => api("PUT", modelPath(m) + "/access-rules", { everyone: every.checked, email_domains: split(doms.ctl.value), orgs: split(orgs.ctl.value), fields: split(flds.ctl.value) }), "Rules saved.");
+        } }, h("div.field.check", null, every, h("label", { for: "r-every", text: "Approve everyone who asks" })), doms.wrap, orgs.wrap, flds.wrap, btn));
+        return sec;
+    }
+
+    function tierSelect(label, current) {
+        const f = field(label, "select", {});
+        for (const t of TIERS) f.ctl.appendChild(h("option", { value: t, text: t, selected: t === current ? true : null }));
+        return f;
+    }
+
+    function tierSection(m, ver, sched) {
+        const base = modelPath(m);
+        const sec = section("Tier and schedule", null, h("p", null, "Version " + ver.version + " is ", tierBadge(ver.tier), "; its floor is ", tierBadge(ver.min_tier || "open"), "."));
+        const t = tierSelect("Tier", ver.tier);
+        const set = h("button", { type: "submit", text: "Set tier" });
+        sec.appendChild(h("form", { onsubmit: (ev) => {
+            ev.preventDefault();
+            act(set, async () => {
+                await api("POST", base + "/tier", { tier: t.ctl.value, rev: ver.commit });
+                await render(false);
+            }, "Tier set to " + t.ctl.value + ".");
+        } }, t.wrap, set));
+        sec.appendChild(h("h3", { text: "Staged release" }));
+        if (sched instanceof Error) sec.appendChild(h("p.bad", { text: sched.message }));
+        else if (!sched.length) sec.appendChild(h("p", { text: "No steps planned." }));
+        else sec.appendChild(table(["Version", "Tier", "At", "Status"], sched.map((s) => h("tr", null,
+            h("td", { text: "v" + s.version }), h("td", null, tierBadge(s.tier)), h("td", { text: when(s.at) }),
+            h("td", { text: s.status + (s.reason ? ": " + s.reason : "") }))), "Schedule"));
+        const st = tierSelect("Next tier", "open");
+        const at = field("On (date)", "input", { type: "date", required: true, min: isoInDays(1) });
+        const add = h("button", { type: "submit", text: "Schedule" });
+        sec.appendChild(h("form", { onsubmit: (ev) => {
+            ev.preventDefault();
+            if (!at.ctl.value) return say("On (date): pick a day in the future.", "err");
+            act(add, async () => {
+                await api("POST", base + "/schedule", { tier: st.ctl.value, at: at.ctl.value, rev: ver.commit });
+                await render(false);
+            }, "Step scheduled.");
+        } }, st.wrap, at.wrap, add));
+        return sec;
+    }
+
+    function evidenceSection(m, ver, obl) {
+        const base = modelPath(m) + "/versions/" + ver.commit;
+        const sec = section("Obligations and attestations", null);
+        if (obl instanceof Error) sec.appendChild(h("p.bad", { text: obl.message }));
+        else if (!(obl.obligations || []).length) sec.appendChild(h("p", { text: "This version has no obligations." }));
+        else {
+            sec.appendChild(h("ul.obl", null, obl.obligations.map((o) => {
+                const li = h("li", null, h("strong", { text: o.id }), " — " + (o.title || "") + " ", h("span.st-" + o.status, { text: o.status }));
+                if (o.status !== "satisfied" && !o.requires_evaluations) {
+                    const ev = field("Evidence for " + o.id, "textarea", { rows: 2, maxlength: 10000 }, "A filing, its URL, or what was done.");
+                    const b = h("button", { type: "submit", text: "Record evidence" });
+                    li.appendChild(h("form", { onsubmit: (e) => {
+                        e.preventDefault();
+                        if (!ev.ctl.value.trim()) return say("Evidence for " + o.id + ": write the evidence first.", "err");
+                        act(b, async () => {
+                            await api("POST", base + "/obligations/" + enc(o.id) + "/satisfy", { evidence: ev.ctl.value.trim() });
+                            await render(false);
+                        }, "Evidence recorded for " + o.id + ".");
+                    } }, ev.wrap, b));
+                } else if (o.requires_evaluations && o.status !== "satisfied") {
+                    li.appendChild(h("p.hint", { text: "Needs attested evaluations: " + (o.missing_evaluations || o.requires_evaluations).join(", ") }));
+                }
+                return li;
+            })));
+        }
+        const note = field("Attestation (signed note)", "textarea", { rows: 6, spellcheck: "false" }, "The note `sluice eval sign` wrote, pasted whole.");
+        const b = h("button", { type: "submit", text: "Attach attestation" });
+        sec.appendChild(h("form", { onsubmit: (e) => {
+            e.preventDefault();
+            let t = note.ctl.value.replace(/\r\n/g, "\n");
+            if (!t.trim()) return say("Attestation: paste the signed note first.", "err");
+            if (!t.endsWith("\n")) t += "\n";
+            act(b, async () => {
+                const r = await api("POST", base + "/attestations", t);
+                await render(false);
+                return r;
+            }, (r) => "Attestation attached; the tier is now " + (r && r.tier) + ".");
+        } }, note.wrap, b));
+        return sec;
+    }
+
+    // The trace upload's body (docs/fingerprint.md): per file a u16 LE name
+    // length, the name, a u64 LE size, the bytes. A Blob of the parts, so the
+    // files stream from disk instead of being read into memory.
+    function traceBody(files) {
+        const parts = [];
+        for (const f of files) {
+            const name = new TextEncoder().encode(f.name);
+            const head = new DataView(new ArrayBuffer(2 + name.length + 8));
+            head.setUint16(0, name.length, true);
+            new Uint8Array(head.buffer, 2, name.length).set(name);
+            head.setBigUint64(2 + name.length, BigInt(f.size), true);
+            parts.push(head.buffer, f);
+        }
+        return new Blob(parts);
+    }
+
+    function traceSection(m) {
+        const files = field("Files", "input", { type: "file", multiple: true, accept: ".safetensors,.gguf,.json" }, "The suspect copy: its .safetensors or .gguf files (and config .json); at most 1,000.");
+        const result = h("div.trace", { "data-testid": "trace-result" });
+        const btn = h("button", { type: "submit", text: "Trace" });
+        const form = h("form", { onsubmit: async (ev) => {
+            ev.preventDefault();
+            const list = Array.from(files.ctl.files || []);
+            if (!list.length) return say("Files: choose the suspect copy's files first.", "err");
+            const bad = list.find((f) => !/\.(safetensors|gguf|json)$/.test(f.name));
+            if (bad) return say("Files: \"" + bad.name + "\" is not a .safetensors, .gguf or .json file.", "err");
+            result.replaceChildren(h("p", { text: "Tracing " + list.length + " file(s), " + bytes(list.reduce((n, f) => n + f.size, 0)) + "…" }));
+            const r = await act(btn, () => api("POST", modelPath(m) + "/trace", traceBody(list)));
+            if (!r) return result.replaceChildren();
+            result.replaceChildren(
+                h("p", null, "Verdict: ", h("strong.v-" + r.verdict, { text: r.verdict })),
+                h("p", { text: r.why || "" }),
+                h("dl.facts", null,
+                    h("dt", { text: "Positions read" }), h("dd", { text: r.positions_read + " of " + r.positions_total + " (" + r.scoring_positions_read + " scoring)" }),
+                    h("dt", { text: "Recipients scored" }), h("dd", { text: String(r.recipients_scored) }),
+                    h("dt", { text: "Threshold z" }), h("dd", { text: r.threshold_z === null ? "—" : Number(r.threshold_z).toFixed(2) })),
+                (r.accused || []).length ? table(["User", "Grant", "z", "False-positive bound", "Positions"], r.accused.map((a) => h("tr", null,
+                    h("td", { text: a.user }), h("td", { text: String(a.grant) }), h("td.num", { text: Number(a.z).toFixed(2) }),
+                    h("td.num", { text: String(a.fp_bound) }), h("td.num", { text: String(a.positions_read) }))), "Accused") : null,
+                (r.unread || []).length ? h("details", null, h("summary", { text: "Unread tensors (" + r.unread.length + ")" }),
+                    h("ul", null, r.unread.map((u) => h("li", { text: typeof u === "string" ? u : JSON.stringify(u) })))) : null);
+            say("Trace finished: " + r.verdict + ".", "ok");
+        } }, files.wrap, btn);
+        return section("Trace a leaked copy", null, h("p", { text: "Upload a copy found outside; the server reads the fingerprints in it and names the recipient when the evidence is strong enough." }), form, result);
+    }
+
+    /* -------------------------------------------------------------- admin */
+
+    async function pageAdmin() {
+        const out = [h("h1", { text: "Administration" })];
+        if (!state.session) return out.concat([h("p", null, h("a", { href: "/signin?next=%2Fadmin", text: "Sign in as an admin" }), ".")]);
+        if (!state.session.admin) return out.concat([h("p.bad", { text: "This page is for the server's admins; " + state.session.user + " is not one." })]);
+        const [users, orgs, keys, invites] = await Promise.all([
+            api("GET", "/api/v1/users"), api("GET", "/api/v1/orgs"), api("GET", "/api/v1/eval/keys"), api("GET", "/api/v1/invitations"),
+        ].map((p) => p.catch((e) => e)));
+        out.push(usersSection(users), orgsSection(orgs), keysSection(keys), invitesSection(invites));
+        return out;
+    }
+
+    const failed = (sec, e) => (sec.appendChild(h("p.bad", { text: e.message })), sec);
+
+    function usersSection(users) {
+        const sec = section("Users", null);
+        if (users instanceof Error) failed(sec, users);
+        else sec.appendChild(table(["User", "Name", "Email", "Affiliation", "Country", "Created", ""], users.map((u) => {
+            const p = u.profile || {};
+            return h("tr", null, h("td", { text: u.user + (u.admin ? " (admin)" : "") + (u.removed ? " (removed)" : "") }),
+                h("td", { text: p.name || "" }), h("td", { text: p.email || "" }), h("td", { text: p.affiliation || "" }), h("td", { text: p.country || "" }),
+                h("td", { text: when(u.created) }),
+                h("td", null, u.removed ? null : h("button", { type: "button", text: "Remove " + u.user, onclick: (ev) => {
+                    if (!confirm("Remove " + u.user + "? Their tokens, sessions and grants end.")) return;
+                    act(ev.currentTarget, async () => {
+                        await api("DELETE", "/api/v1/users/" + enc(u.user));
+                        await render(false);
+                    }, "Removed " + u.user + ".");
+                } })));
+        }), "Users"));
+        const name = field("New user name", "input", { type: "text", required: true });
+        const adm = h("input", { type: "checkbox", id: "u-admin" });
+        const shown = h("div.result");
+        const b = h("button", { type: "submit", text: "Add user" });
+        sec.appendChild(h("form", { onsubmit: async (ev) => {
+            ev.preventDefault();
+            const r = await act(b, () => api("POST", "/api/v1/users", { user: name.ctl.value.trim(), admin: adm.checked }));
+            if (r) shown.replaceChildren(h("p", { text: "Token for " + r.user + ", shown once; hand it over safely:" }), h("p", null, h("code.token", { "data-testid": "new-token", text: r.token })));
+        } }, name.wrap, h("div.field.check", null, adm, h("label", { for: "u-admin", text: "Server admin" })), b, shown));
+        return sec;
+    }
+
+    function orgsSection(orgs) {
+        const sec = section("Orgs", null);
+        if (orgs instanceof Error) return failed(sec, orgs);
+        const members = h("div.members");
+        const pick = field("Org", "select", {});
+        for (const o of orgs) pick.ctl.appendChild(h("option", { value: o.org, text: o.org + " (" + (o.models || 0) + " models)" }));
+        async function show() {
+            const org = pick.ctl.value;
+            if (!org) return members.replaceChildren();
+            let list;
+            try {
+                list = await api("GET", "/api/v1/orgs/" + enc(org) + "/members");
+            } catch (e) {
+                return members.replaceChildren(h("p.bad", { text: e.message }));
+            }
+            members.replaceChildren(list.length ? table(["User", "Role", ""], list.map((x) => h("tr", null, h("td", { text: x.user }), h("td", { text: x.role }),
+                h("td", null, h("button", { type: "button", text: "Remove " + x.user + " from " + org, onclick: (ev) => act(ev.currentTarget, async () => {
+                    await api("DELETE", "/api/v1/orgs/" + enc(org) + "/members/" + enc(x.user));
+                    await show();
+                }, "Removed.") })))), "Members of " + org) : h("p", { text: "No members." }));
+        }
+        pick.ctl.addEventListener("change", show);
+        sec.appendChild(h("ul", null, orgs.map((o) => h("li", { text: o.org + " — " + (o.models || 0) + " models" }))));
+        const oname = field("New org", "input", { type: "text", required: true });
+        const ob = h("button", { type: "submit", text: "Add org" });
+        sec.appendChild(h("form", { onsubmit: (ev) => {
+            ev.preventDefault();
+            act(ob, async () => {
+                await api("POST", "/api/v1/orgs", { org: oname.ctl.value.trim() });
+                await render(false);
+            }, "Org added.");
+        } }, oname.wrap, ob));
+        sec.appendChild(h("h3", { text: "Memberships" }));
+        const mu = field("Member user", "input", { type: "text", required: true });
+        const role = field("Role", "select", {});
+        for (const r of ["member", "publisher", "admin"]) role.ctl.appendChild(h("option", { value: r, text: r }));
+        const mb = h("button", { type: "submit", text: "Set role" });
+        sec.appendChild(h("form", { onsubmit: (ev) => {
+            ev.preventDefault();
+            act(mb, async () => {
+                await api("PUT", "/api/v1/orgs/" + enc(pick.ctl.value) + "/members/" + enc(mu.ctl.value.trim()), { role: role.ctl.value });
+                await show();
+            }, "Role set.");
+        } }, pick.wrap, mu.wrap, role.wrap, mb));
+        sec.appendChild(members);
+        show();
+        return sec;
+    }
+
+    function keysSection(keys) {
+        const sec = section("Evaluator keys", null);
+        if (keys instanceof Error) return failed(sec, keys);
+        sec.appendChild(keys.length ? table(["Evaluator", "Verifier key", "Added", ""], keys.map((k) => h("tr", null,
+            h("td", { text: k.name }), h("td.hash", { text: k.vkey }), h("td", { text: when(k.added) + (k.revoked ? " · revoked " + when(k.revoked) : "") }),
+            h("td", null, k.revoked ? null : h("button", { type: "button", text: "Revoke " + k.name, onclick: (ev) => act(ev.currentTarget, async () => {
+                await api("DELETE", "/api/v1/eval/keys/" + enc(k.name));
+                await render(false);
+            }, "Key revoked.") })))), "Evaluator keys") : h("p", { text: "No evaluator keys." }));
+        const n = field("Evaluator account", "input", { type: "text", required: true });
+        const vk = field("Verifier key", "input", { type: "text", required: true, spellcheck: "false" }, "As `sluice eval keygen` printed it: NAME+hex+base64.");
+        const b = h("button", { type: "submit", text: "Add key" });
+        sec.appendChild(h("form", { onsubmit: (ev) => {
+            ev.preventDefault();
+            act(b, async () => {
+                await api("POST", "/api/v1/eval/keys", { name: n.ctl.value.trim(), vkey: vk.ctl.value.trim() });
+                await render(false);
+            }, "Key added.");
+        } }, n.wrap, vk.wrap, b));
+        return sec;
+    }
+
+    function invitesSection(inv) {
+        const sec = section("Invitations", null);
+        if (inv instanceof Error) failed(sec, inv);
+        else sec.appendChild(inv.length ? table(["Id", "Email", "Created", "Expires", "Used by", ""], inv.map((i) => h("tr", null,
+            h("td", { text: String(i.id) }), h("td", { text: i.email || "" }), h("td", { text: when(i.created) }), h("td", { text: when(i.expires) }),
+            h("td", { text: i.used_by || "" }),
+            h("td", null, i.used_by ? null : h("button", { type: "button", text: "Withdraw invitation " + i.id, onclick: (ev) => act(ev.currentTarget, async () => {
+                await api("DELETE", "/api/v1/invitations/" + enc(i.id));
+                await render(false);
+            }, "Invitation withdrawn.") })))), "Invitations") : h("p", { text: "No invitations." }));
+        const email = field("Invite email (optional)", "input", { type: "email" });
+        const days = field("Valid for (days)", "input", { type: "text", inputmode: "numeric", value: "14" });
+        const shown = h("div.result");
+        const b = h("button", { type: "submit", text: "Create invitation" });
+        sec.appendChild(h("form", { onsubmit: async (ev) => {
+            ev.preventDefault();
+            const body = {};
+            if (email.ctl.value.trim()) body.email = email.ctl.value.trim();
+            const d = days.ctl.value.trim();
+            if (d && !/^[1-9][0-9]{0,3}$/.test(d)) return say("Valid for (days): a whole number of days from 1.", "err");
+            if (d) body.days = Number(d);
+            const r = await act(b, () => api("POST", "/api/v1/invitations", body));
+            if (r) shown.replaceChildren(h("p", { text: "Invitation code (shown once), valid until " + when(r.expires) + ":" }), h("p", null, h("code.token", { "data-testid": "invitation-code", text: r.code })));
+        } }, email.wrap, days.wrap, b, shown));
+        return sec;
+    }
+
+    /* --------------------------------------------------------------- boot */
+
+    (async () => {
+        await loadSession();
+        renderNav();
+        await render(false);
+    })();
+})();
