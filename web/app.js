@@ -502,7 +502,7 @@
                     ? "Your copy is fingerprinted: every file you download carries marks that identify you as its recipient, and a leaked copy can be traced to you."
                     : "Your grant is API access through the hosted gateway; the weights are not released." }));
                 const licUrl = base + "/license?rev=" + ver.commit;
-                sec.appendChild(h("p", null, h("a", { href: licUrl, download: "LICENSE.sluice", text: "Signed license" }), " ",
+                sec.appendChild(h("p", null, h("a", { href: licUrl, text: "Signed license" }), " ",
                     h("span.lic-state", { text: "" })));
                 checkLicense(licUrl, sec.querySelector(".lic-state"));
             }
