@@ -61,7 +61,7 @@
     }
 
     function table(headers, rows, caption) {
-        return h("div.scroll", { tabindex: 0, role: "region", "aria-label": caption },
+        return h("div.scroll", { tabindex: 0, role: "region", "aria-label": caption + " (table)" },
             h("table", null, h("caption.sr", { text: caption }),
                 h("thead", null, h("tr", null, headers.map((t) => h("th", { scope: "col", text: t })))),
                 h("tbody", null, rows)));
@@ -175,7 +175,7 @@
     const origin = () => location.origin;
 
     function codeBox(lines) {
-        return h("pre.cmd", null, h("code", { text: lines.join("\n") }));
+        return h("pre.cmd", { tabindex: 0 }, h("code", { text: lines.join("\n") }));
     }
 
     /* ------------------------------------------------------------- router */
@@ -459,7 +459,7 @@
             return sec;
         }
         if (tier === "click") {
-            const lic = section("License", { level: 3 }, h("pre.license", { text: (terms && terms.license) || "(no license text)" }));
+            const lic = section("License", { level: 3 }, h("pre.license", { tabindex: 0, text: (terms && terms.license) || "(no license text)" }));
             sec.appendChild(lic);
             if (terms && terms.accepted) {
                 lic.appendChild(h("p.ok", { text: "You accepted this license; you may download the files." }));
@@ -817,7 +817,7 @@
                 render(true);
             } }));
         }
-        out.push(section("The signed note", null, h("pre.note-text", { text: note })));
+        out.push(section("The signed note", null, h("pre.note-text", { tabindex: 0, text: note })));
         return out;
     }
 

@@ -304,7 +304,10 @@ export function toDom(tree, parent, doc, shift = 0) {
         }
         if (n.t === "ol" && n.start !== 1) el.setAttribute("start", String(n.start));
         if (n.align) el.className = "al-" + n.align;
-        if (n.t === "pre" && n.lang) el.dataset.lang = n.lang.slice(0, 40);
+        if (n.t === "pre") {
+            el.setAttribute("tabindex", "0"); /* long lines scroll: keyboard users must reach them */
+            if (n.lang) el.dataset.lang = n.lang.slice(0, 40);
+        }
         toDom(n.c, el, doc, shift);
         parent.appendChild(el);
     }

@@ -59,8 +59,8 @@ test("headings, paragraphs, emphasis, code, lists, quotes, rules", () => {
     assert.equal(render("- a\n  - nested"), "<ul><li><p>a</p><ul><li>nested</li></ul></li></ul>");
     assert.equal(render("> quoted\n> more"), "<blockquote><p>quoted\nmore</p></blockquote>");
     assert.equal(render("a\n\n---\n\nb"), "<p>a</p><hr></hr><p>b</p>");
-    assert.equal(render("```python\nprint('<x>')\n```"), '<pre data-lang="python"><code>print(\'&lt;x&gt;\')</code></pre>');
-    assert.equal(render("    indented\n    code"), "<pre><code>indented\ncode</code></pre>");
+    assert.equal(render("```python\nprint('<x>')\n```"), '<pre tabindex="0" data-lang="python"><code>print(\'&lt;x&gt;\')</code></pre>');
+    assert.equal(render("    indented\n    code"), '<pre tabindex="0"><code>indented\ncode</code></pre>');
     assert.equal(render("~~gone~~ snake_case_name"), "<p><del>gone</del> snake_case_name</p>");
 });
 
@@ -111,5 +111,5 @@ test("front matter is dropped; huge, deeply nested and unterminated input stays 
     const big = md.parse("x ".repeat(md.MAX_CARD));
     assert.ok(JSON.stringify(big).length < md.MAX_CARD * 2);
     assert.ok(Date.now() - t0 < 5000, "took " + (Date.now() - t0) + " ms");
-    assert.equal(render("```\nno end"), "<pre><code>no end</code></pre>");
+    assert.equal(render("```\nno end"), '<pre tabindex="0"><code>no end</code></pre>');
 });
