@@ -215,7 +215,7 @@
             content = [h("h1", { text: "Something went wrong" }), h("p.bad", { text: e.message })];
         }
         if (seq !== renderSeq) return; /* a newer navigation won */
-        page.replaceChildren(...[content].flat());
+        page.replaceChildren(...[content].flat().filter(Boolean));
         page.removeAttribute("aria-busy");
         const h1 = page.querySelector("h1");
         document.title = (h1 ? h1.textContent + " · " : "") + "sluice";
@@ -367,7 +367,7 @@
 
     function signupForm(mode) {
         const f = {
-            user: field("User name", "input", { type: "text", required: true, autocomplete: "username", pattern: "[A-Za-z0-9][A-Za-z0-9._-]{0,63}" }, "Letters, digits, dot, dash, underscore."),
+            user: field("User name", "input", { type: "text", required: true, autocomplete: "username", pattern: "[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}" }, "Letters, digits, dot, dash, underscore."),
             name: field("Full name", "input", { type: "text", required: true, autocomplete: "name" }),
             email: field("Email", "input", { type: "email", required: true, autocomplete: "email" }),
             affiliation: field("Affiliation", "input", { type: "text", required: true, autocomplete: "organization" }),
@@ -1093,7 +1093,7 @@
             result.replaceChildren(h("p", { text: "Tracing " + list.length + " file(s), " + bytes(list.reduce((n, f) => n + f.size, 0)) + "…" }));
             const r = await act(btn, () => api("POST", modelPath(m) + "/trace", traceBody(list)));
             if (!r) return result.replaceChildren();
-            result.replaceChildren(
+            result.replaceChildren(...[
                 h("p", null, "Verdict: ", h("strong.v-" + r.verdict, { text: r.verdict })),
                 h("p", { text: r.why || "" }),
                 h("dl.facts", null,
@@ -1104,7 +1104,8 @@
                     h("td", { text: a.user }), h("td", { text: String(a.grant) }), h("td.num", { text: Number(a.z).toFixed(2) }),
                     h("td.num", { text: String(a.fp_bound) }), h("td.num", { text: String(a.positions_read) }))), "Accused") : null,
                 (r.unread || []).length ? h("details", null, h("summary", { text: "Unread tensors (" + r.unread.length + ")" }),
-                    h("ul", null, r.unread.map((u) => h("li", { text: typeof u === "string" ? u : JSON.stringify(u) })))) : null);
+                    h("ul", null, r.unread.map((u) => h("li", { text: typeof u === "string" ? u : JSON.stringify(u) })))) : null,
+            ].filter(Boolean));
             say("Trace finished: " + r.verdict + ".", "ok");
         } }, files.wrap, btn);
         return section("Trace a leaked copy", null, h("p", { text: "Upload a copy found outside; the server reads the fingerprints in it and names the recipient when the evidence is strong enough." }), form, result);
