@@ -785,7 +785,7 @@
 
     function needSecure() {
         if (window.isSecureContext && window.crypto && window.crypto.subtle) return null;
-        return [h("p.bad", { text: "FAILED: this page is not a secure context (https or localhost), so the browser offers no WebCrypto to check the log with. Use https, or `sluice log verify` from a shell." })];
+        return [h("p", null, stateEl(false, "this page is not a secure context (https or localhost), so the browser offers no WebCrypto to check the log with. Use https, or `sluice log verify` from a shell.", "checkpoint-state"))];
     }
 
     async function pageLog() {
