@@ -407,13 +407,14 @@
     async function pageModel(m) {
         const base = modelPath(m);
         const signed = !!state.session;
-        const [model, ver, viewer, card, terms, obl] = await Promise.all([
+        const [model, ver, viewer, card, terms, obl, mine] = await Promise.all([
             api("GET", base).catch((e) => e),
             api("GET", base + "/versions/main"),
             api("GET", base + "/versions/main/viewer").catch(() => null),
             api("GET", base + "/versions/main/card", undefined, { text: true }).catch(() => null),
             api("GET", base + "/terms").catch(() => null),
             api("GET", base + "/versions/main/obligations").catch(() => null),
+            signed ? api("GET", base + "/access/me").catch((e) => e) : null,
         ].map((p, i) => (i === 1 ? p.catch((e) => e) : p)));
         if (model instanceof ApiError || ver instanceof ApiError) {
             const e = model instanceof ApiError ? model : ver;
@@ -431,7 +432,7 @@
                 pub ? [" · ", h("a", { href: "/" + full + "/manage", text: "Manage this model" })] : null),
             h("p.meta", { text: "Version " + ver.version + " · commit " + ver.commit.slice(0, 12) + " · " + bytes(ver.bytes_total) + " · published " + when(ver.created) }),
         ];
-        out.push(await requesterPart(m, tier, ver, viewer, terms, signed, mayDownload));
+        out.push(requesterPart(m, tier, ver, viewer, terms, signed, mayDownload, mine));
         out.push(howTo(m, ver, tier, mayDownload));
         out.push(filesSection(m, ver, mayDownload));
         const cardSec = section("Model card", null);
@@ -448,7 +449,7 @@
         return out;
     }
 
-    async function requesterPart(m, tier, ver, viewer, terms, signed, mayDownload) {
+    function requesterPart(m, tier, ver, viewer, terms, signed, mayDownload, mine) {
         const base = modelPath(m);
         const full = m.org + "/" + m.name;
         const sec = section("Access", null);
@@ -486,11 +487,10 @@
                 sec.appendChild(signinLink("request access"));
                 return sec;
             }
-            let req = null;
-            try {
-                req = await api("GET", base + "/access/me");
-            } catch (e) {
-                if (e.status !== 404) sec.appendChild(h("p.bad", { text: e.message }));
+            let req = mine;
+            if (mine instanceof ApiError) {
+                req = null;
+                if (mine.status !== 404) sec.appendChild(h("p.bad", { text: mine.message }));
             }
             sec.appendChild(accessState(req));
             const st = req ? req.status : "none";
@@ -627,7 +627,7 @@
         const files = ver.files || [];
         const sec = section("Files", null);
         if (!files.length) {
-            sec.appendChild(h("p", { text: (ver.inspect && ver.inspect.file_count ? ver.inspect.file_count + " files, listed only to those who may download them." : "No files listed.") }));
+            sec.appendChild(h("p", { text: ver.files_hidden ? "The files of a withheld version are listed only to those who may download them." : "No files listed." }));
             return sec;
         }
         const rows = files.map((f) => h("tr", null,
