@@ -118,7 +118,17 @@
         if (!r.ok) {
             let doc = null;
             if (ct.includes("json")) doc = await r.json().catch(() => null);
-            if (doc && doc.error === "csrf") doc.message = doc.message || "the page's security token is stale: reload the page and try again";
+            if (doc && doc.error === "csrf") {
+                /* the session was renewed elsewhere (another tab signed in
+                 * again): take its CSRF token and try once more */
+                const before = state.session && state.session.csrf;
+                if (!opts.retried && before) {
+                    await loadSession();
+                    if (state.session && state.session.csrf && state.session.csrf !== before)
+                        return api(method, path, body, Object.assign({}, opts, { retried: true }));
+                }
+                doc.message = doc.message || "the page's security token is stale: reload the page and try again";
+            }
             if (r.status === 401 && doc && doc.error === "session_expired") {
                 state.session = null;
                 renderNav();
@@ -197,16 +207,24 @@
 
     let renderSeq = 0;
 
-    // Renders the page for the current path; `focus` moves focus to <main>
-    // (after a navigation, not on the first load).
-    async function render(focus) {
+    // Renders the page for the current path. `how`: true after a navigation
+    // (focus moves to <main>), false on the first load, "refresh" after an
+    // action on the page (the old content stays until the new is ready, the
+    // scroll position is kept and focus goes to <main> without scrolling).
+    async function render(how) {
         const seq = ++renderSeq;
         const p = location.pathname;
+        const refresh = how === "refresh";
+        const y = window.scrollY;
         renderNav();
-        const page = h("div.page", { "aria-busy": "true" }, h("p.loading", { text: "Loading…" }));
-        main.replaceChildren(live, page);
-        live.textContent = "";
-        live.className = "live";
+        let page = main.querySelector(".page");
+        if (!refresh || !page) {
+            page = h("div.page", null, h("p.loading", { text: "Loading…" }));
+            main.replaceChildren(live, page);
+            live.textContent = "";
+            live.className = "live";
+        }
+        page.setAttribute("aria-busy", "true");
         let content;
         try {
             const route = ROUTES.map(([re, fn]) => [re.exec(p), fn]).find(([m]) => m);
@@ -219,7 +237,12 @@
         page.removeAttribute("aria-busy");
         const h1 = page.querySelector("h1");
         document.title = (h1 ? h1.textContent + " · " : "") + "sluice";
-        if (focus) main.focus();
+        if (refresh) {
+            main.focus({ preventScroll: true });
+            window.scrollTo(0, y);
+        } else if (how) {
+            main.focus();
+        }
     }
 
     function notFound(msg) {
@@ -470,7 +493,7 @@
                     onclick: async () => {
                         const r = await act(btn, () => api("POST", base + "/accept", { rev: ver.commit, license_sha256: terms && terms.license_sha256 }));
                         if (r) {
-                            await render(false);
+                            await render("refresh");
                             say("License accepted: the files are yours to download.", "ok");
                         }
                     },
@@ -554,7 +577,7 @@
                 send.disabled = true;
                 try {
                     await api("POST", base + "/access", body);
-                    await render(false);
+                    await render("refresh");
                     say("Request sent; its state is shown above.", "ok");
                 } catch (e) {
                     const mm = /requires the field "([a-z0-9_-]{1,32})"/.exec(e.message);
@@ -586,7 +609,7 @@
                 const text = t.ctl.value.replace(/\s*\n\s*/g, " ").trim();
                 if (!text) return say("Appeal: write why the publisher should reconsider.", "err");
                 if (await act(btn, () => api("POST", modelPath(m) + "/access/me/appeal", { text }))) {
-                    await render(false);
+                    await render("refresh");
                     say("Appeal sent; the request is pending again.", "ok");
                 }
             },

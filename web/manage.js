@@ -63,7 +63,7 @@ function requestRow(m, r) {
     const exp = field("Expires (days)", "input", { type: "text", inputmode: "numeric", pattern: "[0-9]*", maxlength: 5 }, "Empty: the grant does not expire.");
     const post = (btn, what, body, msg) => act(btn, async () => {
         await api("POST", base + "/" + what, body);
-        await render(false);
+        await render("refresh");
     }, msg);
     const approve = h("button", { type: "button", text: "Approve", onclick: (ev) => {
         const d = exp.ctl.value.trim();
@@ -134,7 +134,7 @@ function tierSection(m, ver, sched) {
         ev.preventDefault();
         act(set, async () => {
             await api("POST", base + "/tier", { tier: t.ctl.value, rev: ver.commit });
-            await render(false);
+            await render("refresh");
         }, "Tier set to " + t.ctl.value + ".");
     } }, t.wrap, set));
     sec.appendChild(h("h3", { text: "Staged release" }));
@@ -151,7 +151,7 @@ function tierSection(m, ver, sched) {
         if (!at.ctl.value) return say("On (date): pick a day in the future.", "err");
         act(add, async () => {
             await api("POST", base + "/schedule", { tier: st.ctl.value, at: at.ctl.value, rev: ver.commit });
-            await render(false);
+            await render("refresh");
         }, "Step scheduled.");
     } }, st.wrap, at.wrap, add));
     return sec;
@@ -173,7 +173,7 @@ function evidenceSection(m, ver, obl) {
                     if (!ev.ctl.value.trim()) return say("Evidence for " + o.id + ": write the evidence first.", "err");
                     act(b, async () => {
                         await api("POST", base + "/obligations/" + enc(o.id) + "/satisfy", { evidence: ev.ctl.value.trim() });
-                        await render(false);
+                        await render("refresh");
                     }, "Evidence recorded for " + o.id + ".");
                 } }, ev.wrap, b));
             } else if (o.requires_evaluations && o.status !== "satisfied") {
@@ -191,7 +191,7 @@ function evidenceSection(m, ver, obl) {
         if (!t.endsWith("\n")) t += "\n";
         act(b, async () => {
             const r = await api("POST", base + "/attestations", t);
-            await render(false);
+            await render("refresh");
             return r;
         }, (r) => "Attestation attached; the tier is now " + (r && r.tier) + ".");
     } }, note.wrap, b));
@@ -272,7 +272,7 @@ function usersSection(users) {
                 if (!confirm("Remove " + u.user + "? Their tokens, sessions and grants end.")) return;
                 act(ev.currentTarget, async () => {
                     await api("DELETE", "/api/v1/users/" + enc(u.user));
-                    await render(false);
+                    await render("refresh");
                 }, "Removed " + u.user + ".");
             } })));
     }), "Users"));
@@ -317,7 +317,7 @@ function orgsSection(orgs) {
         ev.preventDefault();
         act(ob, async () => {
             await api("POST", "/api/v1/orgs", { org: oname.ctl.value.trim() });
-            await render(false);
+            await render("refresh");
         }, "Org added.");
     } }, oname.wrap, ob));
     sec.appendChild(h("h3", { text: "Memberships" }));
@@ -344,7 +344,7 @@ function keysSection(keys) {
         h("td", { text: k.name }), h("td.hash", { text: k.vkey }), h("td", { text: when(k.added) + (k.revoked ? " · revoked " + when(k.revoked) : "") }),
         h("td", null, k.revoked ? null : h("button", { type: "button", text: "Revoke " + k.name, onclick: (ev) => act(ev.currentTarget, async () => {
             await api("DELETE", "/api/v1/eval/keys/" + enc(k.name));
-            await render(false);
+            await render("refresh");
         }, "Key revoked.") })))), "Evaluator keys") : h("p", { text: "No evaluator keys." }));
     const n = field("Evaluator account", "input", { type: "text", required: true });
     const vk = field("Verifier key", "input", { type: "text", required: true, spellcheck: "false" }, "As `sluice eval keygen` printed it: NAME+hex+base64.");
@@ -353,7 +353,7 @@ function keysSection(keys) {
         ev.preventDefault();
         act(b, async () => {
             await api("POST", "/api/v1/eval/keys", { name: n.ctl.value.trim(), vkey: vk.ctl.value.trim() });
-            await render(false);
+            await render("refresh");
         }, "Key added.");
     } }, n.wrap, vk.wrap, b));
     return sec;
@@ -367,7 +367,7 @@ function invitesSection(inv) {
         h("td", { text: i.used_by || "" }),
         h("td", null, i.used_by ? null : h("button", { type: "button", text: "Withdraw invitation " + i.id, onclick: (ev) => act(ev.currentTarget, async () => {
             await api("DELETE", "/api/v1/invitations/" + enc(i.id));
-            await render(false);
+            await render("refresh");
         }, "Invitation withdrawn.") })))), "Invitations") : h("p", { text: "No invitations." }));
     const email = field("Invite email (optional)", "input", { type: "email" });
     const days = field("Valid for (days)", "input", { type: "text", inputmode: "numeric", value: "14" });
