@@ -527,7 +527,7 @@
                 const licUrl = base + "/license?rev=" + ver.commit;
                 sec.appendChild(h("p", null, h("a", { href: licUrl, text: "Signed license" }), " ",
                     h("span.lic-state", { text: "" })));
-                checkLicense(licUrl, sec.querySelector(".lic-state"));
+                checkLicense(licUrl, sec.querySelector(".lic-state"), full);
             }
             return sec;
         }
@@ -616,19 +616,35 @@
         }, t.wrap, btn);
     }
 
-    // Fetches the caller's license with its log proof and checks its
-    // signature against the pinned log key (the same key signs both).
-    async function checkLicense(url, out) {
+    // Fetches the caller's license with its log proof and checks, against
+    // the pinned log key, its signature and that its issuance is in the log
+    // (the entry at log_index names this license; its tlog-proof holds).
+    async function checkLicense(url, out, model) {
+        const fail = (why) => {
+            out.textContent = "FAILED: " + why;
+            out.className = "lic-state bad";
+        };
         try {
             const [doc, v] = await Promise.all([api("GET", url, undefined, { accept: "application/json" }), import("/ui/verify.js")]);
             const key = await pinnedKey(v);
-            if (key.changed) throw new Error("the server's key changed since this browser pinned it");
+            if (key.changed) return fail("the server's key changed since this browser pinned it (see the transparency log page)");
             const r = await v.verifyNote(doc.license, key.key);
-            out.textContent = r.ok ? "signature verified against the pinned server key" : "FAILED: " + r.why;
-            out.className = "lic-state " + (r.ok ? "ok" : "bad");
+            if (!r.ok) return fail(r.why);
+            const id = (/^id (\S+)$/m.exec(r.text) || [])[1];
+            if (typeof doc.log_index !== "number" || !doc.log_proof) {
+                out.textContent = "signature verified against the pinned server key";
+                out.className = "lic-state ok";
+                return;
+            }
+            const [ent] = await api("GET", "/api/v1/log/entries?start=" + doc.log_index + "&end=" + (doc.log_index + 1));
+            if (!ent || !ent.entry || ent.entry.type !== "license.issued" || ent.entry.license !== id || ent.entry.model !== model)
+                return fail("log entry " + doc.log_index + " is not the issuance of this license");
+            const p = await v.verifyTlogProof(doc.log_proof, v.utf8(ent.text), key.key);
+            if (!p.ok) return fail(p.why);
+            out.textContent = "signature verified against the pinned server key; issued in log entry " + doc.log_index + " (inclusion proof verified)";
+            out.className = "lic-state ok";
         } catch (e) {
-            out.textContent = "not verified: " + e.message;
-            out.className = "lic-state bad";
+            fail(e.message);
         }
     }
 

@@ -408,3 +408,49 @@ export function canonicalJson(v) {
     const keys = Object.keys(v).sort(cmpBytes);
     return "{" + keys.map((k) => putString(k) + ":" + canonicalJson(v[k])).join(",") + "}";
 }
+
+/* ---------- tlog-proof (c2sp.org/tlog-proof@v1; src/tlog/note.c) ---------- */
+
+// Parses a tlog-proof: header, optional "extra", "index N", the proof
+// hashes, an empty line, then the signed checkpoint; throws when malformed.
+export function parseTlogProof(text) {
+    const lines = text.split("\n");
+    if (lines[0] !== "c2sp.org/tlog-proof@v1") throw new Error("tlog-proof: line 1 is not \"c2sp.org/tlog-proof@v1\"");
+    let i = 1;
+    let extra = null;
+    if ((lines[i] || "").startsWith("extra ")) extra = b64decode(lines[i++].slice(6));
+    const m = /^index (0|[1-9][0-9]{0,15})$/.exec(lines[i] || "");
+    if (!m) throw new Error("tlog-proof: line " + (i + 1) + ": want \"index \" and the leaf index");
+    const index = Number(m[1]);
+    const hashes = [];
+    for (i++; i < lines.length && lines[i] !== ""; i++) {
+        let hsh = null;
+        try {
+            hsh = b64decode(lines[i]);
+        } catch (e) {
+            hsh = null;
+        }
+        if (!hsh || hsh.length !== 32) throw new Error("tlog-proof: line " + (i + 1) + ": not the base64 of a 32-byte hash");
+        hashes.push(hsh);
+    }
+    if (i >= lines.length) throw new Error("tlog-proof: no empty line before the checkpoint");
+    const checkpoint = lines.slice(i + 1).join("\n");
+    if (!checkpoint) throw new Error("tlog-proof: no checkpoint after the empty line");
+    return { index, hashes, checkpoint, extra };
+}
+
+// Checks that `entry` (the logged bytes) is at the proof's index in the
+// checkpoint it carries, signed by `key`. Answers {ok, why, index, size}.
+export async function verifyTlogProof(text, entry, key, force) {
+    let p;
+    try {
+        p = parseTlogProof(text);
+    } catch (e) {
+        return { ok: false, why: e.message };
+    }
+    const c = await verifyCheckpoint(p.checkpoint, key, force);
+    if (!c.ok) return { ok: false, why: "its checkpoint: " + c.why, index: p.index };
+    const ok = await verifyInclusion(p.index, c.size, await leafHash(entry), p.hashes, c.root);
+    if (!ok) return { ok: false, why: "entry " + p.index + " is not proven in the checkpoint of size " + c.size, index: p.index, size: c.size };
+    return { ok: true, index: p.index, size: c.size };
+}

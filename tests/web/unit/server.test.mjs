@@ -89,11 +89,19 @@ test("a consistency proof from the server holds between an older tree and the ch
     assert.equal(await v.verifyConsistency(2, c.size, other, c.root, p), false);
 });
 
-test("the requester's signed license verifies under the log key", async () => {
+test("the requester's signed license verifies under the log key, and its tlog-proof proves its issuance", async () => {
     const key = await v.parseVkey(await get("/log/key"));
     const doc = await get("/api/v1/models/lab/m/license", srv.bob, "application/json");
     const r = await v.verifyNote(doc.license, key);
     assert.equal(r.ok, true, r.why);
     assert.match(r.text, /^sluice license v1\n/);
     assert.equal((await v.verifyNote(doc.license.replace("tier gated", "tier open"), key)).ok, false);
+    // its issuance is in the log: the entry at log_index names this license, and the proof holds
+    const [ent] = await get("/api/v1/log/entries?start=" + doc.log_index + "&end=" + (doc.log_index + 1));
+    assert.equal(ent.entry.type, "license.issued");
+    assert.equal("id " + ent.entry.license, r.text.split("\n")[1]);
+    const p = await v.verifyTlogProof(doc.log_proof, v.utf8(ent.text), key);
+    assert.equal(p.ok, true, p.why);
+    assert.equal(p.index, doc.log_index);
+    assert.equal((await v.verifyTlogProof(doc.log_proof, v.utf8(ent.text.replace("gated", "open")), key)).ok, false);
 });

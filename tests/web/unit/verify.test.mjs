@@ -188,3 +188,22 @@ test("base64 must be canonical", () => {
     assert.throws(() => v.b64decode("AAF="), /canonical/);
     assert.throws(() => v.b64decode("AA E="), /base64/);
 });
+
+test("the derived tlog-proof proves entry 5; another entry, index or key does not", async () => {
+    const text = readFileSync(join(VEC, "note/derived-testlog-index5.tlog-proof"), "utf8");
+    const d = json("merkle/rfc6962-reference-8-leaves.json");
+    const key = await v.parseVkey(derived.log_key.vkey);
+    // the proof's checkpoint carries a witness cosignature, which the log pages refuse like the CLI
+    assert.match((await v.verifyTlogProof(text, v.unhex(d.leaf_inputs_hex[5]), key)).why, /2 signatures/);
+    const plain = text.replace(/\n— example\.com\/witness [^\n]+\n$/, "\n");
+    const r = await v.verifyTlogProof(plain, v.unhex(d.leaf_inputs_hex[5]), key);
+    assert.equal(r.ok, true, r.why);
+    assert.equal(r.index, 5);
+    assert.equal(r.size, 8);
+    assert.equal((await v.verifyTlogProof(plain, v.unhex(d.leaf_inputs_hex[4]), key)).ok, false);
+    assert.equal((await v.verifyTlogProof(plain.replace("index 5", "index 4"), v.unhex(d.leaf_inputs_hex[5]), key)).ok, false);
+    const peter = await v.parseVkey(json("note/sumdb-note.json").keys[0].vkey);
+    assert.match((await v.verifyTlogProof(plain, v.unhex(d.leaf_inputs_hex[5]), peter)).why, /checkpoint/);
+    for (const bad of ["", "c2sp.org/tlog-proof@v1\nindex 05\n\n", plain.replace(/\n\n[^]*$/, "\n"), plain.replace(/^(c2sp[^\n]*\nindex 5\n)[^\n]+/, "$1AAAA")])
+        assert.equal((await v.verifyTlogProof(bad, v.unhex(d.leaf_inputs_hex[5]), key)).ok, false, JSON.stringify(bad.slice(0, 60)));
+});
