@@ -127,7 +127,7 @@ function tierSelect(label, current) {
 
 function tierSection(m, ver, sched) {
     const base = modelPath(m);
-    const sec = section("Tier and schedule", null, h("p", null, "Version " + ver.version + " is ", tierBadge(ver.tier), "; its floor is ", tierBadge(ver.min_tier || "open"), "."));
+    const sec = section("Tier and schedule", null, h("p", null, "Version " + ver.version + " is ", tierBadge(ver.tier), "; its floor is ", tierBadge(ver.floor_tier || ver.min_tier || "open"), "."));
     const t = tierSelect("Tier", ver.tier);
     const set = h("button", { type: "submit", text: "Set tier" });
     sec.appendChild(h("form", { onsubmit: (ev) => {
