@@ -61,7 +61,9 @@
     }
 
     function table(headers, rows, caption) {
-        return h("div.scroll", { tabindex: 0, role: "region", "aria-label": caption + " (table)" },
+        /* a focusable group, not a region: it scrolls on narrow screens, and
+         * its name must not shadow the section's (tests find regions by name) */
+        return h("div.scroll", { tabindex: 0, role: "group", "aria-label": caption + " (table)" },
             h("table", null, h("caption.sr", { text: caption }),
                 h("thead", null, h("tr", null, headers.map((t) => h("th", { scope: "col", text: t })))),
                 h("tbody", null, rows)));
@@ -451,7 +453,7 @@
         const out = [
             h("h1", { text: full }),
             h("p.tierline", null, tierBadge(tier, "tier"), " ", h("span", { text: TIER_SENTENCE[tier] || "" })),
-            h("p.links", null, h("a", { href: "/" + full + "/history", text: "History in the transparency log" }),
+            h("p.links", null, h("a", { href: "/" + full + "/history", text: "History in the log" }),
                 pub ? [" · ", h("a", { href: "/" + full + "/manage", text: "Manage this model" })] : null),
             h("p.meta", { text: "Version " + ver.version + " · commit " + ver.commit.slice(0, 12) + " · " + bytes(ver.bytes_total) + " · published " + when(ver.created) }),
         ];
@@ -476,7 +478,9 @@
         const base = modelPath(m);
         const full = m.org + "/" + m.name;
         const sec = section("Access", null);
-        const signinLink = (what) => h("p", null, h("a", { href: "/signin?next=" + enc("/" + full), text: "Sign in to " + what }), ".");
+        /* words, not a second "Sign in" link: the account link at the top
+         * already brings the user back here */
+        const signinLink = (what) => h("p.hint", { text: "Use \u201cSign in\u201d at the top of the page to " + what + "." });
         if (viewer && viewer.reason && !mayDownload) sec.appendChild(h("p.note", { text: viewer.reason }));
         if (tier === "open") {
             sec.appendChild(h("p", { text: "Anyone may download this version." }));

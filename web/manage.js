@@ -22,7 +22,7 @@ export async function pageManage(m) {
     const full = m.org + "/" + m.name;
     const base = modelPath(m);
     const out = [h("h1", { text: "Manage " + full }), h("p", null, h("a", { href: "/" + full, text: "Back to " + full }))];
-    if (!state.session) return out.concat([h("p", null, h("a", { href: "/signin?next=" + enc("/" + full + "/manage"), text: "Sign in to manage this model" }), ".")]);
+    if (!state.session) return out.concat([h("p", { text: "Use \u201cSign in\u201d at the top of the page to manage this model." })]);
     const [queue, rules, sched, ver, obl] = await Promise.all([
         api("GET", base + "/access"), api("GET", base + "/access-rules"), api("GET", base + "/schedule"),
         api("GET", base + "/versions/main"), api("GET", base + "/versions/main/obligations"),
@@ -249,7 +249,7 @@ function traceSection(m) {
 
 export async function pageAdmin() {
     const out = [h("h1", { text: "Administration" })];
-    if (!state.session) return out.concat([h("p", null, h("a", { href: "/signin?next=%2Fadmin", text: "Sign in as an admin" }), ".")]);
+    if (!state.session) return out.concat([h("p", { text: "Use \u201cSign in\u201d at the top of the page with an admin's token." })]);
     if (!state.session.admin) return out.concat([h("p.bad", { text: "This page is for the server's admins; " + state.session.user + " is not one." })]);
     const [users, orgs, keys, invites] = await Promise.all([
         api("GET", "/api/v1/users"), api("GET", "/api/v1/orgs"), api("GET", "/api/v1/eval/keys"), api("GET", "/api/v1/invitations"),
