@@ -198,6 +198,13 @@ function evidenceSection(m, ver, obl) {
     return sec;
 }
 
+// A false-positive bound as a person reads it; 0 is an underflow.
+function probability(x) {
+    if (typeof x !== "number") return "—";
+    if (x === 0) return "below 1e-300";
+    return x < 1e-3 ? x.toExponential(1) : x.toPrecision(3);
+}
+
 // The trace upload's body (docs/fingerprint.md): per file a u16 LE name
 // length, the name, a u64 LE size, the bytes. A Blob of the parts, so the
 // files stream from disk instead of being read into memory.
@@ -236,7 +243,7 @@ function traceSection(m) {
                 h("dt", { text: "Threshold z" }), h("dd", { text: r.threshold_z === null ? "—" : Number(r.threshold_z).toFixed(2) })),
             (r.accused || []).length ? table(["User", "Grant", "z", "False-positive bound", "Positions"], r.accused.map((a) => h("tr", null,
                 h("td", { text: a.user }), h("td", { text: String(a.grant) }), h("td.num", { text: Number(a.z).toFixed(2) }),
-                h("td.num", { text: String(a.fp_bound) }), h("td.num", { text: String(a.positions_read) }))), "Accused") : null,
+                h("td.num", { text: probability(a.fp_bound) }), h("td.num", { text: String(a.positions_read) }))), "Accused") : null,
             (r.unread || []).length ? h("details", null, h("summary", { text: "Unread tensors (" + r.unread.length + ")" }),
                 h("ul", null, r.unread.map((u) => h("li", { text: typeof u === "string" ? u : JSON.stringify(u) })))) : null,
         ].filter(Boolean));
