@@ -198,6 +198,29 @@ function evidenceSection(m, ver, obl) {
     return sec;
 }
 
+// A button for an action that cannot be undone: the first press turns it
+// into a confirmation (for 8 s), the second acts. No modal dialog.
+function twoStep(label, confirmLabel, fn, done) {
+    let armed = 0;
+    const b = h("button", { type: "button", text: label, onclick: () => {
+        if (!armed) {
+            b.textContent = confirmLabel;
+            b.classList.add("danger");
+            armed = setTimeout(() => {
+                armed = 0;
+                b.textContent = label;
+                b.classList.remove("danger");
+            }, 8000);
+            say("Press again to confirm: " + label.toLowerCase() + ".", "err");
+            return;
+        }
+        clearTimeout(armed);
+        armed = 0;
+        act(b, fn, done);
+    } });
+    return b;
+}
+
 // A false-positive bound as a person reads it; 0 is an underflow.
 function probability(x) {
     if (typeof x !== "number") return "—";
@@ -275,13 +298,10 @@ function usersSection(users) {
         return h("tr", null, h("td", { text: u.user + (u.admin ? " (admin)" : "") + (u.removed ? " (removed)" : "") }),
             h("td", { text: p.name || "" }), h("td", { text: p.email || "" }), h("td", { text: p.affiliation || "" }), h("td", { text: p.country || "" }),
             h("td", { text: when(u.created) }),
-            h("td", null, u.removed ? null : h("button", { type: "button", text: "Remove " + u.user, onclick: (ev) => {
-                if (!confirm("Remove " + u.user + "? Their tokens, sessions and grants end.")) return;
-                act(ev.currentTarget, async () => {
-                    await api("DELETE", "/api/v1/users/" + enc(u.user));
-                    await render("refresh");
-                }, "Removed " + u.user + ".");
-            } })));
+            h("td", null, u.removed ? null : twoStep("Remove " + u.user, "Confirm: remove " + u.user + " (tokens, sessions and grants end)", async () => {
+                await api("DELETE", "/api/v1/users/" + enc(u.user));
+                await render("refresh");
+            }, "Removed " + u.user + ".")));
     }), "Users"));
     const name = field("New user name", "input", { type: "text", required: true });
     const adm = h("input", { type: "checkbox", id: "u-admin" });
