@@ -164,6 +164,11 @@ int sl_cli_connect(struct sl_client_config *cfg, struct sl_client **cl);
  * arguments `sluice hosted` parsed. Returns the exit code. */
 int sl__cmd_hosted_filter(const struct sl_cli_args *a);
 
+/* `sluice hosted retain set|clear|show`, `retained`, and `quota set|show`
+ * and `usage` over HTTP (cmd_hosted_remote.c), given the arguments
+ * `sluice hosted` parsed. Returns the exit code. */
+int sl__cmd_hosted_remote(const struct sl_cli_args *a);
+
 /* Prints a multi-line text from a server or a file: newlines and tabs are
  * kept, other control characters shown as \xNN. */
 void sl_cli_put_text(FILE *f, const char *s);

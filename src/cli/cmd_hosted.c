@@ -199,19 +199,14 @@ static int quota_or_usage(const struct sl_cli_args *a, struct sl_registry *r, st
 
 int sl_cmd_hosted(int argc, char **argv)
 {
-    static const struct sl_cli_optdef defs[] = {{"--json", SL_OPT_FLAG},
-                                                {"--data", SL_OPT_VALUE},
-                                                {"--db", SL_OPT_VALUE},
-                                                {"--keys", SL_OPT_VALUE},
-                                                {"--store", SL_OPT_VALUE},
-                                                {"--backend-model", SL_OPT_VALUE},
-                                                {"--api-key-env", SL_OPT_VALUE},
-                                                {"--user", SL_OPT_VALUE},
-                                                {"--rpm", SL_OPT_VALUE},
-                                                {"--tokens-per-day", SL_OPT_VALUE},
-                                                {"--since", SL_OPT_VALUE},
-                                                {"--concurrency", SL_OPT_VALUE},
-                                                {NULL, SL_OPT_FLAG}};
+    static const struct sl_cli_optdef defs[] = {
+        {"--json", SL_OPT_FLAG},         {"--data", SL_OPT_VALUE},
+        {"--db", SL_OPT_VALUE},          {"--keys", SL_OPT_VALUE},
+        {"--store", SL_OPT_VALUE},       {"--backend-model", SL_OPT_VALUE},
+        {"--api-key-env", SL_OPT_VALUE}, {"--user", SL_OPT_VALUE},
+        {"--rpm", SL_OPT_VALUE},         {"--tokens-per-day", SL_OPT_VALUE},
+        {"--since", SL_OPT_VALUE},       {"--concurrency", SL_OPT_VALUE},
+        {"--days", SL_OPT_VALUE},        {NULL, SL_OPT_FLAG}};
     struct sl_cli_args a;
     struct sl_registry_opts ro;
     struct sl_registry *r = NULL;
@@ -228,6 +223,13 @@ int sl_cmd_hosted(int argc, char **argv)
     json = sl_cli_has(&a, "--json");
     if (a.npos >= 1 && strcmp(a.pos[0], "filter") == 0) /* cmd_hosted_filter.c */
         return sl__cmd_hosted_filter(&a);
+    if (a.npos >= 1 && (strcmp(a.pos[0], "retain") == 0 || strcmp(a.pos[0], "retained") == 0))
+        return sl__cmd_hosted_remote(&a); /* cmd_hosted_remote.c */
+    /* quota and usage: on the database with --data or --db (the operator),
+     * else over HTTP with the logged-in token (the publisher) */
+    if (a.npos >= 1 && (strcmp(a.pos[0], "quota") == 0 || strcmp(a.pos[0], "usage") == 0) &&
+        !sl_cli_val(&a, "--data") && !sl_cli_val(&a, "--db"))
+        return sl__cmd_hosted_remote(&a);
     if (a.npos >= 1 && (strcmp(a.pos[0], "quota") == 0 || strcmp(a.pos[0], "usage") == 0)) {
         bool quota = strcmp(a.pos[0], "quota") == 0;
         size_t at = quota ? 2 : 1;
@@ -264,7 +266,8 @@ int sl_cmd_hosted(int argc, char **argv)
     }
     if (a.npos < 3 || strcmp(a.pos[0], "backend") != 0)
         return sl_cli_usage("hosted", "usage: sluice hosted backend add|list|remove ORG/NAME ..., "
-                                      "quota set ORG/NAME ..., usage ORG/NAME");
+                                      "quota set|show ORG/NAME ..., usage ORG/NAME, filter ..., "
+                                      "retain set|show|clear ORG/NAME, retained ORG/NAME");
     verb = a.pos[1];
     if (!split(a.pos[2], buf, sizeof(buf), &org, &name, &rev))
         return sl_cli_usage("hosted", "the model must be ORG/NAME or ORG/NAME@REV, got \"%s\"",

@@ -526,6 +526,21 @@ enum sl_err sl_client_write_file(const char *path, const void *data, size_t len,
 
 /* ---- the hosted gateway's filter (docs/hosted.md, "Filters") ---- */
 
+enum sl_err sl_client_hosted(struct sl_client *cl, const char *method, const char *org,
+                             const char *name, const char *what, const char *qkey, const char *qval,
+                             json_t *body, json_t **out, struct sl_error *err)
+{
+    const char *parts[3] = {"hosted", what, NULL};
+    size_t n = 2;
+
+    if (strcmp(what, "retention/items") == 0) {
+        parts[1] = "retention";
+        parts[2] = "items";
+        n = 3;
+    }
+    return model_call(cl, method, org, name, parts, n, qkey, qval, body, out, err);
+}
+
 enum sl_err sl_client_hosted_filter(struct sl_client *cl, const char *method, const char *org,
                                     const char *name, json_t *filter, json_t **out,
                                     struct sl_error *err)

@@ -727,6 +727,15 @@ enum sl_err sl_client_trace(struct sl_client *cl, const char *org, const char *n
                             const char *const *paths, size_t npaths, json_t **answer,
                             struct sl_error *err);
 
+/* A hosted model's publisher endpoint `what` ("retention",
+ * "retention/items", "quota", "usage"; docs/hosted.md) under
+ * /api/v1/models/ORG/NAME/hosted/, with `method`, an optional query
+ * `qkey`=`qval` (`qval` NULL: none) and an optional JSON `body` (borrowed);
+ * `*out` the server's answer, which the caller frees. */
+enum sl_err sl_client_hosted(struct sl_client *cl, const char *method, const char *org,
+                             const char *name, const char *what, const char *qkey, const char *qval,
+                             json_t *body, json_t **out, struct sl_error *err);
+
 /* The hosted filter of ORG/NAME: `method` "GET" (show), "PUT" (set
  * `filter`, the policy file's JSON) or "DELETE" (clear); `*out` the
  * server's answer, which the caller frees. */

@@ -199,6 +199,36 @@ static const char *const sqlite_migrations[] = {
     "CREATE TABLE hosted_filters ("
     "  model_id INTEGER PRIMARY KEY REFERENCES models(id), policy TEXT NOT NULL,"
     "  updated INTEGER NOT NULL);",
+    /* 11: the web UI's accounts (docs/web.md, "Sessions"): browser sessions
+     * by the SHA-256 of their id, sign-up invitations by the SHA-256 of
+     * their code, and what a user said about themselves at sign-up */
+    "CREATE TABLE web_sessions ("
+    "  id_hash BLOB PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  token_id INTEGER NOT NULL REFERENCES tokens(id), scopes TEXT NOT NULL,"
+    "  csrf TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL);"
+    "CREATE INDEX web_sessions_expires ON web_sessions (expires);"
+    "CREATE TABLE invitations ("
+    "  id INTEGER PRIMARY KEY, code_hash BLOB NOT NULL UNIQUE, email TEXT,"
+    "  created INTEGER NOT NULL, expires INTEGER NOT NULL,"
+    "  created_by INTEGER REFERENCES users(id), used_by INTEGER REFERENCES users(id));"
+    "CREATE TABLE user_profiles ("
+    "  user_id INTEGER PRIMARY KEY REFERENCES users(id), name TEXT, email TEXT,"
+    "  affiliation TEXT, country TEXT, created INTEGER NOT NULL);",
+    /* 12: prompt retention of the hosted gateway (docs/hosted.md,
+     * "Retention"): a model's retention in days (no row: nothing kept), and
+     * the prompts and completions kept, each row with the time it must be
+     * deleted by (the retention promised when the call was made) */
+    "CREATE TABLE hosted_retention ("
+    "  model_id INTEGER PRIMARY KEY REFERENCES models(id), days INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL);"
+    "CREATE TABLE hosted_retained ("
+    "  id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL REFERENCES models(id),"
+    "  version_id INTEGER NOT NULL REFERENCES versions(id), user_id INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL, expires INTEGER NOT NULL, endpoint TEXT NOT NULL,"
+    "  prompt TEXT NOT NULL, prompt_truncated INTEGER NOT NULL, completion TEXT NOT NULL,"
+    "  completion_truncated INTEGER NOT NULL);"
+    "CREATE INDEX hosted_retained_model ON hosted_retained (model_id, created);"
+    "CREATE INDEX hosted_retained_expires ON hosted_retained (expires);",
 };
 
 /*
@@ -364,6 +394,29 @@ static const char *const pg_migrations[] = {
     "CREATE TABLE hosted_filters ("
     "  model_id BIGINT PRIMARY KEY REFERENCES models(id), policy " T " NOT NULL,"
     "  updated BIGINT NOT NULL);",
+    /* 11 */
+    "CREATE TABLE web_sessions ("
+    "  id_hash BYTEA PRIMARY KEY, user_id BIGINT NOT NULL REFERENCES users(id),"
+    "  token_id BIGINT NOT NULL REFERENCES tokens(id), scopes " T " NOT NULL,"
+    "  csrf " T " NOT NULL, created BIGINT NOT NULL, expires BIGINT NOT NULL);"
+    "CREATE INDEX web_sessions_expires ON web_sessions (expires);"
+    "CREATE TABLE invitations (" ID ", code_hash BYTEA NOT NULL UNIQUE, email " T ","
+    "  created BIGINT NOT NULL, expires BIGINT NOT NULL,"
+    "  created_by BIGINT REFERENCES users(id), used_by BIGINT REFERENCES users(id));"
+    "CREATE TABLE user_profiles ("
+    "  user_id BIGINT PRIMARY KEY REFERENCES users(id), name " T ", email " T ","
+    "  affiliation " T ", country " T ", created BIGINT NOT NULL);",
+    /* 12 */
+    "CREATE TABLE hosted_retention ("
+    "  model_id BIGINT PRIMARY KEY REFERENCES models(id), days BIGINT NOT NULL,"
+    "  updated BIGINT NOT NULL);"
+    "CREATE TABLE hosted_retained (" ID ", model_id BIGINT NOT NULL REFERENCES models(id),"
+    "  version_id BIGINT NOT NULL REFERENCES versions(id), user_id BIGINT NOT NULL,"
+    "  created BIGINT NOT NULL, expires BIGINT NOT NULL, endpoint " T " NOT NULL,"
+    "  prompt " T " NOT NULL, prompt_truncated BIGINT NOT NULL, completion " T " NOT NULL,"
+    "  completion_truncated BIGINT NOT NULL);"
+    "CREATE INDEX hosted_retained_model ON hosted_retained (model_id, created);"
+    "CREATE INDEX hosted_retained_expires ON hosted_retained (expires);",
 };
 
 #undef ID

@@ -204,4 +204,61 @@ struct sl_hosted_refusal {
 enum sl_err sl_repo_refusal_list(struct sl_db *db, int64_t model_id, int64_t since_day,
                                  struct sl_hosted_refusal **out, size_t *n, struct sl_error *err);
 
+/* ---- prompt retention (docs/hosted.md, "Retention"; migration 12) ---- */
+
+#define SL_HOSTED_RETAIN_DAYS_MAX   365
+#define SL_HOSTED_RETAIN_TEXT_MAX   (64u << 10) /* bytes kept of a prompt, of a completion */
+#define SL_HOSTED_RETAINED_LIST_MAX 1000        /* rows in one listing */
+
+/* Sets the retention of `model_id` to `days` (1 to SL_HOSTED_RETAIN_DAYS_MAX)
+ * at `now`; `days` 0 removes it (`*had`, may be NULL, says whether there
+ * was one). */
+enum sl_err sl_repo_retention_set(struct sl_db *db, int64_t model_id, int64_t days, int64_t now,
+                                  bool *had, struct sl_error *err);
+
+/* The retention of `model_id` in days (0: none) and when it was set
+ * (`updated` may be NULL). */
+enum sl_err sl_repo_retention_get(struct sl_db *db, int64_t model_id, int64_t *days,
+                                  int64_t *updated, struct sl_error *err);
+
+/* One call kept for abuse review. */
+struct sl_hosted_retained {
+    int64_t id, model_id, version_id, user_id, created, expires;
+    int64_t version_seq;       /* filled by sl_repo_retained_list */
+    char user[97];             /* filled by sl_repo_retained_list; "" for anonymous callers */
+    char endpoint[32];         /* "chat/completions" or "completions" */
+    char *prompt, *completion; /* malloc'd, at most SL_HOSTED_RETAIN_TEXT_MAX bytes */
+    bool prompt_truncated, completion_truncated;
+};
+
+/* Stores one kept call (`id`, `version_seq`, `user` are not read). */
+enum sl_err sl_repo_retained_add(struct sl_db *db, const struct sl_hosted_retained *row,
+                                 struct sl_error *err);
+
+/* The kept calls of `model_id` created at `since` or later, oldest first,
+ * at most `max`, into a malloc'd array; free it with sl_repo_retained_free. */
+enum sl_err sl_repo_retained_list(struct sl_db *db, int64_t model_id, int64_t since, size_t max,
+                                  struct sl_hosted_retained **out, size_t *n, struct sl_error *err);
+void sl_repo_retained_free(struct sl_hosted_retained *rows, size_t n);
+
+/* Deletes every kept call whose time is up at `now`; `*deleted` gets how
+ * many. Reads first, so a round with nothing due writes nothing. */
+enum sl_err sl_repo_retained_expire(struct sl_db *db, int64_t now, int64_t *deleted,
+                                    struct sl_error *err);
+
+/* ---- quotas as a publisher reads them ---- */
+
+/* One stored quota row: `user_id` 0 is the model's default; a field below
+ * 0 is not set on that row (a user's row then takes the default's). */
+struct sl_hosted_quota_row {
+    int64_t user_id;
+    char user[97]; /* "" for the default */
+    int64_t rpm, tokens_per_day, concurrency;
+};
+
+/* The stored quota rows of `model_id`, the default first, then by user
+ * name; the caller frees `*out`. */
+enum sl_err sl_repo_quota_list(struct sl_db *db, int64_t model_id, struct sl_hosted_quota_row **out,
+                               size_t *n, struct sl_error *err);
+
 #endif

@@ -102,6 +102,11 @@ struct sl_hosted_call {
     bool got_byte, in_error, done_seen, any_event, malformed, too_big;
     long long last_byte, last_out;
 
+    /* the completion kept for abuse review when the model retains prompts
+     * (the call's thread only) */
+    struct sl_buf kept;
+    bool kept_truncated, kept_stored;
+
     /* the output rules of the model's filter (the call's thread only) */
     struct sl_filter_out *fout;
     struct sl_filter_verdict fv;
@@ -241,6 +246,90 @@ static void note_usage(struct sl_hosted_call *c, json_t *v)
     c->usage_seen = true;
     c->prompt_tokens = json_integer_value(json_object_get(u, "prompt_tokens"));
     c->completion_tokens = json_integer_value(json_object_get(u, "completion_tokens"));
+}
+
+/* ---- prompt retention (docs/hosted.md, "Retention") ---- */
+
+/* The length of the longest prefix of `s` (of length `n`) that is at most
+ * `max` bytes and does not cut a UTF-8 character. */
+static size_t utf8_prefix(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}
+
+/* Adds the completion's text `t` to what is kept, up to the limit. */
+static void keep_text(struct sl_hosted_call *c, const char *t)
+{
+    size_t n, room, take;
+
+    if (c->o.retain_days <= 0 || !t || c->kept_truncated)
+        return;
+    n = strlen(t);
+    room = SL_HOSTED_RETAIN_TEXT_MAX - c->kept.len;
+    take = utf8_prefix(t, n, room);
+    if (take)
+        sl_buf_add(&c->kept, t, take);
+    if (take < n)
+        c->kept_truncated = true;
+}
+
+/* The prompt as kept: a chat's `messages` as compact JSON (roles and all),
+ * a completion's `prompt` string as it is (other prompts as JSON). */
+static char *kept_prompt(struct sl_hosted_call *c, bool *truncated)
+{
+    json_t *m = json_object_get(c->body, "messages");
+    char *s;
+    size_t n, take;
+
+    if (!m)
+        m = json_object_get(c->body, "prompt");
+    if (json_is_string(m))
+        s = sl_xstrdup(json_string_value(m));
+    else
+        s = m ? json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (!s)
+        s = sl_xstrdup("");
+    n = strlen(s);
+    take = utf8_prefix(s, n, SL_HOSTED_RETAIN_TEXT_MAX);
+    s[take] = '\0';
+    *truncated = take < n;
+    return s;
+}
+
+/* Stores the call's prompt and completion once, when the model retains
+ * them (after usage, at the same moments: the answer began). A failure is
+ * logged and does not fail the call. */
+static void record_retained(struct sl_hosted_call *c)
+{
+    struct sl_hosted_retained row;
+    struct sl_error err;
+    struct sl_db *db;
+    int64_t now = (int64_t)time(NULL);
+
+    if (!c->o.r || c->o.retain_days <= 0 || c->kept_stored)
+        return;
+    c->kept_stored = true;
+    memset(&row, 0, sizeof(row));
+    row.model_id = c->o.model_id;
+    row.version_id = c->o.version_id;
+    row.user_id = c->o.user_id;
+    row.created = now;
+    row.expires = now + c->o.retain_days * 86400;
+    snprintf(row.endpoint, sizeof(row.endpoint), "%s",
+             c->o.path[0] == '/' ? c->o.path + 1 : c->o.path);
+    row.prompt = kept_prompt(c, &row.prompt_truncated);
+    row.completion = (char *)sl_buf_cstr(&c->kept);
+    row.completion_truncated = c->kept_truncated;
+    sl_error_clear(&err);
+    db = sl_reg_db(c->o.r, &err);
+    if (!db || sl_repo_retained_add(db, &row, &err) != SL_OK)
+        fprintf(stderr, "{\"event\":\"hosted_retain_failed\",\"message\":\"%s\"}\n",
+                sl_strerror(err.code));
+    free(row.prompt);
 }
 
 /* Writes the caller's model name back and drops llama.cpp's timings. */
@@ -384,8 +473,10 @@ static void event(struct sl_hosted_call *c)
         const char *t = json_string_value(json_object_get(json_object_get(c0, "delta"), "content"));
         if (!t)
             t = json_string_value(json_object_get(c0, "text"));
-        if (t && *t)
+        if (t && *t) {
             c->chunks++;
+            keep_text(c, t); /* as the backend wrote it, before the output rules */
+        }
         if (t && *t && filter_stream(c, t, false)) {
             json_decref(v); /* the chunk that completed a match is not sent */
             return;
@@ -552,6 +643,13 @@ static void finish_plain(struct sl_hosted_call *c, const struct sl_hosted_backen
     }
     note_usage(c, v);
     record_usage(c);
+    {
+        json_t *c0 = json_array_get(json_object_get(v, "choices"), 0);
+        const char *t =
+            json_string_value(json_object_get(json_object_get(c0, "message"), "content"));
+        keep_text(c, t ? t : json_string_value(json_object_get(c0, "text")));
+        record_retained(c);
+    }
     if (filter_plain(c, v)) {
         json_decref(v);
         return;
@@ -592,6 +690,8 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
     c->prompt_tokens = c->completion_tokens = c->chunks = 0;
     c->backend_status = 0;
     c->got_byte = c->in_error = c->done_seen = c->any_event = c->malformed = c->too_big = false;
+    sl_buf_reset(&c->kept);
+    c->kept_truncated = false;
     c->last_byte = t0;
     json_object_set_new(req, "model",
                         json_string(b->backend_model[0] ? b->backend_model : c->model));
@@ -686,8 +786,10 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
         !c->in_error)
         parse_sse(c, true);
 
-    if (c->head)
+    if (c->head) {
         record_usage(c); /* a stream began: whatever its end, it was used */
+        record_retained(c);
+    }
     if (atomic_load(&c->cancel)) {
         oc = FINISHED;
     } else if (stop) {
@@ -794,6 +896,7 @@ static void release(struct sl_hosted_call *c)
     sl_buf_release(&c->out);
     sl_buf_release(&c->in);
     sl_buf_release(&c->data);
+    sl_buf_release(&c->kept);
     json_decref(c->body);
     free(c->backends);
     free(c->model);
@@ -902,6 +1005,7 @@ enum sl_err sl_hosted_call_start(const struct sl_hosted_call_opts *o, struct sl_
     sl_buf_init(&c->in,
                 o->stream ? SL_HOSTED_EVENT_MAX + CURL_MAX_WRITE_SIZE : SL_HOSTED_ANSWER_MAX);
     sl_buf_init(&c->data, SL_HOSTED_EVENT_MAX);
+    sl_buf_init(&c->kept, SL_HOSTED_RETAIN_TEXT_MAX + 1);
     c->last_out = now_ms();
     if (sl_filter_has_output(c->o.filter))
         c->fout = sl_filter_out_new(c->o.filter);

@@ -77,6 +77,12 @@ struct sl_hosted_call_opts {
      * call once sl_hosted_call_start returned SL_OK (the caller frees it on
      * an error); refusals and flags are counted against `r`. */
     struct sl_filter *filter;
+    /* The model's prompt retention in days, read at the start of the call
+     * (docs/hosted.md, "Retention"): 0 keeps nothing; otherwise a call
+     * answered 200 (a started stream too) stores its prompt and its
+     * completion, each at most SL_HOSTED_RETAIN_TEXT_MAX bytes (marked
+     * truncated past it), against `r`, deleted after that many days. */
+    int64_t retain_days;
 };
 
 /* Starts a call on a thread of its own. The call copies what it needs of

@@ -169,6 +169,67 @@ static void free_dl(void *cls)
     free(d);
 }
 
+/* RFC 5987 attr-char: what filename*= carries unescaped. */
+static bool attr_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           strchr("!#$&+-.^_`|~", c) != NULL;
+}
+
+char *sl_content_disposition(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const unsigned char *base = (const unsigned char *)(slash ? slash + 1 : path);
+    size_t n = strlen((const char *)base), o = 0;
+    bool plain = n > 0;
+    char *out;
+
+    for (size_t i = 0; i < n; i++) {
+        if (base[i] < 0x20 || base[i] >= 0x7f || base[i] == '"' || base[i] == '\\' ||
+            base[i] == '%')
+            plain = false;
+    }
+    /* 'attachment; filename="' (22) + the fallback (n, or 1 when empty) +
+     * '"' + "; filename*=UTF-8''" (19) + up to 3 bytes per byte + NUL */
+    out = sl_xmalloc(48 + 4 * n);
+    o += (size_t)snprintf(out, 48, "attachment; filename=\"");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = base[i];
+        /* the quoted fallback holds printable ASCII without quote,
+         * backslash or percent; the exact name goes in filename* */
+        out[o++] = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '%') ? '_' : (char)c;
+    }
+    if (n == 0)
+        out[o++] = '_';
+    out[o++] = '"';
+    if (!plain && n > 0) {
+        static const char hex[] = "0123456789ABCDEF";
+        memcpy(out + o, "; filename*=UTF-8''", 19);
+        o += 19;
+        for (size_t i = 0; i < n; i++) {
+            if (attr_char(base[i])) {
+                out[o++] = (char)base[i];
+            } else {
+                out[o++] = '%';
+                out[o++] = hex[base[i] >> 4];
+                out[o++] = hex[base[i] & 15];
+            }
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+void sl_add_download_headers(struct MHD_Response *resp, const char *path)
+{
+    char *cd = sl_content_disposition(path);
+
+    sl_mhd->add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    sl_mhd->add_response_header(resp, "Content-Disposition", cd);
+    sl_mhd->add_response_header(resp, "Content-Security-Policy", "sandbox");
+    free(cd);
+}
+
 /* The identity headers of a file answer. `copy` is the SHA-256 of the bytes
  * this caller receives: the canonical digest, or for a fingerprinted copy
  * (`recipient` not 0) that copy's own, so a cache keyed by the ETag
@@ -197,6 +258,7 @@ static void headers(struct sl_req *q, struct MHD_Response *resp, const struct sl
         sl_mhd->add_response_header(resp, "X-Repo-Commit", commit);
     }
     sl_mhd->add_response_header(resp, "Accept-Ranges", "bytes");
+    sl_add_download_headers(resp, q->path);
     if (recipient) {
         /* tell the licensee, and keep shared caches from handing this copy
          * to anyone else */
@@ -331,6 +393,7 @@ void sl_h_file(struct sl_req *q)
             sl_add_error_message(resp, json_string_value(json_object_get(e, "message")));
             json_decref(e);
             sl_mhd->add_response_header(resp, "Content-Range", cr);
+            sl_add_download_headers(resp, q->path);
             sl_reg_mark_free(mark);
             sl_reply(q, 416, resp, n);
             return;

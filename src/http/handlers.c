@@ -63,11 +63,20 @@ void sl_h_model(struct sl_req *q)
     struct sl_reg_model_doc d;
     struct sl_error err;
 
+    int64_t keep = 0;
+
     sl_error_clear(&err);
-    if (sl_reg_model_doc(q->srv->r, q->model_id, &a, &d, &err) != SL_OK)
+    if (sl_reg_model_doc(q->srv->r, q->model_id, &a, &d, &err) != SL_OK ||
+        sl_reg_retention_get(q->srv->r, q->model_id, &keep, NULL, &err) != SL_OK) {
         sl_reply_error(q, &err);
-    else
-        sl_reply_json(q, 200, sl_render_model(q->org, q->name, &d));
+    } else {
+        /* the model page says whether the hosted gateway keeps prompts
+         * (docs/hosted.md, "Retention") */
+        json_t *doc = sl_render_model(q->org, q->name, &d);
+        json_object_set_new(doc, "hosted_retention_days",
+                            keep > 0 ? json_integer(keep) : json_null());
+        sl_reply_json(q, 200, doc);
+    }
     sl_arena_release(&a);
 }
 

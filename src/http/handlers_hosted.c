@@ -659,6 +659,7 @@ static void v1_call(struct sl_req *q, const char *path, bool chat)
     if (!h) {
         struct sl_hosted_backend *b = NULL;
         struct sl_filter *filter = NULL;
+        int64_t retain_days = 0;
         struct sl_hosted_call_opts o;
         struct sl_error err;
         json_t *body = check_body(q, chat);
@@ -679,6 +680,18 @@ static void v1_call(struct sl_req *q, const char *path, bool chat)
             free(b);
             free(h);
             json_decref(body);
+            return;
+        }
+        /* the model's prompt retention, read now like the filter: a change
+         * applies to the next call on every server */
+        sl_error_clear(&err);
+        if (sl_reg_retention_get(q->srv->r, h->v.model_id, &retain_days, NULL, &err) != SL_OK) {
+            sl_filter_free(filter);
+            free(b);
+            free(h);
+            json_decref(body);
+            oai_error(q, 503, "api_error", NULL, "unavailable",
+                      "the model's retention cannot be read now; retry later");
             return;
         }
         if (!check_quota(q, h) || !take_slot(q, h)) {
@@ -711,6 +724,7 @@ static void v1_call(struct sl_req *q, const char *path, bool chat)
         o.usage_asked =
             json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
         o.filter = filter;
+        o.retain_days = retain_days;
         q->hosted = h;
         sl_error_clear(&err);
         /* the lock keeps a quick wake from resuming before we suspend */

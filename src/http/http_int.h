@@ -30,6 +30,7 @@ enum perm {
     P_MANAGE,         /* a publisher of {org} and {org}/{name} exists */
     P_MANAGE_VERSION, /* and {rev} resolves */
     P_ORG_ADMIN,      /* an admin of {org} (role admin, or a server admin) */
+    P_SIGNIN,         /* anyone; a session cookie is not read (sign-in, sign-up) */
 };
 
 /* Bodies: none, buffered (JSON or raw bytes, at most SL_JSON_BODY_MAX, or
@@ -150,6 +151,11 @@ struct sl_req {
     struct sl_hreq *hosted; /* a gateway call (handlers_hosted.c), or NULL */
     bool suspended;         /* waiting for the call, unanswered on purpose */
     const char *x_error;    /* Hugging Face X-Error-Code for an error answer, or NULL */
+    /* the web UI's session (handlers_web.c): the caller was authenticated
+     * by the sluice_session cookie; a Set-Cookie header for the answer */
+    bool by_session;
+    struct sl_session session;
+    char set_cookie[200];
     /* answer */
     bool answered;
     unsigned status;
@@ -247,6 +253,15 @@ void sl_h_v1_chat(struct sl_req *q);
 void sl_h_filter_get(struct sl_req *q);
 void sl_h_filter_set(struct sl_req *q);
 void sl_h_filter_clear(struct sl_req *q);
+/* handlers_retention.c: a hosted model's retention, quotas and usage for its
+ * publishers (docs/hosted.md, "Retention", "Quotas", "Usage") */
+void sl_h_retention_get(struct sl_req *q);
+void sl_h_retention_set(struct sl_req *q);
+void sl_h_retention_clear(struct sl_req *q);
+void sl_h_retained_list(struct sl_req *q);
+void sl_h_quota_get(struct sl_req *q);
+void sl_h_quota_set(struct sl_req *q);
+void sl_h_usage_get(struct sl_req *q);
 struct sl_filter;
 /* Applies model `model_id`'s filter, read now from the database, to a
  * validated gateway request `body` (capping max_tokens in place): false
@@ -286,6 +301,46 @@ void sl_h_log_entries(struct sl_req *q);
 void sl_h_report(struct sl_req *q);
 void sl_h_manifest(struct sl_req *q);
 void sl_h_trace(struct sl_req *q);
+
+/* The web UI's accounts (handlers_web.c; docs/web.md, "Sessions"). */
+#define SL_SESSION_COOKIE "sluice_session"
+void sl_h_session_open(struct sl_req *q);
+void sl_h_session_get(struct sl_req *q);
+void sl_h_session_close(struct sl_req *q);
+void sl_h_signup_mode(struct sl_req *q);
+void sl_h_signup(struct sl_req *q);
+void sl_h_invites(struct sl_req *q);
+void sl_h_invite_new(struct sl_req *q);
+void sl_h_invite_delete(struct sl_req *q);
+void sl_h_users(struct sl_req *q);
+void sl_h_user_add(struct sl_req *q);
+void sl_h_user_remove(struct sl_req *q);
+void sl_h_orgs(struct sl_req *q);
+void sl_h_org_add(struct sl_req *q);
+/* The web UI (issue 14; docs/web.md). Pages answer the shell web/index.html
+ * (404 for a model that does not exist), /ui/{path*} the embedded files of
+ * web/ (pages.c); both refuse with a 403 page when !sl_req_ui_ok(). A
+ * version's model card is at most SL_CARD_MAX bytes (a longer one is cut,
+ * with a note); the viewer tells the caller what it may do
+ * (handlers_card.c). */
+#define SL_CARD_MAX (512u * 1024u)
+void sl_h_page(struct sl_req *q);
+void sl_h_ui(struct sl_req *q);
+void sl_h_card(struct sl_req *q);
+void sl_h_viewer(struct sl_req *q);
+/* True when the first segment of `raw_path` is one an API route begins
+ * with ("api", "v1", "log", "ui"...): the page routes /{org}/{name}...
+ * never take such a path, so every API path keeps its JSON 404 and 405. */
+bool sl__page_path_reserved(const char *raw_path);
+/* The headers every file download carries (files.c; docs/web.md):
+ * X-Content-Type-Options: nosniff, Content-Security-Policy: sandbox and
+ * Content-Disposition: attachment naming the last segment of `path`. */
+void sl_add_download_headers(struct MHD_Response *resp, const char *path);
+/* That Content-Disposition value: attachment; filename="NAME", where a
+ * name with a byte outside printable ASCII, a quote, a backslash or a
+ * percent sign gets a fallback with '_' for them and the exact name as
+ * filename*=UTF-8''... (RFC 6266). The caller frees it. */
+char *sl_content_disposition(const char *path);
 
 /* Adds "log_index" and "log_proof" (a c2sp.org/tlog-proof@v1 of the entry
  * the version's decision rests on) to `doc`, when there is one. */

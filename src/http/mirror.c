@@ -694,6 +694,7 @@ static void mirror_file(struct sl_req *q, const char *token)
     sl_mhd->add_response_header(resp, "Accept-Ranges", "bytes");
     sl_mhd->add_response_header(resp, "Content-Type", "application/octet-stream");
     sl_mhd->add_response_header(resp, "X-Sluice-Mirror", fetched ? "fetched" : "kept");
+    sl_add_download_headers(resp, q->path);
     if (status == 206) {
         char cr[96];
         snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)start,
@@ -745,6 +746,12 @@ void sl_mirror_dispatch(struct sl_req *q)
 
     if (q->route->handler == sl_h_health) {
         mirror_health(q);
+        return;
+    }
+    if (q->route->handler == sl_h_page || q->route->handler == sl_h_ui) {
+        /* the web UI is the mirror's own (its headers, its TLS rule); the
+         * pages' API calls then go upstream through the mirror */
+        q->route->handler(q);
         return;
     }
     if (auth) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "crypto/crypto.h"
 #include "common/banned.h"
 
 const struct sl_route sl_routes[] = {
@@ -112,6 +113,50 @@ const struct sl_route sl_routes[] = {
      S_WRITE},
     {"DELETE", "/api/v1/models/{org}/{name}/hosted/filter", sl_h_filter_clear, P_MANAGE, BODY_NONE,
      S_WRITE},
+    /* prompt retention, quotas and usage for publishers (docs/hosted.md) */
+    {"GET", "/api/v1/models/{org}/{name}/hosted/retention", sl_h_retention_get, P_MANAGE, BODY_NONE,
+     S_READ},
+    {"PUT", "/api/v1/models/{org}/{name}/hosted/retention", sl_h_retention_set, P_MANAGE,
+     BODY_SMALL, S_WRITE},
+    {"DELETE", "/api/v1/models/{org}/{name}/hosted/retention", sl_h_retention_clear, P_MANAGE,
+     BODY_NONE, S_WRITE},
+    {"GET", "/api/v1/models/{org}/{name}/hosted/retention/items", sl_h_retained_list, P_MANAGE,
+     BODY_NONE, S_READ},
+    {"GET", "/api/v1/models/{org}/{name}/hosted/quota", sl_h_quota_get, P_MANAGE, BODY_NONE,
+     S_READ},
+    {"PUT", "/api/v1/models/{org}/{name}/hosted/quota", sl_h_quota_set, P_MANAGE, BODY_SMALL,
+     S_WRITE},
+    {"GET", "/api/v1/models/{org}/{name}/hosted/usage", sl_h_usage_get, P_MANAGE, BODY_NONE,
+     S_READ},
+    /* the web UI's accounts: sessions, sign-up, invitations, users and orgs
+     * (docs/web.md, "Sessions"; handlers_web.c) */
+    {"POST", "/api/v1/session", sl_h_session_open, P_SIGNIN, BODY_SMALL, S_READ},
+    {"GET", "/api/v1/session", sl_h_session_get, P_NONE, BODY_NONE, S_READ},
+    {"DELETE", "/api/v1/session", sl_h_session_close, P_NONE, BODY_NONE, S_READ},
+    {"GET", "/api/v1/signup", sl_h_signup_mode, P_NONE, BODY_NONE, S_READ},
+    {"POST", "/api/v1/signup", sl_h_signup, P_SIGNIN, BODY_SMALL, S_READ},
+    {"GET", "/api/v1/invitations", sl_h_invites, P_ADMIN, BODY_NONE, S_READ},
+    {"POST", "/api/v1/invitations", sl_h_invite_new, P_ADMIN, BODY_SMALL, S_ADMIN},
+    {"DELETE", "/api/v1/invitations/{id}", sl_h_invite_delete, P_ADMIN, BODY_NONE, S_ADMIN},
+    {"GET", "/api/v1/users", sl_h_users, P_ADMIN, BODY_NONE, S_READ},
+    {"POST", "/api/v1/users", sl_h_user_add, P_ADMIN, BODY_SMALL, S_ADMIN},
+    {"DELETE", "/api/v1/users/{user}", sl_h_user_remove, P_ADMIN, BODY_NONE, S_ADMIN},
+    {"GET", "/api/v1/orgs", sl_h_orgs, P_NONE, BODY_NONE, S_READ},
+    {"POST", "/api/v1/orgs", sl_h_org_add, P_ADMIN, BODY_SMALL, S_ADMIN},
+    /* the web UI (issue 14; docs/web.md): its two API calls, then the pages
+     * and assets, last so that every route above wins */
+    {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/card", sl_h_card, P_VERSION, BODY_NONE,
+     S_READ},
+    {"GET", "/api/v1/models/{org}/{name}/versions/{rev}/viewer", sl_h_viewer, P_VERSION, BODY_NONE,
+     S_READ},
+    {"GET HEAD", "/", sl_h_page, P_NONE, BODY_NONE, S_READ},
+    {"GET HEAD", "/signin", sl_h_page, P_NONE, BODY_NONE, S_READ},
+    {"GET HEAD", "/log", sl_h_page, P_NONE, BODY_NONE, S_READ},
+    {"GET HEAD", "/admin", sl_h_page, P_NONE, BODY_NONE, S_READ},
+    {"GET HEAD", "/ui/{path*}", sl_h_ui, P_NONE, BODY_NONE, S_READ},
+    {"GET HEAD", "/{org}/{name}", sl_h_page, P_NONE, BODY_NONE, S_READ},
+    {"GET HEAD", "/{org}/{name}/history", sl_h_page, P_NONE, BODY_NONE, S_READ},
+    {"GET HEAD", "/{org}/{name}/manage", sl_h_page, P_NONE, BODY_NONE, S_READ},
     {NULL, NULL, NULL, P_NONE, BODY_NONE, S_READ},
 };
 
@@ -218,6 +263,9 @@ const struct sl_route *sl_route_match(struct sl_req *q, unsigned *status, const 
     bool path_found = false, bad = false;
 
     for (const struct sl_route *r = sl_routes; r->methods; r++) {
+        /* a model's pages never take an API path (sl__page_path_reserved) */
+        if (r->handler == sl_h_page && r->pattern[1] == '{' && sl__page_path_reserved(q->raw_path))
+            continue;
         if (!match(q, r->pattern, q->raw_path, &bad)) {
             if (bad) {
                 *status = 400;
@@ -259,6 +307,48 @@ const struct sl_route *sl_route_match(struct sl_req *q, unsigned *status, const 
     return NULL;
 }
 
+/* The caller by its sluice_session cookie (docs/web.md, "Sessions"), when
+ * it sent no Authorization header: a live session is its user with the
+ * scopes of the token it was opened with, and a state change must carry
+ * the session's CSRF token. A dead or unknown cookie is anonymous on GET
+ * and HEAD and refused on anything else, so a form posted after expiry
+ * never runs as nobody. Sign-in and sign-up read no cookie. */
+static bool session_authenticate(struct sl_req *q)
+{
+    const char *c = sl_mhd->lookup_connection_value(q->conn, MHD_COOKIE_KIND, SL_SESSION_COOKIE);
+    bool safe = strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0, alive;
+    const char *csrf;
+    struct sl_error err;
+
+    if (!c || q->route->perm == P_SIGNIN)
+        return true;
+    sl_error_clear(&err);
+    if (sl_reg_session_get(q->srv->r, c, &q->session, &alive, &err) != SL_OK) {
+        sl_reply_error(q, &err);
+        return false;
+    }
+    if (!alive) {
+        if (safe)
+            return true;
+        sl_reply_status(q, 401, "session_expired",
+                        "your session expired or was ended: sign in again");
+        return false;
+    }
+    if (!safe) {
+        csrf = sl_mhd->lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-CSRF-Token");
+        if (!csrf || strlen(csrf) != SL_SESSION_HEX ||
+            !sl_secret_eq(csrf, q->session.csrf, SL_SESSION_HEX)) {
+            sl_reply_status(q, 403, "csrf",
+                            "a request with the session cookie must carry the session's "
+                            "X-CSRF-Token header");
+            return false;
+        }
+    }
+    q->who = q->session.who;
+    q->by_session = true;
+    return true;
+}
+
 static bool authenticate(struct sl_req *q)
 {
     const char *h = sl_mhd->lookup_connection_value(q->conn, MHD_HEADER_KIND, "Authorization");
@@ -266,7 +356,7 @@ static bool authenticate(struct sl_req *q)
 
     memset(&q->who, 0, sizeof(q->who));
     if (!h)
-        return true;
+        return session_authenticate(q);
     if (strncmp(h, "Bearer ", 7) != 0) {
         sl_reply_status(q, 401, "unauthorized", "use Authorization: Bearer TOKEN");
         return false;
@@ -332,6 +422,7 @@ bool sl_permitted(struct sl_req *q)
     }
     switch (p) {
     case P_NONE:
+    case P_SIGNIN:
         return true;
     case P_USER:
     case P_ADMIN:

@@ -94,6 +94,8 @@ static unsigned status_of(enum sl_err e)
 
 void sl_reply(struct sl_req *q, unsigned status, struct MHD_Response *resp, uint64_t size)
 {
+    if (q->set_cookie[0]) /* a session opened or ended (handlers_web.c) */
+        sl_mhd->add_response_header(resp, "Set-Cookie", q->set_cookie);
     q->status = status;
     q->bytes = size;
     q->answered = true;
@@ -621,6 +623,7 @@ static void *ticker(void *arg)
 {
     struct sl_server *s = arg;
     int was_leader = -1; /* unknown: the first round says which */
+    unsigned long rounds = 0;
     bool check_failing = false;
 
     while (!atomic_load(&s->stop_ticker)) {
@@ -658,6 +661,14 @@ static void *ticker(void *arg)
                     sl_strerror(err.code));
         if (changed)
             sl_hub_changed(s);
+        if (++rounds % 120 == 1) {
+            /* dead web sessions, about once a minute (docs/web.md) */
+            int reaped;
+            sl_error_clear(&err);
+            if (sl_reg_session_reap(s->r, &reaped, &err) != SL_OK)
+                fprintf(stderr, "{\"event\":\"session_reap_failed\",\"message\":\"%s\"}\n",
+                        sl_strerror(err.code));
+        }
         if (sl_reg_log_policy(s->r, &changed, &err) != SL_OK)
             fprintf(stderr, "{\"event\":\"policy_log_failed\",\"message\":\"%s\"}\n",
                     sl_strerror(err.code));
@@ -667,6 +678,19 @@ static void *ticker(void *arg)
             if (sl_reg_log_hosted_usage(s->r, &usage_logged, &err) != SL_OK)
                 fprintf(stderr, "{\"event\":\"hosted_usage_log_failed\",\"message\":\"%s\"}\n",
                         sl_strerror(err.code));
+        }
+        {
+            /* kept prompts and completions whose days are over (docs/hosted.md,
+             * "Retention"): within a second of their time */
+            int64_t expired = 0;
+            sl_error_clear(&err);
+            if (sl_reg_retained_expire(s->r, &expired, &err) != SL_OK)
+                fprintf(stderr,
+                        "{\"event\":\"hosted_retention_expire_failed\",\"message\":\"%s\"}\n",
+                        sl_strerror(err.code));
+            else if (expired)
+                fprintf(stderr, "{\"event\":\"hosted_retention_expired\",\"deleted\":%lld}\n",
+                        (long long)expired);
         }
         {
             /* a checkpoint at least once a second while entries arrive */

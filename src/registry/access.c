@@ -15,6 +15,7 @@
 #include "common/jsonout.h"
 #include "common/util.h"
 #include "db/repo_access.h"
+#include "db/repo_hosted.h"
 #include "tlog/govdoc.h"
 #include "common/banned.h"
 
@@ -44,14 +45,32 @@ static enum sl_err rollback(struct sl_db *db, enum sl_err rc)
     return rc;
 }
 
-/* The license text of a version (the default when none was given). */
-static char *version_license(struct sl_db *db, int64_t version_id, struct sl_error *err)
+/* The license text of a version (the default when none was given), with
+ * the model's prompt retention said in a last sentence when it keeps
+ * prompts (docs/hosted.md, "Retention"): the retention is part of the
+ * terms, so turning it on or changing it is a new text to accept.
+ * `*days` (may be NULL) gets the retention. NULL on a database error. */
+static char *version_license(struct sl_db *db, int64_t version_id, int64_t model_id, int64_t *days,
+                             struct sl_error *err)
 {
     struct sl_arena a = SL_ARENA_INIT;
     char *given, *text = NULL;
+    int64_t keep = 0;
 
-    if (sl_repo_version_license(db, version_id, &a, &given, err) == SL_OK)
-        text = sl_xstrdup(given ? given : DEFAULT_LICENSE);
+    if (sl_repo_version_license(db, version_id, &a, &given, err) == SL_OK &&
+        sl_repo_retention_get(db, model_id, &keep, NULL, err) == SL_OK) {
+        const char *base = given ? given : DEFAULT_LICENSE;
+        size_t len = strlen(base);
+        if (keep > 0)
+            text = sl_xasprintf("%s%sPrompts and completions sent to this model through the hosted "
+                                "gateway are kept for %lld day%s for abuse review, then deleted.\n",
+                                base, len && base[len - 1] != '\n' ? "\n\n" : "\n", (long long)keep,
+                                keep == 1 ? "" : "s");
+        else
+            text = sl_xstrdup(base);
+    }
+    if (days)
+        *days = keep;
     sl_arena_release(&a);
     return text;
 }
@@ -232,7 +251,7 @@ enum sl_err sl_reg_may_download(struct sl_registry *r, const struct sl_principal
     if (grant_live(&g))
         return SL_OK;
     if (strcmp(v->tier, "click") == 0) {
-        char *text = version_license(db, v->version_id, err), sha[65];
+        char *text = version_license(db, v->version_id, v->model_id, NULL, err), sha[65];
         bool ok;
         if (!text)
             return err->code;
@@ -257,7 +276,7 @@ enum sl_err sl_reg_terms(struct sl_registry *r, const struct sl_principal *p,
                          struct sl_reg_terms *out, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
-    char *given;
+    char *given, *text;
     enum sl_err rc;
 
     memset(out, 0, sizeof(*out));
@@ -266,8 +285,12 @@ enum sl_err sl_reg_terms(struct sl_registry *r, const struct sl_principal *p,
     rc = sl_repo_version_license(db, v->version_id, arena, &given, err);
     if (rc)
         return rc;
+    text = version_license(db, v->version_id, v->model_id, &out->retention_days, err);
+    if (!text)
+        return err->code;
     out->given = given != NULL;
-    out->license = given ? given : DEFAULT_LICENSE;
+    out->license = sl_arena_strdup(arena, text);
+    free(text);
     text_sha(out->license, out->license_sha256);
     out->accepted = p->user_id && accepted(db, p->user_id, v->model_id, out->license_sha256);
     return SL_OK;
@@ -285,7 +308,7 @@ enum sl_err sl_reg_accept(struct sl_registry *r, const struct sl_principal *p,
     memset(out, 0, sizeof(*out));
     if (!db)
         return err->code;
-    text = version_license(db, v->version_id, err);
+    text = version_license(db, v->version_id, v->model_id, NULL, err);
     if (!text)
         return err->code;
     text_sha(text, sha);

@@ -14,8 +14,8 @@
 
 _Static_assert(SL_REPO_NAME_MAX == SL_NAME_MAX, "the repository's name limit is sl_name_ok's");
 
-static enum sl_err insert_token(struct sl_db *db, int64_t user_id, unsigned scopes, int64_t expires,
-                                char *token, struct sl_error *err)
+enum sl_err sl__token_insert(struct sl_db *db, int64_t user_id, unsigned scopes, int64_t expires,
+                             char *token, struct sl_error *err)
 {
     unsigned char h[32];
     char scope_text[32];
@@ -49,9 +49,9 @@ enum sl_err sl_reg_user_add(struct sl_registry *r, const char *name, const char 
     rc =
         sl_repo_user_insert(db, name, email, affiliation, country, admin, sl__now(), &user_id, err);
     if (!rc)
-        rc =
-            insert_token(db, user_id, SL_SCOPE_READ | SL_SCOPE_WRITE | (admin ? SL_SCOPE_ADMIN : 0),
-                         0, token, err);
+        rc = sl__token_insert(db, user_id,
+                              SL_SCOPE_READ | SL_SCOPE_WRITE | (admin ? SL_SCOPE_ADMIN : 0), 0,
+                              token, err);
     if (!rc)
         rc = sl_db_commit(db, err);
     if (!rc)
@@ -115,7 +115,7 @@ enum sl_err sl_reg_token_new(struct sl_registry *r, const char *user, unsigned s
                             "than now");
     rc = sl_repo_user_find(db, user, &user_id, err);
     if (!rc)
-        rc = insert_token(db, user_id, scopes, expires, token, err);
+        rc = sl__token_insert(db, user_id, scopes, expires, token, err);
     return rc;
 }
 

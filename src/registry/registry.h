@@ -26,6 +26,7 @@
 #include "db/db.h"
 #include "db/repo_access.h"
 #include "db/repo_hub.h"
+#include "db/repo_web.h"
 
 struct sl_db;
 struct sl_registry;
@@ -435,9 +436,10 @@ bool sl_reg_is_evaluator(struct sl_registry *r, const struct sl_principal *p);
 /* The license terms of a version as `p` sees them. */
 struct sl_reg_terms {
     char license_sha256[65];
-    const char *license; /* the text (the default when none was given), in the arena */
-    bool given;          /* the publisher gave a text */
-    bool accepted;       /* `p` accepted this text */
+    const char *license;    /* the text (the default when none was given), in the arena */
+    bool given;             /* the publisher gave a text */
+    bool accepted;          /* `p` accepted this text */
+    int64_t retention_days; /* prompts kept by the hosted gateway (0: none); the text says so */
 };
 
 /* The license terms of `v`; text goes into `arena`. */
@@ -992,5 +994,105 @@ struct sl_hosted_refusal;
 /* The refusal counts of a model from `since_day` on; the caller frees. */
 enum sl_err sl_reg_refusal_list(struct sl_registry *r, int64_t model_id, int64_t since_day,
                                 struct sl_hosted_refusal **out, size_t *n, struct sl_error *err);
+
+/* ---- the web UI's accounts (web.c; docs/web.md, "Sessions") ----
+ * Browser sessions, sign-up and invitations. None of this is a log entry:
+ * who signed up or in is personal data, and the log is public. */
+
+#define SL_SESSION_HEX        64 /* a session id or CSRF token: 32 random bytes in hex */
+#define SL_INVITE_CODE_LEN    68 /* "inv_" + 64 hex digits */
+#define SL_INVITE_DAYS_MAX    365
+#define SL_SIGNUP_FIELD_MAX   200 /* name, email, affiliation */
+#define SL_SIGNUP_COUNTRY_MAX 64
+
+struct sl_session {
+    char id[SL_SESSION_HEX + 1]; /* the cookie's value: set by sl_reg_session_open only */
+    char csrf[SL_SESSION_HEX + 1];
+    int64_t expires;
+    struct sl_principal who; /* with the scopes of the token it was opened with */
+};
+
+/* Opens a session for the holder of `token` lasting `hours`: SL_EAUTH as
+ * sl_reg_auth for a bad token. Only the SHA-256 of the id is stored. */
+enum sl_err sl_reg_session_open(struct sl_registry *r, const char *token, unsigned hours,
+                                struct sl_session *s, struct sl_error *err);
+
+/* The live session of cookie value `id`: `*alive` false when it is unknown,
+ * malformed, expired, or its token was revoked or its account removed (a
+ * dead one found is deleted on the way). */
+enum sl_err sl_reg_session_get(struct sl_registry *r, const char *id, struct sl_session *s,
+                               bool *alive, struct sl_error *err);
+
+/* Ends the session of cookie value `id` (no error when there is none). */
+enum sl_err sl_reg_session_close(struct sl_registry *r, const char *id, struct sl_error *err);
+
+/* Deletes every dead session (the ticker calls this); `*count` gets how many. */
+enum sl_err sl_reg_session_reap(struct sl_registry *r, int *count, struct sl_error *err);
+
+/* A sign-up: `user` (sl_name_ok), `name` and `email` required, the rest
+ * may be NULL; `invite` a code from sl_reg_invite_new. */
+struct sl_signup_form {
+    const char *user, *name, *email, *affiliation, *country, *invite;
+};
+
+/* Checks every field of `f` (SL_EUSAGE naming the field); SL_EUSAGE
+ * "invitation code ..." when need_invite and none is given. */
+enum sl_err sl_reg_signup_check(const struct sl_signup_form *f, bool need_invite,
+                                struct sl_error *err);
+
+/* Creates the account of `f` with its profile and a read+write token
+ * (copied to `token`), using up its invitation when `need_invite`: all or
+ * nothing. SL_EFORBIDDEN for an unknown, used, expired or other-address
+ * invitation; SL_ECONFLICT for a taken user name. */
+enum sl_err sl_reg_signup(struct sl_registry *r, const struct sl_signup_form *f, bool need_invite,
+                          char *token, struct sl_error *err);
+
+/* Makes an invitation by admin `p` valid for `days` (1..SL_INVITE_DAYS_MAX),
+ * for `email` only when not NULL: the code (shown once) into `code`. */
+enum sl_err sl_reg_invite_new(struct sl_registry *r, const struct sl_principal *p,
+                              const char *email, int days, char code[SL_INVITE_CODE_LEN + 1],
+                              int64_t *id, int64_t *expires, struct sl_error *err);
+enum sl_err sl_reg_invites(struct sl_registry *r, struct sl_arena *a, struct sl_invite_row **rows,
+                           size_t *n, struct sl_error *err);
+/* SL_ENOTFOUND when there is no invitation `id`. */
+enum sl_err sl_reg_invite_delete(struct sl_registry *r, int64_t id, struct sl_error *err);
+
+/* Every user with its profile (admins only; rows in `a`). */
+enum sl_err sl_reg_users(struct sl_registry *r, struct sl_arena *a, struct sl_user_row **rows,
+                         size_t *n, struct sl_error *err);
+
+/* Every org with how many of its models `p` may see listed. */
+struct sl_org_summary {
+    char *org;
+    size_t models;
+};
+enum sl_err sl_reg_orgs(struct sl_registry *r, const struct sl_principal *p, struct sl_arena *a,
+                        struct sl_org_summary **rows, size_t *n, struct sl_error *err);
+
+/* ---- the hosted gateway's prompt retention (retention.c; docs/hosted.md,
+ * "Retention") ---- */
+
+/* Sets the retention of `model_id` ("org/name" in `model`) to `days` (1 to
+ * SL_HOSTED_RETAIN_DAYS_MAX), or clears it (`days` 0), with a
+ * "hosted.retention_set" or "hosted.retention_cleared" log entry (the days
+ * and the setter's pseudonym) in the same transaction; clearing what is not
+ * set logs nothing. `*had` (may be NULL) says whether one was set before;
+ * `*log_idx` (may be NULL) gets the entry's index, -1 when none. */
+enum sl_err sl_reg_retention_set(struct sl_registry *r, const struct sl_principal *p,
+                                 int64_t model_id, const char *model, int64_t days, bool *had,
+                                 int64_t *log_idx, struct sl_error *err);
+
+/* The retention of `model_id` in days (0: nothing is kept). */
+enum sl_err sl_reg_retention_get(struct sl_registry *r, int64_t model_id, int64_t *days,
+                                 int64_t *updated, struct sl_error *err);
+
+struct sl_hosted_retained;
+/* The calls of `model_id` kept since `since` (unix time), oldest first, at
+ * most `max`; free with sl_repo_retained_free (db/repo_hosted.h). */
+enum sl_err sl_reg_retained_list(struct sl_registry *r, int64_t model_id, int64_t since, size_t max,
+                                 struct sl_hosted_retained **out, size_t *n, struct sl_error *err);
+
+/* Deletes the kept calls whose time is up (the leader's ticker). */
+enum sl_err sl_reg_retained_expire(struct sl_registry *r, int64_t *deleted, struct sl_error *err);
 
 #endif

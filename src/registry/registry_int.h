@@ -175,6 +175,11 @@ void sl__token_hash(const char *token, unsigned char out[32]);
 /* Formats a new random token. */
 void sl__token_new(char *token);
 
+/* Makes a new token for `user_id` with `scopes` (0 expiry: never) and
+ * stores its hash; the token is written to `token` (SL_TOKEN_LEN + 1). */
+enum sl_err sl__token_insert(struct sl_db *db, int64_t user_id, unsigned scopes, int64_t expires,
+                             char *token, struct sl_error *err);
+
 /* A file of a version being committed, for inspection. */
 struct sl__ifile {
     const char *path;

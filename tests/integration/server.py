@@ -60,7 +60,9 @@ BUILD_DIR = os.path.dirname(os.path.abspath(BIN))
 # Error codes docs/api.md allows in {"error": CODE, ...}.
 ERROR_CODES = {"bad_request", "unauthorized", "forbidden", "not_found", "conflict", "too_large",
                "range_not_satisfiable", "unprocessable", "insufficient_storage", "internal",
-               "method_not_allowed", "unavailable"}
+               "method_not_allowed", "unavailable",
+               # the web UI's sessions (docs/web.md)
+               "csrf", "session_expired", "too_many_requests"}
 
 
 class ServerError(AssertionError):

@@ -125,6 +125,10 @@ def org_admin(tier, who):
     return READS_AS.get(who, who) == "admin"  # the publisher is no org admin
 
 
+def server_admin(tier, who):
+    return READS_AS.get(who, who) == "admin"  # an admin's token without the admin scope is not
+
+
 # route name -> (method, path template, body, expectation)
 ROUTES = {
     "resolve": ("GET", "/acme/{m}/resolve/main/config.json", None, may_download),
@@ -181,10 +185,47 @@ ROUTES = {
                    b'{"rules":[{"id":"r","where":"input","kind":"literal","pattern":"x",'
                    b'"action":"refuse"}]}', nobody),
     "filter-clear": ("DELETE", "/api/v1/models/acme/{m}/hosted/filter", None, nobody),
+    # the web UI's accounts (issue 14, docs/web.md "Sessions"): a bearer
+    # token is never a browser session; the admin page's calls
+    "session": ("GET", "/api/v1/session", None, nobody),
+    "signup-mode": ("GET", "/api/v1/signup", None, may_see),
+    "users": ("GET", "/api/v1/users", None, server_admin),
+    "invitations": ("GET", "/api/v1/invitations", None, server_admin),
+    "orgs": ("GET", "/api/v1/orgs", None, may_see),
+    "user-add": ("POST", "/api/v1/users", b'{"user":"intruder"}', nobody),
+    "user-remove": ("DELETE", "/api/v1/users/other", None, nobody),
+    "org-add": ("POST", "/api/v1/orgs", b'{"org":"intruder"}', nobody),
+    "invite-add": ("POST", "/api/v1/invitations", b'{"days":3}', nobody),
+    "invite-delete": ("DELETE", "/api/v1/invitations/1", None, nobody),
+    "signup": ("POST", "/api/v1/signup", b'{"user":"intruder","name":"I","email":"i@x.org"}',
+               nobody),
+    # the web UI (issue 14; docs/web.md): the model card goes with the file
+    # list, the viewer and the pages answer everyone (a bad token is 401)
+    "card": ("GET", "/api/v1/models/acme/{m}/versions/main/card", None, may_list),
+    "viewer": ("GET", "/api/v1/models/acme/{m}/versions/main/viewer", None, may_see),
+    "page-model": ("GET", "/acme/{m}", "page", may_see),
+    "page-model-head": ("HEAD", "/acme/{m}", "page", may_see),
+    "page-history": ("GET", "/acme/{m}/history", "page", may_see),
+    "page-manage": ("GET", "/acme/{m}/manage", "page", may_see),
+    # prompt retention, quotas and usage over HTTP (issue 15): publishers and
+    # org admins only
+    "retention-get": ("GET", "/api/v1/models/acme/{m}/hosted/retention", None, may_manage),
+    "retention-items": ("GET", "/api/v1/models/acme/{m}/hosted/retention/items", None,
+                        may_manage),
+    "quota-get": ("GET", "/api/v1/models/acme/{m}/hosted/quota", None, may_manage),
+    "usage-get": ("GET", "/api/v1/models/acme/{m}/hosted/usage", None, may_manage),
+    "retention-set": ("PUT", "/api/v1/models/acme/{m}/hosted/retention", b'{"days":3}', nobody),
+    "retention-clear": ("DELETE", "/api/v1/models/acme/{m}/hosted/retention", None, nobody),
+    "quota-set": ("PUT", "/api/v1/models/acme/{m}/hosted/quota", b'{"rpm":1}', nobody),
 }
 MUTATING = {"approve", "revoke", "tier-set", "rules-set", "attest", "satisfy", "missing",
             "eval-key-add", "eval-key-remove", "org-member-set", "org-member-remove",
-            "filter-set", "filter-clear"}
+            "filter-set", "filter-clear", "user-add", "user-remove", "org-add", "invite-add",
+            "invite-delete", "signup", "retention-set",
+            "retention-clear", "quota-set"}
+# the routes that need the admin scope (the rest of WRITES need write)
+ADMIN_SCOPE = {"eval-key-add", "eval-key-remove", "user-add", "user-remove", "org-add",
+               "invite-add", "invite-delete"}
 # Every state-changing route, for the scope test: a read token may do none
 # of them, whatever its account may (403, X-Error-Code: InsufficientScope).
 WRITES = dict({k: ROUTES[k] for k in MUTATING}, **{
@@ -258,6 +299,9 @@ class Matrix(unittest.TestCase):
             r = srv.admin("token", "new", user, "--scopes", scopes, "--json")
             tok[who] = json.loads(r.stdout)["token"]
         cls.tok = tok
+        # an invitation for the refused deletes to aim at (id 1)
+        r = cls.call("POST", "/api/v1/invitations", b"{}", tok["admin"], 201)
+        assert r.json()["id"] == 1, r
         # the evaluator's key
         cls.call("POST", "/api/v1/eval/keys",
                  json.dumps({"name": EVAL_NAME, "vkey": EVAL_VKEY}).encode(), tok["admin"], 201)
@@ -265,6 +309,8 @@ class Matrix(unittest.TestCase):
         home = os.path.join(cls.tmp, "home")
         folder = os.path.join(cls.tmp, "model")
         sv.make_model(folder, big=200000)
+        with open(os.path.join(folder, "README.md"), "w") as f:
+            f.write("# m\n\nThe model card.\n")
         facts = os.path.join(cls.tmp, "facts.json")
         with open(facts, "w") as f:
             json.dump(SMALL_FACTS, f)
@@ -338,6 +384,8 @@ class Matrix(unittest.TestCase):
             ok = len(r.json().get("siblings", [])) > 0
         if ok and body == "v1-list":
             ok = model in {m["id"] for m in r.json()["data"]}
+        if ok and body == "page":
+            ok = r.headers.get("Content-Type") == "text/html; charset=utf-8"
         if ok and body == "v1-chat-stream":
             ok = r.body.endswith(b"data: [DONE]\n\n") and b'"error"' not in r.body
         if path.startswith("/v1/") and r.status >= 400 and who not in BAD_TOKEN:
@@ -375,6 +423,26 @@ class Matrix(unittest.TestCase):
         self.assertEqual(unexpected_deny, [], "unexpected denies")
         self.assertEqual(self.snapshot(), before, "a refused request changed something")
 
+    def test_viewer_agrees_with_downloads(self):
+        """The web UI shows download links when the viewer says
+        may_download: for every tier and caller that is exactly when a
+        download succeeds."""
+        for tier in TIERS:
+            for who in CALLERS:
+                r = self.srv.request("GET", "/api/v1/models/acme/m-%s/versions/main/viewer" % tier,
+                                     token=self.tok[who])
+                dl = self.srv.request("GET", "/acme/m-%s/resolve/main/config.json" % tier,
+                                      token=self.tok[who])
+                if who in BAD_TOKEN:
+                    self.assertEqual(r.status, 401, (tier, who, r))
+                    continue
+                self.assertEqual(r.status, 200, (tier, who, r))
+                doc = r.json()
+                self.assertEqual(doc["may_download"], may_download(tier, who), (tier, who, doc))
+                self.assertEqual(doc["may_download"], dl.status == 200, (tier, who, dl))
+                self.assertEqual(doc["signed_in"], who != "anon", doc)
+                self.assertEqual(doc["publisher"], may_manage(tier, who), (tier, who, doc))
+
     def snapshot(self):
         """What the refused mutations must not change: tiers, requests and
         rules of every model, evaluator keys."""
@@ -395,9 +463,14 @@ class Matrix(unittest.TestCase):
                       self.call("GET", base + "/access", token=admin).json(),
                       self.call("GET", base + "/access-rules", token=admin).json(),
                       self.call("GET", base + "/versions/main/attestations", token=admin).json(),
-                      self.call("GET", base + "/hosted/filter", token=admin).json()["filter"])
+                      self.call("GET", base + "/hosted/filter", token=admin).json()["filter"],
+                      self.call("GET", base + "/hosted/retention", token=admin).json(),
+                      self.call("GET", base + "/hosted/quota", token=admin).json())
         out["keys"] = self.call("GET", "/api/v1/eval/keys").json()
         out["members"] = self.call("GET", "/api/v1/orgs/acme/members", token=admin).json()
+        out["users"] = self.call("GET", "/api/v1/users", token=admin).json()
+        out["orgs"] = self.call("GET", "/api/v1/orgs").json()
+        out["invitations"] = self.call("GET", "/api/v1/invitations", token=admin).json()
         return json.dumps(out, sort_keys=True)
 
     def test_read_tokens_change_nothing(self):
@@ -407,6 +480,8 @@ class Matrix(unittest.TestCase):
         before = self.snapshot()
         cells = 0
         for route, (method, path, body, _) in sorted(WRITES.items()):
+            if route == "signup":
+                continue  # sign-up takes no token: closed here for every caller
             for tier in TIERS:
                 for who in ("publisher-read", "grantee-read"):
                     headers = {"Content-Type": "application/json"} if body else None
@@ -417,11 +492,11 @@ class Matrix(unittest.TestCase):
                     self.assertEqual(r.headers.get("X-Error-Code"), "InsufficientScope",
                                      (route, tier, who, r))
                     doc = r.json()
-                    self.assertEqual(doc["scope_needed"], "admin" if route.startswith("eval-key")
+                    self.assertEqual(doc["scope_needed"], "admin" if route in ADMIN_SCOPE
                                      else "write", doc)
                     self.assertIn("scope", doc["message"])
-        self.assertEqual(cells, len(WRITES) * len(TIERS) * 2)
-        for route in ("eval-key-add", "eval-key-remove"):
+        self.assertEqual(cells, (len(WRITES) - 1) * len(TIERS) * 2)
+        for route in sorted(ADMIN_SCOPE):
             method, path, body, _ = WRITES[route]
             r = self.srv.request(method, path, body, {"Content-Type": "application/json"},
                                  token=self.tok["admin-write"])
@@ -431,6 +506,51 @@ class Matrix(unittest.TestCase):
         r = self.srv.request("GET", "/api/v1/models/acme/m-gated/access",
                              token=self.tok["publisher-read"])
         self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(self.snapshot(), before, "a refused request changed something")
+
+    def test_sessions_act_as_their_tokens(self):
+        """Every principal signed in through the web UI's session cookie
+        (docs/web.md) gets what its token gets, and no more, on the routes
+        of the admin page and a sample of the rest; the refused writes (sent
+        with the right CSRF token) change nothing; bad tokens get no
+        session."""
+        before = self.snapshot()
+        sample = ["users", "invitations", "orgs", "signup-mode", "whoami", "access-list",
+                  "resolve", "license", "org-members"] + sorted(MUTATING)
+        cells = 0
+        for who in CALLERS:
+            if who == "anon":
+                continue
+            r = self.srv.request("POST", "/api/v1/session",
+                                 json.dumps({"token": self.tok[who]}).encode(),
+                                 {"Content-Type": "application/json"})
+            if who in BAD_TOKEN:
+                self.assertEqual(r.status, 401, (who, r))
+                continue
+            self.assertEqual(r.status, 200, (who, r))
+            cookie = r.headers["Set-Cookie"].split(";")[0]
+            csrf = r.json()["csrf"]
+            for route in sample:
+                method, path, body, rule = ROUTES[route]
+                if route in MUTATING and who in ("publisher", "admin"):
+                    continue
+                headers = {"Cookie": cookie}
+                if method not in ("GET", "HEAD"):
+                    headers["X-CSRF-Token"] = csrf
+                if isinstance(body, bytes):
+                    headers["Content-Type"] = "application/json"
+                payload = body if isinstance(body, bytes) else None
+                for tier in ("gated", "withheld"):
+                    r = self.srv.request(method, path.format(m="m-" + tier), payload, headers)
+                    self.assertLess(r.status, 500, (route, who, r))
+                    self.assertEqual(200 <= r.status < 300, rule(tier, who),
+                                     (route, tier, who, r))
+                    cells += 1
+            r = self.srv.request("GET", "/api/v1/session", headers={"Cookie": cookie})
+            account = {"publisher-read": "publisher", "grantee-read": "grantee",
+                       "admin-write": "admin", "evaluator": EVAL_NAME}.get(who, who)
+            self.assertEqual(r.json()["user"], account, r)
+        self.assertGreater(cells, 300)
         self.assertEqual(self.snapshot(), before, "a refused request changed something")
 
     def test_token_expiring_in_the_past_is_refused_at_issue(self):

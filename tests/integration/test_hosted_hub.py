@@ -48,7 +48,8 @@ class HostedHub(unittest.TestCase):
             with open(facts, "w") as f:
                 json.dump(FACTS, f)
             env = cls.a.client_env(cls.pub, os.path.join(cls.tmp, "home"))
-            for name, b in (("quota", cls.backend), ("live", cls.slow), ("conc", cls.slow)):
+            for name, b in (("quota", cls.backend), ("live", cls.slow), ("conc", cls.slow),
+                            ("keep", cls.backend)):
                 folder = os.path.join(cls.tmp, name)
                 sv.make_model(folder, big=2000)
                 r = st.run("push", "lab/" + name, folder, "--facts", facts, "--tier", "hosted",
@@ -173,6 +174,33 @@ class HostedHub(unittest.TestCase):
         self.assertIsNone(r.json()["filter"])
         self.assertEqual([(x["reason"], x["rule"], x["n"]) for x in r.json()["refusals"]],
                          [("input", "secret", 1)], "counted in the shared database")
+
+    def test_retention_set_through_one_server_applies_on_the_other(self):
+        """Retention lives in the shared database and is read at the start of
+        every call; the leader deletes what is due, whichever server kept it
+        (docs/hosted.md, "Retention")."""
+        path = "/api/v1/models/lab/keep/hosted/retention"
+        r = self.a.request("PUT", path, json.dumps({"days": 3}).encode(),
+                           {"Content-Type": "application/json"}, token=self.pub)
+        self.assertEqual(r.status, 200, r)
+        for srv in (self.b, self.a):
+            r = srv.request("POST", "/v1/chat/completions", self.body("lab/keep"),
+                            token=self.ann)
+            self.assertEqual(r.status, 200, r)
+        items = self.a.request("GET", path + "/items", token=self.pub).json()["items"]
+        self.assertEqual([i["user"] for i in items], ["ann", "ann"])
+        r = self.b.request("DELETE", path, token=self.pub)
+        self.assertEqual(r.status, 200, r)
+        r = self.a.request("POST", "/v1/chat/completions", self.body("lab/keep"), token=self.ann)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(self.b.request("GET", path + "/items",
+                                            token=self.pub).json()["items"]), 2)
+        sv._PgConn(self.a.db).execute("UPDATE hosted_retained SET expires = ?",
+                                      (int(time.time()) - 1,))
+        deadline = time.monotonic() + 10
+        while self.a.request("GET", path + "/items", token=self.pub).json()["items"]:
+            self.assertLess(time.monotonic(), deadline, "kept calls outlived their time")
+            time.sleep(0.2)
 
 
 if __name__ == "__main__":

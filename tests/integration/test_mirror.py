@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import struct
 import sys
@@ -119,6 +120,14 @@ class Mirror(unittest.TestCase):
         self.assertEqual(r.rc, 0, repr(r) + self.mir.stderr()[-2000:])
         return json.loads(r.stdout)
 
+    def assertDownloadHeaders(self, r):
+        """A mirror's file answers carry the download headers of docs/web.md:
+        a file on the UI's origin is never shown or run as a page."""
+        self.assertEqual(r.headers.get("X-Content-Type-Options"), "nosniff", r)
+        self.assertEqual(r.headers.get("Content-Security-Policy"), "sandbox", r)
+        self.assertEqual(r.headers.get("Content-Disposition"),
+                         'attachment; filename="model.safetensors"', r)
+
     def assertTree(self, folder, want):
         self.assertEqual(sv.tree_digest(folder), sv.tree_digest(want))
 
@@ -143,10 +152,12 @@ class Mirror(unittest.TestCase):
             self.assertEqual(r.headers["ETag"], '"%s"' % hashlib.sha256(want).hexdigest())
             self.assertEqual(r.headers["X-Repo-Commit"], self.v1["commit"])
             self.assertEqual(r.headers["X-Sluice-Mirror"], "kept")
+            self.assertDownloadHeaders(r)
             r = self.mir.request("GET", "/acme/open/resolve/%s/model.safetensors"
                                  % self.v1["commit"], headers={"Range": "bytes=10-19"})
             self.assertEqual((r.status, r.body), (206, want[10:20]))
             self.assertEqual(r.headers["Content-Range"], "bytes 10-19/%d" % len(want))
+            self.assertDownloadHeaders(r)
             # huggingface_hub's HEAD before a download
             r = self.mir.request("HEAD", "/acme/open/resolve/%s/model.safetensors"
                                  % self.v1["commit"])
@@ -154,6 +165,7 @@ class Mirror(unittest.TestCase):
             self.assertEqual(r.headers["X-Linked-Size"], str(len(want)))
             self.assertEqual(r.headers["Content-Length"], str(len(want)))
             self.assertEqual(r.body, b"")
+            self.assertDownloadHeaders(r)
             r = self.mir.request("GET", "/acme/open/resolve/%s/model.safetensors"
                                  % self.v1["commit"], headers={"Range": "bytes=%d-" % len(want)})
             self.assertEqual(r.status, 416, r)
@@ -164,6 +176,26 @@ class Mirror(unittest.TestCase):
         finally:
             self.up.start(port=port)
             self.assertEqual(self.up.port, port)
+
+    def test_the_web_ui_is_the_mirrors_own(self):
+        """The pages and assets come from the mirror's binary with the UI's
+        headers (docs/web.md), never an upstream answer relayed without
+        them; the pages' API calls go upstream through the mirror."""
+        shell = self.up.request("GET", "/").body
+        for path in ("/", "/acme/open", "/acme/open/history", "/log"):
+            r = self.mir.request("GET", path)
+            self.assertEqual(r.status, 200, (path, r))
+            self.assertEqual(r.body, shell, path)
+            self.assertIsNone(r.headers.get("X-Sluice-Mirror"), path)
+            self.assertEqual(r.headers.get("X-Frame-Options"), "DENY", path)
+            self.assertIn("default-src 'self'", r.headers.get("Content-Security-Policy"), path)
+        js = re.search(rb'"(/ui/app\.js\?v=[0-9a-f]{8})"', shell).group(1).decode()
+        r = self.mir.request("GET", js)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.headers.get("Cache-Control"), "public, max-age=31536000, immutable")
+        r = self.mir.request("GET", "/api/v1/models/acme/open/versions/main/viewer")
+        self.assertEqual(r.status, 200, r)
+        self.assertIs(r.json()["may_download"], True)
 
     def test_a_new_version_crosses_the_link_chunk_by_chunk(self):
         self.pull_json("acme/open@%d" % self.v1["version"], self.p("a"))
