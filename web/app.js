@@ -65,7 +65,7 @@
          * its name must not shadow the section's (tests find regions by name) */
         return h("div.scroll", { tabindex: 0, role: "group", "aria-label": caption + " (table)" },
             h("table", null, h("caption.sr", { text: caption }),
-                h("thead", null, h("tr", null, headers.map((t) => h("th", { scope: "col", text: t })))),
+                h("thead", null, h("tr", null, headers.map((t) => h("th", { scope: "col" }, t || h("span.sr", { text: "Actions" }))))),
                 h("tbody", null, rows)));
     }
 
@@ -395,8 +395,8 @@
             user: field("User name", "input", { type: "text", required: true, autocomplete: "username", pattern: "[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}" }, "Letters, digits, dot, dash, underscore."),
             name: field("Full name", "input", { type: "text", required: true, autocomplete: "name" }),
             email: field("Email", "input", { type: "email", required: true, autocomplete: "email" }),
-            affiliation: field("Affiliation", "input", { type: "text", required: true, autocomplete: "organization" }),
-            country: field("Country", "input", { type: "text", required: true, autocomplete: "country-name" }),
+            affiliation: field("Affiliation", "input", { type: "text", autocomplete: "organization" }, "Optional: your university, company or group."),
+            country: field("Country", "input", { type: "text", autocomplete: "country-name" }, "Optional. Never used to decide access."),
         };
         if (mode === "invite") f.invite = field("Invitation code", "input", { type: "text", required: true, autocomplete: "off" });
         const result = h("div.result");
@@ -406,8 +406,9 @@
                 ev.preventDefault();
                 const body = {};
                 for (const [k, v] of Object.entries(f)) {
-                    body[k] = v.ctl.value.trim();
-                    if (!body[k]) {
+                    const val = v.ctl.value.trim();
+                    if (val) body[k] = val;
+                    else if (v.ctl.required) {
                         v.ctl.focus();
                         return say(v.wrap.querySelector("label").textContent + ": this field is required.", "err");
                     }
@@ -436,7 +437,7 @@
             api("GET", base).catch((e) => e),
             api("GET", base + "/versions/main"),
             api("GET", base + "/versions/main/viewer").catch(() => null),
-            api("GET", base + "/versions/main/card", undefined, { text: true }).catch(() => null),
+            api("GET", base + "/versions/main/card", undefined, { text: true }).catch((e) => e),
             api("GET", base + "/terms").catch(() => null),
             api("GET", base + "/versions/main/obligations").catch(() => null),
             signed ? api("GET", base + "/access/me").catch((e) => e) : null,
@@ -461,7 +462,9 @@
         out.push(howTo(m, ver, tier, mayDownload));
         out.push(filesSection(m, ver, mayDownload));
         const cardSec = section("Model card", null);
-        if (card) {
+        if (card instanceof ApiError) {
+            cardSec.appendChild(h("p", { text: card.status === 404 ? "This version has no README.md." : card.message }));
+        } else if (card) {
             const md = await import("/ui/md.js");
             md.toDom(md.parse(card), cardSec.appendChild(h("div.card")), document, 2);
         } else {
