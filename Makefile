@@ -23,9 +23,11 @@ install: build
 
 DATA ?= ./sluice-data
 LISTEN ?= 127.0.0.1:8080
+# SERVE_ARGS: more `sluice serve` options, e.g. SERVE_ARGS="--signup open"
+SERVE_ARGS ?=
 
 run: build
-	@$(BUILD)/sluice serve --data $(DATA) --listen $(LISTEN) --public-url http://$(LISTEN)
+	@$(BUILD)/sluice serve --data $(DATA) --listen $(LISTEN) --public-url http://$(LISTEN) $(SERVE_ARGS)
 
 test:
 	@scripts/deps.sh test

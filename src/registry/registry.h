@@ -1061,7 +1061,8 @@ enum sl_err sl_reg_invite_delete(struct sl_registry *r, int64_t id, struct sl_er
 enum sl_err sl_reg_users(struct sl_registry *r, struct sl_arena *a, struct sl_user_row **rows,
                          size_t *n, struct sl_error *err);
 
-/* Every org with how many of its models `p` may see listed. */
+/* Every org by name with how many of its models sl_reg_models lists for `p`
+ * (GET /api/v1/models). */
 struct sl_org_summary {
     char *org;
     size_t models;

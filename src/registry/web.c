@@ -376,7 +376,7 @@ enum sl_err sl_reg_orgs(struct sl_registry *r, const struct sl_principal *p, str
     for (size_t i = 0; i < nnames; i++) {
         (*rows)[i].org = names[i];
         (*rows)[i].models = 0;
-        /* the models the caller may see listed (sl_reg_models filters) */
+        /* as GET /api/v1/models lists them for the caller */
         for (size_t j = 0; j < nmodels; j++)
             if (strcmp(models[j].org, names[i]) == 0)
                 (*rows)[i].models++;
