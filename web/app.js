@@ -471,7 +471,7 @@
             cardSec.appendChild(h("p", { text: "This version has no README.md." }));
         }
         out.push(cardSec);
-        out.push(decisionSection(ver.decision || {}));
+        out.push(decisionSection(ver.decision || {}, m, ver));
         out.push(obligationsSection(obl));
         out.push(versionsSection(model));
         return out;
@@ -694,9 +694,44 @@
         return JSON.stringify(why);
     }
 
-    function decisionSection(d) {
+    // On request (it costs three fetches and verify.js): the decision's
+    // tlog-proof against the pinned key, and that the entry it proves is this
+    // version's publication or an attestation on it.
+    async function checkDecision(m, ver, out) {
+        const full = m.org + "/" + m.name;
+        const fail = (why) => {
+            out.textContent = "FAILED: " + why;
+            out.className = "bad";
+        };
+        try {
+            const [d, v] = await Promise.all([api("GET", modelPath(m) + "/versions/" + ver.commit + "/decision"), import("/ui/verify.js")]);
+            if (typeof d.log_index !== "number" || !d.log_proof) return fail("the decision carries no log proof");
+            const key = await pinnedKey(v);
+            if (key.changed) return fail("the server's key changed since this browser pinned it (see the transparency log page)");
+            const [ent] = await api("GET", "/api/v1/log/entries?start=" + d.log_index + "&end=" + (d.log_index + 1));
+            const e = (ent && ent.entry) || {};
+            if (e.model !== full || e.commit !== ver.commit || !/^(version\.published|attestation\.attached)$/.test(e.type || ""))
+                return fail("log entry " + d.log_index + " is not this version's publication or attestation");
+            const p = await v.verifyTlogProof(d.log_proof, v.utf8(ent.text), key.key);
+            if (!p.ok) return fail(p.why);
+            out.textContent = "verified: " + e.type + " in log entry " + d.log_index + " of a checkpoint of " + p.size + " signed by the pinned key";
+            out.className = "ok";
+        } catch (e) {
+            fail(e.message);
+        }
+    }
+
+    function decisionSection(d, m, ver) {
+        const res = h("span", { "data-testid": "decision-log-state" });
+        const check = h("button", { type: "button", text: "Check the decision in the log", onclick: async () => {
+            check.disabled = true;
+            res.textContent = "checking…";
+            await checkDecision(m, ver, res);
+            check.disabled = false;
+        } });
         const sec = section("Decision", null,
-            h("p", null, "Minimum tier: ", tierBadge(d.min_tier), d.min_tier_provisional ? " (provisional: the training compute is not known)" : "", d.as_of ? " · evaluated on " + d.as_of : ""));
+            h("p", null, "Minimum tier: ", tierBadge(d.min_tier), d.min_tier_provisional ? " (provisional: the training compute is not known)" : "", d.as_of ? " · evaluated on " + d.as_of : ""),
+            h("p", null, check, " ", res));
         const fired = d.rules_fired || [];
         sec.appendChild(h("h3", { text: "Rules that fired" }));
         sec.appendChild(fired.length ? h("ul.rules", null, fired.map((r) => h("li", null,

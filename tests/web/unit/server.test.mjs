@@ -105,3 +105,15 @@ test("the requester's signed license verifies under the log key, and its tlog-pr
     assert.equal(p.index, doc.log_index);
     assert.equal((await v.verifyTlogProof(doc.log_proof, v.utf8(ent.text.replace("gated", "open")), key)).ok, false);
 });
+
+test("the decision's tlog-proof proves the version's publication entry", async () => {
+    const key = await v.parseVkey(await get("/log/key"));
+    const d = await get("/api/v1/models/lab/m/versions/main/decision");
+    const [ent] = await get("/api/v1/log/entries?start=" + d.log_index + "&end=" + (d.log_index + 1));
+    assert.equal(ent.entry.type, "version.published");
+    assert.equal(ent.entry.model, "lab/m");
+    const r = await v.verifyTlogProof(d.log_proof, v.utf8(ent.text), key);
+    assert.equal(r.ok, true, r.why);
+    const [other] = await get("/api/v1/log/entries?start=0&end=1");
+    assert.equal((await v.verifyTlogProof(d.log_proof, v.utf8(other.text), key)).ok, d.log_index === 0);
+});
