@@ -2,8 +2,9 @@
 // The web UI (docs/web.md): renders every page from the path over the JSON
 // API. No framework and no HTML strings: every node is made with
 // createElement and textContent, so nothing a user wrote is ever parsed as
-// markup. web/md.js (model cards) and web/verify.js (log checks) are ES
-// modules loaded only by the pages that need them.
+// markup. web/md.js (model cards), web/verify.js (log checks) and
+// web/manage.js (the manage and admin pages) are ES modules loaded only by
+// the pages that need them.
 "use strict";
 
 (() => {
