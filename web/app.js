@@ -434,6 +434,8 @@
     async function pageModel(m) {
         const base = modelPath(m);
         const signed = !!state.session;
+        /* the card renderer loads alongside the data, not after it */
+        const mdP = import("/ui/md.js").catch((e) => e);
         const [model, ver, viewer, card, terms, obl, mine] = await Promise.all([
             api("GET", base).catch((e) => e),
             api("GET", base + "/versions/main"),
@@ -466,8 +468,9 @@
         if (card instanceof ApiError) {
             cardSec.appendChild(h("p", { text: card.status === 404 ? "This version has no README.md." : card.message }));
         } else if (card) {
-            const md = await import("/ui/md.js");
-            md.toDom(md.parse(card), cardSec.appendChild(h("div.card")), document, 2);
+            const md = await mdP;
+            if (md instanceof Error) cardSec.appendChild(h("p.bad", { text: "The card renderer could not be loaded: " + md.message }));
+            else md.toDom(md.parse(card), cardSec.appendChild(h("div.card")), document, 2);
         } else {
             cardSec.appendChild(h("p", { text: "This version has no README.md." }));
         }
