@@ -110,7 +110,13 @@ Test(render, terms_and_acceptance)
     same(sl_render_terms("acme/m", &v, &t),
          "{\"model\":\"acme/m\",\"version\":3,\"commit\":\"abc\",\"tier\":\"click\","
          "\"license_sha256\":\"0123\",\"license\":\"TERMS\",\"license_given\":true,"
-         "\"accepted\":false}");
+         "\"accepted\":false,\"retention_days\":null}");
+    /* a hosted model whose gateway keeps prompts says for how long */
+    t.retention_days = 30;
+    same(sl_render_terms("acme/m", &v, &t),
+         "{\"model\":\"acme/m\",\"version\":3,\"commit\":\"abc\",\"tier\":\"click\","
+         "\"license_sha256\":\"0123\",\"license\":\"TERMS\",\"license_given\":true,"
+         "\"accepted\":false,\"retention_days\":30}");
     memset(&a, 0, sizeof(a));
     snprintf(a.license_sha256, sizeof(a.license_sha256), "0123");
     same(sl_render_acceptance("acme/m", &v, &a),
