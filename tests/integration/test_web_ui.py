@@ -379,6 +379,23 @@ class WebUI(unittest.TestCase):
         self.assertEqual(me["appeal"] if isinstance(me["appeal"], str)
                          else (me["appeal"] or {}).get("text"), text, me)
 
+    def test_manage_page_is_the_publishers(self):
+        """A requester who opens the manage page of the model gets no queue
+        and no buttons (the API refuses them anyway); the publisher does."""
+        model = "lab/gated-m"
+        who, token = self.user("sneaky")
+        self.api("POST", "/api/v1/models/%s/access" % model,
+                 {"purpose": "x", "fields": {"institution": "y"}}, token=token)
+        res = self.flow("manage_view", ctx=self.signed_in(who, token), model=model)
+        self.assertEqual((res["approve"], res["deny"], res["revoke"], res["trace"]),
+                         (0, 0, 0, 0), res)
+        res = self.flow("manage_view", ctx=self.ctx("anon"), model=model)
+        self.assertEqual((res["approve"], res["deny"], res["trace"]), (0, 0, 0), res)
+        res = self.flow("manage_view", ctx=self.signed_in("pub", self.pub), model=model)
+        self.assertGreater(res["approve"], 0, res)
+        self.assertIn(who, res["main"], res)
+        self.assertEqual(self.access_me(model, token)["status"], "pending")
+
     def test_revocation(self):
         model = "lab/gated-m"
         who, token = self.user("dave")

@@ -265,6 +265,16 @@ export async function manage(s, a) {
     return { main: (await page.locator("main").innerText()).trim() };
 }
 
+/* What /ORG/NAME/manage offers the viewer: its action buttons. */
+export async function manage_view(s, a) {
+    const page = await ctxPage(s, a);
+    const status = await open(page, a.base + "/" + a.model + "/manage");
+    const count = (name) => btn(page, name).count();
+    return { status, approve: await count("Approve"), deny: await count("Deny"),
+             revoke: await count("Revoke"), trace: await count("Trace"),
+             main: (await page.locator("main").innerText()).trim() };
+}
+
 /* "Trace a leaked copy" on the manage page with the files FILES: what the
  * result says. */
 export async function trace(s, a) {
