@@ -461,6 +461,12 @@
                 pub ? [" · ", h("a", { href: "/" + full + "/manage", text: "Manage this model" })] : null),
             h("p.meta", { text: "Version " + ver.version + " · commit " + ver.commit.slice(0, 12) + " · " + bytes(ver.bytes_total) + " · published " + when(ver.created) }),
         ];
+        const keep = model && model.hosted_retention_days;
+        if (keep || tier === "hosted") {
+            out.push(h("p.retention", { "data-testid": "retention", text: keep
+                ? "The hosted API keeps the prompts and completions sent to this model for " + keep + " day" + (keep === 1 ? "" : "s") + " for abuse review, then deletes them."
+                : "The hosted API does not store prompts or completions sent to this model." }));
+        }
         out.push(requesterPart(m, tier, ver, viewer, terms, signed, mayDownload, mine));
         out.push(howTo(m, ver, tier, mayDownload));
         out.push(filesSection(m, ver, mayDownload));
@@ -668,6 +674,11 @@
             "HF_ENDPOINT=" + origin() + " huggingface-cli download " + full,
         ];
         if (first) lines.push("curl -fLO" + auth + " " + origin() + "/" + full + "/resolve/" + ver.commit + "/" + first.path.split("/").map(enc).join("/"));
+        if (tier === "hosted") {
+            lines.length = 0;
+            lines.push("curl " + origin() + "/v1/chat/completions" + auth + " -H \"Content-Type: application/json\" -d '{\"model\":\"" + full + "\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'");
+            lines.push("# or any OpenAI client with base_url " + origin() + "/v1 and your sluice token as the API key");
+        }
         const sec = section("How to download", null, codeBox(lines));
         if (tier !== "open") sec.appendChild(h("p.hint", { text: "These need your token (SLUICE_TOKEN, or HF_TOKEN for the Hugging Face client)" + (mayDownload ? "." : ", and the access above.") }));
         return sec;
