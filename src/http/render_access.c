@@ -29,11 +29,16 @@ static json_t *str_json(const char *s)
 json_t *sl_render_terms(const char *model, const struct sl_version_ref *v,
                         const struct sl_reg_terms *t)
 {
-    return json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:b, s:b, s:o}", "model", model, "version",
-                     (json_int_t)v->seq, "commit", v->commit, "tier", v->tier, "license_sha256",
-                     t->license_sha256, "license", t->license, "license_given", t->given,
-                     "accepted", t->accepted, "retention_days",
-                     t->retention_days > 0 ? json_integer(t->retention_days) : json_null());
+    json_t *fields = json_array();
+
+    for (size_t i = 0; i < t->nfields; i++)
+        json_array_append_new(fields, json_string(t->fields[i]));
+    return json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o}", "model", model,
+                     "version", (json_int_t)v->seq, "commit", v->commit, "tier", v->tier,
+                     "license_sha256", t->license_sha256, "license", t->license, "license_given",
+                     t->given, "accepted", t->accepted, "retention_days",
+                     t->retention_days > 0 ? json_integer(t->retention_days) : json_null(),
+                     "fields", fields);
 }
 
 json_t *sl_render_acceptance(const char *model, const struct sl_version_ref *v,

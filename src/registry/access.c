@@ -271,12 +271,16 @@ enum sl_err sl_reg_may_download(struct sl_registry *r, const struct sl_principal
 
 /* ---- click-through ---- */
 
+static json_t *load_rules(struct sl_db *db, int64_t model_id, struct sl_error *err);
+
 enum sl_err sl_reg_terms(struct sl_registry *r, const struct sl_principal *p,
                          const struct sl_version_ref *v, struct sl_arena *arena,
                          struct sl_reg_terms *out, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
     char *given, *text;
+    json_t *rules, *req, *f;
+    size_t i;
     enum sl_err rc;
 
     memset(out, 0, sizeof(*out));
@@ -293,6 +297,15 @@ enum sl_err sl_reg_terms(struct sl_registry *r, const struct sl_principal *p,
     free(text);
     text_sha(out->license, out->license_sha256);
     out->accepted = p->user_id && accepted(db, p->user_id, v->model_id, out->license_sha256);
+    /* what a request must fill in, so a form can ask for it up front */
+    rules = load_rules(db, v->model_id, err);
+    if (!rules)
+        return err->code;
+    req = json_object_get(rules, "fields");
+    out->fields = sl_arena_alloc(arena, (json_array_size(req) + 1) * sizeof(char *));
+    json_array_foreach(req, i, f) if (json_is_string(f)) out->fields[out->nfields++] =
+        sl_arena_strdup(arena, json_string_value(f));
+    json_decref(rules);
     return SL_OK;
 }
 

@@ -440,6 +440,8 @@ struct sl_reg_terms {
     bool given;             /* the publisher gave a text */
     bool accepted;          /* `p` accepted this text */
     int64_t retention_days; /* prompts kept by the hosted gateway (0: none); the text says so */
+    const char **fields;    /* the request fields the access rules require, in the arena */
+    size_t nfields;
 };
 
 /* The license terms of `v`; text goes into `arena`. */

@@ -301,6 +301,8 @@ class WebUI(unittest.TestCase):
         purpose = "Evaluating multilingual summarisation for a health NGO"
         view = self.flow("request_access", ctx=bob, model=model, purpose=purpose,
                          fields={"institution": "Makerere University"})
+        # the form asked for the required field before the first send
+        self.assertEqual(view["late_fields"], [], view)
         self.assertTrue(view["state"].startswith("pending"), view)
         self.assertEqual(view["downloads"], [], view)
         me = self.access_me(model, token)

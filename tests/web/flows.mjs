@@ -202,8 +202,8 @@ export async function request_access(s, a) {
     await open(page, a.base + "/" + a.model);
     await btn(page, "Request access").click();
     await box(page, "Purpose").fill(a.purpose);
-    // A required field the form did not show at first appears when the
-    // server refuses the request for lacking it (reported as late_fields).
+    // Every required field is on the form from the start (the terms answer
+    // names them); one missing would be reported as late_fields.
     const late = [];
     for (const k of Object.keys(a.fields || {})) {
         if ((await box(page, k).count()) === 0) late.push(k);

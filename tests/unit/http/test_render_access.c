@@ -98,6 +98,7 @@ Test(render, terms_and_acceptance)
     struct sl_version_ref v;
     struct sl_reg_terms t;
     struct sl_reg_acceptance a;
+    const char *fields[] = {"institution", "country"};
 
     memset(&v, 0, sizeof(v));
     v.seq = 3;
@@ -110,13 +111,15 @@ Test(render, terms_and_acceptance)
     same(sl_render_terms("acme/m", &v, &t),
          "{\"model\":\"acme/m\",\"version\":3,\"commit\":\"abc\",\"tier\":\"click\","
          "\"license_sha256\":\"0123\",\"license\":\"TERMS\",\"license_given\":true,"
-         "\"accepted\":false,\"retention_days\":null}");
+         "\"accepted\":false,\"retention_days\":null,\"fields\":[]}");
     /* a hosted model whose gateway keeps prompts says for how long */
     t.retention_days = 30;
+    t.fields = fields;
+    t.nfields = 2;
     same(sl_render_terms("acme/m", &v, &t),
          "{\"model\":\"acme/m\",\"version\":3,\"commit\":\"abc\",\"tier\":\"click\","
          "\"license_sha256\":\"0123\",\"license\":\"TERMS\",\"license_given\":true,"
-         "\"accepted\":false,\"retention_days\":30}");
+         "\"accepted\":false,\"retention_days\":30,\"fields\":[\"institution\",\"country\"]}");
     memset(&a, 0, sizeof(a));
     snprintf(a.license_sha256, sizeof(a.license_sha256), "0123");
     same(sl_render_acceptance("acme/m", &v, &a),
