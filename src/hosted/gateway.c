@@ -20,17 +20,9 @@
 #include "common/curl.h"
 #include "common/util.h"
 #include "hosted/filter.h"
+#include "hosted/health.h"
 #include "common/banned.h"
 
-/* ---- backend health, shared by every call of this process ---- */
-
-#define HEALTH_SLOTS 256
-
-static pthread_mutex_t health_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    int64_t id;
-    long long down_until;
-} health[HEALTH_SLOTS];
 static atomic_uint round_robin;
 static atomic_bool stopping;
 
@@ -45,27 +37,6 @@ static long long now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static void mark(int64_t id, bool down)
-{
-    size_t i = (size_t)id % HEALTH_SLOTS;
-
-    pthread_mutex_lock(&health_lock);
-    health[i].id = id;
-    health[i].down_until = down ? now_ms() + SL_HOSTED_DOWN_MS : 0;
-    pthread_mutex_unlock(&health_lock);
-}
-
-static bool is_down(int64_t id)
-{
-    size_t i = (size_t)id % HEALTH_SLOTS;
-    bool down;
-
-    pthread_mutex_lock(&health_lock);
-    down = health[i].id == id && health[i].down_until > now_ms();
-    pthread_mutex_unlock(&health_lock);
-    return down;
 }
 
 /* ---- the call ---- */
@@ -487,19 +458,6 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-/* The backend's URL for this call: its base (with or without a trailing
- * /v1) and the path. */
-static char *endpoint(const struct sl_hosted_backend *b, const char *path)
-{
-    size_t n = strlen(b->url);
-
-    while (n && b->url[n - 1] == '/')
-        n--;
-    if (n >= 3 && memcmp(b->url + n - 3, "/v1", 3) == 0)
-        n -= 3;
-    return sl_xasprintf("%.*s/v1%s", (int)n, b->url, path);
-}
-
 enum outcome { TRY_NEXT, FINISHED };
 
 /* The message inside a backend's error answer, when it has one. */
@@ -545,11 +503,12 @@ static void finish_plain(struct sl_hosted_call *c, const struct sl_hosted_backen
 
     if (!json_is_object(v) || !json_object_get(v, "choices")) {
         json_decref(v);
-        mark(b->id, true);
+        sl_hosted_health_note(b->id, SL_HOSTED_BROKEN, "a call: the answer is not a completion");
         fail_head(c, 502, "api_error", "bad_gateway", 0,
                   "the model's backend sent an answer that is not a completion");
         return;
     }
+    sl_hosted_health_note(b->id, SL_HOSTED_OK, NULL);
     note_usage(c, v);
     record_usage(c);
     if (filter_plain(c, v)) {
@@ -577,7 +536,7 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
     CURL *h = cu->easy_init();
     CURLM *mh = cu->multi_init();
     struct curl_slist *hdr = NULL;
-    char *url = endpoint(b, c->o.path), *body, why[200];
+    char *url = sl__hosted_endpoint(b, c->o.path), *body, why[200];
     json_t *req = json_deep_copy(c->body);
     long long t0 = now_ms(), last_check = t0;
     int running = 1;
@@ -705,7 +664,7 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
     } else if (c->head) {
         /* a started stream */
         if (c->malformed) {
-            mark(b->id, true);
+            sl_hosted_health_note(b->id, SL_HOSTED_BROKEN, "a call: a malformed event");
             stream_error(c, "bad_gateway", "the model's backend sent a malformed event");
         } else if (c->in_error) {
             stream_error(c, "backend_error", "the model's backend reported an error");
@@ -714,19 +673,27 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
         } else if (timed_out) {
             stream_error(c, "timeout", "the model's backend sent nothing for %u ms", c->o.idle_ms);
         } else if (!c->done_seen) {
-            mark(b->id, true);
+            sl_hosted_health_note(b->id, SL_HOSTED_BROKEN, "a call: the stream was dropped");
             stream_error(c, "bad_gateway", "the model's backend dropped the stream (%s)",
                          result != CURLE_OK ? cu->easy_strerror(result) : "it closed early");
         } else {
             pthread_mutex_lock(&c->m);
             c->eof = true;
             pthread_mutex_unlock(&c->m);
-            mark(b->id, false);
+            sl_hosted_health_note(b->id, SL_HOSTED_OK, NULL);
             wake(c);
         }
     } else if (timed_out || (result != CURLE_OK && !c->got_byte) ||
                (c->backend_status >= 500 && !c->too_big)) {
-        mark(b->id, true);
+        char note[200];
+        if (timed_out)
+            snprintf(note, sizeof(note), "a call: no answer within %u ms", c->o.first_byte_ms);
+        else if (result != CURLE_OK && !c->got_byte)
+            snprintf(note, sizeof(note), "a call: %s", cu->easy_strerror(result));
+        else
+            snprintf(note, sizeof(note), "a call: answered HTTP %ld", c->backend_status);
+        sl_hosted_health_note(
+            b->id, c->backend_status >= 500 ? SL_HOSTED_BROKEN : SL_HOSTED_UNREACHABLE, note);
         if (!last) {
             oc = TRY_NEXT;
         } else if (timed_out) {
@@ -742,7 +709,7 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
                       "the model's backend failed (HTTP %ld: %s)", c->backend_status, m);
         }
     } else if (c->too_big) {
-        mark(b->id, true);
+        sl_hosted_health_note(b->id, SL_HOSTED_BROKEN, "a call: an answer over the limit");
         fail_head(c, 502, "api_error", "bad_gateway", 0,
                   "the model's backend sent an answer over the limit of %u bytes",
                   SL_HOSTED_ANSWER_MAX);
@@ -756,21 +723,22 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
         fail_head(c, 400, "invalid_request_error", "backend_refused", 0,
                   "the model's backend refused the request: %s", m);
     } else if (c->backend_status != 200) {
-        mark(b->id, true);
+        char note[80];
+        snprintf(note, sizeof(note), "a call: answered HTTP %ld", c->backend_status);
+        sl_hosted_health_note(b->id, SL_HOSTED_BROKEN, note);
         fail_head(c, 502, "api_error", "bad_gateway", 0, "the model's backend answered HTTP %ld",
                   c->backend_status);
     } else if (!c->o.stream) {
         if (result != CURLE_OK) {
-            mark(b->id, true);
+            sl_hosted_health_note(b->id, SL_HOSTED_BROKEN, "a call: the answer was dropped");
             fail_head(c, 502, "api_error", "bad_gateway", 0,
                       "the model's backend dropped the answer (%s)", cu->easy_strerror(result));
         } else {
             finish_plain(c, b);
-            mark(b->id, false);
         }
     } else {
         /* a 200 stream that never produced an event */
-        mark(b->id, true);
+        sl_hosted_health_note(b->id, SL_HOSTED_BROKEN, "a call: a stream without an event");
         fail_head(c, 502, "api_error", "bad_gateway", 0,
                   c->malformed  ? "the model's backend sent a malformed event"
                   : c->in_error ? "the model's backend reported an error"
@@ -808,11 +776,12 @@ static void *run(void *arg)
     size_t n = c->o.nbackends, start = n ? atomic_fetch_add(&round_robin, 1) % n : 0;
     size_t order[SL_HOSTED_BACKENDS_MAX], k = 0;
 
-    /* healthy backends first, in round-robin order, then the rest */
-    for (int pass = 0; pass < 2; pass++)
+    /* the backends that are up, in round-robin order; when every one is
+     * down, all of them (health.h: a down backend may be back already) */
+    for (int pass = 0; pass < 2 && k == 0; pass++)
         for (size_t i = 0; i < n; i++) {
             size_t j = (start + i) % n;
-            if (is_down(c->backends[j].id) == (pass == 1))
+            if (pass == 1 || !sl_hosted_backend_down(c->backends[j].id))
                 order[k++] = j;
         }
     for (size_t i = 0; i < k; i++)

@@ -14,7 +14,8 @@ nothing more), error_event (an error event after the first token), huge (an even
 an answer of 17 MiB),
 drop (streams two tokens, then closes without [DONE]), malformed (a
 non-JSON event after the first token), garbage (a 200 that is not JSON or
-SSE). `words` sets the answer's pieces (one chunk each). A stream sends `tokens` tokens, then a finish chunk, a usage chunk
+SSE). `probe` set to a status answers every GET (the health probes) with
+it; `port` reopens a closed backend where it was. `words` sets the answer's pieces (one chunk each). A stream sends `tokens` tokens, then a finish chunk, a usage chunk
 and [DONE], as llama-server does (with its non-standard "timings").
 """
 import http.server
@@ -39,7 +40,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
-        if self.path in ("/health", "/v1/health"):
+        b = self.server.backend
+        with b.lock:
+            b.probes.append((self.path, dict(self.headers.items())))
+        if b.probe is not None:
+            self._send(b.probe, {"error": {"message": "probe refused", "type": "server_error"}})
+        elif self.path in ("/health", "/v1/health"):
             self._send(200, {"status": "ok"})
         elif self.path == "/v1/models":
             self._send(200, {"object": "list", "data": [{"id": "tiny", "object": "model"}]})
@@ -157,17 +163,19 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class Backend:
-    def __init__(self, mode="normal", tokens=5, delay=0.05, usage=True, words=None):
+    def __init__(self, mode="normal", tokens=5, delay=0.05, usage=True, words=None, port=0):
         self.mode = mode
         self.words = words  # the answer's pieces (one per chunk) instead of tok0 tok1 ...
         self.usage = usage  # False: no usage anywhere, as some engines
         self.tokens = tokens
         self.delay = delay
         self.requests = []
+        self.probes = []  # [(path, headers)] of the GETs received (health probes)
+        self.probe = None  # a status to answer every GET with instead (500: failing probes)
         self.disconnects = 0
         self.lock = threading.Lock()
         self.hung = threading.Event()
-        self.srv = _Server(("127.0.0.1", 0), _Handler)
+        self.srv = _Server(("127.0.0.1", port), _Handler)
         self.srv.backend = self
         self.port = self.srv.server_address[1]
         self.url = "http://127.0.0.1:%d/v1" % self.port

@@ -1,0 +1,240 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Active health checks of the hosted gateway's backends (issue 15,
+docs/hosted.md, "Health checks") against a real `sluice serve` probing every
+300 ms and fake backends (fakeoai.py): one that answers calls but fails its
+probes, one that dies and comes back on the same port, all of them dead.
+Calls go only to healthy backends; a dead one is marked down and comes back
+within the probe interval; `sluice hosted backend list` and /metrics show
+the state, and neither a backend's URL nor its key reaches /metrics.
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fakeoai  # noqa: E402
+import server as sv  # noqa: E402
+import sluicetest as st  # noqa: E402
+
+PROBE_MS = 300
+KEY = "probe-secret-" + os.urandom(4).hex()
+
+
+class Health(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="sluice-health-")
+        cls.backends = []
+        cls.srv = sv.Server(os.path.join(cls.tmp, "data"), workdir=cls.tmp)
+        cls.srv.store_env = dict(cls.srv.store_env or {}, LAB_KEY=KEY,
+                                 SLUICE_HOSTED_PROBE_MS=str(PROBE_MS),
+                                 SLUICE_HOSTED_CONNECT_MS="1000",
+                                 SLUICE_HOSTED_FIRST_BYTE_MS="2000")
+        try:
+            cls.srv.start()
+            cls.pub = cls.srv.add_user("publisher")
+            cls.srv.add_org("acme")
+            cls.srv.add_member("acme", "publisher", "publisher")
+            facts = os.path.join(cls.tmp, "facts.json")
+            with open(facts, "w") as f:
+                json.dump({"params": 4224, "training": {"tokens": 1e9}}, f)
+            env = cls.srv.client_env(cls.pub, os.path.join(cls.tmp, "home"))
+            for m in ("h-probe", "h-dead", "h-all", "h-unknown"):
+                folder = os.path.join(cls.tmp, "model-" + m)
+                sv.make_model(folder, big=2000)
+                r = st.run("push", "acme/" + m, folder, "--facts", facts, "--tier", "hosted",
+                           "--json", env=env, timeout=120)
+                if r.rc != 0:
+                    raise AssertionError("push %s: %r" % (m, r))
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if cls.srv.running():
+                cls.srv.stop()
+        finally:
+            for b in cls.backends:
+                b.close()
+            cls.srv.cleanup()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    # ---------------------------------------------------------------- helpers
+
+    def backend(self, **kw):
+        b = fakeoai.Backend(**kw)
+        self.backends.append(b)
+        return b
+
+    def hosted(self, *args, check=True):
+        r = st.run("hosted", *args, "--data", self.srv.data,
+                   *(["--db", self.srv.db] if self.srv.db else []), *self.srv.store_args,
+                   env=sv.clean_env(self.srv.store_env))
+        if check and r.rc != 0:
+            raise AssertionError("sluice hosted %r: %r" % (args, r))
+        return r
+
+    def add(self, model, url, key=True):
+        r = self.hosted("backend", "add", model, url, "--backend-model", "tiny",
+                        *(["--api-key-env", "LAB_KEY"] if key else []), "--json")
+        return json.loads(r.stdout)["id"]
+
+    def states(self, model):
+        return {b["id"]: b for b in
+                json.loads(self.hosted("backend", "list", model, "--json").stdout)}
+
+    def wait_state(self, model, bid, state, within):
+        """Polls `backend list` until backend BID is in STATE; the seconds it
+        took."""
+        t0 = time.monotonic()
+        while True:
+            s = self.states(model)[bid]
+            if s["state"] == state:
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > within:
+                self.fail("backend %d not %s within %.1f s: %r" % (bid, state, within, s))
+            time.sleep(0.05)
+
+    def chat(self, model, stream=False):
+        body = {"model": model, "messages": [{"role": "user", "content": "hi"}],
+                "stream": stream}
+        return self.srv.request("POST", "/v1/chat/completions", json.dumps(body).encode(),
+                                {"Content-Type": "application/json"}, token=self.pub)
+
+    def metrics(self):
+        r = self.srv.request("GET", "/metrics")
+        self.assertEqual(r.status, 200, repr(r))
+        return r.body.decode()
+
+    def gauge(self, text, bid):
+        for line in text.splitlines():
+            if line.startswith('sluice_hosted_backend_up{backend="%d"} ' % bid):
+                return int(line.split()[-1])
+        return None
+
+    # ---------------------------------------------------------------- tests
+
+    def test_failing_probes_keep_calls_away_until_it_answers(self):
+        a, b, c = self.backend(), self.backend(), self.backend()
+        b.probe = 500  # calls would work: only the probes say it is sick
+        ids = [self.add("acme/h-probe", x.url) for x in (a, b, c)]
+        took = self.wait_state("acme/h-probe", ids[1], "down", 5)
+        self.assertGreaterEqual(took, 0)
+        for i in range(8):
+            r = self.chat("acme/h-probe", stream=(i % 2 == 1))
+            self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(b.calls(), 0, "a call went to the backend whose probes fail")
+        self.assertEqual(a.calls() + c.calls(), 8)
+        self.assertGreater(a.calls(), 0)  # round robin over the healthy ones
+        self.assertGreater(c.calls(), 0)
+        # the probes are GET /v1/models with the backend's key
+        with a.lock:
+            probes = list(a.probes)
+        self.assertTrue(probes)
+        self.assertEqual(probes[-1][0], "/v1/models")
+        self.assertEqual(probes[-1][1].get("Authorization"), "Bearer " + KEY)
+        # the operator sees the state and why; the text form too
+        st_b = self.states("acme/h-probe")[ids[1]]
+        self.assertEqual(st_b["state"], "down")
+        self.assertEqual(st_b["last_error"], "probe: GET /v1/models answered HTTP 500")
+        self.assertGreaterEqual(st_b["fails"], 2)
+        self.assertEqual(self.states("acme/h-probe")[ids[0]]["state"], "up")
+        text = self.hosted("backend", "list", "acme/h-probe").stdout
+        line = [x for x in text.splitlines() if x.startswith("%-4d" % ids[1])][0]
+        self.assertIn("down (last error: probe: GET /v1/models answered HTTP 500)", line)
+        # the gauge, labelled by backend id only: no URL, no key, no model name
+        m = self.metrics()
+        self.assertIn("# TYPE sluice_hosted_backend_up gauge", m)
+        self.assertEqual(self.gauge(m, ids[0]), 1)
+        self.assertEqual(self.gauge(m, ids[1]), 0)
+        self.assertEqual(self.gauge(m, ids[2]), 1)
+        for secret in ("127.0.0.1", KEY, "h-probe", "LAB_KEY"):
+            self.assertNotIn(secret, m)
+        # it answers its probes again: back within a round or two, and called
+        b.probe = None
+        self.wait_state("acme/h-probe", ids[1], "up", 3 * PROBE_MS / 1000 + 1)
+        for i in range(6):
+            self.assertEqual(self.chat("acme/h-probe").status, 200)
+        self.assertGreater(b.calls(), 0)
+        self.assertEqual(self.gauge(self.metrics(), ids[1]), 1)
+        # a removed backend leaves the gauge
+        for i in ids:
+            self.hosted("backend", "remove", "acme/h-probe", str(i))
+        deadline = time.monotonic() + 5
+        while self.gauge(self.metrics(), ids[0]) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertIsNone(self.gauge(self.metrics(), ids[0]))
+
+    def test_a_dead_backend_is_skipped_and_comes_back(self):
+        a, c = self.backend(), self.backend()
+        ids = [self.add("acme/h-dead", x.url) for x in (a, c)]
+        self.wait_state("acme/h-dead", ids[1], "up", 5)
+        port = c.port
+        c.close()
+        self.wait_state("acme/h-dead", ids[1], "down", 5)
+        self.assertIn("cannot connect", self.states("acme/h-dead")[ids[1]]["last_error"])
+        n0 = a.calls()
+        t0 = time.monotonic()
+        for i in range(6):
+            r = self.chat("acme/h-dead", stream=(i % 2 == 0))
+            self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(a.calls() - n0, 6)
+        self.assertLess(time.monotonic() - t0, 5)  # no connect attempt per call
+        # back on the same port: up again within the probe interval (plus the
+        # time of one probe and of our polling)
+        c2 = self.backend(port=port)
+        took = self.wait_state("acme/h-dead", ids[1], "up", 5)
+        self.assertLess(took, PROBE_MS / 1000 + 0.7, "recovery took %.2f s" % took)
+        for i in range(6):
+            self.assertEqual(self.chat("acme/h-dead").status, 200)
+        self.assertGreater(c2.calls(), 0)
+
+    def test_every_backend_down_answers_at_once(self):
+        ids = [self.add("acme/h-all", fakeoai.dead_url()) for _ in range(2)]
+        for i in ids:
+            self.wait_state("acme/h-all", i, "down", 5)
+        for stream in (False, True):
+            t0 = time.monotonic()
+            r = self.chat("acme/h-all", stream=stream)
+            self.assertLess(time.monotonic() - t0, 3)
+            self.assertEqual(r.status, 503, repr(r))
+            doc = r.json()
+            self.assertEqual(doc["error"]["code"], "backend_unavailable", doc)
+            self.assertEqual(r.headers.get("X-Error-Code"), "backend_unavailable")
+            self.assertEqual(r.headers.get("Retry-After"), "5")
+            self.assertNotIn("127.0.0.1", r.body.decode())
+
+    def test_state_is_unknown_when_no_server_probes(self):
+        bid = self.add("acme/h-unknown", self.backend().url, key=False)
+        self.wait_state("acme/h-unknown", bid, "up", 5)
+        # a stale snapshot (its server gone) is not believed
+        path = os.path.join(self.srv.data, "hosted-health.json")
+        with open(path) as f:
+            doc = json.load(f)
+        self.assertNotIn("127.0.0.1", json.dumps(doc))  # ids and states, no URLs
+        doc["written"] -= 3600
+        env = sv.clean_env(self.srv.store_env)
+        other = os.path.join(self.tmp, "stale")
+        # read through the CLI on a copy of the data folder the server does not write
+        sv.copy_data(self.srv.data, other)
+        with open(os.path.join(other, "hosted-health.json"), "w") as f:
+            json.dump(doc, f)
+        r = st.run("hosted", "backend", "list", "acme/h-unknown", "--json", "--data", other,
+                   *sv.backend_args(other), env=env)
+        self.assertEqual(r.rc, 0, repr(r))
+        self.assertEqual(json.loads(r.stdout)[0]["state"], "unknown")
+        os.unlink(os.path.join(other, "hosted-health.json"))
+        r = st.run("hosted", "backend", "list", "acme/h-unknown", "--data", other,
+                   *sv.backend_args(other), env=env)
+        self.assertEqual(r.rc, 0, repr(r))
+        self.assertIn("state unknown: no running server has probed", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
