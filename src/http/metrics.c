@@ -3,9 +3,10 @@
  * GET /metrics in the Prometheus text format (version 0.0.4): requests by
  * route pattern and status, bytes sent, a latency histogram, requests in
  * flight, database errors, 5xx answers by error kind, the log's size,
- * access grants by state and whether each hosted backend is up (by id). Counters are per process (each instance of a hub
- * is scraped on its own); labels come from bounded sets only (the route
- * table, HTTP status codes, the error enum), never from paths or names.
+ * access grants by state and whether each hosted backend is up. Counters
+ * are per process (each instance of a hub is scraped on its own); labels
+ * come from bounded sets only (the route table, HTTP status codes, the
+ * error enum, the operator's backend ids), never from paths or names.
  */
 #include "http/http_int.h"
 
