@@ -15,7 +15,7 @@ an answer of 17 MiB),
 drop (streams two tokens, then closes without [DONE]), malformed (a
 non-JSON event after the first token), garbage (a 200 that is not JSON or
 SSE). `probe` set to a status answers every GET (the health probes) with
-it; `port` reopens a closed backend where it was. `words` sets the answer's pieces (one chunk each). A stream sends `tokens` tokens, then a finish chunk, a usage chunk
+it ("huge": a 200 of 2 MiB, "hang": no answer); `port` reopens a closed backend where it was. `words` sets the answer's pieces (one chunk each). A stream sends `tokens` tokens, then a finish chunk, a usage chunk
 and [DONE], as llama-server does (with its non-standard "timings").
 """
 import http.server
@@ -43,7 +43,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         b = self.server.backend
         with b.lock:
             b.probes.append((self.path, dict(self.headers.items())))
-        if b.probe is not None:
+        if b.probe == "hang":
+            b.hung.wait(120)
+            return
+        if b.probe == "huge":
+            self._send(200, b'{"data":[],"x":"' + b"a" * (2 << 20) + b'"}')
+        elif b.probe is not None:
             self._send(b.probe, {"error": {"message": "probe refused", "type": "server_error"}})
         elif self.path in ("/health", "/v1/health"):
             self._send(200, {"status": "ok"})

@@ -43,7 +43,7 @@ class Health(unittest.TestCase):
             with open(facts, "w") as f:
                 json.dump({"params": 4224, "training": {"tokens": 1e9}}, f)
             env = cls.srv.client_env(cls.pub, os.path.join(cls.tmp, "home"))
-            for m in ("h-probe", "h-dead", "h-all", "h-unknown"):
+            for m in ("h-probe", "h-dead", "h-all", "h-one", "h-unknown"):
                 folder = os.path.join(cls.tmp, "model-" + m)
                 sv.make_model(folder, big=2000)
                 r = st.run("push", "acme/" + m, folder, "--facts", facts, "--tier", "hosted",
@@ -144,6 +144,11 @@ class Health(unittest.TestCase):
         self.assertEqual(st_b["state"], "down")
         self.assertEqual(st_b["last_error"], "probe: GET /v1/models answered HTTP 500")
         self.assertGreaterEqual(st_b["fails"], 2)
+        now = time.time()
+        self.assertLessEqual(st_b["since"], now + 1)
+        self.assertGreater(st_b["since"], now - 60)
+        self.assertGreater(st_b["last_probe"], now - 5)
+        self.assertGreater(st_b["error_at"], now - 5)
         self.assertEqual(self.states("acme/h-probe")[ids[0]]["state"], "up")
         text = self.hosted("backend", "list", "acme/h-probe").stdout
         line = [x for x in text.splitlines() if x.startswith("%-4d" % ids[1])][0]
@@ -163,6 +168,23 @@ class Health(unittest.TestCase):
             self.assertEqual(self.chat("acme/h-probe").status, 200)
         self.assertGreater(b.calls(), 0)
         self.assertEqual(self.gauge(self.metrics(), ids[1]), 1)
+        # a wrong key and an endless answer are failed probes too
+        wrong, huge, hang = self.backend(), self.backend(), self.backend()
+        wrong.probe, huge.probe, hang.probe = 401, "huge", "hang"
+        ids += [self.add("acme/h-probe", x.url) for x in (wrong, huge, hang)]
+        for i in ids[3:]:
+            self.wait_state("acme/h-probe", i, "down", 5)
+        states = self.states("acme/h-probe")
+        self.assertEqual(states[ids[3]]["last_error"],
+                         "probe: GET /v1/models answered HTTP 401 (is the key in $LAB_KEY right?)")
+        self.assertEqual(states[ids[4]]["last_error"],
+                         "probe: GET /v1/models answered more than 1048576 bytes")
+        # the probe waits the interval at most (2 s when the interval is longer)
+        self.assertEqual(states[ids[5]]["last_error"],
+                         "probe: no answer within %d ms" % PROBE_MS)
+        for i in range(4):
+            self.assertEqual(self.chat("acme/h-probe").status, 200)
+        self.assertEqual(wrong.calls() + huge.calls() + hang.calls(), 0)
         # a removed backend leaves the gauge
         for i in ids:
             self.hosted("backend", "remove", "acme/h-probe", str(i))
@@ -194,6 +216,16 @@ class Health(unittest.TestCase):
         for i in range(6):
             self.assertEqual(self.chat("acme/h-dead").status, 200)
         self.assertGreater(c2.calls(), 0)
+
+    def test_every_backend_down_is_still_tried(self):
+        # the only backend fails its probes but would answer: tried anyway
+        b = self.backend()
+        b.probe = 500
+        bid = self.add("acme/h-one", b.url)
+        self.wait_state("acme/h-one", bid, "down", 5)
+        r = self.chat("acme/h-one")
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(b.calls(), 1)
 
     def test_every_backend_down_answers_at_once(self):
         ids = [self.add("acme/h-all", fakeoai.dead_url()) for _ in range(2)]
