@@ -21,6 +21,7 @@
 #include "common/util.h"
 #include "hosted/filter.h"
 #include "hosted/health.h"
+#include "hosted/pool.h"
 #include "common/banned.h"
 
 static atomic_uint round_robin;
@@ -71,6 +72,7 @@ struct sl_hosted_call {
     bool usage_seen;
     long backend_status;
     bool got_byte, in_error, done_seen, any_event, malformed, too_big;
+    bool draining; /* the answer is complete: what still comes is dropped */
     long long last_byte, last_out;
 
     /* the output rules of the model's filter (the call's thread only) */
@@ -439,6 +441,8 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     struct sl_hosted_call *c = ud;
     size_t n = size * nmemb;
 
+    if (c->draining)
+        return n;
     if (!c->got_byte) {
         c->got_byte = true;
         c->curl->easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &c->backend_status);
@@ -533,8 +537,10 @@ static void finish_plain(struct sl_hosted_call *c, const struct sl_hosted_backen
 static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_backend *b, bool last)
 {
     const struct sl_curl_api *cu = c->curl;
-    CURL *h = cu->easy_init();
-    CURLM *mh = cu->multi_init();
+    /* a connection left open by the last call to this backend, if any */
+    struct sl_hosted_conn *k = sl_hosted_conn_take(cu, b->id);
+    CURL *h = k->h;
+    CURLM *mh = k->mh;
     struct curl_slist *hdr = NULL;
     char *url = sl__hosted_endpoint(b, c->o.path), *body, why[200];
     json_t *req = json_deep_copy(c->body);
@@ -551,6 +557,7 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
     c->prompt_tokens = c->completion_tokens = c->chunks = 0;
     c->backend_status = 0;
     c->got_byte = c->in_error = c->done_seen = c->any_event = c->malformed = c->too_big = false;
+    c->draining = false;
     c->last_byte = t0;
     json_object_set_new(req, "model",
                         json_string(b->backend_model[0] ? b->backend_model : c->model));
@@ -586,6 +593,7 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
     cu->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->o.connect_ms);
     cu->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     cu->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    cu->easy_setopt(h, CURLOPT_MAXAGE_CONN, (long)SL_HOSTED_CONN_MAXAGE_S);
     cu->multi_add_handle(mh, h);
     while (running) {
         long long t = now_ms();
@@ -744,9 +752,22 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
                   : c->in_error ? "the model's backend reported an error"
                                 : "the model's backend ended the stream without an event");
     }
+    if (running && c->o.stream && c->done_seen && c->backend_status == 200 &&
+        !atomic_load(&c->cancel) && !stop) {
+        /* The caller has its answer; the backend's end of the response (the
+         * last chunk) follows [DONE] at once. Read it so the connection
+         * stays open for the next call, briefly: a backend still sending is
+         * cut off. */
+        long long t1 = now_ms();
+        c->draining = true;
+        while (running && now_ms() - t1 < 100) {
+            cu->multi_perform(mh, &running);
+            if (running)
+                cu->multi_poll(mh, NULL, 0, 20, NULL);
+        }
+    }
     cu->multi_remove_handle(mh, h);
-    cu->easy_cleanup(h);
-    cu->multi_cleanup(mh);
+    sl_hosted_conn_give(cu, k);
     cu->slist_free_all(hdr);
     free(body);
     free(url);

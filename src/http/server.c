@@ -26,6 +26,7 @@
 #include "common/jsonout.h"
 #include "common/util.h"
 #include "hosted/health.h"
+#include "hosted/pool.h"
 #include "common/banned.h"
 
 static const char *code_name(unsigned status)
@@ -924,6 +925,7 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
     }
     sl_hosted_stop_all();
     sl_hosted_prober_stop();
+    sl_hosted_conn_drain();
     sl_mhd->stop_daemon(s.d);
     atomic_store(&s.stop_ticker, true);
     sl_reg_fp_warm_stop(r);

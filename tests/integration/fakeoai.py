@@ -15,7 +15,9 @@ an answer of 17 MiB),
 drop (streams two tokens, then closes without [DONE]), malformed (a
 non-JSON event after the first token), garbage (a 200 that is not JSON or
 SSE). `probe` set to a status answers every GET (the health probes) with
-it ("huge": a 200 of 2 MiB, "hang": no answer); `port` reopens a closed backend where it was. `words` sets the answer's pieces (one chunk each). A stream sends `tokens` tokens, then a finish chunk, a usage chunk
+it ("huge": a 200 of 2 MiB, "hang": no answer); `port` reopens a closed backend where it was;
+`keepalive` speaks HTTP/1.1 with connections kept open (chunked streams),
+`post_peers` the client address of each POST. `words` sets the answer's pieces (one chunk each). A stream sends `tokens` tokens, then a finish chunk, a usage chunk
 and [DONE], as llama-server does (with its non-standard "timings").
 """
 import http.server
@@ -26,7 +28,17 @@ import time
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"  # the body ends when the connection closes
+    @property
+    def protocol_version(self):
+        # HTTP/1.0: the body ends when the connection closes; with
+        # `keepalive`, HTTP/1.1 as llama-server speaks it (chunked streams,
+        # the connection kept for the next request)
+        return "HTTP/1.1" if self.server.backend.keepalive else "HTTP/1.0"
+
+    def _w(self, data):
+        if self.server.backend.keepalive:
+            data = b"%x\r\n" % len(data) + data + b"\r\n"
+        self.wfile.write(data)
 
     def log_message(self, *a):
         pass
@@ -38,6 +50,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _end(self):
+        """The end of a streamed answer: with `keepalive` the last chunk,
+        and the connection closed anyway when `close_idle` is set (as a
+        backend whose keep-alive timeout passed)."""
+        b = self.server.backend
+        if b.keepalive:
+            self.wfile.write(b"0\r\n\r\n")
+            if b.close_idle:
+                self.close_connection = True
+        self.wfile.flush()
 
     def do_GET(self):
         b = self.server.backend
@@ -67,6 +90,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = None
         with b.lock:
             b.requests.append((self.path, dict(self.headers.items()), body))
+            b.post_peers.append(self.client_address)
         mode = b.mode
         if mode == "hang":
             b.hung.wait(120)
@@ -106,6 +130,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
+        if b.keepalive:
+            self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         obj = "chat.completion.chunk" if chat else "text_completion"
 
@@ -120,10 +146,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
         def event(doc, sep=b"\n\n"):
             data = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
-            self.wfile.write(b"data: " + data + sep)
+            self._w(b"data: " + data + sep)
             self.wfile.flush()
         try:
-            self.wfile.write(b": ping\n\n")
+            self._w(b": ping\n\n")
             event(chunk({"role": "assistant", "content": ""}), b"\r\n\r\n")
             for i, w in enumerate(words):
                 if mode == "slow":
@@ -146,8 +172,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 event(chunk({"content": w}))
             event(chunk({}, "stop"))
             if not b.usage:
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
+                self._w(b"data: [DONE]\n\n")
+                self._end()
                 return
             usage = chunk({})
             usage["choices"] = []
@@ -155,8 +181,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                               "total_tokens": 3 + len(words)}
             usage["timings"] = {"predicted_ms": 1.0}
             event(usage)
-            self.wfile.write(b"data: [DONE]\n\n")
-            self.wfile.flush()
+            self._w(b"data: [DONE]\n\n")
+            self._end()
         except (BrokenPipeError, ConnectionResetError):
             with b.lock:
                 b.disconnects += 1
@@ -168,7 +194,8 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class Backend:
-    def __init__(self, mode="normal", tokens=5, delay=0.05, usage=True, words=None, port=0):
+    def __init__(self, mode="normal", tokens=5, delay=0.05, usage=True, words=None, port=0,
+                 keepalive=False):
         self.mode = mode
         self.words = words  # the answer's pieces (one per chunk) instead of tok0 tok1 ...
         self.usage = usage  # False: no usage anywhere, as some engines
@@ -177,6 +204,9 @@ class Backend:
         self.requests = []
         self.probes = []  # [(path, headers)] of the GETs received (health probes)
         self.probe = None  # a status to answer every GET with instead (500: failing probes)
+        self.keepalive = keepalive  # HTTP/1.1, connections kept open (see _Handler)
+        self.close_idle = False  # with keepalive: close each connection after its answer
+        self.post_peers = []  # the client address of each POST (its connection)
         self.disconnects = 0
         self.lock = threading.Lock()
         self.hung = threading.Event()

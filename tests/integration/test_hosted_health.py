@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Active health checks of the hosted gateway's backends (issue 15,
-docs/hosted.md, "Health checks") against a real `sluice serve` probing every
+"""Active health checks of the hosted gateway's backends and the
+connections kept to them (issue 15, docs/hosted.md, "Health checks" and
+"Connections to backends") against a real `sluice serve` probing every
 300 ms and fake backends (fakeoai.py): one that answers calls but fails its
 probes, one that dies and comes back on the same port, all of them dead.
 Calls go only to healthy backends; a dead one is marked down and comes back
 within the probe interval; `sluice hosted backend list` and /metrics show
 the state, and neither a backend's URL nor its key reaches /metrics.
 """
+import http.client
 import json
 import os
 import shutil
@@ -43,7 +45,7 @@ class Health(unittest.TestCase):
             with open(facts, "w") as f:
                 json.dump({"params": 4224, "training": {"tokens": 1e9}}, f)
             env = cls.srv.client_env(cls.pub, os.path.join(cls.tmp, "home"))
-            for m in ("h-probe", "h-dead", "h-all", "h-one", "h-unknown"):
+            for m in ("h-probe", "h-dead", "h-all", "h-one", "h-unknown", "h-keep", "h-gone"):
                 folder = os.path.join(cls.tmp, "model-" + m)
                 sv.make_model(folder, big=2000)
                 r = st.run("push", "acme/" + m, folder, "--facts", facts, "--tier", "hosted",
@@ -241,6 +243,48 @@ class Health(unittest.TestCase):
             self.assertEqual(r.headers.get("X-Error-Code"), "backend_unavailable")
             self.assertEqual(r.headers.get("Retry-After"), "5")
             self.assertNotIn("127.0.0.1", r.body.decode())
+
+    def test_connections_to_a_backend_are_reused(self):
+        b = self.backend(keepalive=True)
+        self.add("acme/h-keep", b.url)
+        for i in range(6):
+            r = self.chat("acme/h-keep", stream=(i % 2 == 0))
+            self.assertEqual(r.status, 200, repr(r))
+            if i % 2 == 0:
+                self.assertTrue(r.body.endswith(b"data: [DONE]\n\n"), r.body)
+            else:
+                self.assertEqual(r.json()["choices"][0]["message"]["content"],
+                                 "tok0 tok1 tok2 tok3 tok4 ")
+        self.assertEqual(len(set(b.post_peers)), 1, "a new connection per call")
+        # the backend drops its idle connections (its keep-alive timeout
+        # passed): the next call opens another, with no error
+        b.close_idle = True
+        for stream in (True, False, True):
+            r = self.chat("acme/h-keep", stream=stream)
+            self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(len(set(b.post_peers)), 2)
+
+    def test_a_client_gone_closes_a_kept_backend_connection(self):
+        # a connection worth keeping must still be closed when the caller
+        # leaves mid-stream: the backend would generate for nobody
+        b = self.backend(keepalive=True, mode="slow", tokens=200, delay=0.05)
+        self.add("acme/h-gone", b.url)
+        c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+        c.request("POST", "/v1/chat/completions", json.dumps(
+            {"model": "acme/h-gone", "stream": True,
+             "messages": [{"role": "user", "content": "hi"}]}).encode(),
+            {"Content-Type": "application/json", "Authorization": "Bearer " + self.pub})
+        it = fakeoai.read_sse(c.getresponse())
+        next(it)
+        next(it)
+        c.sock.shutdown(2)
+        c.close()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and b.disconnects == 0:
+            time.sleep(0.1)
+        self.assertEqual(b.disconnects, 1, "the backend kept generating for nobody")
+        b.mode = "normal"
+        self.assertEqual(self.chat("acme/h-gone", stream=True).status, 200)
 
     def test_state_is_unknown_when_no_server_probes(self):
         bid = self.add("acme/h-unknown", self.backend().url, key=False)
