@@ -72,7 +72,8 @@ struct sl_hosted_call {
     bool usage_seen;
     long backend_status;
     bool got_byte, in_error, done_seen, any_event, malformed, too_big;
-    bool draining; /* the answer is complete: what still comes is dropped */
+    bool backend_done; /* the backend's own [DONE] arrived */
+    bool draining;     /* the answer is complete: what still comes is dropped */
     long long last_byte, last_out;
 
     /* the output rules of the model's filter (the call's thread only) */
@@ -333,6 +334,7 @@ static void event(struct sl_hosted_call *c)
         if (!c->head)
             start_stream(c);
         c->done_seen = true;
+        c->backend_done = true;
         put(c, "data: [DONE]\n\n", 14);
         sl_buf_reset(&c->data);
         return;
@@ -557,7 +559,7 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
     c->prompt_tokens = c->completion_tokens = c->chunks = 0;
     c->backend_status = 0;
     c->got_byte = c->in_error = c->done_seen = c->any_event = c->malformed = c->too_big = false;
-    c->draining = false;
+    c->draining = c->backend_done = false;
     c->last_byte = t0;
     json_object_set_new(req, "model",
                         json_string(b->backend_model[0] ? b->backend_model : c->model));
@@ -640,6 +642,19 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
         if (running)
             cu->multi_poll(mh, NULL, 0, 100, NULL);
     }
+    if (running && c->o.stream && c->backend_done && c->backend_status == 200 &&
+        !atomic_load(&c->cancel) && !stop) {
+        /* The backend's end of the response (the last chunk) follows its
+         * [DONE] at once: read it, so that the connection stays open for
+         * the next call. Briefly: a backend still sending is cut off. */
+        long long t1 = now_ms();
+        c->draining = true;
+        while (running && now_ms() - t1 < 20) {
+            cu->multi_perform(mh, &running);
+            if (running)
+                cu->multi_poll(mh, NULL, 0, 5, NULL);
+        }
+    }
     {
         int left;
         CURLMsg *msg;
@@ -652,6 +667,12 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
     if (c->o.stream && c->backend_status == 200 && !running && !c->done_seen && !c->malformed &&
         !c->in_error)
         parse_sse(c, true);
+    /* the connection goes back to the pool before the caller sees the end,
+     * so the caller's next call finds it there (a transfer cut short has
+     * its connection closed by libcurl) */
+    cu->multi_remove_handle(mh, h);
+    sl_hosted_conn_give(cu, k);
+    c->h = NULL;
 
     if (c->head)
         record_usage(c); /* a stream began: whatever its end, it was used */
@@ -752,22 +773,6 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
                   : c->in_error ? "the model's backend reported an error"
                                 : "the model's backend ended the stream without an event");
     }
-    if (running && c->o.stream && c->done_seen && c->backend_status == 200 &&
-        !atomic_load(&c->cancel) && !stop) {
-        /* The caller has its answer; the backend's end of the response (the
-         * last chunk) follows [DONE] at once. Read it so the connection
-         * stays open for the next call, briefly: a backend still sending is
-         * cut off. */
-        long long t1 = now_ms();
-        c->draining = true;
-        while (running && now_ms() - t1 < 100) {
-            cu->multi_perform(mh, &running);
-            if (running)
-                cu->multi_poll(mh, NULL, 0, 20, NULL);
-        }
-    }
-    cu->multi_remove_handle(mh, h);
-    sl_hosted_conn_give(cu, k);
     cu->slist_free_all(hdr);
     free(body);
     free(url);

@@ -192,6 +192,12 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        # a kept connection its client closed or reset: expected, not news
+        import sys
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class Backend:
     def __init__(self, mode="normal", tokens=5, delay=0.05, usage=True, words=None, port=0,

@@ -45,7 +45,7 @@ class Health(unittest.TestCase):
             with open(facts, "w") as f:
                 json.dump({"params": 4224, "training": {"tokens": 1e9}}, f)
             env = cls.srv.client_env(cls.pub, os.path.join(cls.tmp, "home"))
-            for m in ("h-probe", "h-dead", "h-all", "h-one", "h-unknown", "h-keep", "h-gone"):
+            for m in ("h-probe", "h-dead", "h-all", "h-one", "h-unknown", "h-keep", "h-gone", "h-filter"):
                 folder = os.path.join(cls.tmp, "model-" + m)
                 sv.make_model(folder, big=2000)
                 r = st.run("push", "acme/" + m, folder, "--facts", facts, "--tier", "hosted",
@@ -285,6 +285,27 @@ class Health(unittest.TestCase):
         self.assertEqual(b.disconnects, 1, "the backend kept generating for nobody")
         b.mode = "normal"
         self.assertEqual(self.chat("acme/h-gone", stream=True).status, 200)
+
+    def test_a_filter_refusal_closes_a_kept_backend_connection(self):
+        # the answer is cut by the model's output filter: the backend, still
+        # generating, loses its connection instead of going on for nobody
+        words = ["fine ", "SECRET ", "more "] + ["w%d " % i for i in range(200)]
+        b = self.backend(keepalive=True, mode="slow", delay=0.05, words=words)
+        self.add("acme/h-filter", b.url)
+        r = self.srv.request("PUT", "/api/v1/models/acme/h-filter/hosted/filter", json.dumps(
+            {"rules": [{"id": "secret", "where": "output", "kind": "literal",
+                        "pattern": "SECRET", "action": "refuse"}]}).encode(),
+            {"Content-Type": "application/json"}, token=self.pub)
+        self.assertEqual(r.status, 200, repr(r))
+        t0 = time.monotonic()
+        r = self.chat("acme/h-filter", stream=True)
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertIn(b"content_filter", r.body)
+        self.assertLess(time.monotonic() - t0, 5)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and b.disconnects == 0:
+            time.sleep(0.1)
+        self.assertEqual(b.disconnects, 1, "the backend kept generating for nobody")
 
     def test_state_is_unknown_when_no_server_probes(self):
         bid = self.add("acme/h-unknown", self.backend().url, key=False)
