@@ -45,7 +45,7 @@ class Health(unittest.TestCase):
             with open(facts, "w") as f:
                 json.dump({"params": 4224, "training": {"tokens": 1e9}}, f)
             env = cls.srv.client_env(cls.pub, os.path.join(cls.tmp, "home"))
-            for m in ("h-probe", "h-dead", "h-all", "h-one", "h-unknown", "h-keep", "h-gone", "h-filter"):
+            for m in ("h-probe", "h-dead", "h-all", "h-one", "h-unknown", "h-keep", "h-gone", "h-filter", "h-calls"):
                 folder = os.path.join(cls.tmp, "model-" + m)
                 sv.make_model(folder, big=2000)
                 r = st.run("push", "acme/" + m, folder, "--facts", facts, "--tier", "hosted",
@@ -218,6 +218,54 @@ class Health(unittest.TestCase):
         for i in range(6):
             self.assertEqual(self.chat("acme/h-dead").status, 200)
         self.assertGreater(c2.calls(), 0)
+
+    def test_a_call_failure_and_what_a_good_probe_undoes(self):
+        # a backend that answers its probes but fails calls with 500: down
+        # for 10 s whatever the probes say
+        a, five = self.backend(), self.backend(mode="5xx")
+        ids = [self.add("acme/h-calls", x.url) for x in (a, five)]
+        for i in ids:
+            self.wait_state("acme/h-calls", i, "up", 5)
+        for i in range(8):  # over 2 s: several good probes of `five`
+            self.assertEqual(self.chat("acme/h-calls").status, 200)
+            time.sleep(0.25)
+        self.assertEqual(five.calls(), 1, "a backend failing calls came back on a probe")
+        s = self.states("acme/h-calls")[ids[1]]
+        self.assertEqual(s["state"], "down")
+        self.assertEqual(s["last_error"], "a call: answered HTTP 500")
+        # one that accepts a call and never answers it is down at once (the
+        # call fails over), and back at the next good probe: it may have been
+        # busy, it answers again
+        five.mode = "hang"
+        self.hosted("backend", "remove", "acme/h-calls", str(ids[0]))
+        b = self.backend()
+        ids[0] = self.add("acme/h-calls", b.url)
+        self.wait_state("acme/h-calls", ids[0], "up", 5)
+        hang = self.backend(mode="hang")
+        hid = self.add("acme/h-calls", hang.url)
+        self.hosted("backend", "remove", "acme/h-calls", str(ids[1]))
+        self.wait_state("acme/h-calls", hid, "up", 5)
+        for _ in range(10):
+            if hang.calls():
+                break
+            r = self.chat("acme/h-calls")
+            self.assertEqual(r.status, 200, repr(r))  # failed over to `b`
+        self.assertEqual(hang.calls(), 1)
+        # (the list shows what the server published after its next round)
+        deadline = time.monotonic() + 3
+        while (self.states("acme/h-calls")[hid].get("last_error") is None
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        s = self.states("acme/h-calls")[hid]
+        self.assertEqual(s["last_error"], "a call: no answer within 2000 ms")
+        self.wait_state("acme/h-calls", hid, "up", 3 * PROBE_MS / 1000 + 1)
+        n = hang.calls()
+        hang.mode = "normal"
+        for _ in range(10):  # called again, and answers
+            if hang.calls() > n:
+                break
+            self.assertEqual(self.chat("acme/h-calls").status, 200)
+        self.assertGreater(hang.calls(), n)
 
     def test_every_backend_down_is_still_tried(self):
         # the only backend fails its probes but would answer: tried anyway
