@@ -121,3 +121,14 @@ void sl_hosted_conn_drain(void)
     for (size_t i = 0; i < n; i++)
         conn_free(all[i], cu);
 }
+
+size_t sl_hosted_conn_idle(int64_t backend_id)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < nidle; i++)
+        n += backend_id == 0 || idle[i]->backend_id == backend_id;
+    pthread_mutex_unlock(&lock);
+    return n;
+}

@@ -11,6 +11,7 @@
 #define SL_HOSTED_POOL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/curl.h"
@@ -39,6 +40,10 @@ struct sl_hosted_conn *sl_hosted_conn_take(const struct sl_curl_api *cu, int64_t
  * transfer removed before its end has its connection closed by libcurl, so
  * only a cleanly ended one is reused. */
 void sl_hosted_conn_give(const struct sl_curl_api *cu, struct sl_hosted_conn *k);
+
+/* How many pairs are idle for backend `backend_id`, or for every backend
+ * when it is 0. */
+size_t sl_hosted_conn_idle(int64_t backend_id);
 
 /* Frees every idle pair, closing their connections (the server is
  * stopping). */
