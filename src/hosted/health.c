@@ -227,6 +227,7 @@ static void publish(void)
     char *s = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     FILE *f = s ? fopen(tmp, "w") : NULL;
     bool ok = false;
+    static bool failing; /* the prober's thread only */
 
     /* a snapshot, not a record: no fsync; rename keeps readers from a half */
     if (f) {
@@ -236,9 +237,10 @@ static void publish(void)
         if (!ok)
             unlink(tmp);
     }
-    if (!ok)
+    if (!ok && !failing) /* once, not every round */
         fprintf(stderr, "{\"event\":\"hosted_health_unpublished\",\"path\":\"%s\"}\n",
                 SL_HOSTED_HEALTH_FILE);
+    failing = !ok;
     free(s);
     free(tmp);
     free(path);

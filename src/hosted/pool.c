@@ -26,11 +26,11 @@ static long long now_ms(void)
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static void conn_free(const struct sl_hosted_conn *k, const struct sl_curl_api *cu)
+static void conn_free(struct sl_hosted_conn *k, const struct sl_curl_api *cu)
 {
     cu->easy_cleanup(k->h);
     cu->multi_cleanup(k->mh);
-    free((void *)k);
+    free(k);
 }
 
 /* Moves the pairs idle past SL_HOSTED_POOL_IDLE_MS to `out` (the caller
