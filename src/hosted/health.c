@@ -428,20 +428,30 @@ static void *prober(void *arg)
     return NULL;
 }
 
-/* A number from the environment of `sluice serve`, else `def`: lo to hi. */
+/* A number from the environment of `sluice serve`, else `def`: lo to hi.
+ * A value that is not one is said on stderr (the server starts anyway, with
+ * the default). */
 static unsigned env_num(const char *name, unsigned def, unsigned lo, unsigned hi)
 {
     const char *s = getenv(name);
     unsigned long v = 0;
+    bool ok = s && *s && strlen(s) <= 7;
 
-    if (!s || !*s || strlen(s) > 7)
+    if (!s)
         return def;
-    for (const char *q = s; *q; q++) {
-        if (*q < '0' || *q > '9')
-            return def;
+    for (const char *q = s; ok && *q; q++) {
+        ok = *q >= '0' && *q <= '9';
         v = v * 10 + (unsigned long)(*q - '0');
     }
-    return v >= lo && v <= hi ? (unsigned)v : def;
+    ok = ok && v >= lo && v <= hi;
+    if (!ok) {
+        fprintf(stderr,
+                "{\"event\":\"setting_ignored\",\"name\":\"%s\",\"message\":\"%s wants a "
+                "whole number from %u to %u; using %u\"}\n",
+                name, name, lo, hi, def);
+        return def;
+    }
+    return (unsigned)v;
 }
 
 enum sl_err sl_hosted_prober_start(struct sl_registry *r, struct sl_error *err)

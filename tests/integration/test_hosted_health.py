@@ -381,5 +381,32 @@ class Health(unittest.TestCase):
         self.assertIn("state unknown: no running server has probed", r.stdout)
 
 
+class Settings(unittest.TestCase):
+    def test_a_setting_that_is_not_a_number_is_said_and_the_default_used(self):
+        tmp = tempfile.mkdtemp(prefix="sluice-health-env-")
+        srv = sv.Server(os.path.join(tmp, "data"), workdir=tmp)
+        srv.store_env = dict(srv.store_env or {}, SLUICE_HOSTED_PROBE_MS="5s",
+                             SLUICE_HOSTED_PROBE_FAILS="0")
+        try:
+            srv.start()
+            deadline = time.monotonic() + 5
+            path = os.path.join(srv.data, "hosted-health.json")
+            while not os.path.exists(path) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with open(path) as f:
+                self.assertEqual(json.load(f)["probe_ms"], 5000)  # the default
+            lines = [json.loads(x) for x in srv.stderr().splitlines()
+                     if '"setting_ignored"' in x]
+            self.assertEqual(
+                [x["message"] for x in lines],
+                ["SLUICE_HOSTED_PROBE_MS wants a whole number from 50 to 3600000; using 5000",
+                 "SLUICE_HOSTED_PROBE_FAILS wants a whole number from 1 to 100; using 2"])
+        finally:
+            if srv.running():
+                srv.stop()
+            srv.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()
