@@ -8,6 +8,7 @@
  */
 #include "hosted/health.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -225,11 +226,15 @@ static void publish(void)
     char *path = sl_xasprintf("%s/%s", sl_reg_root(pr.r), SL_HOSTED_HEALTH_FILE);
     char *tmp = sl_xasprintf("%s.tmp.%ld", path, (long)getpid());
     char *s = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    FILE *f = s ? fopen(tmp, "w") : NULL;
+    /* private, as everything in the data folder */
+    int fd = s ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     bool ok = false;
     static bool failing; /* the prober's thread only */
 
     /* a snapshot, not a record: no fsync; rename keeps readers from a half */
+    if (fd >= 0 && !f)
+        close(fd);
     if (f) {
         ok = fputs(s, f) >= 0;
         ok = fclose(f) == 0 && ok;

@@ -360,6 +360,7 @@ class Health(unittest.TestCase):
         self.wait_state("acme/h-unknown", bid, "up", 5)
         # a stale snapshot (its server gone) is not believed
         path = os.path.join(self.srv.data, "hosted-health.json")
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)  # private, as the folder
         with open(path) as f:
             doc = json.load(f)
         self.assertNotIn("127.0.0.1", json.dumps(doc))  # ids and states, no URLs
