@@ -509,12 +509,12 @@ static void finish_plain(struct sl_hosted_call *c, const struct sl_hosted_backen
 
     if (!json_is_object(v) || !json_object_get(v, "choices")) {
         json_decref(v);
-        sl_hosted_health_note(b->id, SL_HOSTED_BROKEN, "a call: the answer is not a completion");
+        sl_hosted_health_note(b, SL_HOSTED_BROKEN, "a call: the answer is not a completion");
         fail_head(c, 502, "api_error", "bad_gateway", 0,
                   "the model's backend sent an answer that is not a completion");
         return;
     }
-    sl_hosted_health_note(b->id, SL_HOSTED_OK, NULL);
+    sl_hosted_health_note(b, SL_HOSTED_OK, NULL);
     note_usage(c, v);
     record_usage(c);
     if (filter_plain(c, v)) {
@@ -693,7 +693,7 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
     } else if (c->head) {
         /* a started stream */
         if (c->malformed) {
-            sl_hosted_health_note(b->id, SL_HOSTED_BROKEN, "a call: a malformed event");
+            sl_hosted_health_note(b, SL_HOSTED_BROKEN, "a call: a malformed event");
             stream_error(c, "bad_gateway", "the model's backend sent a malformed event");
         } else if (c->in_error) {
             stream_error(c, "backend_error", "the model's backend reported an error");
@@ -702,14 +702,14 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
         } else if (timed_out) {
             stream_error(c, "timeout", "the model's backend sent nothing for %u ms", c->o.idle_ms);
         } else if (!c->done_seen) {
-            sl_hosted_health_note(b->id, SL_HOSTED_BROKEN, "a call: the stream was dropped");
+            sl_hosted_health_note(b, SL_HOSTED_BROKEN, "a call: the stream was dropped");
             stream_error(c, "bad_gateway", "the model's backend dropped the stream (%s)",
                          result != CURLE_OK ? cu->easy_strerror(result) : "it closed early");
         } else {
             pthread_mutex_lock(&c->m);
             c->eof = true;
             pthread_mutex_unlock(&c->m);
-            sl_hosted_health_note(b->id, SL_HOSTED_OK, NULL);
+            sl_hosted_health_note(b, SL_HOSTED_OK, NULL);
             wake(c);
         }
     } else if (timed_out || (result != CURLE_OK && !c->got_byte) ||
@@ -721,8 +721,12 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
             snprintf(note, sizeof(note), "a call: %s", cu->easy_strerror(result));
         else
             snprintf(note, sizeof(note), "a call: answered HTTP %ld", c->backend_status);
-        sl_hosted_health_note(
-            b->id, c->backend_status >= 500 ? SL_HOSTED_BROKEN : SL_HOSTED_UNREACHABLE, note);
+        enum sl_hosted_outcome o = SL_HOSTED_UNREACHABLE;
+        if (c->backend_status >= 500)
+            o = SL_HOSTED_BROKEN;
+        else if (timed_out || result == CURLE_OPERATION_TIMEDOUT)
+            o = SL_HOSTED_SILENT;
+        sl_hosted_health_note(b, o, note);
         if (!last) {
             oc = TRY_NEXT;
         } else if (timed_out) {
@@ -738,7 +742,7 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
                       "the model's backend failed (HTTP %ld: %s)", c->backend_status, m);
         }
     } else if (c->too_big) {
-        sl_hosted_health_note(b->id, SL_HOSTED_BROKEN, "a call: an answer over the limit");
+        sl_hosted_health_note(b, SL_HOSTED_BROKEN, "a call: an answer over the limit");
         fail_head(c, 502, "api_error", "bad_gateway", 0,
                   "the model's backend sent an answer over the limit of %u bytes",
                   SL_HOSTED_ANSWER_MAX);
@@ -754,12 +758,12 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
     } else if (c->backend_status != 200) {
         char note[80];
         snprintf(note, sizeof(note), "a call: answered HTTP %ld", c->backend_status);
-        sl_hosted_health_note(b->id, SL_HOSTED_BROKEN, note);
+        sl_hosted_health_note(b, SL_HOSTED_BROKEN, note);
         fail_head(c, 502, "api_error", "bad_gateway", 0, "the model's backend answered HTTP %ld",
                   c->backend_status);
     } else if (!c->o.stream) {
         if (result != CURLE_OK) {
-            sl_hosted_health_note(b->id, SL_HOSTED_BROKEN, "a call: the answer was dropped");
+            sl_hosted_health_note(b, SL_HOSTED_BROKEN, "a call: the answer was dropped");
             fail_head(c, 502, "api_error", "bad_gateway", 0,
                       "the model's backend dropped the answer (%s)", cu->easy_strerror(result));
         } else {
@@ -767,7 +771,7 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
         }
     } else {
         /* a 200 stream that never produced an event */
-        sl_hosted_health_note(b->id, SL_HOSTED_BROKEN, "a call: a stream without an event");
+        sl_hosted_health_note(b, SL_HOSTED_BROKEN, "a call: a stream without an event");
         fail_head(c, 502, "api_error", "bad_gateway", 0,
                   c->malformed  ? "the model's backend sent a malformed event"
                   : c->in_error ? "the model's backend reported an error"
@@ -803,18 +807,23 @@ static void *run(void *arg)
     size_t order[SL_HOSTED_BACKENDS_MAX], k = 0;
 
     /* the backends that are up, in round-robin order; when every one is
-     * down, all of them (health.h: a down backend may be back already) */
+     * down, those that fail fast (health.h: one may be back already), never
+     * one that does not answer (the caller would wait for nothing) */
     for (int pass = 0; pass < 2 && k == 0; pass++)
         for (size_t i = 0; i < n; i++) {
             size_t j = (start + i) % n;
-            if (pass == 1 || !sl_hosted_backend_down(c->backends[j].id))
+            if (pass == 0 ? !sl_hosted_backend_down(&c->backends[j])
+                          : !sl_hosted_backend_silent(&c->backends[j]))
                 order[k++] = j;
         }
     for (size_t i = 0; i < k; i++)
         if (attempt(c, &c->backends[order[i]], i + 1 == k) == FINISHED)
             break;
-    if (k == 0)
+    if (n == 0)
         fail_head(c, 503, "api_error", "no_backend", 0, "the model has no backend");
+    else if (k == 0)
+        fail_head(c, 503, "api_error", "backend_unavailable", 5,
+                  "no backend of the model is answering now; retry later");
     pthread_mutex_lock(&c->m);
     if (!c->head) { /* cancelled */
         c->head = true;

@@ -27,12 +27,14 @@
 
 struct entry {
     int64_t id;
-    bool probed;                         /* a probe has judged it */
-    bool probe_down;                     /* SL_HOSTED_PROBE_FAILS probes in a row failed */
-    unsigned fails;                      /* probes failed in a row */
-    long long call_until;                /* a failed call keeps it down until then (monotonic ms) */
-    bool call_unreachable;               /* that call found it unreachable: a good probe ends it */
-    bool down;                           /* the state `since` dates */
+    uint64_t ident;        /* what the backend is (ident()): an id reused is another backend */
+    bool probed;           /* a probe has judged it */
+    bool probe_down;       /* SL_HOSTED_PROBE_FAILS probes in a row failed */
+    unsigned fails;        /* probes failed in a row */
+    long long call_until;  /* a failed call keeps it down until then (monotonic ms) */
+    bool call_unreachable; /* that call found it unreachable: a good probe ends it */
+    bool silent;           /* its last failure was a timeout */
+    bool down;             /* the state `since` dates */
     int64_t since, last_probe, error_at; /* unix seconds, 0 never */
     char last_error[200];
 };
@@ -73,21 +75,53 @@ char *sl__hosted_endpoint(const struct sl_hosted_backend *b, const char *path)
 
 /* ---- the table (callers hold `lock`) ---- */
 
-static struct entry *find(int64_t id, bool add)
+static void fnv(uint64_t *h, const void *p, size_t n)
 {
-    for (size_t i = 0; i < ntab; i++)
-        if (tab[i].id == id)
-            return &tab[i];
+    const unsigned char *s = p;
+
+    for (size_t i = 0; i < n; i++)
+        *h = (*h ^ s[i]) * 1099511628211ull;
+}
+
+static uint64_t ident(const struct sl_hosted_backend *b)
+{
+    uint64_t h = 14695981039346656037ull;
+
+    fnv(&h, b->url, strlen(b->url) + 1);
+    fnv(&h, b->backend_model, strlen(b->backend_model) + 1);
+    fnv(&h, b->key_env, strlen(b->key_env) + 1);
+    fnv(&h, &b->model_id, sizeof(b->model_id));
+    fnv(&h, &b->version_id, sizeof(b->version_id));
+    fnv(&h, &b->created, sizeof(b->created));
+    return h;
+}
+
+/* The entry of backend `b`; a new one when `add` (an entry of another
+ * backend that had its id is started afresh), else NULL when none. */
+static struct entry *find(const struct sl_hosted_backend *b, bool add)
+{
+    uint64_t id = ident(b);
+    struct entry *e = NULL;
+
+    for (size_t i = 0; i < ntab && !e; i++)
+        if (tab[i].id == b->id)
+            e = &tab[i];
+    if (e && e->ident == id)
+        return e;
     if (!add)
         return NULL;
-    if (ntab == captab) {
-        captab = captab ? 2 * captab : 16;
-        tab = sl_xrealloc(tab, captab * sizeof(*tab));
+    if (!e) {
+        if (ntab == captab) {
+            captab = captab ? 2 * captab : 16;
+            tab = sl_xrealloc(tab, captab * sizeof(*tab));
+        }
+        e = &tab[ntab++];
     }
-    memset(&tab[ntab], 0, sizeof(*tab));
-    tab[ntab].id = id;
-    tab[ntab].since = (int64_t)time(NULL);
-    return &tab[ntab++];
+    memset(e, 0, sizeof(*e));
+    e->id = b->id;
+    e->ident = id;
+    e->since = (int64_t)time(NULL);
+    return e;
 }
 
 /* Whether `e` is down now; dates a change of state. */
@@ -111,48 +145,65 @@ static void set_error(struct entry *e, const char *why)
     e->error_at = (int64_t)time(NULL);
 }
 
-void sl_hosted_health_note(int64_t id, enum sl_hosted_outcome o, const char *why)
+void sl_hosted_health_note(const struct sl_hosted_backend *b, enum sl_hosted_outcome o,
+                           const char *why)
 {
     long long now = now_ms();
     struct entry *e;
 
     pthread_mutex_lock(&lock);
-    e = find(id, true);
+    e = find(b, true);
     if (o == SL_HOSTED_OK) {
         e->call_until = 0;
     } else {
         e->call_until = now + SL_HOSTED_DOWN_MS;
-        e->call_unreachable = o == SL_HOSTED_UNREACHABLE;
+        e->call_unreachable = o == SL_HOSTED_UNREACHABLE || o == SL_HOSTED_SILENT;
+        e->silent = o == SL_HOSTED_SILENT;
         set_error(e, why);
     }
     settle(e, now);
     pthread_mutex_unlock(&lock);
 }
 
-bool sl_hosted_backend_down(int64_t id)
+bool sl_hosted_backend_silent(const struct sl_hosted_backend *b)
+{
+    struct entry *e;
+    bool silent = false;
+
+    pthread_mutex_lock(&lock);
+    e = find(b, false);
+    if (e)
+        silent = settle(e, now_ms()) && e->silent;
+    pthread_mutex_unlock(&lock);
+    return silent;
+}
+
+bool sl_hosted_backend_down(const struct sl_hosted_backend *b)
 {
     struct entry *e;
     bool down = false;
 
     pthread_mutex_lock(&lock);
-    e = find(id, false);
+    e = find(b, false);
     if (e)
         down = settle(e, now_ms());
     pthread_mutex_unlock(&lock);
     return down;
 }
 
-/* A probe's verdict on backend `id`: `why` NULL when it answered. */
-static void probe_note(int64_t id, const char *why)
+/* A probe's verdict on backend `id`: `why` NULL when it answered;
+ * `silent` when it did not answer in time. */
+static void probe_note(const struct sl_hosted_backend *b, const char *why, bool silent)
 {
     long long now = now_ms();
-    struct entry *e = find(id, true);
+    struct entry *e = find(b, true);
 
     e->probed = true;
     e->last_probe = (int64_t)time(NULL);
     if (!why) {
         e->fails = 0;
         e->probe_down = false;
+        e->silent = false;
         if (e->call_unreachable)
             e->call_until = 0; /* it answers again */
     } else {
@@ -160,12 +211,13 @@ static void probe_note(int64_t id, const char *why)
             e->fails++;
         if (e->fails >= atomic_load(&fails_needed))
             e->probe_down = true;
+        e->silent = silent;
         set_error(e, why);
     }
     settle(e, now);
 }
 
-/* Forgets backends no longer in the database (ids sorted or not). */
+/* Forgets backends no longer in the database. */
 static void prune(const struct sl_hosted_backend *all, size_t n)
 {
     size_t k = 0;
@@ -173,7 +225,7 @@ static void prune(const struct sl_hosted_backend *all, size_t n)
     for (size_t i = 0; i < ntab; i++) {
         bool keep = false;
         for (size_t j = 0; j < n && !keep; j++)
-            keep = all[j].id == tab[i].id;
+            keep = all[j].id == tab[i].id && ident(&all[j]) == tab[i].ident;
         if (keep)
             tab[k++] = tab[i];
     }
@@ -401,7 +453,8 @@ static void probe_round(void)
         pthread_mutex_lock(&lock);
         for (size_t i = 0; i < n; i++) {
             char why[200];
-            probe_note(all[i].id, verdict(&p[i], &all[i], why, sizeof(why)));
+            bool silent = !p[i].done || p[i].result == CURLE_OPERATION_TIMEDOUT;
+            probe_note(&all[i], verdict(&p[i], &all[i], why, sizeof(why)), silent);
         }
         prune(all, n);
         pthread_mutex_unlock(&lock);

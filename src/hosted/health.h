@@ -28,19 +28,31 @@
 /* How a call to a backend ended, for its health. */
 enum sl_hosted_outcome {
     SL_HOSTED_OK,          /* it answered as a backend should */
-    SL_HOSTED_UNREACHABLE, /* no connection or no answer in time: a good probe undoes it */
+    SL_HOSTED_UNREACHABLE, /* no connection: a good probe undoes it */
+    SL_HOSTED_SILENT,      /* no answer in time: as unreachable, and not tried even when
+                              every backend is down (the call would wait the timeout) */
     SL_HOSTED_BROKEN,      /* it answered, badly (5xx, garbage, a dropped stream): skipped
                               SL_HOSTED_DOWN_MS whatever the probes say */
 };
 
-/* Records the outcome of a call to backend `id` (any thread). `why` says
- * what went wrong (NULL for SL_HOSTED_OK); it is shown to the operator only. */
-void sl_hosted_health_note(int64_t id, enum sl_hosted_outcome o, const char *why);
+/* Backends are known by id and by what they are (URL, model, key variable,
+ * creation time): SQLite gives a removed backend's id to the next one added,
+ * which must not inherit its health. */
 
-/* Whether backend `id` is down now: SL_HOSTED_PROBE_FAILS probes in a row
+/* Records the outcome of a call to backend `b` (any thread). `why` says
+ * what went wrong (NULL for SL_HOSTED_OK); it is shown to the operator only. */
+void sl_hosted_health_note(const struct sl_hosted_backend *b, enum sl_hosted_outcome o,
+                           const char *why);
+
+/* Whether backend `b` is down now: SL_HOSTED_PROBE_FAILS probes in a row
  * failed, or a call failed less than SL_HOSTED_DOWN_MS ago (an unreachable
  * one only until a probe succeeds). A backend never seen is up. */
-bool sl_hosted_backend_down(int64_t id);
+bool sl_hosted_backend_down(const struct sl_hosted_backend *b);
+
+/* Whether backend `b` is down because it did not answer in time (its last
+ * failed probe or call timed out): a call would wait for nothing, so it is
+ * not tried even when every backend of the model is down. */
+bool sl_hosted_backend_silent(const struct sl_hosted_backend *b);
 
 /* The backend's URL for `path` (after /v1): its base, with or without a
  * trailing /v1, then /v1 and the path. The caller frees it. */

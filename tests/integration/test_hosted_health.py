@@ -45,7 +45,7 @@ class Health(unittest.TestCase):
             with open(facts, "w") as f:
                 json.dump({"params": 4224, "training": {"tokens": 1e9}}, f)
             env = cls.srv.client_env(cls.pub, os.path.join(cls.tmp, "home"))
-            for m in ("h-probe", "h-dead", "h-all", "h-one", "h-unknown", "h-keep", "h-gone", "h-filter", "h-calls"):
+            for m in ("h-probe", "h-dead", "h-all", "h-one", "h-unknown", "h-keep", "h-gone", "h-filter", "h-calls", "h-mute"):
                 folder = os.path.join(cls.tmp, "model-" + m)
                 sv.make_model(folder, big=2000)
                 r = st.run("push", "acme/" + m, folder, "--facts", facts, "--tier", "hosted",
@@ -354,6 +354,44 @@ class Health(unittest.TestCase):
         while time.monotonic() < deadline and b.disconnects == 0:
             time.sleep(0.1)
         self.assertEqual(b.disconnects, 1, "the backend kept generating for nobody")
+
+    def test_a_backend_that_never_answers_is_not_waited_for(self):
+        # it accepts connections and answers nothing, probes or calls: once
+        # down it is not tried even with every other backend down too, so
+        # the caller is told at once instead of after the first-byte timeout
+        mute = self.backend(mode="hang")
+        mute.probe = "hang"
+        ids = [self.add("acme/h-mute", mute.url), self.add("acme/h-mute", fakeoai.dead_url())]
+        for i in ids:
+            self.wait_state("acme/h-mute", i, "down", 5)
+        self.assertEqual(self.states("acme/h-mute")[ids[0]]["last_error"],
+                         "probe: no answer within %d ms" % PROBE_MS)
+        for stream in (False, True):
+            t0 = time.monotonic()
+            r = self.chat("acme/h-mute", stream=stream)
+            took = time.monotonic() - t0
+            self.assertEqual(r.status, 503, repr(r))
+            self.assertEqual(r.json()["error"]["code"], "backend_unavailable")
+            self.assertLess(took, 1.5, "waited for a backend that never answers")
+        self.assertEqual(mute.calls(), 0)
+        # alone, the same
+        self.hosted("backend", "remove", "acme/h-mute", str(ids[1]))
+        t0 = time.monotonic()
+        r = self.chat("acme/h-mute")
+        self.assertEqual(r.status, 503, repr(r))
+        self.assertEqual(r.json()["error"]["message"],
+                         "no backend of the model is answering now; retry later")
+        self.assertEqual(r.headers.get("Retry-After"), "5")
+        self.assertLess(time.monotonic() - t0, 1.5)
+        self.assertEqual(mute.calls(), 0)
+        # removed, and a new backend added: on SQLite it gets the same id,
+        # and must not inherit the state of the one that had it
+        self.hosted("backend", "remove", "acme/h-mute", str(ids[0]))
+        fresh = self.backend()
+        self.add("acme/h-mute", fresh.url)
+        r = self.chat("acme/h-mute")
+        self.assertEqual(r.status, 200, repr(r))
+        self.assertEqual(fresh.calls(), 1)
 
     def test_state_is_unknown_when_no_server_probes(self):
         bid = self.add("acme/h-unknown", self.backend().url, key=False)

@@ -17,29 +17,80 @@
 #include "hosted/health.h"
 #include "hosted/pool.h"
 
+/* A backend with id `id` at a URL of its own. */
+static struct sl_hosted_backend be(int64_t id)
+{
+    struct sl_hosted_backend b;
+
+    memset(&b, 0, sizeof(b));
+    b.id = id;
+    b.model_id = 1;
+    b.created = 1760000000;
+    snprintf(b.url, sizeof(b.url), "http://127.0.0.1:%d/v1", (int)(9000 + id));
+    return b;
+}
+
 Test(health, unknown_backends_are_up)
 {
-    cr_assert_not(sl_hosted_backend_down(7));
+    struct sl_hosted_backend B7 = be(7);
+
+    cr_assert_not(sl_hosted_backend_down(&B7));
 }
 
 Test(health, a_failed_call_marks_down_and_a_good_one_up)
 {
-    sl_hosted_health_note(7, SL_HOSTED_BROKEN, "a call: answered HTTP 500");
-    cr_assert(sl_hosted_backend_down(7));
-    cr_assert_not(sl_hosted_backend_down(8), "only that backend");
-    sl_hosted_health_note(7, SL_HOSTED_OK, NULL);
-    cr_assert_not(sl_hosted_backend_down(7));
-    sl_hosted_health_note(7, SL_HOSTED_UNREACHABLE, "a call: Couldn't connect to server");
-    cr_assert(sl_hosted_backend_down(7));
+    struct sl_hosted_backend B7 = be(7), B8 = be(8);
+
+    sl_hosted_health_note(&B7, SL_HOSTED_BROKEN, "a call: answered HTTP 500");
+    cr_assert(sl_hosted_backend_down(&B7));
+    cr_assert_not(sl_hosted_backend_down(&B8), "only that backend");
+    sl_hosted_health_note(&B7, SL_HOSTED_OK, NULL);
+    cr_assert_not(sl_hosted_backend_down(&B7));
+    sl_hosted_health_note(&B7, SL_HOSTED_UNREACHABLE, "a call: Couldn't connect to server");
+    cr_assert(sl_hosted_backend_down(&B7));
+}
+
+Test(health, only_a_backend_that_did_not_answer_is_silent)
+{
+    struct sl_hosted_backend B5 = be(5), B6 = be(6), B99 = be(99);
+
+    sl_hosted_health_note(&B5, SL_HOSTED_UNREACHABLE, "a call: Couldn't connect to server");
+    cr_assert(sl_hosted_backend_down(&B5));
+    cr_assert_not(sl_hosted_backend_silent(&B5), "a refused connection fails fast");
+    sl_hosted_health_note(&B5, SL_HOSTED_SILENT, "a call: no answer within 2000 ms");
+    cr_assert(sl_hosted_backend_silent(&B5));
+    sl_hosted_health_note(&B5, SL_HOSTED_BROKEN, "a call: answered HTTP 500");
+    cr_assert_not(sl_hosted_backend_silent(&B5));
+    sl_hosted_health_note(&B6, SL_HOSTED_SILENT, "a call: no answer within 2000 ms");
+    sl_hosted_health_note(&B6, SL_HOSTED_OK, NULL);
+    cr_assert_not(sl_hosted_backend_silent(&B6), "it answered");
+    cr_assert_not(sl_hosted_backend_silent(&B99), "never seen");
+}
+
+Test(health, an_id_given_to_another_backend_starts_afresh)
+{
+    struct sl_hosted_backend old = be(12), new = be(12);
+
+    /* SQLite hands a removed backend's id to the next one added */
+    snprintf(new.url, sizeof(new.url), "http://10.0.0.9:8080/v1");
+    sl_hosted_health_note(&old, SL_HOSTED_SILENT, "a call: no answer within 2000 ms");
+    cr_assert(sl_hosted_backend_down(&old));
+    cr_assert_not(sl_hosted_backend_down(&new), "the new backend inherited the old one's state");
+    cr_assert_not(sl_hosted_backend_silent(&new));
+    new = be(12);
+    new.created++;
+    cr_assert_not(sl_hosted_backend_down(&new), "same URL, added again: another backend");
 }
 
 Test(health, the_gauge_names_ids_only)
 {
+    struct sl_hosted_backend B3 = be(3), B41 = be(41);
+
     struct sl_buf b = SL_BUF_INIT(1 << 16);
     const char *text;
 
-    sl_hosted_health_note(3, SL_HOSTED_OK, NULL);
-    sl_hosted_health_note(41, SL_HOSTED_BROKEN, "a call: http://10.1.2.3/v1 answered HTTP 502");
+    sl_hosted_health_note(&B3, SL_HOSTED_OK, NULL);
+    sl_hosted_health_note(&B41, SL_HOSTED_BROKEN, "a call: http://10.1.2.3/v1 answered HTTP 502");
     sl_hosted_health_metrics(&b);
     text = sl_buf_cstr(&b);
     cr_assert(strstr(text, "# TYPE sluice_hosted_backend_up gauge\n"), "%s", text);
