@@ -350,14 +350,12 @@ int sl_cmd_hosted(int argc, char **argv)
                 free(x);
             }
             {
-                json_t *j = backend_json(&all[i], seq), *hs;
-                char key[24];
-                snprintf(key, sizeof(key), "%lld", (long long)all[i].id);
-                hs = json_object_get(health, key);
-                if (json_is_object(hs))
+                json_t *j = backend_json(&all[i], seq), *hs = sl_hosted_health_of(health, &all[i]);
+                if (hs)
                     json_object_update(j, hs);
                 else
                     json_object_set_new(j, "state", json_string("unknown"));
+                json_decref(hs);
                 json_array_append_new(arr, j);
             }
         }

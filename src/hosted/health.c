@@ -243,12 +243,15 @@ static json_t *snapshot_json(void)
         bool down = settle(e, now);
         char key[24];
         snprintf(key, sizeof(key), "%lld", (long long)e->id);
-        json_object_set_new(
-            m, key,
-            json_pack("{s:s, s:I, s:I, s:I, s:s?, s:I}", "state", down ? "down" : "up", "since",
-                      (json_int_t)e->since, "last_probe", (json_int_t)e->last_probe, "fails",
-                      (json_int_t)e->fails, "last_error", e->last_error[0] ? e->last_error : NULL,
-                      "error_at", (json_int_t)e->error_at));
+        char hex[17];
+        snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)e->ident);
+        json_object_set_new(m, key,
+                            json_pack("{s:s, s:I, s:I, s:I, s:s?, s:I, s:s}", "state",
+                                      down ? "down" : "up", "since", (json_int_t)e->since,
+                                      "last_probe", (json_int_t)e->last_probe, "fails",
+                                      (json_int_t)e->fails, "last_error",
+                                      e->last_error[0] ? e->last_error : NULL, "error_at",
+                                      (json_int_t)e->error_at, "ident", hex));
     }
     pthread_mutex_unlock(&lock);
     return m;
@@ -327,6 +330,22 @@ json_t *sl_hosted_health_load(const char *root, bool *fresh)
         out = json_object();
     }
     json_decref(doc);
+    return out;
+}
+
+json_t *sl_hosted_health_of(json_t *loaded, const struct sl_hosted_backend *b)
+{
+    char key[24], hex[17];
+    json_t *s, *out;
+
+    snprintf(key, sizeof(key), "%lld", (long long)b->id);
+    snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)ident(b));
+    s = json_object_get(loaded, key);
+    if (!json_is_object(s) || !json_is_string(json_object_get(s, "ident")) ||
+        strcmp(json_string_value(json_object_get(s, "ident")), hex) != 0)
+        return NULL;
+    out = json_deep_copy(s);
+    json_object_del(out, "ident");
     return out;
 }
 

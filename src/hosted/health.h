@@ -76,9 +76,16 @@ void sl_hosted_health_metrics(struct sl_buf *out);
 
 /* The state the server in data folder `root` last published, by backend
  * id: a new JSON object {"ID": {"state", "since", "last_probe", "fails",
- * "last_error"}} the caller frees, or an empty one when no server published
- * (or its file is older than three probe rounds: state unknown). `*fresh`
- * says which. Never fails: a missing or unreadable file is no state. */
+ * "last_error", "error_at", "ident"}} the caller frees, or an empty one when
+ * no server published (or its file is older than three probe rounds: state
+ * unknown). `*fresh` says which. Never fails: a missing or unreadable file
+ * is no state. */
 json_t *sl_hosted_health_load(const char *root, bool *fresh);
+
+/* The published state of backend `b` from what sl_hosted_health_load
+ * returned (borrowed), without its "ident"; NULL when there is none for
+ * this backend (a backend that had its id before it is another). The caller
+ * frees the copy. */
+json_t *sl_hosted_health_of(json_t *loaded, const struct sl_hosted_backend *b);
 
 #endif

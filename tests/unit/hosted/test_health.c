@@ -174,6 +174,22 @@ Test(health, the_snapshot_read_back)
     cleanup(dir);
 }
 
+Test(health, a_published_state_is_only_its_own_backends)
+{
+    struct sl_hosted_backend b = be(4);
+    json_t *loaded = json_pack("{s:{s:s, s:s}, s:{s:s}}", "4", "state", "down", "ident",
+                               "0123456789abcdef", "5", "state", "down");
+
+    /* a state published for another backend that had the id, or for one
+     * of an older server that said nothing of identity: not this one's */
+    cr_assert_null(sl_hosted_health_of(loaded, &b));
+    b.id = 5;
+    cr_assert_null(sl_hosted_health_of(loaded, &b));
+    b.id = 6;
+    cr_assert_null(sl_hosted_health_of(loaded, &b));
+    json_decref(loaded);
+}
+
 Test(health, the_endpoint_of_a_base)
 {
     struct sl_hosted_backend b;
