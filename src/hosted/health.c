@@ -155,6 +155,7 @@ void sl_hosted_health_note(const struct sl_hosted_backend *b, enum sl_hosted_out
     e = find(b, true);
     if (o == SL_HOSTED_OK) {
         e->call_until = 0;
+        e->silent = false;
     } else {
         e->call_until = now + SL_HOSTED_DOWN_MS;
         e->call_unreachable = o == SL_HOSTED_UNREACHABLE || o == SL_HOSTED_SILENT;
