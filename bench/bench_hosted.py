@@ -85,39 +85,66 @@ class FixedRateBackend:
         self.loop.run_forever()
 
     async def _serve(self, reader, writer):
+        # As llama-server and vLLM do: an HTTP/1.1 caller gets a chunked
+        # answer on a connection kept open for its next request; HTTP/1.0
+        # or "Connection: close" an answer that ends when it closes.
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            n = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    n = int(line.split(b":")[1])
-            body = json.loads(await reader.readexactly(n)) if n else {}
-            tokens = int(body.get("max_tokens") or 16)
-            rate = float(body.get("x_rate") or self.rate)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                         b"Cache-Control: no-cache\r\nConnection: close\r\n\r\n")
-            t0 = time.monotonic()
-            pre = b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",' \
-                  b'"choices":[{"index":0,"delta":{"content":"'
-            post = b'"},"finish_reason":null}]}\n\n'
-            for i in range(tokens):
-                wait = t0 + i / rate - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                writer.write(pre + b"t%d " % i + post)
-                await writer.drain()
-            writer.write(b'data: {"id":"c1","object":"chat.completion.chunk","created":1,'
-                         b'"model":"m","choices":[{"index":0,"delta":{},"finish_reason":'
-                         b'"length"}]}\n\n')
-            writer.write(b'data: {"id":"c1","object":"chat.completion.chunk","created":1,'
-                         b'"model":"m","choices":[],"usage":{"prompt_tokens":3,'
-                         b'"completion_tokens":%d,"total_tokens":%d}}\n\n' % (tokens, tokens + 3))
-            writer.write(b"data: [DONE]\n\n")
-            await writer.drain()
+            while await self._one(reader, writer):
+                pass
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:
             writer.close()
+
+    async def _one(self, reader, writer):
+        """Answers one request; whether the connection stays open."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return False
+        lines = head.split(b"\r\n")
+        keep = lines[0].endswith(b"HTTP/1.1")
+        n = 0
+        for line in lines[1:]:
+            low = line.lower()
+            if low.startswith(b"content-length:"):
+                n = int(line.split(b":")[1])
+            if low.startswith(b"connection:") and b"close" in low:
+                keep = False
+        body = json.loads(await reader.readexactly(n)) if n else {}
+        tokens = int(body.get("max_tokens") or 16)
+        rate = float(body.get("x_rate") or self.rate)
+
+        def put(data):
+            if keep:
+                writer.write(b"%x\r\n" % len(data) + data + b"\r\n")
+            else:
+                writer.write(data)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                     b"Cache-Control: no-cache\r\n" +
+                     (b"Transfer-Encoding: chunked\r\n\r\n" if keep
+                      else b"Connection: close\r\n\r\n"))
+        t0 = time.monotonic()
+        pre = b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",' \
+              b'"choices":[{"index":0,"delta":{"content":"'
+        post = b'"},"finish_reason":null}]}\n\n'
+        for i in range(tokens):
+            wait = t0 + i / rate - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            put(pre + b"t%d " % i + post)
+            await writer.drain()
+        put(b'data: {"id":"c1","object":"chat.completion.chunk","created":1,'
+            b'"model":"m","choices":[{"index":0,"delta":{},"finish_reason":'
+            b'"length"}]}\n\n')
+        put(b'data: {"id":"c1","object":"chat.completion.chunk","created":1,'
+            b'"model":"m","choices":[],"usage":{"prompt_tokens":3,'
+            b'"completion_tokens":%d,"total_tokens":%d}}\n\n' % (tokens, tokens + 3))
+        put(b"data: [DONE]\n\n")
+        if keep:
+            writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return keep
 
     def close(self):
         self.loop.call_soon_threadsafe(self.loop.stop)

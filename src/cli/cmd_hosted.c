@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "common/date.h"
 #include "db/repo_hosted.h"
+#include "hosted/health.h"
 #include "registry/registry.h"
 #include "common/banned.h"
 
@@ -331,7 +332,11 @@ int sl_cmd_hosted(int argc, char **argv)
         struct sl_hosted_backend *all = NULL;
         size_t n = 0;
         json_t *arr = json_array();
+        bool fresh;
+        /* the state the server on this data folder last saw (health.h) */
+        json_t *health = sl_hosted_health_load(sl_reg_root(r), &fresh);
         if (sl_repo_backend_list(db, model_id, &all, &n, &err) != SL_OK) {
+            json_decref(health);
             json_decref(arr);
             goto fail;
         }
@@ -347,14 +352,25 @@ int sl_cmd_hosted(int argc, char **argv)
                             seq = x[k].version_seq;
                 free(x);
             }
-            json_array_append_new(arr, backend_json(&all[i], seq));
+            {
+                json_t *j = backend_json(&all[i], seq), *hs = sl_hosted_health_of(health, &all[i]);
+                if (hs)
+                    json_object_update(j, hs);
+                else
+                    json_object_set_new(j, "state", json_string("unknown"));
+                json_decref(hs);
+                json_array_append_new(arr, j);
+            }
         }
         free(all);
+        json_decref(health);
         if (json) {
             sl_cli_print_json(arr);
         } else if (json_array_size(arr) == 0) {
             printf("%s/%s has no backends\n", org, name);
         } else {
+            if (!fresh)
+                printf("state unknown: no running server has probed the backends lately\n");
             size_t i;
             json_t *e;
             json_array_foreach(arr, i, e)
@@ -371,6 +387,12 @@ int sl_cmd_hosted(int argc, char **argv)
                 }
                 if (json_object_get(e, "api_key_env"))
                     printf("  key=$%s", json_string_value(json_object_get(e, "api_key_env")));
+                printf("  %s", json_string_value(json_object_get(e, "state")));
+                if (json_is_string(json_object_get(e, "last_error"))) {
+                    printf(" (last error: ");
+                    sl_cli_put_safe(stdout, json_string_value(json_object_get(e, "last_error")));
+                    printf(")");
+                }
                 printf("\n");
             }
         }

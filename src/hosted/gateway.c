@@ -20,17 +20,10 @@
 #include "common/curl.h"
 #include "common/util.h"
 #include "hosted/filter.h"
+#include "hosted/health.h"
+#include "hosted/pool.h"
 #include "common/banned.h"
 
-/* ---- backend health, shared by every call of this process ---- */
-
-#define HEALTH_SLOTS 256
-
-static pthread_mutex_t health_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    int64_t id;
-    long long down_until;
-} health[HEALTH_SLOTS];
 static atomic_uint round_robin;
 static atomic_bool stopping;
 
@@ -45,27 +38,6 @@ static long long now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static void mark(int64_t id, bool down)
-{
-    size_t i = (size_t)id % HEALTH_SLOTS;
-
-    pthread_mutex_lock(&health_lock);
-    health[i].id = id;
-    health[i].down_until = down ? now_ms() + SL_HOSTED_DOWN_MS : 0;
-    pthread_mutex_unlock(&health_lock);
-}
-
-static bool is_down(int64_t id)
-{
-    size_t i = (size_t)id % HEALTH_SLOTS;
-    bool down;
-
-    pthread_mutex_lock(&health_lock);
-    down = health[i].id == id && health[i].down_until > now_ms();
-    pthread_mutex_unlock(&health_lock);
-    return down;
 }
 
 /* ---- the call ---- */
@@ -100,6 +72,8 @@ struct sl_hosted_call {
     bool usage_seen;
     long backend_status;
     bool got_byte, in_error, done_seen, any_event, malformed, too_big;
+    bool backend_done; /* the backend's own [DONE] arrived */
+    bool draining;     /* the answer is complete: what still comes is dropped */
     long long last_byte, last_out;
 
     /* the completion kept for abuse review when the model retains prompts
@@ -449,6 +423,7 @@ static void event(struct sl_hosted_call *c)
         if (!c->head)
             start_stream(c);
         c->done_seen = true;
+        c->backend_done = true;
         put(c, "data: [DONE]\n\n", 14);
         sl_buf_reset(&c->data);
         return;
@@ -559,6 +534,8 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     struct sl_hosted_call *c = ud;
     size_t n = size * nmemb;
 
+    if (c->draining)
+        return n;
     if (!c->got_byte) {
         c->got_byte = true;
         c->curl->easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &c->backend_status);
@@ -576,19 +553,6 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     if (c->o.stream && c->backend_status == 200)
         parse_sse(c, false);
     return n;
-}
-
-/* The backend's URL for this call: its base (with or without a trailing
- * /v1) and the path. */
-static char *endpoint(const struct sl_hosted_backend *b, const char *path)
-{
-    size_t n = strlen(b->url);
-
-    while (n && b->url[n - 1] == '/')
-        n--;
-    if (n >= 3 && memcmp(b->url + n - 3, "/v1", 3) == 0)
-        n -= 3;
-    return sl_xasprintf("%.*s/v1%s", (int)n, b->url, path);
 }
 
 enum outcome { TRY_NEXT, FINISHED };
@@ -636,11 +600,12 @@ static void finish_plain(struct sl_hosted_call *c, const struct sl_hosted_backen
 
     if (!json_is_object(v) || !json_object_get(v, "choices")) {
         json_decref(v);
-        mark(b->id, true);
+        sl_hosted_health_note(b, SL_HOSTED_BROKEN, "a call: the answer is not a completion");
         fail_head(c, 502, "api_error", "bad_gateway", 0,
                   "the model's backend sent an answer that is not a completion");
         return;
     }
+    sl_hosted_health_note(b, SL_HOSTED_OK, NULL);
     note_usage(c, v);
     record_usage(c);
     {
@@ -672,10 +637,12 @@ static void finish_plain(struct sl_hosted_call *c, const struct sl_hosted_backen
 static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_backend *b, bool last)
 {
     const struct sl_curl_api *cu = c->curl;
-    CURL *h = cu->easy_init();
-    CURLM *mh = cu->multi_init();
+    /* a connection left open by the last call to this backend, if any */
+    struct sl_hosted_conn *k = sl_hosted_conn_take(cu, b->id);
+    CURL *h = k->h;
+    CURLM *mh = k->mh;
     struct curl_slist *hdr = NULL;
-    char *url = endpoint(b, c->o.path), *body, why[200];
+    char *url = sl__hosted_endpoint(b, c->o.path), *body, why[200];
     json_t *req = json_deep_copy(c->body);
     long long t0 = now_ms(), last_check = t0;
     int running = 1;
@@ -692,6 +659,7 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
     c->got_byte = c->in_error = c->done_seen = c->any_event = c->malformed = c->too_big = false;
     sl_buf_reset(&c->kept);
     c->kept_truncated = false;
+    c->draining = c->backend_done = false;
     c->last_byte = t0;
     json_object_set_new(req, "model",
                         json_string(b->backend_model[0] ? b->backend_model : c->model));
@@ -727,6 +695,7 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
     cu->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->o.connect_ms);
     cu->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     cu->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    cu->easy_setopt(h, CURLOPT_MAXAGE_CONN, (long)SL_HOSTED_CONN_MAXAGE_S);
     cu->multi_add_handle(mh, h);
     while (running) {
         long long t = now_ms();
@@ -773,6 +742,19 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
         if (running)
             cu->multi_poll(mh, NULL, 0, 100, NULL);
     }
+    if (running && c->o.stream && c->backend_done && c->backend_status == 200 &&
+        !atomic_load(&c->cancel) && !stop) {
+        /* The backend's end of the response (the last chunk) follows its
+         * [DONE] at once: read it, so that the connection stays open for
+         * the next call. Briefly: a backend still sending is cut off. */
+        long long t1 = now_ms();
+        c->draining = true;
+        while (running && now_ms() - t1 < 20) {
+            cu->multi_perform(mh, &running);
+            if (running)
+                cu->multi_poll(mh, NULL, 0, 5, NULL);
+        }
+    }
     {
         int left;
         CURLMsg *msg;
@@ -785,6 +767,12 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
     if (c->o.stream && c->backend_status == 200 && !running && !c->done_seen && !c->malformed &&
         !c->in_error)
         parse_sse(c, true);
+    /* the connection goes back to the pool before the caller sees the end,
+     * so the caller's next call finds it there (a transfer cut short has
+     * its connection closed by libcurl) */
+    cu->multi_remove_handle(mh, h);
+    sl_hosted_conn_give(cu, k);
+    c->h = NULL;
 
     if (c->head) {
         record_usage(c); /* a stream began: whatever its end, it was used */
@@ -807,7 +795,7 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
     } else if (c->head) {
         /* a started stream */
         if (c->malformed) {
-            mark(b->id, true);
+            sl_hosted_health_note(b, SL_HOSTED_BROKEN, "a call: a malformed event");
             stream_error(c, "bad_gateway", "the model's backend sent a malformed event");
         } else if (c->in_error) {
             stream_error(c, "backend_error", "the model's backend reported an error");
@@ -816,19 +804,31 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
         } else if (timed_out) {
             stream_error(c, "timeout", "the model's backend sent nothing for %u ms", c->o.idle_ms);
         } else if (!c->done_seen) {
-            mark(b->id, true);
+            sl_hosted_health_note(b, SL_HOSTED_BROKEN, "a call: the stream was dropped");
             stream_error(c, "bad_gateway", "the model's backend dropped the stream (%s)",
                          result != CURLE_OK ? cu->easy_strerror(result) : "it closed early");
         } else {
             pthread_mutex_lock(&c->m);
             c->eof = true;
             pthread_mutex_unlock(&c->m);
-            mark(b->id, false);
+            sl_hosted_health_note(b, SL_HOSTED_OK, NULL);
             wake(c);
         }
     } else if (timed_out || (result != CURLE_OK && !c->got_byte) ||
                (c->backend_status >= 500 && !c->too_big)) {
-        mark(b->id, true);
+        char note[200];
+        if (timed_out)
+            snprintf(note, sizeof(note), "a call: no answer within %u ms", c->o.first_byte_ms);
+        else if (result != CURLE_OK && !c->got_byte)
+            snprintf(note, sizeof(note), "a call: %s", cu->easy_strerror(result));
+        else
+            snprintf(note, sizeof(note), "a call: answered HTTP %ld", c->backend_status);
+        enum sl_hosted_outcome o = SL_HOSTED_UNREACHABLE;
+        if (c->backend_status >= 500)
+            o = SL_HOSTED_BROKEN;
+        else if (timed_out || result == CURLE_OPERATION_TIMEDOUT)
+            o = SL_HOSTED_SILENT;
+        sl_hosted_health_note(b, o, note);
         if (!last) {
             oc = TRY_NEXT;
         } else if (timed_out) {
@@ -844,7 +844,7 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
                       "the model's backend failed (HTTP %ld: %s)", c->backend_status, m);
         }
     } else if (c->too_big) {
-        mark(b->id, true);
+        sl_hosted_health_note(b, SL_HOSTED_BROKEN, "a call: an answer over the limit");
         fail_head(c, 502, "api_error", "bad_gateway", 0,
                   "the model's backend sent an answer over the limit of %u bytes",
                   SL_HOSTED_ANSWER_MAX);
@@ -858,29 +858,27 @@ static enum outcome attempt(struct sl_hosted_call *c, const struct sl_hosted_bac
         fail_head(c, 400, "invalid_request_error", "backend_refused", 0,
                   "the model's backend refused the request: %s", m);
     } else if (c->backend_status != 200) {
-        mark(b->id, true);
+        char note[80];
+        snprintf(note, sizeof(note), "a call: answered HTTP %ld", c->backend_status);
+        sl_hosted_health_note(b, SL_HOSTED_BROKEN, note);
         fail_head(c, 502, "api_error", "bad_gateway", 0, "the model's backend answered HTTP %ld",
                   c->backend_status);
     } else if (!c->o.stream) {
         if (result != CURLE_OK) {
-            mark(b->id, true);
+            sl_hosted_health_note(b, SL_HOSTED_BROKEN, "a call: the answer was dropped");
             fail_head(c, 502, "api_error", "bad_gateway", 0,
                       "the model's backend dropped the answer (%s)", cu->easy_strerror(result));
         } else {
             finish_plain(c, b);
-            mark(b->id, false);
         }
     } else {
         /* a 200 stream that never produced an event */
-        mark(b->id, true);
+        sl_hosted_health_note(b, SL_HOSTED_BROKEN, "a call: a stream without an event");
         fail_head(c, 502, "api_error", "bad_gateway", 0,
                   c->malformed  ? "the model's backend sent a malformed event"
                   : c->in_error ? "the model's backend reported an error"
                                 : "the model's backend ended the stream without an event");
     }
-    cu->multi_remove_handle(mh, h);
-    cu->easy_cleanup(h);
-    cu->multi_cleanup(mh);
     cu->slist_free_all(hdr);
     free(body);
     free(url);
@@ -911,18 +909,24 @@ static void *run(void *arg)
     size_t n = c->o.nbackends, start = n ? atomic_fetch_add(&round_robin, 1) % n : 0;
     size_t order[SL_HOSTED_BACKENDS_MAX], k = 0;
 
-    /* healthy backends first, in round-robin order, then the rest */
-    for (int pass = 0; pass < 2; pass++)
+    /* the backends that are up, in round-robin order; when every one is
+     * down, those that fail fast (health.h: one may be back already), never
+     * one that does not answer (the caller would wait for nothing) */
+    for (int pass = 0; pass < 2 && k == 0; pass++)
         for (size_t i = 0; i < n; i++) {
             size_t j = (start + i) % n;
-            if (is_down(c->backends[j].id) == (pass == 1))
+            if (pass == 0 ? !sl_hosted_backend_down(&c->backends[j])
+                          : !sl_hosted_backend_silent(&c->backends[j]))
                 order[k++] = j;
         }
     for (size_t i = 0; i < k; i++)
         if (attempt(c, &c->backends[order[i]], i + 1 == k) == FINISHED)
             break;
-    if (k == 0)
+    if (n == 0)
         fail_head(c, 503, "api_error", "no_backend", 0, "the model has no backend");
+    else if (k == 0)
+        fail_head(c, 503, "api_error", "backend_unavailable", 5,
+                  "no backend of the model is answering now; retry later");
     pthread_mutex_lock(&c->m);
     if (!c->head) { /* cancelled */
         c->head = true;

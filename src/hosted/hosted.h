@@ -32,7 +32,6 @@
 #define SL_HOSTED_IDLE_MS        60000
 #define SL_HOSTED_CHECK_MS       250   /* access re-check and heartbeat */
 #define SL_HOSTED_KEEPALIVE_MS   15000 /* an SSE comment after this much silence */
-#define SL_HOSTED_DOWN_MS        10000 /* a failed backend is skipped this long */
 
 /* Whether `p` may call version `v` now (docs/hosted.md, "Who may call"):
  * open versions anyone; click and gated as for downloads; hosted the org's

@@ -2,10 +2,11 @@
 /*
  * GET /metrics in the Prometheus text format (version 0.0.4): requests by
  * route pattern and status, bytes sent, a latency histogram, requests in
- * flight, database errors, 5xx answers by error kind, the log's size and
- * access grants by state. Counters are per process (each instance of a hub
- * is scraped on its own); labels come from bounded sets only (the route
- * table, HTTP status codes, the error enum), never from paths or names.
+ * flight, database errors, 5xx answers by error kind, the log's size,
+ * access grants by state and whether each hosted backend is up. Counters
+ * are per process (each instance of a hub is scraped on its own); labels
+ * come from bounded sets only (the route table, HTTP status codes, the
+ * error enum, the operator's backend ids), never from paths or names.
  */
 #include "http/http_int.h"
 
@@ -15,6 +16,7 @@
 
 #include "common/buf.h"
 #include "db/db.h"
+#include "hosted/health.h"
 #include "common/banned.h"
 
 #define MAX_ROUTES 128 /* the route table's size is checked against it */
@@ -169,6 +171,7 @@ void sl_h_metrics(struct sl_req *q)
             sl_buf_addf(&b, "sluice_access_requests{state=\"%s\"} %lld\n", by[i].state,
                         (long long)by[i].n);
     }
+    sl_hosted_health_metrics(&b);
     {
         size_t len = b.len;
         char *text = sl_buf_detach(&b, NULL);

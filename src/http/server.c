@@ -25,6 +25,8 @@
 
 #include "common/jsonout.h"
 #include "common/util.h"
+#include "hosted/health.h"
+#include "hosted/pool.h"
 #include "common/banned.h"
 
 static const char *code_name(unsigned status)
@@ -916,6 +918,15 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
         sl_conns_free(s.conns);
         return sl_error_set(err, SL_EINTERNAL, "cannot start the cache listener thread");
     }
+    if (!s.mirror) {
+        /* every server probes the hosted backends itself (docs/hosted.md,
+         * "Health checks"); without the thread calls still judge them */
+        struct sl_error perr;
+        sl_error_clear(&perr);
+        if (sl_hosted_prober_start(r, &perr) != SL_OK)
+            fprintf(stderr, "{\"event\":\"hosted_probe_off\",\"message\":\"%s\"}\n",
+                    sl_strerror(perr.code));
+    }
     if (o->ready_fd >= 0) {
         ssize_t w = write(o->ready_fd, "ready\n", 6);
         (void)w;
@@ -937,6 +948,8 @@ enum sl_err sl_serve(struct sl_registry *r, const struct sl_server_opts *o, stru
         nanosleep(&ts, NULL);
     }
     sl_hosted_stop_all();
+    sl_hosted_prober_stop();
+    sl_hosted_conn_drain();
     sl_mhd->stop_daemon(s.d);
     atomic_store(&s.stop_ticker, true);
     sl_reg_fp_warm_stop(r);

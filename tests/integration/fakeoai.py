@@ -14,7 +14,10 @@ nothing more), error_event (an error event after the first token), huge (an even
 an answer of 17 MiB),
 drop (streams two tokens, then closes without [DONE]), malformed (a
 non-JSON event after the first token), garbage (a 200 that is not JSON or
-SSE). `words` sets the answer's pieces (one chunk each). A stream sends `tokens` tokens, then a finish chunk, a usage chunk
+SSE). `probe` set to a status answers every GET (the health probes) with
+it ("huge": a 200 of 2 MiB, "hang": no answer); `port` reopens a closed backend where it was;
+`keepalive` speaks HTTP/1.1 with connections kept open (chunked streams),
+`post_peers` the client address of each POST. `words` sets the answer's pieces (one chunk each). A stream sends `tokens` tokens, then a finish chunk, a usage chunk
 and [DONE], as llama-server does (with its non-standard "timings").
 """
 import http.server
@@ -25,7 +28,17 @@ import time
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"  # the body ends when the connection closes
+    @property
+    def protocol_version(self):
+        # HTTP/1.0: the body ends when the connection closes; with
+        # `keepalive`, HTTP/1.1 as llama-server speaks it (chunked streams,
+        # the connection kept for the next request)
+        return "HTTP/1.1" if self.server.backend.keepalive else "HTTP/1.0"
+
+    def _w(self, data):
+        if self.server.backend.keepalive:
+            data = b"%x\r\n" % len(data) + data + b"\r\n"
+        self.wfile.write(data)
 
     def log_message(self, *a):
         pass
@@ -38,8 +51,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _end(self):
+        """The end of a streamed answer: with `keepalive` the last chunk,
+        and the connection closed anyway when `close_idle` is set (as a
+        backend whose keep-alive timeout passed)."""
+        b = self.server.backend
+        if b.keepalive:
+            self.wfile.write(b"0\r\n\r\n")
+            if b.close_idle:
+                self.close_connection = True
+        self.wfile.flush()
+
     def do_GET(self):
-        if self.path in ("/health", "/v1/health"):
+        b = self.server.backend
+        with b.lock:
+            b.probes.append((self.path, dict(self.headers.items())))
+        if b.probe == "hang":
+            b.hung.wait(120)
+            return
+        if b.probe == "huge":
+            self._send(200, b'{"data":[],"x":"' + b"a" * (2 << 20) + b'"}')
+        elif b.probe is not None:
+            self._send(b.probe, {"error": {"message": "probe refused", "type": "server_error"}})
+        elif self.path in ("/health", "/v1/health"):
             self._send(200, {"status": "ok"})
         elif self.path == "/v1/models":
             self._send(200, {"object": "list", "data": [{"id": "tiny", "object": "model"}]})
@@ -56,6 +90,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = None
         with b.lock:
             b.requests.append((self.path, dict(self.headers.items()), body))
+            b.post_peers.append(self.client_address)
         mode = b.mode
         if mode == "hang":
             b.hung.wait(120)
@@ -95,6 +130,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
+        if b.keepalive:
+            self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         obj = "chat.completion.chunk" if chat else "text_completion"
 
@@ -109,10 +146,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
         def event(doc, sep=b"\n\n"):
             data = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
-            self.wfile.write(b"data: " + data + sep)
+            self._w(b"data: " + data + sep)
             self.wfile.flush()
         try:
-            self.wfile.write(b": ping\n\n")
+            self._w(b": ping\n\n")
             event(chunk({"role": "assistant", "content": ""}), b"\r\n\r\n")
             for i, w in enumerate(words):
                 if mode == "slow":
@@ -135,8 +172,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 event(chunk({"content": w}))
             event(chunk({}, "stop"))
             if not b.usage:
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
+                self._w(b"data: [DONE]\n\n")
+                self._end()
                 return
             usage = chunk({})
             usage["choices"] = []
@@ -144,8 +181,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                               "total_tokens": 3 + len(words)}
             usage["timings"] = {"predicted_ms": 1.0}
             event(usage)
-            self.wfile.write(b"data: [DONE]\n\n")
-            self.wfile.flush()
+            self._w(b"data: [DONE]\n\n")
+            self._end()
         except (BrokenPipeError, ConnectionResetError):
             with b.lock:
                 b.disconnects += 1
@@ -155,19 +192,31 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        # a kept connection its client closed or reset: expected, not news
+        import sys
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class Backend:
-    def __init__(self, mode="normal", tokens=5, delay=0.05, usage=True, words=None):
+    def __init__(self, mode="normal", tokens=5, delay=0.05, usage=True, words=None, port=0,
+                 keepalive=False):
         self.mode = mode
         self.words = words  # the answer's pieces (one per chunk) instead of tok0 tok1 ...
         self.usage = usage  # False: no usage anywhere, as some engines
         self.tokens = tokens
         self.delay = delay
         self.requests = []
+        self.probes = []  # [(path, headers)] of the GETs received (health probes)
+        self.probe = None  # a status to answer every GET with instead (500: failing probes)
+        self.keepalive = keepalive  # HTTP/1.1, connections kept open (see _Handler)
+        self.close_idle = False  # with keepalive: close each connection after its answer
+        self.post_peers = []  # the client address of each POST (its connection)
         self.disconnects = 0
         self.lock = threading.Lock()
         self.hung = threading.Event()
-        self.srv = _Server(("127.0.0.1", 0), _Handler)
+        self.srv = _Server(("127.0.0.1", port), _Handler)
         self.srv.backend = self
         self.port = self.srv.server_address[1]
         self.url = "http://127.0.0.1:%d/v1" % self.port

@@ -169,14 +169,15 @@ class TwoServers(unittest.TestCase):
             self.assertEqual(r.rc, 0, repr(r))
             self.assertIn("verified at %d entries" % n, r.stdout)
         # connections: at most one per worker thread, one for the clock, one
-        # for the fingerprint hashing thread, one from the start, one for the
-        # leader lock and one listening, per server (docs/database.md)
+        # for the fingerprint hashing thread, one for the hosted backends'
+        # probes, one from the start, one for the leader lock and one
+        # listening, per server (docs/database.md)
         threads = [json.loads(line)["threads"] for srv in self.servers
                    for line in srv.stderr().splitlines() if '"listening"' in line]
         conns = int(self.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
                              "'sluice' AND datname = current_database()"))
         self.assertGreaterEqual(conns, 2)
-        self.assertLessEqual(conns, sum(t + 5 for t in threads[-2:]), threads)
+        self.assertLessEqual(conns, sum(t + 6 for t in threads[-2:]), threads)
         # a push through one server is pullable through the other at once
         v = max(pushed)
         dest = os.path.join(self.tmp, "pulled")
