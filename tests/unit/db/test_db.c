@@ -19,44 +19,7 @@
 
 #include "db/db.h"
 #include "../helpers.h"
-
-static char *sqlite_url(void)
-{
-    char *dir = th_tmpdir();
-    char *url = malloc(strlen(dir) + 32);
-
-    snprintf(url, strlen(dir) + 32, "sqlite:%s/t.db", dir);
-    free(dir);
-    return url;
-}
-
-/* A fresh database of its own for this test (tests run in parallel). The
- * caller frees the URL. */
-static char *pg_url(const char *name)
-{
-    const char *base = getenv("SLUICE_TEST_PG_URL"), *at;
-    struct sl_db *db = NULL;
-    struct sl_error err;
-    char sql[200], *url;
-
-    if (!base || !base[0])
-        cr_skip_test("SLUICE_TEST_PG_URL is not set: the PostgreSQL half runs as "
-                     "`ctest -R unit_pg.db` (tests/integration/pg_run.py starts PostgreSQL)");
-    at = strstr(base, "///postgres?");
-    cr_assert(at, "SLUICE_TEST_PG_URL must name the database postgres: %s", base);
-    cr_assert_eq(sl_db_open(base, &db, &err), SL_OK, "%s", err.msg);
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", name);
-    cr_assert_eq(sl_db_exec(db, sql, &err), SL_OK, "%s", err.msg);
-    /* a collation that sorts "_" before "a" before "B", as many real ones do */
-    snprintf(sql, sizeof(sql),
-             "CREATE DATABASE %s TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'", name);
-    cr_assert_eq(sl_db_exec(db, sql, &err), SL_OK, "%s", err.msg);
-    sl_db_close(db);
-    url = malloc(strlen(base) + strlen(name) + 1);
-    snprintf(url, strlen(base) + strlen(name) + 1, "%.*s///%s?%s", (int)(at - base), base, name,
-             at + strlen("///postgres?"));
-    return url;
-}
+#include "dbfix.h"
 
 static struct sl_db *open_ok(const char *url)
 {
@@ -207,7 +170,7 @@ static void conformance(const char *url)
 
 Test(sqlite, conformance)
 {
-    char *url = sqlite_url();
+    char *url = dbfix_sqlite_url();
 
     conformance(url);
     free(url);
@@ -215,7 +178,7 @@ Test(sqlite, conformance)
 
 Test(pg, conformance)
 {
-    char *url = pg_url("t_conformance");
+    char *url = dbfix_pg_url("t_conformance");
 
     conformance(url);
     free(url);
@@ -266,7 +229,7 @@ static void exclusion(const char *url)
 
 Test(sqlite, write_lock_excludes_a_second_connection)
 {
-    char *url = sqlite_url();
+    char *url = dbfix_sqlite_url();
     struct sl_db *db = open_ok(url); /* make the file and schema first */
 
     sl_db_close(db);
@@ -276,7 +239,7 @@ Test(sqlite, write_lock_excludes_a_second_connection)
 
 Test(pg, write_lock_excludes_a_second_connection)
 {
-    char *url = pg_url("t_exclusion");
+    char *url = dbfix_pg_url("t_exclusion");
 
     exclusion(url);
     free(url);
@@ -305,7 +268,7 @@ static bool lock_free(struct sl_db *other, enum sl_db_lock what)
  * next transaction (after a commit or a rollback) takes it again for real. */
 Test(pg, area_lock_is_held_once_per_transaction)
 {
-    char *url = pg_url("t_area_lock");
+    char *url = dbfix_pg_url("t_area_lock");
     struct sl_db *db = open_ok(url), *other = open_ok(url);
     struct sl_error err;
 
@@ -375,7 +338,7 @@ static void concurrent_first_open(const char *url)
 
 Test(sqlite, concurrent_first_open)
 {
-    char *url = sqlite_url();
+    char *url = dbfix_sqlite_url();
 
     concurrent_first_open(url);
     free(url);
@@ -383,7 +346,7 @@ Test(sqlite, concurrent_first_open)
 
 Test(pg, concurrent_first_open)
 {
-    char *url = pg_url("t_first_open");
+    char *url = dbfix_pg_url("t_first_open");
 
     concurrent_first_open(url);
     free(url);
@@ -422,7 +385,7 @@ static char **columns(struct sl_db *db, const char *sql, size_t *n)
 
 Test(pg, same_tables_and_columns_as_sqlite)
 {
-    char *lite_url = sqlite_url(), *url = pg_url("t_schema");
+    char *lite_url = dbfix_sqlite_url(), *url = dbfix_pg_url("t_schema");
     struct sl_db *lite = open_ok(lite_url), *pg = open_ok(url);
     size_t nl, np;
     char **l = columns(lite,
@@ -456,7 +419,7 @@ Test(pg, same_tables_and_columns_as_sqlite)
 
 Test(sqlite, newer_schema_is_refused)
 {
-    char *url = sqlite_url();
+    char *url = dbfix_sqlite_url();
     struct sl_db *db = open_ok(url);
     struct sl_error err;
 
@@ -470,7 +433,7 @@ Test(sqlite, newer_schema_is_refused)
 
 Test(pg, newer_schema_is_refused)
 {
-    char *url = pg_url("t_newer");
+    char *url = dbfix_pg_url("t_newer");
     struct sl_db *db = open_ok(url);
     struct sl_error err;
 
@@ -548,7 +511,7 @@ static bool comes_to_lead(struct sl_db *db)
 
 Test(sqlite, one_process_leads_and_waits_quietly)
 {
-    char *url = sqlite_url();
+    char *url = dbfix_sqlite_url();
     struct sl_db *db = open_ok(url);
     struct sl_error err;
     bool notified = true;
@@ -567,7 +530,7 @@ Test(sqlite, one_process_leads_and_waits_quietly)
 
 Test(pg, one_leader_until_its_connection_ends)
 {
-    char *url = pg_url("t_leader");
+    char *url = dbfix_pg_url("t_leader");
     struct sl_db *a = open_ok(url), *b = open_ok(url), *c = open_ok(url);
     struct sl_error err;
 
@@ -598,7 +561,7 @@ Test(pg, one_leader_until_its_connection_ends)
 
 Test(pg, notifications_arrive_after_commit)
 {
-    char *url = pg_url("t_notify");
+    char *url = dbfix_pg_url("t_notify");
     struct sl_db *a = open_ok(url), *b = open_ok(url);
     struct sl_error err;
     bool notified = false;

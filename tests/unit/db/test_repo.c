@@ -17,41 +17,7 @@
 #include "db/repo_read.h"
 #include "db/repo_versions.h"
 #include "../helpers.h"
-
-static char *sqlite_url(void)
-{
-    char *dir = th_tmpdir();
-    char *url = malloc(strlen(dir) + 32);
-
-    snprintf(url, strlen(dir) + 32, "sqlite:%s/t.db", dir);
-    free(dir);
-    return url;
-}
-
-/* A fresh PostgreSQL database of its own (as in test_db.c). */
-static char *pg_url(const char *name)
-{
-    const char *base = getenv("SLUICE_TEST_PG_URL"), *at;
-    struct sl_db *db = NULL;
-    struct sl_error err;
-    char sql[200], *url;
-
-    if (!base || !base[0])
-        cr_skip_test("SLUICE_TEST_PG_URL is not set: the PostgreSQL half runs as "
-                     "`ctest -R unit_pg.db` (tests/integration/pg_run.py starts PostgreSQL)");
-    at = strstr(base, "///postgres?");
-    cr_assert(at, "SLUICE_TEST_PG_URL must name the database postgres: %s", base);
-    cr_assert_eq(sl_db_open(base, &db, &err), SL_OK, "%s", err.msg);
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", name);
-    cr_assert_eq(sl_db_exec(db, sql, &err), SL_OK, "%s", err.msg);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s TEMPLATE template0", name);
-    cr_assert_eq(sl_db_exec(db, sql, &err), SL_OK, "%s", err.msg);
-    sl_db_close(db);
-    url = malloc(strlen(base) + strlen(name) + 1);
-    snprintf(url, strlen(base) + strlen(name) + 1, "%.*s///%s?%s", (int)(at - base), base, name,
-             at + strlen("///postgres?"));
-    return url;
-}
+#include "dbfix.h"
 
 static struct sl_db *open_seeded(const char *url)
 {
@@ -434,7 +400,7 @@ static void governance(const char *url)
 
 Test(sqlite, repo_versions_and_files)
 {
-    char *url = sqlite_url();
+    char *url = dbfix_sqlite_url();
 
     versions_and_files(url);
     free(url);
@@ -442,7 +408,7 @@ Test(sqlite, repo_versions_and_files)
 
 Test(pg, repo_versions_and_files)
 {
-    char *url = pg_url("sl_test_repo_versions");
+    char *url = dbfix_pg_url("sl_test_repo_versions");
 
     versions_and_files(url);
     free(url);
@@ -450,7 +416,7 @@ Test(pg, repo_versions_and_files)
 
 Test(sqlite, repo_governance)
 {
-    char *url = sqlite_url();
+    char *url = dbfix_sqlite_url();
 
     governance(url);
     free(url);
@@ -458,7 +424,7 @@ Test(sqlite, repo_governance)
 
 Test(pg, repo_governance)
 {
-    char *url = pg_url("sl_test_repo_govern");
+    char *url = dbfix_pg_url("sl_test_repo_govern");
 
     governance(url);
     free(url);

@@ -17,44 +17,7 @@
 #include "db/repo_accounts.h"
 #include "db/repo_hub.h"
 #include "../helpers.h"
-
-static struct sl_db *open_sqlite(void)
-{
-    char *dir = th_tmpdir(), url[512];
-    struct sl_db *db = NULL;
-    struct sl_error err;
-
-    snprintf(url, sizeof(url), "sqlite:%s/t.db", dir);
-    free(dir);
-    cr_assert_eq(sl_db_open(url, &db, &err), SL_OK, "open %s: %s", url, err.msg);
-    return db;
-}
-
-/* A fresh PostgreSQL database of its own (tests run in parallel). */
-static struct sl_db *open_pg(const char *name)
-{
-    const char *base = getenv("SLUICE_TEST_PG_URL"), *at;
-    struct sl_db *db = NULL;
-    struct sl_error err;
-    char sql[200], url[1024];
-
-    if (!base || !base[0])
-        cr_skip_test("SLUICE_TEST_PG_URL is not set: the PostgreSQL half runs as "
-                     "`ctest -R unit_pg.db`");
-    at = strstr(base, "///postgres?");
-    cr_assert(at, "SLUICE_TEST_PG_URL must name the database postgres: %s", base);
-    cr_assert_eq(sl_db_open(base, &db, &err), SL_OK, "%s", err.msg);
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", name);
-    cr_assert_eq(sl_db_exec(db, sql, &err), SL_OK, "%s", err.msg);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
-    cr_assert_eq(sl_db_exec(db, sql, &err), SL_OK, "%s", err.msg);
-    sl_db_close(db);
-    snprintf(url, sizeof(url), "%.*s///%s?%s", (int)(at - base), base, name,
-             at + strlen("///postgres?"));
-    db = NULL;
-    cr_assert_eq(sl_db_open(url, &db, &err), SL_OK, "%s", err.msg);
-    return db;
-}
+#include "dbfix.h"
 
 static void exec_ok(struct sl_db *db, const char *sql)
 {
@@ -175,14 +138,14 @@ static void accounts_errors(struct sl_db *db)
 
 Test(sqlite, repo_accounts_errors)
 {
-    struct sl_db *db = open_sqlite();
+    struct sl_db *db = dbfix_open_sqlite();
     accounts_errors(db);
     sl_db_close(db);
 }
 
 Test(pg, repo_accounts_errors)
 {
-    struct sl_db *db = open_pg("repo_accounts_errors");
+    struct sl_db *db = dbfix_open_pg("repo_accounts_errors");
     accounts_errors(db);
     sl_db_close(db);
 }
@@ -271,14 +234,14 @@ static void lists_never_partial(struct sl_db *db)
 
 Test(sqlite, repo_lists_never_partial)
 {
-    struct sl_db *db = open_sqlite();
+    struct sl_db *db = dbfix_open_sqlite();
     lists_never_partial(db);
     sl_db_close(db);
 }
 
 Test(pg, repo_lists_never_partial)
 {
-    struct sl_db *db = open_pg("repo_lists_never_partial");
+    struct sl_db *db = dbfix_open_pg("repo_lists_never_partial");
     lists_never_partial(db);
     sl_db_close(db);
 }
@@ -418,14 +381,14 @@ static void grants_and_licenses(struct sl_db *db)
 
 Test(sqlite, repo_grants_and_licenses)
 {
-    struct sl_db *db = open_sqlite();
+    struct sl_db *db = dbfix_open_sqlite();
     grants_and_licenses(db);
     sl_db_close(db);
 }
 
 Test(pg, repo_grants_and_licenses)
 {
-    struct sl_db *db = open_pg("repo_grants_and_licenses");
+    struct sl_db *db = dbfix_open_pg("repo_grants_and_licenses");
     grants_and_licenses(db);
     sl_db_close(db);
 }
@@ -498,14 +461,14 @@ static void listing(struct sl_db *db)
 
 Test(sqlite, repo_listing)
 {
-    struct sl_db *db = open_sqlite();
+    struct sl_db *db = dbfix_open_sqlite();
     listing(db);
     sl_db_close(db);
 }
 
 Test(pg, repo_listing)
 {
-    struct sl_db *db = open_pg("repo_listing");
+    struct sl_db *db = dbfix_open_pg("repo_listing");
     listing(db);
     sl_db_close(db);
 }

@@ -22,41 +22,7 @@
 #include "db/repo_log.h"
 #include "tlog/merkle.h"
 #include "../helpers.h"
-
-static char *sqlite_url(void)
-{
-    char *dir = th_tmpdir();
-    char *url = malloc(strlen(dir) + 32);
-
-    snprintf(url, strlen(dir) + 32, "sqlite:%s/t.db", dir);
-    free(dir);
-    return url;
-}
-
-/* A fresh database of its own on the cluster of SLUICE_TEST_PG_URL. */
-static char *pg_url(const char *name)
-{
-    const char *base = getenv("SLUICE_TEST_PG_URL"), *at;
-    struct sl_db *db = NULL;
-    struct sl_error err;
-    char sql[200], *url;
-
-    if (!base || !base[0])
-        cr_skip_test("SLUICE_TEST_PG_URL is not set: the PostgreSQL half runs as "
-                     "`ctest -R unit_pg.db`");
-    at = strstr(base, "///postgres?");
-    cr_assert(at, "SLUICE_TEST_PG_URL must name the database postgres: %s", base);
-    cr_assert_eq(sl_db_open(base, &db, &err), SL_OK, "%s", err.msg);
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", name);
-    cr_assert_eq(sl_db_exec(db, sql, &err), SL_OK, "%s", err.msg);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s TEMPLATE template0", name);
-    cr_assert_eq(sl_db_exec(db, sql, &err), SL_OK, "%s", err.msg);
-    sl_db_close(db);
-    url = malloc(strlen(base) + strlen(name) + 1);
-    snprintf(url, strlen(base) + strlen(name) + 1, "%.*s///%s?%s", (int)(at - base), base, name,
-             at + strlen("///postgres?"));
-    return url;
-}
+#include "dbfix.h"
 
 struct seen {
     int64_t idx[8];
@@ -166,7 +132,7 @@ static void log_ops(const char *url)
 
 Test(sqlite, repo_log_operations)
 {
-    char *url = sqlite_url();
+    char *url = dbfix_sqlite_url();
 
     log_ops(url);
     free(url);
@@ -174,7 +140,7 @@ Test(sqlite, repo_log_operations)
 
 Test(pg, repo_log_operations)
 {
-    char *url = pg_url("t_repo_log");
+    char *url = dbfix_pg_url("t_repo_log");
 
     log_ops(url);
     free(url);
@@ -321,7 +287,7 @@ static void append_path(const char *url)
 
 Test(sqlite, repo_log_append_path)
 {
-    char *url = sqlite_url();
+    char *url = dbfix_sqlite_url();
 
     append_path(url);
     free(url);
@@ -329,7 +295,7 @@ Test(sqlite, repo_log_append_path)
 
 Test(pg, repo_log_append_path)
 {
-    char *url = pg_url("t_repo_log_append");
+    char *url = dbfix_pg_url("t_repo_log_append");
 
     append_path(url);
     free(url);
@@ -381,7 +347,7 @@ static int rebuild_entry(void *ctx, const struct sl_log_entry_row *row)
  * no hash was computed from a stale edge). */
 Test(pg, two_connections_append_at_once)
 {
-    char *url = pg_url("t_repo_log_race");
+    char *url = dbfix_pg_url("t_repo_log_race");
     struct racer a = {url, 1}, b = {url, 2};
     struct rebuild rb = {sl_merkle_mem_new(), 0};
     struct sl_db *db = NULL;

@@ -16,44 +16,7 @@
 #include "db/repo_accounts.h"
 #include "db/repo_web.h"
 #include "../helpers.h"
-
-static struct sl_db *open_sqlite(void)
-{
-    char *dir = th_tmpdir(), url[512];
-    struct sl_db *db = NULL;
-    struct sl_error err;
-
-    snprintf(url, sizeof(url), "sqlite:%s/t.db", dir);
-    free(dir);
-    cr_assert_eq(sl_db_open(url, &db, &err), SL_OK, "open %s: %s", url, err.msg);
-    return db;
-}
-
-/* A fresh PostgreSQL database of its own (tests run in parallel). */
-static struct sl_db *open_pg(const char *name)
-{
-    const char *base = getenv("SLUICE_TEST_PG_URL"), *at;
-    struct sl_db *db = NULL;
-    struct sl_error err;
-    char sql[200], url[1024];
-
-    if (!base || !base[0])
-        cr_skip_test("SLUICE_TEST_PG_URL is not set: the PostgreSQL half runs as "
-                     "`ctest -R unit_pg.db`");
-    at = strstr(base, "///postgres?");
-    cr_assert(at, "SLUICE_TEST_PG_URL must name the database postgres: %s", base);
-    cr_assert_eq(sl_db_open(base, &db, &err), SL_OK, "%s", err.msg);
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", name);
-    cr_assert_eq(sl_db_exec(db, sql, &err), SL_OK, "%s", err.msg);
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
-    cr_assert_eq(sl_db_exec(db, sql, &err), SL_OK, "%s", err.msg);
-    sl_db_close(db);
-    snprintf(url, sizeof(url), "%.*s///%s?%s", (int)(at - base), base, name,
-             at + strlen("///postgres?"));
-    db = NULL;
-    cr_assert_eq(sl_db_open(url, &db, &err), SL_OK, "%s", err.msg);
-    return db;
-}
+#include "dbfix.h"
 
 static int64_t user(struct sl_db *db, const char *name, const char *email)
 {
@@ -171,14 +134,14 @@ static void sessions(struct sl_db *db)
 
 Test(sqlite, repo_web_sessions)
 {
-    struct sl_db *db = open_sqlite();
+    struct sl_db *db = dbfix_open_sqlite();
     sessions(db);
     sl_db_close(db);
 }
 
 Test(pg, repo_web_sessions)
 {
-    struct sl_db *db = open_pg("repo_web_sessions");
+    struct sl_db *db = dbfix_open_pg("repo_web_sessions");
     sessions(db);
     sl_db_close(db);
 }
@@ -243,14 +206,14 @@ static void invitations(struct sl_db *db)
 
 Test(sqlite, repo_web_invitations)
 {
-    struct sl_db *db = open_sqlite();
+    struct sl_db *db = dbfix_open_sqlite();
     invitations(db);
     sl_db_close(db);
 }
 
 Test(pg, repo_web_invitations)
 {
-    struct sl_db *db = open_pg("repo_web_invitations");
+    struct sl_db *db = dbfix_open_pg("repo_web_invitations");
     invitations(db);
     sl_db_close(db);
 }
@@ -301,14 +264,14 @@ static void lists(struct sl_db *db)
 
 Test(sqlite, repo_web_lists)
 {
-    struct sl_db *db = open_sqlite();
+    struct sl_db *db = dbfix_open_sqlite();
     lists(db);
     sl_db_close(db);
 }
 
 Test(pg, repo_web_lists)
 {
-    struct sl_db *db = open_pg("repo_web_lists");
+    struct sl_db *db = dbfix_open_pg("repo_web_lists");
     lists(db);
     sl_db_close(db);
 }
@@ -316,7 +279,7 @@ Test(pg, repo_web_lists)
 /* A failed step is an error, never "not found" or a short list. */
 Test(sqlite, repo_web_failed_steps)
 {
-    struct sl_db *db = open_sqlite();
+    struct sl_db *db = dbfix_open_sqlite();
     struct sl_arena a = SL_ARENA_INIT;
     struct sl_session_row row;
     struct sl_invite_row *rows;
