@@ -12,12 +12,15 @@ One `sluice serve --signup invite` on 127.0.0.1 and one chromium for the
 class; any dialog, page error, CSP violation or 5xx a page sees fails.
 """
 import datetime
+import http.client
+import http.server
 import json
 import os
 import random
 import shutil
 import sys
 import tempfile
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -27,6 +30,66 @@ import webui  # noqa: E402
 
 KIB = 1024
 FACTS = {"params": 4224, "training": {"tokens": 1e9}}
+HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection",
+       "upgrade", "te", "trailer"}
+
+
+class TLSProxy:
+    """A reverse proxy on 127.0.0.1 in front of the server on PORT that says
+    what a TLS-terminating proxy says: X-Forwarded-Proto: https (and the
+    client in X-Forwarded-For). It passes Set-Cookie through untouched and
+    keeps the last ones it saw in `cookies`."""
+
+    def __init__(self, port):
+        proxy = self
+        self.cookies = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def relay(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+                headers["X-Forwarded-Proto"] = "https"
+                headers["X-Forwarded-For"] = self.client_address[0]
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                try:
+                    c.request(self.command, self.path, body=body, headers=headers)
+                    r = c.getresponse()
+                    data = r.read()
+                finally:
+                    c.close()
+                got = [v for k, v in r.getheaders() if k.lower() == "set-cookie"]
+                if got:
+                    proxy.cookies = got
+                self.send_response_only(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in HOP:
+                        self.send_header(k, v)
+                if self.command != "HEAD" and r.status not in (204, 304):
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = relay
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 class WebUI2(unittest.TestCase):
@@ -394,6 +457,65 @@ class WebUI2(unittest.TestCase):
         # a model that is not hosted says nothing about prompts
         res = self.flow("hosted_page", ctx=c, model="lab/free-m")
         self.assertIsNone(res["retention"], res)
+
+
+    # ================================================================ 6 off loopback
+
+    def wide_server(self, *args):
+        """A server listening on 0.0.0.0 (not a loopback listener), reached
+        at 127.0.0.1, with the admin's token."""
+        tmp = tempfile.mkdtemp(prefix="wide-", dir=self.tmp)
+        port = sv.free_port()
+        srv = sv.Server(os.path.join(tmp, "data"), workdir=tmp,
+                        args=["--listen", "0.0.0.0:%d" % port] + list(args))
+        srv.start(port=port)
+        self.addCleanup(srv.cleanup)
+        self.addCleanup(srv.stop)
+        self.assertEqual(srv.port, port)
+        return srv
+
+    def test_off_loopback_page_explains_tls(self):
+        srv = self.wide_server("--signup", "open")
+        c = self.ctx("wide")
+        for path in ("/", "/signin", "/lab/gated-m"):
+            res = self.flow("raw_page", ctx=c, url=srv.url + path)
+            self.assertEqual(res["status"], 403, (path, res))
+            self.assertRegex(res["text"], r"TLS", res)
+            self.assertRegex(res["text"], r"--trust-proxy yes", res)
+            self.assertEqual(res["scripts"], 0, res)
+        # no session handed out here, even to the right token
+        r = srv.request("POST", "/api/v1/session", {"token": srv.admin_token},
+                        {"Content-Type": "application/json"})
+        self.assertEqual(r.status, 403, r)
+        self.assertIsNone(r.headers.get("Set-Cookie"), r)
+        # a forged X-Forwarded-Proto changes nothing without --trust-proxy yes
+        r = srv.request("GET", "/signin", headers={"X-Forwarded-Proto": "https"})
+        self.assertEqual(r.status, 403, r)
+        # the JSON API is unaffected
+        self.assertEqual(srv.request("GET", "/api/v1/health").status, 200)
+
+    def test_trust_proxy_signin_secure_cookie(self):
+        srv = self.wide_server("--trust-proxy", "yes")
+        # straight to the server, without the proxy's header: the 403 page
+        # names the missing X-Forwarded-Proto
+        res = self.flow("raw_page", ctx=self.ctx("direct"), url=srv.url + "/signin")
+        self.assertEqual(res["status"], 403, res)
+        self.assertIn("X-Forwarded-Proto", res["text"], res)
+        p = TLSProxy(srv.port)
+        self.addCleanup(p.close)
+        c = self.ctx("proxied")
+        self.flow("signin", srv=p, ctx=c, token=srv.admin_token)
+        self.assertTrue(self.flow("whoami", srv=p, ctx=c, url=p.url + "/admin")["signed_in"])
+        # the cookie the server set is Secure (HttpOnly, SameSite=Strict)
+        sess = [v for v in p.cookies if v.startswith("sluice_session=")]
+        self.assertEqual(len(sess), 1, p.cookies)
+        attrs = [a.strip().lower() for a in sess[0].split(";")[1:]]
+        for want in ("secure", "httponly", "samesite=strict", "path=/"):
+            self.assertIn(want, attrs, sess)
+        # and the browser holds it as Secure
+        got = [k for k in self.flow("cookies", ctx=c) if k["name"] == "sluice_session"]
+        self.assertEqual(len(got), 1, got)
+        self.assertTrue(got[0]["secure"], got)
 
 
 if __name__ == "__main__":
