@@ -8,7 +8,10 @@
 // uncaught page errors, CSP violations, console errors and 5xx answers.
 import { createInterface } from "node:readline";
 import { launch, Session } from "./lib.mjs";
-import * as flows from "./flows.mjs";
+import * as flows1 from "./flows.mjs";
+import * as flows2 from "./flows2.mjs";
+
+const flows = { ...flows1, ...flows2 };
 
 const browser = await launch();
 const session = new Session(browser);
