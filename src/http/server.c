@@ -166,6 +166,9 @@ void sl_reply_status(struct sl_req *q, unsigned status, const char *code, const 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* a message may quote the request (a path, a query value, a header),
+     * possibly cut inside a character: JSON takes only UTF-8 */
+    sl_utf8_scrub(msg);
     if (status >= 500)
         snprintf(q->reason, sizeof(q->reason), "%s", msg);
     sl_reply_json(q, status, json_pack("{s:s, s:s}", "error", code, "message", msg));
