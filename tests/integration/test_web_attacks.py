@@ -18,6 +18,7 @@ README and nothing else. Download answers carry their headers on every status
 that carries bytes. Retention is read by the model's publishers only, whatever
 `since` says.
 """
+import hashlib
 import json
 import os
 import shutil
@@ -25,12 +26,14 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fakeoai  # noqa: E402
 import server as sv  # noqa: E402
 import sluicetest as st  # noqa: E402
 import test_web_session as tws  # noqa: E402
+from test_web_serve import disposition_name  # noqa: E402
 
 JSON = {"Content-Type": "application/json"}
 FACTS = {"params": 4224, "training": {"tokens": 1e9}}
@@ -568,6 +571,50 @@ class CardAndDownloads(World):
             self.assertGreaterEqual(r.status, 400, (target, r))
             self.assertTrue(r.json()["message"], target)
         self.assertEqual(self.req("GET", "/api/v1/health").status, 200)
+
+    def test_pushed_file_names_cannot_break_the_download_headers(self):
+        """Names a publisher (or a stolen publisher token) might push to
+        break out of Content-Disposition: control characters, backslashes
+        and quotes are refused at commit (400 naming the path); what is
+        accepted stays inside the quoted string, exact in filename*."""
+        pub = self.tok["pub"]
+        blob = b"<html><script>alert(1)</script></html>"
+        fr = sv.frame(blob)
+        sha = fr[:32].hex()
+        r = self.req("POST", "/api/v1/models/acme/names/chunks", fr, token=pub,
+                     headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(r.status, 200, r)
+        fsha = hashlib.sha256(blob).hexdigest()
+
+        def commit(path):
+            return self.req("POST", "/api/v1/models/acme/names/versions",
+                            {"files": [{"path": path, "size": len(blob), "sha256": fsha,
+                                        "chunks": [sha]}], "facts": FACTS, "tier": "open"},
+                            token=pub)
+
+        for bad in ("a\r\nSet-Cookie: x=1.html", "a\nb.html", "a\x00b", "a\x7fb", "a\\b.html",
+                    "/etc/passwd", "../x.html", "a/../b", "a//b", "x" * 1025):
+            r = commit(bad)
+            self.assertEqual(r.status, 400, (bad[:40], r))
+            msg = r.json()["message"].lower()
+            self.assertTrue("path" in msg or "\\u0000" in msg, (bad[:40], msg))
+        self.assertEqual(self.req("GET", "/api/v1/models/acme/names").status, 404)
+        # a quote (or < > : | ? *) is refused too: the quoted filename= cannot end early
+        for odd in ('q"; filename=evil.html; x=".html', "a<b>.html", "a|b"):
+            r = commit(odd)
+            self.assertEqual(r.status, 400, (odd, r))
+            self.assertIn("not portable", r.json()["message"])
+        # what is accepted (';', quote-like and percent characters) stays quoted, exact in filename*
+        name = "x%22; filename=evil.html; ’.bin"
+        r = commit(name)
+        self.assertEqual(r.status, 201, r)
+        for path in ("/acme/names/resolve/main/", "/api/v1/models/acme/names/versions/main/files/"):
+            d = self.req("GET", path + urllib.parse.quote(name))
+            self.assertEqual(d.status, 200, d)
+            cd = d.headers["Content-Disposition"]
+            self.assertEqual(cd.count('"'), 2, cd)
+            self.assertEqual(disposition_name(cd), name)
+            self.assertEqual(d.headers["Content-Security-Policy"], "sandbox")
 
     def test_a_file_name_cannot_inject_a_header(self):
         tok = self.tok["grantee"]
