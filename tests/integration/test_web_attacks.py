@@ -94,7 +94,7 @@ class World(unittest.TestCase):
         cls.backend = fakeoai.Backend()
         cls.backends.append(cls.backend)
         for m, tier, who in (("acme/h", "hosted", "pub"), ("acme/g", "gated", "pub"),
-                             ("beta/h", "hosted", "pub2")):
+                             ("beta/h", "hosted", "pub2"), ("acme/o", "open", "pub")):
             folder = os.path.join(cls.tmp, m.replace("/", "-"))
             sv.make_model(folder, big=3000)
             with open(os.path.join(folder, "README.md"), "wb") as f:
@@ -627,6 +627,64 @@ class CardAndDownloads(World):
                 self.assertIsNone(r.headers.get("Set-Cookie"), name)
                 self.assertIsNone(r.headers.get("X-Evil"), name)
                 self.assertNotIn("\n", r.json()["message"])
+
+
+class Mirror(World):
+    """A pull-through mirror in front of the registry: it holds no
+    sessions, so the registry's cookie is nobody there, and it serves file
+    ranges by the same If-Range rule."""
+
+    def setUp(self):
+        self.mir = sv.Server(os.path.join(self.tmp, "mirror-%d" % id(self)),
+                             workdir=self.tmp, args=["--mirror-of", self.srv.url], origin=None)
+        self.addCleanup(self.mir.cleanup)
+        self.mir.start()
+
+    def mreq(self, method, path, body=None, headers=None, token=None):
+        r = self.mir.request(method, path, body, headers, token=token)
+        self.assertLess(r.status, 500, (method, path, r))
+        return r
+
+    def test_the_registry_session_is_nobody_on_the_mirror(self):
+        cookie, csrf = self.signin("grantee")
+        h = {"Cookie": "sluice_session=" + cookie, "X-CSRF-Token": csrf}
+        self.assertEqual(self.mreq("GET", "/api/v1/session", headers=h).status, 401)
+        self.assertEqual(self.mreq("GET", "/api/whoami-v2", headers=h).status, 401)
+        r = self.mreq("GET", "/acme/g/resolve/main/model.safetensors", headers=h)
+        self.assertIn(r.status, (401, 403), r)
+        before = self.calls()
+        r = self.mreq("POST", "/v1/chat/completions",
+                      json.dumps({"model": "acme/h", "messages": [{"role": "user",
+                                                                   "content": "x"}]}).encode(),
+                      headers=dict(h, **JSON))
+        self.assertIn(r.status, (401, 403, 404), r)
+        self.assertEqual(self.calls(), before)
+        r = self.mreq("POST", "/api/v1/models/acme/g/access/me/appeal",
+                      b'{"text":"let me in"}', headers=dict(h, **JSON))
+        self.assertIn(r.status, (401, 403, 404), r)
+        # no session is opened through the mirror either
+        r = self.mreq("POST", "/api/v1/session", json.dumps({"token": self.tok["grantee"]}).encode(),
+                      headers=JSON)
+        self.assertIsNone(r.headers.get("Set-Cookie"), r)
+
+    def test_if_range_on_the_mirror(self):
+        path = "/acme/o/resolve/main/README.md"
+        whole = self.mreq("GET", path)
+        self.assertEqual((whole.status, whole.body), (200, CARD), whole)
+        etag = whole.headers["ETag"]
+        for h, status, body in (({"Range": "bytes=0-3", "If-Range": etag}, 206, CARD[:4]),
+                                ({"Range": "bytes=0-3", "If-Range": '"stale"'}, 200, CARD),
+                                ({"Range": "bytes=0-3", "If-Range": "W/" + etag}, 200, CARD),
+                                ({"Range": "bytes=0-3"}, 206, CARD[:4])):
+            r = self.mreq("GET", path, headers=h)
+            self.assertEqual((r.status, r.body), (status, body), (h, r))
+            self.assertEqual(r.headers.get("Content-Security-Policy"), "sandbox")
+        with self.mir.connect() as sock:
+            sock.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                         b"Range: bytes=\xff\xfe\r\nConnection: close\r\n\r\n")
+            r = sv.read_raw_response(sock)
+        self.assertEqual(r.status, 416, r)
+        self.assertTrue(self.mir.running())
 
 
 class Pages(World):
