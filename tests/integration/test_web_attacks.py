@@ -566,7 +566,11 @@ class CardAndDownloads(World):
                           (b"/api/v1/invitations/%ff", b"Authorization: Bearer "
                            + self.tok["admin"].encode() + b"\r\n"),
                           (b"/api/v1/models/acme/g/versions/%ff/card", b""),
-                          (b"/api/v1/nothing/\xff\xfe", b"")):
+                          (b"/api/v1/nothing/\xff\xfe", b""),
+                          # a file that is not there, its name cut inside a character
+                          (b"/api/v1/models/acme/o/versions/main/files/a" + b"%c3%a9" * 300, b""),
+                          (b"/acme/o/resolve/main/a" + b"%c3%a9" * 300, b""),
+                          (b"/acme/o/raw/main/a" + b"%c3%a9" * 300, b"")):
             r = self.raw(target, h)
             self.assertGreaterEqual(r.status, 400, (target, r))
             self.assertTrue(r.json()["message"], target)
