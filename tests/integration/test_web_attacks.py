@@ -884,6 +884,32 @@ class Signup(tws.WebBase):
         self.assertNotIn("u9", self.users())
 
 
+class SignupBehindProxy(tws.WebBase):
+    ARGS = ("--trust-proxy", "yes", "--signup", "open")
+
+    def test_an_ipv6_client_counts_by_its_64(self):
+        """A host usually holds a whole IPv6 /64: counting single addresses
+        would let it sign up without limit by changing the last 64 bits."""
+        tls = {"X-Forwarded-Proto": "https"}
+        for i in range(5):
+            h = dict(tls, **{"X-Forwarded-For": "2001:db8:1:2::%x" % (i + 1)})
+            r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="s%d" % i), headers=h)
+            self.assertEqual(r.status, 201, (i, r))
+        for addr in ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:DB8:1:2:0:0:0:99",
+                     "2001:0db8:0001:0002::7"):
+            h = dict(tls, **{"X-Forwarded-For": addr})
+            r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="s9"), headers=h)
+            self.assertEqual(r.status, 429, (addr, r))
+        h = dict(tls, **{"X-Forwarded-For": "2001:db8:1:3::1"})
+        r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="s9"), headers=h)
+        self.assertEqual(r.status, 201, "another /64 has its own count: %r" % r)
+        # an IPv4 client keeps its own address's count
+        for i in range(2):
+            h = dict(tls, **{"X-Forwarded-For": "203.0.113.%d" % (i + 1)})
+            r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="v%d" % i), headers=h)
+            self.assertEqual(r.status, 201, (i, r))
+
+
 class Invitations(tws.WebBase):
     ARGS = ("--signup", "invite")
 
