@@ -908,6 +908,14 @@ class SignupBehindProxy(tws.WebBase):
             h = dict(tls, **{"X-Forwarded-For": "203.0.113.%d" % (i + 1)})
             r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="v%d" % i), headers=h)
             self.assertEqual(r.status, 201, (i, r))
+        # an IPv4-mapped IPv6 address is its IPv4 address
+        for i in range(5):
+            h = dict(tls, **{"X-Forwarded-For": "::ffff:198.51.100.7"})
+            r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="m%d" % i), headers=h)
+            self.assertEqual(r.status, 201, (i, r))
+        h = dict(tls, **{"X-Forwarded-For": "198.51.100.7"})
+        r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="m9"), headers=h)
+        self.assertEqual(r.status, 429, r)
 
 
 class Invitations(tws.WebBase):
