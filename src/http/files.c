@@ -267,6 +267,11 @@ static void headers(struct sl_req *q, struct MHD_Response *resp, const struct sl
         sl_mhd->add_response_header(resp, "X-Sluice-Fingerprint", fp);
         sl_mhd->add_response_header(resp, "X-Sluice-Fingerprinted", "1");
         sl_mhd->add_response_header(resp, "Cache-Control", "private, no-store");
+    } else if (q->by_session && strcmp(q->v.tier, "open") != 0) {
+        /* a shared cache stores no answer to a request with Authorization,
+         * but a cookie does not stop it: a click or gated file fetched by a
+         * browser session is for that browser only */
+        sl_mhd->add_response_header(resp, "Cache-Control", "private");
     }
 }
 

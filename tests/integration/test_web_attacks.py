@@ -96,7 +96,8 @@ class World(unittest.TestCase):
         cls.backend = fakeoai.Backend()
         cls.backends.append(cls.backend)
         for m, tier, who in (("acme/h", "hosted", "pub"), ("acme/g", "gated", "pub"),
-                             ("beta/h", "hosted", "pub2"), ("acme/o", "open", "pub")):
+                             ("beta/h", "hosted", "pub2"), ("acme/o", "open", "pub"),
+                             ("acme/c", "click", "pub")):
             folder = os.path.join(cls.tmp, m.replace("/", "-"))
             sv.make_model(folder, big=3000)
             with open(os.path.join(folder, "README.md"), "wb") as f:
@@ -243,6 +244,46 @@ class CookieOnEverySurface(World):
         # the session cookie sent as the CSRF token is not it either
         self.assert_csrf(self.req("PUT", path, body, cookie=a_cookie, csrf=a_cookie), "cookie")
         self.assertEqual(self.req("PUT", path, body, cookie=a_cookie, csrf=a_csrf).status, 200)
+
+    def test_no_cross_origin_reads_and_no_shared_cache_keeps_a_session_answer(self):
+        """No CORS: another origin's script cannot read the CSRF token. A
+        shared cache keeps no answer to a request with Authorization, but a
+        cookie does not stop it, so what a session reads is no-store and a
+        click-tier file fetched by a session is private."""
+        cookie, csrf = self.signin("grantee")
+        evil = {"Origin": "https://evil.example"}
+        for method in ("GET", "OPTIONS"):
+            r = self.req(method, "/api/v1/session", cookie=cookie,
+                         headers=dict(evil, **{"Access-Control-Request-Method": "PUT"}))
+            for k in r.headers:
+                self.assertFalse(k.lower().startswith("access-control-"), (method, k))
+        r = self.req("POST", "/api/v1/session", {"token": self.tok["grantee"]})
+        self.assertEqual(r.headers.get("Cache-Control"), "no-store", r)
+        for path in ("/api/v1/session", "/api/whoami-v2", "/api/v1/models",
+                     "/api/v1/models/acme/c/versions/main/viewer"):
+            r = self.req("GET", path, cookie=cookie)
+            self.assertEqual(r.status, 200, (path, r))
+            self.assertEqual(r.headers.get("Cache-Control"), "no-store", path)
+            # the same read with a token or by nobody is as before
+            r = self.req("GET", path, token=self.tok["grantee"])
+            self.assertIsNone(r.headers.get("Cache-Control"), path)
+        r = self.req("POST", "/api/v1/models/acme/c/accept", {}, cookie=cookie, csrf=csrf)
+        self.assertEqual(r.status, 200, r)
+        r = self.req("DELETE", "/api/v1/session", cookie=cookie, csrf=csrf)
+        self.assertEqual(r.headers.get("Cache-Control"), "no-store", r)
+        cookie, csrf = self.signin("grantee")
+        for path in ("/acme/c/resolve/main/README.md",
+                     "/api/v1/models/acme/c/versions/main/files/README.md"):
+            for h in ({}, {"Range": "bytes=0-3"}):
+                r = self.req("GET", path, cookie=cookie, headers=h)
+                self.assertIn(r.status, (200, 206), (path, r))
+                self.assertEqual(r.headers.get("Cache-Control"), "private", (path, h))
+            r = self.req("GET", path, cookie=cookie, headers={"If-None-Match": r.headers["ETag"]})
+            self.assertEqual((r.status, r.headers.get("Cache-Control")), (304, "private"), path)
+            self.assertIn(self.req("GET", path).status, (401, 403), path)
+        r = self.req("GET", "/acme/o/resolve/main/README.md", cookie=cookie)
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(r.headers.get("Cache-Control"), "an open file may be cached")
 
     def test_get_and_head_change_nothing(self):
         cookie, csrf = self.signin("pub")
