@@ -479,12 +479,14 @@ class Retention(World):
                 "SELECT m.id, v.id FROM models m JOIN orgs o ON o.id = m.org_id JOIN versions v "
                 "ON v.model_id = m.id WHERE o.name = 'beta' AND m.name = 'h'").fetchone()
             now = int(time.time())
-            text = "\x01" * 65536
             c.executemany(
                 "INSERT INTO hosted_retained (model_id, version_id, user_id, created, expires, "
                 "endpoint, prompt, prompt_truncated, completion, completion_truncated) "
                 "VALUES (?, ?, 0, ?, ?, 'completions', ?, 1, 'x', 0)",
-                [(mid, vid, now, now + 3600, text) for _ in range(70)])
+                [(mid, vid, now, now + 3600, "\x01" * 64) for _ in range(70)])
+            for _ in range(10):  # 64 KiB each, grown in the database (psql takes no such argv)
+                c.execute("UPDATE hosted_retained SET prompt = prompt || prompt "
+                          "WHERE model_id = ?", (mid,))
             c.commit()
         base = "/api/v1/models/beta/h/hosted/retention/items?since=1970-01-02"
         seen, after, pages = [], None, 0
