@@ -15,8 +15,13 @@ guessable from their ids, bound to their email, and die with the admin who
 made them. Pages refuse traversal, never reflect the path, and org names that
 page paths cannot reach are refused. The model card of a gated version is its
 README and nothing else. Download answers carry their headers on every status
-that carries bytes. Retention is read by the model's publishers only, whatever
-`since` says.
+that carries bytes, honour If-Range, and refuse pushed names that would leave
+Content-Disposition. Session answers are never stored by a shared cache.
+Retention is read by the model's publishers only, whatever `since` says, and a
+listing is bounded by bytes and pages on with `after`. Every route of the
+table, with bytes that are not UTF-8 in any parameter, is never a 5xx (a Range
+of such bytes once stopped the server). A mirror knows no session. An IPv6
+client's sign-ups count by its /64.
 """
 import hashlib
 import itertools
