@@ -112,7 +112,38 @@ enum sl_err sl_repo_retained_list(struct sl_db *db, int64_t model_id, int64_t si
                                   size_t max, size_t max_bytes, struct sl_hosted_retained **out,
                                   size_t *n, bool *more, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(
+    struct sl_hosted_retained *v = NULL;
+    size_t len = 0, cap = 0, bytes = 0;
+    int64_t after_created = 0;
+    struct sl_stmt *st;
+    int row;
+
+    *out = NULL;
+    *n = 0;
+    *more = false;
+    if (after > 0) {
+        /* the listing goes on after that item, in the same order; looked up
+         * before the listing's statement is prepared (one cache, one at a
+         * time) */
+        struct sl_stmt *a = sl_db_stmt(
+            db, "SELECT created FROM hosted_retained WHERE id = ? AND model_id = ?", err);
+        if (!a)
+            return err->code;
+        sl_stmt_int(a, 1, after);
+        sl_stmt_int(a, 2, model_id);
+        row = sl_stmt_step(a, err);
+        if (row == 1)
+            after_created = sl_stmt_col_int(a, 0);
+        sl_stmt_done(a);
+        if (row < 0)
+            return err->code;
+        if (row != 1)
+            return sl_error_set(err, SL_ENOTFOUND,
+                                "item %lld is not kept (any more): list again from a date with "
+                                "since",
+                                (long long)after);
+    }
+    st = sl_db_stmt(
         db,
         "SELECT r.id, r.version_id, v.seq, r.user_id, COALESCE(a.name, ''), r.created, "
         "r.expires, r.endpoint, r.prompt, r.prompt_truncated, r.completion, "
@@ -121,40 +152,8 @@ enum sl_err sl_repo_retained_list(struct sl_db *db, int64_t model_id, int64_t si
         "(CAST(?3 AS BIGINT) = 0 OR r.created > ?4 OR (r.created = ?4 AND r.id > ?3)) "
         "ORDER BY r.created, r.id LIMIT ?5",
         err);
-    struct sl_hosted_retained *v = NULL;
-    size_t len = 0, cap = 0, bytes = 0;
-    int64_t after_created = 0;
-    int row;
-
-    *out = NULL;
-    *n = 0;
-    *more = false;
     if (!st)
         return err->code;
-    if (after > 0) {
-        /* the listing goes on after that item, in the same order */
-        struct sl_stmt *a = sl_db_stmt(
-            db, "SELECT created FROM hosted_retained WHERE id = ? AND model_id = ?", err);
-        if (!a) {
-            sl_stmt_done(st);
-            return err->code;
-        }
-        sl_stmt_int(a, 1, after);
-        sl_stmt_int(a, 2, model_id);
-        row = sl_stmt_step(a, err);
-        if (row == 1)
-            after_created = sl_stmt_col_int(a, 0);
-        sl_stmt_done(a);
-        if (row != 1) {
-            sl_stmt_done(st);
-            if (row < 0)
-                return err->code;
-            return sl_error_set(err, SL_ENOTFOUND,
-                                "item %lld is not kept (any more): list again from a date with "
-                                "since",
-                                (long long)after);
-        }
-    }
     sl_stmt_int(st, 1, model_id);
     sl_stmt_int(st, 2, since);
     sl_stmt_int(st, 3, after);
