@@ -106,7 +106,8 @@ static void print_retained(json_t *res)
         printf("\n");
     }
     if (json_is_true(json_object_get(res, "more")))
-        printf("(more: list again with a later --since)\n");
+        printf("(more: list again with a later --since, or ask GET .../hosted/retention/items "
+               "with ?after= the last id)\n");
 }
 
 static void print_quota(json_t *res)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "common/banned.h"
 
 const char *sl_err_name(enum sl_err code)
@@ -54,6 +55,9 @@ static void vset(struct sl_error *e, enum sl_err code, const char *kind, const c
     e->code = code;
     e->kind = kind;
     vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    /* a message quotes names and request bytes and may be cut inside a
+     * character; it goes into JSON answers, which take only UTF-8 */
+    sl_utf8_scrub(e->msg);
 }
 
 enum sl_err sl_error_set(struct sl_error *e, enum sl_err code, const char *fmt, ...)

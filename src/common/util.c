@@ -108,6 +108,23 @@ size_t sl_utf8_next(const unsigned char *p, size_t n, uint32_t *cp_out)
     return len;
 }
 
+void sl_utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    size_t n = strlen(s);
+
+    while (n > 0) {
+        uint32_t cp;
+        size_t k = *p < 0x80 ? 1 : sl_utf8_next(p, n, &cp);
+        if (k == 0) {
+            *p = '?';
+            k = 1;
+        }
+        p += k;
+        n -= k;
+    }
+}
+
 bool sl_utf8_valid(const unsigned char *s, size_t len, size_t *bad_at)
 {
     size_t i = 0;

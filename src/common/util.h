@@ -85,6 +85,12 @@ bool sl_utf8_valid(const unsigned char *s, size_t len, size_t *bad_at);
  * encoding of a scalar value (no surrogates, at most U+10FFFF). */
 size_t sl_utf8_next(const unsigned char *p, size_t n, uint32_t *cp);
 
+/* Replaces, in place, every byte of the NUL-terminated `s` that does not
+ * start a well-formed UTF-8 sequence with '?', so text quoted from a request
+ * (a header, a query value cut at a byte count) can go into a JSON answer.
+ * The length does not change. */
+void sl_utf8_scrub(char *s);
+
 /* Formats `v` with thousands separators ("1,234,567") into `buf`. */
 const char *sl_fmt_count(uint64_t v, char *buf, size_t bufsz);
 

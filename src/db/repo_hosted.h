@@ -209,6 +209,10 @@ enum sl_err sl_repo_refusal_list(struct sl_db *db, int64_t model_id, int64_t sin
 #define SL_HOSTED_RETAIN_DAYS_MAX   365
 #define SL_HOSTED_RETAIN_TEXT_MAX   (64u << 10) /* bytes kept of a prompt, of a completion */
 #define SL_HOSTED_RETAINED_LIST_MAX 1000        /* rows in one listing */
+/* kept text (prompts and completions) in one listing: callers choose the
+ * bytes (a control character is six in JSON), so rows alone do not bound
+ * an answer; past this the listing stops and says there is more */
+#define SL_HOSTED_RETAINED_LIST_BYTES (4u << 20)
 
 /* Sets the retention of `model_id` to `days` (1 to SL_HOSTED_RETAIN_DAYS_MAX)
  * at `now`; `days` 0 removes it (`*had`, may be NULL, says whether there
@@ -235,10 +239,16 @@ struct sl_hosted_retained {
 enum sl_err sl_repo_retained_add(struct sl_db *db, const struct sl_hosted_retained *row,
                                  struct sl_error *err);
 
-/* The kept calls of `model_id` created at `since` or later, oldest first,
- * at most `max`, into a malloc'd array; free it with sl_repo_retained_free. */
-enum sl_err sl_repo_retained_list(struct sl_db *db, int64_t model_id, int64_t since, size_t max,
-                                  struct sl_hosted_retained **out, size_t *n, struct sl_error *err);
+/* The kept calls of `model_id` created at `since` or later, oldest first
+ * (by time, then id), and when `after` is not 0 those that come after item
+ * `after` in that order (SL_ENOTFOUND when it is no longer kept), into a
+ * malloc'd array; free it with sl_repo_retained_free. At most `max` rows,
+ * and no row that would take the prompts and completions past `max_bytes`
+ * (the first row always comes); `*more` says rows were left for a next
+ * call with `after` = the last id. */
+enum sl_err sl_repo_retained_list(struct sl_db *db, int64_t model_id, int64_t since, int64_t after,
+                                  size_t max, size_t max_bytes, struct sl_hosted_retained **out,
+                                  size_t *n, bool *more, struct sl_error *err);
 void sl_repo_retained_free(struct sl_hosted_retained *rows, size_t n);
 
 /* Deletes every kept call whose time is up at `now`; `*deleted` gets how

@@ -108,30 +108,65 @@ void sl_repo_retained_free(struct sl_hosted_retained *rows, size_t n)
     free(rows);
 }
 
-enum sl_err sl_repo_retained_list(struct sl_db *db, int64_t model_id, int64_t since, size_t max,
-                                  struct sl_hosted_retained **out, size_t *n, struct sl_error *err)
+enum sl_err sl_repo_retained_list(struct sl_db *db, int64_t model_id, int64_t since, int64_t after,
+                                  size_t max, size_t max_bytes, struct sl_hosted_retained **out,
+                                  size_t *n, bool *more, struct sl_error *err)
 {
-    struct sl_stmt *st = sl_db_stmt(
-        db,
-        "SELECT r.id, r.version_id, v.seq, r.user_id, COALESCE(a.name, ''), r.created, "
-        "r.expires, r.endpoint, r.prompt, r.prompt_truncated, r.completion, "
-        "r.completion_truncated FROM hosted_retained r JOIN versions v ON v.id = r.version_id "
-        "LEFT JOIN users a ON a.id = r.user_id WHERE r.model_id = ? AND r.created >= ? ORDER BY "
-        "r.created, r.id LIMIT ?",
-        err);
     struct sl_hosted_retained *v = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0, cap = 0, bytes = 0;
+    int64_t after_created = 0;
+    struct sl_stmt *st;
     int row;
 
     *out = NULL;
     *n = 0;
+    *more = false;
+    if (after > 0) {
+        /* the listing goes on after that item, in the same order; looked up
+         * before the listing's statement is prepared (one cache, one at a
+         * time) */
+        struct sl_stmt *a = sl_db_stmt(
+            db, "SELECT created FROM hosted_retained WHERE id = ? AND model_id = ?", err);
+        if (!a)
+            return err->code;
+        sl_stmt_int(a, 1, after);
+        sl_stmt_int(a, 2, model_id);
+        row = sl_stmt_step(a, err);
+        if (row == 1)
+            after_created = sl_stmt_col_int(a, 0);
+        sl_stmt_done(a);
+        if (row < 0)
+            return err->code;
+        if (row != 1)
+            return sl_error_set(err, SL_ENOTFOUND,
+                                "item %lld is not kept (any more): list again from a date with "
+                                "since",
+                                (long long)after);
+    }
+    st = sl_db_stmt(
+        db,
+        "SELECT r.id, r.version_id, v.seq, r.user_id, COALESCE(a.name, ''), r.created, "
+        "r.expires, r.endpoint, r.prompt, r.prompt_truncated, r.completion, "
+        "r.completion_truncated FROM hosted_retained r JOIN versions v ON v.id = r.version_id "
+        "LEFT JOIN users a ON a.id = r.user_id WHERE r.model_id = ?1 AND r.created >= ?2 AND "
+        "(CAST(?3 AS BIGINT) = 0 OR r.created > ?4 OR (r.created = ?4 AND r.id > ?3)) "
+        "ORDER BY r.created, r.id LIMIT ?5",
+        err);
     if (!st)
         return err->code;
     sl_stmt_int(st, 1, model_id);
     sl_stmt_int(st, 2, since);
-    sl_stmt_int(st, 3, (int64_t)max);
+    sl_stmt_int(st, 3, after);
+    sl_stmt_int(st, 4, after_created);
+    sl_stmt_int(st, 5, (int64_t)max + 1); /* one more, to know there is more */
     while ((row = sl_stmt_step(st, err)) == 1) {
-        const char *p, *c;
+        const char *p = sl_stmt_col_text(st, 8), *c = sl_stmt_col_text(st, 10);
+        size_t size = (p ? strlen(p) : 0) + (c ? strlen(c) : 0);
+        if (len == max || (len > 0 && bytes + size > max_bytes)) {
+            *more = true;
+            break;
+        }
+        bytes += size;
         if (len == cap) {
             cap = cap ? cap * 2 : 8;
             v = sl_xrealloc(v, cap * sizeof(*v));
@@ -146,10 +181,8 @@ enum sl_err sl_repo_retained_list(struct sl_db *db, int64_t model_id, int64_t si
         v[len].created = sl_stmt_col_int(st, 5);
         v[len].expires = sl_stmt_col_int(st, 6);
         sl__repo_copy(st, 7, v[len].endpoint, sizeof(v[len].endpoint));
-        p = sl_stmt_col_text(st, 8);
         v[len].prompt = sl_xstrdup(p ? p : "");
         v[len].prompt_truncated = sl_stmt_col_int(st, 9) != 0;
-        c = sl_stmt_col_text(st, 10);
         v[len].completion = sl_xstrdup(c ? c : "");
         v[len].completion_truncated = sl_stmt_col_int(st, 11) != 0;
         len++;

@@ -178,8 +178,9 @@ enum sl_err sl_repo_invite_get(struct sl_db *db, const unsigned char hash[32],
                                struct sl_error *err)
 {
     struct sl_stmt *st = sl_db_stmt(db,
-                                    "SELECT i.id, i.email, i.created, i.expires, u.name FROM "
-                                    "invitations i LEFT JOIN users u ON u.id = i.used_by "
+                                    "SELECT i.id, i.email, i.created, i.expires, u.name, "
+                                    "c.removed FROM invitations i LEFT JOIN users u ON u.id = "
+                                    "i.used_by LEFT JOIN users c ON c.id = i.created_by "
                                     "WHERE i.code_hash = ?",
                                     err);
     int r;
@@ -197,7 +198,26 @@ enum sl_err sl_repo_invite_get(struct sl_db *db, const unsigned char hash[32],
         row->created = sl_stmt_col_int(st, 2);
         row->expires = sl_stmt_col_int(st, 3);
         row->used_by = sl__repo_dup(st, 4, arena);
+        row->creator_removed = !sl_stmt_col_null(st, 5);
     }
+    sl_stmt_done(st);
+    return r < 0 ? sl__repo_code(err) : SL_OK;
+}
+
+enum sl_err sl_repo_user_name_nocase(struct sl_db *db, const char *name, struct sl_arena *arena,
+                                     char **existing, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(
+        db, "SELECT name FROM users WHERE lower(name) = lower(CAST(? AS TEXT)) LIMIT 1", err);
+    int r;
+
+    *existing = NULL;
+    if (!st)
+        return sl__repo_code(err);
+    sl_stmt_text(st, 1, name);
+    r = sl_stmt_step(st, err);
+    if (r == 1)
+        *existing = sl__repo_dup(st, 0, arena);
     sl_stmt_done(st);
     return r < 0 ? sl__repo_code(err) : SL_OK;
 }

@@ -75,15 +75,22 @@ struct sl_invite_row {
     int64_t id;
     char *email; /* NULL: any */
     int64_t created, expires;
-    char *used_by; /* the user name, NULL while unused */
+    char *used_by;        /* the user name, NULL while unused */
+    bool creator_removed; /* sl_repo_invite_get only: the admin who made it was removed */
 };
+
+/* The name of a user (removed ones included) equal to `name` ignoring
+ * ASCII case, in `arena`, or NULL when there is none. */
+enum sl_err sl_repo_user_name_nocase(struct sl_db *db, const char *name, struct sl_arena *arena,
+                                     char **existing, struct sl_error *err);
 
 /* Every invitation, newest first: `*rows` in `arena` (NULL when none). */
 enum sl_err sl_repo_invite_list(struct sl_db *db, struct sl_arena *arena,
                                 struct sl_invite_row **rows, size_t *n, struct sl_error *err);
 
 /* The invitation whose code hashes to `hash`: its id, email (in `arena`,
- * NULL for any), expiry and whether it is used; `*found` false when none. */
+ * NULL for any), expiry, whether it is used and whether the admin who made
+ * it was removed since; `*found` false when none. */
 enum sl_err sl_repo_invite_get(struct sl_db *db, const unsigned char hash[32],
                                struct sl_arena *arena, struct sl_invite_row *row, bool *found,
                                struct sl_error *err);

@@ -267,6 +267,11 @@ static void headers(struct sl_req *q, struct MHD_Response *resp, const struct sl
         sl_mhd->add_response_header(resp, "X-Sluice-Fingerprint", fp);
         sl_mhd->add_response_header(resp, "X-Sluice-Fingerprinted", "1");
         sl_mhd->add_response_header(resp, "Cache-Control", "private, no-store");
+    } else if (q->by_session && strcmp(q->v.tier, "open") != 0) {
+        /* a shared cache stores no answer to a request with Authorization,
+         * but a cookie does not stop it: a click or gated file fetched by a
+         * browser session is for that browser only */
+        sl_mhd->add_response_header(resp, "Cache-Control", "private");
     }
 }
 
@@ -295,6 +300,17 @@ static bool etag_matches(const char *inm, const char *sha)
     snprintf(quoted, sizeof(quoted), "\"%s\"", sha);
     /* a list of tags, possibly weak */
     return strstr(inm, quoted) != NULL || strcmp(inm, sha) == 0;
+}
+
+/* If-Range (RFC 9110 section 13.1.5): the range applies only when the
+ * client's validator is this representation's strong ETag. A weak tag or
+ * a date (sluice sends no Last-Modified) never matches. */
+static bool if_range_matches(const char *ir, const char *sha)
+{
+    char quoted[70];
+
+    snprintf(quoted, sizeof(quoted), "\"%s\"", sha);
+    return strcmp(ir, quoted) == 0;
 }
 
 void sl_h_file(struct sl_req *q)
@@ -379,14 +395,27 @@ void sl_h_file(struct sl_req *q)
         return;
     }
     if (range) {
+        const char *ir = sl_mhd->lookup_connection_value(q->conn, MHD_HEADER_KIND, "If-Range");
+        /* the client holds part of another copy (main moved, or another
+         * recipient's bytes): it gets the whole current file */
+        if (ir && !if_range_matches(ir, copy))
+            range = NULL;
+    }
+    if (range) {
         const char *why;
         if (sl__parse_range(range, f.size, &start, &end, &why) != 0) {
-            char cr[64];
-            json_t *e = json_pack("{s:s, s:o}", "error", "range_not_satisfiable", "message",
-                                  json_sprintf("Range \"%.100s\": %s (file size %llu)", range, why,
-                                               (unsigned long long)f.size));
-            char *text = json_dumps(e, JSON_COMPACT);
-            size_t n = strlen(text);
+            char cr[64], msg[256];
+            json_t *e;
+            char *text;
+            size_t n;
+            /* the header is the client's bytes: scrubbed to UTF-8 before it
+             * goes into JSON (json_sprintf would give NULL, and no answer) */
+            snprintf(msg, sizeof(msg), "Range \"%.100s\": %s (file size %llu)", range, why,
+                     (unsigned long long)f.size);
+            sl_utf8_scrub(msg);
+            e = json_pack("{s:s, s:s}", "error", "range_not_satisfiable", "message", msg);
+            text = json_dumps(e, JSON_COMPACT);
+            n = strlen(text);
             snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)f.size);
             resp = sl_mhd->create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
             sl_mhd->add_response_header(resp, "Content-Type", "application/json");

@@ -167,16 +167,28 @@ void sl_h_retained_list(struct sl_req *q)
     struct sl_error err;
     int64_t days = 0;
     int32_t since = 0;
+    int64_t after = 0;
     size_t n = 0;
+    bool more = false;
     json_t *items;
+    const char *a = query(q, "after");
 
     if (!since_day(q, &since))
         return;
+    if (a) {
+        /* the id of the last item of the previous answer */
+        if (!*a || strspn(a, "0123456789") != strlen(a) || strlen(a) > 18) {
+            sl_reply_status(q, 400, "bad_request",
+                            "after must be the id of an item (a whole number), got \"%.32s\"", a);
+            return;
+        }
+        after = strtoll(a, NULL, 10);
+    }
     sl_error_clear(&err);
     model_name(q, model, sizeof(model));
     if (sl_reg_retention_get(q->srv->r, q->model_id, &days, NULL, &err) != SL_OK ||
-        sl_reg_retained_list(q->srv->r, q->model_id, (int64_t)since * 86400,
-                             SL_HOSTED_RETAINED_LIST_MAX, &rows, &n, &err) != SL_OK) {
+        sl_reg_retained_list(q->srv->r, q->model_id, (int64_t)since * 86400, after, &rows, &n,
+                             &more, &err) != SL_OK) {
         sl_reply_error(q, &err);
         return;
     }
@@ -196,7 +208,7 @@ void sl_h_retained_list(struct sl_req *q)
                   json_pack("{s:s, s:o, s:o, s:o, s:b}", "model", model, "retention_days",
                             days > 0 ? json_integer(days) : json_null(), "since",
                             since ? json_string(sl_date_format(since, day)) : json_null(), "items",
-                            items, "more", n == SL_HOSTED_RETAINED_LIST_MAX));
+                            items, "more", more));
 }
 
 /* ---- quotas ---- */

@@ -242,13 +242,32 @@ void sl_h_signup_mode(struct sl_req *q)
     sl_reply_json(q, 200, json_pack("{s:s}", "mode", mode_name(q->srv->signup)));
 }
 
+/* An IPv6 address as its /64 network: one host usually holds a whole /64,
+ * so counting single addresses would give it 2^64 fresh limits. */
+static void ipv6_prefix(struct in6_addr *a, char *out, size_t n)
+{
+    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+    if (memcmp(a->s6_addr, v4mapped, sizeof(v4mapped)) == 0) {
+        inet_ntop(AF_INET, a->s6_addr + 12, out, (socklen_t)n);
+        return;
+    }
+    memset(a->s6_addr + 8, 0, 8);
+    if (inet_ntop(AF_INET6, a, out, (socklen_t)n)) {
+        size_t len = strlen(out);
+        snprintf(out + len, n - len, "/64");
+    }
+}
+
 /* Where the request came from, for the sign-up limit: behind a trusted
- * proxy the last address of X-Forwarded-For (the one the proxy saw). */
+ * proxy the last address of X-Forwarded-For (the one the proxy saw). An
+ * IPv6 client counts by its /64. */
 static void client_addr(struct sl_req *q, char *out, size_t n)
 {
     const union MHD_ConnectionInfo *ci =
         sl_mhd->get_connection_info(q->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    struct in6_addr a6;
     const char *xff;
 
     snprintf(out, n, "?");
@@ -259,12 +278,16 @@ static void client_addr(struct sl_req *q, char *out, size_t n)
         while (*last == ' ')
             last++;
         snprintf(out, n, "%.*s", (int)strcspn(last, " "), last);
+        if (inet_pton(AF_INET6, out, &a6) == 1)
+            ipv6_prefix(&a6, out, n);
         return;
     }
-    if (sa && sa->sa_family == AF_INET)
+    if (sa && sa->sa_family == AF_INET) {
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
-    else if (sa && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+        ipv6_prefix(&a6, out, n);
+    }
 }
 
 static struct {

@@ -664,6 +664,13 @@ static void mirror_file(struct sl_req *q, const char *token)
         }
     }
     end = fsize;
+    snprintf(etag, sizeof(etag), "\"%s\"", sha);
+    if (range) {
+        /* If-Range as the registry's files route applies it (files.c) */
+        const char *ir = sl_mhd->lookup_connection_value(q->conn, MHD_HEADER_KIND, "If-Range");
+        if (ir && strcmp(ir, etag) != 0)
+            range = NULL;
+    }
     if (range) {
         const char *why;
         if (sl__parse_range(range, fsize, &start, &end, &why) != 0) {
@@ -685,7 +692,6 @@ static void mirror_file(struct sl_req *q, const char *token)
                                                      ? (size_t)(end - start) + 1
                                                      : MIRROR_BLOCK,
                                                  mfile_read, mf, mfile_free);
-    snprintf(etag, sizeof(etag), "\"%s\"", sha);
     snprintf(size, sizeof(size), "%llu", (unsigned long long)fsize);
     sl_mhd->add_response_header(resp, "ETag", etag);
     sl_mhd->add_response_header(resp, "X-Linked-Etag", etag);

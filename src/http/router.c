@@ -171,8 +171,9 @@ static int hexval(char c)
     return -1;
 }
 
-/* Percent-decodes `s[0..n)`; NULL when an escape is malformed or decodes
- * to NUL or a control character. */
+/* Percent-decodes `s[0..n)`; NULL when an escape is malformed, decodes to
+ * NUL or a control character, or the result is not UTF-8 (every name,
+ * revision and path is UTF-8, and PostgreSQL refuses other bytes). */
 static char *decode(const char *s, size_t n)
 {
     char *out = sl_xmalloc(n + 1);
@@ -198,6 +199,10 @@ static char *decode(const char *s, size_t n)
         out[o++] = (char)c;
     }
     out[o] = '\0';
+    if (!sl_utf8_valid((const unsigned char *)out, o, NULL)) {
+        free(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -269,7 +274,8 @@ const struct sl_route *sl_route_match(struct sl_req *q, unsigned *status, const 
         if (!match(q, r->pattern, q->raw_path, &bad)) {
             if (bad) {
                 *status = 400;
-                *why = "the path has a malformed escape, a NUL or a control character";
+                *why = "the path has a malformed escape, a NUL, a control character or bytes "
+                       "that are not UTF-8";
                 return NULL;
             }
             continue;

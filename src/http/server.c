@@ -137,6 +137,11 @@ void sl_reply_json(struct sl_req *q, unsigned status, json_t *v)
     text = sl_json_dump(v, 0, &len);
     resp = sl_mhd->create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     sl_mhd->add_response_header(resp, "Content-Type", "application/json");
+    /* A shared cache keeps no answer to a request with Authorization, but
+     * a cookie gives no such protection: what a session reads (its CSRF
+     * token, the user's data) and what opens or ends one is never stored. */
+    if (q->by_session || q->set_cookie[0])
+        sl_mhd->add_response_header(resp, "Cache-Control", "no-store");
     if (status >= 400) {
         /* huggingface_hub shows X-Error-Message to the user (the body's
          * "error" is a code word); X-Error-Code types the error */
@@ -168,6 +173,9 @@ void sl_reply_status(struct sl_req *q, unsigned status, const char *code, const 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* a message may quote the request (a path, a query value, a header),
+     * possibly cut inside a character: JSON takes only UTF-8 */
+    sl_utf8_scrub(msg);
     if (status >= 500)
         snprintf(q->reason, sizeof(q->reason), "%s", msg);
     sl_reply_json(q, status, json_pack("{s:s, s:s}", "error", code, "message", msg));
@@ -300,6 +308,11 @@ static void reply_unavailable(struct sl_req *q, const char *retry_after, const c
     }
     resp = sl_mhd->create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     sl_mhd->add_response_header(resp, "Content-Type", "application/json");
+    /* A shared cache keeps no answer to a request with Authorization, but
+     * a cookie gives no such protection: what a session reads (its CSRF
+     * token, the user's data) and what opens or ends one is never stored. */
+    if (q->by_session || q->set_cookie[0])
+        sl_mhd->add_response_header(resp, "Cache-Control", "no-store");
     sl_mhd->add_response_header(resp, "Connection", "close");
     sl_mhd->add_response_header(resp, "Retry-After", retry_after);
     sl_add_error_message(resp, q->reason);

@@ -60,6 +60,12 @@ enum sl_err sl_reg_user_add(struct sl_registry *r, const char *name, const char 
     return rc;
 }
 
+/* The first path segments of the API's own routes (docs/web.md, "Pages"):
+ * /ui/NAME is an asset and /log/NAME a log path, so an org of one of these
+ * names could never have a model page. test_web_attacks.py checks the list
+ * against the route table's answers. */
+static const char *const reserved_orgs[] = {"api", "v1", "log", "ui", "metrics", NULL};
+
 enum sl_err sl_reg_org_add(struct sl_registry *r, const char *name, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
@@ -69,6 +75,12 @@ enum sl_err sl_reg_org_add(struct sl_registry *r, const char *name, struct sl_er
     if (!sl_name_ok(name))
         return sl_error_set(err, SL_EUSAGE,
                             "org name \"%s\" must be 1-96 letters, digits, '.', '_' or '-'", name);
+    for (const char *const *p = reserved_orgs; *p; p++)
+        if (strcmp(name, *p) == 0)
+            return sl_error_set(err, SL_EUSAGE,
+                                "org name \"%s\" is reserved: /%s/... is a path of the server's "
+                                "own (api, v1, log, ui and metrics are)",
+                                name, name);
     return sl_repo_org_insert(db, name, sl__now(), err);
 }
 

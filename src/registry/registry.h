@@ -1090,10 +1090,14 @@ enum sl_err sl_reg_retention_get(struct sl_registry *r, int64_t model_id, int64_
                                  int64_t *updated, struct sl_error *err);
 
 struct sl_hosted_retained;
-/* The calls of `model_id` kept since `since` (unix time), oldest first, at
- * most `max`; free with sl_repo_retained_free (db/repo_hosted.h). */
-enum sl_err sl_reg_retained_list(struct sl_registry *r, int64_t model_id, int64_t since, size_t max,
-                                 struct sl_hosted_retained **out, size_t *n, struct sl_error *err);
+/* The calls of `model_id` kept since `since` (unix time), oldest first, and
+ * after item `after` when it is not 0, one listing's worth (at most
+ * SL_HOSTED_RETAINED_LIST_MAX rows and SL_HOSTED_RETAINED_LIST_BYTES of
+ * text); `*more` when rows were left. Free with sl_repo_retained_free
+ * (db/repo_hosted.h). */
+enum sl_err sl_reg_retained_list(struct sl_registry *r, int64_t model_id, int64_t since,
+                                 int64_t after, struct sl_hosted_retained **out, size_t *n,
+                                 bool *more, struct sl_error *err);
 
 /* Deletes the kept calls whose time is up (the leader's ticker). */
 enum sl_err sl_reg_retained_expire(struct sl_registry *r, int64_t *deleted, struct sl_error *err);

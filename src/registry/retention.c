@@ -66,16 +66,19 @@ enum sl_err sl_reg_retention_get(struct sl_registry *r, int64_t model_id, int64_
     return sl_repo_retention_get(db, model_id, days, updated, err);
 }
 
-enum sl_err sl_reg_retained_list(struct sl_registry *r, int64_t model_id, int64_t since, size_t max,
-                                 struct sl_hosted_retained **out, size_t *n, struct sl_error *err)
+enum sl_err sl_reg_retained_list(struct sl_registry *r, int64_t model_id, int64_t since,
+                                 int64_t after, struct sl_hosted_retained **out, size_t *n,
+                                 bool *more, struct sl_error *err)
 {
     struct sl_db *db = sl_reg_db(r, err);
 
     *out = NULL;
     *n = 0;
+    *more = false;
     if (!db)
         return err->code;
-    return sl_repo_retained_list(db, model_id, since, max, out, n, err);
+    return sl_repo_retained_list(db, model_id, since, after, SL_HOSTED_RETAINED_LIST_MAX,
+                                 SL_HOSTED_RETAINED_LIST_BYTES, out, n, more, err);
 }
 
 enum sl_err sl_reg_retained_expire(struct sl_registry *r, int64_t *deleted, struct sl_error *err)

@@ -239,10 +239,36 @@ enum sl_err sl_reg_signup(struct sl_registry *r, const struct sl_signup_form *f,
             rc = sl_error_set(err, SL_EFORBIDDEN, "this invitation was already used");
         else if (inv.expires <= now)
             rc = sl_error_set(err, SL_EFORBIDDEN, "this invitation expired");
+        /* removing an account ends what it handed out: tokens, sessions and
+         * the invitations of a removed admin */
+        else if (inv.creator_removed)
+            rc = sl_error_set(err, SL_EFORBIDDEN,
+                              "this invitation's admin was removed, so it no longer admits "
+                              "anyone: ask another admin");
         else if (inv.email && strcasecmp(inv.email, f->email) != 0)
             rc = sl_error_set(err, SL_EFORBIDDEN, "this invitation is for another email address");
         if (rc)
             goto out;
+    }
+    {
+        /* after the invitation, so that only an invited caller learns which
+         * names exist. "Ann" next to "ann" would pass for it in every list a publisher
+         * reads; sign-up takes no name another account has in another case */
+        char *existing;
+        rc = sl_repo_user_name_nocase(db, f->user, &a, &existing, err);
+        if (rc)
+            goto out;
+        if (existing && strcmp(existing, f->user) == 0) {
+            rc = sl_error_set(err, SL_ECONFLICT, "user \"%s\" already exists", f->user);
+            goto out;
+        }
+        if (existing) {
+            rc = sl_error_set(err, SL_ECONFLICT,
+                              "user name \"%s\" is taken (by \"%.100s\": names that differ only "
+                              "in case are one name)",
+                              f->user, existing);
+            goto out;
+        }
     }
     rc = sl_db_begin(db, err);
     if (rc)

@@ -28,6 +28,24 @@ Test(utf8, accepts_valid_and_names_first_bad_byte)
     cr_expect_eq(bad, 8);
 }
 
+Test(utf8, scrub_replaces_each_bad_byte_and_keeps_the_rest)
+{
+    char cut[] = "caf\xc3\xa9 \xc3";           /* a character cut at a byte count */
+    char mixed[] = "\xff\xfe ok \xe2\x82\xac"; /* stray bytes before a valid euro sign */
+    char bad[] = "\xc0\xaf\xed\xa0\x80";       /* an overlong and a surrogate */
+    char empty[] = "";
+
+    sl_utf8_scrub(cut);
+    cr_expect_str_eq(cut, "caf\xc3\xa9 ?");
+    sl_utf8_scrub(mixed);
+    cr_expect_str_eq(mixed, "?? ok \xe2\x82\xac");
+    sl_utf8_scrub(bad);
+    cr_expect_str_eq(bad, "?????");
+    sl_utf8_scrub(empty);
+    cr_expect_str_eq(empty, "");
+    cr_expect(sl_utf8_valid((const unsigned char *)mixed, strlen(mixed), NULL));
+}
+
 Test(jsonread, walks_objects_arrays_and_numbers)
 {
     const char *s =

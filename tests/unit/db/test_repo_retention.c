@@ -94,11 +94,13 @@ Test(repo_retention, kept_rows_listed_and_expired_on_time)
     struct sl_error err;
     int64_t deleted = -1;
     size_t n = 0;
+    bool more = true;
 
     add(db, 7, 1000, 5000, "second");
     add(db, 0, 900, 4000, "first");
     add(db, 7, 1100, 6000, "third");
-    cr_assert_eq(sl_repo_retained_list(db, 1, 0, 100, &rows, &n, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(sl_repo_retained_list(db, 1, 0, 0, 100, SIZE_MAX, &rows, &n, &more, &err), SL_OK,
+                 "%s", err.msg);
     cr_assert_eq(n, 3);
     cr_expect_str_eq(rows[0].prompt, "first", "oldest first");
     cr_expect_str_eq(rows[0].user, "", "anonymous");
@@ -109,11 +111,12 @@ Test(repo_retention, kept_rows_listed_and_expired_on_time)
     cr_expect(!rows[1].prompt_truncated);
     cr_expect_str_eq(rows[1].endpoint, "chat/completions");
     sl_repo_retained_free(rows, n);
-    cr_assert_eq(sl_repo_retained_list(db, 1, 1000, 1, &rows, &n, &err), SL_OK);
+    cr_assert_eq(sl_repo_retained_list(db, 1, 1000, 0, 1, SIZE_MAX, &rows, &n, &more, &err), SL_OK);
     cr_assert_eq(n, 1, "at most max");
     cr_expect_str_eq(rows[0].prompt, "second", "from `since` on");
+    cr_expect(more, "a row was left");
     sl_repo_retained_free(rows, n);
-    cr_assert_eq(sl_repo_retained_list(db, 2, 0, 100, &rows, &n, &err), SL_OK);
+    cr_assert_eq(sl_repo_retained_list(db, 2, 0, 0, 100, SIZE_MAX, &rows, &n, &more, &err), SL_OK);
     cr_expect_eq(n, 0, "per model");
     sl_repo_retained_free(rows, n);
 
@@ -123,9 +126,44 @@ Test(repo_retention, kept_rows_listed_and_expired_on_time)
     cr_expect_eq(deleted, 1, "due at its time");
     cr_assert_eq(sl_repo_retained_expire(db, 5999, &deleted, &err), SL_OK);
     cr_expect_eq(deleted, 1);
-    cr_assert_eq(sl_repo_retained_list(db, 1, 0, 100, &rows, &n, &err), SL_OK);
+    cr_assert_eq(sl_repo_retained_list(db, 1, 0, 0, 100, SIZE_MAX, &rows, &n, &more, &err), SL_OK);
     cr_assert_eq(n, 1);
     cr_expect_str_eq(rows[0].prompt, "third");
+    sl_repo_retained_free(rows, n);
+    sl_db_close(db);
+}
+
+Test(repo_retention, listing_goes_on_after_an_item_and_stops_at_its_bytes)
+{
+    struct sl_db *db = fresh();
+    struct sl_hosted_retained *rows = NULL;
+    struct sl_error err;
+    size_t n = 0;
+    bool more = false;
+    int64_t first;
+
+    add(db, 7, 1000, 9000, "b"); /* kept first, made later: listed second */
+    add(db, 0, 900, 9000, "a");
+    add(db, 7, 1000, 9000, "c"); /* the same second as "b": after it by id */
+    /* each row holds its prompt and "answer" (7 bytes) */
+    cr_assert_eq(sl_repo_retained_list(db, 1, 0, 0, 100, 15, &rows, &n, &more, &err), SL_OK);
+    cr_assert_eq(n, 2, "a third row would pass the bytes");
+    cr_expect_str_eq(rows[0].prompt, "a");
+    cr_expect_str_eq(rows[1].prompt, "b");
+    cr_expect(more);
+    first = rows[1].id;
+    sl_repo_retained_free(rows, n);
+    cr_assert_eq(sl_repo_retained_list(db, 1, 0, first, 100, 15, &rows, &n, &more, &err), SL_OK);
+    cr_assert_eq(n, 1);
+    cr_expect_str_eq(rows[0].prompt, "c", "after \"b\" in the listing's order");
+    cr_expect(!more);
+    sl_repo_retained_free(rows, n);
+    cr_assert_eq(sl_repo_retained_list(db, 1, 0, 0, 100, 1, &rows, &n, &more, &err), SL_OK);
+    cr_expect_eq(n, 1, "the first row comes whatever its size");
+    cr_expect(more);
+    sl_repo_retained_free(rows, n);
+    cr_expect_eq(sl_repo_retained_list(db, 1, 0, 999, 100, 15, &rows, &n, &more, &err),
+                 SL_ENOTFOUND, "an item that is not kept");
     sl_repo_retained_free(rows, n);
     sl_db_close(db);
 }
