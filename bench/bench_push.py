@@ -17,7 +17,13 @@ holds it for both. It prints medians of wall time and rate, the ratio and the
 verdict, the push's own split (`seconds` of `push --json`, counted from the
 start: hashing done, first chunk request, uploading and registering done,
 then the server's commit) and `bytes_reread` (what the server read back from
-its packs to check file digests). Python 3 standard library only.
+its packs to check file digests).
+
+Because wall time on a shared machine moves with other people's work, it also
+prints the CPU seconds per GiB pushed, user and system, of the client (the
+`sluice push` process, from getrusage of children) and of the server (all its
+threads, from /proc/PID/stat before and after each push), and the load
+average before each run. Python 3 standard library only.
 
     python3 bench/bench_push.py [--sluice BIN] [--size-mib N] [--runs N] [--keep]
 """
@@ -27,6 +33,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import struct
@@ -60,6 +67,14 @@ def write_model(folder, size):
     return path
 
 
+def proc_cpu(pid):
+    """(user, system) CPU seconds of process PID and all its threads so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sluice", default=os.path.join(os.path.dirname(HERE), "build", "sluice"))
@@ -85,6 +100,8 @@ def main():
         rows = {"dd": [], "push": []}
         split = []
         reread = []
+        cpu = {"client_user": [], "client_sys": [], "server_user": [], "server_sys": []}
+        loads = []
         for run in range(a.runs):
             folder = os.path.join(tmp, "m%d" % run)
             model = write_model(folder, a.size_mib << 20)
@@ -95,10 +112,20 @@ def main():
                            check=True, capture_output=True)
             rows["dd"].append(time.monotonic() - t0)
             os.unlink(out)
+            loads.append(os.getloadavg()[0])
+            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            su0, ss0 = proc_cpu(srv.proc.pid)
             t0 = time.monotonic()
             r = subprocess.run([sv.BIN, "push", "acme/m%d" % run, folder, "--facts", facts,
                                 "--json"], env=env, capture_output=True, text=True)
             rows["push"].append(time.monotonic() - t0)
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            su1, ss1 = proc_cpu(srv.proc.pid)
+            gib = size / (1 << 30)
+            cpu["client_user"].append((ru1.ru_utime - ru0.ru_utime) / gib)
+            cpu["client_sys"].append((ru1.ru_stime - ru0.ru_stime) / gib)
+            cpu["server_user"].append((su1 - su0) / gib)
+            cpu["server_sys"].append((ss1 - ss0) / gib)
             if r.returncode:
                 print(r.stderr)
                 return 1
@@ -123,9 +150,15 @@ def main():
                     print("| push: %s | %.2f s | |" % (k, v))
         if all(x is not None for x in reread):
             print("| push: bytes the server read back | %s | |" % ", ".join(map(str, reread)))
+        print("| push: CPU s/GiB client user + sys | %.2f + %.2f | |"
+              % (statistics.median(cpu["client_user"]), statistics.median(cpu["client_sys"])))
+        print("| push: CPU s/GiB server user + sys | %.2f + %.2f | |"
+              % (statistics.median(cpu["server_user"]), statistics.median(cpu["server_sys"])))
+        print("load average (1 min) before each run:", ", ".join("%.1f" % x for x in loads))
         print("push/dd rate: %.2fx (target >=0.8x): %s" % (ratio, "PASS" if ratio >= 0.8
                                                             else "FAIL"))
-        print("runs:", json.dumps({"rows": rows, "split": split, "bytes_reread": reread}))
+        print("runs:", json.dumps({"rows": rows, "split": split, "bytes_reread": reread,
+                                  "cpu_s_per_gib": cpu, "load": loads}))
     finally:
         srv.stop()
         if a.keep:
