@@ -14,7 +14,12 @@
 #include "common/util.h"
 #include "common/banned.h"
 
-#define STMT_CACHE 96
+/* Distinct statements one connection keeps prepared. Never evicted: a
+ * caller may hold a statement (bound, or half-way through its rows) while it
+ * prepares another, so an entry must neither move nor be finalized while the
+ * connection lives; heap entries keep their addresses. As on PostgreSQL,
+ * more distinct statements than this is an error, not a silent reuse. */
+#define STMT_CACHE 512
 
 struct lite_stmt {
     struct sl_stmt base;
@@ -29,7 +34,7 @@ struct cached {
 struct lite_db {
     struct sl_db base;
     sqlite3 *h;
-    struct cached cache[STMT_CACHE];
+    struct cached *cache[STMT_CACHE];
     size_t ncache;
 };
 
@@ -98,8 +103,10 @@ static void lite_close(struct sl_db *d)
 {
     struct lite_db *db = DB(d);
 
-    for (size_t i = 0; i < db->ncache; i++)
-        sqlite3_finalize(db->cache[i].st.s);
+    for (size_t i = 0; i < db->ncache; i++) {
+        sqlite3_finalize(db->cache[i]->st.s);
+        free(db->cache[i]);
+    }
     sqlite3_close(db->h);
     free(db);
 }
@@ -153,24 +160,26 @@ static struct sl_stmt *lite_stmt(struct sl_db *d, const char *sql, struct sl_err
     sqlite3_stmt *s;
     int rc;
 
+    struct cached *c;
+
     for (size_t i = 0; i < db->ncache; i++)
-        if (db->cache[i].sql == sql)
-            return &db->cache[i].st.base;
+        if (db->cache[i]->sql == sql)
+            return &db->cache[i]->st.base;
+    if (db->ncache == STMT_CACHE) {
+        sl_error_set(err, SL_EINTERNAL, "database: more than %d distinct statements", STMT_CACHE);
+        return NULL;
+    }
     rc = sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
     if (rc != SQLITE_OK) {
         map_error(db, rc, "prepare", err);
         return NULL;
     }
-    if (db->ncache == STMT_CACHE) {
-        /* Cache full: evict the oldest (statements are reset when idle). */
-        sqlite3_finalize(db->cache[0].st.s);
-        memmove(&db->cache[0], &db->cache[1], (STMT_CACHE - 1) * sizeof(db->cache[0]));
-        db->ncache--;
-    }
-    db->cache[db->ncache].sql = sql;
-    db->cache[db->ncache].st.s = s;
-    db->cache[db->ncache].st.base.db = d;
-    return &db->cache[db->ncache++].st.base;
+    c = sl_xcalloc(1, sizeof(*c));
+    c->sql = sql;
+    c->st.s = s;
+    c->st.base.db = d;
+    db->cache[db->ncache++] = c;
+    return &c->st.base;
 }
 
 static void lite_bind_int(struct sl_stmt *st, int idx, int64_t v)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "db/db.h"
 #include "../helpers.h"
 #include "dbfix.h"
@@ -600,5 +601,55 @@ Test(pg, notifications_arrive_after_commit)
     }
     sl_db_close(a);
     sl_db_close(b);
+    free(url);
+}
+
+/* A statement held (bound, half-way through its rows) while a connection
+ * prepares more distinct statements than a small cache would keep stays
+ * that statement: the SQLite driver once evicted the oldest entry and moved
+ * the others, so a held pointer ran someone else's SQL after 96. */
+static void held_statement_survives(const char *url)
+{
+    struct sl_db *db = dbfix_open(url);
+    struct sl_error err;
+    struct sl_stmt *held, *other;
+    char *sql[300];
+
+    held = sl_db_stmt(db, "SELECT ? + 1 UNION ALL SELECT ? + 2", &err);
+    cr_assert(held, "%s", err.msg);
+    sl_stmt_int(held, 1, 40);
+    sl_stmt_int(held, 2, 40);
+    cr_assert_eq(sl_stmt_step(held, &err), 1, "%s", err.msg);
+    cr_assert_eq(sl_stmt_col_int(held, 0), 41);
+    for (int i = 0; i < 300; i++) {
+        sql[i] = sl_xasprintf("SELECT %d", i);
+        other = sl_db_stmt(db, sql[i], &err);
+        cr_assert(other, "statement %d: %s", i, err.msg);
+        cr_assert_eq(sl_stmt_step(other, &err), 1, "%s", err.msg);
+        cr_assert_eq(sl_stmt_col_int(other, 0), i);
+        sl_stmt_done(other);
+    }
+    cr_assert_eq(sl_stmt_step(held, &err), 1, "%s", err.msg);
+    cr_assert_eq(sl_stmt_col_int(held, 0), 42, "the held statement was replaced");
+    cr_assert_eq(sl_stmt_step(held, &err), 0, "%s", err.msg);
+    sl_stmt_done(held);
+    sl_db_close(db);
+    for (int i = 0; i < 300; i++)
+        free(sql[i]);
+}
+
+Test(sqlite, held_statement_survives_many_others)
+{
+    char *url = dbfix_sqlite_url();
+
+    held_statement_survives(url);
+    free(url);
+}
+
+Test(pg, held_statement_survives_many_others)
+{
+    char *url = dbfix_pg_url("sl_held_stmt");
+
+    held_statement_survives(url);
     free(url);
 }
