@@ -622,5 +622,28 @@ class AdminCalls(WebBase):
         self.assertEqual([o["org"] for o in self.req("GET", "/api/v1/orgs").json()], ["lab"])
 
 
+
+class ServeOptions(unittest.TestCase):
+    """docs/cli.md: a bad --signup, --session-hours or --trust-proxy exits 2
+    naming the option, before anything is created."""
+
+    def test_bad_values_exit_2_naming_the_option(self):
+        tmp = tempfile.mkdtemp(prefix="sluice-serveopt-")
+        try:
+            for opt, val in (("--signup", "sometimes"), ("--signup", ""),
+                             ("--session-hours", "0"), ("--session-hours", "8761"),
+                             ("--session-hours", "12h"), ("--trust-proxy", "true"),
+                             ("--trust-proxy", "YES")):
+                data = os.path.join(tmp, "d")
+                r = sv.subprocess.run([sv.BIN, "serve", "--data", data, "--listen",
+                                       "127.0.0.1:1", "--origin", "t.example/log", opt, val],
+                                      stdout=sv.subprocess.PIPE, stderr=sv.subprocess.PIPE,
+                                      timeout=30, env=sv.clean_env())
+                self.assertEqual(r.returncode, 2, (opt, val, r.stderr))
+                self.assertIn(opt, r.stderr.decode(), (opt, val))
+                self.assertFalse(os.path.exists(data), (opt, val, "created the data folder"))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
