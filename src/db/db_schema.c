@@ -229,6 +229,14 @@ static const char *const sqlite_migrations[] = {
     "  completion_truncated INTEGER NOT NULL);"
     "CREATE INDEX hosted_retained_model ON hosted_retained (model_id, created);"
     "CREATE INDEX hosted_retained_expires ON hosted_retained (expires);",
+    /* 13: the web UI's sign-up limit (docs/web.md, "Sessions"), one count
+     * for every server of a hub: each sign-up let through, by the keyed
+     * hash of its client address (IPv4, or IPv6 /64) and its time; rows
+     * older than the hour are deleted by the leader */
+    "CREATE TABLE signup_attempts ("
+    "  addr_hash BLOB NOT NULL, at INTEGER NOT NULL);"
+    "CREATE INDEX signup_attempts_addr ON signup_attempts (addr_hash, at);"
+    "CREATE INDEX signup_attempts_at ON signup_attempts (at);",
 };
 
 /*
@@ -417,6 +425,11 @@ static const char *const pg_migrations[] = {
     "  completion_truncated BIGINT NOT NULL);"
     "CREATE INDEX hosted_retained_model ON hosted_retained (model_id, created);"
     "CREATE INDEX hosted_retained_expires ON hosted_retained (expires);",
+    /* 13 */
+    "CREATE TABLE signup_attempts ("
+    "  addr_hash BYTEA NOT NULL, at BIGINT NOT NULL);"
+    "CREATE INDEX signup_attempts_addr ON signup_attempts (addr_hash, at);"
+    "CREATE INDEX signup_attempts_at ON signup_attempts (at);",
 };
 
 #undef ID

@@ -115,6 +115,70 @@ enum sl_err sl_repo_token_id(struct sl_db *db, const unsigned char hash[32], int
     return sl__repo_int(st, id, found, err);
 }
 
+/* ---- the sign-up limit ---- */
+
+enum sl_err sl_repo_signup_take(struct sl_db *db, const unsigned char hash[32], int64_t now,
+                                int64_t window, int max, bool *allowed, struct sl_error *err)
+{
+    struct sl_stmt *st;
+    int64_t n = 0;
+    enum sl_err rc;
+    int r;
+
+    *allowed = false;
+    /* the write lock first: on PostgreSQL every writer of the hub takes it,
+     * so the count cannot change between the SELECT and the INSERT */
+    rc = sl_db_begin(db, err);
+    if (rc)
+        return rc;
+    st = sl_db_stmt(db, "SELECT count(*) FROM signup_attempts WHERE addr_hash = ? AND at > ?", err);
+    if (!st) {
+        rc = sl__repo_code(err);
+        goto out;
+    }
+    sl_stmt_blob(st, 1, hash, 32);
+    sl_stmt_int(st, 2, now - window);
+    r = sl_stmt_step(st, err);
+    if (r == 1)
+        n = sl_stmt_col_int(st, 0);
+    sl_stmt_done(st);
+    if (r != 1) {
+        rc = r < 0 ? sl__repo_code(err)
+                   : sl_error_set(err, SL_EINTERNAL, "count of sign-ups missing");
+        goto out;
+    }
+    if (n < max) {
+        st = sl_db_stmt(db, "INSERT INTO signup_attempts (addr_hash, at) VALUES (?, ?)", err);
+        if (!st) {
+            rc = sl__repo_code(err);
+            goto out;
+        }
+        sl_stmt_blob(st, 1, hash, 32);
+        sl_stmt_int(st, 2, now);
+        rc = sl_stmt_run(st, err);
+        if (rc)
+            goto out;
+    }
+    rc = sl_db_commit(db, err);
+    if (!rc)
+        *allowed = n < max;
+out:
+    if (rc)
+        sl_db_rollback(db);
+    return rc;
+}
+
+enum sl_err sl_repo_signup_prune(struct sl_db *db, int64_t before, int *count, struct sl_error *err)
+{
+    struct sl_stmt *st = sl_db_stmt(db, "DELETE FROM signup_attempts WHERE at <= ?", err);
+
+    *count = 0;
+    if (!st)
+        return sl__repo_code(err);
+    sl_stmt_int(st, 1, before);
+    return sl__repo_run_changes(db, st, count, err);
+}
+
 /* ---- invitations ---- */
 
 enum sl_err sl_repo_invite_insert(struct sl_db *db, const unsigned char hash[32], const char *email,

@@ -62,6 +62,22 @@ enum sl_err sl_repo_session_reap(struct sl_db *db, int64_t now, int *count, stru
 enum sl_err sl_repo_token_id(struct sl_db *db, const unsigned char hash[32], int64_t *id,
                              bool *found, struct sl_error *err);
 
+/* ---- the sign-up limit (migration 13) ---- */
+
+/* Takes one of `max` sign-ups allowed per `window` seconds to the client
+ * address whose keyed hash is `hash`: in one write transaction of its own
+ * (so two servers of a hub racing for the last one cannot both get it) it
+ * counts the sign-ups of `hash` after `now - window` and, when fewer than
+ * `max`, records one at `now` and sets `*allowed`. A refused attempt records
+ * nothing. Call it outside any transaction. */
+enum sl_err sl_repo_signup_take(struct sl_db *db, const unsigned char hash[32], int64_t now,
+                                int64_t window, int max, bool *allowed, struct sl_error *err);
+
+/* Deletes every sign-up recorded at or before `before`; `*count` gets how
+ * many. */
+enum sl_err sl_repo_signup_prune(struct sl_db *db, int64_t before, int *count,
+                                 struct sl_error *err);
+
 /* ---- invitations ---- */
 
 /* Stores an invitation by the SHA-256 `hash` of its code (`email` may be

@@ -10,7 +10,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +21,7 @@
 #include "tlog/govdoc.h"
 #include "common/banned.h"
 
-#define SIGNUPS_PER_HOUR 5   /* per client address and server */
-#define SIGNUP_ADDRS     512 /* addresses remembered; the oldest is forgotten */
-#define INVITE_DAYS      7   /* an invitation's default life */
+#define INVITE_DAYS 7 /* an invitation's default life */
 
 static json_t *time_json(int64_t t)
 {
@@ -290,48 +287,6 @@ static void client_addr(struct sl_req *q, char *out, size_t n)
     }
 }
 
-static struct {
-    char addr[64];
-    time_t at[SIGNUPS_PER_HOUR];
-    time_t last;
-} signups[SIGNUP_ADDRS];
-static pthread_mutex_t signups_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Counts a sign-up attempt from `addr`: false when it already made
- * SIGNUPS_PER_HOUR in the last hour. */
-static bool signup_allowed(const char *addr)
-{
-    time_t now = time(NULL);
-    size_t slot = 0, oldest = 0;
-    bool found = false, ok = false;
-
-    pthread_mutex_lock(&signups_lock);
-    for (size_t i = 0; i < SIGNUP_ADDRS; i++) {
-        if (signups[i].last && strcmp(signups[i].addr, addr) == 0) {
-            slot = i;
-            found = true;
-            break;
-        }
-        if (signups[i].last < signups[oldest].last)
-            oldest = i;
-    }
-    if (!found) {
-        slot = oldest;
-        memset(&signups[slot], 0, sizeof(signups[slot]));
-        snprintf(signups[slot].addr, sizeof(signups[slot].addr), "%s", addr);
-    }
-    for (size_t j = 0; j < SIGNUPS_PER_HOUR; j++) {
-        if (signups[slot].at[j] == 0 || now - signups[slot].at[j] >= 3600) {
-            signups[slot].at[j] = now;
-            ok = true;
-            break;
-        }
-    }
-    signups[slot].last = now;
-    pthread_mutex_unlock(&signups_lock);
-    return ok;
-}
-
 void sl_h_signup(struct sl_req *q)
 {
     static const char *const keys[] = {"user",    "name",   "email", "affiliation",
@@ -340,6 +295,7 @@ void sl_h_signup(struct sl_req *q)
     bool need_invite = q->srv->signup == SL_SIGNUP_INVITE;
     char token[SL_TOKEN_LEN + 1], addr[64];
     struct sl_error err;
+    bool allowed = false;
     json_t *b;
 
     if (q->srv->signup == SL_SIGNUP_CLOSED) {
@@ -365,11 +321,17 @@ void sl_h_signup(struct sl_req *q)
         return;
     }
     client_addr(q, addr, sizeof(addr));
-    if (!signup_allowed(addr)) {
+    /* one count for the whole hub, in the database (sl_reg_signup_take) */
+    if (sl_reg_signup_take(q->srv->r, addr, &allowed, &err) != SL_OK) {
+        json_decref(b);
+        sl_reply_error(q, &err);
+        return;
+    }
+    if (!allowed) {
         json_decref(b);
         sl_reply_status(q, 429, "too_many_requests",
                         "at most %d sign-ups an hour from one address: try again later",
-                        SIGNUPS_PER_HOUR);
+                        SL_SIGNUPS_PER_HOUR);
         return;
     }
     if (sl_reg_signup(q->srv->r, &f, need_invite, token, &err) != SL_OK) {

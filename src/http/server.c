@@ -683,6 +683,11 @@ static void *ticker(void *arg)
             if (sl_reg_session_reap(s->r, &reaped, &err) != SL_OK)
                 fprintf(stderr, "{\"event\":\"session_reap_failed\",\"message\":\"%s\"}\n",
                         sl_strerror(err.code));
+            /* sign-ups older than the limit's hour (docs/web.md) */
+            sl_error_clear(&err);
+            if (sl_reg_signup_prune(s->r, &reaped, &err) != SL_OK)
+                fprintf(stderr, "{\"event\":\"signup_prune_failed\",\"message\":\"%s\"}\n",
+                        sl_strerror(err.code));
         }
         if (sl_reg_log_policy(s->r, &changed, &err) != SL_OK)
             fprintf(stderr, "{\"event\":\"policy_log_failed\",\"message\":\"%s\"}\n",

@@ -1031,6 +1031,24 @@ enum sl_err sl_reg_session_close(struct sl_registry *r, const char *id, struct s
 /* Deletes every dead session (the ticker calls this); `*count` gets how many. */
 enum sl_err sl_reg_session_reap(struct sl_registry *r, int *count, struct sl_error *err);
 
+/* The sign-up limit (docs/web.md, "Sessions"): SL_SIGNUPS_PER_HOUR sign-ups
+ * per client address in any SL_SIGNUP_WINDOW seconds, counted in the
+ * database so every server of a hub shares one count and a restart keeps it. */
+#define SL_SIGNUPS_PER_HOUR 5
+#define SL_SIGNUP_WINDOW    3600
+
+/* Takes one sign-up for client address `addr` (an IPv4 address or an IPv6
+ * /64, as the HTTP layer derives it): `*allowed` false when the address
+ * already had SL_SIGNUPS_PER_HOUR in the last SL_SIGNUP_WINDOW seconds (then
+ * nothing is recorded). The address is stored only as HMAC-SHA-256 under the
+ * hub's log secret, so the table names nobody to a reader of the database. */
+enum sl_err sl_reg_signup_take(struct sl_registry *r, const char *addr, bool *allowed,
+                               struct sl_error *err);
+
+/* Deletes the sign-ups older than the window (the leader's ticker calls
+ * this); `*count` gets how many. */
+enum sl_err sl_reg_signup_prune(struct sl_registry *r, int *count, struct sl_error *err);
+
 /* A sign-up: `user` (sl_name_ok), `name` and `email` required, the rest
  * may be NULL; `invite` a code from sl_reg_invite_new. */
 struct sl_signup_form {

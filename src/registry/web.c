@@ -144,6 +144,41 @@ enum sl_err sl_reg_session_reap(struct sl_registry *r, int *count, struct sl_err
     return sl_repo_session_reap(db, sl__now(), count, err);
 }
 
+/* ---- the sign-up limit ---- */
+
+enum sl_err sl_reg_signup_take(struct sl_registry *r, const char *addr, bool *allowed,
+                               struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+    unsigned char h[32];
+    char msg[96];
+    int n;
+    enum sl_err rc;
+
+    *allowed = false;
+    if (!db)
+        return err->code;
+    /* keyed, so nobody holding the database alone can tell which address
+     * signed up by hashing the few billion IPv4 addresses */
+    n = snprintf(msg, sizeof(msg), "signup\n%s", addr);
+    if (n < 0 || (size_t)n >= sizeof(msg))
+        return sl_error_set(err, SL_EINPUT, "client address is over %zu bytes", sizeof(msg) - 8);
+    sl_hmac_sha256(r->log_secret, sizeof(r->log_secret), msg, (size_t)n, h);
+    rc = sl_repo_signup_take(db, h, sl__now(), SL_SIGNUP_WINDOW, SL_SIGNUPS_PER_HOUR, allowed, err);
+    sl_wipe(h, sizeof(h));
+    return rc;
+}
+
+enum sl_err sl_reg_signup_prune(struct sl_registry *r, int *count, struct sl_error *err)
+{
+    struct sl_db *db = sl_reg_db(r, err);
+
+    *count = 0;
+    if (!db)
+        return err->code;
+    return sl_repo_signup_prune(db, sl__now() - SL_SIGNUP_WINDOW, count, err);
+}
+
 /* ---- sign-up ---- */
 
 /* A free-text field: at most `max` bytes, no control characters. */

@@ -331,7 +331,7 @@ class TwoServers(unittest.TestCase):
                     attempt, i, err.decode()))
             self.assertEqual(self.pg.sql(url, "SELECT count(*) FROM users").strip(), "1")
             self.assertEqual(self.pg.sql(url, "SELECT count(*) FROM orgs").strip(), "8")
-            self.assertEqual(self.pg.sql(url, "SELECT version FROM schema_version").strip(), "12")
+            self.assertEqual(self.pg.sql(url, "SELECT version FROM schema_version").strip(), "13")
 
     def test_c2_pg_variables_fill_in_the_url(self):
         # as in psql: what the URL leaves out comes from PGHOST, PGPORT, PGUSER

@@ -57,7 +57,7 @@ static void conformance(const char *url)
     const void *p;
     size_t n;
 
-    cr_assert_eq(sl_db_schema_version(db), 12);
+    cr_assert_eq(sl_db_schema_version(db), 13);
 
     /* inserts: last_id and changes */
     cr_assert_eq(sl_db_begin(db, &err), SL_OK, "%s", err.msg);
@@ -333,7 +333,7 @@ static void concurrent_first_open(const char *url)
     for (int i = 0; i < 4; i++) {
         pthread_join(t[i], NULL);
         cr_assert_eq(o[i].rc, SL_OK, "opener %d: %s", i, o[i].msg);
-        cr_assert_eq(o[i].version, 12);
+        cr_assert_eq(o[i].version, 13);
     }
 }
 

@@ -9,6 +9,7 @@
  * CTest unit_pg.db (suite "pg"), the SQLite half under unit.db.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -274,6 +275,138 @@ Test(pg, repo_web_lists)
     struct sl_db *db = dbfix_open_pg("repo_web_lists");
     lists(db);
     sl_db_close(db);
+}
+
+/* ---- the sign-up limit ---- */
+
+static int64_t signup_rows(struct sl_db *db)
+{
+    struct sl_error err;
+    struct sl_stmt *st = sl_db_stmt(db, "SELECT count(*) FROM signup_attempts", &err);
+    int64_t n;
+
+    cr_assert(st, "%s", err.msg);
+    cr_assert_eq(sl_stmt_step(st, &err), 1, "%s", err.msg);
+    n = sl_stmt_col_int(st, 0);
+    sl_stmt_done(st);
+    return n;
+}
+
+static bool take(struct sl_db *db, unsigned char tag, int64_t now)
+{
+    struct sl_error err;
+    unsigned char h[32];
+    bool ok = true;
+
+    memset(h, tag, sizeof(h));
+    cr_assert_eq(sl_repo_signup_take(db, h, now, 3600, 5, &ok, &err), SL_OK, "%s", err.msg);
+    return ok;
+}
+
+static void signups(struct sl_db *db)
+{
+    struct sl_error err;
+    int n = -1;
+
+    for (int i = 0; i < 5; i++)
+        cr_assert(take(db, 1, 1000 + i), "sign-up %d", i);
+    cr_assert_not(take(db, 1, 1005), "the 6th in the hour is refused");
+    cr_assert_not(take(db, 1, 4599), "still within the hour of the 1st");
+    /* a refused attempt records nothing, or a steady trickle would never end */
+    cr_assert_eq(signup_rows(db), 5);
+    cr_assert(take(db, 2, 1006), "another address has its own count");
+    /* the 1st (at 1000) is an hour old at 4600: one more may pass, not two */
+    cr_assert(take(db, 1, 4600));
+    cr_assert_not(take(db, 1, 4600));
+    /* pruning deletes what is at or before the cut, nothing else */
+    cr_assert_eq(sl_repo_signup_prune(db, 1003, &n, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(n, 4);
+    cr_assert_eq(signup_rows(db), 3);
+    cr_assert_eq(sl_repo_signup_prune(db, 1003, &n, &err), SL_OK, "%s", err.msg);
+    cr_assert_eq(n, 0);
+    /* a failed step is an error, never "allowed" */
+    cr_assert_eq(sl_db_exec(db, "DROP TABLE signup_attempts", &err), SL_OK, "%s", err.msg);
+    {
+        unsigned char h[32] = {3};
+        bool ok = true;
+        cr_expect_neq(sl_repo_signup_take(db, h, 5000, 3600, 5, &ok, &err), SL_OK);
+        cr_expect_not(ok);
+        cr_expect_neq(sl_repo_signup_prune(db, 5000, &n, &err), SL_OK);
+    }
+}
+
+Test(sqlite, repo_web_signups)
+{
+    struct sl_db *db = dbfix_open_sqlite();
+    signups(db);
+    sl_db_close(db);
+}
+
+Test(pg, repo_web_signups)
+{
+    struct sl_db *db = dbfix_open_pg("repo_web_signups");
+    signups(db);
+    sl_db_close(db);
+}
+
+/* Two connections (two servers of a hub) race for the same address's
+ * sign-ups: exactly 5 get through, never 6. */
+struct racer {
+    struct sl_db *db;
+    int allowed;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    struct sl_error err;
+    unsigned char h[32];
+
+    memset(h, 7, sizeof(h));
+    for (int i = 0; i < 20; i++) {
+        bool ok = false;
+        if (sl_repo_signup_take(r->db, h, 1000, 3600, 5, &ok, &err) != SL_OK)
+            return NULL;
+        r->allowed += ok;
+    }
+    r->allowed += 1000; /* finished without an error */
+    return NULL;
+}
+
+static void racing(const char *url)
+{
+    struct racer a = {dbfix_open(url), 0}, b = {dbfix_open(url), 0};
+    pthread_t ta, tb;
+
+    cr_assert_eq(pthread_create(&ta, NULL, race, &a), 0);
+    cr_assert_eq(pthread_create(&tb, NULL, race, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    cr_assert_geq(a.allowed, 1000, "a take failed");
+    cr_assert_geq(b.allowed, 1000, "a take failed");
+    cr_assert_eq(a.allowed + b.allowed - 2000, 5, "%d and %d got through", a.allowed - 1000,
+                 b.allowed - 1000);
+    cr_assert_eq(signup_rows(a.db), 5);
+    sl_db_close(a.db);
+    sl_db_close(b.db);
+}
+
+Test(sqlite, repo_web_signups_race)
+{
+    char *url = dbfix_sqlite_url();
+    struct sl_db *db = dbfix_open(url); /* migrated before the race */
+    sl_db_close(db);
+    racing(url);
+    free(url);
+}
+
+Test(pg, repo_web_signups_race)
+{
+    char *url = dbfix_pg_url("repo_web_signups_race");
+    struct sl_db *db = dbfix_open(url);
+    sl_db_close(db);
+    racing(url);
+    free(url);
 }
 
 /* A failed step is an error, never "not found" or a short list. */
