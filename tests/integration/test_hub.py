@@ -21,7 +21,10 @@ Always on PostgreSQL (pgserver.py; fails with what to install when missing):
 - `--keys DIR`: a server with its own data folder and the hub's key files
   signs the same checkpoints; a partial key set, a missing folder, or an
   empty folder beside a database that has a log are refused (exit 2); a new
-  hub's empty folder gets fresh keys, the data folder none.
+  hub's empty folder gets fresh keys, the data folder none;
+- the web UI's sign-up limit (docs/web.md, "Sessions") is one count for the
+  hub: 5 sign-ups from one address an hour whichever servers they reach,
+  also when ten race over two servers at once; the 6th is refused on either.
 """
 import datetime
 import hashlib
@@ -33,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -471,6 +475,63 @@ class Hub(unittest.TestCase):
         for n in names:
             self.assertFalse(os.path.exists(os.path.join(e.data, n)), n)
         e.stop()
+
+
+
+class HubSignup(unittest.TestCase):
+    """Two servers with open sign-up on one PostgreSQL database."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="sluice-hub-signup-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        pgserver.cluster()
+        url = pgserver.new_db("hub_signup")
+        data = os.path.join(self.tmp, "data")
+        self.servers = []
+        for name in ("a", "b"):
+            wd = os.path.join(self.tmp, "srv-" + name)
+            os.makedirs(wd)
+            srv = sv.Server(data, workdir=wd, db=url, args=["--signup", "open"])
+            self.addCleanup(srv.cleanup)
+            self.servers.append(srv)
+            srv.start()  # in turn: the first makes the hub's keys
+
+    def tearDown(self):
+        for srv in self.servers:
+            if srv.running():
+                srv.stop()
+
+    def signup(self, srv, user):
+        body = json.dumps({"user": user, "name": "N " + user, "email": user + "@example.org"})
+        r = srv.request("POST", "/api/v1/signup", body.encode(),
+                        {"Content-Type": "application/json"})
+        self.assertIn(r.status, (201, 429), repr(r))
+        return r.status
+
+    def test_five_an_hour_for_the_whole_hub(self):
+        a, b = self.servers
+        # ten at once from one address, spread over both servers: five pass
+        got = {}
+
+        def one(i):
+            got[i] = self.signup(self.servers[i % 2], "race%d" % i)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(got.values()), [201] * 5 + [429] * 5, got)
+        # and the 6th is refused on either server
+        self.assertEqual(self.signup(a, "late1"), 429)
+        self.assertEqual(self.signup(b, "late2"), 429)
+
+    def test_sequential_signups_over_two_servers(self):
+        a, b = self.servers
+        for i, srv in enumerate((a, b, a, b, b)):
+            self.assertEqual(self.signup(srv, "s%d" % i), 201, i)
+        self.assertEqual(self.signup(a, "s5"), 429)
+        self.assertEqual(self.signup(b, "s6"), 429)
 
 
 if __name__ == "__main__":

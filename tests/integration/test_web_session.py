@@ -3,10 +3,12 @@
 serve` over real HTTP: signing in and out with the sluice_session cookie,
 its attributes, the CSRF rule, what ends a session (sign-out, expiry, a
 revoked token, a removed account), sign-up closed / by invitation / open
-with its per-address limit and field checks, invitations, and the admin
+with its per-address limit (kept in the database: a restart keeps it, old
+sign-ups are pruned, the address only as a keyed hash) and field checks, invitations, and the admin
 calls for users and orgs. Sessions and sign-ups never enter the public log.
 """
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -492,6 +494,63 @@ class SignupOpen(WebBase):
         # an admin still creates accounts
         r = self.req("POST", "/api/v1/users", {"user": "u5"}, token=self.srv.admin_token)
         self.assertEqual(r.status, 201, repr(r))
+
+    def signup_rows(self):
+        """(address hash, time) of every sign-up the limit counts."""
+        with sv.db_connect(self.srv.data) as c:
+            rows = c.execute("SELECT addr_hash, at FROM signup_attempts").fetchall()
+        return [(bytes.fromhex(h[2:]) if isinstance(h, str) else bytes(h), int(t))
+                for h, t in rows]
+
+    def addr_hash(self, addr):
+        """HMAC-SHA-256 of "signup\n" + ADDR under the log secret (docs/web.md)."""
+        with open(os.path.join(self.srv.data, "log.secret")) as f:
+            secret = bytes.fromhex(f.read().strip())
+        return hmac.new(secret, b"signup\n" + addr.encode(), hashlib.sha256).digest()
+
+    def test_limit_survives_a_restart_and_names_no_address(self):
+        for i in range(3):
+            r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="r%d" % i))
+            self.assertEqual(r.status, 201, (i, r))
+        rows = self.signup_rows()
+        self.assertEqual(len(rows), 3)
+        mine = self.addr_hash("127.0.0.1")
+        for h, t in rows:
+            # a keyed hash: not the address, not a bare SHA-256 of it
+            self.assertEqual(h, mine)
+            self.assertNotEqual(h, hashlib.sha256(b"127.0.0.1").digest())
+            self.assertLessEqual(abs(t - time.time()), 5)
+        self.srv.stop()
+        self.srv.start()
+        for i in range(3, 5):
+            r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="r%d" % i))
+            self.assertEqual(r.status, 201, (i, r))
+        r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="r5"))
+        self.assertEqual(r.status, 429, "the restart forgot the count: %r" % r)
+        self.assertNotIn("r5", self.users())
+        # a refused sign-up is not recorded
+        self.assertEqual(len(self.signup_rows()), 5)
+
+    def test_the_hour_slides_and_old_signups_are_deleted(self):
+        now = int(time.time())
+        mine = self.addr_hash("127.0.0.1")
+        with sv.db_connect(self.srv.data) as c:
+            # four inside the hour count; one just over an hour old does not
+            c.executemany("INSERT INTO signup_attempts (addr_hash, at) VALUES (?, ?)",
+                          [(mine, now - 3000)] * 4 + [(mine, now - 3700)])
+            c.commit()
+        r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="h0"))
+        self.assertEqual(r.status, 201, repr(r))
+        r = self.req("POST", "/api/v1/signup", dict(SIGNUP, user="h1"))
+        self.assertEqual(r.status, 429, repr(r))
+        # the leader's ticker deletes the old row at its first round after a start
+        self.srv.stop()
+        self.srv.start()
+        deadline = time.monotonic() + 15
+        while any(t <= now - 3600 for _, t in self.signup_rows()):
+            self.assertLess(time.monotonic(), deadline, "the old sign-up was not deleted")
+            time.sleep(0.2)
+        self.assertEqual(len(self.signup_rows()), 5, "only the old one may go")
 
     def test_signup_is_not_logged(self):
         time.sleep(1.2)
