@@ -137,7 +137,13 @@ class EmbedWeb(unittest.TestCase):
                               b'b{background:url("/ui/img/dot.png")}\n')
         self.write("index.html", b'<script src="/ui/app.js"></script>'
                                  b'<link href="/ui/app.css">')
+        self.write("lib/m.mjs", b'export * from "/ui/md.js";')
+        # only the text types are read for references: elsewhere it is data
+        self.write("notes.txt", b'"/ui/md.js" "/ui/nothing.js"')
         got = parse(self.embed())
+        self.assertEqual(got["lib/m.mjs"][0].decode(), 'export * from "/ui/md.js?v=%s";'
+                         % self.version(got, "md.js"))
+        self.assertEqual(got["notes.txt"][0], b'"/ui/md.js" "/ui/nothing.js"')
         md, dot = self.version(got, "md.js"), self.version(got, "img/dot.png")
         self.assertEqual(got["app.js"][0].decode(),
                          'import("/ui/md.js?v=%s"); import(\'/ui/md.js?v=%s\'); '
