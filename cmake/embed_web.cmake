@@ -1,11 +1,23 @@
 # SPDX-License-Identifier: Apache-2.0
 # Writes OUT, a C file holding every file of the web UI (FILES, under
 # WEB_DIR) as byte arrays with their SHA-256, and a gzip -9n copy where
-# that is smaller (GZIP: Debian's gzip binary; empty: no copies). The HTML
-# files refer to the other assets as /ui/NAME?v=HASH8 (the first 8 hex
-# digits of NAME's SHA-256), rewritten here, so an asset's URL changes with
-# its content and can be cached for a year (docs/web.md). Run by the build
-# (cmake -P); src/web/assets.c looks the files up.
+# that is smaller (GZIP: Debian's gzip binary; empty: no copies). Every
+# reference to another asset in a .html, .js, .mjs or .css file ("/ui/NAME",
+# '/ui/NAME', `/ui/NAME` or url(/ui/NAME)) is rewritten to /ui/NAME?v=HASH8
+# (the first 8 hex digits of the SHA-256 of the bytes NAME is served as),
+# so an asset's URL changes with its content and can be cached for a year
+# (docs/web.md). A file is rewritten after the files it refers to, so its
+# version covers theirs; a reference cycle or a reference to a file that is
+# not in the folder stops the build. Run by the build (cmake -P);
+# src/web/assets.c looks the files up.
+cmake_policy(VERSION 3.20)
+# a bracket would change how CMake cuts the list below: refuse it first
+string(REGEX MATCH "[^ ]*[][][^ ]*" bad "${FILES}")
+if(bad)
+  file(RELATIVE_PATH rel "${WEB_DIR}" "${bad}")
+  message(FATAL_ERROR "web/${rel}: asset names may not hold quotes, backslashes, spaces, "
+                      "brackets or semicolons, nor start with a dot")
+endif()
 string(REPLACE " " ";" FILE_LIST "${FILES}")
 list(SORT FILE_LIST)
 get_filename_component(OUT_DIR "${OUT}" DIRECTORY)
@@ -13,7 +25,13 @@ set(STAGE "${OUT_DIR}/web_stage")
 file(REMOVE_RECURSE "${STAGE}")
 file(MAKE_DIRECTORY "${STAGE}")
 
-# names and hashes of the assets the HTML refers to
+# A reference is /ui/ and a name between matching quotes or in url(...); the
+# name may hold no quote, parenthesis, ?, #, ;, <, >, backslash or white
+# space (a URL that already has a query or fragment is left alone).
+set(NAMECH "[^\"'`()?#;<>\\\\ \t\r\n]+")
+set(REF_RE "\"/ui/${NAMECH}\"|'/ui/${NAMECH}'|`/ui/${NAMECH}`|url\\(/ui/${NAMECH}\\)")
+
+# names, and the references each text file makes
 set(names "")
 foreach(f IN LISTS FILE_LIST)
   if(f STREQUAL "")
@@ -21,41 +39,113 @@ foreach(f IN LISTS FILE_LIST)
   endif()
   file(RELATIVE_PATH rel "${WEB_DIR}" "${f}")
   if(NOT EXISTS "${f}")
-    # the list is cut at spaces: a name with one arrives in pieces
+    # the list is cut at spaces and semicolons: a name with one arrives in pieces
     message(FATAL_ERROR "web/${rel}: no such file (asset names may not hold quotes, "
-                        "backslashes or spaces)")
+                        "backslashes, spaces, brackets or semicolons)")
   endif()
-  if(rel MATCHES "[\"\\\\ ]" OR rel MATCHES "^\\.")
-    message(FATAL_ERROR "web/${rel}: asset names may not hold quotes, backslashes or spaces")
+  if(rel MATCHES "[\"\\\\ ;]" OR rel MATCHES "^\\.")
+    message(FATAL_ERROR "web/${rel}: asset names may not hold quotes, backslashes, spaces, "
+                        "brackets or semicolons, nor start with a dot")
   endif()
-  file(SHA256 "${f}" h)
-  string(SUBSTRING "${h}" 0 8 h8)
-  set(hash8_${rel} "${h8}")
   list(APPEND names "${rel}")
+  set(file_${rel} "${f}")
 endforeach()
+
+set(pending "")
+foreach(rel IN LISTS names)
+  set(deps_${rel} "")
+  if(rel MATCHES "\\.(html|js|mjs|css)$")
+    file(READ "${file_${rel}}" text)
+    string(REGEX MATCHALL "${REF_RE}" refs "${text}")
+    foreach(r IN LISTS refs)
+      string(REGEX REPLACE "^(url\\(|[\"'`])/ui/(.*)[\"'`)]$" "\\2" n "${r}")
+      list(FIND names "${n}" at)
+      if(at EQUAL -1)
+        message(FATAL_ERROR "web/${rel}: refers to /ui/${n}, which is not a file in web/")
+      endif()
+      list(APPEND deps_${rel} "${n}")
+    endforeach()
+    list(REMOVE_DUPLICATES deps_${rel})
+  endif()
+  if(deps_${rel} STREQUAL "")
+    # served as it is
+    set(src_${rel} "${file_${rel}}")
+    file(SHA256 "${src_${rel}}" h)
+    string(SUBSTRING "${h}" 0 8 hash8_${rel})
+  else()
+    list(APPEND pending "${rel}")
+  endif()
+endforeach()
+
+# rewrite the files whose references all have versions, until none is left;
+# a round that rewrites nothing means a cycle
+set(k 0)
+list(LENGTH pending before)
+while(before GREATER 0)
+  set(left "")
+  foreach(rel IN LISTS pending)
+    set(ready TRUE)
+    foreach(n IN LISTS deps_${rel})
+      if(NOT DEFINED hash8_${n})
+        set(ready FALSE)
+        break()
+      endif()
+    endforeach()
+    if(NOT ready)
+      list(APPEND left "${rel}")
+      continue()
+    endif()
+    file(READ "${file_${rel}}" text)
+    foreach(n IN LISTS deps_${rel})
+      set(v "/ui/${n}?v=${hash8_${n}}")
+      string(REPLACE "\"/ui/${n}\"" "\"${v}\"" text "${text}")
+      string(REPLACE "'/ui/${n}'" "'${v}'" text "${text}")
+      string(REPLACE "`/ui/${n}`" "`${v}`" text "${text}")
+      string(REPLACE "url(/ui/${n})" "url(${v})" text "${text}")
+    endforeach()
+    string(MAKE_C_IDENTIFIER "${rel}" id)
+    set(src_${rel} "${STAGE}/r${k}_${id}")
+    math(EXPR k "${k} + 1")
+    file(WRITE "${src_${rel}}" "${text}")
+    file(SHA256 "${src_${rel}}" h)
+    string(SUBSTRING "${h}" 0 8 hash8_${rel})
+  endforeach()
+  list(LENGTH left after)
+  if(after EQUAL before)
+    # every file left refers to one that is left: follow such references
+    # from the first until a file repeats, and name that loop
+    list(GET left 0 at)
+    set(path "")
+    while(TRUE)
+      list(FIND path "${at}" seen)
+      if(NOT seen EQUAL -1)
+        break()
+      endif()
+      list(APPEND path "${at}")
+      foreach(n IN LISTS deps_${at})
+        if(NOT DEFINED hash8_${n})
+          set(at "${n}")
+          break()
+        endif()
+      endforeach()
+    endwhile()
+    list(SUBLIST path ${seen} -1 loop)
+    list(APPEND loop "${at}")
+    list(TRANSFORM loop PREPEND "web/")
+    string(REPLACE ";" " -> " loop "${loop}")
+    message(FATAL_ERROR "web assets refer to each other in a cycle (${loop}): a version "
+                        "cannot cover itself")
+  endif()
+  set(pending "${left}")
+  set(before ${after})
+endwhile()
 
 set(body "/* Generated by cmake/embed_web.cmake from the web folder; do not edit. */\n")
 string(APPEND body "#include <stddef.h>\n#include \"web/web.h\"\n\n")
 set(table "")
 set(i 0)
-foreach(f IN LISTS FILE_LIST)
-  if(f STREQUAL "")
-    continue()
-  endif()
-  file(RELATIVE_PATH rel "${WEB_DIR}" "${f}")
-  set(src "${f}")
-  if(rel MATCHES "\\.html$")
-    # the shell names each asset with its version
-    file(READ "${f}" text)
-    foreach(n IN LISTS names)
-      if(NOT n MATCHES "\\.html$")
-        string(REPLACE "\"/ui/${n}\"" "\"/ui/${n}?v=${hash8_${n}}\"" text "${text}")
-      endif()
-    endforeach()
-    string(MAKE_C_IDENTIFIER "${rel}" id)
-    set(src "${STAGE}/${id}")
-    file(WRITE "${src}" "${text}")
-  endif()
+foreach(rel IN LISTS names)
+  set(src "${src_${rel}}")
   file(SHA256 "${src}" sha)
   file(READ "${src}" hex HEX)
   string(LENGTH "${hex}" hexlen)

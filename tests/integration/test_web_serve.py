@@ -3,8 +3,10 @@
 "TLS" and the card and viewer calls) against a real `sluice serve`.
 
 Every page path answers the shell with the UI's headers (a model that does
-not exist: 404); no API route is shadowed; assets carry ETag, 304, gzip
-(decompressed and compared with web/), Cache-Control by version; every file
+not exist: 404); no API route is shadowed; every /ui/ URL in the shell and
+in the scripts it loads carries its version and is kept for a year, each
+asset fetched once; assets carry ETag, 304, gzip (decompressed and compared
+with web/), Cache-Control by version; every file
 download route carries nosniff, attachment and sandbox, also for a
 fingerprinted copy, HEAD, Range, 304 and a cached file, with a file name
 that tries to break out of the header; off loopback without TLS the pages
@@ -221,19 +223,65 @@ class WebServe(unittest.TestCase):
         self.assertEqual({u for u, _ in urls}, {"/ui/app.js", "/ui/app.css", "/ui/favicon.svg"})
         return urls
 
+    def crawl(self):
+        """What a browser asks for from the shell on: every /ui/ URL in the
+        shell and in each script and style sheet fetched, followed once each.
+        Returns ({url: answer}, [every URL as found, repeats included])."""
+        answers, found, queue = {}, [], [self.shell]
+        while queue:
+            text = queue.pop(0).decode("utf-8")
+            for url in re.findall(r"/ui/[^\s\"'`()<>#?]*(?:\?[^\s\"'`()<>#]*)?", text):
+                found.append(url)
+                if url in answers:
+                    continue  # the browser has it
+                r = self.get(url)
+                answers[url] = r
+                if r.status == 200 and re.search(r"\.(js|mjs|css|html)$", url.split("?")[0]):
+                    queue.append(r.body)
+        return answers, found
+
+    def test_every_asset_the_ui_asks_for_is_versioned_and_kept_for_a_year(self):
+        self.asset_urls()
+        answers, found = self.crawl()
+        names = {}
+        for url in found:
+            m = re.fullmatch(r"/ui/([^?]+)\?v=([0-9a-f]{8})", url)
+            self.assertIsNotNone(m, "a /ui/ URL without its version: %r" % url)
+            # one version per asset, so no file is fetched twice under two URLs
+            self.assertEqual(names.setdefault(m.group(1), m.group(2)), m.group(2), url)
+        # the modules app.js imports are reached, each fetched once however often named
+        self.assertTrue({"app.js", "app.css", "favicon.svg", "md.js", "verify.js",
+                         "manage.js"} <= set(names), names)
+        self.assertGreater(len(found), len(answers), "verify.js is imported in several places")
+        self.assertEqual(len(answers), len(names))
+        for url, r in answers.items():
+            self.assertEqual(r.status, 200, (url, r))
+            digest = hashlib.sha256(r.body).hexdigest()
+            self.assertEqual(url[-8:], digest[:8], url)
+            self.assertEqual(r.headers.get("ETag"), '"%s"' % digest, url)
+            # kept for a year: the browser never comes back to revalidate
+            self.assertEqual(r.headers.get("Cache-Control"), "public, max-age=31536000, immutable",
+                             url)
+
     def test_assets_are_the_web_files_with_versions(self):
-        types = {"app.js": "text/javascript; charset=utf-8",
-                 "app.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
-        for url, v in self.asset_urls():
+        types = {"app.js": "text/javascript; charset=utf-8", "md.js": None, "verify.js": None,
+                 "manage.js": None, "app.css": "text/css; charset=utf-8",
+                 "favicon.svg": "image/svg+xml"}
+        urls = [tuple(u.split("?v=")) for u in self.crawl()[0]]
+        self.assertEqual({u[len("/ui/"):] for u, _ in urls}, set(types))
+        for url, v in urls:
             name = url[len("/ui/"):]
             disk = read(os.path.join(WEB, name))
-            digest = hashlib.sha256(disk).hexdigest()
-            self.assertEqual(v, digest[:8], url)
             r = self.get("%s?v=%s" % (url, v))
             self.assertEqual(r.status, 200, (url, r))
-            self.assertEqual(r.body, disk, url)
+            # web/NAME, with the versions of the assets it names added
+            self.assertEqual(re.sub(rb"(/ui/[^\"'`()?]+)\?v=[0-9a-f]{8}", rb"\1", r.body), disk,
+                             url)
+            digest = hashlib.sha256(r.body).hexdigest()
+            self.assertEqual(v, digest[:8], url)
             self.assertEqual(r.headers.get("ETag"), '"%s"' % digest, url)
-            self.assertEqual(r.headers.get("Content-Type"), types[name], url)
+            self.assertEqual(r.headers.get("Content-Type"),
+                             types[name] or types["app.js"], url)
             self.assertEqual(r.headers.get("Cache-Control"), "public, max-age=31536000, immutable",
                              url)
             self.assertEqual(r.headers.get("Vary"), "Accept-Encoding", url)
@@ -243,7 +291,7 @@ class WebServe(unittest.TestCase):
             for q in ("", "?v=00000000", "?v=" + digest):
                 r2 = self.get(url + q)
                 self.assertEqual(r2.status, 200, (url, q))
-                self.assertEqual(r2.body, disk)
+                self.assertEqual(r2.body, r.body)
                 self.assertEqual(r2.headers.get("Cache-Control"), "no-cache", (url, q))
             # the cached copy is current: 304 with no body
             r3 = self.get(url + "?v=" + v, headers={"If-None-Match": r.headers["ETag"]})
@@ -251,15 +299,20 @@ class WebServe(unittest.TestCase):
             self.assertEqual(r3.body, b"")
             self.assertEqual(r3.headers.get("ETag"), r.headers["ETag"])
             self.assert_ui_headers(r3, url)
+            # the digest of the file on disk is not the ETag of a rewritten one
             r4 = self.get(url, headers={"If-None-Match": '"%s"' % ("0" * 64)})
             self.assertEqual(r4.status, 200, url)
+            if r.body != disk:
+                r5 = self.get(url + "?v=" + v, headers={
+                    "If-None-Match": '"%s"' % hashlib.sha256(disk).hexdigest()})
+                self.assertEqual((r5.status, r5.body), (200, r.body), url)
             h = self.get(url + "?v=" + v, method="HEAD")
             self.assertEqual((h.status, h.body), (200, b""), url)
-            self.assertEqual(h.headers.get("Content-Length"), str(len(disk)), url)
+            self.assertEqual(h.headers.get("Content-Length"), str(len(r.body)), url)
 
     def test_gzip_when_the_client_takes_it(self):
         gzipped = 0
-        for path in ["/", "/acme/w-open"] + [u + "?v=" + v for u, v in self.asset_urls()]:
+        for path in ["/", "/acme/w-open"] + list(self.crawl()[0]):
             plain = self.get(path)
             r = self.get(path, headers={"Accept-Encoding": "gzip, deflate, br"})
             self.assertEqual(r.status, 200, path)

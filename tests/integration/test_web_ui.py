@@ -709,6 +709,21 @@ fetch(%s, {method: "POST", mode: "no-cors", credentials: "include",
                         throttle={"kbit": 400, "rtt": 400})
         self.assertLess(res["ready_ms"], 5000, res)
 
+    def test_a_second_visit_asks_the_server_for_no_asset(self):
+        """docs/web.md "Assets and headers": every asset, the modules app.js
+        imports too, is kept for a year, so a second visit takes them all
+        from the browser's cache, with no revalidation round trip."""
+        res = self.flow("revisit", url=self.srv.url + "/lab/open-m")
+        first, second = res["visits"]
+        used = {u["url"].split("/ui/", 1)[1] for u in first}
+        self.assertTrue({"app.js", "app.css", "md.js"} <= {u.split("?")[0] for u in used}, res)
+        # the first visit fetched the scripts (so the count below means something)
+        self.assertTrue(all(u["server"] and u["status"] == 200 for u in first
+                            if ".js?" in u["url"] or u["url"].endswith(".js")), res)
+        self.assertEqual([u for u in second if u["server"]], [], res)
+        for u in first + second:
+            self.assertRegex(u["url"], r"/ui/[^?]+\?v=[0-9a-f]{8}$", res)
+
     def test_dark_scheme(self):
         light = self.flow("scheme", url=self.srv.url + "/lab/gated-m", colorScheme="light")
         dark = self.flow("scheme", url=self.srv.url + "/lab/gated-m", colorScheme="dark")

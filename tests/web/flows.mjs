@@ -454,6 +454,36 @@ export async function weigh(s, a) {
     return { total, sizes, ready_ms };
 }
 
+/* Two visits to A.URL in one browser, one after the other: per visit, every
+ * /ui/ URL the page used and whether the server was asked for it (a
+ * revalidation counts; an answer from the browser's cache does not). */
+export async function revisit(s, a) {
+    const name = "revisit:" + Math.random();
+    const page = await s.page(name, a.options || {});
+    const cdp = await s.context(name).newCDPSession(page);
+    await cdp.send("Network.enable");
+    const fromCache = new Set();
+    let seen = [];
+    cdp.on("Network.requestServedFromCache", (e) => fromCache.add(e.requestId));
+    cdp.on("Network.responseReceived", (e) => {
+        if (new URL(e.response.url).pathname.startsWith("/ui/"))
+            seen.push({ id: e.requestId, url: e.response.url, status: e.response.status,
+                        disk: e.response.fromDiskCache === true });
+    });
+    const visits = [];
+    for (let i = 0; i < 2; i++) {
+        seen = [];
+        await page.goto(a.url, { waitUntil: "commit", timeout: 60000 });
+        await page.getByTestId("tier").filter({ hasText: /\w/ }).first()
+            .waitFor({ timeout: 30000 });
+        await page.waitForLoadState("networkidle", { timeout: 60000 });
+        visits.push(seen.map((x) => ({ url: x.url, status: x.status,
+                                       server: !x.disk && !fromCache.has(x.id) })));
+    }
+    await s.close(name);
+    return { visits };
+}
+
 /* The computed page background and text colours under a colour scheme. */
 export async function scheme(s, a) {
     const name = "scheme:" + a.colorScheme;

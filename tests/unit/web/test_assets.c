@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The embedded web UI (src/web/assets.c, cmake/embed_web.cmake): every file
- * of web/ is in the binary byte for byte with its SHA-256, the shell names
- * each asset with its version, and the header decisions (type, gzip,
+ * of web/ is in the binary byte for byte with its SHA-256 (a file that refers
+ * to others with each reference's version added), the shell and the scripts
+ * name each asset with its version, and the header decisions (type, gzip,
  * If-None-Match, ?v=) take what clients really send.
  */
 #include <criterion/criterion.h>
@@ -46,7 +47,8 @@ static void sha_hex(const unsigned char *p, size_t n, char out[65])
 
 Test(web, every_file_is_embedded_as_it_is_with_its_digest)
 {
-    const char *names[] = {"app.js", "app.css", "favicon.svg"};
+    /* the files that refer to no other asset */
+    const char *names[] = {"app.css", "favicon.svg", "md.js", "verify.js", "manage.js"};
     char hex[65];
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -80,6 +82,44 @@ Test(web, the_shell_names_each_asset_with_its_version)
     /* the shell's digest is of the bytes served, after the rewrite */
     sha_hex(shell->data, shell->len, hex);
     cr_assert_str_eq(shell->sha256, hex);
+}
+
+Test(web, the_modules_app_js_imports_carry_their_versions)
+{
+    const char *mods[] = {"md.js", "verify.js", "manage.js"};
+    const struct sl_web_file *js = sl_web_find("app.js");
+    unsigned char *disk, *back;
+    size_t n, m = 0;
+    char want[64], hex[65];
+
+    cr_assert_not_null(js);
+    for (size_t i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
+        const struct sl_web_file *f = sl_web_find(mods[i]);
+        cr_assert_not_null(f, "%s", mods[i]);
+        snprintf(want, sizeof(want), "\"/ui/%s?v=%.8s\"", mods[i], f->sha256);
+        cr_assert_not_null(strstr((const char *)js->data, want), "%s", want);
+        snprintf(want, sizeof(want), "\"/ui/%s\"", mods[i]);
+        cr_assert_null(strstr((const char *)js->data, want), "%s", want);
+    }
+    /* app.js's digest, and so its version in the shell, is of the bytes served */
+    sha_hex(js->data, js->len, hex);
+    cr_assert_str_eq(js->sha256, hex);
+    /* with the versions taken out again it is web/app.js byte for byte */
+    disk = slurp("app.js", &n);
+    back = malloc(js->len + 1);
+    cr_assert_not_null(back);
+    for (size_t i = 0; i < js->len; i++) {
+        if (js->data[i] == '?' && i + 11 < js->len && memcmp(js->data + i, "?v=", 3) == 0 &&
+            js->data[i + 11] == '"') {
+            i += 10;
+            continue;
+        }
+        back[m++] = js->data[i];
+    }
+    cr_assert_eq(m, n);
+    cr_assert(memcmp(back, disk, n) == 0, "app.js differs from web/ beyond the versions");
+    free(back);
+    free(disk);
 }
 
 Test(web, lookup_takes_exact_names_only)
