@@ -61,7 +61,7 @@ def is_red(css):
     return (h < 0.05 or h > 0.95) and s > 0.4
 
 
-class WebUI(unittest.TestCase):
+class WebUI(webui.BrowserCase, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="sluice-web-")
@@ -139,32 +139,9 @@ class WebUI(unittest.TestCase):
     # ---------------------------------------------------------------- helpers
 
     def setUp(self):
-        if self.install_error:
-            self.fail(self.install_error)
-        self.assertTrue(self.srv.running(), "the server is not running any more:\n%s"
-                        % self.srv.stderr()[-3000:])
+        self.start_case()
         self.work = tempfile.mkdtemp(prefix="t-", dir=self.tmp)
         self.addCleanup(shutil.rmtree, self.work, ignore_errors=True)
-        self.ctxs = []
-        self.addCleanup(self.close_contexts)
-
-    def close_contexts(self):
-        for c in self.ctxs:
-            try:
-                self.browser.call("close", ctx=c)
-            except webui.FlowError:
-                pass
-
-    def ctx(self, name):
-        """A browser context for this test only (one person's browser)."""
-        c = "%s:%s" % (self._testMethodName, name)
-        self.ctxs.append(c)
-        return c
-
-    def user(self, prefix):
-        type(self).counter += 1
-        name = "%s%d" % (prefix, self.counter)
-        return name, self.srv.add_user(name)
 
     def flow(self, flow, /, **args):
         """Runs a browser flow; fails on any dialog, page error, CSP

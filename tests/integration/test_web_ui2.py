@@ -92,7 +92,7 @@ class TLSProxy:
         self.httpd.server_close()
 
 
-class WebUI2(unittest.TestCase):
+class WebUI2(webui.BrowserCase, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="sluice-web2-")
@@ -150,29 +150,7 @@ class WebUI2(unittest.TestCase):
     # ---------------------------------------------------------------- helpers
 
     def setUp(self):
-        if self.install_error:
-            self.fail(self.install_error)
-        self.assertTrue(self.srv.running(), "the server is not running any more:\n%s"
-                        % self.srv.stderr()[-3000:])
-        self.ctxs = []
-        self.addCleanup(self.close_contexts)
-
-    def close_contexts(self):
-        for c in self.ctxs:
-            try:
-                self.browser.call("close", ctx=c)
-            except webui.FlowError:
-                pass
-
-    def ctx(self, name):
-        c = "%s:%s" % (self._testMethodName, name)
-        self.ctxs.append(c)
-        return c
-
-    def user(self, prefix):
-        type(self).counter += 1
-        name = "%s%d" % (prefix, self.counter)
-        return name, self.srv.add_user(name)
+        self.start_case()
 
     def flow(self, flow, /, srv=None, **args):
         args.setdefault("base", (srv or self.srv).url)

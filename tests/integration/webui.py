@@ -136,6 +136,39 @@ class Browser:
 
 # -------------------------------------------------------------------- lying proxy
 
+class BrowserCase:
+    """What a browser test class shares (mixed into a unittest.TestCase
+    whose setUpClass sets `srv`, `browser`, `install_error` and `counter`):
+    each test fails at once when the install failed or the server died, gets
+    its own browser contexts (closed after it) and fresh accounts."""
+
+    def start_case(self):
+        if self.install_error:
+            self.fail(self.install_error)
+        self.assertTrue(self.srv.running(), "the server is not running any more:\n%s"
+                        % self.srv.stderr()[-3000:])
+        self.ctxs = []
+        self.addCleanup(self.close_contexts)
+
+    def close_contexts(self):
+        for c in self.ctxs:
+            try:
+                self.browser.call("close", ctx=c)
+            except FlowError:
+                pass
+
+    def ctx(self, name):
+        """A browser context for this test only (one person's browser)."""
+        c = "%s:%s" % (self._testMethodName, name)
+        self.ctxs.append(c)
+        return c
+
+    def user(self, prefix):
+        type(self).counter += 1
+        name = "%s%d" % (prefix, self.counter)
+        return name, self.srv.add_user(name)
+
+
 def flip_b64(s):
     """S (base64) with one bit of its first byte flipped: still valid base64."""
     raw = bytearray(base64.b64decode(s))
