@@ -207,6 +207,13 @@ ROUTES = {
     "page-model-head": ("HEAD", "/acme/{m}", "page", may_see),
     "page-history": ("GET", "/acme/{m}/history", "page", may_see),
     "page-manage": ("GET", "/acme/{m}/manage", "page", may_see),
+    # the pages that name no model, and an asset: the same for everyone (a
+    # bad token is still 401)
+    "page-home": ("GET", "/", "page", may_see),
+    "page-signin": ("GET", "/signin", "page", may_see),
+    "page-log": ("GET", "/log", "page", may_see),
+    "page-admin": ("GET", "/admin", "page", may_see),
+    "ui-asset": ("GET", "/ui/app.css", None, may_see),
     # prompt retention, quotas and usage over HTTP (issue 15): publishers and
     # org admins only
     "retention-get": ("GET", "/api/v1/models/acme/{m}/hosted/retention", None, may_manage),
