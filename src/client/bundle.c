@@ -713,6 +713,13 @@ static enum sl_err read_manifest(struct vb *v, const char *text, size_t len, str
         return sl_error_setk(err, SL_EINPUT, "BadManifest",
                              "%s: " MANIFEST " lacks model, commit, tier, server or entries",
                              v->file);
+    /* The version number is a label (the log binds the commit, not the
+     * number), but a bundle without a whole positive one is not ours. */
+    if (!json_is_integer(json_object_get(v->man, "version")) ||
+        json_integer_value(json_object_get(v->man, "version")) < 1)
+        return sl_error_setk(err, SL_EINPUT, "BadManifest",
+                             "%s: " MANIFEST ": \"version\" is not a positive whole number",
+                             v->file);
     gated = strcmp(v->tier, "gated") == 0;
     v->nw = json_array_size(list);
     v->w = sl_xcalloc(v->nw ? v->nw : 1, sizeof(*v->w));
@@ -1318,6 +1325,11 @@ enum sl_err sl_bundle_verify(const struct sl_bundle_opts *o, json_t **result, st
                             "version", json_object_get(v.man, "version"), "commit", v.commit,
                             "tier", v.tier, "server", v.server, "log_index", (json_int_t)v.index,
                             "checkpoint_size", (json_int_t)v.ck.size, "files", fl, "verified", 1);
+        if (!*result) {
+            rc = sl_error_set(err, SL_EINPUT, "%s: the verified bundle cannot be reported",
+                              v.file);
+            goto out;
+        }
         if (o->dest)
             json_object_set_new(*result, "dest", json_string(o->dest));
     }

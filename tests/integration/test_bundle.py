@@ -377,6 +377,25 @@ class Bundles(unittest.TestCase):
         self.assertRefused(r, 2, "files/config.json", "the manifest says")
         self.assertNothingImported(dest)
 
+    def test_manifest_without_a_version_number(self):
+        # The fuzzer's find: the version is not under the log's signature,
+        # and a manifest that renamed or dropped it once verified and then
+        # crashed reporting it. Each variant must be a clear refusal.
+        entries = read_tar(self.bundle)
+        for i, change in enumerate(({"drop": True}, {"version": "1"}, {"version": 0},
+                       {"version": None}, {"version": [1]})):
+            man = json.loads(dict(entries)[MANIFEST])
+            if change.get("drop"):
+                del man["version"]
+            else:
+                man["version"] = change["version"]
+            out = [(n, json.dumps(man).encode() if n == MANIFEST else b)
+                   for n, b in entries]
+            dest = self.p("imp-v%d" % i)
+            r = self.offline("import", self.tampered(out, fix=False), "--dest", dest)
+            self.assertRefused(r, 2, "version", "positive whole number")
+            self.assertNothingImported(dest)
+
     def test_not_a_bundle(self):
         path = self.p("junk")
         with open(path, "wb") as f:
