@@ -344,16 +344,19 @@ static enum sl_err verify_file(struct sl_registry *r, struct sl_db *db, struct c
 /* How much of `f` the streamed digest of session `sid` covers: its chunks
  * must be the first ones of f's list, in order, and their lengths must add
  * up. Returns that count and hands over the digest in *h (NULL and 0 when
- * nothing can be used; then the whole file is read back). */
+ * nothing can be used; then the whole file is read back); *nread gets the
+ * bytes of that prefix the server read back from its packs during the
+ * upload (requests that arrived ahead of their turn). */
 static size_t streamed_prefix(struct sl_registry *r, int64_t org_id, const unsigned char *sid,
-                              const struct cfile *f, struct sl_sha256_ctx **h)
+                              const struct cfile *f, struct sl_sha256_ctx **h, uint64_t *nread)
 {
     unsigned char ids_digest[32], want[32];
     uint64_t next = 0, nbytes = 0, sum = 0;
     struct sl_sha256_ctx *c;
 
     *h = NULL;
-    if (!sid || !sl__fh_take(r, org_id, sid, h, &next, &nbytes, ids_digest))
+    *nread = 0;
+    if (!sid || !sl__fh_take(r, org_id, sid, h, &next, &nbytes, nread, ids_digest))
         return 0;
     if (next > f->nchunks)
         goto unusable;
@@ -369,6 +372,7 @@ static size_t streamed_prefix(struct sl_registry *r, int64_t org_id, const unsig
 unusable:
     sl_sha256_free(*h);
     *h = NULL;
+    *nread = 0;
     return 0;
 }
 
@@ -1105,8 +1109,11 @@ enum sl_err sl_reg_file_store(struct sl_registry *r, const struct sl_principal *
          * another org stored the same bytes, and answered the same way;
          * what the server hashed as the chunks arrived is not read again */
         struct sl_sha256_ctx *h = NULL;
-        size_t from = streamed_prefix(r, org_id, file_sid, &f, &h);
+        uint64_t caught = 0;
+        size_t from = streamed_prefix(r, org_id, file_sid, &f, &h, &caught);
         rc = verify_file_from(r, db, &f, h, from, reread, err);
+        if (reread)
+            *reread += caught; /* read back during the upload, out of turn */
         if (!rc)
             rc = sl_db_begin(db, err);
         if (!rc) {

@@ -14,6 +14,14 @@
  * caught up, or after any irregularity) is read back from the packs as
  * before. A session lives in this process's memory only: after a restart, on
  * another server, or when the table is full, registration reads the file back.
+ *
+ * A push sends a file's requests on several streams at once, so most of them
+ * arrive while an earlier one is still being received: ahead of their turn.
+ * Such a request gets a window when the shared budget allows (FH_WINDOW_MAX
+ * bytes for all sessions): its verified chunk bytes are kept in memory, and
+ * when its turn comes they are hashed from there. Without a window (budget
+ * spent, a body too large) its chunks are read back from its pack instead,
+ * which with packs written past the page cache means from the disk.
  */
 #include "registry/registry_int.h"
 
@@ -29,6 +37,8 @@
 #define FH_RANGES_MAX   16           /* out-of-order requests held per session */
 #define FH_PENDING_MAX  (256u << 10) /* chunk entries held in all sessions */
 #define FH_IDLE_S       600          /* an idle session may be dropped after this */
+#define FH_WINDOW_REQ   (16u << 20)  /* the largest body that gets a window (a push's request) */
+#define FH_WINDOW_MAX   (192u << 20) /* window bytes reserved in all sessions */
 
 struct fh_range {
     uint64_t from;
@@ -36,6 +46,8 @@ struct fh_range {
     struct sl__fh_chunk *v; /* owned */
     int64_t pack_id;
     char pack[SL_PACK_NAME_LEN + 1];
+    unsigned char *bytes; /* the chunks' bytes in order (a window), or NULL: read the pack */
+    size_t held;          /* window bytes reserved for it */
 };
 
 struct sl__fh {
@@ -45,9 +57,10 @@ struct sl__fh {
     struct sl_sha256_ctx *ids;   /* over the ids of those chunks */
     uint64_t next;               /* chunks hashed */
     uint64_t nbytes;
-    bool busy;   /* a request is hashing into it */
-    bool broken; /* registration must read the whole file back */
-    int refs;    /* requests holding it */
+    uint64_t nread; /* of those, bytes read back from the packs (catch_up) */
+    bool busy;      /* a request is hashing into it */
+    bool broken;    /* registration must read the whole file back */
+    int refs;       /* requests holding it */
     time_t used;
     struct fh_range ranges[FH_RANGES_MAX];
     size_t nranges;
@@ -57,6 +70,7 @@ struct sl__fh_table {
     pthread_mutex_t lock;
     struct sl__fh *s[FH_SESSIONS_MAX];
     size_t pending; /* chunk entries in all ranges */
+    size_t window;  /* window bytes reserved, all sessions */
 };
 
 struct sl__fh_table *sl__fh_table_new(void)
@@ -71,7 +85,9 @@ static void drop_ranges(struct sl__fh_table *t, struct sl__fh *s)
 {
     for (size_t i = 0; i < s->nranges; i++) {
         t->pending -= s->ranges[i].n;
+        t->window -= s->ranges[i].held;
         free(s->ranges[i].v);
+        free(s->ranges[i].bytes);
     }
     s->nranges = 0;
 }
@@ -104,7 +120,8 @@ static int find(struct sl__fh_table *t, int64_t org_id, const unsigned char *sid
 }
 
 struct sl__fh *sl__fh_open(struct sl_registry *r, int64_t org_id,
-                           const unsigned char sid[SL_FH_SID_LEN], uint64_t from, bool *inline_)
+                           const unsigned char sid[SL_FH_SID_LEN], uint64_t from, uint64_t body_len,
+                           bool *inline_, size_t *window)
 {
     struct sl__fh_table *t = r->fh;
     struct sl__fh *s = NULL;
@@ -112,6 +129,7 @@ struct sl__fh *sl__fh_open(struct sl_registry *r, int64_t org_id,
     int i;
 
     *inline_ = false;
+    *window = 0;
     pthread_mutex_lock(&t->lock);
     i = find(t, org_id, sid);
     if (i < 0) {
@@ -147,6 +165,11 @@ struct sl__fh *sl__fh_open(struct sl_registry *r, int64_t org_id,
     } else if (from < s->next) {
         /* a request over chunks already hashed (a resend, or a lie) */
         s->broken = true;
+    } else if (!s->broken && from > s->next && body_len <= FH_WINDOW_REQ &&
+               t->window + body_len <= FH_WINDOW_MAX) {
+        /* ahead of its turn: hold its bytes in memory till then */
+        *window = (size_t)body_len;
+        t->window += *window;
     }
 out:
     pthread_mutex_unlock(&t->lock);
@@ -182,19 +205,34 @@ static void catch_up(struct sl_registry *r, struct sl__fh_table *t, struct sl__f
         s->ranges[k] = s->ranges[--s->nranges];
         t->pending -= rg.n;
         pthread_mutex_unlock(&t->lock);
-        if (!buf)
-            buf = sl_xmalloc(SL_CDC_MAX);
-        /* Each chunk was checked against its id as it arrived and stored
-         * in this pack; the packs are read back as registration would. */
-        for (size_t i = 0; i < rg.n && ok; i++) {
-            struct sl_error err;
-            ok = sl_store_read(r->store, rg.pack_id, rg.pack, buf, rg.v[i].length,
-                               rg.v[i].pack_offset, &err) == SL_OK;
-            if (ok)
-                sl__fh_feed(s, rg.v[i].hash, buf, rg.v[i].length);
+        if (rg.bytes) {
+            /* Each chunk was checked against its id as it arrived, from
+             * these very bytes, and is durable in a pack or was already. */
+            const unsigned char *b = rg.bytes;
+            for (size_t i = 0; i < rg.n; i++) {
+                sl__fh_feed(s, rg.v[i].hash, b, rg.v[i].length);
+                b += rg.v[i].length;
+            }
+        } else {
+            if (!buf)
+                buf = sl_xmalloc(SL_CDC_MAX);
+            /* Each chunk was checked against its id as it arrived and
+             * stored in this pack; the packs are read back as registration
+             * would. */
+            for (size_t i = 0; i < rg.n && ok; i++) {
+                struct sl_error err;
+                ok = sl_store_read(r->store, rg.pack_id, rg.pack, buf, rg.v[i].length,
+                                   rg.v[i].pack_offset, &err) == SL_OK;
+                if (ok) {
+                    sl__fh_feed(s, rg.v[i].hash, buf, rg.v[i].length);
+                    s->nread += rg.v[i].length;
+                }
+            }
         }
         free(rg.v);
+        free(rg.bytes);
         pthread_mutex_lock(&t->lock);
+        t->window -= rg.held;
         if (!ok) {
             s->broken = true;
             break;
@@ -205,16 +243,25 @@ static void catch_up(struct sl_registry *r, struct sl__fh_table *t, struct sl__f
 
 void sl__fh_close(struct sl_registry *r, struct sl__fh *s, bool inline_, bool committed,
                   uint64_t from, const struct sl__fh_chunk *v, size_t n, int64_t pack_id,
-                  const char *pack)
+                  const char *pack, unsigned char *win, size_t win_len, size_t window)
 {
     struct sl__fh_table *t = r->fh;
     bool located = true;
+    uint64_t sum = 0;
 
-    if (!s)
+    if (!s) {
+        free(win);
         return;
-    for (size_t i = 0; i < n && !inline_; i++)
+    }
+    for (size_t i = 0; i < n && !inline_; i++) {
         if (v[i].pack_offset == UINT64_MAX)
             located = false; /* deduplicated: not in this request's pack */
+        sum += v[i].length;
+    }
+    if (win && sum != win_len) {
+        free(win); /* cannot happen; read back rather than hash the wrong bytes */
+        win = NULL;
+    }
     pthread_mutex_lock(&t->lock);
     s->used = time(NULL);
     if (!committed) {
@@ -226,18 +273,26 @@ void sl__fh_close(struct sl_registry *r, struct sl__fh *s, bool inline_, bool co
         /* A range that cannot be read back from this request's pack, over
          * the limits, or over chunks already hashed is left out: the
          * digest then stops before it, and registration reads the rest. */
-        if (located && pack && s->nranges < FH_RANGES_MAX && t->pending + n <= FH_PENDING_MAX &&
-            from >= s->next) {
+        if ((win || (located && pack)) && s->nranges < FH_RANGES_MAX &&
+            t->pending + n <= FH_PENDING_MAX && from >= s->next) {
             struct fh_range *rg = &s->ranges[s->nranges++];
             rg->from = from;
             rg->n = n;
             rg->v = sl_xmalloc(n * sizeof(*v));
             memcpy(rg->v, v, n * sizeof(*v));
             rg->pack_id = pack_id;
-            snprintf(rg->pack, sizeof(rg->pack), "%s", pack);
+            snprintf(rg->pack, sizeof(rg->pack), "%s", pack ? pack : "");
+            rg->bytes = win;
+            rg->held = win ? window : 0;
             t->pending += n;
+            if (win) {
+                win = NULL;
+                window = 0;
+            }
         }
     }
+    free(win);
+    t->window -= window; /* a window not handed to a range */
     if (inline_)
         s->busy = false;
     if (s->broken)
@@ -252,7 +307,7 @@ void sl__fh_close(struct sl_registry *r, struct sl__fh *s, bool inline_, bool co
 }
 
 bool sl__fh_take(struct sl_registry *r, int64_t org_id, const unsigned char sid[SL_FH_SID_LEN],
-                 struct sl_sha256_ctx **bytes, uint64_t *next, uint64_t *nbytes,
+                 struct sl_sha256_ctx **bytes, uint64_t *next, uint64_t *nbytes, uint64_t *nread,
                  unsigned char ids[32])
 {
     struct sl__fh_table *t = r->fh;
@@ -277,6 +332,7 @@ bool sl__fh_take(struct sl_registry *r, int64_t org_id, const unsigned char sid[
         s->ids = NULL;
         *next = s->next;
         *nbytes = s->nbytes;
+        *nread = s->nread;
         ok = true;
     }
     fh_free(t, s);

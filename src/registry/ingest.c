@@ -9,7 +9,9 @@
  * proof that it has them, and they are written), so neither answers nor
  * timing tell anyone what others uploaded; gc reclaims the second copy.
  * An upload naming a file session (?file=ID&from=K) also feeds the file's
- * streamed SHA-256 (filehash.c) with the chunks it verified.
+ * streamed SHA-256 (filehash.c) with the chunks it verified, or, when it
+ * arrived ahead of its turn and got a window, keeps their bytes in memory
+ * for the file digest to hash when their turn comes.
  */
 #include "registry/registry_int.h"
 
@@ -51,6 +53,7 @@ struct sl_ingest {
     unsigned char hdr[36];
     size_t hdr_len;
     unsigned char *chunk; /* SL_CDC_MAX bytes */
+    unsigned char *cur;   /* where the current chunk's bytes go: `chunk`, or the window */
     uint32_t need;        /* bytes of the current chunk still to come */
     uint32_t have;
     struct sl__fh_chunk *v;
@@ -63,6 +66,10 @@ struct sl_ingest {
     struct sl__fh *fh;
     bool fh_inline;
     uint64_t fh_from;
+    /* the window (filehash.c): this request's verified chunk bytes, in
+     * order, for the file digest; `window` bytes reserved at open */
+    unsigned char *win;
+    size_t win_len, window;
 };
 
 enum sl_err sl_ingest_begin(struct sl_registry *r, int64_t org_id, uint64_t body_len,
@@ -82,7 +89,9 @@ enum sl_err sl_ingest_begin(struct sl_registry *r, int64_t org_id, uint64_t body
     in->chunk = sl_xmalloc(SL_CDC_MAX);
     if (file_sid) {
         in->fh_from = from;
-        in->fh = sl__fh_open(r, org_id, file_sid, from, &in->fh_inline);
+        in->fh = sl__fh_open(r, org_id, file_sid, from, body_len, &in->fh_inline, &in->window);
+        if (in->window)
+            in->win = sl_xmalloc(in->window);
     }
     *out = in;
     return SL_OK;
@@ -120,7 +129,7 @@ static enum sl_err finish_chunk(struct sl_ingest *in, struct sl_error *err)
     struct sl__fh_chunk *p;
     enum sl_err rc;
 
-    sl_sha256(in->chunk, in->have, got);
+    sl_sha256(in->cur, in->have, got);
     if (memcmp(got, in->hdr, 32) != 0) {
         sl_hex(in->hdr, 32, want_hex);
         sl_hex(got, 32, got_hex);
@@ -143,7 +152,9 @@ static enum sl_err finish_chunk(struct sl_ingest *in, struct sl_error *err)
     p->pack_offset = UINT64_MAX;
     /* verified just above: the file digest may take these bytes */
     if (in->fh_inline)
-        sl__fh_feed(in->fh, got, in->chunk, in->have);
+        sl__fh_feed(in->fh, got, in->cur, in->have);
+    else if (in->win)
+        in->win_len += in->have; /* kept where it was received */
     if (known) {
         in->bytes_dedup += in->have;
         return SL_OK;
@@ -153,7 +164,7 @@ static enum sl_err finish_chunk(struct sl_ingest *in, struct sl_error *err)
         if (rc)
             return rc;
     }
-    rc = sl_pack_append(in->pack, in->chunk, in->have, &p->pack_offset, err);
+    rc = sl_pack_append(in->pack, in->cur, in->have, &p->pack_offset, err);
     if (!rc)
         in->bytes_new += in->have;
     return rc;
@@ -186,13 +197,18 @@ enum sl_err sl_ingest_feed(struct sl_ingest *in, const void *data, size_t n, str
                                     "and %u",
                                     in->n, (unsigned long long)(in->received - 4), in->need,
                                     SL_CDC_MAX);
+            if (in->win && in->win_len + in->need > in->window) {
+                free(in->win); /* cannot happen (the body holds the chunks) */
+                in->win = NULL;
+            }
+            in->cur = in->win ? in->win + in->win_len : in->chunk;
             continue;
         }
         {
             size_t take = in->need - in->have;
             if (take > n)
                 take = n;
-            memcpy(in->chunk + in->have, p, take);
+            memcpy(in->cur + in->have, p, take);
             in->have += (uint32_t)take;
             in->received += take;
             p += take;
@@ -266,8 +282,9 @@ enum sl_err sl_ingest_finish(struct sl_ingest *in, json_t **result, struct sl_er
         goto out_rollback;
     /* durable and recorded: the file digest may read them back */
     sl__fh_close(in->r, in->fh, in->fh_inline, true, in->fh_from, in->v, in->n, pack_id,
-                 name[0] ? name : NULL);
+                 name[0] ? name : NULL, in->win, in->win_len, in->window);
     in->fh = NULL;
+    in->win = NULL;
     *result = json_pack("{s:I, s:I, s:I}", "stored", (json_int_t)in->n, "bytes",
                         (json_int_t)in->bytes_new, "deduplicated", (json_int_t)in->bytes_dedup);
     goto out;
@@ -285,7 +302,11 @@ void sl_ingest_abort(struct sl_ingest *in)
 {
     if (!in)
         return;
-    sl__fh_close(in->r, in->fh, in->fh_inline, false, in->fh_from, NULL, 0, 0, NULL);
+    if (in->fh)
+        sl__fh_close(in->r, in->fh, in->fh_inline, false, in->fh_from, NULL, 0, 0, NULL, in->win, 0,
+                     in->window);
+    else
+        free(in->win);
     sl_pack_abort(in->pack);
     free(in->chunk);
     free(in->v);

@@ -935,9 +935,11 @@ enum sl_err sl_reg_commit(struct sl_registry *r, const struct sl_principal *p, c
  * the part of the file whose SHA-256 the server computed as the chunks
  * arrived, when its chunk ids are the first ones of `ids`, is not read
  * again; the rest is read back from the packs. `*reread` (may be NULL) gets
- * the bytes read back. Idempotent: `*created` is false when it was stored
- * already (the list must then be the stored one). Unused files go after the
- * gc grace period. */
+ * the bytes read back, now or during the upload (chunks of requests that
+ * arrived ahead of their turn with no memory window are hashed by reading
+ * them back). Idempotent: `*created` is false when it was stored already
+ * (the list must then be the stored one). Unused files go after the gc
+ * grace period. */
 enum sl_err sl_reg_file_store(struct sl_registry *r, const struct sl_principal *p, int64_t org_id,
                               const unsigned char sha[32], uint64_t size,
                               const unsigned char (*ids)[32], size_t n,

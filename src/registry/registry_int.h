@@ -70,26 +70,35 @@ struct sl__fh_table *sl__fh_table_new(void);
 void sl__fh_table_free(struct sl__fh_table *t);
 
 /* A chunk upload naming session `sid` whose frames are the file's chunks
- * from index `from` on. Returns the session (NULL when the table is full);
- * *inline_ is set when this request is next in file order and hashes each
- * chunk as it is verified (sl__fh_feed). Every open is closed once. */
+ * from index `from` on, in a body of `body_len` bytes. Returns the session
+ * (NULL when the table is full); *inline_ is set when this request is next
+ * in file order and hashes each chunk as it is verified (sl__fh_feed).
+ * A request ahead of its turn may instead get a window: *window is the
+ * number of bytes reserved (0 for none) for holding its verified chunk bytes
+ * in memory until their turn, so they are hashed without reading the packs
+ * back. Every open is closed once. */
 struct sl__fh *sl__fh_open(struct sl_registry *r, int64_t org_id,
-                           const unsigned char sid[SL_FH_SID_LEN], uint64_t from, bool *inline_);
+                           const unsigned char sid[SL_FH_SID_LEN], uint64_t from, uint64_t body_len,
+                           bool *inline_, size_t *window);
 /* Adds one verified chunk to an inline request's session. */
 void sl__fh_feed(struct sl__fh *s, const unsigned char id[32], const void *bytes, uint32_t len);
 /* The request ended; `committed` when its chunks are durable and recorded.
- * A committed out-of-order request leaves its chunks (v[0..n), stored in
- * pack `pack`) to be hashed, read back, once the ones before it are; a
- * failed inline one marks the session for a full read-back. */
+ * A committed out-of-order request leaves its chunks (v[0..n)) to be hashed
+ * once the ones before it are: from `win` (their bytes, one after another,
+ * `win_len` of them) when the request had a window, else read back from
+ * pack `pack`. A failed inline one marks the session for a full read-back.
+ * Takes `win` (malloc'd or NULL) and releases the `window` bytes reserved
+ * at open. */
 void sl__fh_close(struct sl_registry *r, struct sl__fh *s, bool inline_, bool committed,
                   uint64_t from, const struct sl__fh_chunk *v, size_t n, int64_t pack_id,
-                  const char *pack);
+                  const char *pack, unsigned char *win, size_t win_len, size_t window);
 /* Registration: removes the session and, unless it was spoiled, hands over
- * the digest of its first *next chunks (*nbytes bytes; the caller finishes
- * or frees *bytes) and the SHA-256 of their ids, in order. False: read the
- * whole file back. */
+ * the digest of its first *next chunks (*nbytes bytes, of which *nread were
+ * read back from the packs because their request arrived ahead of its turn
+ * with no window; the caller finishes or frees *bytes) and the SHA-256 of
+ * their ids, in order. False: read the whole file back. */
 bool sl__fh_take(struct sl_registry *r, int64_t org_id, const unsigned char sid[SL_FH_SID_LEN],
-                 struct sl_sha256_ctx **bytes, uint64_t *next, uint64_t *nbytes,
+                 struct sl_sha256_ctx **bytes, uint64_t *next, uint64_t *nbytes, uint64_t *nread,
                  unsigned char ids[32]);
 
 /* ---- the log seam (log.c) ---- */

@@ -96,7 +96,9 @@ class PushFast(unittest.TestCase):
         self.assertLess(sec["first_upload"], sec["hash"], sec)
         self.assertEqual(doc["bytes_uploaded"], doc["bytes_local"], doc)
         # the server hashed the big file as its chunks arrived (4 streams,
-        # so most requests out of order) and read back only the small files
+        # so most requests ahead of their turn: held in memory windows until
+        # then, not read back, which "bytes_reread" would count) and read
+        # back only the small files
         small = doc["bytes_local"] - 320 * MIB
         self.assertEqual(doc["bytes_reread"], small, doc)
         out = self.p("overlap-out")
@@ -224,6 +226,53 @@ class PushFast(unittest.TestCase):
         self.ok(self.send(c[2:4], sid, 2))
         self.ok(self.send(c[:2], sid, 0))
         doc = self.ok(self.register(c, sid), 201)
+        self.assertEqual(doc["reread"], 0, doc)
+
+    def test_windows_are_released_and_bounded(self):
+        """A request ahead of its turn is held in memory (a window) until its
+        turn, then hashed from there: nothing is read back. The windows share
+        one budget of 192 MiB; fifteen rounds of 15 MiB ahead of its turn
+        (225 MiB in all) each read nothing back, so each window was released
+        when it was hashed, not kept. A body over 16 MiB gets no window: it is
+        read back from its pack, and "reread" says so. A deduplicated chunk
+        inside a window is hashed from the window like the others."""
+        rng = random.Random(40)
+        ahead = [rng.randbytes(128 << 10) for _ in range(120)]  # 15 MiB
+        for rnd in range(15):
+            first = [b"round %d " % rnd + rng.randbytes(1000)]
+            sid = os.urandom(16).hex()
+            self.ok(self.send(ahead, sid, 1))  # chunks 1..120, known after round 0
+            self.ok(self.send(first, sid, 0))
+            doc = self.ok(self.register(first + ahead, sid), 201)
+            self.assertEqual(doc["reread"], 0, "round %d: %r" % (rnd, doc))
+        big = [rng.randbytes(128 << 10) for _ in range(129)]  # 16 MiB and more
+        first = [rng.randbytes(999)]
+        sid = os.urandom(16).hex()
+        self.ok(self.send(big, sid, 1))
+        self.ok(self.send(first, sid, 0))
+        doc = self.ok(self.register(first + big, sid), 201)
+        self.assertEqual(doc["reread"], len(b"".join(big)), doc)
+
+    def test_abandoned_windows_do_not_leak(self):
+        """Sessions whose first request never comes hold their windows until
+        registration gives up on them; registering reads the file back and
+        frees the window, so later pushes still get windows."""
+        rng = random.Random(41)
+        ahead = [rng.randbytes(128 << 10) for _ in range(120)]
+        for rnd in range(14):
+            first = [b"abandoned %d " % rnd + rng.randbytes(500)]
+            sid = os.urandom(16).hex()
+            self.ok(self.send(ahead, sid, 1))
+            # registered without chunk 0 ever arriving in the session: the
+            # window is dropped and the file read back (chunk 0 stored apart)
+            self.ok(self.send(first))
+            doc = self.ok(self.register(first + ahead, sid), 201)
+            self.assertEqual(doc["reread"], len(b"".join(first + ahead)), doc)
+        first = [rng.randbytes(777)]
+        sid = os.urandom(16).hex()
+        self.ok(self.send(ahead, sid, 1))
+        self.ok(self.send(first, sid, 0))
+        doc = self.ok(self.register(first + ahead, sid), 201)
         self.assertEqual(doc["reread"], 0, doc)
 
     def test_list_other_than_streamed_is_read_back(self):
