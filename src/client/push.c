@@ -224,8 +224,15 @@ static bool load_frame(struct push *p, struct up_slot *u)
             return false;
         }
     }
-    if (sl_pread_full(u->fd, u->frame + SL_FRAME_HEADER, c->len, c->off, f->src, &u->err))
+    if (sl_pread_full(u->fd, u->frame + SL_FRAME_HEADER, c->len, c->off, f->src, &u->err)) {
+        /* shorter than it was when hashed: it changed under the push */
+        if (fstat(u->fd, &st) == 0 && (uint64_t)st.st_size != f->size)
+            sl_error_set(&u->err, SL_EIO,
+                         "%s: changed since it was scanned (now %llu bytes, was %llu); run the "
+                         "push again",
+                         f->src, (unsigned long long)st.st_size, (unsigned long long)f->size);
         return false;
+    }
     sl__cl_frame_header(u->frame, c->id, c->len);
     u->frame_len = SL_FRAME_HEADER + c->len;
     u->frame_pos = 0;

@@ -485,9 +485,25 @@ static void *pipe_helper(void *arg)
             break;
         j = p->job;
         pthread_mutex_unlock(&p->lock);
-        sl_sha256_update(j->file, j->base + j->fresh, j->fresh_len);
-        for (size_t i = 0; i < j->n; i++)
-            sl_sha256(j->base + j->start[i], j->len[i], j->ids[i]);
+        {
+            /* Each chunk's id and the file's digest over the same bytes, two
+             * streams at once (sl_sha256_update_and_digest); the file takes
+             * only the fresh bytes (a chunk carried over from the other
+             * buffer was fed to it there), then the unfinished tail. */
+            size_t pos = j->fresh, end = j->fresh + j->fresh_len;
+            for (size_t i = 0; i < j->n; i++) {
+                size_t s = j->start[i], e = s + j->len[i], from = s > pos ? s : pos;
+                size_t upto = e < end ? e : end;
+                if (from > pos && pos < end) /* a gap (chunks are contiguous: never) */
+                    sl_sha256_update(j->file, j->base + pos, (from < end ? from : end) - pos);
+                sl_sha256_update_and_digest(j->file, j->base + from, upto > from ? upto - from : 0,
+                                            j->base + s, j->len[i], j->ids[i]);
+                if (upto > pos)
+                    pos = upto;
+            }
+            if (pos < end)
+                sl_sha256_update(j->file, j->base + pos, end - pos);
+        }
         pthread_mutex_lock(&p->lock);
         p->job = NULL;
         pthread_cond_broadcast(&p->cond);

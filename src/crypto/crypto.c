@@ -4,6 +4,7 @@
  * SHA-NI code path is used where the CPU has it.
  */
 #include "crypto/crypto.h"
+#include "crypto/crypto_int.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -16,8 +17,15 @@
 
 #include "common/banned.h"
 
+/* SHA256_Init and friends are deprecated in OpenSSL 3 but kept: the
+ * streaming context is OpenSSL's low-level one (the same SHA-NI block
+ * function as EVP's), whose public state lets sl_sha256_update_and_digest
+ * run whole blocks through the two-stream function of sha256ni.c. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
 struct sl_sha256_ctx {
-    EVP_MD_CTX *md;
+    SHA256_CTX c;
 };
 
 static EVP_MD *md_sha256;
@@ -50,22 +58,20 @@ struct sl_sha256_ctx *sl_sha256_new(void)
 {
     struct sl_sha256_ctx *c = calloc(1, sizeof(*c));
 
-    if (!c || !(c->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(c->md, sha256_md(), NULL))
+    if (!c || !SHA256_Init(&c->c))
         abort();
     return c;
 }
 
 void sl_sha256_update(struct sl_sha256_ctx *c, const void *data, size_t n)
 {
-    if (n && !EVP_DigestUpdate(c->md, data, n))
+    if (n && !SHA256_Update(&c->c, data, n))
         abort();
 }
 
 void sl_sha256_final(struct sl_sha256_ctx *c, unsigned char out[SL_SHA256_LEN])
 {
-    unsigned int len = 0;
-
-    if (!EVP_DigestFinal_ex(c->md, out, &len) || len != SL_SHA256_LEN)
+    if (!SHA256_Final(out, &c->c))
         abort();
     sl_sha256_free(c);
 }
@@ -74,14 +80,75 @@ void sl_sha256_free(struct sl_sha256_ctx *c)
 {
     if (!c)
         return;
-    EVP_MD_CTX_free(c->md);
+    OPENSSL_cleanse(c, sizeof(*c));
     free(c);
 }
 
-/* SHA256_Init and friends are deprecated in OpenSSL 3 but kept; they are the
- * only way to hash a small message without a provider dispatch per call. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+/* Counts `blocks` whole blocks hashed into `c` outside SHA256_Update (the
+ * bit length is Nh:Nl). */
+static void count_blocks(SHA256_CTX *c, size_t blocks)
+{
+    uint64_t bits = ((uint64_t)c->Nh << 32 | c->Nl) + (uint64_t)blocks * 512;
+
+    c->Nl = (SHA_LONG)bits;
+    c->Nh = (SHA_LONG)(bits >> 32);
+}
+
+void sl_sha256_update_and_digest(struct sl_sha256_ctx *c, const void *cp, size_t cn, const void *p,
+                                 size_t n, unsigned char out[SL_SHA256_LEN])
+{
+    const unsigned char *a = cp, *b = p;
+    SHA256_CTX d;
+    size_t m;
+
+    if (!sl__shani_available()) {
+        sl_sha256_update(c, cp, cn);
+        sl_sha256(p, n, out);
+        return;
+    }
+    if (!SHA256_Init(&d))
+        abort();
+    if (c->c.num != 0) {
+        /* c has a partial block: complete it first */
+        size_t k = SHA256_CBLOCK - c->c.num;
+        if (k > cn)
+            k = cn;
+        sl_sha256_update(c, a, k);
+        a += k;
+        cn -= k;
+    }
+    m = c->c.num == 0 ? (cn < n ? cn : n) / SHA256_CBLOCK : 0;
+    if (m > 0) {
+        sl__shani_x2(c->c.h, a, d.h, b, m);
+        count_blocks(&c->c, m);
+        count_blocks(&d, m);
+        a += m * SHA256_CBLOCK;
+        b += m * SHA256_CBLOCK;
+        cn -= m * SHA256_CBLOCK;
+        n -= m * SHA256_CBLOCK;
+    }
+    if ((cn && !SHA256_Update(&c->c, a, cn)) || (n && !SHA256_Update(&d, b, n)) ||
+        !SHA256_Final(out, &d))
+        abort();
+}
+
+void sl_sha256_pair(const void *a, size_t na, unsigned char oa[SL_SHA256_LEN], const void *b,
+                    size_t nb, unsigned char ob[SL_SHA256_LEN])
+{
+    struct sl_sha256_ctx c;
+
+    if (!sl__shani_available()) {
+        sl_sha256(a, na, oa);
+        sl_sha256(b, nb, ob);
+        return;
+    }
+    if (!SHA256_Init(&c.c))
+        abort();
+    sl_sha256_update_and_digest(&c, a, na, b, nb, ob);
+    if (!SHA256_Final(oa, &c.c))
+        abort();
+}
+
 void sl_sha256_2(const void *a, size_t na, const void *b, size_t nb,
                  unsigned char out[SL_SHA256_LEN])
 {

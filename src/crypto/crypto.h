@@ -29,6 +29,20 @@ void sl_sha256_update(struct sl_sha256_ctx *c, const void *data, size_t n);
 void sl_sha256_final(struct sl_sha256_ctx *c, unsigned char out[SL_SHA256_LEN]);
 void sl_sha256_free(struct sl_sha256_ctx *c);
 
+/* Updates `c` with cp[0..cn) and writes the SHA-256 of p[0..n) to `out`:
+ * the same as sl_sha256_update then sl_sha256, but where the CPU has the
+ * SHA extensions the whole blocks of the two run interleaved, which costs
+ * little more than one of them (both sides of a push hash the same bytes
+ * into a file's digest and a chunk's id). The two ranges may be the same. */
+void sl_sha256_update_and_digest(struct sl_sha256_ctx *c, const void *cp, size_t cn, const void *p,
+                                 size_t n, unsigned char out[SL_SHA256_LEN]);
+
+/* The SHA-256 of a[0..na) into oa and of b[0..nb) into ob, interleaved as
+ * above where the CPU allows (the server checks a request's chunks in
+ * pairs). */
+void sl_sha256_pair(const void *a, size_t na, unsigned char oa[SL_SHA256_LEN], const void *b,
+                    size_t nb, unsigned char ob[SL_SHA256_LEN]);
+
 /* SHA-256 of a || b (`b` may be NULL when nb is 0) for the many short
  * messages of the log's Merkle tree (65-byte nodes, leaves of a few hundred
  * bytes): OpenSSL's low-level SHA-256, the same SHA-NI block function

@@ -176,10 +176,18 @@ out:
     return s;
 }
 
-void sl__fh_feed(struct sl__fh *s, const unsigned char id[32], const void *bytes, uint32_t len)
+static void fh_feed(struct sl__fh *s, const unsigned char id[32], const void *bytes, uint32_t len)
 {
     /* the caller holds `busy`: nobody else touches the digests */
     sl_sha256_update(s->bytes, bytes, len);
+    sl_sha256_update(s->ids, id, 32);
+    s->next++;
+    s->nbytes += len;
+}
+
+void sl__fh_feed_hash(struct sl__fh *s, const void *bytes, uint32_t len, unsigned char id[32])
+{
+    sl_sha256_update_and_digest(s->bytes, bytes, len, bytes, len, id);
     sl_sha256_update(s->ids, id, 32);
     s->next++;
     s->nbytes += len;
@@ -210,7 +218,7 @@ static void catch_up(struct sl_registry *r, struct sl__fh_table *t, struct sl__f
              * these very bytes, and is durable in a pack or was already. */
             const unsigned char *b = rg.bytes;
             for (size_t i = 0; i < rg.n; i++) {
-                sl__fh_feed(s, rg.v[i].hash, b, rg.v[i].length);
+                fh_feed(s, rg.v[i].hash, b, rg.v[i].length);
                 b += rg.v[i].length;
             }
         } else {
@@ -224,7 +232,7 @@ static void catch_up(struct sl_registry *r, struct sl__fh_table *t, struct sl__f
                 ok = sl_store_read(r->store, rg.pack_id, rg.pack, buf, rg.v[i].length,
                                    rg.v[i].pack_offset, &err) == SL_OK;
                 if (ok) {
-                    sl__fh_feed(s, rg.v[i].hash, buf, rg.v[i].length);
+                    fh_feed(s, rg.v[i].hash, buf, rg.v[i].length);
                     s->nread += rg.v[i].length;
                 }
             }

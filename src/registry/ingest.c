@@ -52,9 +52,10 @@ struct sl_ingest {
     struct sl_pack_writer *pack;
     unsigned char hdr[36];
     size_t hdr_len;
-    unsigned char *chunk; /* SL_CDC_MAX bytes */
-    unsigned char *cur;   /* where the current chunk's bytes go: `chunk`, or the window */
-    uint32_t need;        /* bytes of the current chunk still to come */
+    unsigned char *chunk;  /* SL_CDC_MAX bytes */
+    unsigned char *chunk2; /* another, while a chunk is held in `chunk` */
+    unsigned char *cur;    /* where the current chunk's bytes go: `chunk`, or the window */
+    uint32_t need;         /* bytes of the current chunk still to come */
     uint32_t have;
     struct sl__fh_chunk *v;
     size_t n, cap;
@@ -70,6 +71,15 @@ struct sl_ingest {
      * order, for the file digest; `window` bytes reserved at open */
     unsigned char *win;
     size_t win_len, window;
+    /* a chunk received, its id not yet checked: ids are computed two at a
+     * time (sl_sha256_pair), so a chunk waits for the next one or the end */
+    struct {
+        bool on;
+        unsigned char decl[32];
+        const unsigned char *bytes;
+        uint32_t len;
+        uint64_t at; /* its first byte in the body */
+    } held;
 };
 
 enum sl_err sl_ingest_begin(struct sl_registry *r, int64_t org_id, uint64_t body_len,
@@ -87,6 +97,7 @@ enum sl_err sl_ingest_begin(struct sl_registry *r, int64_t org_id, uint64_t body
     in->org_id = org_id;
     in->body_len = body_len;
     in->chunk = sl_xmalloc(SL_CDC_MAX);
+    in->chunk2 = sl_xmalloc(SL_CDC_MAX);
     if (file_sid) {
         in->fh_from = from;
         in->fh = sl__fh_open(r, org_id, file_sid, from, body_len, &in->fh_inline, &in->window);
@@ -121,23 +132,24 @@ static enum sl_err known_chunk(struct sl_ingest *in, const unsigned char *hash, 
     return SL_OK;
 }
 
-static enum sl_err finish_chunk(struct sl_ingest *in, struct sl_error *err)
+/* Checks a chunk's computed id `got` against the declared `decl`, then
+ * records the chunk and stores its bytes unless this org has them. */
+static enum sl_err accept_chunk(struct sl_ingest *in, const unsigned char *decl,
+                                const unsigned char *got, const unsigned char *bytes, uint32_t len,
+                                uint64_t at, struct sl_error *err)
 {
-    unsigned char got[32];
     char want_hex[65], got_hex[65];
     bool known = false;
     struct sl__fh_chunk *p;
     enum sl_err rc;
 
-    sl_sha256(in->cur, in->have, got);
-    if (memcmp(got, in->hdr, 32) != 0) {
-        sl_hex(in->hdr, 32, want_hex);
+    if (memcmp(got, decl, 32) != 0) {
+        sl_hex(decl, 32, want_hex);
         sl_hex(got, 32, got_hex);
         return sl_error_set(err, SL_EINPUT,
                             "chunk %zu (body byte %llu): its bytes hash to %s, not to the "
                             "declared %s",
-                            in->n, (unsigned long long)(in->received - in->have), got_hex,
-                            want_hex);
+                            in->n, (unsigned long long)at, got_hex, want_hex);
     }
     rc = known_chunk(in, got, &known, err);
     if (rc)
@@ -148,15 +160,10 @@ static enum sl_err finish_chunk(struct sl_ingest *in, struct sl_error *err)
     }
     p = &in->v[in->n++];
     memcpy(p->hash, got, 32);
-    p->length = in->have;
+    p->length = len;
     p->pack_offset = UINT64_MAX;
-    /* verified just above: the file digest may take these bytes */
-    if (in->fh_inline)
-        sl__fh_feed(in->fh, got, in->cur, in->have);
-    else if (in->win)
-        in->win_len += in->have; /* kept where it was received */
     if (known) {
-        in->bytes_dedup += in->have;
+        in->bytes_dedup += len;
         return SL_OK;
     }
     if (!in->pack) {
@@ -164,9 +171,62 @@ static enum sl_err finish_chunk(struct sl_ingest *in, struct sl_error *err)
         if (rc)
             return rc;
     }
-    rc = sl_pack_append(in->pack, in->cur, in->have, &p->pack_offset, err);
+    rc = sl_pack_append(in->pack, bytes, len, &p->pack_offset, err);
     if (!rc)
-        in->bytes_new += in->have;
+        in->bytes_new += len;
+    return rc;
+}
+
+/* Checks and stores the held chunk, if any, on its own. */
+static enum sl_err flush_held(struct sl_ingest *in, struct sl_error *err)
+{
+    unsigned char got[32];
+
+    if (!in->held.on)
+        return SL_OK;
+    in->held.on = false;
+    sl_sha256(in->held.bytes, in->held.len, got);
+    return accept_chunk(in, in->held.decl, got, in->held.bytes, in->held.len, in->held.at, err);
+}
+
+/* The current chunk's bytes are all in (at in->cur). */
+static enum sl_err finish_chunk(struct sl_ingest *in, struct sl_error *err)
+{
+    const unsigned char *bytes = in->cur;
+    uint32_t len = in->have;
+    uint64_t at = in->received - in->have;
+    unsigned char got[32], held_got[32];
+    enum sl_err rc;
+
+    if (in->win)
+        in->win_len += len; /* kept where it was received */
+    if (in->fh_inline) {
+        /* In turn, the file's digest takes the bytes while their id is
+         * computed (one pass for both); a mismatch fails the request, which
+         * spoils the session (filehash.c), so the digest never vouches for
+         * them. */
+        sl__fh_feed_hash(in->fh, bytes, len, got);
+        return accept_chunk(in, in->hdr, got, bytes, len, at, err);
+    }
+    if (!in->held.on) {
+        in->held.on = true;
+        memcpy(in->held.decl, in->hdr, 32);
+        in->held.bytes = bytes;
+        in->held.len = len;
+        in->held.at = at;
+        if (!in->win) {
+            /* the next chunk goes to the other buffer */
+            unsigned char *t = in->chunk;
+            in->chunk = in->chunk2;
+            in->chunk2 = t;
+        }
+        return SL_OK;
+    }
+    sl_sha256_pair(in->held.bytes, in->held.len, held_got, bytes, len, got);
+    in->held.on = false;
+    rc = accept_chunk(in, in->held.decl, held_got, in->held.bytes, in->held.len, in->held.at, err);
+    if (!rc)
+        rc = accept_chunk(in, in->hdr, got, bytes, len, at, err);
     return rc;
 }
 
@@ -198,7 +258,11 @@ enum sl_err sl_ingest_feed(struct sl_ingest *in, const void *data, size_t n, str
                                     in->n, (unsigned long long)(in->received - 4), in->need,
                                     SL_CDC_MAX);
             if (in->win && in->win_len + in->need > in->window) {
-                free(in->win); /* cannot happen (the body holds the chunks) */
+                /* cannot happen (the body holds the chunks) */
+                rc = flush_held(in, err); /* it may point into the window */
+                if (rc)
+                    return rc;
+                free(in->win);
                 in->win = NULL;
             }
             in->cur = in->win ? in->win + in->win_len : in->chunk;
@@ -237,6 +301,9 @@ enum sl_err sl_ingest_finish(struct sl_ingest *in, json_t **result, struct sl_er
                           (unsigned long long)in->received, (unsigned long long)in->body_len);
         goto out;
     }
+    rc = flush_held(in, err);
+    if (rc)
+        goto out;
     if (in->pack) {
         uint64_t size = sl_pack_size(in->pack);
         rc = sl_pack_seal(in->pack, name, err);
@@ -309,6 +376,7 @@ void sl_ingest_abort(struct sl_ingest *in)
         free(in->win);
     sl_pack_abort(in->pack);
     free(in->chunk);
+    free(in->chunk2);
     free(in->v);
     sl_strmap_release(&in->seen);
     sl_arena_release(&in->arena);

@@ -72,7 +72,7 @@ void sl__fh_table_free(struct sl__fh_table *t);
 /* A chunk upload naming session `sid` whose frames are the file's chunks
  * from index `from` on, in a body of `body_len` bytes. Returns the session
  * (NULL when the table is full); *inline_ is set when this request is next
- * in file order and hashes each chunk as it is verified (sl__fh_feed).
+ * in file order and hashes each chunk as it is verified (sl__fh_feed_hash).
  * A request ahead of its turn may instead get a window: *window is the
  * number of bytes reserved (0 for none) for holding its verified chunk bytes
  * in memory until their turn, so they are hashed without reading the packs
@@ -80,8 +80,11 @@ void sl__fh_table_free(struct sl__fh_table *t);
 struct sl__fh *sl__fh_open(struct sl_registry *r, int64_t org_id,
                            const unsigned char sid[SL_FH_SID_LEN], uint64_t from, uint64_t body_len,
                            bool *inline_, size_t *window);
-/* Adds one verified chunk to an inline request's session. */
-void sl__fh_feed(struct sl__fh *s, const unsigned char id[32], const void *bytes, uint32_t len);
+/* Adds one chunk to an inline request's session and writes its SHA-256 to
+ * `id`, both hashes at once; the caller then checks `id` against the
+ * declared one and fails the request (which spoils the session) if they
+ * differ. */
+void sl__fh_feed_hash(struct sl__fh *s, const void *bytes, uint32_t len, unsigned char id[32]);
 /* The request ended; `committed` when its chunks are durable and recorded.
  * A committed out-of-order request leaves its chunks (v[0..n)) to be hashed
  * once the ones before it are: from `win` (their bytes, one after another,
