@@ -27,7 +27,7 @@
 #include "crypto/crypto.h"
 #include "common/banned.h"
 
-#define WBUF      (1u << 20)
+#define WBUF      (4u << 20)
 #define DIO_ALIGN 4096u /* covers every logical block size Linux uses */
 
 struct sl_pack_writer {
