@@ -344,15 +344,16 @@ Test(registry, storage_faults_leave_nothing_visible)
 {
     struct fixture f;
     struct sl_error err;
-    struct sl_buf b = SL_BUF_INIT(1 << 22);
-    unsigned char *data = malloc(2 << 20), id[1][32];
+    struct sl_buf b = SL_BUF_INIT(1 << 24);
+    unsigned char *data = malloc(12 << 20), id[1][32];
     json_t *res = NULL;
     bool missing[1];
     struct sl_vfs ops;
 
     setup(&f);
-    sl_random(data, 2 << 20);
-    frames(data, 2 << 20, 131072, &b, NULL);
+    /* 12 MiB: more than the pack writer buffers (4 MiB), so it writes twice */
+    sl_random(data, 12 << 20);
+    frames(data, 12 << 20, 131072, &b, NULL);
     memcpy(id[0], b.data, 32);
 
     ops = sl_vfs_posix;

@@ -215,7 +215,8 @@ static ssize_t full_pwrite(int fd, const void *buf, size_t n, off_t off)
 Test(store_pack, a_full_disk_is_reported_not_retried)
 {
     char *data = th_tmpdir();
-    unsigned char *bytes = random_bytes(2u << 20);
+    /* more than the writer buffers (4 MiB): append must write */
+    unsigned char *bytes = random_bytes(9u << 20);
     struct sl_store *s;
     struct sl_pack_writer *w;
     struct sl_error err;
@@ -228,7 +229,7 @@ Test(store_pack, a_full_disk_is_reported_not_retried)
     ops.pwrite = full_pwrite;
     full_calls = 0;
     sl_vfs_set(&ops);
-    rc = sl_pack_append(w, bytes, 2u << 20, &off, &err);
+    rc = sl_pack_append(w, bytes, 9u << 20, &off, &err);
     sl_vfs_set(NULL);
     cr_assert_eq(rc, SL_ENOSPACE, "%s", err.msg);
     cr_assert(strstr(err.msg, "no space") != NULL, "%s", err.msg);
