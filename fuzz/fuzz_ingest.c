@@ -4,7 +4,10 @@
  * length and bytes, fed to sl_ingest_* on a real data folder (in /dev/shm,
  * fsync made a no-op through the vfs table for speed). The first byte sets
  * the size of the pieces the body arrives in and whether the declared
- * length is the true one. Beyond memory errors it checks the rule that
+ * length is the true one, or (top bits 10) that the body is part of a file
+ * session (?file=ID&from=K, one of four sessions, K from 0 to 2), so the
+ * streamed digest, its memory windows and the inline path are fuzzed too.
+ * Beyond memory errors it checks the rule that
  * nothing is stored half-way: after a refused body no chunk of it became
  * visible unless it was stored before, and after an accepted one every
  * chunk is visible and reads back with its hash.
@@ -109,19 +112,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *res = NULL;
     size_t piece, nf;
     uint64_t declared;
+    unsigned char sid[16]; /* a file session id (SL_FH_SID_LEN) */
+    bool session;
     enum sl_err rc;
 
     if (size == 0)
         return 0;
     piece = 1 + (size_t)(data[0] & 0x3f) * 97;
     declared = (data[0] & 0x40) ? size - 1 + (data[0] >> 7) : size - 1;
+    session = (data[0] & 0xC0) == 0x80;
+    memset(sid, 0, sizeof(sid));
+    sid[0] = (unsigned char)(size & 3);
     data++;
     size--;
     nf = frames(data, size, ids, good);
     if (nf &&
         sl_reg_chunks_missing(reg, org, (const unsigned char(*)[32])ids, nf, before, &err) != SL_OK)
         abort();
-    rc = sl_ingest_begin(reg, org, declared, NULL, 0, &in, &err);
+    rc = sl_ingest_begin(reg, org, declared, session ? sid : NULL, session ? piece % 3 : 0, &in,
+                         &err);
     for (size_t off = 0; rc == SL_OK && off < size; off += piece) {
         size_t take = size - off < piece ? size - off : piece;
         rc = sl_ingest_feed(in, data + off, take, &err);
