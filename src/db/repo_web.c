@@ -35,6 +35,26 @@ enum sl_err sl_repo_session_insert(struct sl_db *db, const unsigned char hash[32
     return sl_stmt_run(st, err);
 }
 
+enum sl_err sl_repo_session_trim(struct sl_db *db, int64_t user_id, const unsigned char keep[32],
+                                 int max, struct sl_error *err)
+{
+    struct sl_stmt *st =
+        sl_db_stmt(db,
+                   "DELETE FROM web_sessions WHERE user_id = ? AND id_hash <> ? AND id_hash NOT IN "
+                   "(SELECT id_hash FROM web_sessions WHERE user_id = ? AND id_hash <> ? "
+                   "ORDER BY created DESC, expires DESC, id_hash LIMIT ?)",
+                   err);
+
+    if (!st)
+        return sl__repo_code(err);
+    sl_stmt_int(st, 1, user_id);
+    sl_stmt_blob(st, 2, keep, 32);
+    sl_stmt_int(st, 3, user_id);
+    sl_stmt_blob(st, 4, keep, 32);
+    sl_stmt_int(st, 5, max > 0 ? max - 1 : 0);
+    return sl_stmt_run(st, err);
+}
+
 enum sl_err sl_repo_session_get(struct sl_db *db, const unsigned char hash[32],
                                 struct sl_session_row *row, bool *found, struct sl_error *err)
 {

@@ -28,6 +28,10 @@ struct sl_db;
 /* Stores a session by the SHA-256 `hash` of its id, for `user_id`, opened
  * with token `token_id` whose `scopes` it keeps, with `csrf`, from `now`
  * until `expires`. */
+/* Deletes the user's sessions beyond the `max` newest, never `keep` (the
+ * one just opened). */
+enum sl_err sl_repo_session_trim(struct sl_db *db, int64_t user_id, const unsigned char keep[32],
+                                 int max, struct sl_error *err);
 enum sl_err sl_repo_session_insert(struct sl_db *db, const unsigned char hash[32], int64_t user_id,
                                    int64_t token_id, const char *scopes, const char *csrf,
                                    int64_t now, int64_t expires, struct sl_error *err);

@@ -25,7 +25,7 @@ struct sl_registry;
 /* Self-service sign-up in the web UI (docs/web.md): nobody, holders of an
  * admin's invitation, or anyone. */
 enum sl_signup { SL_SIGNUP_CLOSED, SL_SIGNUP_INVITE, SL_SIGNUP_OPEN };
-#define SL_SESSION_HOURS 12
+#define SL_SESSION_HOURS SL_REG_SESSION_HOURS
 
 struct sl_server_opts {
     const char *host; /* numeric IPv4 or IPv6 address */

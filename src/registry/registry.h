@@ -1008,6 +1008,8 @@ enum sl_err sl_reg_refusal_list(struct sl_registry *r, int64_t model_id, int64_t
 #define SL_INVITE_DAYS_MAX    365
 #define SL_SIGNUP_FIELD_MAX   200 /* name, email, affiliation */
 #define SL_SIGNUP_COUNTRY_MAX 64
+#define SL_REG_SESSION_HOURS  12 /* a session's life when the caller gives none */
+#define SL_REG_SESSIONS_MAX   20 /* live sessions per user; more end the oldest */
 
 struct sl_session {
     char id[SL_SESSION_HEX + 1]; /* the cookie's value: set by sl_reg_session_open only */
@@ -1016,8 +1018,10 @@ struct sl_session {
     struct sl_principal who; /* with the scopes of the token it was opened with */
 };
 
-/* Opens a session for the holder of `token` lasting `hours`: SL_EAUTH as
- * sl_reg_auth for a bad token. Only the SHA-256 of the id is stored. */
+/* Opens a session for the holder of `token` lasting `hours` (0:
+ * SL_REG_SESSION_HOURS): SL_EAUTH as sl_reg_auth for a bad token. Only the
+ * SHA-256 of the id is stored. The user's sessions beyond the
+ * SL_REG_SESSIONS_MAX newest end. */
 enum sl_err sl_reg_session_open(struct sl_registry *r, const char *token, unsigned hours,
                                 struct sl_session *s, struct sl_error *err);
 

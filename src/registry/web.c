@@ -81,9 +81,13 @@ enum sl_err sl_reg_session_open(struct sl_registry *r, const char *token, unsign
     random_hex(s->id);
     random_hex(s->csrf);
     session_hash(s->id, sh);
-    s->expires = now + (int64_t)(hours ? hours : 12) * 3600;
+    s->expires = now + (int64_t)(hours ? hours : SL_REG_SESSION_HOURS) * 3600;
     rc = sl_repo_session_insert(db, sh, s->who.user_id, token_id, scopes, s->csrf, now, s->expires,
                                 err);
+    /* a user has at most SL_REG_SESSIONS_MAX: signing in once more ends the
+     * oldest (a leaked or forgotten browser's) */
+    if (!rc)
+        rc = sl_repo_session_trim(db, s->who.user_id, sh, SL_REG_SESSIONS_MAX, err);
     if (rc)
         sl_wipe(s->id, sizeof(s->id));
     return rc;

@@ -279,6 +279,28 @@ class Sessions(WebBase):
         self.assertEqual(r.status, 200, "the other token's session lives on: %r" % r)
         self.assertEqual(len(self.sessions()), 1, "the dead session was deleted on use")
 
+    def test_at_most_twenty_sessions_per_user(self):
+        """Signing in a 21st time ends the oldest sessions (by the second
+        they were opened; within one second any of them), never the new one,
+        and not another user's."""
+        tok = self.srv.add_user("cat")
+        other = self.srv.add_user("dan")
+        oc, _, _, _ = self.signin(other)
+        old = [self.signin(tok)[0] for _ in range(3)]
+        time.sleep(1.1)
+        new = [self.signin(tok)[0] for _ in range(20)]
+
+        def alive(cookies):
+            return [self.req("GET", "/api/v1/session", cookie=c).status for c in cookies]
+
+        self.assertEqual(alive(old), [401] * 3)
+        self.assertEqual(alive(new), [200] * 20)
+        last = self.signin(tok)[0]
+        self.assertEqual(alive([last]), [200], "the new session is never the one ended")
+        self.assertEqual(sorted(alive(new)), [200] * 19 + [401])
+        self.assertEqual(alive([oc]), [200], "another user's session is untouched")
+        self.assertEqual(len(self.sessions()), 21)
+
     def test_expired_token_ends_the_session(self):
         self.srv.add_user("ann")
         r = self.srv.admin("token", "new", "ann", "--expires", "2099-01-01", "--json")
