@@ -14,6 +14,7 @@
  */
 #include "crypto/crypto_int.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -35,17 +36,16 @@ static const uint32_t K256[64] = {
 
 bool sl__shani_available(void)
 {
-    static int cached = -1;
+    static atomic_int cached = -1; /* every thread computes the same value */
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
     unsigned a, b, c, d;
-    int ok = 0;
 
-    if (cached >= 0)
-        return cached == 1;
-    if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_1) && (c & bit_SSSE3) &&
-        __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA))
-        ok = 1;
-    cached = ok; /* a benign race: every thread computes the same value */
-    return ok == 1;
+    if (v >= 0)
+        return v == 1;
+    v = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_1) && (c & bit_SSSE3) &&
+        __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
+    atomic_store_explicit(&cached, v, memory_order_relaxed);
+    return v == 1;
 }
 
 /* The state in the instructions' order: s0 = (A, B, E, F), s1 = (C, D, G, H)
