@@ -1326,8 +1326,7 @@ enum sl_err sl_bundle_verify(const struct sl_bundle_opts *o, json_t **result, st
                             "tier", v.tier, "server", v.server, "log_index", (json_int_t)v.index,
                             "checkpoint_size", (json_int_t)v.ck.size, "files", fl, "verified", 1);
         if (!*result) {
-            rc = sl_error_set(err, SL_EINPUT, "%s: the verified bundle cannot be reported",
-                              v.file);
+            rc = sl_error_set(err, SL_EINPUT, "%s: the verified bundle cannot be reported", v.file);
             goto out;
         }
         if (o->dest)

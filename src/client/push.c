@@ -542,8 +542,8 @@ static enum sl_err find_missing(struct push *p, struct idset *set, unsigned char
 
 /* ---- the pipeline: hashing on its own thread, the upload on this one ---- */
 
-#define HASH_WINDOW (2ull << 30) /* hashing runs at most this far ahead */
-#define ROUND_MIN   (64u << 20)  /* file bytes hashed before a round starts */
+#define HASH_WINDOW (2ull << 30)  /* hashing runs at most this far ahead */
+#define ROUND_MIN   (64u << 20)   /* file bytes hashed before a round starts */
 #define ROUND_MAX   (1024u << 20) /* file bytes one round takes at most */
 
 static void *hash_thread(void *arg)
