@@ -62,6 +62,14 @@ enum sl_err sl__cl_url_escape(struct sl_buf *b, const char *s, bool keep_slash);
  * `low_speed_secs` 0 disables the stall timeout. */
 void sl__cl_http_setup(struct sl_client *cl, CURL *h, const char *url, struct curl_slist **headers,
                        const char *extra, long low_speed_secs);
+/* The same with "Expect: 100-continue": for a large one-off upload the
+ * server may refuse before the body (who may send it is checked on the
+ * headers). With the header the refusal comes before any byte of the body
+ * is sent; without it the server's answer can be lost when it closes the
+ * connection while the body is still coming, and the caller sees a broken
+ * pipe instead of the reason. Costs one round trip. */
+void sl__cl_http_setup_expect(struct sl_client *cl, CURL *h, const char *url,
+                              struct curl_slist **headers, const char *extra, long low_speed_secs);
 
 /* Sends one request with an optional JSON body (`body`, `body_len` bytes;
  * NULL for none) and reads a JSON answer. `path` starts with '/'. A 2xx

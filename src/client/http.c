@@ -194,16 +194,17 @@ enum sl_err sl__cl_url_escape(struct sl_buf *b, const char *s, bool keep_slash)
     return SL_OK;
 }
 
-void sl__cl_http_setup(struct sl_client *cl, CURL *h, const char *url, struct curl_slist **headers,
-                       const char *extra, long low_speed_secs)
+static void http_setup(struct sl_client *cl, CURL *h, const char *url, struct curl_slist **headers,
+                       const char *extra, long low_speed_secs, bool expect)
 {
     const struct sl_curl_api *c = cl->c;
     struct curl_slist *l = NULL;
 
     if (cl->auth_header)
         l = c->slist_append(l, cl->auth_header);
-    /* No "Expect: 100-continue" round trip before request bodies. */
-    l = c->slist_append(l, "Expect:");
+    /* No "Expect: 100-continue" round trip before request bodies, unless
+     * the caller asks (sl__cl_http_setup_expect). */
+    l = c->slist_append(l, expect ? "Expect: 100-continue" : "Expect:");
     if (extra)
         l = c->slist_append(l, extra);
     *headers = l;
@@ -222,6 +223,18 @@ void sl__cl_http_setup(struct sl_client *cl, CURL *h, const char *url, struct cu
         c->easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
         c->easy_setopt(h, CURLOPT_LOW_SPEED_TIME, low_speed_secs);
     }
+}
+
+void sl__cl_http_setup(struct sl_client *cl, CURL *h, const char *url, struct curl_slist **headers,
+                       const char *extra, long low_speed_secs)
+{
+    http_setup(cl, h, url, headers, extra, low_speed_secs, false);
+}
+
+void sl__cl_http_setup_expect(struct sl_client *cl, CURL *h, const char *url,
+                              struct curl_slist **headers, const char *extra, long low_speed_secs)
+{
+    http_setup(cl, h, url, headers, extra, low_speed_secs, true);
 }
 
 static size_t collect(char *p, size_t size, size_t n, void *ud)

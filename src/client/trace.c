@@ -202,8 +202,9 @@ enum sl_err sl_client_trace(struct sl_client *cl, const char *org, const char *n
     json_decref(cl->last_error);
     cl->last_error = NULL;
     c->easy_reset(cl->easy);
-    sl__cl_http_setup(cl, cl->easy, sl_buf_cstr(&url), &headers,
-                      "Content-Type: application/octet-stream", 0);
+    /* a caller who is not the publisher hears so before sending the file */
+    sl__cl_http_setup_expect(cl, cl->easy, sl_buf_cstr(&url), &headers,
+                             "Content-Type: application/octet-stream", 0);
     c->easy_setopt(cl->easy, CURLOPT_ERRORBUFFER, errbuf);
     c->easy_setopt(cl->easy, CURLOPT_POST, 1L);
     c->easy_setopt(cl->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)total);

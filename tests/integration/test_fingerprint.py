@@ -334,6 +334,18 @@ class Fingerprint(unittest.TestCase):
                         "acme/m")
         self.assertEqual(r.rc, 1, repr(r))
         self.assertIn("publisher", r.stderr)
+        # A large file too: the refusal must reach the client, not a broken
+        # pipe. The server refuses on the headers and closes; `sluice trace`
+        # sends "Expect: 100-continue" so no byte of the body is in flight
+        # then (a make test run once lost the answer to that race; it does
+        # not reproduce on demand, so this checks the answer, not the race).
+        big = self.p("big-bob.safetensors")
+        write_st(big, [("model.layers.0.mlp.down_proj.weight", "BF16", [4096, 8192],
+                        bytes(4096 * 8192 * 2))])
+        r = self.run_as("bob", "trace", big, "--model", "acme/m")
+        self.assertEqual(r.rc, 1, repr(r))
+        self.assertIn("publisher", r.stderr)
+        os.unlink(big)
         bad = self.p("bad.safetensors")
         with open(bad, "wb") as f:
             f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
