@@ -76,7 +76,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (const char *c = q.params[i]; c && *c; c++)
                 if ((unsigned char)*c < 0x20 || *c == 0x7f)
                     abort();
-        if (strstr(r->pattern, "{org}") && (!q.org || !q.name))
+        /* an org route names its org; a model route (org and name) both;
+         * org-only routes (members, evaluators) name no model */
+        if (strstr(r->pattern, "{org}") && !q.org)
+            abort();
+        if (strstr(r->pattern, "{name}") && !q.name)
             abort();
         if (q.org)
             (void)sl_name_ok(q.org);
