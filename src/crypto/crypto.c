@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * OpenSSL 3 libcrypto behind crypto.h. SHA-256 goes through EVP so the
- * SHA-NI code path is used where the CPU has it.
+ * OpenSSL 3 libcrypto behind crypto.h. SHA-256 uses OpenSSL's SHA-NI code
+ * where the CPU has it (one-shot through EVP, streaming through the
+ * low-level context); two digests of the same or other bytes at once go
+ * through sha256ni.c's two-stream block function when the CPU has the SHA
+ * extensions.
  */
 #include "crypto/crypto.h"
 #include "crypto/crypto_int.h"
