@@ -340,8 +340,8 @@ class Fingerprint(unittest.TestCase):
         # then (a make test run once lost the answer to that race; it does
         # not reproduce on demand, so this checks the answer, not the race).
         big = self.p("big-bob.safetensors")
-        write_st(big, [("model.layers.0.mlp.down_proj.weight", "BF16", [4096, 8192],
-                        bytes(4096 * 8192 * 2))])
+        write_st(big, [("model.layers.0.mlp.down_proj.weight", "BF16", [2048, 4096],
+                        bytes(2048 * 4096 * 2))])
         r = self.run_as("bob", "trace", big, "--model", "acme/m")
         self.assertEqual(r.rc, 1, repr(r))
         self.assertIn("publisher", r.stderr)
